@@ -1,0 +1,219 @@
+//! The byte encoding of stored records. Only this module knows it.
+//!
+//! A record (the value under a position key in the `log` tree) is:
+//!
+//! ```text
+//! offset  size  field
+//! 0       1     format version (FORMAT_VERSION = 1): the envelope's own layout
+//! 1       2     schema version of the event type, big-endian (see `schema_version`)
+//! 3       32    prev_hash
+//! 35      32    hash = SHA-256(prev_hash ‖ bytes[0..3] ‖ body)   (chain::chain_hash)
+//! 67      ..    body: bincode 2.0.1, `config()` below, of `Body`
+//! ```
+//!
+//! The body holds the type as a string and the payload as nested bytes, so decoding dispatches on
+//! the type's name and schema version, never on enum variant order; vocabularies (`REGION`, …) are
+//! encoded as their names for the same reason. Golden fixtures in `golden/` pin these bytes for every
+//! event type: they must decode forever.
+
+use serde::{Deserialize, Serialize};
+
+use crate::chain::{Hash, chain_hash};
+use crate::error::{LedgerError, Result};
+use crate::event::{EventData, RecordedEvent, Source};
+use crate::id::{EventId, Position, StreamId};
+use crate::time::{Date, Timestamp};
+use crate::upcast;
+
+/// The envelope layout version.
+pub(crate) const FORMAT_VERSION: u8 = 1;
+
+/// Bytes before the body.
+const HEADER_LEN: usize = 1 + 2 + 32 + 32;
+
+/// The largest body accepted. It keeps every event an ordinary inline value in sled (whose blob
+/// threshold is a quarter segment, 128 KiB by default) and bounds what a corrupt length prefix can
+/// make the decoder allocate.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The fixed bincode configuration. Changing any part of it changes every stored byte: don't.
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_little_endian().with_variable_int_encoding().with_limit::<{ 1024 * 1024 }>()
+}
+
+/// The schema version of an event type's payload as this build writes it. Bump it (and add an
+/// upcaster in `upcast`, and a golden fixture for the old bytes) whenever a payload's shape changes.
+pub(crate) fn schema_version(_type_name: &str) -> u16 {
+    1
+}
+
+/// The stored body. Field order is part of the format.
+#[derive(Debug, Serialize, Deserialize)]
+struct Body {
+    position: u64,
+    id: EventId,
+    stream: StreamId,
+    stream_version: u64,
+    event_type: String,
+    effective: Date,
+    recorded_at: Timestamp,
+    recorded_by: String,
+    source: Option<Source>,
+    payload: Vec<u8>,
+}
+
+/// Everything about an event except its hashes, ready to seal.
+#[derive(Debug)]
+pub(crate) struct Unsealed<'a> {
+    pub(crate) id: EventId,
+    pub(crate) position: Position,
+    pub(crate) stream: StreamId,
+    pub(crate) stream_version: u64,
+    pub(crate) effective: Date,
+    pub(crate) recorded_at: Timestamp,
+    pub(crate) recorded_by: String,
+    pub(crate) source: Option<Source>,
+    pub(crate) data: &'a EventData,
+}
+
+/// Seals an event into the chain: encodes it, computes its hash, and returns the stored record bytes
+/// with the event as it will be read back.
+pub(crate) fn seal(event: Unsealed<'_>, prev_hash: Hash) -> Result<(Vec<u8>, RecordedEvent)> {
+    let type_name = event.data.type_name();
+    let payload = event
+        .data
+        .encode_payload(config())
+        .map_err(|e| LedgerError::InvalidEvent(format!("cannot encode {type_name}: {e}")))?;
+    let body = Body {
+        position: event.position.get(),
+        id: event.id,
+        stream: event.stream.clone(),
+        stream_version: event.stream_version,
+        event_type: type_name.to_owned(),
+        effective: event.effective,
+        recorded_at: event.recorded_at,
+        recorded_by: event.recorded_by.clone(),
+        source: event.source.clone(),
+        payload,
+    };
+    let body_bytes = bincode::serde::encode_to_vec(&body, config())
+        .map_err(|e| LedgerError::InvalidEvent(format!("cannot encode {type_name}: {e}")))?;
+    if body_bytes.len() > MAX_BODY_BYTES {
+        return Err(LedgerError::InvalidEvent(format!(
+            "{type_name} is {} bytes encoded; the limit is {MAX_BODY_BYTES}",
+            body_bytes.len()
+        )));
+    }
+    let mut record = Vec::with_capacity(HEADER_LEN + body_bytes.len());
+    record.push(FORMAT_VERSION);
+    record.extend_from_slice(&schema_version(type_name).to_be_bytes());
+    record.extend_from_slice(prev_hash.as_bytes());
+    record.extend_from_slice(&[0; 32]);
+    record.extend_from_slice(&body_bytes);
+    let hash = hash_of_record_bytes(&record);
+    record[35..67].copy_from_slice(hash.as_bytes());
+    let recorded = RecordedEvent {
+        id: event.id,
+        position: event.position,
+        stream: event.stream,
+        stream_version: event.stream_version,
+        effective: event.effective,
+        recorded_at: event.recorded_at,
+        recorded_by: event.recorded_by,
+        source: event.source,
+        data: event.data.clone(),
+        prev_hash,
+        hash,
+    };
+    Ok((record, recorded))
+}
+
+/// The hash a record's bytes call for, given the `prev_hash` stored in it.
+fn hash_of_record_bytes(record: &[u8]) -> Hash {
+    let mut prev = [0u8; 32];
+    prev.copy_from_slice(&record[3..35]);
+    let mut canonical = Vec::with_capacity(record.len() - 64);
+    canonical.extend_from_slice(&record[..3]);
+    canonical.extend_from_slice(&record[HEADER_LEN..]);
+    chain_hash(&Hash::from_bytes(prev), &canonical)
+}
+
+/// The chain fields of a stored record, read without decoding the body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChainFields {
+    pub(crate) prev_hash: Hash,
+    pub(crate) stored_hash: Hash,
+    pub(crate) computed_hash: Hash,
+}
+
+/// Reads the chain fields of a record and recomputes its hash.
+pub(crate) fn chain_fields(position: Position, record: &[u8]) -> Result<ChainFields> {
+    check_header(position, record)?;
+    let mut prev = [0u8; 32];
+    prev.copy_from_slice(&record[3..35]);
+    let mut stored = [0u8; 32];
+    stored.copy_from_slice(&record[35..67]);
+    Ok(ChainFields {
+        prev_hash: Hash::from_bytes(prev),
+        stored_hash: Hash::from_bytes(stored),
+        computed_hash: hash_of_record_bytes(record),
+    })
+}
+
+fn check_header(position: Position, record: &[u8]) -> Result<()> {
+    if record.len() < HEADER_LEN {
+        return Err(LedgerError::Corrupt { position, reason: format!("record is only {} bytes", record.len()) });
+    }
+    if record[0] != FORMAT_VERSION {
+        return Err(LedgerError::Corrupt { position, reason: format!("unknown format version {}", record[0]) });
+    }
+    Ok(())
+}
+
+/// Decodes a stored record found under `position`. Does not recompute the hash (see
+/// `chain_fields`); does check that the record belongs at `position`.
+pub(crate) fn decode(position: Position, record: &[u8]) -> Result<RecordedEvent> {
+    check_header(position, record)?;
+    let corrupt = |reason: String| LedgerError::Corrupt { position, reason };
+    let schema = u16::from_be_bytes([record[1], record[2]]);
+    let (body, read): (Body, usize) = bincode::serde::decode_from_slice(&record[HEADER_LEN..], config())
+        .map_err(|e| corrupt(format!("undecodable body: {e}")))?;
+    if read != record.len() - HEADER_LEN {
+        return Err(corrupt(format!("{} trailing bytes after the body", record.len() - HEADER_LEN - read)));
+    }
+    if body.position != position.get() {
+        return Err(corrupt(format!("record claims position {}", body.position)));
+    }
+    let data = if schema == schema_version(&body.event_type) {
+        EventData::decode_payload(&body.event_type, &body.payload, config()).map_err(|e| corrupt(e.to_string()))?
+    } else {
+        upcast::upcast(&body.event_type, schema, &body.payload)?
+    };
+    // The stream is derived from the data except for retractions, whose stream is the retracted
+    // event's: that one is checked by `verify`, which can see the retracted event.
+    if let crate::event::StreamTarget::Stream(expected) = data.stream() {
+        if expected != body.stream {
+            return Err(corrupt(format!("stored in stream {} but its data belongs to {expected}", body.stream)));
+        }
+    }
+    let mut prev = [0u8; 32];
+    prev.copy_from_slice(&record[3..35]);
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&record[35..67]);
+    Ok(RecordedEvent {
+        id: body.id,
+        position,
+        stream: body.stream,
+        stream_version: body.stream_version,
+        effective: body.effective,
+        recorded_at: body.recorded_at,
+        recorded_by: body.recorded_by,
+        source: body.source,
+        data,
+        prev_hash: Hash::from_bytes(prev),
+        hash: Hash::from_bytes(hash),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,201 @@
+//! The event's JSON form (API.md §1) and JSON Lines export and import.
+//!
+//! The ledger owns this format because it is the ledger's interchange and backup format: an export
+//! re-imported into an empty directory reproduces identical positions and hashes, and the import
+//! checks that it does.
+
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::chain::Hash;
+use crate::error::{LedgerError, Result};
+use crate::event::{EventData, NewEvent, RecordedEvent, Source};
+use crate::id::{EventId, Position, StreamId};
+use crate::sequence::{Append, AppendOutcome, ImportClaims};
+use crate::store::Ledger;
+use crate::time::{Date, Timestamp};
+
+/// Who recorded an imported event when its line does not say.
+pub const DEFAULT_IMPORT_RECORDER: &str = "import";
+
+/// An event as a JSON line, fields in API.md's order.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OutLine<'a> {
+    id: EventId,
+    position: Position,
+    stream: &'a StreamId,
+    stream_version: u64,
+    #[serde(rename = "type")]
+    type_name: &'static str,
+    effective: Date,
+    recorded_at: Timestamp,
+    recorded_by: &'a str,
+    source: Option<&'a Source>,
+    data: serde_json::Value,
+    prev_hash: String,
+    hash: String,
+}
+
+/// An event line as read: only `type`, `effective` and `data` are required.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct InLine {
+    #[serde(default)]
+    id: Option<EventId>,
+    #[serde(default)]
+    position: Option<Position>,
+    #[serde(default)]
+    stream: Option<String>,
+    #[serde(default)]
+    stream_version: Option<u64>,
+    #[serde(rename = "type")]
+    type_name: String,
+    effective: Date,
+    #[serde(default)]
+    recorded_at: Option<Timestamp>,
+    #[serde(default)]
+    recorded_by: Option<String>,
+    #[serde(default)]
+    source: Option<Source>,
+    data: serde_json::Value,
+    #[serde(default)]
+    prev_hash: Option<String>,
+    #[serde(default)]
+    hash: Option<String>,
+}
+
+/// The event as a JSON object with every field of API.md §1.
+pub fn to_json(event: &RecordedEvent) -> Result<serde_json::Value> {
+    serde_json::to_value(out_line(event)?).map_err(|e| LedgerError::InvalidEvent(e.to_string()))
+}
+
+/// The event as one line of JSON (no trailing newline), fields in API.md's order.
+pub fn to_json_line(event: &RecordedEvent) -> Result<String> {
+    serde_json::to_string(&out_line(event)?).map_err(|e| LedgerError::InvalidEvent(e.to_string()))
+}
+
+fn out_line(event: &RecordedEvent) -> Result<OutLine<'_>> {
+    Ok(OutLine {
+        id: event.id,
+        position: event.position,
+        stream: &event.stream,
+        stream_version: event.stream_version,
+        type_name: event.type_name(),
+        effective: event.effective,
+        recorded_at: event.recorded_at,
+        recorded_by: &event.recorded_by,
+        source: event.source.as_ref(),
+        data: event.data.to_json().map_err(|e| LedgerError::InvalidEvent(e.to_string()))?,
+        prev_hash: event.prev_hash.to_string(),
+        hash: event.hash.to_string(),
+    })
+}
+
+/// One parsed import line.
+#[derive(Debug, Clone)]
+pub struct ImportLine {
+    /// The event.
+    pub event: NewEvent,
+    /// Its original record time, if the line carries one.
+    pub recorded_at: Option<Timestamp>,
+    claims: ImportClaims,
+}
+
+/// Parses one line of a JSON Lines file (`line` is 1-based, for messages).
+pub fn parse_line(line: usize, text: &str) -> Result<ImportLine> {
+    let err = |reason: String| LedgerError::Import { line, reason };
+    let parsed: InLine = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+    let data = EventData::from_json(&parsed.type_name, parsed.data).map_err(|e| err(e.to_string()))?;
+    let stream = match parsed.stream {
+        Some(s) => Some(StreamId::parse(&s).map_err(|e| err(e.to_string()))?),
+        None => None,
+    };
+    let hash = |field: &str, value: Option<String>| -> Result<Option<Hash>> {
+        value.map(|h| h.parse::<Hash>().map_err(|e| err(format!("{field}: {e}")))).transpose()
+    };
+    let claims = ImportClaims {
+        line,
+        position: parsed.position,
+        stream,
+        stream_version: parsed.stream_version,
+        prev_hash: hash("prevHash", parsed.prev_hash)?,
+        hash: hash("hash", parsed.hash)?,
+    };
+    let event = NewEvent {
+        id: parsed.id,
+        effective: parsed.effective,
+        recorded_by: parsed.recorded_by.unwrap_or_else(|| DEFAULT_IMPORT_RECORDER.to_owned()),
+        source: parsed.source,
+        data,
+    };
+    Ok(ImportLine { event, recorded_at: parsed.recorded_at, claims })
+}
+
+/// Reads every line of a JSON Lines source. Blank lines are skipped; the first invalid line fails
+/// the whole read with its line number. `progress(lines)` is called as it goes.
+pub fn read_lines(reader: impl BufRead, progress: &mut dyn FnMut(usize)) -> Result<Vec<ImportLine>> {
+    let mut out = Vec::new();
+    for (index, text) in reader.lines().enumerate() {
+        let line = index + 1;
+        let text = text.map_err(|e| LedgerError::Import { line, reason: e.to_string() })?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        out.push(parse_line(line, &text)?);
+        if line % 4096 == 0 {
+            progress(line);
+        }
+    }
+    Ok(out)
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Events newly stored.
+    pub appended: usize,
+    /// Events whose id was already stored with the same content (skipped).
+    pub already_stored: usize,
+}
+
+/// Appends parsed lines as one atomic append: either every line is stored or none is. Each line's
+/// `recordedAt` is kept (it must not go backwards); its `position`, `stream`, `streamVersion`,
+/// `prevHash` and `hash`, when present, must be exactly what the ledger assigns, so a restore is
+/// proven faithful and a file that does not fit this ledger is refused.
+pub fn import(ledger: &Ledger, lines: Vec<ImportLine>) -> Result<ImportReport> {
+    let mut append = Append::new();
+    for line in lines {
+        append = append.with_import_line(line.event, line.recorded_at, line.claims);
+    }
+    match ledger.append(append)? {
+        AppendOutcome::Committed(events) => {
+            let already_stored = events.iter().filter(|c| c.already_stored).count();
+            Ok(ImportReport { appended: events.len() - already_stored, already_stored })
+        }
+        AppendOutcome::Conflict(c) => {
+            Err(LedgerError::Conflict { stream: c.stream, expected: c.expected, actual: c.actual })
+        }
+    }
+}
+
+/// Writes every event from position 1 to the current head as JSON Lines. `progress(done, total)` is
+/// called as it goes. Returns the number of events written.
+pub fn export(ledger: &Ledger, out: &mut dyn Write, progress: &mut dyn FnMut(Position, Position)) -> Result<u64> {
+    let total = ledger.head().position;
+    let mut count = 0u64;
+    for event in ledger.read_from(Position::FIRST) {
+        let event = event?;
+        let line = to_json_line(&event)?;
+        out.write_all(line.as_bytes())?;
+        out.write_all(b"\n")?;
+        count += 1;
+        if count % 4096 == 0 {
+            progress(event.position, total);
+        }
+    }
+    out.flush()?;
+    progress(Position::new(count), total);
+    Ok(count)
+}

@@ -1,0 +1,40 @@
+//! Samverkan's ledger: every decision, adoption, revision, notice and escalation as an immutable,
+//! hash-chained event in an embedded sled log.
+//!
+//! - [`Ledger`] opens a data directory, appends durably with group commit ([`Append`],
+//!   [`AppendOutcome`]) and reads by position, stream or id.
+//! - [`EventData`] is the whole event catalogue of API.md §1; [`NewEvent`] is what a writer
+//!   proposes, [`RecordedEvent`] what is stored.
+//! - [`jsonl`] is the JSON Lines export/import; [`MemoryChain`] seals events in memory exactly as
+//!   the ledger does.
+//!
+//! Only this crate knows the byte encoding (`encoding`) and sled.
+
+#![warn(missing_docs)]
+
+mod chain;
+mod encoding;
+mod error;
+mod event;
+mod id;
+pub mod jsonl;
+mod memory;
+mod sequence;
+mod store;
+mod time;
+mod upcast;
+mod verify;
+
+pub use chain::{Hash, InvalidHash};
+pub use encoding::MAX_BODY_BYTES;
+pub use error::{LedgerError, Result};
+pub use event::*;
+pub use id::{
+    AgreementId, BodyId, CaseId, DecisionId, DistrictId, EventId, GroupId, InvalidSlug, InvalidStream, MAX_SLUG_LEN,
+    PartyId, Position, ProblemId, Slug, StreamId,
+};
+pub use memory::MemoryChain;
+pub use sequence::{Append, AppendOutcome, Committed, Head, VersionConflict};
+pub use store::{Clock, Durability, Ledger, LedgerConfig};
+pub use time::{Date, InvalidTime, Timestamp};
+pub use verify::VerifyReport;

@@ -1,0 +1,420 @@
+//! The durable ledger: sled trees on disk, a group-committing writer thread, and readers.
+//!
+//! Trees (all keys big-endian, so sled's bytewise order is numeric order):
+//! - `log`: position → record (see `encoding`); gapless from 1.
+//! - `streams`: stream name ‖ 0x00 ‖ stream version → position.
+//! - `ids`: event id (16 bytes) → position.
+//! - `meta`: `format` → the format marker; `head` → position ‖ hash ‖ record time (micros).
+//!
+//! One append (of one or more events) is one sled transaction across all four trees, so after a
+//! crash either all of it is there or none of it.
+//!
+//! **What is durable when `append` returns `Ok`** (with the default [`Durability::Fsync`]): every
+//! event of that append, with its index entries and the new head, has been written by sled, sled's
+//! `flush()` has returned, and `fdatasync` on sled's `db` file (plus `fsync` on any new blob file)
+//! has returned. It survives a process crash and, as far as the drive honours cache flushes, a power
+//! loss. Concurrent appends share one flush and sync (group commit).
+
+mod durability;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use tokio::sync::{oneshot, watch};
+
+use crate::chain::Hash;
+use crate::encoding;
+use crate::error::{LedgerError, Result};
+use crate::event::RecordedEvent;
+use crate::id::{EventId, Position, StreamId};
+use crate::sequence::{Append, AppendOutcome, Head, Index};
+use crate::time::Timestamp;
+
+/// The marker stored under `meta/format`.
+const FORMAT_MARKER: &[u8] = b"samverkan-ledger/1";
+
+/// What an append waits for before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// sled's flush, then `fdatasync`/`fsync` of the files sled wrote: survives power loss.
+    #[default]
+    Fsync,
+    /// sled's flush only (`pwrite` + `sync_file_range`): survives a process crash but not
+    /// necessarily a power loss. For throwaway data and bulk loads in tests and benchmarks.
+    FlushOnly,
+}
+
+/// The source of record time.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> Timestamp + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self(Arc::new(Timestamp::now))
+    }
+
+    /// A custom clock (tests: a clock that steps backwards).
+    pub fn custom(f: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// How to open a ledger.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerConfig {
+    /// What an append waits for.
+    pub durability: Durability,
+    /// Where record time comes from.
+    pub clock: Clock,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Trees {
+    pub(crate) log: sled::Tree,
+    pub(crate) streams: sled::Tree,
+    pub(crate) ids: sled::Tree,
+    pub(crate) meta: sled::Tree,
+}
+
+impl Trees {
+    fn stream_key(stream: &StreamId, version: u64) -> Vec<u8> {
+        let mut key = Vec::with_capacity(stream.as_str().len() + 9);
+        key.extend_from_slice(stream.as_str().as_bytes());
+        key.push(0);
+        key.extend_from_slice(&version.to_be_bytes());
+        key
+    }
+
+    fn stream_prefix(stream: &StreamId) -> Vec<u8> {
+        let mut key = stream.as_str().as_bytes().to_vec();
+        key.push(0);
+        key
+    }
+
+    fn read_position(value: &[u8], what: &str) -> Result<Position> {
+        Position::from_key(value).ok_or_else(|| LedgerError::Corrupt {
+            position: Position::new(0),
+            reason: format!("{what} index entry is {} bytes, not 8", value.len()),
+        })
+    }
+
+    fn get(&self, position: Position) -> Result<Option<RecordedEvent>> {
+        match self.log.get(position.to_key())? {
+            Some(bytes) => encoding::decode(position, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn head(&self) -> Result<Head> {
+        let Some(bytes) = self.meta.get("head")? else { return Ok(Head::EMPTY) };
+        if bytes.len() != 48 {
+            return Err(LedgerError::Corrupt {
+                position: Position::new(0),
+                reason: "head record has the wrong size".into(),
+            });
+        }
+        let mut pos = [0u8; 8];
+        pos.copy_from_slice(&bytes[..8]);
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&bytes[8..40]);
+        let mut micros = [0u8; 8];
+        micros.copy_from_slice(&bytes[40..48]);
+        Ok(Head {
+            position: Position::new(u64::from_be_bytes(pos)),
+            hash: Hash::from_bytes(hash),
+            recorded_at: Timestamp::from_micros(i64::from_be_bytes(micros)),
+        })
+    }
+
+    fn encode_head(head: &Head) -> [u8; 48] {
+        let mut out = [0u8; 48];
+        out[..8].copy_from_slice(&head.position.to_key());
+        out[8..40].copy_from_slice(head.hash.as_bytes());
+        out[40..].copy_from_slice(&head.recorded_at.as_micros().to_be_bytes());
+        out
+    }
+}
+
+impl Index for Trees {
+    fn stream_version(&self, stream: &StreamId) -> Result<u64> {
+        let prefix = Self::stream_prefix(stream);
+        match self.streams.scan_prefix(&prefix).next_back() {
+            Some(entry) => {
+                let (key, _) = entry?;
+                let version = Position::from_key(&key[prefix.len()..]).ok_or_else(|| LedgerError::Corrupt {
+                    position: Position::new(0),
+                    reason: format!("stream index key for {stream} is malformed"),
+                })?;
+                Ok(version.get())
+            }
+            None => Ok(0),
+        }
+    }
+
+    fn find(&self, id: EventId) -> Result<Option<RecordedEvent>> {
+        match self.ids.get(id.as_bytes())? {
+            Some(pos) => self.get(Self::read_position(&pos, "id")?),
+            None => Ok(None),
+        }
+    }
+}
+
+struct Shared {
+    dir: PathBuf,
+    trees: Trees,
+    requests: Option<mpsc::Sender<writer::Request>>,
+    head: watch::Receiver<Head>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Closing the channel stops the writer after it has finished what it was given.
+        self.requests.take();
+        if let Ok(mut slot) = self.writer.lock() {
+            if let Some(handle) = slot.take() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+/// A handle on an open ledger. Cheap to clone; the ledger closes when the last clone is dropped.
+#[derive(Clone)]
+pub struct Ledger {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger").field("dir", &self.shared.dir).field("head", &*self.shared.head.borrow()).finish()
+    }
+}
+
+impl Ledger {
+    /// Opens the ledger in `dir`, creating it if `dir` is missing or empty.
+    ///
+    /// Fails with [`LedgerError::NotALedger`] if `dir` holds something else, and with an integrity
+    /// error if the stored head does not match the log's last record.
+    pub fn open(dir: impl AsRef<Path>, config: LedgerConfig) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        check_directory(&dir)?;
+        let db = sled::Config::new().path(&dir).flush_every_ms(None).open()?;
+        let trees = Trees {
+            log: db.open_tree("log")?,
+            streams: db.open_tree("streams")?,
+            ids: db.open_tree("ids")?,
+            meta: db.open_tree("meta")?,
+        };
+        match trees.meta.get("format")? {
+            Some(marker) if marker.as_ref() == FORMAT_MARKER => {}
+            Some(other) => {
+                return Err(LedgerError::NotALedger {
+                    path: dir,
+                    reason: format!("unsupported format {:?}", String::from_utf8_lossy(&other)),
+                });
+            }
+            None if trees.log.is_empty() && trees.meta.is_empty() => {
+                trees.meta.insert("format", FORMAT_MARKER)?;
+            }
+            None => {
+                return Err(LedgerError::NotALedger {
+                    path: dir,
+                    reason: "sled database without a ledger marker".into(),
+                });
+            }
+        }
+        let head = trees.head()?;
+        check_head(&trees, &head)?;
+        let mut syncer = durability::Syncer::open(&dir)?;
+        syncer.flush_and_sync(&db)?;
+
+        let (head_tx, head_rx) = watch::channel(head);
+        let (requests, inbox) = mpsc::channel();
+        let writer = writer::Writer::new(db, trees.clone(), syncer, config, head, head_tx);
+        let handle = std::thread::Builder::new().name("ledger-writer".into()).spawn(move || writer.run(inbox))?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                dir,
+                trees,
+                requests: Some(requests),
+                head: head_rx,
+                writer: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    fn send(&self, append: Append) -> Result<oneshot::Receiver<Result<AppendOutcome>>> {
+        let (reply, rx) = oneshot::channel();
+        let requests = self.shared.requests.as_ref().ok_or(LedgerError::Closed)?;
+        requests.send(writer::Request { append, reply }).map_err(|_| LedgerError::Closed)?;
+        Ok(rx)
+    }
+
+    /// Appends atomically and waits until the events are durable (see the module docs). Blocks the
+    /// calling thread: from async code use [`Ledger::append_async`].
+    pub fn append(&self, append: Append) -> Result<AppendOutcome> {
+        self.send(append)?.blocking_recv().map_err(|_| LedgerError::Closed)?
+    }
+
+    /// Like [`Ledger::append`], for async callers.
+    pub async fn append_async(&self, append: Append) -> Result<AppendOutcome> {
+        self.send(append)?.await.map_err(|_| LedgerError::Closed)?
+    }
+
+    /// The current head. It only ever moves forward, and only after the events up to it are durable.
+    pub fn head(&self) -> Head {
+        *self.shared.head.borrow()
+    }
+
+    /// A receiver that is notified whenever the head moves. Subscribers wait on it for "head moved
+    /// past N" and then read the log themselves, so a slow subscriber costs no memory in the ledger.
+    pub fn watch_head(&self) -> watch::Receiver<Head> {
+        self.shared.head.clone()
+    }
+
+    /// The event at `position`.
+    pub fn get(&self, position: Position) -> Result<Option<RecordedEvent>> {
+        self.shared.trees.get(position)
+    }
+
+    /// The event with id `id`.
+    pub fn get_by_id(&self, id: EventId) -> Result<Option<RecordedEvent>> {
+        self.shared.trees.find(id)
+    }
+
+    /// Events from `from` (inclusive) in log order, up to the head as of this call. Lazy: it reads
+    /// from sled as it goes.
+    pub fn read_from(&self, from: Position) -> impl Iterator<Item = Result<RecordedEvent>> + Send + 'static {
+        let end = self.head().position;
+        let start = from.max(Position::FIRST);
+        // An open-ended range cut by `take_while`: sled's `range` must not be given inverted bounds.
+        self.shared
+            .trees
+            .log
+            .range(start.to_key()..)
+            .map(|entry| {
+                let (key, value) = entry?;
+                let position = Position::from_key(&key).ok_or_else(|| LedgerError::Corrupt {
+                    position: Position::new(0),
+                    reason: "malformed log key".into(),
+                })?;
+                Ok((position, value))
+            })
+            .take_while(move |entry| entry.as_ref().map_or(true, |(position, _)| *position <= end))
+            .map(|entry| entry.and_then(|(position, value)| encoding::decode(position, &value)))
+    }
+
+    /// The events of one stream, in stream order.
+    pub fn read_stream(&self, stream: &StreamId) -> impl Iterator<Item = Result<RecordedEvent>> + Send + 'static {
+        let trees = self.shared.trees.clone();
+        let end = self.head().position;
+        self.shared.trees.streams.scan_prefix(Trees::stream_prefix(stream)).filter_map(move |entry| {
+            let read = || -> Result<Option<RecordedEvent>> {
+                let (_, pos) = entry?;
+                let position = Trees::read_position(&pos, "stream")?;
+                if position > end {
+                    return Ok(None);
+                }
+                trees
+                    .get(position)?
+                    .map(Some)
+                    .ok_or(LedgerError::Corrupt { position, reason: "stream index points at a missing record".into() })
+            };
+            read().transpose()
+        })
+    }
+
+    /// The current version of a stream (0 if it has no events).
+    pub fn stream_version(&self, stream: &StreamId) -> Result<u64> {
+        self.shared.trees.stream_version(stream)
+    }
+
+    /// Walks the whole log and checks the hash chain; see [`crate::verify`].
+    pub fn verify(&self, progress: &mut dyn FnMut(Position, Position)) -> Result<crate::verify::VerifyReport> {
+        crate::verify::verify_log(&self.shared.trees.log, self.head(), progress)
+    }
+}
+
+/// Refuses directories that hold something other than a sled database.
+fn check_directory(dir: &Path) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+        Ok(meta) if !meta.is_dir() => {
+            Err(LedgerError::NotALedger { path: dir.to_path_buf(), reason: "it is not a directory".into() })
+        }
+        Ok(_) => {
+            let mut entries = std::fs::read_dir(dir)?;
+            let empty = entries.next().is_none();
+            if empty || (dir.join("conf").is_file() && dir.join("db").is_file()) {
+                Ok(())
+            } else {
+                Err(LedgerError::NotALedger {
+                    path: dir.to_path_buf(),
+                    reason: "the directory is not empty and holds no sled database".into(),
+                })
+            }
+        }
+    }
+}
+
+/// The stored head must name the log's last record.
+fn check_head(trees: &Trees, head: &Head) -> Result<()> {
+    let last = trees.log.last()?;
+    match (last, head.position.get()) {
+        (None, 0) => Ok(()),
+        (None, _) => {
+            Err(LedgerError::Corrupt { position: head.position, reason: "head points past an empty log".into() })
+        }
+        (Some((key, value)), _) => {
+            let position = Position::from_key(&key).ok_or_else(|| LedgerError::Corrupt {
+                position: Position::new(0),
+                reason: "malformed log key".into(),
+            })?;
+            if position != head.position {
+                return Err(LedgerError::Corrupt {
+                    position,
+                    reason: format!("the log ends at {position} but the head says {}", head.position),
+                });
+            }
+            let fields = encoding::chain_fields(position, &value)?;
+            if fields.computed_hash != fields.stored_hash {
+                return Err(LedgerError::ChainBroken {
+                    position,
+                    expected: fields.computed_hash,
+                    found: fields.stored_hash,
+                });
+            }
+            if fields.stored_hash != head.hash {
+                return Err(LedgerError::ChainBroken { position, expected: head.hash, found: fields.stored_hash });
+            }
+            encoding::decode(position, &value)?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Samverkan's integration tests: one binary, one module per area. Each test gets its own temporary
+//! directory; nothing touches the network.
+
+mod ledger_append;
+mod ledger_crash;
+mod ledger_durability;
+mod ledger_integrity;
+mod ledger_jsonl;
