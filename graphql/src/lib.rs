@@ -1,2 +1,21 @@
-//! Samverkan's GraphQL server and command line. Not built yet (issue 4); the crate exists so the
-//! workspace has its final shape.
+//! Samverkan's GraphQL server and the `samverkan` command line, on top of the ledger and the
+//! projections. The only crate that knows HTTP and GraphQL.
+
+#![warn(missing_docs)]
+
+mod auth;
+pub mod cli;
+mod datadir;
+mod error;
+mod metrics;
+mod schema;
+mod seed;
+mod server;
+
+pub use auth::{Caller, Role, TokenStore};
+pub use datadir::DataDir;
+pub use error::{ApiError, Code};
+pub use metrics::Metrics;
+pub use schema::{AppSchema, build_schema, sdl};
+pub use seed::{HISTORY, seed_if_empty};
+pub use server::{AppState, ServerConfig, app};

@@ -1,3 +1,41 @@
-//! Samverkan's projections: folding the ledger's events into the state of agreements, parties,
-//! groups, cases and follow-up on both time axes. Not built yet (issue 3); the crate exists so the
-//! workspace has its final shape.
+//! Samverkan's projections: the ledger's events folded into answers about agreements, parties,
+//! groups, cases and follow-up, on both time axes.
+//!
+//! - [`Projections`] is the store: [`Projections::apply`] indexes one recorded event (pure: no IO, no
+//!   clock, no sled); every query takes `at` (valid time, a [`Date`](ledger::Date)) and
+//!   `as_known_at` (record time, a [`Timestamp`](ledger::Timestamp)) and folds only the streams it
+//!   needs, using only events recorded at or before `as_known_at` and not retracted by then.
+//! - [`rules`] holds the rules of DOMAIN.md as plain functions, each citing its source section.
+//! - The view structs ([`AgreementView`], [`GroupView`], [`CaseView`], …) are what the GraphQL layer
+//!   converts into its output types.
+//! - [`Projections::validate`] is the command validation the GraphQL mutations and the importer
+//!   share; a forbidden command is a [`Rejection`] value, not an error.
+//!
+//! Invariant: projections never touch sled and never read a clock; the same events and the same
+//! query give the same answer.
+
+#![warn(missing_docs)]
+
+mod agreement;
+mod county;
+mod error;
+mod fold;
+mod follow_up;
+mod organisation;
+pub mod rules;
+mod store;
+#[cfg(test)]
+mod testkit;
+mod timeline;
+mod validate;
+
+pub use agreement::{AgreementStatus, AgreementView, EndCause, Interpretation, Participation, VersionView};
+pub use county::{
+    CoordinatorArea, CoordinatorView, CoordinatorYear, FundsView, PriorityAreasView, ProblemStatus, ProblemView,
+};
+pub use error::{ProjectionError, Result};
+pub use follow_up::{FollowUpItem, FollowUpYear};
+pub use organisation::{CaseStatus, CaseStep, CaseView, DistrictView, GroupView, MandateView, MemberView, PartyView};
+pub use store::Projections;
+pub use timeline::{Change, ChangeKind, Deadline, DeadlineKind, Finding, FindingKind};
+pub use validate::{Rejection, RejectionCode};

@@ -6,3 +6,5 @@ mod ledger_crash;
 mod ledger_durability;
 mod ledger_integrity;
 mod ledger_jsonl;
+mod projections_fixtures;
+mod projections_properties;

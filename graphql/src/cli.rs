@@ -1,0 +1,250 @@
+//! The `samverkan` command line (API.md §3): parsing is in `main.rs`'s `Cli`, the work is here.
+
+use std::io::{BufReader, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use ledger::jsonl;
+use ledger::{LedgerConfig, Position};
+
+use crate::auth::Role;
+use crate::datadir::DataDir;
+use crate::metrics::Metrics;
+use crate::server::{AppState, ServerConfig, app};
+
+/// The collaboration ledger of Stockholm county's municipalities and Region Stockholm.
+#[derive(Debug, Parser)]
+#[command(name = "samverkan", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve GraphQL on ADDR. An empty data directory is first seeded with the real HÖK history.
+    Serve {
+        /// The data directory.
+        #[arg(long, default_value = "data", env = "SAMVERKAN_DATA")]
+        data: PathBuf,
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Do not seed an empty ledger with the fixtures.
+        #[arg(long)]
+        no_seed: bool,
+        /// Require a token for reads as well as for writes.
+        #[arg(long)]
+        reads_require_token: bool,
+        /// An origin allowed to call the API from a browser; repeat for more, `*` for any.
+        #[arg(long = "cors-origin")]
+        cors_origins: Vec<String>,
+    },
+    /// Import a JSON Lines file: all of it, or nothing.
+    Import {
+        /// The file.
+        file: PathBuf,
+        /// The data directory.
+        #[arg(long, default_value = "data", env = "SAMVERKAN_DATA")]
+        data: PathBuf,
+    },
+    /// Write every event as JSON Lines to stdout.
+    Export {
+        /// The data directory.
+        #[arg(long, default_value = "data", env = "SAMVERKAN_DATA")]
+        data: PathBuf,
+    },
+    /// Walk the hash chain; exit non-zero on any break.
+    Verify {
+        /// The data directory.
+        #[arg(long, default_value = "data", env = "SAMVERKAN_DATA")]
+        data: PathBuf,
+    },
+    /// Manage API tokens.
+    Token {
+        /// What to do with tokens.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
+}
+
+/// Token subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (only the token, on stdout). It is stored hashed.
+    Create {
+        /// SECRETARIAT, PARTY, AUDITOR or READER.
+        #[arg(long)]
+        role: String,
+        /// The party of a PARTY token.
+        #[arg(long)]
+        party: Option<String>,
+        /// A name for the token; recorded as `recordedBy` on what it records.
+        #[arg(long)]
+        name: String,
+        /// The data directory.
+        #[arg(long, default_value = "data", env = "SAMVERKAN_DATA")]
+        data: PathBuf,
+    },
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { data, listen, no_seed, reads_require_token, cors_origins } => {
+            let config = ServerConfig { reads_require_token, cors_origins, ..ServerConfig::default() };
+            serve(&data, listen, !no_seed, config)
+        }
+        Command::Import { file, data } => import(&file, &data),
+        Command::Export { data } => export(&data),
+        Command::Verify { data } => verify(&data),
+        Command::Token { command: TokenCommand::Create { role, party, name, data } } => {
+            let role = Role::parse(&role, party.as_deref()).map_err(anyhow::Error::msg)?;
+            let dir = open_existing_or_new(&data)?;
+            let token = dir.tokens.create(&role, &name)?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Schema => {
+            print!("{}", crate::schema::sdl());
+            Ok(())
+        }
+    }
+}
+
+fn open_existing_or_new(data: &Path) -> anyhow::Result<DataDir> {
+    DataDir::open(data, LedgerConfig::default())
+}
+
+/// Refuses to create a data directory for commands that only read.
+fn open_existing(data: &Path) -> anyhow::Result<DataDir> {
+    if !data.join(crate::datadir::LEDGER_DIR).is_dir() {
+        anyhow::bail!("{} is not a Samverkan data directory (no ledger/ in it)", data.display());
+    }
+    DataDir::open(data, LedgerConfig::default())
+}
+
+fn progress_bar(total: u64, what: &str) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(total);
+    let style = ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} ({per_sec}, {eta})")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(what.to_owned());
+    Some(bar)
+}
+
+fn import(file: &Path, data: &Path) -> anyhow::Result<()> {
+    let size = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
+    let reader = BufReader::new(std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?);
+    let bar = progress_bar(size / 400 + 1, "reading");
+    let lines = jsonl::read_lines(reader, &mut |n| {
+        if let Some(b) = &bar {
+            b.set_position(n as u64);
+        }
+    })
+    .with_context(|| format!("{} was not imported", file.display()))?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let dir = open_existing_or_new(data)?;
+    let count = lines.len();
+    let report = jsonl::import(&dir.ledger, lines).with_context(|| format!("{} was not imported", file.display()))?;
+    eprintln!(
+        "imported {} events ({} already stored) from {count} lines; head is now {}",
+        report.appended,
+        report.already_stored,
+        dir.ledger.head().position
+    );
+    Ok(())
+}
+
+fn export(data: &Path) -> anyhow::Result<()> {
+    let dir = open_existing(data)?;
+    let bar = progress_bar(dir.ledger.head().position.get(), "exporting");
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    jsonl::export(&dir.ledger, &mut out, &mut |done: Position, _| {
+        if let Some(b) = &bar {
+            b.set_position(done.get());
+        }
+    })?;
+    out.flush()?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    Ok(())
+}
+
+fn verify(data: &Path) -> anyhow::Result<()> {
+    let dir = open_existing(data)?;
+    let bar = progress_bar(dir.ledger.head().position.get(), "verifying");
+    let report = dir.ledger.verify(&mut |done, _| {
+        if let Some(b) = &bar {
+            b.set_position(done.get());
+        }
+    });
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let report = report.context("verification failed")?;
+    println!("ok: {} events, head {} {}", report.events, report.head.position, report.head.hash);
+    Ok(())
+}
+
+fn serve(data: &Path, listen: SocketAddr, seed: bool, config: ServerConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let dir = open_existing_or_new(data)?;
+    if seed {
+        if let Some(report) = crate::seed::seed_if_empty(&dir.ledger).context("seeding the fixtures failed")? {
+            tracing::info!(events = report.appended, "seeded an empty ledger with the fixtures");
+        }
+    }
+    let state = Arc::new(AppState {
+        ledger: dir.ledger.clone(),
+        tokens: Arc::new(dir.tokens),
+        config,
+        metrics: Arc::new(Metrics::default()),
+    });
+    runtime.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        let local = listener.local_addr()?;
+        tracing::info!(%local, data = %data.display(), "serving GraphQL on http://{local}/graphql");
+        eprintln!("samverkan: serving http://{local}/graphql (data: {})", data.display());
+        axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+        Ok::<(), anyhow::Error>(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = futures::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

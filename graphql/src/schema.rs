@@ -1,0 +1,34 @@
+//! The GraphQL schema: query, mutation and subscription roots over the ledger and the projections.
+
+mod events;
+mod scalars;
+
+use std::sync::Arc;
+
+use async_graphql::{EmptyMutation, MergedObject, Schema};
+
+pub(crate) use events::SubscriptionRoot;
+
+use crate::server::AppState;
+
+/// The query root.
+#[derive(MergedObject, Default, Debug)]
+pub struct QueryRoot(events::EventQuery);
+
+/// The schema type.
+pub type AppSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
+
+/// Builds the schema over an application state.
+pub fn build_schema(state: Arc<AppState>) -> AppSchema {
+    let config = state.config.clone();
+    Schema::build(QueryRoot::default(), EmptyMutation, SubscriptionRoot)
+        .data(state)
+        .limit_depth(config.max_depth)
+        .limit_complexity(config.max_complexity)
+        .finish()
+}
+
+/// The SDL of the schema, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot::default(), EmptyMutation, SubscriptionRoot).finish().sdl()
+}

@@ -1,0 +1,355 @@
+//! The event log as GraphQL: the `Event` type, the Relay `events` connection, `event(id)`,
+//! `ledger { position headHash }`, and the `events` subscription.
+
+use std::collections::HashSet;
+
+use async_graphql::{ComplexObject, Context, Json, Object, SimpleObject, Subscription};
+use base64::Engine;
+use futures::Stream;
+use ledger::{EventData, EventId, Ledger, Position, RecordedEvent, StreamId};
+
+use super::scalars::{Date, DateTime};
+use crate::error::{ApiError, ApiResult};
+use crate::server::AppState;
+
+/// The most events one page of `events` returns.
+pub(super) const MAX_PAGE: usize = 500;
+/// The page size when `first` is not given.
+pub(super) const DEFAULT_PAGE: usize = 50;
+/// Events a subscription reads from the log per step before yielding to other work.
+const REPLAY_CHUNK: usize = 256;
+
+/// The source document behind an event.
+#[derive(Debug, Clone, SimpleObject)]
+pub(super) struct Source {
+    /// Title of the document or decision.
+    pub title: String,
+    /// Diarienummer or other reference.
+    pub reference: Option<String>,
+    /// Where it is published.
+    pub url: Option<String>,
+    /// A note, e.g. that a date is illustrative.
+    pub note: Option<String>,
+}
+
+/// A stored event, exactly as in the ledger (API.md §1).
+#[derive(Debug, Clone)]
+pub(super) struct Event(pub RecordedEvent);
+
+#[Object]
+impl Event {
+    /// The event's UUID.
+    async fn id(&self) -> String {
+        self.0.id().to_string()
+    }
+    /// Global position, gapless from 1.
+    async fn position(&self) -> u64 {
+        self.0.position().get()
+    }
+    /// The stream it belongs to.
+    async fn stream(&self) -> &str {
+        self.0.stream().as_str()
+    }
+    /// Its version within the stream.
+    async fn stream_version(&self) -> u64 {
+        self.0.stream_version()
+    }
+    /// The event type, e.g. `PartyAdopted`.
+    #[graphql(name = "type")]
+    async fn type_name(&self) -> &str {
+        self.0.type_name()
+    }
+    /// Valid time: the date the fact belongs to.
+    async fn effective(&self) -> Date {
+        Date(self.0.effective())
+    }
+    /// Record time: when the ledger stored it.
+    async fn recorded_at(&self) -> DateTime {
+        DateTime(self.0.recorded_at())
+    }
+    /// Who recorded it.
+    async fn recorded_by(&self) -> &str {
+        self.0.recorded_by()
+    }
+    /// The source document.
+    async fn source(&self) -> Option<Source> {
+        self.0.source().map(|s| Source {
+            title: s.title.clone(),
+            reference: s.reference.clone(),
+            url: s.url.clone(),
+            note: s.note.clone(),
+        })
+    }
+    /// The event's data, as in API.md §1.
+    async fn data(&self) -> ApiResult<Json<serde_json::Value>> {
+        self.0.data().to_json().map(Json).map_err(|e| ApiError::internal(&e).into())
+    }
+    /// The previous event's hash.
+    async fn prev_hash(&self) -> String {
+        self.0.prev_hash().to_string()
+    }
+    /// This event's hash: SHA-256 over the previous hash and the event's canonical bytes.
+    async fn hash(&self) -> String {
+        self.0.hash().to_string()
+    }
+}
+
+/// The head of the ledger.
+#[derive(Debug, Clone, SimpleObject)]
+pub(super) struct LedgerInfo {
+    /// The last position (0 when empty).
+    pub position: u64,
+    /// The last event's hash (64 zeros when empty).
+    pub head_hash: String,
+    /// The last record time.
+    pub recorded_at: Option<DateTime>,
+}
+
+/// An edge of the events connection.
+#[derive(Debug, Clone, SimpleObject)]
+pub(super) struct EventEdge {
+    /// Opaque cursor: pass it as `after` to continue after this event.
+    pub cursor: String,
+    /// The event.
+    pub node: Event,
+}
+
+/// Relay page info.
+#[derive(Debug, Clone, SimpleObject)]
+pub(super) struct PageInfo {
+    /// Whether more events follow.
+    pub has_next_page: bool,
+    /// Whether events precede this page.
+    pub has_previous_page: bool,
+    /// The first edge's cursor.
+    pub start_cursor: Option<String>,
+    /// The last edge's cursor.
+    pub end_cursor: Option<String>,
+}
+
+/// A page of events in log order (Relay connection).
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex)]
+pub(super) struct EventConnection {
+    /// The events of this page.
+    pub edges: Vec<EventEdge>,
+    /// Where this page sits.
+    pub page_info: PageInfo,
+}
+
+#[ComplexObject]
+impl EventConnection {
+    /// The events of this page, without cursors.
+    async fn nodes(&self) -> Vec<Event> {
+        self.edges.iter().map(|e| e.node.clone()).collect()
+    }
+}
+
+/// Encodes a position as an opaque cursor.
+pub(super) fn cursor_of(position: Position) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("event:{}", position.get()))
+}
+
+/// Decodes a cursor from [`cursor_of`].
+pub(super) fn position_of(cursor: &str) -> Result<Position, ApiError> {
+    let bad = || ApiError::invalid(format!("invalid cursor {cursor:?}: pass a cursor from a previous page"));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let n = text.strip_prefix("event:").and_then(|n| n.parse::<u64>().ok()).ok_or_else(bad)?;
+    Ok(Position::new(n))
+}
+
+/// A filter on event types and streams, validated.
+#[derive(Debug, Clone, Default)]
+pub(super) struct EventFilter {
+    streams: Option<HashSet<StreamId>>,
+    types: Option<HashSet<&'static str>>,
+}
+
+impl EventFilter {
+    /// Validates stream names and type names.
+    pub(super) fn new(streams: Option<Vec<String>>, types: Option<Vec<String>>) -> Result<Self, ApiError> {
+        let streams = streams
+            .map(|s| s.iter().map(|s| StreamId::parse(s).map_err(|e| ApiError::invalid(e.to_string()))).collect())
+            .transpose()?;
+        let types = types
+            .map(|t| {
+                t.iter()
+                    .map(|t| {
+                        EventData::TYPES.iter().copied().find(|k| *k == t.as_str()).ok_or_else(|| {
+                            ApiError::invalid(format!("unknown event type {t:?}; types are e.g. PartyAdopted, CaseOpened"))
+                        })
+                    })
+                    .collect()
+            })
+            .transpose()?;
+        Ok(Self { streams, types })
+    }
+
+    /// Whether the event passes.
+    pub(super) fn accepts(&self, event: &RecordedEvent) -> bool {
+        self.streams.as_ref().is_none_or(|s| s.contains(event.stream()))
+            && self.types.as_ref().is_none_or(|t| t.contains(event.type_name()))
+    }
+}
+
+/// The event-log part of the query root.
+#[derive(Debug, Default)]
+pub(super) struct EventQuery;
+
+#[Object]
+impl EventQuery {
+    /// Events in log order, a page at a time (Relay). `after` is a cursor from a previous page;
+    /// `stream` limits to one stream, `types` to some event types.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1–500 (default 50).")] first: Option<i32>,
+        after: Option<String>,
+        stream: Option<String>,
+        types: Option<Vec<String>>,
+    ) -> ApiResult<EventConnection> {
+        let state = AppState::from_ctx(ctx)?;
+        state.require_read(ctx)?;
+        let first = match first {
+            None => DEFAULT_PAGE,
+            Some(n) if n >= 1 && n as usize <= MAX_PAGE => n as usize,
+            Some(n) => return Err(ApiError::invalid(format!("first must be 1–{MAX_PAGE}, got {n}")).into()),
+        };
+        let after = after.as_deref().map(position_of).transpose()?.unwrap_or(Position::new(0));
+        let filter = EventFilter::new(stream.map(|s| vec![s]), types)?;
+        let ledger = state.ledger.clone();
+        // Reading sled is blocking work; keep it off the async workers.
+        let page = tokio::task::spawn_blocking(move || page_of_events(&ledger, after, first, &filter))
+            .await
+            .map_err(|e| ApiError::internal(&e))??;
+        Ok(page)
+    }
+
+    /// One event by its id.
+    async fn event(&self, ctx: &Context<'_>, id: String) -> ApiResult<Option<Event>> {
+        let state = AppState::from_ctx(ctx)?;
+        state.require_read(ctx)?;
+        let id: EventId = id.parse().map_err(|_| ApiError::invalid(format!("invalid event id {id:?}: expected a UUID")))?;
+        Ok(state.ledger.get_by_id(id).map_err(ApiError::from)?.map(Event))
+    }
+
+    /// The head of the ledger: position and hash.
+    async fn ledger(&self, ctx: &Context<'_>) -> ApiResult<LedgerInfo> {
+        let state = AppState::from_ctx(ctx)?;
+        state.require_read(ctx)?;
+        Ok(ledger_info(&state.ledger))
+    }
+}
+
+/// The head as GraphQL.
+pub(super) fn ledger_info(ledger: &Ledger) -> LedgerInfo {
+    let head = ledger.head();
+    LedgerInfo {
+        position: head.position.get(),
+        head_hash: head.hash.to_string(),
+        recorded_at: (head.position.get() > 0).then_some(DateTime(head.recorded_at)),
+    }
+}
+
+fn page_of_events(ledger: &Ledger, after: Position, first: usize, filter: &EventFilter) -> Result<EventConnection, ApiError> {
+    let mut edges = Vec::with_capacity(first);
+    let mut has_next_page = false;
+    let events: Box<dyn Iterator<Item = ledger::Result<RecordedEvent>>> = match &filter.streams {
+        Some(streams) if streams.len() == 1 => {
+            let stream = streams.iter().next().cloned().ok_or_else(|| ApiError::invalid("empty stream filter"))?;
+            Box::new(ledger.read_stream(&stream).filter(move |e| e.as_ref().map_or(true, |e| e.position() > after)))
+        }
+        _ => Box::new(ledger.read_from(after.next())),
+    };
+    for event in events {
+        let event = event.map_err(ApiError::from)?;
+        if !filter.accepts(&event) {
+            continue;
+        }
+        if edges.len() == first {
+            has_next_page = true;
+            break;
+        }
+        edges.push(EventEdge { cursor: cursor_of(event.position()), node: Event(event) });
+    }
+    let page_info = PageInfo {
+        has_next_page,
+        has_previous_page: after.get() > 0,
+        start_cursor: edges.first().map(|e| e.cursor.clone()),
+        end_cursor: edges.last().map(|e| e.cursor.clone()),
+    };
+    Ok(EventConnection { edges, page_info })
+}
+
+/// The subscription root.
+#[derive(Debug, Default)]
+pub struct SubscriptionRoot;
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// Every event from `fromPosition` (inclusive; omit it to start after the current head) in log
+    /// order, then each new event as it is committed. No event is skipped or repeated at the switch
+    /// from replay to live. To resume after a disconnect, pass the last position you processed + 1.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        from_position: Option<u64>,
+        streams: Option<Vec<String>>,
+        types: Option<Vec<String>>,
+    ) -> async_graphql::Result<impl Stream<Item = Event> + use<>> {
+        let state = AppState::from_ctx(ctx)?;
+        state.require_read(ctx)?;
+        let filter = EventFilter::new(streams, types)?;
+        let ledger = state.ledger.clone();
+        let start = match from_position {
+            Some(p) => Position::new(p.max(1)),
+            None => ledger.head().position.next(),
+        };
+        let guard = state.metrics.subscriber();
+        Ok(follow(ledger, start, filter, guard))
+    }
+}
+
+/// Reads the log from `start` and then follows the head. The cursor is the only state: each step
+/// reads at most `REPLAY_CHUNK` events from sled after the last one delivered, so a slow consumer
+/// (whose WebSocket is not being drained) simply stops this stream from being polled; nothing is
+/// buffered for it.
+fn follow<G: Send + 'static>(ledger: Ledger, start: Position, filter: EventFilter, guard: G) -> impl Stream<Item = Event> + Send {
+    let head = ledger.watch_head();
+    futures::stream::unfold(
+        (ledger, head, start, filter, Vec::<RecordedEvent>::new().into_iter(), guard),
+        |(ledger, mut head, mut next, filter, mut pending, guard)| async move {
+            loop {
+                if let Some(event) = pending.next() {
+                    return Some((Event(event), (ledger, head, next, filter, pending, guard)));
+                }
+                if ledger.head().position < next {
+                    // Caught up: wait for the head to move past the cursor. `wait_for` checks the
+                    // current value first, so a commit between the check above and here is not missed.
+                    let target = next;
+                    if head.wait_for(|h| h.position >= target).await.is_err() {
+                        return None; // The ledger closed.
+                    }
+                }
+                let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
+                let mut read = 0;
+                for event in ledger.read_from(next) {
+                    let Ok(event) = event else {
+                        tracing::error!(position = %next, "subscription could not read the log; closing it");
+                        return None;
+                    };
+                    next = event.position().next();
+                    read += 1;
+                    if filter.accepts(&event) {
+                        chunk.push(event);
+                    }
+                    if read == REPLAY_CHUNK {
+                        break;
+                    }
+                }
+                pending = chunk.into_iter();
+            }
+        },
+    )
+}

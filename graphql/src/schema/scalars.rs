@@ -1,0 +1,42 @@
+//! The `Date` and `DateTime` scalars: valid time as `YYYY-MM-DD`, record time as RFC 3339 UTC. Both
+//! reject malformed input with a message that shows the expected form.
+
+use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
+
+/// A calendar date, `YYYY-MM-DD` (valid time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Date(pub ledger::Date);
+
+#[Scalar(name = "Date")]
+impl ScalarType for Date {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => s.parse().map(Date).map_err(|e: ledger::InvalidTime| InputValueError::custom(e.to_string())),
+            _ => Err(InputValueError::custom("a Date is a string YYYY-MM-DD, e.g. \"2022-09-05\"")),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_string())
+    }
+}
+
+/// An instant, RFC 3339 in UTC (record time), e.g. `2022-06-20T09:12:44Z`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct DateTime(pub ledger::Timestamp);
+
+#[Scalar(name = "DateTime")]
+impl ScalarType for DateTime {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => {
+                s.parse().map(DateTime).map_err(|e: ledger::InvalidTime| InputValueError::custom(e.to_string()))
+            }
+            _ => Err(InputValueError::custom("a DateTime is an RFC 3339 string, e.g. \"2022-06-20T09:12:44Z\"")),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_string())
+    }
+}

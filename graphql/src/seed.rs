@@ -1,0 +1,18 @@
+//! The real history of the HÖK (`fixtures/history.jsonl`), embedded in the binary so that `serve`
+//! on an empty data directory answers real questions from any working directory.
+
+use ledger::Ledger;
+use ledger::jsonl::{ImportReport, import, read_lines};
+
+/// The embedded fixture file.
+pub const HISTORY: &str = include_str!("../../fixtures/history.jsonl");
+
+/// Imports the fixtures into an empty ledger. Does nothing (and returns `None`) if the ledger has
+/// events.
+pub fn seed_if_empty(ledger: &Ledger) -> ledger::Result<Option<ImportReport>> {
+    if ledger.head().position.get() > 0 {
+        return Ok(None);
+    }
+    let lines = read_lines(HISTORY.as_bytes(), &mut |_| {})?;
+    import(ledger, lines).map(Some)
+}

@@ -1,0 +1,192 @@
+//! The HTTP side: `fn app(..) -> Router` with `POST /graphql`, GraphiQL on `GET /graphql`,
+//! subscriptions on `/graphql/ws`, `/healthz` and `/metrics`. Tests call `app` with `oneshot`, no
+//! socket needed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_graphql::Data;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use ledger::Ledger;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{Caller, TokenStore, bearer};
+use crate::error::{ApiError, Code};
+use crate::metrics::Metrics;
+use crate::schema::{AppSchema, build_schema};
+
+/// Limits and switches of the server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Require a token (any role) for reads too. Off by default: the portal is public.
+    pub reads_require_token: bool,
+    /// Origins allowed to call the API from a browser (`*` for any). Empty: no CORS headers.
+    pub cors_origins: Vec<String>,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long one HTTP request may take.
+    pub request_timeout: Duration,
+    /// The deepest query accepted.
+    pub max_depth: usize,
+    /// The most complex query accepted (async-graphql's complexity: one per field by default).
+    pub max_complexity: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            reads_require_token: false,
+            cors_origins: Vec::new(),
+            max_body_bytes: 256 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_depth: 16,
+            max_complexity: 5_000,
+        }
+    }
+}
+
+/// What every resolver can reach.
+#[derive(Debug)]
+pub struct AppState {
+    /// The ledger.
+    pub ledger: Ledger,
+    /// The tokens.
+    pub tokens: Arc<TokenStore>,
+    /// The configuration.
+    pub config: ServerConfig,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// The state from a resolver's context.
+    pub fn from_ctx<'a>(ctx: &async_graphql::Context<'a>) -> Result<&'a Arc<AppState>, async_graphql::Error> {
+        ctx.data::<Arc<AppState>>().map_err(|_| ApiError::internal(&"schema built without AppState").into())
+    }
+
+    /// Refuses a read when reads need a token and the caller has none.
+    pub fn require_read(&self, ctx: &async_graphql::Context<'_>) -> Result<(), ApiError> {
+        if !self.config.reads_require_token {
+            return Ok(());
+        }
+        caller(ctx).require_token().map(|_| ())
+    }
+}
+
+/// The caller of the current request (anonymous if the request carried none).
+pub(crate) fn caller<'a>(ctx: &async_graphql::Context<'a>) -> &'a Caller {
+    static ANONYMOUS: Caller = Caller::Anonymous;
+    ctx.data_opt::<Caller>().unwrap_or(&ANONYMOUS)
+}
+
+#[derive(Clone)]
+struct Shared {
+    state: Arc<AppState>,
+    schema: AppSchema,
+}
+
+/// The router. `state` is shared with the schema; build one per server.
+pub fn app(state: Arc<AppState>) -> Router {
+    let schema = build_schema(state.clone());
+    let config = state.config.clone();
+    let shared = Shared { state, schema };
+    let cors = cors_layer(&config.cors_origins);
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql_post))
+        .route("/graphql/ws", get(graphql_ws))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(shared.clone(), measure))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+        .with_state(shared)
+}
+
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let base = CorsLayer::new()
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]);
+    if origins.iter().any(|o| o == "*") {
+        base.allow_origin(AllowOrigin::any())
+    } else {
+        let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+        base.allow_origin(AllowOrigin::list(list))
+    }
+}
+
+async fn measure(State(shared): State<Shared>, request: axum::extract::Request, next: Next) -> Response {
+    let start = Instant::now();
+    let response = next.run(request).await;
+    shared.state.metrics.request(start.elapsed());
+    response
+}
+
+async fn graphql_post(State(shared): State<Shared>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
+    let token = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+    let caller = shared.state.tokens.authenticate(token);
+    shared.schema.execute(request.into_inner().data(caller)).await.into()
+}
+
+async fn graphql_ws(State(shared): State<Shared>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+    let tokens = shared.state.tokens.clone();
+    let reads_require_token = shared.state.config.reads_require_token;
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            GraphQLWebSocket::new(stream, shared.schema.clone(), protocol)
+                .on_connection_init(move |payload| async move {
+                    let caller = tokens.authenticate(token_from_init(&payload));
+                    if reads_require_token && !matches!(caller, Caller::Token { .. }) {
+                        return Err(ApiError::new(Code::Unauthenticated, "this server needs a token in connection_init").into());
+                    }
+                    let mut data = Data::default();
+                    data.insert(caller);
+                    Ok(data)
+                })
+                .serve()
+        })
+        .into_response()
+}
+
+/// The token of a `connection_init` payload: `{"Authorization": "Bearer …"}` (any case) or
+/// `{"token": "…"}`.
+fn token_from_init(payload: &serde_json::Value) -> Option<&str> {
+    let object = payload.as_object()?;
+    for (key, value) in object {
+        if key.eq_ignore_ascii_case("authorization") {
+            return bearer(value.as_str());
+        }
+        if key == "token" {
+            return value.as_str().filter(|t| !t.is_empty());
+        }
+    }
+    None
+}
+
+async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish())
+}
+
+async fn healthz(State(shared): State<Shared>) -> Response {
+    let head = shared.state.ledger.head();
+    let body = serde_json::json!({"status": "ok", "position": head.position.get(), "headHash": head.hash.to_string()});
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(shared): State<Shared>) -> Response {
+    let text = shared.state.metrics.render(shared.state.ledger.head().position.get());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

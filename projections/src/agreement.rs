@@ -1,0 +1,774 @@
+//! Agreements: the fold of an `agreement/<id>` stream into state, and the evaluation of that state
+//! at a valid date by the rules of [`crate::rules`] (DOMAIN.md, "Rules the projections must apply").
+
+use std::collections::{BTreeMap, HashMap};
+
+use ledger::{
+    AgreementId, AgreementKind, Binding, CaseId, Date, DecisionId, Document, EventData, GroupId, PartyId, PartyKind,
+    Position, RecordedEvent,
+};
+
+use crate::fold::Visible;
+use crate::rules;
+
+#[cfg(test)]
+mod tests;
+
+/// Where an agreement stands on a date (API.md `AgreementStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AgreementStatus {
+    /// Drafted or proposed; not recommended to the parties, not in force.
+    Draft,
+    /// Recommended to the parties (or decided and awaiting its date); not yet in force.
+    Recommended,
+    /// In force.
+    InForce,
+    /// In force, but a municipality has given notice and the remaining parties have not decided
+    /// whether it continues (HÖK 7.2).
+    ContinuationPending,
+    /// Ended by decision, by the region's notice, by a decision not to continue after a
+    /// municipality's notice, or (supplementary agreements) with its parent.
+    Terminated,
+    /// Past the last day of its applicable version (temporary agreements).
+    Expired,
+    /// Replaced by another agreement.
+    Superseded,
+    /// Kept out of force by a required party's declination, until the required parties change.
+    Blocked,
+}
+
+impl AgreementStatus {
+    /// The SCREAMING_CASE name used in GraphQL.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "DRAFT",
+            Self::Recommended => "RECOMMENDED",
+            Self::InForce => "IN_FORCE",
+            Self::ContinuationPending => "CONTINUATION_PENDING",
+            Self::Terminated => "TERMINATED",
+            Self::Expired => "EXPIRED",
+            Self::Superseded => "SUPERSEDED",
+            Self::Blocked => "BLOCKED",
+        }
+    }
+
+    /// Whether the agreement applies (IN_FORCE or CONTINUATION_PENDING).
+    pub const fn applies(self) -> bool {
+        matches!(self, Self::InForce | Self::ContinuationPending)
+    }
+}
+
+impl std::fmt::Display for AgreementStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an agreement ends (or will end) on its `ends_on` date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndCause {
+    /// Terminated by decision (`AgreementTerminated`).
+    Terminated,
+    /// Superseded by another agreement.
+    Superseded,
+    /// The applicable version's `expires` date passed.
+    Expired,
+    /// The region gave notice (HÖK 7.2).
+    NoticeByRegion,
+    /// A municipality gave notice and the remaining parties decided not to continue.
+    NotContinued,
+    /// A supplementary agreement lapses with its parent.
+    ParentEnded,
+}
+
+impl EndCause {
+    /// The status an agreement has once ended for this cause.
+    pub const fn status(self) -> AgreementStatus {
+        match self {
+            Self::Terminated | Self::NoticeByRegion | Self::NotContinued | Self::ParentEnded => {
+                AgreementStatus::Terminated
+            }
+            Self::Superseded => AgreementStatus::Superseded,
+            Self::Expired => AgreementStatus::Expired,
+        }
+    }
+}
+
+/// An interpretation of an agreement (HÖK 7.1: VIS has the final say), part of its history from its
+/// decision date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interpretation {
+    /// The deciding decision.
+    pub decision: DecisionId,
+    /// The case that asked for it.
+    pub case: Option<CaseId>,
+    /// The interpretation.
+    pub text: String,
+    /// The effective date of the event.
+    pub issued_on: Date,
+    /// The event.
+    pub position: Position,
+}
+
+/// One required party's part in an agreement on the queried date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Participation {
+    /// The party.
+    pub party: PartyId,
+    /// Its kind, when the party is registered.
+    pub kind: Option<PartyKind>,
+    /// When it adopted the version that applies (or, before any applies, the latest version).
+    pub adopted_on: Option<Date>,
+    /// When it declined that version.
+    pub declined_on: Option<Date>,
+    /// When it gave notice (not withdrawn).
+    pub notice_given_on: Option<Date>,
+    /// The first day it no longer takes part: notice date + notice period.
+    pub leaves_on: Option<Date>,
+    /// After this party's notice: whether the remaining parties decided to continue.
+    pub continues: Option<bool>,
+    /// Whether the agreement binds this party on the queried date.
+    pub bound: bool,
+}
+
+/// One version of an agreement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionView {
+    /// The version number, from 1.
+    pub number: u32,
+    /// When it was proposed.
+    pub proposed_on: Date,
+    /// Its document.
+    pub document: Option<Document>,
+    /// What changed.
+    pub summary: Option<String>,
+    /// The first day it may apply.
+    pub earliest_effective: Option<Date>,
+    /// The last day it applies (temporary agreements).
+    pub expires: Option<Date>,
+    /// When a body decided it.
+    pub decided_on: Option<Date>,
+    /// That decision.
+    pub decision: Option<DecisionId>,
+    /// The first day it applies, as the decision states.
+    pub effective_from: Option<Date>,
+    /// When it was recommended to the parties.
+    pub recommended_on: Option<Date>,
+    /// The recommendation's response deadline (last day).
+    pub response_due: Option<Date>,
+    /// When it was published in the portal.
+    pub published_on: Option<Date>,
+    /// Where.
+    pub published_url: Option<String>,
+    /// When it comes (or came) into force by the rules, if everything needed has happened.
+    pub in_force_from: Option<Date>,
+}
+
+/// An agreement as it stood on a date, as known at an instant (API.md `Agreement`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgreementView {
+    /// Its id.
+    pub id: AgreementId,
+    /// Its title.
+    pub title: String,
+    /// Main, guideline, subject area, supplementary or local.
+    pub kind: AgreementKind,
+    /// How it becomes binding.
+    pub binding: Binding,
+    /// The agreement it belongs under.
+    pub parent: Option<AgreementId>,
+    /// When it was drafted.
+    pub drafted_on: Date,
+    /// Where it stands.
+    pub status: AgreementStatus,
+    /// Whether it applies on the date (status IN_FORCE or CONTINUATION_PENDING).
+    pub in_force: bool,
+    /// The first day of its time in force (also when that day is still ahead, or already past).
+    pub in_force_from: Option<Date>,
+    /// The last day it applies, when known.
+    pub in_force_until: Option<Date>,
+    /// The first day it no longer applies, when known, and why.
+    pub ends_on: Option<(Date, EndCause)>,
+    /// The version that applies on the date.
+    pub version: Option<u32>,
+    /// Every version known on the date.
+    pub versions: Vec<VersionView>,
+    /// One entry per required party.
+    pub parties: Vec<Participation>,
+    /// Required parties that have neither adopted nor declined the latest version.
+    pub pending_parties: Vec<PartyId>,
+    /// The group that stewards it.
+    pub steward: Option<GroupId>,
+    /// Its interpretations.
+    pub interpretations: Vec<Interpretation>,
+    /// Whether the version that applies (or the latest, before any applies) is published in the
+    /// portal (HÖK 4.7).
+    pub published: bool,
+    /// Notice period in months.
+    pub notice_months: Option<u32>,
+    /// Revision lead time in months.
+    pub revision_lead_months: Option<u32>,
+    /// The events the answer rests on, in log order.
+    pub because: Vec<Position>,
+}
+
+impl AgreementView {
+    /// The participation of one party.
+    pub fn participation(&self, party: &PartyId) -> Option<&Participation> {
+        self.parties.iter().find(|p| &p.party == party)
+    }
+
+    /// Whether the agreement binds a party on the date.
+    pub fn binds(&self, party: &PartyId) -> bool {
+        self.participation(party).is_some_and(|p| p.bound)
+    }
+}
+
+/// A party's latest answer to a version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Answer {
+    adopted_on: Option<Date>,
+    declined_on: Option<Date>,
+    /// True when the last answer was an adoption.
+    adopted_last: bool,
+    /// A declination made after the last change of required parties keeps the version out of force.
+    blocking: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct VersionState {
+    number: u32,
+    proposed_on: Date,
+    document: Option<Document>,
+    summary: Option<String>,
+    earliest_effective: Option<Date>,
+    expires: Option<Date>,
+    decided: Option<(Date, DecisionId, Option<Date>)>,
+    recommended: Option<(Date, Date)>,
+    answers: BTreeMap<PartyId, Answer>,
+    published: Option<(Date, String)>,
+}
+
+impl VersionState {
+    fn new(number: u32, proposed_on: Date) -> Self {
+        Self {
+            number,
+            proposed_on,
+            document: None,
+            summary: None,
+            earliest_effective: None,
+            expires: None,
+            decided: None,
+            recommended: None,
+            answers: BTreeMap::new(),
+            published: None,
+        }
+    }
+
+    /// The party's adoption date, if its last answer is an adoption.
+    fn adopted(&self, party: &PartyId) -> Option<Date> {
+        self.answers.get(party).filter(|a| a.adopted_last).and_then(|a| a.adopted_on)
+    }
+
+    /// The party's declination date, if its last answer is a declination.
+    fn declined(&self, party: &PartyId) -> Option<Date> {
+        self.answers.get(party).filter(|a| !a.adopted_last).and_then(|a| a.declined_on)
+    }
+
+    fn blocked_by(&self, party: &PartyId) -> bool {
+        self.answers.get(party).is_some_and(|a| !a.adopted_last && a.blocking)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Notice {
+    given_on: Date,
+    continues: Option<bool>,
+}
+
+/// An agreement folded from its stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AgreementState {
+    id: AgreementId,
+    title: String,
+    kind: AgreementKind,
+    pub(crate) parent: Option<AgreementId>,
+    binding: Binding,
+    notice_months: Option<u32>,
+    revision_lead_months: Option<u32>,
+    drafted_on: Date,
+    pub(crate) required: Vec<PartyId>,
+    versions: BTreeMap<u32, VersionState>,
+    notices: BTreeMap<PartyId, Notice>,
+    terminated: Option<Date>,
+    superseded: Option<(Date, AgreementId)>,
+    interpretations: Vec<Interpretation>,
+    steward: Option<GroupId>,
+    because: Vec<Position>,
+}
+
+impl AgreementState {
+    /// Folds the visible events of an agreement's stream. `None` if it was not drafted.
+    pub(crate) fn fold(visible: &Visible<'_>) -> Option<Self> {
+        let mut state: Option<Self> = None;
+        for event in &visible.events {
+            Self::apply(&mut state, event);
+        }
+        if let Some(state) = state.as_mut() {
+            state.because = visible.positions();
+        }
+        state
+    }
+
+    /// The parties whose kind the evaluation needs: the required ones and those who gave notice.
+    pub(crate) fn parties_of_interest(&self) -> impl Iterator<Item = &PartyId> {
+        self.required.iter().chain(self.notices.keys())
+    }
+
+    /// Whether a version with this number was proposed (or otherwise mentioned).
+    pub(crate) fn has_version(&self, number: u32) -> bool {
+        self.versions.contains_key(&number)
+    }
+
+    /// Whether a version was decided by a body.
+    pub(crate) fn version_decided(&self, number: u32) -> bool {
+        self.versions.get(&number).is_some_and(|v| v.decided.is_some())
+    }
+
+    /// Whether the party has a notice standing.
+    pub(crate) fn has_notice(&self, party: &PartyId) -> bool {
+        self.notices.contains_key(party)
+    }
+
+    /// The agreement's kind.
+    pub(crate) fn kind(&self) -> AgreementKind {
+        self.kind
+    }
+
+    /// How it becomes binding.
+    pub(crate) fn binding(&self) -> Binding {
+        self.binding
+    }
+
+    fn version_mut(&mut self, number: u32, on: Date) -> &mut VersionState {
+        // Lenient on purpose: an import may carry a decision on a version it never proposed.
+        // Validation refuses that for new commands; the fold still shows what was recorded.
+        self.versions.entry(number).or_insert_with(|| VersionState::new(number, on))
+    }
+
+    fn apply(state: &mut Option<Self>, event: &RecordedEvent) {
+        use EventData as E;
+        let on = event.effective();
+        if let E::AgreementDrafted(e) = event.data() {
+            if state.is_none() {
+                *state = Some(Self {
+                    id: e.agreement.clone(),
+                    title: e.title.clone(),
+                    kind: e.kind,
+                    parent: e.parent.clone(),
+                    binding: e.binding,
+                    notice_months: e.notice_months,
+                    revision_lead_months: e.revision_lead_months,
+                    drafted_on: on,
+                    required: e.parties.clone(),
+                    versions: BTreeMap::new(),
+                    notices: BTreeMap::new(),
+                    terminated: None,
+                    superseded: None,
+                    interpretations: Vec::new(),
+                    steward: None,
+                    because: Vec::new(),
+                });
+            }
+            return;
+        }
+        // Invariant: nothing happens to an agreement before it is drafted.
+        let Some(s) = state.as_mut() else { return };
+        match event.data() {
+            E::VersionProposed(e) => {
+                let v = s.version_mut(e.version, on);
+                v.proposed_on = on;
+                v.document = e.document.clone();
+                v.summary = e.summary.clone();
+                v.earliest_effective = e.earliest_effective;
+                v.expires = e.expires;
+            }
+            E::VersionDecided(e) => {
+                s.version_mut(e.version, on).decided = Some((on, e.decision.clone(), e.effective_from));
+            }
+            E::VersionRecommended(e) => {
+                s.version_mut(e.version, on).recommended = Some((on, e.response_due));
+            }
+            E::PartyAdopted(e) => {
+                let answer = s.version_mut(e.version, on).answers.entry(e.party.clone()).or_default();
+                answer.adopted_on = Some(on);
+                answer.adopted_last = true;
+            }
+            E::PartyDeclined(e) => {
+                let answer = s.version_mut(e.version, on).answers.entry(e.party.clone()).or_default();
+                answer.declined_on = Some(on);
+                answer.adopted_last = false;
+                answer.blocking = true;
+            }
+            E::RequiredPartiesChanged(e) => {
+                s.required = e.parties.clone();
+                // DOMAIN.md rule 1: a declination blocks until the required set is changed by
+                // decision; after the change, only new declinations block.
+                for version in s.versions.values_mut() {
+                    for answer in version.answers.values_mut() {
+                        answer.blocking = false;
+                    }
+                }
+            }
+            E::VersionPublished(e) => {
+                s.version_mut(e.version, on).published = Some((on, e.url.clone()));
+            }
+            E::NoticeGiven(e) => {
+                s.notices.insert(e.party.clone(), Notice { given_on: on, continues: None });
+            }
+            E::NoticeWithdrawn(e) => {
+                s.notices.remove(&e.party);
+            }
+            E::ContinuationDecided(e) => {
+                if let Some(notice) = s.notices.get_mut(&e.after_notice_by) {
+                    notice.continues = Some(e.continues);
+                }
+            }
+            E::AgreementTerminated(_) => {
+                s.terminated = Some(s.terminated.map_or(on, |t| t.min(on)));
+            }
+            E::AgreementSuperseded(e) => {
+                if s.superseded.as_ref().is_none_or(|(d, _)| on < *d) {
+                    s.superseded = Some((on, e.by.clone()));
+                }
+            }
+            E::InterpretationIssued(e) => s.interpretations.push(Interpretation {
+                decision: e.decision.clone(),
+                case: e.case.clone(),
+                text: e.text.clone(),
+                issued_on: on,
+                position: event.position(),
+            }),
+            E::StewardAssigned(e) => s.steward = Some(e.group.clone()),
+            E::AgreementDrafted(_)
+            | E::PartyRegistered(_)
+            | E::DistrictRegistered(_)
+            | E::BodyRegistered(_)
+            | E::DecisionRecorded(_)
+            | E::GroupEstablished(_)
+            | E::MandateChanged(_)
+            | E::GroupRenamed(_)
+            | E::MemberAppointed(_)
+            | E::MemberLeft(_)
+            | E::GroupDissolved(_)
+            | E::CoordinatorDesignated(_)
+            | E::CaseOpened(_)
+            | E::CaseEscalated(_)
+            | E::CaseResolved(_)
+            | E::CaseWithdrawn(_)
+            | E::PriorityAreasSet(_)
+            | E::PriorityAreaAdded(_)
+            | E::FollowUpPlanned(_)
+            | E::FollowUpReported(_)
+            | E::AnnualDialogueHeld(_)
+            | E::ProblemReported(_)
+            | E::ProblemAnswered(_)
+            | E::ProblemRaisedToVis(_)
+            | E::FundsAllocated(_)
+            | E::EventRetracted(_) => {}
+        }
+    }
+
+    /// The region among the required parties, if there is one.
+    fn region<'a>(&'a self, kinds: &HashMap<PartyId, PartyKind>) -> Option<&'a PartyId> {
+        self.required.iter().find(|p| kinds.get(*p) == Some(&PartyKind::Region))
+    }
+
+    /// When each party is bound by a version under EACH_PARTY: each municipality-side party from the
+    /// later of its own and the region's adoption (a revision: plus the lead time); the region from
+    /// its first bound pair. Without a region among the required parties, each party is bound from
+    /// its own adoption (an interpretation: there is no counterpart to pair with).
+    fn pair_froms(&self, v: &VersionState, kinds: &HashMap<PartyId, PartyKind>) -> BTreeMap<PartyId, Date> {
+        let region = self.region(kinds);
+        let region_adopted = region.and_then(|r| v.adopted(r));
+        let mut froms = BTreeMap::new();
+        for party in self.required.iter().filter(|p| Some(*p) != region) {
+            let own = v.adopted(party);
+            let counterpart = if region.is_some() { region_adopted } else { own };
+            let from = if v.number > 1 {
+                rules::pair_bound_from(None, counterpart, own).map(|later| {
+                    rules::revision_in_force_from(v.earliest_effective, later, self.revision_lead_months.unwrap_or(0))
+                })
+            } else {
+                rules::pair_bound_from(v.earliest_effective, counterpart, own)
+            };
+            if let Some(from) = from {
+                froms.insert(party.clone(), from);
+            }
+        }
+        if let Some(region) = region
+            && let Some(first) = froms.values().min().copied()
+        {
+            froms.insert(region.clone(), first);
+        }
+        froms
+    }
+
+    /// When a version comes into force by the agreement's binding rule (HÖK 7.2; HÖK 3, 4.2;
+    /// Förstudie 11), if everything needed has happened.
+    fn version_from(&self, v: &VersionState, kinds: &HashMap<PartyId, PartyKind>) -> Option<Date> {
+        match self.binding {
+            Binding::AllParties => {
+                let adoptions = self.required.iter().map(|p| v.adopted(p));
+                if v.number > 1 {
+                    let last_approval = rules::entry_into_force_all_parties(None, adoptions)?;
+                    Some(rules::revision_in_force_from(
+                        v.earliest_effective,
+                        last_approval,
+                        self.revision_lead_months.unwrap_or(0),
+                    ))
+                } else {
+                    rules::entry_into_force_all_parties(v.earliest_effective, adoptions)
+                }
+            }
+            Binding::EachParty => self.pair_froms(v, kinds).values().min().copied(),
+            Binding::Decision => v.decided.as_ref().map(|(on, _, from)| rules::decision_in_force_from(*on, *from)),
+        }
+    }
+
+    /// Whether a version is kept out of force by a declination (DOMAIN.md rule 1). Under EACH_PARTY
+    /// only the region's declination blocks: a municipality that declines just stays outside.
+    fn blocked(&self, v: &VersionState, kinds: &HashMap<PartyId, PartyKind>) -> bool {
+        match self.binding {
+            Binding::AllParties => self.required.iter().any(|p| v.blocked_by(p)),
+            Binding::EachParty => self.region(kinds).is_some_and(|r| v.blocked_by(r)),
+            Binding::Decision => false,
+        }
+    }
+
+    /// Evaluates the state at `at`. `kinds` holds the kinds of the registered parties of interest;
+    /// `parent` is the parent agreement's view at `at`, needed for a supplementary agreement.
+    pub(crate) fn evaluate(
+        &self,
+        at: Date,
+        kinds: &HashMap<PartyId, PartyKind>,
+        parent: Option<&AgreementView>,
+    ) -> AgreementView {
+        let froms: BTreeMap<u32, Option<Date>> =
+            self.versions.values().map(|v| (v.number, self.version_from(v, kinds))).collect();
+        let applicable = self
+            .versions
+            .values()
+            .filter_map(|v| froms.get(&v.number).copied().flatten().filter(|f| *f <= at).map(|f| (f, v)))
+            .max_by_key(|(f, v)| (*f, v.number));
+
+        // Everything that ends the agreement as a whole; the earliest wins.
+        let mut ends: Vec<(Date, EndCause)> = Vec::new();
+        if let Some(d) = self.terminated {
+            ends.push((d, EndCause::Terminated));
+        }
+        if let Some((d, _)) = &self.superseded {
+            ends.push((*d, EndCause::Superseded));
+        }
+        let notice_months = self.notice_months.unwrap_or(0);
+        let mut continuation_pending = false;
+        for (party, notice) in &self.notices {
+            let leaves = rules::leaves_on(notice.given_on, notice_months);
+            // An unregistered party is treated as a municipality: its notice then only asks the
+            // others to decide, which is the cautious reading.
+            let kind = kinds.get(party).copied().unwrap_or(PartyKind::Municipality);
+            match rules::notice_effect(kind, notice.continues) {
+                rules::NoticeEffect::EndsAgreement if kind == PartyKind::Region => {
+                    ends.push((leaves, EndCause::NoticeByRegion));
+                }
+                rules::NoticeEffect::EndsAgreement => ends.push((leaves, EndCause::NotContinued)),
+                rules::NoticeEffect::ContinuationPending => continuation_pending = true,
+                rules::NoticeEffect::PartyLeaves => {}
+            }
+        }
+        if self.kind == AgreementKind::Supplementary
+            && let Some((end, _)) = parent.and_then(|p| p.ends_on)
+        {
+            ends.push((end, EndCause::ParentEnded));
+        }
+        let global_end = ends.iter().copied().min_by_key(|(d, _)| *d);
+
+        let expiry_end = applicable.and_then(|(_, v)| v.expires).map(|e| (rules::expiry_end(e), EndCause::Expired));
+        let ends_on = match (global_end, expiry_end) {
+            (Some(g), Some(x)) => Some(if x.0 < g.0 { x } else { g }),
+            (g, x) => g.or(x),
+        };
+
+        let latest = self.versions.values().next_back();
+        let status = match (ends_on, applicable) {
+            (Some((end, cause)), _) if end <= at => cause.status(),
+            (_, Some(_)) if continuation_pending => AgreementStatus::ContinuationPending,
+            (_, Some(_)) => AgreementStatus::InForce,
+            (_, None) => {
+                if latest.is_some_and(|v| self.blocked(v, kinds)) {
+                    AgreementStatus::Blocked
+                } else if self.versions.values().any(|v| v.recommended.is_some() || v.decided.is_some()) {
+                    AgreementStatus::Recommended
+                } else {
+                    AgreementStatus::Draft
+                }
+            }
+        };
+        let in_force = status.applies();
+        let focus = applicable.map(|(_, v)| v).or(latest);
+
+        let in_force_from = froms.values().flatten().min().copied();
+        let in_force_until = match (ends_on, in_force_from) {
+            (Some((end, _)), Some(from)) if from < end => Some(end.previous_day()),
+            _ => None,
+        };
+
+        // Participations.
+        let pair_froms: Vec<(Option<Date>, BTreeMap<PartyId, Date>)> = match self.binding {
+            Binding::EachParty => self.versions.values().map(|v| (v.expires, self.pair_froms(v, kinds))).collect(),
+            Binding::AllParties | Binding::Decision => Vec::new(),
+        };
+        let parties = self
+            .required
+            .iter()
+            .map(|party| {
+                let notice = self.notices.get(party);
+                let leaves_on = notice.map(|n| rules::leaves_on(n.given_on, notice_months));
+                let left = leaves_on.is_some_and(|l| l <= at);
+                let bound_by_rule = match self.binding {
+                    Binding::AllParties | Binding::Decision => true,
+                    Binding::EachParty => pair_froms.iter().any(|(expires, froms)| {
+                        froms.get(party).is_some_and(|f| *f <= at) && expires.is_none_or(|e| at <= e)
+                    }),
+                };
+                Participation {
+                    party: party.clone(),
+                    kind: kinds.get(party).copied(),
+                    adopted_on: focus.and_then(|v| v.adopted(party)),
+                    declined_on: focus.and_then(|v| v.declined(party)),
+                    notice_given_on: notice.map(|n| n.given_on),
+                    leaves_on,
+                    continues: notice.and_then(|n| n.continues),
+                    bound: in_force && !left && bound_by_rule,
+                }
+            })
+            .collect();
+
+        let pending_parties = match (self.binding, latest) {
+            (Binding::AllParties | Binding::EachParty, Some(v)) if ends_on.is_none_or(|(end, _)| end > at) => {
+                self.required.iter().filter(|p| v.adopted(p).is_none() && v.declined(p).is_none()).cloned().collect()
+            }
+            _ => Vec::new(),
+        };
+
+        AgreementView {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            kind: self.kind,
+            binding: self.binding,
+            parent: self.parent.clone(),
+            drafted_on: self.drafted_on,
+            status,
+            in_force,
+            in_force_from,
+            in_force_until,
+            ends_on,
+            version: if in_force { applicable.map(|(_, v)| v.number) } else { None },
+            versions: self
+                .versions
+                .values()
+                .map(|v| VersionView {
+                    number: v.number,
+                    proposed_on: v.proposed_on,
+                    document: v.document.clone(),
+                    summary: v.summary.clone(),
+                    earliest_effective: v.earliest_effective,
+                    expires: v.expires,
+                    decided_on: v.decided.as_ref().map(|(d, _, _)| *d),
+                    decision: v.decided.as_ref().map(|(_, dec, _)| dec.clone()),
+                    effective_from: v.decided.as_ref().and_then(|(_, _, f)| *f),
+                    recommended_on: v.recommended.map(|(d, _)| d),
+                    response_due: v.recommended.map(|(_, due)| due),
+                    published_on: v.published.as_ref().map(|(d, _)| *d),
+                    published_url: v.published.as_ref().map(|(_, url)| url.clone()),
+                    in_force_from: froms.get(&v.number).copied().flatten(),
+                })
+                .collect(),
+            parties,
+            pending_parties,
+            steward: self.steward.clone(),
+            interpretations: self.interpretations.clone(),
+            published: focus.is_some_and(|v| v.published.is_some()),
+            notice_months: self.notice_months,
+            revision_lead_months: self.revision_lead_months,
+            because: {
+                let mut because = self.because.clone();
+                if let (AgreementKind::Supplementary, Some(parent)) = (self.kind, parent) {
+                    because.extend(parent.because.iter().copied());
+                    because.sort();
+                    because.dedup();
+                }
+                because
+            },
+        }
+    }
+}
+
+impl crate::Projections {
+    /// The agreement as it stood on `at`, as the ledger knew it at `as_known_at`. `None` if it had not
+    /// been drafted by then (or its drafting was retracted).
+    pub fn agreement(&self, id: &AgreementId, at: Date, as_known_at: ledger::Timestamp) -> Option<AgreementView> {
+        self.agreement_view(id, at, as_known_at, 0)
+    }
+
+    /// Every agreement drafted by `at`, in drafting order.
+    pub fn agreements(&self, at: Date, as_known_at: ledger::Timestamp) -> Vec<AgreementView> {
+        self.agreements.all().iter().filter_map(|id| self.agreement(id, at, as_known_at)).collect()
+    }
+
+    /// The folded state of an agreement on a horizon.
+    pub(crate) fn agreement_state(&self, id: &AgreementId, horizon: crate::fold::Horizon) -> Option<AgreementState> {
+        AgreementState::fold(&self.visible_entity("agreement", id.as_str(), horizon))
+    }
+
+    fn agreement_view(&self, id: &AgreementId, at: Date, known: ledger::Timestamp, depth: u8) -> Option<AgreementView> {
+        let state = self.agreement_state(id, crate::fold::Horizon::new(at, known))?;
+        let kinds = self.party_kinds(state.parties_of_interest(), known);
+        // A parent chain is short; the depth bound only guards against a cycle in bad data.
+        let parent = match (&state.parent, state.kind()) {
+            (Some(parent), AgreementKind::Supplementary) if depth < 8 => {
+                self.agreement_view(parent, at, known, depth + 1)
+            }
+            _ => None,
+        };
+        Some(state.evaluate(at, &kinds, parent.as_ref()))
+    }
+
+    /// The kinds of the given parties as registered by `known` (a party's kind does not depend on
+    /// valid time).
+    pub(crate) fn party_kinds<'a>(
+        &self,
+        parties: impl Iterator<Item = &'a PartyId>,
+        known: ledger::Timestamp,
+    ) -> HashMap<PartyId, PartyKind> {
+        let mut kinds = HashMap::new();
+        for party in parties {
+            if kinds.contains_key(party) {
+                continue;
+            }
+            if let Some(kind) = self.party_kind(party, known) {
+                kinds.insert(party.clone(), kind);
+            }
+        }
+        kinds
+    }
+
+    /// A party's kind as registered by `known`.
+    pub(crate) fn party_kind(&self, party: &PartyId, known: ledger::Timestamp) -> Option<PartyKind> {
+        let visible = self.visible_entity("party", party.as_str(), crate::fold::Horizon::everything(known));
+        visible.events.iter().rev().find_map(|e| match e.data() {
+            EventData::PartyRegistered(p) => Some(p.kind),
+            _ => None,
+        })
+    }
+}

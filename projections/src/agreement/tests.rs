@@ -1,0 +1,321 @@
+//! Given/when/then tests of the agreement rules over real sealed events: entry into force
+//! (ALL_PARTIES, EACH_PARTY, DECISION), declination, revision, notice and continuation, expiry,
+//! termination, supersession, supplementary agreements, and both time axes.
+
+use ledger::{AgreementKind, AgreementSuperseded, Binding, EventRetracted, Timestamp};
+
+use super::AgreementStatus::{self, *};
+use crate::testkit::*;
+
+/// The status, in-force flag and version of `hok` on a date, as known now.
+fn on(given: &Given, date: &str) -> (AgreementStatus, bool, Option<u32>) {
+    let view = given.projections().agreement(&aid("hok"), d(date), given.now()).expect("agreement exists");
+    (view.status, view.in_force, view.version)
+}
+
+/// A main agreement between the region and two municipalities, earliest date 2022-07-01.
+fn main_agreement() -> Given {
+    Given::new()
+        .parties(2)
+        .event("2021-03-01", drafted("hok", AgreementKind::Main, Binding::AllParties, parties(2)))
+        .event("2021-09-06", proposed("hok", 1, Some("2022-07-01"), None))
+        .event("2021-10-14", recommended("hok", 1, "2022-06-30"))
+}
+
+#[test]
+fn entry_into_force_all_parties_from_the_last_adoption() {
+    // Given everyone but m2 adopted before the earliest date,
+    let given = main_agreement()
+        .event("2022-03-08", adopted("hok", 1, "region"))
+        .event("2022-05-16", adopted("hok", 1, "m1"))
+        // when m2 adopts on 2022-09-05,
+        .event("2022-09-05", adopted("hok", 1, "m2"));
+    // then the agreement is in force from that day, not the day before.
+    assert_eq!(on(&given, "2022-07-01"), (Recommended, false, None));
+    assert_eq!(on(&given, "2022-09-04"), (Recommended, false, None));
+    assert_eq!(on(&given, "2022-09-05"), (InForce, true, Some(1)));
+    assert_eq!(on(&given, "2022-09-06"), (InForce, true, Some(1)));
+    let view = given.projections().agreement(&aid("hok"), d("2022-09-05"), given.now()).expect("exists");
+    assert_eq!(view.in_force_from, Some(d("2022-09-05")));
+    assert!(view.parties.iter().all(|p| p.bound));
+    assert!(view.pending_parties.is_empty());
+    // Before m2's adoption it is the one pending party.
+    let before = given.projections().agreement(&aid("hok"), d("2022-09-04"), given.now()).expect("exists");
+    assert_eq!(before.pending_parties, vec![pid("m2")]);
+    assert!(before.parties.iter().all(|p| !p.bound));
+}
+
+#[test]
+fn entry_into_force_all_parties_not_before_the_earliest_date() {
+    let given = main_agreement()
+        .event("2022-03-08", adopted("hok", 1, "region"))
+        .event("2022-05-16", adopted("hok", 1, "m1"))
+        .event("2022-06-20", adopted("hok", 1, "m2"));
+    assert_eq!(on(&given, "2022-06-30"), (Recommended, false, None));
+    assert_eq!(on(&given, "2022-07-01"), (InForce, true, Some(1)));
+}
+
+#[test]
+fn declination_blocks_until_required_parties_change() {
+    // Given m2 declines,
+    let given = main_agreement()
+        .event("2022-03-08", adopted("hok", 1, "region"))
+        .event("2022-05-16", adopted("hok", 1, "m1"))
+        .event("2022-05-20", declined("hok", 1, "m2"));
+    // then the agreement is blocked, even past its earliest date.
+    assert_eq!(on(&given, "2022-05-19"), (Recommended, false, None));
+    assert_eq!(on(&given, "2022-05-20"), (Blocked, false, None));
+    assert_eq!(on(&given, "2022-07-01"), (Blocked, false, None));
+    // When the required parties change by decision to exclude m2,
+    let given = given.event("2022-08-15", required_changed("hok", vec![pid("region"), pid("m1")]));
+    // then it is in force from that decision's day on (everyone remaining had adopted).
+    assert_eq!(on(&given, "2022-08-14"), (Blocked, false, None));
+    assert_eq!(on(&given, "2022-08-15"), (InForce, true, Some(1)));
+    let view = given.projections().agreement(&aid("hok"), d("2022-08-15"), given.now()).expect("exists");
+    assert_eq!(view.parties.len(), 2);
+}
+
+#[test]
+fn each_party_binds_a_pair_from_the_later_adoption() {
+    let given = Given::new()
+        .parties(2)
+        .event("2018-11-05", drafted("spel", AgreementKind::SubjectArea, Binding::EachParty, parties(2)))
+        .event("2018-11-05", proposed("spel", 1, None, None))
+        .event("2019-02-11", adopted("spel", 1, "m1"))
+        .event("2019-03-26", adopted("spel", 1, "region"))
+        .event("2019-05-14", adopted("spel", 1, "m2"));
+    let view = |date: &str| given.projections().agreement(&aid("spel"), d(date), given.now()).expect("exists");
+    // m1 adopted first: its pair is bound from the region's adoption.
+    assert!(!view("2019-03-25").in_force);
+    let day_of = view("2019-03-26");
+    assert_eq!(day_of.status, InForce);
+    assert!(day_of.binds(&pid("region")) && day_of.binds(&pid("m1")) && !day_of.binds(&pid("m2")));
+    assert_eq!(day_of.pending_parties, vec![pid("m2")]);
+    // m2 adopted after the region: bound from its own adoption.
+    assert!(!view("2019-05-13").binds(&pid("m2")));
+    assert!(view("2019-05-14").binds(&pid("m2")));
+    assert!(view("2019-05-15").binds(&pid("m2")));
+    assert_eq!(view("2019-05-15").in_force_from, Some(d("2019-03-26")));
+}
+
+#[test]
+fn each_party_municipality_declining_stays_outside_without_blocking() {
+    let given = Given::new()
+        .parties(2)
+        .event("2019-01-01", drafted("spel", AgreementKind::SubjectArea, Binding::EachParty, parties(2)))
+        .event("2019-01-01", proposed("spel", 1, None, None))
+        .event("2019-02-01", adopted("spel", 1, "region"))
+        .event("2019-02-02", adopted("spel", 1, "m1"))
+        .event("2019-02-03", declined("spel", 1, "m2"));
+    let view = given.projections().agreement(&aid("spel"), d("2019-03-01"), given.now()).expect("exists");
+    assert_eq!(view.status, InForce);
+    assert!(!view.binds(&pid("m2")));
+    assert_eq!(view.participation(&pid("m2")).and_then(|p| p.declined_on), Some(d("2019-02-03")));
+}
+
+#[test]
+fn decision_in_force_from_the_stated_date() {
+    let given = Given::new()
+        .parties(1)
+        .event("2021-10-14", drafted("riktlinje", AgreementKind::Guideline, Binding::Decision, parties(1)))
+        .event("2021-11-09", proposed("riktlinje", 1, None, None))
+        .event("2022-06-15", decided("riktlinje", 1, Some("2022-07-01")));
+    let status = |date: &str| given.projections().agreement(&aid("riktlinje"), d(date), given.now()).map(|v| v.status);
+    assert_eq!(status("2022-06-30"), Some(Recommended));
+    assert_eq!(status("2022-07-01"), Some(InForce));
+    assert_eq!(status("2022-07-02"), Some(InForce));
+}
+
+#[test]
+fn decision_in_force_from_the_decision_date_without_a_stated_date() {
+    let given = Given::new()
+        .parties(1)
+        .event("2021-10-14", drafted("riktlinje", AgreementKind::Guideline, Binding::Decision, parties(1)))
+        .event("2021-11-09", proposed("riktlinje", 1, None, None))
+        .event("2022-06-15", decided("riktlinje", 1, None));
+    let status = |date: &str| given.projections().agreement(&aid("riktlinje"), d(date), given.now()).map(|v| v.status);
+    assert_eq!(status("2022-06-14"), Some(Draft));
+    assert_eq!(status("2022-06-15"), Some(InForce));
+}
+
+#[test]
+fn revision_applies_three_months_after_the_last_approval_and_the_previous_version_until_then() {
+    let given = main_agreement()
+        .event("2022-03-08", adopted("hok", 1, "region"))
+        .event("2022-05-16", adopted("hok", 1, "m1"))
+        .event("2022-06-20", adopted("hok", 1, "m2"))
+        .event("2023-10-01", proposed("hok", 2, Some("2024-01-01"), None))
+        .event("2023-10-01", decided("hok", 2, None))
+        .event("2023-11-01", adopted("hok", 2, "region"))
+        .event("2023-11-15", adopted("hok", 2, "m1"))
+        .event("2023-11-30", adopted("hok", 2, "m2"));
+    // Last approval 2023-11-30 + 3 months = 2024-02-29 (clamped), later than the stated 2024-01-01.
+    assert_eq!(on(&given, "2024-01-01"), (InForce, true, Some(1)));
+    assert_eq!(on(&given, "2024-02-28"), (InForce, true, Some(1)));
+    assert_eq!(on(&given, "2024-02-29"), (InForce, true, Some(2)));
+    assert_eq!(on(&given, "2024-03-01"), (InForce, true, Some(2)));
+    let view = given.projections().agreement(&aid("hok"), d("2024-03-01"), given.now()).expect("exists");
+    assert_eq!(view.in_force_from, Some(d("2022-07-01")));
+}
+
+fn in_force_main_agreement() -> Given {
+    main_agreement()
+        .event("2022-03-08", adopted("hok", 1, "region"))
+        .event("2022-05-16", adopted("hok", 1, "m1"))
+        .event("2022-06-20", adopted("hok", 1, "m2"))
+}
+
+#[test]
+fn notice_by_the_region_ends_the_whole_agreement_when_it_leaves() {
+    let given = in_force_main_agreement().event("2023-01-16", notice("hok", "region"));
+    assert_eq!(on(&given, "2025-01-15"), (InForce, true, Some(1)));
+    assert_eq!(on(&given, "2025-01-16"), (Terminated, false, None));
+    assert_eq!(on(&given, "2025-01-17"), (Terminated, false, None));
+    let view = given.projections().agreement(&aid("hok"), d("2024-01-01"), given.now()).expect("exists");
+    assert_eq!(view.in_force_until, Some(d("2025-01-15")));
+    assert_eq!(view.participation(&pid("region")).and_then(|p| p.leaves_on), Some(d("2025-01-16")));
+}
+
+#[test]
+fn notice_by_a_municipality_makes_continuation_pending() {
+    let given = in_force_main_agreement().event("2023-01-16", notice("hok", "m1"));
+    assert_eq!(on(&given, "2023-01-15"), (InForce, true, Some(1)));
+    assert_eq!(on(&given, "2023-01-16"), (ContinuationPending, true, Some(1)));
+    // The municipality leaves on its date; the question stays open.
+    let view = given.projections().agreement(&aid("hok"), d("2025-01-16"), given.now()).expect("exists");
+    assert_eq!(view.status, ContinuationPending);
+    assert!(!view.binds(&pid("m1")));
+    assert!(view.binds(&pid("m2")));
+}
+
+#[test]
+fn continuation_not_decided_ends_the_agreement_for_everyone_when_the_municipality_leaves() {
+    let given = in_force_main_agreement()
+        .event("2023-01-16", notice("hok", "m1"))
+        .event("2023-03-01", continuation("hok", "m1", false));
+    assert_eq!(on(&given, "2023-03-01"), (InForce, true, Some(1)));
+    assert_eq!(on(&given, "2025-01-15"), (InForce, true, Some(1)));
+    assert_eq!(on(&given, "2025-01-16"), (Terminated, false, None));
+}
+
+#[test]
+fn continuation_decided_lets_only_the_municipality_leave() {
+    let given = in_force_main_agreement()
+        .event("2023-01-16", notice("hok", "m1"))
+        .event("2023-03-01", continuation("hok", "m1", true));
+    assert_eq!(on(&given, "2023-02-28"), (ContinuationPending, true, Some(1)));
+    assert_eq!(on(&given, "2023-03-01"), (InForce, true, Some(1)));
+    let view = given.projections().agreement(&aid("hok"), d("2025-01-16"), given.now()).expect("exists");
+    assert_eq!(view.status, InForce);
+    assert!(!view.binds(&pid("m1")));
+    assert!(view.binds(&pid("region")) && view.binds(&pid("m2")));
+}
+
+#[test]
+fn notice_withdrawn_undoes_the_notice() {
+    let given = in_force_main_agreement()
+        .event("2023-01-16", notice("hok", "region"))
+        .event("2023-06-01", withdrawn("hok", "region"));
+    assert_eq!(on(&given, "2023-05-31"), (InForce, true, Some(1)));
+    assert_eq!(on(&given, "2025-01-16"), (InForce, true, Some(1)));
+    let view = given.projections().agreement(&aid("hok"), d("2025-01-16"), given.now()).expect("exists");
+    assert_eq!(view.participation(&pid("region")).and_then(|p| p.notice_given_on), None);
+}
+
+#[test]
+fn expiry_the_last_day_still_applies() {
+    let given = Given::new()
+        .parties(1)
+        .event("2017-10-02", drafted("tillfallig", AgreementKind::SubjectArea, Binding::EachParty, parties(1)))
+        .event("2017-10-02", proposed("tillfallig", 1, Some("2018-01-01"), Some("2019-12-31")))
+        .event("2017-11-01", adopted("tillfallig", 1, "region"))
+        .event("2017-11-02", adopted("tillfallig", 1, "m1"));
+    let view = |date: &str| given.projections().agreement(&aid("tillfallig"), d(date), given.now()).expect("exists");
+    assert_eq!(view("2017-12-31").status, Draft);
+    assert_eq!(view("2018-01-01").status, InForce);
+    assert_eq!(view("2019-12-31").status, InForce);
+    assert_eq!(view("2019-12-31").in_force_until, Some(d("2019-12-31")));
+    assert_eq!(view("2020-01-01").status, Expired);
+    assert!(!view("2020-01-01").binds(&pid("m1")));
+}
+
+#[test]
+fn termination_date_is_the_first_day_without_the_agreement() {
+    let given = in_force_main_agreement().event("2024-06-14", terminated("hok"));
+    assert_eq!(on(&given, "2024-06-13"), (InForce, true, Some(1)));
+    assert_eq!(on(&given, "2024-06-14"), (Terminated, false, None));
+    assert_eq!(on(&given, "2024-06-15"), (Terminated, false, None));
+}
+
+#[test]
+fn supersession_ends_the_agreement_on_its_date() {
+    let given = in_force_main_agreement()
+        .event("2024-06-14", AgreementSuperseded { agreement: aid("hok"), by: aid("hok2"), decision: dec("ersatt") });
+    assert_eq!(on(&given, "2024-06-13"), (InForce, true, Some(1)));
+    assert_eq!(on(&given, "2024-06-14"), (Superseded, false, None));
+}
+
+#[test]
+fn supplementary_agreement_lapses_with_its_parent() {
+    let mut child = drafted("tillagg", AgreementKind::Supplementary, Binding::EachParty, parties(1));
+    child.parent = Some(aid("moder"));
+    let given = Given::new()
+        .parties(1)
+        .event("2016-01-01", drafted("moder", AgreementKind::SubjectArea, Binding::EachParty, parties(1)))
+        .event("2016-01-01", proposed("moder", 1, None, None))
+        .event("2016-02-01", adopted("moder", 1, "region"))
+        .event("2016-02-01", adopted("moder", 1, "m1"))
+        .event("2018-11-05", child)
+        .event("2018-11-05", proposed("tillagg", 1, None, None))
+        .event("2019-03-26", adopted("tillagg", 1, "region"))
+        .event("2019-03-26", adopted("tillagg", 1, "m1"))
+        .event("2021-06-14", terminated("moder"));
+    let view = |date: &str| given.projections().agreement(&aid("tillagg"), d(date), given.now()).expect("exists");
+    assert_eq!(view("2021-06-13").status, InForce);
+    // The parent's termination is dated 2021-06-14: on the 13th it has not happened yet.
+    assert_eq!(view("2021-06-13").in_force_until, None);
+    assert_eq!(view("2021-06-14").status, Terminated);
+    assert_eq!(view("2021-06-14").ends_on, Some((d("2021-06-14"), super::EndCause::ParentEnded)));
+}
+
+#[test]
+fn as_known_at_sees_only_what_was_recorded_by_then() {
+    let mut given =
+        main_agreement().event("2022-03-08", adopted("hok", 1, "region")).event("2022-05-16", adopted("hok", 1, "m1"));
+    let before_last = given.now();
+    let last = given.record("2022-06-20", adopted("hok", 1, "m2"));
+    let projections = given.projections();
+    let then = projections.agreement(&aid("hok"), d("2022-09-01"), before_last).expect("exists");
+    let now = projections.agreement(&aid("hok"), d("2022-09-01"), last.recorded_at()).expect("exists");
+    assert!(!then.in_force);
+    assert!(now.in_force);
+    assert!(now.because.contains(&last.position()));
+    assert!(!then.because.contains(&last.position()));
+    // Before the drafting was recorded the agreement does not exist.
+    assert!(projections.agreement(&aid("hok"), d("2022-09-01"), Timestamp::EPOCH).is_none());
+}
+
+#[test]
+fn retraction_removes_an_event_from_the_time_it_is_recorded() {
+    let mut given = in_force_main_agreement();
+    let wrong = given.record("2023-01-16", notice("hok", "region"));
+    let before = given.now();
+    let retraction = given.record("2023-01-16", EventRetracted { event: wrong.id(), reason: "fel part".into() });
+    let projections = given.projections();
+    let then = projections.agreement(&aid("hok"), d("2025-02-01"), before).expect("exists");
+    let now = projections.agreement(&aid("hok"), d("2025-02-01"), retraction.recorded_at()).expect("exists");
+    assert_eq!(then.status, Terminated);
+    assert_eq!(now.status, InForce);
+    assert!(now.because.contains(&retraction.position()));
+    assert!(!now.because.contains(&wrong.position()));
+}
+
+#[test]
+fn published_flag_follows_the_version_that_applies() {
+    let given = in_force_main_agreement();
+    let view = given.projections().agreement(&aid("hok"), d("2022-08-01"), given.now()).expect("exists");
+    assert!(!view.published);
+    let given = given.event("2022-09-05", published("hok", 1));
+    let view = given.projections().agreement(&aid("hok"), d("2022-09-05"), given.now()).expect("exists");
+    assert!(view.published);
+}

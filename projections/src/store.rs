@@ -1,0 +1,193 @@
+//! The store: every applied event indexed by stream, plus the lists of known entities.
+//!
+//! `apply` only indexes (pushes an `Arc` onto its stream's list and notes new ids), so it is O(1)
+//! and pure. Queries fold only the streams they need, cut at the record-time horizon by binary
+//! search (record time never decreases along the log, so "recorded by T" is a prefix of every
+//! stream).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::Hash;
+use std::sync::Arc;
+
+use ledger::{
+    AgreementId, CaseId, EventData, EventId, GroupId, PartyId, Position, ProblemId, RecordedEvent, StreamId, Timestamp,
+};
+
+use crate::error::{ProjectionError, Result};
+use crate::fold::{Horizon, Visible};
+
+/// Ids in the order they were first seen.
+#[derive(Debug, Clone)]
+pub(crate) struct Registry<T> {
+    order: Vec<T>,
+    seen: HashSet<T>,
+}
+
+impl<T> Default for Registry<T> {
+    fn default() -> Self {
+        Self { order: Vec::new(), seen: HashSet::new() }
+    }
+}
+
+impl<T: Clone + Eq + Hash> Registry<T> {
+    fn note(&mut self, id: &T) {
+        if self.seen.insert(id.clone()) {
+            self.order.push(id.clone());
+        }
+    }
+
+    /// Every id, in first-seen order.
+    pub(crate) fn all(&self) -> &[T] {
+        &self.order
+    }
+}
+
+/// The projections of one ledger: feed it every event in log order with [`Projections::apply`],
+/// then ask it questions on both time axes.
+///
+/// Cloning is cheap-ish (events are shared behind `Arc`), so a server can keep a snapshot per
+/// request if it wants.
+#[derive(Debug, Clone, Default)]
+pub struct Projections {
+    head: u64,
+    head_recorded_at: Option<Timestamp>,
+    streams: HashMap<StreamId, Vec<Arc<RecordedEvent>>>,
+    stream_of: HashMap<EventId, StreamId>,
+    pub(crate) agreements: Registry<AgreementId>,
+    pub(crate) parties: Registry<PartyId>,
+    pub(crate) groups: Registry<GroupId>,
+    pub(crate) cases: Registry<CaseId>,
+    pub(crate) problems: Registry<ProblemId>,
+    pub(crate) follow_up_years: BTreeSet<i32>,
+}
+
+impl Projections {
+    /// Empty projections (position 0).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Projections over a whole log, applied in order.
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Result<Self> {
+        let mut projections = Self::new();
+        for event in events {
+            projections.apply(event)?;
+        }
+        Ok(projections)
+    }
+
+    /// The last position applied (0 when empty).
+    pub fn head(&self) -> Position {
+        Position::new(self.head)
+    }
+
+    /// Applies the next event of the log. Pure and O(1): it indexes the event; queries fold.
+    ///
+    /// An event at or below the head that was applied before (same id) is ignored, so a subscriber
+    /// that replays from a slightly earlier position is harmless.
+    pub fn apply(&mut self, event: &RecordedEvent) -> Result<()> {
+        let position = event.position().get();
+        if position <= self.head {
+            return if self.stream_of.contains_key(&event.id()) {
+                Ok(())
+            } else {
+                Err(ProjectionError::Diverged { position: event.position() })
+            };
+        }
+        if position != self.head + 1 {
+            return Err(ProjectionError::OutOfOrder { head: self.head(), got: event.position() });
+        }
+        if let Some(head) = self.head_recorded_at.filter(|head| event.recorded_at() < *head) {
+            return Err(ProjectionError::RecordTimeBackwards { head, got: event.recorded_at() });
+        }
+        self.note_ids(event.data());
+        self.stream_of.insert(event.id(), event.stream().clone());
+        self.streams.entry(event.stream().clone()).or_default().push(Arc::new(event.clone()));
+        self.head = position;
+        self.head_recorded_at = Some(event.recorded_at());
+        Ok(())
+    }
+
+    /// Notes the entity ids an event introduces, so that list queries know what to fold.
+    fn note_ids(&mut self, data: &EventData) {
+        use EventData as E;
+        match data {
+            E::PartyRegistered(e) => self.parties.note(&e.party),
+            E::AgreementDrafted(e) => self.agreements.note(&e.agreement),
+            E::GroupEstablished(e) => self.groups.note(&e.group),
+            E::CaseOpened(e) => self.cases.note(&e.case),
+            E::ProblemReported(e) => self.problems.note(&e.problem),
+            E::FollowUpPlanned(e) => {
+                self.follow_up_years.insert(e.year);
+            }
+            E::FollowUpReported(e) => {
+                self.follow_up_years.insert(e.year);
+            }
+            E::AnnualDialogueHeld(e) => {
+                self.follow_up_years.insert(e.year);
+            }
+            E::DistrictRegistered(_)
+            | E::BodyRegistered(_)
+            | E::DecisionRecorded(_)
+            | E::VersionProposed(_)
+            | E::VersionDecided(_)
+            | E::VersionRecommended(_)
+            | E::PartyAdopted(_)
+            | E::PartyDeclined(_)
+            | E::RequiredPartiesChanged(_)
+            | E::VersionPublished(_)
+            | E::NoticeGiven(_)
+            | E::NoticeWithdrawn(_)
+            | E::ContinuationDecided(_)
+            | E::AgreementTerminated(_)
+            | E::AgreementSuperseded(_)
+            | E::InterpretationIssued(_)
+            | E::StewardAssigned(_)
+            | E::MandateChanged(_)
+            | E::GroupRenamed(_)
+            | E::MemberAppointed(_)
+            | E::MemberLeft(_)
+            | E::GroupDissolved(_)
+            | E::CoordinatorDesignated(_)
+            | E::CaseEscalated(_)
+            | E::CaseResolved(_)
+            | E::CaseWithdrawn(_)
+            | E::PriorityAreasSet(_)
+            | E::PriorityAreaAdded(_)
+            | E::ProblemAnswered(_)
+            | E::ProblemRaisedToVis(_)
+            | E::FundsAllocated(_)
+            | E::EventRetracted(_) => {}
+        }
+    }
+
+    /// The events of a stream visible on the horizon.
+    pub(crate) fn visible(&self, stream: &StreamId, horizon: Horizon) -> Visible<'_> {
+        match self.streams.get(stream) {
+            Some(all) => {
+                let cut = all.partition_point(|e| e.recorded_at() <= horizon.known);
+                Visible::of(&all[..cut], horizon)
+            }
+            None => Visible::default(),
+        }
+    }
+
+    /// The events of an entity's stream (`agreement`, `party`, …) visible on the horizon.
+    pub(crate) fn visible_entity(&self, kind: &str, slug: &str, horizon: Horizon) -> Visible<'_> {
+        match StreamId::parse(&format!("{kind}/{slug}")) {
+            Ok(stream) => self.visible(&stream, horizon),
+            Err(_) => Visible::default(),
+        }
+    }
+
+    /// The stored event with this id, if it is recorded by `known` and not retracted by then.
+    pub(crate) fn find_event(&self, id: EventId, known: Timestamp) -> Option<(&RecordedEvent, bool)> {
+        let stream = self.stream_of.get(&id)?;
+        let all = self.streams.get(stream)?;
+        let cut = all.partition_point(|e| e.recorded_at() <= known);
+        let prefix = &all[..cut];
+        let event = prefix.iter().find(|e| e.id() == id)?;
+        let retracted = prefix.iter().any(|e| matches!(e.data(), EventData::EventRetracted(r) if r.event == id));
+        Some((event, retracted))
+    }
+}

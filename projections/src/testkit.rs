@@ -1,0 +1,176 @@
+//! Test helpers: build real sealed event sequences in a `MemoryChain`, given/when/then style.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ledger::{
+    AgreementDrafted, AgreementId, AgreementKind, AgreementTerminated, Append, Binding, ContinuationDecided, Date,
+    DecisionId, EventData, MemoryChain, NewEvent, NoticeGiven, NoticeWithdrawn, PartyAdopted, PartyDeclined, PartyId,
+    PartyKind, PartyRegistered, RecordedEvent, RequiredPartiesChanged, Timestamp, VersionDecided, VersionProposed,
+    VersionPublished, VersionRecommended,
+};
+
+use crate::Projections;
+
+pub(crate) fn d(s: &str) -> Date {
+    s.parse().expect("valid date in test")
+}
+
+pub(crate) fn pid(s: &str) -> PartyId {
+    PartyId::new(s).expect("valid party id")
+}
+
+pub(crate) fn aid(s: &str) -> AgreementId {
+    AgreementId::new(s).expect("valid agreement id")
+}
+
+pub(crate) fn dec(s: &str) -> DecisionId {
+    DecisionId::new(s).expect("valid decision id")
+}
+
+/// A history under construction: each event is recorded one second after the previous one.
+#[derive(Debug)]
+pub(crate) struct Given {
+    pub(crate) chain: MemoryChain,
+    clock: i64,
+}
+
+impl Given {
+    pub(crate) fn new() -> Self {
+        Self { chain: MemoryChain::new(), clock: 1_600_000_000_000_000 }
+    }
+
+    /// Records an event with this effective date.
+    pub(crate) fn event(mut self, effective: &str, data: impl Into<EventData>) -> Self {
+        self.record(effective, data);
+        self
+    }
+
+    /// Records an event and returns it.
+    pub(crate) fn record(&mut self, effective: &str, data: impl Into<EventData>) -> RecordedEvent {
+        self.clock += 1_000_000;
+        let outcome = self
+            .chain
+            .append(&Append::one(NewEvent::new(d(effective), "test", data)), Timestamp::from_micros(self.clock))
+            .expect("append");
+        match outcome {
+            ledger::AppendOutcome::Committed(mut events) => events.remove(0).event,
+            ledger::AppendOutcome::Conflict(c) => panic!("conflict {c:?}"),
+        }
+    }
+
+    /// The record time of the last event.
+    pub(crate) fn now(&self) -> Timestamp {
+        Timestamp::from_micros(self.clock)
+    }
+
+    pub(crate) fn projections(&self) -> Projections {
+        Projections::from_events(self.chain.events()).expect("apply")
+    }
+
+    /// The region and `n` municipalities `m1…mn`, registered.
+    pub(crate) fn parties(mut self, municipalities: usize) -> Self {
+        self = self.event(
+            "2012-01-01",
+            PartyRegistered { party: pid("region"), name: "Region".into(), kind: PartyKind::Region },
+        );
+        for i in 1..=municipalities {
+            self = self.event(
+                "2012-01-01",
+                PartyRegistered {
+                    party: pid(&format!("m{i}")),
+                    name: format!("Kommun {i}"),
+                    kind: PartyKind::Municipality,
+                },
+            );
+        }
+        self
+    }
+}
+
+pub(crate) fn parties(municipalities: usize) -> Vec<PartyId> {
+    std::iter::once(pid("region")).chain((1..=municipalities).map(|i| pid(&format!("m{i}")))).collect()
+}
+
+pub(crate) fn drafted(
+    agreement: &str,
+    kind: AgreementKind,
+    binding: Binding,
+    parties: Vec<PartyId>,
+) -> AgreementDrafted {
+    AgreementDrafted {
+        agreement: aid(agreement),
+        title: format!("Överenskommelse {agreement}"),
+        kind,
+        parent: None,
+        parties,
+        binding,
+        notice_months: Some(24),
+        revision_lead_months: Some(3),
+    }
+}
+
+pub(crate) fn proposed(
+    agreement: &str,
+    version: u32,
+    earliest: Option<&str>,
+    expires: Option<&str>,
+) -> VersionProposed {
+    VersionProposed {
+        agreement: aid(agreement),
+        version,
+        document: None,
+        earliest_effective: earliest.map(d),
+        expires: expires.map(d),
+        summary: None,
+    }
+}
+
+pub(crate) fn decided(agreement: &str, version: u32, effective_from: Option<&str>) -> VersionDecided {
+    VersionDecided {
+        agreement: aid(agreement),
+        version,
+        decision: dec("beslut"),
+        effective_from: effective_from.map(d),
+    }
+}
+
+pub(crate) fn recommended(agreement: &str, version: u32, due: &str) -> VersionRecommended {
+    VersionRecommended { agreement: aid(agreement), version, decision: dec("rekommendation"), response_due: d(due) }
+}
+
+pub(crate) fn adopted(agreement: &str, version: u32, party: &str) -> PartyAdopted {
+    PartyAdopted { agreement: aid(agreement), version, party: pid(party), decision: dec(&format!("{party}-beslut")) }
+}
+
+pub(crate) fn declined(agreement: &str, version: u32, party: &str) -> PartyDeclined {
+    PartyDeclined { agreement: aid(agreement), version, party: pid(party), decision: dec(&format!("{party}-nej")) }
+}
+
+pub(crate) fn required_changed(agreement: &str, parties: Vec<PartyId>) -> RequiredPartiesChanged {
+    RequiredPartiesChanged { agreement: aid(agreement), parties, decision: dec("andrade-parter") }
+}
+
+pub(crate) fn published(agreement: &str, version: u32) -> VersionPublished {
+    VersionPublished { agreement: aid(agreement), version, url: "https://example.org/doc".into() }
+}
+
+pub(crate) fn notice(agreement: &str, party: &str) -> NoticeGiven {
+    NoticeGiven { agreement: aid(agreement), party: pid(party), decision: dec(&format!("{party}-uppsagning")) }
+}
+
+pub(crate) fn withdrawn(agreement: &str, party: &str) -> NoticeWithdrawn {
+    NoticeWithdrawn { agreement: aid(agreement), party: pid(party), decision: dec(&format!("{party}-ater")) }
+}
+
+pub(crate) fn continuation(agreement: &str, party: &str, continues: bool) -> ContinuationDecided {
+    ContinuationDecided {
+        agreement: aid(agreement),
+        after_notice_by: pid(party),
+        continues,
+        decision: dec("fortsattning"),
+    }
+}
+
+pub(crate) fn terminated(agreement: &str) -> AgreementTerminated {
+    AgreementTerminated { agreement: aid(agreement), decision: dec("upphor"), reason: "sades upp".into() }
+}

@@ -1,0 +1,537 @@
+//! Questions over a span of time: what changed between two valid dates, which deadlines fall in a
+//! span, and the findings an auditor looks for on a date.
+
+use std::collections::BTreeSet;
+
+use ledger::{AgreementId, CaseId, CaseLevel, Date, GroupId, PartyId, Position, ProblemId, Slug, Timestamp};
+
+use crate::fold::Horizon;
+use crate::organisation::CaseStatus;
+use crate::{AgreementStatus, AgreementView, Projections, rules};
+
+/// What changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// The agreement came into force.
+    EnteredIntoForce {
+        /// The agreement.
+        agreement: AgreementId,
+    },
+    /// The agreement stopped applying; its new status says why.
+    Ended {
+        /// The agreement.
+        agreement: AgreementId,
+        /// TERMINATED, EXPIRED or SUPERSEDED.
+        status: AgreementStatus,
+    },
+    /// The agreement's status changed otherwise (e.g. to CONTINUATION_PENDING, BLOCKED).
+    StatusChanged {
+        /// The agreement.
+        agreement: AgreementId,
+        /// The status before.
+        from: AgreementStatus,
+        /// The status after.
+        to: AgreementStatus,
+    },
+    /// Another version began to apply.
+    VersionChanged {
+        /// The agreement.
+        agreement: AgreementId,
+        /// The version that now applies.
+        version: Option<u32>,
+    },
+    /// The agreement began to bind a party.
+    PartyJoined {
+        /// The agreement.
+        agreement: AgreementId,
+        /// The party.
+        party: PartyId,
+    },
+    /// The agreement stopped binding a party while it still applies.
+    PartyLeft {
+        /// The agreement.
+        agreement: AgreementId,
+        /// The party.
+        party: PartyId,
+    },
+    /// A group began to exist.
+    GroupEstablished {
+        /// The group.
+        group: GroupId,
+    },
+    /// A group stopped existing (dissolved or past its end date).
+    GroupEnded {
+        /// The group.
+        group: GroupId,
+    },
+    /// A person's membership began.
+    MemberAppointed {
+        /// The group.
+        group: GroupId,
+        /// The person's name.
+        person: String,
+    },
+    /// A person's membership ended.
+    MemberLeft {
+        /// The group.
+        group: GroupId,
+        /// The person's name.
+        person: String,
+    },
+    /// A case was opened, escalated, resolved or withdrawn.
+    CaseMoved {
+        /// The case.
+        case: CaseId,
+        /// Its level after the step.
+        level: CaseLevel,
+        /// Its status after the step.
+        status: CaseStatus,
+    },
+}
+
+/// A change on a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The first day of the new state.
+    pub on: Date,
+    /// What changed.
+    pub kind: ChangeKind,
+    /// The events the new state rests on.
+    pub because: Vec<Position>,
+}
+
+/// What falls due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeadlineKind {
+    /// The last day for the parties' answers to a recommendation.
+    ResponseDue {
+        /// The agreement.
+        agreement: AgreementId,
+        /// The version.
+        version: u32,
+        /// The parties that have not answered (as known).
+        pending: Vec<PartyId>,
+    },
+    /// A party leaves after its notice (the first day it no longer takes part).
+    NoticePeriodEnds {
+        /// The agreement.
+        agreement: AgreementId,
+        /// The party.
+        party: PartyId,
+    },
+    /// The remaining parties have yet to decide on continuation; the date is when the noticing
+    /// municipality leaves.
+    ContinuationDecisionPending {
+        /// The agreement.
+        agreement: AgreementId,
+        /// The noticing party.
+        party: PartyId,
+    },
+    /// The last day a version applies.
+    VersionExpires {
+        /// The agreement.
+        agreement: AgreementId,
+        /// The version.
+        version: u32,
+    },
+    /// 30 April: the health centres' choice of coordinating health centre (seed 003).
+    HealthCentreDesignation {
+        /// The year.
+        year: i32,
+    },
+    /// 31 December: the last day to decide the next year's follow-up plan (HÖK 6).
+    FollowUpPlanDue {
+        /// The year to be followed up.
+        year: i32,
+    },
+    /// 31 December: the year's annual dialogue must have been held (HÖK 6).
+    AnnualDialogueDue {
+        /// The year.
+        year: i32,
+    },
+    /// The first day a time-limited group no longer exists.
+    GroupEnds {
+        /// The group.
+        group: GroupId,
+    },
+}
+
+/// A deadline on a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deadline {
+    /// The day.
+    pub on: Date,
+    /// What falls due.
+    pub kind: DeadlineKind,
+}
+
+/// What an auditor flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FindingKind {
+    /// In force but not published in the portal (HÖK 4.7, 5).
+    InForceUnpublished {
+        /// The agreement.
+        agreement: AgreementId,
+    },
+    /// A problem report without feedback (Riktlinje 8.6).
+    ProblemWithoutFeedback {
+        /// The problem.
+        problem: ProblemId,
+    },
+    /// A recommendation past its response deadline without this party's answer.
+    RecommendationUnanswered {
+        /// The agreement.
+        agreement: AgreementId,
+        /// The party.
+        party: PartyId,
+        /// The deadline that passed.
+        due: Date,
+    },
+    /// A follow-up plan decided late, or missing once the year began (HÖK 6).
+    FollowUpPlanLate {
+        /// The year.
+        year: i32,
+    },
+    /// A planned follow-up without a report after its year ended.
+    FollowUpUnreported {
+        /// The year.
+        year: i32,
+        /// The agreement.
+        agreement: AgreementId,
+    },
+    /// A year that ended without an annual dialogue.
+    AnnualDialogueMissing {
+        /// The year.
+        year: i32,
+    },
+    /// No coordinating health centre designated for the area by 30 April, nor since.
+    HealthCentreCoordinatorMissing {
+        /// The area.
+        area: Slug,
+        /// The year.
+        year: i32,
+    },
+}
+
+/// A finding on a date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// What.
+    pub kind: FindingKind,
+    /// The events it rests on.
+    pub because: Vec<Position>,
+}
+
+fn year_start(year: i32) -> Option<Date> {
+    Date::from_ymd(year, 1, 1)
+}
+
+fn year_end(year: i32) -> Option<Date> {
+    Date::from_ymd(year, 12, 31)
+}
+
+/// Compares an agreement on two consecutive days.
+fn agreement_changes(before: Option<&AgreementView>, after: &AgreementView, on: Date, out: &mut Vec<Change>) {
+    let id = after.id.clone();
+    let mut push = |kind| out.push(Change { on, kind, because: after.because.clone() });
+    let (was_in_force, was_status, was_version) =
+        before.map_or((false, AgreementStatus::Draft, None), |b| (b.in_force, b.status, b.version));
+    if !was_in_force && after.in_force {
+        push(ChangeKind::EnteredIntoForce { agreement: id.clone() });
+    } else if was_in_force && !after.in_force {
+        push(ChangeKind::Ended { agreement: id.clone(), status: after.status });
+    } else if before.is_some() && was_status != after.status {
+        push(ChangeKind::StatusChanged { agreement: id.clone(), from: was_status, to: after.status });
+    }
+    if was_in_force && after.in_force && was_version != after.version {
+        push(ChangeKind::VersionChanged { agreement: id.clone(), version: after.version });
+    }
+    for p in &after.parties {
+        let was_bound = before.is_some_and(|b| b.binds(&p.party));
+        if p.bound && !was_bound {
+            push(ChangeKind::PartyJoined { agreement: id.clone(), party: p.party.clone() });
+        } else if !p.bound && was_bound && after.in_force {
+            push(ChangeKind::PartyLeft { agreement: id.clone(), party: p.party.clone() });
+        }
+    }
+}
+
+impl Projections {
+    /// What changed on any day from `from` to `to` (both included), as known at `as_known_at`: each
+    /// day is compared with the day before. Ordered by day.
+    pub fn changes(&self, from: Date, to: Date, as_known_at: Timestamp) -> Vec<Change> {
+        let mut out = Vec::new();
+        if to < from {
+            return out;
+        }
+        let in_span = |d: &Date| from <= *d && *d <= to;
+        let everything = Horizon::everything(as_known_at);
+        for id in self.agreements.all() {
+            // Candidate days: every event's date and every date the rules compute.
+            let mut days: BTreeSet<Date> = self
+                .visible_entity("agreement", id.as_str(), everything)
+                .events
+                .iter()
+                .map(|e| e.effective())
+                .collect();
+            let mut add_computed = |view: &AgreementView| {
+                days.extend(view.in_force_from);
+                days.extend(view.ends_on.map(|(d, _)| d));
+                days.extend(view.versions.iter().filter_map(|v| v.in_force_from));
+                days.extend(view.versions.iter().filter_map(|v| v.expires.map(rules::expiry_end)));
+                days.extend(view.parties.iter().filter_map(|p| p.leaves_on));
+            };
+            if let Some(view) = self.agreement(id, to, as_known_at) {
+                add_computed(&view);
+            }
+            if let Some(parent) = self.agreement_state(id, everything).and_then(|s| s.parent)
+                && let Some(view) = self.agreement(&parent, to, as_known_at)
+            {
+                days.extend(view.ends_on.map(|(d, _)| d));
+            }
+            for day in days.into_iter().filter(in_span) {
+                let Some(after) = self.agreement(id, day, as_known_at) else { continue };
+                let before = self.agreement(id, day.previous_day(), as_known_at);
+                agreement_changes(before.as_ref(), &after, day, &mut out);
+            }
+        }
+        for id in self.groups.all() {
+            let Some(latest) = self.group(id, to, as_known_at) else { continue };
+            let mut days: BTreeSet<Date> =
+                self.visible_entity("group", id.as_str(), everything).events.iter().map(|e| e.effective()).collect();
+            days.extend(latest.ends_on);
+            days.extend(latest.member_history.iter().filter_map(|m| m.until.map(Date::next_day)));
+            for day in days.into_iter().filter(in_span) {
+                let Some(after) = self.group(id, day, as_known_at) else { continue };
+                let before = self.group(id, day.previous_day(), as_known_at);
+                let was_active = before.as_ref().is_some_and(|b| b.active);
+                let mut push = |kind| out.push(Change { on: day, kind, because: after.because.clone() });
+                if after.active && !was_active {
+                    push(ChangeKind::GroupEstablished { group: id.clone() });
+                } else if !after.active && was_active {
+                    push(ChangeKind::GroupEnded { group: id.clone() });
+                }
+                let names = |g: Option<&crate::GroupView>| -> BTreeSet<String> {
+                    g.map(|g| g.members.iter().map(|m| m.person.name.clone()).collect()).unwrap_or_default()
+                };
+                let (was, now) = (names(before.as_ref()), names(Some(&after)));
+                for person in now.difference(&was) {
+                    push(ChangeKind::MemberAppointed { group: id.clone(), person: person.clone() });
+                }
+                for person in was.difference(&now) {
+                    push(ChangeKind::MemberLeft { group: id.clone(), person: person.clone() });
+                }
+            }
+        }
+        for id in self.cases.all() {
+            let Some(case) = self.case(id, to, as_known_at) else { continue };
+            for step in case.history.iter().filter(|s| in_span(&s.on)) {
+                out.push(Change {
+                    on: step.on,
+                    kind: ChangeKind::CaseMoved { case: id.clone(), level: step.level, status: step.status },
+                    because: vec![step.position],
+                });
+            }
+        }
+        out.sort_by_key(|c| c.on);
+        out
+    }
+
+    /// The deadlines from `from` to `to` (both included), as known at `as_known_at`. Ordered by day.
+    pub fn deadlines(&self, from: Date, to: Date, as_known_at: Timestamp) -> Vec<Deadline> {
+        let mut out = Vec::new();
+        if to < from {
+            return out;
+        }
+        let in_span = |d: &Date| from <= *d && *d <= to;
+        for view in self.agreements(to, as_known_at) {
+            for v in &view.versions {
+                if let Some(due) = v.response_due.filter(in_span) {
+                    let pending =
+                        self.agreement(&view.id, due, as_known_at).map(|a| a.pending_parties).unwrap_or_default();
+                    out.push(Deadline {
+                        on: due,
+                        kind: DeadlineKind::ResponseDue { agreement: view.id.clone(), version: v.number, pending },
+                    });
+                }
+                if let Some(expires) = v.expires.filter(in_span) {
+                    out.push(Deadline {
+                        on: expires,
+                        kind: DeadlineKind::VersionExpires { agreement: view.id.clone(), version: v.number },
+                    });
+                }
+            }
+            for p in &view.parties {
+                let Some(leaves) = p.leaves_on.filter(in_span) else { continue };
+                out.push(Deadline {
+                    on: leaves,
+                    kind: DeadlineKind::NoticePeriodEnds { agreement: view.id.clone(), party: p.party.clone() },
+                });
+                let region = p.kind == Some(ledger::PartyKind::Region);
+                if p.continues.is_none() && !region {
+                    out.push(Deadline {
+                        on: leaves,
+                        kind: DeadlineKind::ContinuationDecisionPending {
+                            agreement: view.id.clone(),
+                            party: p.party.clone(),
+                        },
+                    });
+                }
+            }
+        }
+        for group in self.groups(to, as_known_at) {
+            if let Some(end) = group.ends_on.filter(in_span) {
+                out.push(Deadline { on: end, kind: DeadlineKind::GroupEnds { group: group.id.clone() } });
+            }
+        }
+        for year in from.year()..=to.year() {
+            if let Some(day) = rules::health_centre_deadline(year).filter(in_span) {
+                out.push(Deadline { on: day, kind: DeadlineKind::HealthCentreDesignation { year } });
+            }
+            if let Some(day) = year_end(year).filter(in_span) {
+                out.push(Deadline { on: day, kind: DeadlineKind::FollowUpPlanDue { year: year + 1 } });
+                out.push(Deadline { on: day, kind: DeadlineKind::AnnualDialogueDue { year } });
+            }
+        }
+        out.sort_by_key(|d| d.on);
+        out
+    }
+
+    /// The findings on `at`, as known at `as_known_at`.
+    pub fn findings(&self, at: Date, as_known_at: Timestamp) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for view in self.agreements(at, as_known_at) {
+            if view.in_force && !view.published {
+                out.push(Finding {
+                    kind: FindingKind::InForceUnpublished { agreement: view.id.clone() },
+                    because: view.because.clone(),
+                });
+            }
+            let due = view.versions.last().and_then(|v| v.response_due).filter(|due| *due < at);
+            if let Some(due) = due
+                && !view.status.applies()
+            {
+                for party in &view.pending_parties {
+                    out.push(Finding {
+                        kind: FindingKind::RecommendationUnanswered {
+                            agreement: view.id.clone(),
+                            party: party.clone(),
+                            due,
+                        },
+                        because: view.because.clone(),
+                    });
+                }
+            }
+        }
+        for problem in self.problems(at, as_known_at) {
+            if problem.status == crate::ProblemStatus::Reported {
+                out.push(Finding {
+                    kind: FindingKind::ProblemWithoutFeedback { problem: problem.id.clone() },
+                    because: problem.because,
+                });
+            }
+        }
+        for year in self.follow_up_years.iter().copied() {
+            let Some(start) = year_start(year) else { continue };
+            if at < start {
+                continue;
+            }
+            let follow_up = self.follow_up_on(year, Some(at), as_known_at);
+            if follow_up.plan_late {
+                out.push(Finding { kind: FindingKind::FollowUpPlanLate { year }, because: follow_up.because.clone() });
+            }
+            if year_end(year).is_some_and(|end| at > end) {
+                for item in follow_up.unreported() {
+                    out.push(Finding {
+                        kind: FindingKind::FollowUpUnreported { year, agreement: item.agreement.clone() },
+                        because: follow_up.because.clone(),
+                    });
+                }
+                if !follow_up.dialogue_held {
+                    out.push(Finding {
+                        kind: FindingKind::AnnualDialogueMissing { year },
+                        because: follow_up.because.clone(),
+                    });
+                }
+            }
+        }
+        for area in self.coordinators(at.year(), at, as_known_at).areas {
+            if area.health_centre_open {
+                out.push(Finding {
+                    kind: FindingKind::HealthCentreCoordinatorMissing { area: area.area, year: at.year() },
+                    because: Vec::new(),
+                });
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ledger::{AgreementKind, Binding};
+
+    use super::*;
+    use crate::testkit::*;
+
+    fn world() -> Given {
+        Given::new()
+            .parties(2)
+            .event("2021-03-01", drafted("hok", AgreementKind::Main, Binding::AllParties, parties(2)))
+            .event("2021-09-06", proposed("hok", 1, Some("2022-07-01"), None))
+            .event("2021-10-14", recommended("hok", 1, "2022-06-30"))
+            .event("2022-03-08", adopted("hok", 1, "region"))
+            .event("2022-05-16", adopted("hok", 1, "m1"))
+            .event("2022-09-05", adopted("hok", 1, "m2"))
+    }
+
+    #[test]
+    fn changes_report_entry_into_force_on_its_day() {
+        let given = world();
+        let changes = given.projections().changes(d("2022-07-01"), d("2022-10-01"), given.now());
+        assert!(changes.contains(&Change {
+            on: d("2022-09-05"),
+            kind: ChangeKind::EnteredIntoForce { agreement: aid("hok") },
+            because: given.projections().agreement(&aid("hok"), d("2022-09-05"), given.now()).expect("hok").because,
+        }));
+        assert!(given.projections().changes(d("2022-09-06"), d("2022-10-01"), given.now()).is_empty());
+    }
+
+    #[test]
+    fn deadlines_include_the_response_deadline_and_notice_periods() {
+        let given = world().event("2023-01-16", notice("hok", "m1"));
+        let p = given.projections();
+        let deadlines = p.deadlines(d("2022-06-01"), d("2022-07-31"), given.now());
+        assert!(deadlines.iter().any(|x| x.on == d("2022-06-30")
+            && matches!(&x.kind, DeadlineKind::ResponseDue { pending, .. } if pending == &vec![pid("m2")])));
+        let later = p.deadlines(d("2025-01-01"), d("2025-01-31"), given.now());
+        assert!(
+            later
+                .iter()
+                .any(|x| x.on == d("2025-01-16") && matches!(x.kind, DeadlineKind::ContinuationDecisionPending { .. }))
+        );
+    }
+
+    #[test]
+    fn findings_flag_unpublished_agreements_in_force_and_unanswered_recommendations() {
+        let given = world();
+        let p = given.projections();
+        let before = p.findings(d("2022-07-01"), given.now());
+        assert!(before.iter().any(|f| f.kind
+            == FindingKind::RecommendationUnanswered {
+                agreement: aid("hok"),
+                party: pid("m2"),
+                due: d("2022-06-30")
+            }));
+        let after = p.findings(d("2022-09-05"), given.now());
+        assert!(after.iter().any(|f| f.kind == FindingKind::InForceUnpublished { agreement: aid("hok") }));
+        let given = given.event("2022-09-05", published("hok", 1));
+        assert!(
+            !given
+                .projections()
+                .findings(d("2022-09-05"), given.now())
+                .iter()
+                .any(|f| matches!(f.kind, FindingKind::InForceUnpublished { .. }))
+        );
+    }
+}

@@ -1,0 +1,544 @@
+//! Command validation shared by the GraphQL mutations and the importer: whether a proposed event
+//! fits what the ledger knows now. A forbidden command is a [`Rejection`] value with a code and a
+//! message a person understands; nothing is appended.
+
+use std::fmt;
+
+use ledger::{
+    AgreementId, AgreementKind, Binding, BodyId, CaseId, DecisionId, EventData, GroupId, NewEvent, PartyId, PartyKind,
+    ProblemId, Slug, Timestamp,
+};
+
+use crate::agreement::AgreementState;
+use crate::fold::Horizon;
+use crate::organisation::{CaseStatus, GroupView};
+use crate::{Projections, rules};
+
+#[cfg(test)]
+mod tests;
+
+/// What kind of rejection (API.md's `extensions.code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectionCode {
+    /// An id the command refers to is not registered (or was retracted).
+    NotFound,
+    /// The command breaks a rule of the domain.
+    RuleViolation,
+    /// The command's own fields do not make sense together.
+    InvalidInput,
+}
+
+impl RejectionCode {
+    /// The SCREAMING_CASE code used in GraphQL errors.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "NOT_FOUND",
+            Self::RuleViolation => "RULE_VIOLATION",
+            Self::InvalidInput => "INVALID_INPUT",
+        }
+    }
+}
+
+/// Why a command is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The kind of rejection.
+    pub code: RejectionCode,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+impl Rejection {
+    fn not_found(what: &str, id: impl fmt::Display) -> Self {
+        Self { code: RejectionCode::NotFound, message: format!("{what} '{id}' is not registered") }
+    }
+
+    fn rule(message: impl Into<String>) -> Self {
+        Self { code: RejectionCode::RuleViolation, message: message.into() }
+    }
+
+    fn input(message: impl Into<String>) -> Self {
+        Self { code: RejectionCode::InvalidInput, message: message.into() }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+type Check = Result<(), Rejection>;
+
+impl Projections {
+    /// Validates a proposed event against everything applied so far.
+    pub fn validate(&self, event: &NewEvent) -> Result<(), Rejection> {
+        self.validate_as_known_at(event, Timestamp::from_micros(i64::MAX))
+    }
+
+    /// Validates a proposed event against what was known at `as_known_at`.
+    ///
+    /// Existence and state are judged on everything known then, whatever its effective date; only
+    /// "is the agreement in force" is judged on the event's own effective date.
+    pub fn validate_as_known_at(&self, event: &NewEvent, as_known_at: Timestamp) -> Result<(), Rejection> {
+        let v = Validator { p: self, h: Horizon::everything(as_known_at), known: as_known_at, event };
+        v.check()
+    }
+}
+
+struct Validator<'a> {
+    p: &'a Projections,
+    h: Horizon,
+    known: Timestamp,
+    event: &'a NewEvent,
+}
+
+impl Validator<'_> {
+    fn party(&self, id: &PartyId) -> Result<PartyKind, Rejection> {
+        self.p.party_kind(id, self.known).ok_or_else(|| Rejection::not_found("party", id))
+    }
+
+    fn party_is_free(&self, id: &PartyId) -> Check {
+        match self.p.party_kind(id, self.known) {
+            Some(_) => Err(Rejection::rule(format!("party '{id}' is already registered"))),
+            None => Ok(()),
+        }
+    }
+
+    fn decision(&self, id: &DecisionId) -> Check {
+        let visible = self.p.visible_entity("decision", id.as_str(), self.h);
+        if visible.events.iter().any(|e| matches!(e.data(), EventData::DecisionRecorded(_))) {
+            Ok(())
+        } else {
+            Err(Rejection::not_found("decision", id))
+        }
+    }
+
+    fn body_exists(&self, id: &BodyId) -> bool {
+        let visible = self.p.visible_entity("body", id.as_str(), self.h);
+        visible.events.iter().any(|e| matches!(e.data(), EventData::BodyRegistered(_)))
+    }
+
+    fn agreement(&self, id: &AgreementId) -> Result<AgreementState, Rejection> {
+        self.p.agreement_state(id, self.h).ok_or_else(|| Rejection::not_found("agreement", id))
+    }
+
+    fn version(&self, state: &AgreementState, id: &AgreementId, version: u32) -> Check {
+        if state.has_version(version) {
+            Ok(())
+        } else {
+            Err(Rejection::rule(format!("version {version} of agreement '{id}' was never proposed")))
+        }
+    }
+
+    /// HÖK 7.2: "VIS beslutar om eventuella revidering av överenskommelsen" – a revision needs a
+    /// decision before it is recommended to or adopted by the parties.
+    fn revision_decided(&self, state: &AgreementState, id: &AgreementId, version: u32) -> Check {
+        if version > 1 && state.binding() != Binding::Decision && !state.version_decided(version) {
+            return Err(Rejection::rule(format!(
+                "version {version} of agreement '{id}' is a revision and has not been decided (HÖK 7.2: VIS decides on revisions)"
+            )));
+        }
+        Ok(())
+    }
+
+    fn required(&self, state: &AgreementState, id: &AgreementId, party: &PartyId) -> Check {
+        if state.required.contains(party) {
+            Ok(())
+        } else {
+            Err(Rejection::rule(format!("party '{party}' is not a required party of agreement '{id}'")))
+        }
+    }
+
+    fn group(&self, id: &GroupId) -> Result<GroupView, Rejection> {
+        self.p.group_now(id, self.h, self.event.effective).ok_or_else(|| Rejection::not_found("group", id))
+    }
+
+    fn group_open(&self, id: &GroupId) -> Result<GroupView, Rejection> {
+        let group = self.group(id)?;
+        match group.dissolved_on {
+            Some(on) => Err(Rejection::rule(format!("group '{id}' was dissolved on {on}"))),
+            None => Ok(group),
+        }
+    }
+
+    fn case(&self, id: &CaseId) -> Result<crate::CaseView, Rejection> {
+        crate::organisation::fold_case(&self.p.visible_entity("case", id.as_str(), self.h))
+            .ok_or_else(|| Rejection::not_found("case", id))
+    }
+
+    fn open_case(&self, id: &CaseId) -> Result<crate::CaseView, Rejection> {
+        let case = self.case(id)?;
+        match case.status {
+            CaseStatus::Open => Ok(case),
+            CaseStatus::Resolved | CaseStatus::Withdrawn => Err(Rejection::rule(format!(
+                "case '{id}' is {} and closed; resolved and withdrawn are final (HÖK 7.1)",
+                case.status.as_str().to_lowercase()
+            ))),
+        }
+    }
+
+    fn problem(&self, id: &ProblemId) -> Check {
+        let visible = self.p.visible_entity("problem", id.as_str(), self.h);
+        if visible.events.iter().any(|e| matches!(e.data(), EventData::ProblemReported(_))) {
+            Ok(())
+        } else {
+            Err(Rejection::not_found("problem", id))
+        }
+    }
+
+    fn area(&self, area: &Slug) -> Check {
+        let parties = self.p.parties.all().iter().filter_map(|id| self.p.party_registration(id, self.h));
+        for party in parties {
+            if party.id.as_str() == area.as_str() || party.districts.iter().any(|d| d.id.as_str() == area.as_str()) {
+                return Ok(());
+            }
+        }
+        Err(Rejection::not_found("municipality or district", area))
+    }
+
+    fn not_blank(field: &str, text: &str) -> Check {
+        if text.trim().is_empty() { Err(Rejection::input(format!("{field} must not be empty"))) } else { Ok(()) }
+    }
+
+    fn check(&self) -> Check {
+        use EventData as E;
+        let on = self.event.effective;
+        match &self.event.data {
+            E::PartyRegistered(e) => {
+                Self::not_blank("name", &e.name)?;
+                self.party_is_free(&e.party)
+            }
+            E::DistrictRegistered(e) => {
+                Self::not_blank("name", &e.name)?;
+                match self.party(&e.municipality)? {
+                    PartyKind::Municipality => Ok(()),
+                    PartyKind::Region | PartyKind::MunicipalAssociation => Err(Rejection::rule(format!(
+                        "'{}' is not a municipality; only municipalities have districts",
+                        e.municipality
+                    ))),
+                }
+            }
+            E::BodyRegistered(e) => {
+                Self::not_blank("name", &e.name)?;
+                if self.body_exists(&e.body) {
+                    return Err(Rejection::rule(format!("body '{}' is already registered", e.body)));
+                }
+                Ok(())
+            }
+            E::DecisionRecorded(e) => {
+                Self::not_blank("subject", &e.subject)?;
+                if !self.body_exists(&e.body) {
+                    return Err(Rejection::not_found("body", &e.body));
+                }
+                match self.decision(&e.decision) {
+                    Ok(()) => Err(Rejection::rule(format!("decision '{}' is already recorded", e.decision))),
+                    Err(_) => Ok(()),
+                }
+            }
+            E::AgreementDrafted(e) => {
+                Self::not_blank("title", &e.title)?;
+                if self.p.agreement_state(&e.agreement, self.h).is_some() {
+                    return Err(Rejection::rule(format!("agreement '{}' is already drafted", e.agreement)));
+                }
+                if e.parties.is_empty() {
+                    return Err(Rejection::input("an agreement needs at least one required party"));
+                }
+                for party in &e.parties {
+                    self.party(party)?;
+                }
+                match (&e.parent, e.kind) {
+                    (None, AgreementKind::Supplementary) => {
+                        Err(Rejection::input("a supplementary agreement needs the parent agreement it supplements"))
+                    }
+                    (Some(parent), _) if parent == &e.agreement => {
+                        Err(Rejection::input("an agreement cannot be its own parent"))
+                    }
+                    (Some(parent), _) => self.agreement(parent).map(|_| ()),
+                    (None, _) => Ok(()),
+                }
+            }
+            E::VersionProposed(e) => {
+                let state = self.agreement(&e.agreement)?;
+                if e.version == 0 {
+                    return Err(Rejection::input("versions are numbered from 1"));
+                }
+                if state.has_version(e.version) {
+                    return Err(Rejection::rule(format!(
+                        "version {} of agreement '{}' is already proposed",
+                        e.version, e.agreement
+                    )));
+                }
+                if e.version > 1 && !state.has_version(e.version - 1) {
+                    return Err(Rejection::rule(format!(
+                        "version {} of agreement '{}' cannot be proposed before version {}",
+                        e.version,
+                        e.agreement,
+                        e.version - 1
+                    )));
+                }
+                if let (Some(from), Some(last)) = (e.earliest_effective, e.expires)
+                    && last < from
+                {
+                    return Err(Rejection::input(format!("expires {last} is before earliestEffective {from}")));
+                }
+                Ok(())
+            }
+            E::VersionDecided(e) => {
+                let state = self.agreement(&e.agreement)?;
+                self.decision(&e.decision)?;
+                self.version(&state, &e.agreement, e.version)
+            }
+            E::VersionRecommended(e) => {
+                let state = self.agreement(&e.agreement)?;
+                self.decision(&e.decision)?;
+                self.version(&state, &e.agreement, e.version)?;
+                self.revision_decided(&state, &e.agreement, e.version)?;
+                if e.response_due < on {
+                    return Err(Rejection::input(format!(
+                        "responseDue {} is before the recommendation's date {on}",
+                        e.response_due
+                    )));
+                }
+                Ok(())
+            }
+            E::PartyAdopted(e) => {
+                let state = self.agreement(&e.agreement)?;
+                self.party(&e.party)?;
+                self.decision(&e.decision)?;
+                self.required(&state, &e.agreement, &e.party)?;
+                self.version(&state, &e.agreement, e.version)?;
+                self.revision_decided(&state, &e.agreement, e.version)
+            }
+            E::PartyDeclined(e) => {
+                let state = self.agreement(&e.agreement)?;
+                self.party(&e.party)?;
+                self.decision(&e.decision)?;
+                self.required(&state, &e.agreement, &e.party)?;
+                self.version(&state, &e.agreement, e.version)?;
+                self.revision_decided(&state, &e.agreement, e.version)
+            }
+            E::RequiredPartiesChanged(e) => {
+                self.agreement(&e.agreement)?;
+                self.decision(&e.decision)?;
+                if e.parties.is_empty() {
+                    return Err(Rejection::input("an agreement needs at least one required party"));
+                }
+                e.parties.iter().try_for_each(|p| self.party(p).map(|_| ()))
+            }
+            E::VersionPublished(e) => {
+                let state = self.agreement(&e.agreement)?;
+                Self::not_blank("url", &e.url)?;
+                self.version(&state, &e.agreement, e.version)
+            }
+            E::NoticeGiven(e) => {
+                let state = self.agreement(&e.agreement)?;
+                self.party(&e.party)?;
+                self.decision(&e.decision)?;
+                self.required(&state, &e.agreement, &e.party)?;
+                if state.has_notice(&e.party) {
+                    return Err(Rejection::rule(format!(
+                        "party '{}' has already given notice on agreement '{}'",
+                        e.party, e.agreement
+                    )));
+                }
+                let in_force = self.p.agreement(&e.agreement, on, self.known).is_some_and(|a| a.in_force);
+                if !in_force {
+                    return Err(Rejection::rule(format!(
+                        "agreement '{}' is not in force on {on}; notice can only be given on an agreement in force",
+                        e.agreement
+                    )));
+                }
+                Ok(())
+            }
+            E::NoticeWithdrawn(e) => {
+                let state = self.agreement(&e.agreement)?;
+                self.decision(&e.decision)?;
+                if !state.has_notice(&e.party) {
+                    return Err(Rejection::rule(format!(
+                        "party '{}' has no notice standing on agreement '{}'",
+                        e.party, e.agreement
+                    )));
+                }
+                Ok(())
+            }
+            E::ContinuationDecided(e) => {
+                let state = self.agreement(&e.agreement)?;
+                self.decision(&e.decision)?;
+                if !state.has_notice(&e.after_notice_by) {
+                    return Err(Rejection::rule(format!(
+                        "party '{}' has no notice standing on agreement '{}', so there is no continuation to decide",
+                        e.after_notice_by, e.agreement
+                    )));
+                }
+                match self.party(&e.after_notice_by)? {
+                    PartyKind::Region => Err(Rejection::rule(
+                        "the region's notice ends the whole agreement; the remaining parties decide on continuation only after a municipality's notice (HÖK 7.2)",
+                    )),
+                    PartyKind::Municipality | PartyKind::MunicipalAssociation => Ok(()),
+                }
+            }
+            E::AgreementTerminated(e) => {
+                self.agreement(&e.agreement)?;
+                self.decision(&e.decision)?;
+                Self::not_blank("reason", &e.reason)
+            }
+            E::AgreementSuperseded(e) => {
+                self.agreement(&e.agreement)?;
+                self.decision(&e.decision)?;
+                if e.by == e.agreement {
+                    return Err(Rejection::input("an agreement cannot supersede itself"));
+                }
+                self.agreement(&e.by).map(|_| ())
+            }
+            E::InterpretationIssued(e) => {
+                self.agreement(&e.agreement)?;
+                self.decision(&e.decision)?;
+                Self::not_blank("text", &e.text)?;
+                match &e.case {
+                    Some(case) => self.case(case).map(|_| ()),
+                    None => Ok(()),
+                }
+            }
+            E::StewardAssigned(e) => {
+                self.agreement(&e.agreement)?;
+                self.group_open(&e.group).map(|_| ())
+            }
+            E::GroupEstablished(e) => {
+                Self::not_blank("name", &e.name)?;
+                if self.p.group_now(&e.group, self.h, on).is_some() {
+                    return Err(Rejection::rule(format!("group '{}' is already established", e.group)));
+                }
+                if let Some(parent) = &e.parent {
+                    self.group(parent)?;
+                }
+                if let Some(decision) = &e.decision {
+                    self.decision(decision)?;
+                }
+                match e.ends_on {
+                    Some(end) if end <= on => {
+                        Err(Rejection::input(format!("endsOn {end} must be after the establishment date {on}")))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            E::MandateChanged(e) => {
+                self.group_open(&e.group)?;
+                self.decision(&e.decision)?;
+                Self::not_blank("mandate", &e.mandate)
+            }
+            E::GroupRenamed(e) => {
+                self.group_open(&e.group)?;
+                Self::not_blank("name", &e.name)
+            }
+            E::MemberAppointed(e) => {
+                self.group_open(&e.group)?;
+                Self::not_blank("person.name", &e.person.name)?;
+                match e.until {
+                    Some(until) if until < on => {
+                        Err(Rejection::input(format!("until {until} is before the appointment date {on}")))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            E::MemberLeft(e) => {
+                let group = self.group(&e.group)?;
+                let member = group
+                    .member_history
+                    .iter()
+                    .any(|m| m.person.name == e.person.name && m.from <= on && m.until.is_none_or(|u| on <= u));
+                if member {
+                    Ok(())
+                } else {
+                    Err(Rejection::rule(format!("{} is not a member of group '{}' on {on}", e.person.name, e.group)))
+                }
+            }
+            E::GroupDissolved(e) => {
+                self.group_open(&e.group)?;
+                self.decision(&e.decision)
+            }
+            E::CoordinatorDesignated(e) => {
+                self.area(&e.area)?;
+                Self::not_blank("holder", &e.holder)
+            }
+            E::CaseOpened(e) => {
+                if self.case(&e.case).is_ok() {
+                    return Err(Rejection::rule(format!("case '{}' is already open", e.case)));
+                }
+                self.agreement(&e.agreement)?;
+                e.parties.iter().try_for_each(|p| self.party(p).map(|_| ()))?;
+                rules::check_case_opening(e.level, e.principled).map_err(|v| Rejection::rule(v.to_string()))
+            }
+            E::CaseEscalated(e) => {
+                let case = self.open_case(&e.case)?;
+                rules::check_escalation(case.level, e.to).map_err(|v| Rejection::rule(v.to_string()))
+            }
+            E::CaseResolved(e) => {
+                self.open_case(&e.case)?;
+                match &e.decision {
+                    Some(decision) => self.decision(decision),
+                    None => Ok(()),
+                }
+            }
+            E::CaseWithdrawn(e) => self.open_case(&e.case).map(|_| ()),
+            E::PriorityAreasSet(e) => {
+                self.decision(&e.decision)?;
+                if e.to_year < e.from_year {
+                    return Err(Rejection::input(format!("toYear {} is before fromYear {}", e.to_year, e.from_year)));
+                }
+                if e.areas.is_empty() {
+                    return Err(Rejection::input("at least one priority area is needed"));
+                }
+                Ok(())
+            }
+            E::PriorityAreaAdded(e) => {
+                self.decision(&e.decision)?;
+                Self::not_blank("area", &e.area)
+            }
+            E::FollowUpPlanned(e) => {
+                self.decision(&e.decision)?;
+                e.agreements.iter().try_for_each(|a| self.agreement(a).map(|_| ()))
+            }
+            E::FollowUpReported(e) => self.agreement(&e.agreement).map(|_| ()),
+            E::AnnualDialogueHeld(e) => Self::not_blank("summary", &e.summary),
+            E::ProblemReported(e) => {
+                if self.problem(&e.problem).is_ok() {
+                    return Err(Rejection::rule(format!("problem '{}' is already reported", e.problem)));
+                }
+                if let Some(agreement) = &e.agreement {
+                    self.agreement(agreement)?;
+                }
+                Self::not_blank("summary", &e.summary)
+            }
+            E::ProblemAnswered(e) => {
+                self.problem(&e.problem)?;
+                Self::not_blank("summary", &e.summary)
+            }
+            E::ProblemRaisedToVis(e) => {
+                self.problem(&e.problem)?;
+                match &e.decision {
+                    Some(decision) => self.decision(decision),
+                    None => Ok(()),
+                }
+            }
+            E::FundsAllocated(e) => {
+                self.decision(&e.decision)?;
+                if e.amount_sek <= 0 {
+                    return Err(Rejection::input(format!("amountSek must be positive, got {}", e.amount_sek)));
+                }
+                match &e.group {
+                    Some(group) => self.group(group).map(|_| ()),
+                    None => Ok(()),
+                }
+            }
+            E::EventRetracted(e) => match self.p.find_event(e.event, self.known) {
+                None => Err(Rejection::not_found("event", e.event)),
+                Some((_, true)) => Err(Rejection::rule(format!("event {} is already retracted", e.event))),
+                Some((target, false)) if matches!(target.data(), EventData::EventRetracted(_)) => {
+                    Err(Rejection::rule("a retraction cannot be retracted; record the retracted event again instead"))
+                }
+                Some(_) => Self::not_blank("reason", &e.reason),
+            },
+        }
+    }
+}

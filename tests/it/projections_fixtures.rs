@@ -1,0 +1,139 @@
+//! The real HÖK history in `fixtures/history.jsonl`, loaded through the ledger's JSON Lines parser
+//! into a sealed in-memory chain with the lines' record times, and checked against the facts the
+//! sources state (fixtures/README.md).
+
+use std::sync::OnceLock;
+
+use ledger::{AgreementId, Append, Date, MemoryChain, PartyId, Timestamp};
+use projections::{AgreementStatus, Projections};
+
+struct History {
+    projections: Projections,
+    chain: MemoryChain,
+}
+
+fn history() -> &'static History {
+    static HISTORY: OnceLock<History> = OnceLock::new();
+    HISTORY.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/history.jsonl");
+        let text = std::fs::read_to_string(path).expect("fixtures/history.jsonl is readable");
+        let mut append = Append::new();
+        for (index, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let parsed = ledger::jsonl::parse_line(index + 1, line).expect("valid line");
+            append = append.with_imported(parsed.event, parsed.recorded_at);
+        }
+        let mut chain = MemoryChain::new();
+        chain.append(&append, Timestamp::now()).expect("the history seals");
+        let projections = Projections::from_events(chain.events()).expect("the history applies");
+        History { projections, chain }
+    })
+}
+
+fn d(s: &str) -> Date {
+    s.parse().expect("valid date")
+}
+
+fn id(s: &str) -> AgreementId {
+    AgreementId::new(s).expect("valid id")
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_micros(i64::MAX)
+}
+
+fn status(agreement: &str, date: &str) -> AgreementStatus {
+    history().projections.agreement(&id(agreement), d(date), now()).expect("agreement exists").status
+}
+
+#[test]
+fn the_history_has_834_events() {
+    assert_eq!(history().chain.events().len(), 834);
+    assert_eq!(history().projections.head().get(), 834);
+}
+
+#[test]
+fn hok_not_in_force_on_2022_07_01_because_kson_had_not_adopted() {
+    let view = history().projections.agreement(&id("hok"), d("2022-07-01"), now()).expect("hok");
+    assert!(!view.in_force);
+    assert_eq!(view.status, AgreementStatus::Recommended);
+    assert_eq!(view.pending_parties, vec![PartyId::new("kson").expect("id")]);
+    assert_eq!(view.in_force_from, None);
+}
+
+#[test]
+fn hok_in_force_from_2022_09_05_with_all_28_parties_bound() {
+    assert!(!history().projections.agreement(&id("hok"), d("2022-09-04"), now()).expect("hok").in_force);
+    for date in ["2022-09-05", "2022-10-01"] {
+        let view = history().projections.agreement(&id("hok"), d(date), now()).expect("hok");
+        assert_eq!(view.status, AgreementStatus::InForce, "{date}");
+        assert_eq!(view.in_force_from, Some(d("2022-09-05")));
+        assert_eq!(view.version, Some(1));
+        assert_eq!(view.parties.len(), 28);
+        assert!(view.parties.iter().all(|p| p.bound), "{date}: every party bound");
+        assert!(view.published);
+        assert!(!view.because.is_empty());
+    }
+}
+
+#[test]
+fn riktlinje_in_force_from_2022_07_01() {
+    // The decision is dated 2022-07-01 itself: the day before, nothing was decided yet.
+    assert_eq!(status("riktlinje", "2022-06-30"), AgreementStatus::Draft);
+    assert_eq!(status("riktlinje", "2022-07-01"), AgreementStatus::InForce);
+}
+
+#[test]
+fn temporary_utskrivning_applies_through_2019_12_31() {
+    assert_eq!(status("utskrivning-tillfallig", "2018-01-01"), AgreementStatus::InForce);
+    assert_eq!(status("utskrivning-tillfallig", "2019-12-31"), AgreementStatus::InForce);
+    assert_eq!(status("utskrivning-tillfallig", "2020-01-01"), AgreementStatus::Expired);
+}
+
+#[test]
+fn utskrivning_in_force_from_2020_01_01() {
+    assert!(!history().projections.agreement(&id("utskrivning"), d("2019-12-31"), now()).expect("exists").in_force);
+    assert_eq!(status("utskrivning", "2020-01-01"), AgreementStatus::InForce);
+}
+
+#[test]
+fn andningshjalp_terminated_in_2016() {
+    assert_eq!(status("andningshjalp", "2016-06-13"), AgreementStatus::InForce);
+    assert_eq!(status("andningshjalp", "2016-06-14"), AgreementStatus::Terminated);
+    assert_eq!(status("andningshjalp", "2022-01-01"), AgreementStatus::Terminated);
+}
+
+#[test]
+fn hok_as_known_before_the_last_adoption_was_recorded_is_not_in_force() {
+    // Find when KSON's adoption reached the ledger, and ask just before.
+    let kson_adoption = history()
+        .chain
+        .events()
+        .iter()
+        .find(|e| matches!(e.data(), ledger::EventData::PartyAdopted(a) if a.agreement.as_str() == "hok" && a.party.as_str() == "kson"))
+        .expect("kson adopts the hok");
+    let just_before = Timestamp::from_micros(kson_adoption.recorded_at().as_micros() - 1);
+    let then = history().projections.agreement(&id("hok"), d("2022-10-01"), just_before).expect("hok");
+    assert!(!then.in_force);
+    assert_eq!(then.pending_parties, vec![PartyId::new("kson").expect("id")]);
+    let at_record =
+        history().projections.agreement(&id("hok"), d("2022-10-01"), kson_adoption.recorded_at()).expect("hok");
+    assert!(at_record.in_force);
+}
+
+#[test]
+fn subject_area_agreements_in_force_in_2022_bind_region_and_municipalities_not_kson() {
+    let view = history().projections.agreement(&id("aldre"), d("2022-10-01"), now()).expect("aldre");
+    assert!(view.in_force);
+    assert!(view.binds(&PartyId::new("region-stockholm").expect("id")));
+    assert!(view.binds(&PartyId::new("nacka").expect("id")));
+    assert!(view.participation(&PartyId::new("kson").expect("id")).is_none());
+}
+
+#[test]
+fn spel_om_pengar_is_in_force_while_its_parent_is() {
+    assert_eq!(status("spel-om-pengar", "2019-12-01"), AgreementStatus::InForce);
+    assert_eq!(status("missbruk-beroende", "2017-01-01"), AgreementStatus::InForce);
+    assert!(
+        !history().projections.agreement(&id("missbruk-beroende"), d("2016-12-31"), now()).expect("exists").in_force
+    );
+}
