@@ -13,7 +13,6 @@ use ledger::{LedgerConfig, Position};
 
 use crate::auth::Role;
 use crate::datadir::DataDir;
-use crate::metrics::Metrics;
 use crate::server::{AppState, ServerConfig, app};
 
 /// The collaboration ledger of Stockholm county's municipalities and Region Stockholm.
@@ -66,6 +65,17 @@ pub enum Command {
         #[arg(long, default_value = "data", env = "SAMVERKAN_DATA")]
         data: PathBuf,
     },
+    /// What applied on DATE, as a table: every agreement with its status and version.
+    At {
+        /// The date (YYYY-MM-DD).
+        date: String,
+        /// Answer as the ledger knew it at this instant (RFC 3339), default now.
+        #[arg(long)]
+        known_at: Option<String>,
+        /// The data directory.
+        #[arg(long, default_value = "data", env = "SAMVERKAN_DATA")]
+        data: PathBuf,
+    },
     /// Manage API tokens.
     Token {
         /// What to do with tokens.
@@ -106,6 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { file, data } => import(&file, &data),
         Command::Export { data } => export(&data),
         Command::Verify { data } => verify(&data),
+        Command::At { date, known_at, data } => at(&date, known_at.as_deref(), &data),
         Command::Token { command: TokenCommand::Create { role, party, name, data } } => {
             let role = Role::parse(&role, party.as_deref()).map_err(anyhow::Error::msg)?;
             let dir = open_existing_or_new(&data)?;
@@ -203,6 +214,39 @@ fn verify(data: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn at(date: &str, known_at: Option<&str>, data: &Path) -> anyhow::Result<()> {
+    let at: ledger::Date = date.parse()?;
+    let known: ledger::Timestamp = match known_at {
+        Some(t) => t.parse()?,
+        None => ledger::Timestamp::now(),
+    };
+    let dir = open_existing(data)?;
+    let mut projections = projections::Projections::new();
+    for event in dir.ledger.read_from(Position::FIRST) {
+        projections.apply(&event?)?;
+    }
+    let rows = projections.agreements(at, known);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "What applied on {at}, as known at {known} ({} agreements)", rows.len())?;
+    writeln!(out, "{:<28} {:<21} {:>7} {:<10} {:<10} {:>5}  TITLE", "AGREEMENT", "STATUS", "VERSION", "FROM", "UNTIL", "BOUND")?;
+    for a in rows {
+        let bound = a.parties.iter().filter(|p| p.bound).count();
+        let title: String = a.title.chars().take(60).collect();
+        writeln!(
+            out,
+            "{:<28} {:<21} {:>7} {:<10} {:<10} {:>2}/{:<2}  {title}",
+            a.id.as_str(),
+            a.status.as_str(),
+            a.version.map_or("-".to_owned(), |v| v.to_string()),
+            a.in_force_from.map_or("-".to_owned(), |d| d.to_string()),
+            a.in_force_until.map_or("-".to_owned(), |d| d.to_string()),
+            bound,
+            a.parties.len(),
+        )?;
+    }
+    Ok(())
+}
+
 fn serve(data: &Path, listen: SocketAddr, seed: bool, config: ServerConfig) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let dir = open_existing_or_new(data)?;
@@ -211,13 +255,10 @@ fn serve(data: &Path, listen: SocketAddr, seed: bool, config: ServerConfig) -> a
             tracing::info!(events = report.appended, "seeded an empty ledger with the fixtures");
         }
     }
-    let state = Arc::new(AppState {
-        ledger: dir.ledger.clone(),
-        tokens: Arc::new(dir.tokens),
-        config,
-        metrics: Arc::new(Metrics::default()),
-    });
+    let state = AppState::new(dir.ledger.clone(), Arc::new(dir.tokens), config)
+        .map_err(|e| anyhow::anyhow!("cannot fold the ledger: {}", e.message))?;
     runtime.block_on(async move {
+        let _follower = state.spawn_follower();
         let listener =
             tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr()?;

@@ -1,7 +1,10 @@
 //! The GraphQL schema: query, mutation and subscription roots over the ledger and the projections.
 
+// Vocabulary enums (PartyKind, GroupKind, …) live in `enums.rs` for inputs and outputs alike.
+mod enums;
 mod events;
 mod scalars;
+mod state;
 
 use std::sync::Arc;
 
@@ -13,7 +16,7 @@ use crate::server::AppState;
 
 /// The query root.
 #[derive(MergedObject, Default, Debug)]
-pub struct QueryRoot(events::EventQuery);
+pub struct QueryRoot(events::EventQuery, state::StateQuery);
 
 /// The schema type.
 pub type AppSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;

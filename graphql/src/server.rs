@@ -22,6 +22,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{Caller, TokenStore, bearer};
 use crate::error::{ApiError, Code};
+use crate::live::LiveProjections;
 use crate::metrics::Metrics;
 use crate::schema::{AppSchema, build_schema};
 
@@ -60,6 +61,8 @@ impl Default for ServerConfig {
 pub struct AppState {
     /// The ledger.
     pub ledger: Ledger,
+    /// The projections, kept up to date with the ledger.
+    pub projections: Arc<LiveProjections>,
     /// The tokens.
     pub tokens: Arc<TokenStore>,
     /// The configuration.
@@ -69,6 +72,18 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state for a ledger: folds it into projections (blocking) and starts nothing. Call
+    /// [`AppState::spawn_follower`] from inside a Tokio runtime to keep projections current.
+    pub fn new(ledger: Ledger, tokens: Arc<TokenStore>, config: ServerConfig) -> Result<Arc<Self>, ApiError> {
+        let projections = LiveProjections::load(ledger.clone())?;
+        Ok(Arc::new(Self { ledger, projections, tokens, config, metrics: Arc::new(Metrics::default()) }))
+    }
+
+    /// Starts the task that catches the projections up whenever the ledger's head moves.
+    pub fn spawn_follower(&self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.projections.clone().follow())
+    }
+
     /// The state from a resolver's context.
     pub fn from_ctx<'a>(ctx: &async_graphql::Context<'a>) -> Result<&'a Arc<AppState>, async_graphql::Error> {
         ctx.data::<Arc<AppState>>().map_err(|_| ApiError::internal(&"schema built without AppState").into())

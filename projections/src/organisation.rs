@@ -453,6 +453,12 @@ impl Projections {
         self.parties.all().iter().filter_map(|id| self.party_registration(id, horizon)).collect()
     }
 
+    /// A party's registration on `at` as known at `as_known_at`, without its agreements: cheap, for
+    /// naming the parties of an agreement.
+    pub fn party_registration_view(&self, id: &PartyId, at: Date, as_known_at: Timestamp) -> Option<PartyView> {
+        self.party_registration(id, Horizon::new(at, as_known_at))
+    }
+
     pub(crate) fn party_registration(&self, id: &PartyId, horizon: Horizon) -> Option<PartyView> {
         fold_party(id, &self.visible_entity("party", id.as_str(), horizon))
     }

@@ -1,6 +1,10 @@
 //! Samverkan's integration tests: one binary, one module per area. Each test gets its own temporary
 //! directory; nothing touches the network.
 
+mod graphql_http;
+mod graphql_mutations;
+mod graphql_queries;
+mod graphql_subscriptions;
 mod ledger_append;
 mod ledger_crash;
 mod ledger_durability;
@@ -8,3 +12,4 @@ mod ledger_integrity;
 mod ledger_jsonl;
 mod projections_fixtures;
 mod projections_properties;
+mod support;

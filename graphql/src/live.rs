@@ -1,0 +1,58 @@
+//! The projections the server answers from, kept up to date with the ledger.
+//!
+//! Every write path calls [`LiveProjections::catch_up`] after its append returns, so a mutation's
+//! answer and the next query see the new event (read-your-writes); a follower task also catches up
+//! whenever the ledger's head moves, for appends made any other way.
+
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use ledger::{Ledger, Position};
+use projections::Projections;
+
+use crate::error::ApiError;
+
+/// Projections behind a lock, with the ledger they follow.
+#[derive(Debug)]
+pub struct LiveProjections {
+    ledger: Ledger,
+    inner: RwLock<Projections>,
+}
+
+impl LiveProjections {
+    /// Folds the whole ledger (blocking).
+    pub fn load(ledger: Ledger) -> Result<Arc<Self>, ApiError> {
+        let live = Arc::new(Self { ledger, inner: RwLock::new(Projections::new()) });
+        live.catch_up()?;
+        Ok(live)
+    }
+
+    /// Applies every event after the projections' head up to the ledger's head (blocking; quick when
+    /// only a few events are new).
+    pub fn catch_up(&self) -> Result<Position, ApiError> {
+        let mut projections = self.inner.write().map_err(|_| ApiError::internal(&"projections lock poisoned"))?;
+        let from = projections.head().next();
+        for event in self.ledger.read_from(from) {
+            let event = event.map_err(ApiError::from)?;
+            projections.apply(&event).map_err(|e| ApiError::internal(&e))?;
+        }
+        Ok(projections.head())
+    }
+
+    /// Read access for a query.
+    pub fn read(&self) -> Result<RwLockReadGuard<'_, Projections>, ApiError> {
+        self.inner.read().map_err(|_| ApiError::internal(&"projections lock poisoned"))
+    }
+
+    /// Follows the ledger's head until it closes: catches up after every move.
+    pub async fn follow(self: Arc<Self>) {
+        let mut head = self.ledger.watch_head();
+        while head.changed().await.is_ok() {
+            let live = self.clone();
+            match tokio::task::spawn_blocking(move || live.catch_up()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = ?e, "projections could not catch up"),
+                Err(e) => tracing::error!(error = %e, "projection follower failed"),
+            }
+        }
+    }
+}
