@@ -171,7 +171,8 @@ fn import(file: &Path, data: &Path) -> anyhow::Result<()> {
     }
     let dir = open_existing_or_new(data)?;
     let count = lines.len();
-    let report = jsonl::import(&dir.ledger, lines).with_context(|| format!("{} was not imported", file.display()))?;
+    let report = crate::import::import_validated(&dir.ledger, lines)
+        .with_context(|| format!("{} was not imported", file.display()))?;
     eprintln!(
         "imported {} events ({} already stored) from {count} lines; head is now {}",
         report.appended,

@@ -3,12 +3,13 @@
 // Vocabulary enums (PartyKind, GroupKind, …) live in `enums.rs` for inputs and outputs alike.
 mod enums;
 mod events;
+mod mutations;
 mod scalars;
 mod state;
 
 use std::sync::Arc;
 
-use async_graphql::{EmptyMutation, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 
 pub(crate) use events::SubscriptionRoot;
 
@@ -19,12 +20,12 @@ use crate::server::AppState;
 pub struct QueryRoot(events::EventQuery, state::StateQuery);
 
 /// The schema type.
-pub type AppSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
+pub type AppSchema = Schema<QueryRoot, mutations::MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema over an application state.
 pub fn build_schema(state: Arc<AppState>) -> AppSchema {
     let config = state.config.clone();
-    Schema::build(QueryRoot::default(), EmptyMutation, SubscriptionRoot)
+    Schema::build(QueryRoot::default(), mutations::MutationRoot::default(), SubscriptionRoot)
         .data(state)
         .limit_depth(config.max_depth)
         .limit_complexity(config.max_complexity)
@@ -33,5 +34,5 @@ pub fn build_schema(state: Arc<AppState>) -> AppSchema {
 
 /// The SDL of the schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot::default(), EmptyMutation, SubscriptionRoot).finish().sdl()
+    Schema::build(QueryRoot::default(), mutations::MutationRoot::default(), SubscriptionRoot).finish().sdl()
 }

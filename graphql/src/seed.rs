@@ -2,17 +2,19 @@
 //! on an empty data directory answers real questions from any working directory.
 
 use ledger::Ledger;
-use ledger::jsonl::{ImportReport, import, read_lines};
+use ledger::jsonl::{ImportReport, read_lines};
+
+use crate::import::{ImportError, import_validated};
 
 /// The embedded fixture file.
 pub const HISTORY: &str = include_str!("../../fixtures/history.jsonl");
 
-/// Imports the fixtures into an empty ledger. Does nothing (and returns `None`) if the ledger has
+/// Imports the fixtures into an empty ledger, validated like any import. Does nothing (and returns `None`) if the ledger has
 /// events.
-pub fn seed_if_empty(ledger: &Ledger) -> ledger::Result<Option<ImportReport>> {
+pub fn seed_if_empty(ledger: &Ledger) -> Result<Option<ImportReport>, ImportError> {
     if ledger.head().position.get() > 0 {
         return Ok(None);
     }
     let lines = read_lines(HISTORY.as_bytes(), &mut |_| {})?;
-    import(ledger, lines).map(Some)
+    Ok(Some(import_validated(ledger, lines)?))
 }

@@ -103,6 +103,13 @@ pub struct ImportLine {
     claims: ImportClaims,
 }
 
+impl ImportLine {
+    /// The 1-based line number it came from.
+    pub fn line(&self) -> usize {
+        self.claims.line
+    }
+}
+
 /// Parses one line of a JSON Lines file (`line` is 1-based, for messages).
 pub fn parse_line(line: usize, text: &str) -> Result<ImportLine> {
     let err = |reason: String| LedgerError::Import { line, reason };
@@ -165,10 +172,11 @@ pub struct ImportReport {
 /// `prevHash` and `hash`, when present, must be exactly what the ledger assigns, so a restore is
 /// proven faithful and a file that does not fit this ledger is refused.
 pub fn import(ledger: &Ledger, lines: Vec<ImportLine>) -> Result<ImportReport> {
-    let mut append = Append::new();
-    for line in lines {
-        append = append.with_import_line(line.event, line.recorded_at, line.claims);
-    }
+    import_append(ledger, append_of(lines))
+}
+
+/// Appends what [`append_of`] built, as [`import`] does.
+pub fn import_append(ledger: &Ledger, append: Append) -> Result<ImportReport> {
     match ledger.append(append)? {
         AppendOutcome::Committed(events) => {
             let already_stored = events.iter().filter(|c| c.already_stored).count();
@@ -178,6 +186,15 @@ pub fn import(ledger: &Ledger, lines: Vec<ImportLine>) -> Result<ImportReport> {
             Err(LedgerError::Conflict { stream: c.stream, expected: c.expected, actual: c.actual })
         }
     }
+}
+
+/// The atomic append of parsed lines that [`import`] performs (for a [`Ledger::preview`] first).
+pub fn append_of(lines: Vec<ImportLine>) -> Append {
+    let mut append = Append::new();
+    for line in lines {
+        append = append.with_import_line(line.event, line.recorded_at, line.claims);
+    }
+    append
 }
 
 /// Writes every event from position 1 to the current head as JSON Lines. `progress(done, total)` is

@@ -181,6 +181,7 @@ impl Index for Trees {
 struct Shared {
     dir: PathBuf,
     trees: Trees,
+    clock: Clock,
     requests: Option<mpsc::Sender<writer::Request>>,
     head: watch::Receiver<Head>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -250,12 +251,14 @@ impl Ledger {
 
         let (head_tx, head_rx) = watch::channel(head);
         let (requests, inbox) = mpsc::channel();
+        let clock = config.clock.clone();
         let writer = writer::Writer::new(db, trees.clone(), syncer, config, head, head_tx);
         let handle = std::thread::Builder::new().name("ledger-writer".into()).spawn(move || writer.run(inbox))?;
         Ok(Self {
             shared: Arc::new(Shared {
                 dir,
                 trees,
+                clock,
                 requests: Some(requests),
                 head: head_rx,
                 writer: Mutex::new(Some(handle)),
@@ -268,22 +271,33 @@ impl Ledger {
         &self.shared.dir
     }
 
-    fn send(&self, append: Append) -> Result<oneshot::Receiver<Result<AppendOutcome>>> {
-        let (reply, rx) = oneshot::channel();
+    fn send(&self, append: Append, reply: writer::Reply) -> Result<()> {
         let requests = self.shared.requests.as_ref().ok_or(LedgerError::Closed)?;
-        requests.send(writer::Request { append, reply }).map_err(|_| LedgerError::Closed)?;
-        Ok(rx)
+        requests.send(writer::Request { append, reply }).map_err(|_| LedgerError::Closed)
     }
 
     /// Appends atomically and waits until the events are durable (see the module docs). Blocks the
-    /// calling thread: from async code use [`Ledger::append_async`].
+    /// calling thread (safe from any thread); from async code prefer [`Ledger::append_async`].
     pub fn append(&self, append: Append) -> Result<AppendOutcome> {
-        self.send(append)?.blocking_recv().map_err(|_| LedgerError::Closed)?
+        let (reply, rx) = mpsc::sync_channel(1);
+        self.send(append, writer::Reply::Blocking(reply))?;
+        rx.recv().map_err(|_| LedgerError::Closed)?
     }
 
     /// Like [`Ledger::append`], for async callers.
     pub async fn append_async(&self, append: Append) -> Result<AppendOutcome> {
-        self.send(append)?.await.map_err(|_| LedgerError::Closed)?
+        let (reply, rx) = oneshot::channel();
+        self.send(append, writer::Reply::Async(reply))?;
+        rx.await.map_err(|_| LedgerError::Closed)?
+    }
+
+    /// What `append` would store if nothing else were appended first: the events with the positions,
+    /// stream versions, record times and hashes they would get, or the conflict or error it would
+    /// meet. Writes nothing. For validating a whole batch (an import) before appending it.
+    pub fn preview(&self, append: &Append) -> Result<AppendOutcome> {
+        let mut head = self.head();
+        let mut overlay = crate::sequence::Overlay::new(&self.shared.trees);
+        crate::sequence::admit(&mut overlay, &mut head, append, self.shared.clock.now()).map(|a| a.outcome)
     }
 
     /// The current head. It only ever moves forward, and only after the events up to it are durable.

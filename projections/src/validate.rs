@@ -76,6 +76,19 @@ impl Projections {
         self.validate_as_known_at(event, Timestamp::from_micros(i64::MAX))
     }
 
+    /// Validates a batch in order, each event against everything applied so far plus the batch's
+    /// earlier events: `batch` pairs each proposed event with the event the ledger would store for
+    /// it (`ledger::Ledger::preview`). Returns the index of the first rejected event. Pure: works
+    /// on a copy.
+    pub fn validate_batch(&self, batch: &[(&NewEvent, &ledger::RecordedEvent)]) -> Result<(), (usize, Rejection)> {
+        let mut projections = self.clone();
+        for (index, (proposed, recorded)) in batch.iter().enumerate() {
+            projections.validate(proposed).map_err(|r| (index, r))?;
+            projections.apply(recorded).map_err(|e| (index, Rejection::input(e.to_string())))?;
+        }
+        Ok(())
+    }
+
     /// Validates a proposed event against what was known at `as_known_at`.
     ///
     /// Existence and state are judged on everything known then, whatever its effective date; only

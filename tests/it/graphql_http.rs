@@ -1,1 +1,589 @@
-//! (being written)
+//! The GraphQL server over HTTP, through the real router (`oneshot`, no socket): `ledger`, the Relay
+//! `events` connection (paging with opaque cursors, stream and type filters) and `event(id)` against
+//! the real fixtures; every kind of bad input (malformed cursor, page size out of range, unknown
+//! type, malformed stream, invalid UUID, syntax error, over-deep and over-complex queries, oversized
+//! and non-JSON bodies) giving a clear error while the server keeps serving; `/healthz`, `/metrics`
+//! and GraphiQL; and closing reads with `reads_require_token`.
+
+use std::collections::HashSet;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use graphql::{Role, ServerConfig};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::support::{TestServer, error_code};
+
+/// Events in `fixtures/history.jsonl`.
+const FIXTURE_EVENTS: u64 = 834;
+/// `PartyAdopted` events in the stream `agreement/hok` of the fixtures.
+const HOK_ADOPTIONS: usize = 28;
+
+/// A server over the fixtures. Seeding appends to the ledger, which blocks, so it runs off the
+/// async workers.
+async fn seeded(config: ServerConfig) -> TestServer {
+    tokio::task::spawn_blocking(move || TestServer::seeded(config)).await.expect("seeding does not panic")
+}
+
+/// Sends a raw request through a fresh router and returns status, headers and body.
+async fn send(server: &TestServer, request: Request<Body>) -> (StatusCode, HeaderMap, Bytes) {
+    let response = server.router().oneshot(request).await.expect("the router always answers");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.expect("body").to_bytes();
+    (status, headers, body)
+}
+
+/// A GraphQL POST with a JSON body and an explicit `Content-Length`, as real clients send it.
+fn graphql_request(body: impl Into<Vec<u8>>) -> Request<Body> {
+    let body = body.into();
+    Request::post("/graphql")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, body.len())
+        .body(Body::from(body))
+        .expect("request")
+}
+
+/// Asserts that a response is a GraphQL error with `extensions.code` = `code` and no data, and
+/// returns its message.
+fn expect_code<'a>(body: &'a Value, code: &str) -> &'a str {
+    assert_eq!(error_code(body), Some(code), "expected {code}, got {body:#}");
+    assert!(body["data"].is_null(), "an error gives no data: {body:#}");
+    let message = body["errors"][0]["message"].as_str().expect("a message");
+    assert!(message.len() > 10, "the message should explain the problem: {message:?}");
+    message
+}
+
+/// Asserts that a response is a request-level GraphQL error (parse, validation or limit) without
+/// data, and returns the first message.
+fn expect_request_error(status: StatusCode, body: &Value) -> String {
+    assert_eq!(status, StatusCode::OK, "GraphQL request errors still answer 200: {body:#}");
+    assert!(body.get("data").is_none_or(Value::is_null), "a rejected request gives no data: {body:#}");
+    let errors = body["errors"].as_array().expect("errors");
+    assert!(!errors.is_empty(), "at least one error: {body:#}");
+    errors[0]["message"].as_str().expect("a message").to_owned()
+}
+
+/// The server still answers an ordinary query correctly after bad input.
+async fn assert_still_serving(server: &TestServer) {
+    let (status, body) = server.post("{ ledger { position } }", json!({}), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["ledger"]["position"], json!(server.ledger.head().position.get()), "{body:#}");
+}
+
+/// All pages of `events` with the given filter arguments, following `endCursor`.
+async fn all_pages(server: &TestServer, first: i32, stream: Option<&str>, types: Option<Vec<&str>>) -> Vec<Value> {
+    let query = "query($first: Int, $after: String, $stream: String, $types: [String!]) {
+        events(first: $first, after: $after, stream: $stream, types: $types) {
+            edges { cursor node { id position stream type hash prevHash } }
+            nodes { position }
+            pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+        }
+    }";
+    let mut pages = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let variables = json!({"first": first, "after": after, "stream": stream, "types": types});
+        let (status, body) = server.post(query, variables, None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body["errors"].is_null(), "{body:#}");
+        let page = body["data"]["events"].clone();
+        let info = &page["pageInfo"];
+        let edges = page["edges"].as_array().expect("edges");
+        // pageInfo describes exactly this page.
+        assert_eq!(info["hasPreviousPage"], json!(after.is_some()), "{info}");
+        assert_eq!(info["startCursor"], edges.first().map_or(Value::Null, |e| e["cursor"].clone()));
+        assert_eq!(info["endCursor"], edges.last().map_or(Value::Null, |e| e["cursor"].clone()));
+        assert!(edges.len() <= first as usize, "a page never exceeds `first`");
+        let nodes: Vec<&Value> = page["nodes"].as_array().expect("nodes").iter().map(|n| &n["position"]).collect();
+        let edge_positions: Vec<&Value> = edges.iter().map(|e| &e["node"]["position"]).collect();
+        assert_eq!(nodes, edge_positions, "nodes are the edges' nodes");
+        let more = info["hasNextPage"].as_bool().expect("hasNextPage");
+        if more {
+            assert_eq!(edges.len(), first as usize, "only a full page can have a next page");
+        }
+        after = info["endCursor"].as_str().map(str::to_owned);
+        pages.push(page);
+        if !more {
+            break;
+        }
+        assert!(pages.len() < 1000, "paging does not terminate");
+    }
+    pages
+}
+
+fn positions_of(pages: &[Value]) -> Vec<u64> {
+    pages
+        .iter()
+        .flat_map(|p| p["edges"].as_array().expect("edges").iter())
+        .map(|e| e["node"]["position"].as_u64().expect("position"))
+        .collect()
+}
+
+#[tokio::test]
+async fn ledger_reports_the_ledgers_head() {
+    let server = seeded(ServerConfig::default()).await;
+    let head = server.ledger.head();
+    assert_eq!(head.position.get(), FIXTURE_EVENTS);
+    let (status, body) = server.post("{ ledger { position headHash recordedAt } }", json!({}), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["ledger"]["position"], json!(head.position.get()), "{body:#}");
+    assert_eq!(body["data"]["ledger"]["headHash"], json!(head.hash.to_string()));
+    assert_eq!(body["data"]["ledger"]["recordedAt"], json!(head.recorded_at.to_string()));
+}
+
+#[tokio::test]
+async fn ledger_of_an_empty_ledger_is_position_zero_and_the_genesis_hash() {
+    let server = tokio::task::spawn_blocking(|| TestServer::empty(ServerConfig::default())).await.expect("server");
+    let (_, body) = server.post("{ ledger { position headHash recordedAt } }", json!({}), None).await;
+    assert_eq!(
+        body["data"]["ledger"],
+        json!({"position": 0, "headHash": "0".repeat(64), "recordedAt": null}),
+        "{body:#}"
+    );
+    let (_, body) = server
+        .post(
+            "{ events { edges { cursor } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }",
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        body["data"]["events"],
+        json!({"edges": [], "pageInfo": {"hasNextPage": false, "hasPreviousPage": false, "startCursor": null, "endCursor": null}}),
+        "{body:#}"
+    );
+}
+
+#[tokio::test]
+async fn events_pages_through_the_whole_history_without_overlap_or_gap() {
+    let server = seeded(ServerConfig::default()).await;
+    for first in [97, 500] {
+        let pages = all_pages(&server, first, None, None).await;
+        let positions = positions_of(&pages);
+        assert_eq!(positions, (1..=FIXTURE_EVENTS).collect::<Vec<_>>(), "page size {first}");
+        assert_eq!(pages.len() as u64, FIXTURE_EVENTS.div_ceil(first as u64), "page size {first}");
+
+        // Cursors are opaque (no bare position in them) and unique.
+        let cursors: Vec<&str> = pages
+            .iter()
+            .flat_map(|p| p["edges"].as_array().expect("edges").iter())
+            .map(|e| e["cursor"].as_str().expect("cursor"))
+            .collect();
+        assert_eq!(cursors.iter().collect::<HashSet<_>>().len(), cursors.len(), "cursors are unique");
+        assert!(!cursors.contains(&"1") && !cursors.contains(&"834"), "cursors are not bare positions");
+
+        // The hash chain links across page boundaries too.
+        let edges: Vec<&Value> = pages.iter().flat_map(|p| p["edges"].as_array().expect("edges").iter()).collect();
+        for pair in edges.windows(2) {
+            assert_eq!(pair[1]["node"]["prevHash"], pair[0]["node"]["hash"]);
+        }
+        assert_eq!(edges.last().expect("events")["node"]["hash"], json!(server.ledger.head().hash.to_string()));
+    }
+
+    // Without `first`, a page holds 50 events.
+    let (_, body) = server.post("{ events { edges { cursor } pageInfo { hasNextPage } } }", json!({}), None).await;
+    assert_eq!(body["data"]["events"]["edges"].as_array().expect("edges").len(), 50);
+    assert_eq!(body["data"]["events"]["pageInfo"]["hasNextPage"], json!(true));
+
+    // A page that ends exactly at the head says there is nothing more.
+    let (_, body) = server.post("{ events(first: 500) { pageInfo { endCursor } } }", json!({}), None).await;
+    let after = body["data"]["events"]["pageInfo"]["endCursor"].clone();
+    let (_, body) = server
+        .post(
+            "query($after: String) { events(first: 334, after: $after) { edges { node { position } } pageInfo { hasNextPage endCursor } } }",
+            json!({"after": after}),
+            None,
+        )
+        .await;
+    let edges = body["data"]["events"]["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 334, "{body:#}");
+    assert_eq!(edges[0]["node"]["position"], json!(501));
+    assert_eq!(body["data"]["events"]["pageInfo"]["hasNextPage"], json!(false));
+
+    // After the last cursor: an empty page, not an error.
+    let last = body["data"]["events"]["pageInfo"]["endCursor"].clone();
+    let (_, body) = server
+        .post("query($after: String) { events(after: $after) { edges { cursor } pageInfo { hasNextPage hasPreviousPage } } }", json!({"after": last}), None)
+        .await;
+    assert_eq!(body["data"]["events"]["edges"], json!([]), "{body:#}");
+    assert_eq!(body["data"]["events"]["pageInfo"], json!({"hasNextPage": false, "hasPreviousPage": true}));
+}
+
+#[tokio::test]
+async fn events_filtered_by_stream_and_type_returns_only_those() {
+    let server = seeded(ServerConfig::default()).await;
+
+    // One page: all 28 adoptions of the HÖK.
+    let pages = all_pages(&server, 500, Some("agreement/hok"), Some(vec!["PartyAdopted"])).await;
+    assert_eq!(pages.len(), 1);
+    let edges = pages[0]["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), HOK_ADOPTIONS);
+    for edge in edges {
+        assert_eq!(edge["node"]["stream"], json!("agreement/hok"), "{edge}");
+        assert_eq!(edge["node"]["type"], json!("PartyAdopted"), "{edge}");
+    }
+    let all = positions_of(&pages);
+    assert!(all.windows(2).all(|w| w[0] < w[1]), "in log order: {all:?}");
+
+    // Paged in tens: the same 28, in the same order, the last page saying there is no more.
+    let pages = all_pages(&server, 10, Some("agreement/hok"), Some(vec!["PartyAdopted"])).await;
+    assert_eq!(pages.len(), 3);
+    assert_eq!(positions_of(&pages), all);
+
+    // A page size that ends exactly on the last match says there is no next page.
+    let pages = all_pages(&server, 14, Some("agreement/hok"), Some(vec!["PartyAdopted"])).await;
+    assert_eq!(pages.len(), 2, "14 + 14 = 28, so the second page is the last");
+    assert_eq!(positions_of(&pages), all);
+
+    // The stream alone: every event of the stream, in stream order.
+    let stream_pages = all_pages(&server, 500, Some("agreement/hok"), None).await;
+    let stream_edges: Vec<&Value> =
+        stream_pages.iter().flat_map(|p| p["edges"].as_array().expect("edges").iter()).collect();
+    assert!(stream_edges.len() > HOK_ADOPTIONS);
+    assert!(stream_edges.iter().all(|e| e["node"]["stream"] == json!("agreement/hok")));
+    let adoptions_in_stream = stream_edges.iter().filter(|e| e["node"]["type"] == json!("PartyAdopted")).count();
+    assert_eq!(adoptions_in_stream, HOK_ADOPTIONS);
+
+    // Types alone, across streams, and several types at once.
+    let pages = all_pages(&server, 500, None, Some(vec!["PartyAdopted", "PartyDeclined"])).await;
+    let edges: Vec<&Value> = pages.iter().flat_map(|p| p["edges"].as_array().expect("edges").iter()).collect();
+    assert!(edges.len() >= HOK_ADOPTIONS);
+    assert!(
+        edges.iter().all(|e| e["node"]["type"] == json!("PartyAdopted") || e["node"]["type"] == json!("PartyDeclined"))
+    );
+    assert!(edges.iter().any(|e| e["node"]["stream"] != json!("agreement/hok")), "adoptions of other agreements too");
+
+    // A well-formed stream with no events is an empty page, not an error.
+    let (_, body) = server
+        .post(
+            "{ events(stream: \"agreement/nosuchagreement\") { edges { cursor } pageInfo { hasNextPage } } }",
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(body["data"]["events"], json!({"edges": [], "pageInfo": {"hasNextPage": false}}), "{body:#}");
+}
+
+#[tokio::test]
+async fn event_by_id_returns_the_stored_event() {
+    let server = seeded(ServerConfig::default()).await;
+    let stored = server.ledger.get(ledger::Position::new(41)).expect("read").expect("event 41");
+    let (_, body) = server
+        .post(
+            "query($id: String!) { event(id: $id) { id position stream streamVersion type effective recordedAt recordedBy source { title } data hash prevHash } }",
+            json!({"id": stored.id().to_string()}),
+            None,
+        )
+        .await;
+    let event = &body["data"]["event"];
+    assert_eq!(event["id"], json!(stored.id().to_string()), "{body:#}");
+    assert_eq!(event["position"], json!(41));
+    assert_eq!(event["stream"], json!(stored.stream().as_str()));
+    assert_eq!(event["streamVersion"], json!(stored.stream_version()));
+    assert_eq!(event["type"], json!(stored.type_name()));
+    assert_eq!(event["hash"], json!(stored.hash().to_string()));
+    assert_eq!(event["prevHash"], json!(stored.prev_hash().to_string()));
+    assert_eq!(event["data"], stored.data().to_json().expect("json"));
+    assert_eq!(event["effective"], json!(stored.effective().to_string()));
+
+    // A well-formed id that is not stored: null, not an error.
+    let (_, body) =
+        server.post("{ event(id: \"00000000-0000-4000-8000-000000000000\") { id } }", json!({}), None).await;
+    assert!(body["errors"].is_null(), "{body:#}");
+    assert_eq!(body["data"]["event"], Value::Null);
+}
+
+#[tokio::test]
+async fn bad_arguments_give_invalid_input_and_the_server_keeps_serving() {
+    let server = seeded(ServerConfig::default()).await;
+    let cases: &[(&str, &str, Value)] = &[
+        (
+            "cursor that is not base64",
+            "query($a: String) { events(after: $a) { edges { cursor } } }",
+            json!({"a": "!!not a cursor!!"}),
+        ),
+        (
+            "cursor of something else",
+            "query($a: String) { events(after: $a) { edges { cursor } } }",
+            json!({"a": "ZXZlbnQ6eHl6"}),
+        ), // "event:xyz"
+        (
+            "cursor with a bare position",
+            "query($a: String) { events(after: $a) { edges { cursor } } }",
+            json!({"a": "10"}),
+        ),
+        ("first = 0", "{ events(first: 0) { edges { cursor } } }", json!({})),
+        ("first = 501", "{ events(first: 501) { edges { cursor } } }", json!({})),
+        ("first < 0", "{ events(first: -5) { edges { cursor } } }", json!({})),
+        ("unknown type", "{ events(types: [\"PartyAdoptedd\"]) { edges { cursor } } }", json!({})),
+        ("type in the wrong case", "{ events(types: [\"partyadopted\"]) { edges { cursor } } }", json!({})),
+        ("stream without a kind", "{ events(stream: \"hok\") { edges { cursor } } }", json!({})),
+        ("stream of an unknown kind", "{ events(stream: \"treaty/hok\") { edges { cursor } } }", json!({})),
+        ("stream with a bad slug", "{ events(stream: \"agreement/HÖK Ω\") { edges { cursor } } }", json!({})),
+        ("stream with an empty slug", "{ events(stream: \"agreement/\") { edges { cursor } } }", json!({})),
+        ("invalid UUID", "{ event(id: \"not-a-uuid\") { id } }", json!({})),
+        ("truncated UUID", "{ event(id: \"8baf7953-45ff-4009-a6c4\") { id } }", json!({})),
+    ];
+    for (what, query, variables) in cases {
+        let (status, body) = server.post(query, variables.clone(), None).await;
+        assert_eq!(status, StatusCode::OK, "{what}");
+        let message = expect_code(&body, "INVALID_INPUT");
+        assert!(!message.contains("internal"), "{what}: {message}");
+        assert_still_serving(&server).await;
+    }
+
+    // The messages say what was wrong.
+    let (_, body) = server.post("{ events(first: 501) { edges { cursor } } }", json!({}), None).await;
+    assert!(expect_code(&body, "INVALID_INPUT").contains("501"), "{body:#}");
+    let (_, body) = server.post("{ events(types: [\"Nonsense\"]) { edges { cursor } } }", json!({}), None).await;
+    assert!(expect_code(&body, "INVALID_INPUT").contains("Nonsense"), "{body:#}");
+    let (_, body) = server.post("{ event(id: \"not-a-uuid\") { id } }", json!({}), None).await;
+    assert!(expect_code(&body, "INVALID_INPUT").contains("UUID"), "{body:#}");
+}
+
+#[tokio::test]
+async fn malformed_graphql_is_a_request_error_and_the_server_keeps_serving() {
+    let server = seeded(ServerConfig::default()).await;
+    let cases: &[(&str, &str)] = &[
+        ("syntax error", "{ ledger { position "),
+        ("not GraphQL at all", "SELECT * FROM events"),
+        ("unknown field", "{ ledger { position height } }"),
+        ("argument of the wrong type", "{ events(first: \"ten\") { edges { cursor } } }"),
+        ("unknown argument", "{ events(last: 10) { edges { cursor } } }"),
+        ("missing selection", "{ ledger }"),
+        ("mutation on a schema without mutations", "mutation { ledger { position } }"),
+    ];
+    for (what, query) in cases {
+        let (status, body) = server.post(query, json!({}), None).await;
+        let message = expect_request_error(status, &body);
+        assert!(!message.is_empty(), "{what}");
+        assert_still_serving(&server).await;
+    }
+    let (status, body) = server.post("{ ledger { position ", json!({}), None).await;
+    let message = expect_request_error(status, &body);
+    assert!(body["errors"][0]["locations"].is_array(), "a syntax error points at its location: {body:#}");
+    assert!(!message.is_empty());
+}
+
+/// `{ __schema { types { fields { type { ofType { … { name } } } } } } }` with `depth` levels of
+/// selection sets. The event fields of the schema nest at most five deep
+/// (`events { edges { node { source { title } } } }`), so the only way to go deeper is the
+/// introspection type `__Type.ofType`, which nests without end.
+fn nested_query(depth: usize) -> String {
+    assert!(depth >= 5);
+    let mut query = String::from("{ __schema { types { fields { type {");
+    let levels = depth - 4;
+    for _ in 0..levels - 1 {
+        query.push_str(" ofType {");
+    }
+    query.push_str(" name");
+    for _ in 0..depth {
+        query.push_str(" }");
+    }
+    query
+}
+
+#[tokio::test]
+async fn an_over_deep_query_is_refused_and_the_server_keeps_serving() {
+    let server = seeded(ServerConfig::default()).await;
+    // The deepest query the default limit (16) allows still runs.
+    let (status, body) = server.post(&nested_query(16), json!({}), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["errors"].is_null(), "depth 16 is allowed: {body:#}");
+    assert!(body["data"]["__schema"]["types"].is_array());
+
+    for depth in [17, 30] {
+        let (status, body) = server.post(&nested_query(depth), json!({}), None).await;
+        let message = expect_request_error(status, &body);
+        assert!(message.to_lowercase().contains("nested too deep"), "depth {depth}: {message}");
+        assert_still_serving(&server).await;
+    }
+    // Far deeper, the parser's own recursion limit (32) refuses it before validation does.
+    let (status, body) = server.post(&nested_query(200), json!({}), None).await;
+    let message = expect_request_error(status, &body);
+    assert!(message.contains("recursion"), "{message}");
+    assert_still_serving(&server).await;
+
+    // The real fields of the schema do not reach the limit.
+    let (_, body) = server.post("{ events(first: 1) { edges { node { source { title } } } } }", json!({}), None).await;
+    assert!(body["errors"].is_null(), "{body:#}");
+}
+
+#[tokio::test]
+async fn an_over_complex_query_is_refused_and_the_server_keeps_serving() {
+    let server = seeded(ServerConfig::default()).await;
+    // Each alias costs two (`ledger` and `position`); 2 600 of them exceed the limit of 5 000.
+    let aliases: String = (0..2600).map(|i| format!(" a{i}: ledger {{ position }}")).collect();
+    let query = format!("{{{aliases} }}");
+    assert!(query.len() < 256 * 1024, "the body limit is not what refuses it");
+    let (status, body) = server.post(&query, json!({}), None).await;
+    let message = expect_request_error(status, &body);
+    assert!(message.to_lowercase().contains("complex"), "{message}");
+    assert_still_serving(&server).await;
+
+    // Just under the limit runs.
+    let aliases: String = (0..2400).map(|i| format!(" a{i}: ledger {{ position }}")).collect();
+    let (_, body) = server.post(&format!("{{{aliases} }}"), json!({}), None).await;
+    assert!(body["errors"].is_null(), "{}", body["errors"]);
+    assert_eq!(body["data"]["a2399"]["position"], json!(FIXTURE_EVENTS));
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_with_413_and_the_server_keeps_serving() {
+    let server = seeded(ServerConfig::default()).await;
+    // Valid JSON with a valid query, padded with a variable to just over 256 KiB.
+    let padding = "x".repeat(256 * 1024);
+    let body = json!({"query": "{ ledger { position } }", "variables": {"padding": padding}}).to_string();
+    assert!(body.len() > 256 * 1024);
+    let (status, _, _) = send(&server, graphql_request(body.clone())).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_still_serving(&server).await;
+
+    // The same without a Content-Length (a streamed body): the limit applies while reading.
+    let chunks: Vec<Result<Bytes, std::io::Error>> =
+        body.as_bytes().chunks(16 * 1024).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let streamed = Body::from_stream(futures::stream::iter(chunks));
+    let request =
+        Request::post("/graphql").header(header::CONTENT_TYPE, "application/json").body(streamed).expect("request");
+    let (status, _, bytes) = send(&server, request).await;
+    let text = String::from_utf8_lossy(&bytes);
+    // Known deviation: async-graphql-axum's `GraphQLRequest` turns the body-limit error met while
+    // streaming into a 400 with a Debug-formatted `Io(.. "length limit exceeded" ..)` instead of a
+    // 413. The body is still refused, never executed; this pins both forms until it is fixed.
+    assert!(
+        status == StatusCode::PAYLOAD_TOO_LARGE
+            || (status == StatusCode::BAD_REQUEST && text.contains("length limit exceeded")),
+        "a streamed oversized body is refused: {status} {text}"
+    );
+    assert_still_serving(&server).await;
+
+    // Just under the limit is served.
+    let padding = "x".repeat(200 * 1024);
+    let body = json!({"query": "{ ledger { position } }", "variables": {"padding": padding}}).to_string();
+    let (status, _, bytes) = send(&server, graphql_request(body)).await;
+    assert_eq!(status, StatusCode::OK);
+    let body: Value = serde_json::from_slice(&bytes).expect("json");
+    assert_eq!(body["data"]["ledger"]["position"], json!(FIXTURE_EVENTS));
+}
+
+#[tokio::test]
+async fn a_non_json_body_is_a_400_and_the_server_keeps_serving() {
+    let server = seeded(ServerConfig::default()).await;
+    for body in ["this is not json", "{\"query\": ", "[1, 2, 3]", "{\"query\": 42}", ""] {
+        let (status, _, bytes) = send(&server, graphql_request(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "body {body:?}: {}", String::from_utf8_lossy(&bytes));
+        assert!(!bytes.is_empty(), "the 400 says why (body {body:?})");
+        assert_still_serving(&server).await;
+    }
+}
+
+#[tokio::test]
+async fn healthz_reports_the_head() {
+    let server = seeded(ServerConfig::default()).await;
+    let (status, headers, bytes) = send(&server, Request::get("/healthz").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE].to_str().expect("ascii").starts_with("application/json"));
+    let body: Value = serde_json::from_slice(&bytes).expect("healthz is JSON");
+    let head = server.ledger.head();
+    assert_eq!(body["status"], json!("ok"));
+    assert_eq!(body["position"], json!(head.position.get()));
+    assert_eq!(body["headHash"], json!(head.hash.to_string()));
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_with_head_position_and_request_latency() {
+    let server = seeded(ServerConfig::default()).await;
+    // Requests are counted when they finish, so make a few before scraping.
+    for _ in 0..3 {
+        assert_still_serving(&server).await;
+    }
+    let (status, headers, bytes) = send(&server, Request::get("/metrics").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE].to_str().expect("ascii").starts_with("text/plain"));
+    let text = String::from_utf8(bytes.to_vec()).expect("utf-8");
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("{name} missing from\n{text}"))
+            .parse()
+            .expect("a number")
+    };
+    assert_eq!(value("samverkan_head_position"), FIXTURE_EVENTS as f64);
+    assert!(value("samverkan_request_duration_seconds_count") >= 3.0, "{text}");
+    assert!(text.contains("# TYPE samverkan_request_duration_seconds histogram"));
+    assert_eq!(
+        value("samverkan_request_duration_seconds_bucket{le=\"+Inf\"}"),
+        value("samverkan_request_duration_seconds_count")
+    );
+    assert_eq!(value("samverkan_subscribers"), 0.0);
+    // Every sample line is `name[{labels}] number`.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (_, number) = line.rsplit_once(' ').expect("name and value");
+        assert!(number.parse::<f64>().is_ok(), "bad sample line {line:?}");
+    }
+}
+
+#[tokio::test]
+async fn get_graphql_serves_graphiql() {
+    let server = seeded(ServerConfig::default()).await;
+    let (status, headers, bytes) = send(&server, Request::get("/graphql").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE].to_str().expect("ascii").starts_with("text/html"));
+    let html = String::from_utf8(bytes.to_vec()).expect("utf-8");
+    assert!(html.to_lowercase().contains("graphiql"), "{html}");
+    assert!(html.contains("/graphql/ws"), "GraphiQL knows the subscription endpoint");
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404() {
+    let server = seeded(ServerConfig::default()).await;
+    let (status, _, _) = send(&server, Request::get("/nothing-here").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn closed_reads_need_a_token() {
+    let config = ServerConfig { reads_require_token: true, ..ServerConfig::default() };
+    let server = seeded(config).await;
+    let reader = server.token(Role::Reader, "reader");
+    let auditor = server.token(Role::Auditor, "auditor");
+
+    for query in [
+        "{ ledger { position } }",
+        "{ events(first: 1) { edges { cursor } } }",
+        "{ event(id: \"00000000-0000-4000-8000-000000000000\") { id } }",
+    ] {
+        let (status, body) = server.post(query, json!({}), None).await;
+        assert_eq!(status, StatusCode::OK);
+        expect_code(&body, "UNAUTHENTICATED");
+
+        let (_, body) = server.post(query, json!({}), Some("svk_not-a-token")).await;
+        expect_code(&body, "UNAUTHENTICATED");
+
+        let (_, body) = server.post(query, json!({}), Some(&reader)).await;
+        assert!(body["errors"].is_null(), "a READER token reads: {body:#}");
+    }
+
+    let (_, body) = server.post("{ ledger { position } }", json!({}), Some(&reader)).await;
+    assert_eq!(body["data"]["ledger"]["position"], json!(FIXTURE_EVENTS));
+    let (_, body) = server.post("{ ledger { position } }", json!({}), Some(&auditor)).await;
+    assert_eq!(body["data"]["ledger"]["position"], json!(FIXTURE_EVENTS));
+
+    // A malformed Authorization header is anonymous, and refused.
+    let request = Request::post("/graphql")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, reader.clone()) // no "Bearer "
+        .body(Body::from(json!({"query": "{ ledger { position } }"}).to_string()))
+        .expect("request");
+    let (_, _, bytes) = send(&server, request).await;
+    let body: Value = serde_json::from_slice(&bytes).expect("json");
+    expect_code(&body, "UNAUTHENTICATED");
+
+    // The operational endpoints stay open: they reveal nothing beyond the head.
+    let (status, _, _) = send(&server, Request::get("/healthz").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::OK);
+}

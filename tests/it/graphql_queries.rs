@@ -1,1 +1,151 @@
-//! (being written)
+//! GraphQL state queries through the real router over the real fixture history: what applied on a
+//! date, as known at an instant, with provenance; the README's sample query; malformed arguments.
+
+use graphql::ServerConfig;
+use ledger::{EventData, StreamId, Timestamp};
+
+use crate::support::{TestServer, error_code};
+
+const HOK: &str = r#"query($at: Date, $known: DateTime) {
+  agreement(id: "hok", at: $at, asKnownAt: $known) {
+    status inForce inForceFrom version
+    parties { party { id } adoptedOn bound }
+    pendingParties { id }
+    because { position type source { title } }
+  }
+}"#;
+
+#[tokio::test]
+async fn the_hok_was_not_in_force_on_2022_07_01_and_was_from_2022_09_05() {
+    let server = TestServer::seeded(ServerConfig::default());
+    let (_, before) = server.post(HOK, serde_json::json!({"at": "2022-07-01"}), None).await;
+    let a = &before["data"]["agreement"];
+    assert_eq!(a["inForce"], false, "{before}");
+    assert_eq!(a["status"], "RECOMMENDED");
+    assert_eq!(a["pendingParties"], serde_json::json!([{"id": "kson"}]));
+
+    let (_, day_before) = server.post(HOK, serde_json::json!({"at": "2022-09-04"}), None).await;
+    assert_eq!(day_before["data"]["agreement"]["inForce"], false);
+
+    let (_, after) = server.post(HOK, serde_json::json!({"at": "2022-10-01"}), None).await;
+    let a = &after["data"]["agreement"];
+    assert_eq!(a["status"], "IN_FORCE", "{after}");
+    assert_eq!(a["inForceFrom"], "2022-09-05");
+    assert_eq!(a["version"], 1);
+    let parties = a["parties"].as_array().expect("parties");
+    assert_eq!(parties.len(), 28);
+    assert!(parties.iter().all(|p| p["bound"] == true));
+    let because = a["because"].as_array().expect("because");
+    assert!(because.iter().any(|e| e["type"] == "PartyAdopted"), "provenance names the adoptions");
+    assert!(because.iter().all(|e| e["source"]["title"].is_string()), "every event carries its source");
+}
+
+#[tokio::test]
+async fn as_known_before_the_last_adoption_was_recorded_the_hok_was_not_yet_in_force() {
+    let server = TestServer::seeded(ServerConfig::default());
+    let stream = StreamId::parse("agreement/hok").expect("stream");
+    let kson = server
+        .ledger
+        .read_stream(&stream)
+        .map(|e| e.expect("read"))
+        .find(|e| matches!(e.data(), EventData::PartyAdopted(a) if a.party.as_str() == "kson"))
+        .expect("KSON's adoption is in the fixtures");
+    let just_before = Timestamp::from_micros(kson.recorded_at().as_micros() - 1).to_string();
+    let (_, then) = server.post(HOK, serde_json::json!({"at": "2022-10-01", "known": just_before}), None).await;
+    assert_eq!(then["data"]["agreement"]["inForce"], false, "{then}");
+    let (_, now) =
+        server.post(HOK, serde_json::json!({"at": "2022-10-01", "known": kson.recorded_at().to_string()}), None).await;
+    assert_eq!(now["data"]["agreement"]["inForce"], true, "{now}");
+}
+
+#[tokio::test]
+async fn the_readme_sample_query_returns_the_real_state_of_the_hok() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README");
+    let start = readme.find("```graphql").expect("the README has a graphql sample") + "```graphql".len();
+    let end = start + readme[start..].find("```").expect("closed block");
+    let query = &readme[start..end];
+    let server = TestServer::seeded(ServerConfig::default());
+    let (_, body) = server.post(query, serde_json::json!({}), None).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let text = body.to_string();
+    assert!(text.contains("2022-09-05"), "the sample shows the HÖK's entry into force: {text}");
+}
+
+#[tokio::test]
+async fn a_party_lists_the_agreements_binding_it_on_a_date() {
+    let server = TestServer::seeded(ServerConfig::default());
+    let q = r#"query($at: Date) { party(id: "stockholm", at: $at) { name kind agreements { id } } }"#;
+    let (_, before) = server.post(q, serde_json::json!({"at": "2022-08-01"}), None).await;
+    let ids = |body: &serde_json::Value| -> Vec<String> {
+        body["data"]["party"]["agreements"]
+            .as_array()
+            .expect("agreements")
+            .iter()
+            .map(|a| a["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    assert_eq!(before["data"]["party"]["kind"], "MUNICIPALITY", "{before}");
+    assert!(!ids(&before).contains(&"hok".to_owned()));
+    let (_, after) = server.post(q, serde_json::json!({"at": "2022-10-01"}), None).await;
+    assert!(ids(&after).contains(&"hok".to_owned()), "{after}");
+}
+
+#[tokio::test]
+async fn groups_show_the_organisation_on_a_date() {
+    let server = TestServer::seeded(ServerConfig::default());
+    let q = r#"query($at: Date) { groups(at: $at) { id kind active members { person { name } role } } }"#;
+    let (_, body) = server.post(q, serde_json::json!({"at": "2021-06-01"}), None).await;
+    let groups = body["data"]["groups"].as_array().expect("groups");
+    let vis = groups.iter().find(|g| g["id"] == "vis").expect("VIS exists in 2021");
+    assert_eq!(vis["kind"], "POLITICAL_STEERING");
+    let chairs: Vec<&str> =
+        vis["members"].as_array().expect("members").iter().filter(|m| m["role"] == "CHAIR").filter_map(|m| m["person"]["name"].as_str()).collect();
+    assert!(chairs.contains(&"Désirée Pethrus") && chairs.contains(&"Martina Mossberg"), "{chairs:?}");
+
+    let consultation = |at: &str| {
+        let server = &server;
+        let at = at.to_owned();
+        async move {
+            let (_, body) = server.post(q, serde_json::json!({"at": at}), None).await;
+            body["data"]["groups"]
+                .as_array()
+                .expect("groups")
+                .iter()
+                .filter(|g| g["kind"] == "CONSULTATION" && g["active"] == true)
+                .count()
+        }
+    };
+    assert_eq!(consultation("2022-08-01").await, 4, "four samrådsgrupper at the guideline's start");
+    assert_eq!(consultation("2024-01-01").await, 5, "five today");
+}
+
+#[tokio::test]
+async fn changes_between_two_dates_include_the_hok_entering_into_force() {
+    let server = TestServer::seeded(ServerConfig::default());
+    let q = r#"{ changes(from: "2022-09-01", to: "2022-09-30") { on kind agreement because { type } } }"#;
+    let (_, body) = server.post(q, serde_json::json!({}), None).await;
+    let changes = body["data"]["changes"].as_array().expect("changes");
+    assert!(
+        changes.iter().any(|c| c["kind"] == "ENTERED_INTO_FORCE" && c["agreement"] == "hok" && c["on"] == "2022-09-05"),
+        "{body}"
+    );
+    let (_, bad) = server.post(r#"{ changes(from: "2022-10-01", to: "2022-09-01") { on } }"#, serde_json::json!({}), None).await;
+    assert_eq!(error_code(&bad), Some("INVALID_INPUT"), "{bad}");
+}
+
+#[tokio::test]
+async fn malformed_dates_and_ids_are_clear_errors_and_unknown_ids_are_null() {
+    let server = TestServer::seeded(ServerConfig::default());
+    let (_, body) = server.post(r#"{ agreement(id: "hok", at: "2022-9-5") { status } }"#, serde_json::json!({}), None).await;
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("YYYY-MM-DD"), "{body}");
+    let (_, body) =
+        server.post(r#"{ agreements(asKnownAt: "yesterday") { id } }"#, serde_json::json!({}), None).await;
+    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("RFC 3339"), "{body}");
+    let (_, body) = server.post(r#"{ agreement(id: "Not A Slug") { id } }"#, serde_json::json!({}), None).await;
+    assert_eq!(error_code(&body), Some("INVALID_INPUT"), "{body}");
+    let (_, body) = server.post(r#"{ agreement(id: "no-such-agreement") { id } }"#, serde_json::json!({}), None).await;
+    assert!(body["errors"].is_null() && body["data"]["agreement"].is_null(), "{body}");
+    let (_, body) = server.post(r#"{ followUp(year: 99999) { year } }"#, serde_json::json!({}), None).await;
+    assert_eq!(error_code(&body), Some("INVALID_INPUT"), "{body}");
+}

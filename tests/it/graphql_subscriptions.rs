@@ -1,1 +1,573 @@
-//! (being written)
+//! The `events` subscription through a real server on 127.0.0.1:0 and a real WebSocket client
+//! speaking graphql-transport-ws: replay then live with no gap and no duplicate (also while events
+//! are appended during the switch), resuming exactly after a reconnect, the `streams` and `types`
+//! filters, starting after the head without `fromPosition`, bad arguments answered with an error
+//! instead of a hang, misbehaving clients closed while the server keeps serving, and tokens in
+//! `connection_init` when reads are closed.
+//!
+//! Events are appended straight to the ledger (blocking, so from `spawn_blocking`); every wait is
+//! bounded by [`BOUND`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use graphql::{Role, ServerConfig};
+use ledger::{Append, AppendOutcome, NewEvent};
+use samverkan_tests::{decision, party};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header::SEC_WEBSOCKET_PROTOCOL};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+use crate::support::TestServer;
+
+/// The longest any single wait may take before the test fails instead of hanging.
+const BOUND: Duration = Duration::from_secs(10);
+
+/// The subscription every test uses; all arguments are variables.
+const SUBSCRIPTION: &str = "subscription($from: Int, $streams: [String!], $types: [String!]) {
+    events(fromPosition: $from, streams: $streams, types: $types) { id position stream type hash prevHash }
+}";
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// What the server sent next.
+#[derive(Debug)]
+enum Incoming {
+    /// A protocol message.
+    Json(Value),
+    /// A close frame (code and reason), or the connection simply ended (`None`).
+    Closed(Option<(u16, String)>),
+}
+
+/// A server over an empty ledger, listening on 127.0.0.1:0.
+async fn start(config: ServerConfig) -> (TestServer, SocketAddr) {
+    let server = tokio::task::spawn_blocking(move || TestServer::empty(config)).await.expect("server");
+    let addr = server.listen().await;
+    (server, addr)
+}
+
+/// Appends each event on its own (one commit, one head move each) and returns their positions.
+async fn append_each(server: &TestServer, events: Vec<NewEvent>) -> Vec<u64> {
+    let ledger = server.ledger.clone();
+    tokio::task::spawn_blocking(move || {
+        events
+            .into_iter()
+            .map(|event| match ledger.append(Append::one(event)).expect("append") {
+                AppendOutcome::Committed(c) => c[0].event.position().get(),
+                AppendOutcome::Conflict(c) => panic!("unexpected conflict {c:?}"),
+            })
+            .collect()
+    })
+    .await
+    .expect("appender")
+}
+
+/// Appends all events in one commit and returns their positions.
+async fn append_batch(server: &TestServer, events: Vec<NewEvent>) -> Vec<u64> {
+    let ledger = server.ledger.clone();
+    tokio::task::spawn_blocking(move || {
+        let append = events.into_iter().fold(Append::new(), Append::with);
+        match ledger.append(append).expect("append") {
+            AppendOutcome::Committed(c) => c.iter().map(|c| c.event.position().get()).collect(),
+            AppendOutcome::Conflict(c) => panic!("unexpected conflict {c:?}"),
+        }
+    })
+    .await
+    .expect("appender")
+}
+
+/// `count` decisions named `{prefix}{i}`.
+fn decisions(prefix: &str, count: usize) -> Vec<NewEvent> {
+    (0..count).map(|i| decision(&format!("{prefix}{i}"))).collect()
+}
+
+/// Opens a WebSocket speaking graphql-transport-ws.
+async fn connect(addr: SocketAddr) -> Ws {
+    let mut request = format!("ws://{addr}/graphql/ws").into_client_request().expect("request");
+    request.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("graphql-transport-ws"));
+    let (ws, response) = timeout(BOUND, connect_async(request)).await.expect("handshake in time").expect("handshake");
+    assert_eq!(
+        response.headers().get(SEC_WEBSOCKET_PROTOCOL).map(|v| v.as_bytes()),
+        Some(&b"graphql-transport-ws"[..]),
+        "the server agrees on the protocol"
+    );
+    ws
+}
+
+async fn send(ws: &mut Ws, message: Value) {
+    timeout(BOUND, ws.send(Message::text(message.to_string()))).await.expect("send in time").expect("send");
+}
+
+async fn send_text(ws: &mut Ws, text: &str) {
+    timeout(BOUND, ws.send(Message::text(text))).await.expect("send in time").expect("send");
+}
+
+/// The next protocol message or the end of the connection, within [`BOUND`].
+async fn recv(ws: &mut Ws) -> Incoming {
+    timeout(BOUND, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    return Incoming::Json(serde_json::from_str(&text).expect("the server sends JSON"));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Incoming::Closed(frame.map(|f| (u16::from(f.code), f.reason.to_string())));
+                }
+                Some(Ok(Message::Binary(b))) => panic!("unexpected binary message {b:?}"),
+                Some(Ok(_)) => {} // Ping and pong are the transport's business.
+                Some(Err(_)) | None => return Incoming::Closed(None),
+            }
+        }
+    })
+    .await
+    .expect("the server answers within the bound instead of hanging")
+}
+
+async fn recv_json(ws: &mut Ws) -> Value {
+    match recv(ws).await {
+        Incoming::Json(v) => v,
+        Incoming::Closed(c) => panic!("the server closed the connection: {c:?}"),
+    }
+}
+
+/// Expects the server to close the connection and returns the close frame, if it sent one.
+async fn expect_closed(ws: &mut Ws) -> Option<(u16, String)> {
+    match recv(ws).await {
+        Incoming::Closed(c) => c,
+        Incoming::Json(v) => panic!("expected the connection to be closed, got {v}"),
+    }
+}
+
+/// Sends `connection_init` and expects `connection_ack`.
+async fn init(ws: &mut Ws, payload: Option<Value>) {
+    let mut message = json!({"type": "connection_init"});
+    if let Some(payload) = payload {
+        message["payload"] = payload;
+    }
+    send(ws, message).await;
+    let ack = recv_json(ws).await;
+    assert_eq!(ack["type"], json!("connection_ack"), "{ack}");
+}
+
+/// A connection that has been acknowledged.
+async fn connected(addr: SocketAddr) -> Ws {
+    let mut ws = connect(addr).await;
+    init(&mut ws, None).await;
+    ws
+}
+
+async fn subscribe(ws: &mut Ws, id: &str, variables: Value) {
+    send(ws, json!({"id": id, "type": "subscribe", "payload": {"query": SUBSCRIPTION, "variables": variables}})).await;
+}
+
+/// The next event of subscription `id` (the only one on the connection).
+async fn next_event(ws: &mut Ws, id: &str) -> Value {
+    let (got, event) = next_event_of_any(ws).await;
+    assert_eq!(got, id);
+    event
+}
+
+/// The next event of whichever subscription on the connection sends one.
+async fn next_event_of_any(ws: &mut Ws) -> (String, Value) {
+    let message = recv_json(ws).await;
+    assert_eq!(message["type"], json!("next"), "expected an event, got {message}");
+    assert!(message["payload"]["errors"].is_null(), "{message}");
+    let id = message["id"].as_str().expect("id").to_owned();
+    (id, message["payload"]["data"]["events"].clone())
+}
+
+/// The positions of the next `n` events of subscription `id`.
+async fn positions(ws: &mut Ws, id: &str, n: usize) -> Vec<u64> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(next_event(ws, id).await["position"].as_u64().expect("position"));
+    }
+    out
+}
+
+/// Expects subscription `id` to fail before delivering anything, and returns its errors.
+///
+/// graphql-transport-ws says an operation that fails validation or execution before it starts
+/// gets one `error` message. async-graphql 7 instead sends a `next` whose payload carries
+/// `errors`, followed by `complete`; both end the operation without a hang, so both are accepted.
+async fn expect_subscription_error(ws: &mut Ws, id: &str) -> Vec<Value> {
+    let message = recv_json(ws).await;
+    assert_eq!(message["id"], json!(id), "{message}");
+    match message["type"].as_str() {
+        Some("error") => message["payload"].as_array().expect("an error's payload is a list").clone(),
+        Some("next") => {
+            assert!(message["payload"]["data"].is_null(), "no data with the error: {message}");
+            let errors = message["payload"]["errors"].as_array().expect("errors").clone();
+            let complete = recv_json(ws).await;
+            assert_eq!(complete, json!({"type": "complete", "id": id}), "the failed operation is completed");
+            errors
+        }
+        _ => panic!("expected an error for {id}, got {message}"),
+    }
+}
+
+/// Waits (bounded) until the server counts `n` live subscriptions.
+async fn wait_for_subscribers(server: &TestServer, n: u64) {
+    let metrics = server.state.metrics.clone();
+    timeout(BOUND, async {
+        while metrics.subscribers() != n {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("expected {n} subscribers, the server counts {}", metrics.subscribers()));
+}
+
+/// The server still serves a new, well-behaved client: one event appended now reaches it.
+async fn assert_still_serving(server: &TestServer, addr: SocketAddr) {
+    let mut ws = connected(addr).await;
+    let next = server.ledger.head().position.get() + 1;
+    subscribe(&mut ws, "check", json!({"from": next})).await;
+    let appended = append_each(server, vec![decision(&format!("check{next}"))]).await;
+    assert_eq!(positions(&mut ws, "check", 1).await, appended);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_then_live_without_gap_or_duplicate() {
+    let (server, addr) = start(ServerConfig::default()).await;
+    // More than one replay chunk (256 events), so the replay crosses chunk boundaries.
+    let replayed = append_batch(&server, decisions("r", 300)).await;
+    assert_eq!(replayed, (1..=300).collect::<Vec<_>>());
+
+    let mut ws = connected(addr).await;
+    subscribe(&mut ws, "s", json!({"from": 1})).await;
+    let first = next_event(&mut ws, "s").await;
+    assert_eq!(first["position"], json!(1));
+    assert_eq!(first["prevHash"], json!("0".repeat(64)));
+    let mut got = vec![1];
+    got.extend(positions(&mut ws, "s", 299).await);
+    assert_eq!(got, replayed, "the replay is the log, in order");
+
+    // Now live: each append is its own commit and head move.
+    let live = append_each(&server, decisions("l", 20)).await;
+    assert_eq!(live, (301..=320).collect::<Vec<_>>());
+    assert_eq!(positions(&mut ws, "s", 20).await, live);
+
+    // Nothing else was queued in between: the next thing that arrives is the next event.
+    let last = append_each(&server, vec![decision("last")]).await;
+    let event = next_event(&mut ws, "s").await;
+    assert_eq!(event["position"], json!(last[0]));
+    let stored = server.ledger.get(ledger::Position::new(last[0])).expect("read").expect("stored");
+    assert_eq!(event["hash"], json!(stored.hash().to_string()));
+    assert_eq!(event["id"], json!(stored.id().to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_during_the_switch_from_replay_to_live_are_neither_lost_nor_repeated() {
+    let (server, addr) = start(ServerConfig::default()).await;
+    append_batch(&server, decisions("r", 100)).await;
+    let mut ws = connected(addr).await;
+
+    // Appends race the subscriptions' start and replay: one commit after another, plus batches.
+    let appender = {
+        let ledger = server.ledger.clone();
+        tokio::task::spawn_blocking(move || {
+            for i in 0..60 {
+                let append = if i % 10 == 0 {
+                    Append::new().with(decision(&format!("b{i}a"))).with(decision(&format!("b{i}b")))
+                } else {
+                    Append::one(decision(&format!("c{i}")))
+                };
+                assert!(matches!(ledger.append(append).expect("append"), AppendOutcome::Committed(_)));
+            }
+        })
+    };
+    // Two subscriptions on one connection, from the start and from the middle of the replay.
+    subscribe(&mut ws, "all", json!({"from": 1})).await;
+    subscribe(&mut ws, "mid", json!({"from": 50})).await;
+    let total = 100 + 60 + 6;
+    let mut got: HashMap<String, Vec<u64>> = HashMap::new();
+    let expected_count = total + (total - 49);
+    for _ in 0..expected_count {
+        let (id, event) = next_event_of_any(&mut ws).await;
+        got.entry(id).or_default().push(event["position"].as_u64().expect("position"));
+    }
+    timeout(BOUND, appender).await.expect("appender in time").expect("appender");
+    assert_eq!(server.ledger.head().position.get(), total);
+    assert_eq!(got["all"], (1..=total).collect::<Vec<_>>());
+    assert_eq!(got["mid"], (50..=total).collect::<Vec<_>>());
+
+    // And both stay live.
+    let next = append_each(&server, vec![decision("after")]).await[0];
+    let mut last = BTreeMap::new();
+    for _ in 0..2 {
+        let (id, event) = next_event_of_any(&mut ws).await;
+        last.insert(id, event["position"].as_u64().expect("position"));
+    }
+    assert_eq!(last, BTreeMap::from([("all".to_owned(), next), ("mid".to_owned(), next)]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_client_resumes_exactly_after_its_last_position() {
+    let (server, addr) = start(ServerConfig::default()).await;
+    append_batch(&server, decisions("r", 30)).await;
+
+    let mut ws = connected(addr).await;
+    subscribe(&mut ws, "s", json!({"from": 1})).await;
+    let seen = positions(&mut ws, "s", 12).await;
+    assert_eq!(seen, (1..=12).collect::<Vec<_>>());
+    wait_for_subscribers(&server, 1).await;
+
+    // The client goes away mid-replay; the server notices and drops the subscription.
+    drop(ws);
+    wait_for_subscribers(&server, 0).await;
+
+    // More happens while it is away.
+    append_each(&server, decisions("away", 5)).await;
+
+    let mut ws = connected(addr).await;
+    let resume_from = seen.last().expect("seen some") + 1;
+    subscribe(&mut ws, "s", json!({"from": resume_from})).await;
+    assert_eq!(positions(&mut ws, "s", 23).await, (13..=35).collect::<Vec<_>>());
+    let live = append_each(&server, decisions("back", 3)).await;
+    assert_eq!(positions(&mut ws, "s", 3).await, live);
+    assert_eq!(live, vec![36, 37, 38]);
+
+    // A clean close (close frame) also ends the subscription on the server.
+    timeout(BOUND, ws.close(None)).await.expect("close in time").expect("close");
+    wait_for_subscribers(&server, 0).await;
+
+    // Resuming at the head + 1 delivers only what comes next.
+    let mut ws = connected(addr).await;
+    subscribe(&mut ws, "s", json!({"from": 39})).await;
+    wait_for_subscribers(&server, 1).await;
+    let live = append_each(&server, vec![decision("new")]).await;
+    assert_eq!(positions(&mut ws, "s", 1).await, live);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_and_types_filters_deliver_only_matching_events() {
+    let (server, addr) = start(ServerConfig::default()).await;
+    // Decisions and parties interleaved: d0 p0 d1 p1 … d9 p9.
+    let events: Vec<NewEvent> = (0..10).flat_map(|i| [decision(&format!("d{i}")), party(&format!("p{i}"))]).collect();
+    let stored = append_batch(&server, events).await;
+    let position_of = |index: usize| stored[index];
+
+    let mut ws = connected(addr).await;
+    subscribe(&mut ws, "streams", json!({"from": 1, "streams": ["decision/d3", "party/p5", "decision/live"]})).await;
+    subscribe(&mut ws, "types", json!({"from": 1, "types": ["PartyRegistered"]})).await;
+    subscribe(
+        &mut ws,
+        "both",
+        json!({"from": 1, "streams": ["party/p5", "decision/d7", "party/x2"], "types": ["PartyRegistered"]}),
+    )
+    .await;
+    subscribe(&mut ws, "none", json!({"from": 1, "streams": ["party/nobody"]})).await;
+    wait_for_subscribers(&server, 4).await;
+
+    // Live: a non-matching decision, a party only `types` wants, then a decision only `streams` wants.
+    let live = append_each(&server, vec![decision("x1"), party("x2"), decision("live")]).await;
+
+    let expected: BTreeMap<&str, Vec<u64>> = BTreeMap::from([
+        ("streams", vec![position_of(6), position_of(11), live[2]]),
+        ("types", (0..10).map(|i| position_of(2 * i + 1)).chain([live[1]]).collect()),
+        ("both", vec![position_of(11), live[1]]),
+    ]);
+    let mut got: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    let total: usize = expected.values().map(Vec::len).sum();
+    for _ in 0..total {
+        let (id, event) = next_event_of_any(&mut ws).await;
+        let (stream, kind) = (event["stream"].as_str().expect("stream"), event["type"].as_str().expect("type"));
+        match id.as_str() {
+            "streams" => assert!(["decision/d3", "party/p5", "decision/live"].contains(&stream), "{event}"),
+            "types" => assert_eq!(kind, "PartyRegistered", "{event}"),
+            "both" => assert!(["party/p5", "party/x2"].contains(&stream) && kind == "PartyRegistered", "{event}"),
+            other => panic!("subscription {other} should get nothing, got {event}"),
+        }
+        let key = *expected.keys().find(|k| **k == id).expect("known id");
+        got.entry(key).or_default().push(event["position"].as_u64().expect("position"));
+    }
+    // Each subscription's last expected event is live and comes after events it had to skip, so
+    // receiving it proves the skipped ones were filtered, not merely late.
+    assert_eq!(got, expected);
+
+    // The subscription nothing matches is still live, not finished: it gets its first match.
+    let nobody = append_each(&server, vec![party("nobody")]).await;
+    let mut later = BTreeMap::new();
+    for _ in 0..2 {
+        let (id, event) = next_event_of_any(&mut ws).await;
+        later.insert(id, event["position"].as_u64().expect("position"));
+    }
+    assert_eq!(later, BTreeMap::from([("none".to_owned(), nobody[0]), ("types".to_owned(), nobody[0])]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_subscription_arguments_are_an_error_not_a_hang() {
+    let (server, addr) = start(ServerConfig::default()).await;
+    append_batch(&server, decisions("r", 3)).await;
+    let mut ws = connected(addr).await;
+
+    let cases = [
+        ("unknown-type", json!({"from": 1, "types": ["PartyAdopted", "NoSuchEvent"]}), "NoSuchEvent"),
+        ("malformed-stream", json!({"from": 1, "streams": ["decision/r0", "not a stream"]}), "not a stream"),
+        ("unknown-stream-kind", json!({"from": 1, "streams": ["treaty/hok"]}), "treaty/hok"),
+    ];
+    for (id, variables, mentioned) in cases {
+        subscribe(&mut ws, id, variables).await;
+        let errors = expect_subscription_error(&mut ws, id).await;
+        assert_eq!(errors[0]["extensions"]["code"], json!("INVALID_INPUT"), "{id}: {errors:?}");
+        let message = errors[0]["message"].as_str().expect("message");
+        assert!(message.contains(mentioned), "{id}: the message names the bad value: {message}");
+    }
+
+    // Type errors in the request are GraphQL validation errors, also without a hang.
+    subscribe(&mut ws, "negative", json!({"from": -1})).await;
+    let errors = expect_subscription_error(&mut ws, "negative").await;
+    assert!(errors[0]["message"].is_string(), "{errors:?}");
+    send(&mut ws, json!({"id": "syntax", "type": "subscribe", "payload": {"query": "subscription { events(fromPosition: 1) { position "}})).await;
+    expect_subscription_error(&mut ws, "syntax").await;
+    send(&mut ws, json!({"id": "unknown-field", "type": "subscribe", "payload": {"query": "subscription { events { nonsense } }"}})).await;
+    expect_subscription_error(&mut ws, "unknown-field").await;
+
+    // None of the failed operations is counted as a live subscriber, and the same connection
+    // still subscribes.
+    assert_eq!(server.state.metrics.subscribers(), 0);
+    subscribe(&mut ws, "good", json!({"from": 1, "types": ["DecisionRecorded"]})).await;
+    assert_eq!(positions(&mut ws, "good", 3).await, vec![1, 2, 3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_from_position_only_new_events_are_delivered() {
+    let (server, addr) = start(ServerConfig::default()).await;
+    append_batch(&server, decisions("old", 5)).await;
+    let mut ws = connected(addr).await;
+    subscribe(&mut ws, "new", json!({})).await;
+    // The subscription fixes its start when it is set up; wait for that before appending.
+    wait_for_subscribers(&server, 1).await;
+    let live = append_each(&server, decisions("new", 3)).await;
+    assert_eq!(live, vec![6, 7, 8]);
+    assert_eq!(positions(&mut ws, "new", 3).await, live);
+
+    // `fromPosition: 0` means from the beginning (positions start at 1).
+    subscribe(&mut ws, "zero", json!({"from": 0})).await;
+    assert_eq!(positions(&mut ws, "zero", 8).await, (1..=8).collect::<Vec<_>>());
+
+    // A position beyond the head waits for it.
+    subscribe(&mut ws, "future", json!({"from": 10})).await;
+    wait_for_subscribers(&server, 3).await;
+    let live = append_each(&server, decisions("more", 2)).await;
+    assert_eq!(live, vec![9, 10]);
+    // "new" gets 9 and 10, "zero" 9 and 10, "future" only 10.
+    let mut got: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for _ in 0..5 {
+        let (id, event) = next_event_of_any(&mut ws).await;
+        got.entry(id).or_default().push(event["position"].as_u64().expect("position"));
+    }
+    assert_eq!(
+        got,
+        BTreeMap::from([
+            ("future".to_owned(), vec![10]),
+            ("new".to_owned(), vec![9, 10]),
+            ("zero".to_owned(), vec![9, 10])
+        ])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misbehaving_clients_are_closed_and_the_server_keeps_serving() {
+    let (server, addr) = start(ServerConfig::default()).await;
+    append_batch(&server, decisions("r", 2)).await;
+
+    // A well-behaved subscriber that must not notice any of the below.
+    let mut bystander = connected(addr).await;
+    subscribe(&mut bystander, "b", json!({"from": 1})).await;
+    assert_eq!(positions(&mut bystander, "b", 2).await, vec![1, 2]);
+
+    // Not JSON after the handshake.
+    let mut ws = connected(addr).await;
+    send_text(&mut ws, "this is {not json").await;
+    let close = expect_closed(&mut ws).await;
+    assert!(
+        close.as_ref().is_none_or(|(code, _)| *code != 1000),
+        "a protocol error is not a normal closure: {close:?}"
+    );
+
+    // JSON, but not a protocol message.
+    let mut ws = connected(addr).await;
+    send(&mut ws, json!({"type": "bogus", "id": "x"})).await;
+    expect_closed(&mut ws).await;
+
+    // Not JSON before the handshake.
+    let mut ws = connect(addr).await;
+    send_text(&mut ws, "hello?").await;
+    expect_closed(&mut ws).await;
+
+    // A subscribe before connection_init: refused (the spec says 4401 Unauthorized).
+    let mut ws = connect(addr).await;
+    subscribe(&mut ws, "early", json!({"from": 1})).await;
+    let close = expect_closed(&mut ws).await;
+    assert!(close.as_ref().is_none_or(|(code, _)| *code != 1000), "{close:?}");
+
+    // A second connection_init: refused (the spec says 4429).
+    let mut ws = connected(addr).await;
+    send(&mut ws, json!({"type": "connection_init"})).await;
+    let close = expect_closed(&mut ws).await;
+    assert_eq!(close.map(|(code, _)| code), Some(4429));
+
+    // A client that does not speak a GraphQL WebSocket protocol is refused at the handshake.
+    let request = format!("ws://{addr}/graphql/ws").into_client_request().expect("request");
+    match timeout(BOUND, connect_async(request)).await.expect("answer in time") {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST)
+        }
+        other => panic!("expected the handshake to be refused, got {other:?}"),
+    }
+
+    // The server keeps serving: the bystander gets the next event, and a new client works.
+    wait_for_subscribers(&server, 1).await;
+    assert_still_serving(&server, addr).await;
+    let next = next_event(&mut bystander, "b").await;
+    assert_eq!(next["position"], json!(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_reads_need_a_token_in_connection_init() {
+    let config = ServerConfig { reads_require_token: true, ..ServerConfig::default() };
+    let (server, addr) = start(config).await;
+    append_batch(&server, decisions("r", 2)).await;
+    let reader = server.token(Role::Reader, "r");
+
+    let refused = [
+        None,
+        Some(json!({})),
+        Some(json!({"Authorization": "Bearer svk_not-a-token"})),
+        Some(json!({"Authorization": reader.clone()})), // no "Bearer "
+        Some(json!({"Authorization": "Bearer "})),
+    ];
+    for payload in refused {
+        let mut ws = connect(addr).await;
+        let mut message = json!({"type": "connection_init"});
+        if let Some(payload) = &payload {
+            message["payload"] = payload.clone();
+        }
+        send(&mut ws, message).await;
+        let close = expect_closed(&mut ws).await;
+        let (code, reason) = close.unwrap_or_else(|| panic!("a refusal says why (payload {payload:?})"));
+        assert_ne!(code, 1000, "{payload:?}");
+        assert!(reason.contains("token"), "payload {payload:?}: {reason}");
+    }
+    assert_eq!(server.state.metrics.subscribers(), 0);
+
+    // With a valid READER token it works, in either accepted form.
+    for payload in [
+        json!({"Authorization": format!("Bearer {reader}")}),
+        json!({"authorization": format!("bearer {reader}")}),
+        json!({"token": reader}),
+    ] {
+        let mut ws = connect(addr).await;
+        init(&mut ws, Some(payload)).await;
+        subscribe(&mut ws, "s", json!({"from": 1})).await;
+        assert_eq!(positions(&mut ws, "s", 2).await, vec![1, 2]);
+    }
+}

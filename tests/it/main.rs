@@ -1,9 +1,11 @@
 //! Samverkan's integration tests: one binary, one module per area. Each test gets its own temporary
 //! directory; nothing touches the network.
 
+mod cli;
 mod graphql_http;
 mod graphql_mutations;
 mod graphql_queries;
+mod graphql_schema;
 mod graphql_subscriptions;
 mod ledger_append;
 mod ledger_crash;

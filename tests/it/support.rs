@@ -13,7 +13,8 @@ use tower::ServiceExt;
 
 /// A server's pieces over a temporary data directory.
 pub(crate) struct TestServer {
-    /// Keeps the directory alive.
+    /// Keeps the directory alive for the test's duration (dropping it deletes the data).
+    #[allow(dead_code)]
     pub(crate) dir: tempfile::TempDir,
     /// The ledger.
     pub(crate) ledger: Ledger,

@@ -27,7 +27,29 @@ const MAX_BATCH_EVENTS: usize = 4096;
 #[derive(Debug)]
 pub(crate) struct Request {
     pub(crate) append: Append,
-    pub(crate) reply: oneshot::Sender<Result<AppendOutcome>>,
+    pub(crate) reply: Reply,
+}
+
+/// Where the writer answers: a blocking caller waits on a std channel (usable from any thread,
+/// even one that drives an async runtime), an async caller on a oneshot.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Blocking(mpsc::SyncSender<Result<AppendOutcome>>),
+    Async(oneshot::Sender<Result<AppendOutcome>>),
+}
+
+impl Reply {
+    /// Sends the answer. A caller that stopped waiting has lost nothing: its events are stored.
+    fn send(self, outcome: Result<AppendOutcome>) {
+        match self {
+            Reply::Blocking(tx) => {
+                let _ = tx.send(outcome);
+            }
+            Reply::Async(tx) => {
+                let _ = tx.send(outcome);
+            }
+        }
+    }
 }
 
 pub(crate) struct Writer {
@@ -79,7 +101,7 @@ impl Writer {
     fn commit(&mut self, batch: Vec<Request>) {
         if self.poisoned {
             for request in batch {
-                let _ = request.reply.send(Err(LedgerError::Poisoned));
+                request.reply.send(Err(LedgerError::Poisoned));
             }
             return;
         }
@@ -106,7 +128,7 @@ impl Writer {
                 tracing::error!(error = %e, "append transaction failed");
                 let reason = e.to_string();
                 for request in batch {
-                    let _ = request.reply.send(Err(LedgerError::Io(std::io::Error::other(reason.clone()))));
+                    request.reply.send(Err(LedgerError::Io(std::io::Error::other(reason.clone()))));
                 }
                 return;
             }
@@ -117,7 +139,7 @@ impl Writer {
                 self.poisoned = true;
                 let reason = e.to_string();
                 for request in batch {
-                    let _ = request.reply.send(Err(LedgerError::Io(std::io::Error::other(reason.clone()))));
+                    request.reply.send(Err(LedgerError::Io(std::io::Error::other(reason.clone()))));
                 }
                 return;
             }
@@ -126,7 +148,7 @@ impl Writer {
         }
         for (request, outcome) in batch.into_iter().zip(outcomes) {
             // A caller that stopped waiting has lost nothing: its events are stored.
-            let _ = request.reply.send(outcome);
+            request.reply.send(outcome);
         }
     }
 

@@ -1,0 +1,100 @@
+//! The `samverkan` command line, run in-process through `graphql::cli::run`: imports are validated
+//! and all-or-nothing, read-only commands refuse directories that are not ledgers, and `verify` fails
+//! on a damaged chain. (The binary's `main` only maps `Err` to a one-line message and exit status 1.)
+
+use clap::Parser;
+use graphql::cli::{Cli, run};
+use ledger::{Ledger, LedgerConfig, Position};
+
+fn samverkan(args: &[&str]) -> anyhow::Result<()> {
+    let mut argv = vec!["samverkan"];
+    argv.extend_from_slice(args);
+    run(Cli::try_parse_from(argv)?)
+}
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/history.jsonl");
+
+fn head(data: &std::path::Path) -> Position {
+    Ledger::open(data.join("ledger"), LedgerConfig::default()).expect("opens").head().position
+}
+
+#[test]
+fn import_validates_every_line_against_the_rules_and_stores_nothing_on_a_rejection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8 path");
+    samverkan(&["import", FIXTURE, "--data", data_arg]).expect("the fixtures obey the rules");
+    assert_eq!(head(&data), Position::new(834));
+
+    // A well-formed line that breaks a rule: adopting an agreement that does not exist.
+    let bad = dir.path().join("bad.jsonl");
+    let good_line = r#"{"type":"PartyRegistered","effective":"2023-01-01","data":{"party":"new-party","name":"Ny","kind":"MUNICIPALITY"}}"#;
+    let bad_line = r#"{"type":"PartyAdopted","effective":"2023-01-01","data":{"agreement":"nope","version":1,"party":"nacka","decision":"x"}}"#;
+    std::fs::write(&bad, format!("{good_line}\n{bad_line}\n")).expect("write");
+    let err = samverkan(&["import", bad.to_str().expect("utf-8"), "--data", data_arg]).expect_err("refused");
+    let message = format!("{err:#}");
+    assert!(message.contains("line 2") && message.contains("NOT_FOUND"), "{message}");
+    assert_eq!(head(&data), Position::new(834), "nothing of the file was stored");
+
+    // Lines depending on earlier lines of the same file are validated against them.
+    let chained = dir.path().join("chained.jsonl");
+    let body = r#"{"type":"BodyRegistered","effective":"2023-01-01","data":{"body":"ny-kf","name":"Nya KF","kind":"COUNCIL"}}"#;
+    let decision = r#"{"type":"DecisionRecorded","effective":"2023-01-02","data":{"decision":"ny-kf-1","body":"ny-kf","subject":"Test"}}"#;
+    std::fs::write(&chained, format!("{body}\n{decision}\n")).expect("write");
+    samverkan(&["import", chained.to_str().expect("utf-8"), "--data", data_arg]).expect("valid chain");
+    assert_eq!(head(&data), Position::new(836));
+    samverkan(&["verify", "--data", data_arg]).expect("verifies");
+}
+
+#[test]
+fn read_only_commands_refuse_a_directory_that_is_not_a_ledger() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("notes.txt"), "x").expect("write");
+    let path = dir.path().to_str().expect("utf-8");
+    for args in [vec!["verify", "--data", path], vec!["export", "--data", path], vec!["at", "2022-10-01", "--data", path]] {
+        let err = samverkan(&args).expect_err("refused");
+        assert!(format!("{err:#}").contains("not a Samverkan data directory"), "{args:?}: {err:#}");
+    }
+    let err = samverkan(&["import", FIXTURE, "--data", path]).expect_err("refused");
+    assert!(format!("{err:#}").contains("not a Samverkan data directory"), "{err:#}");
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1, "nothing was created");
+}
+
+#[test]
+fn bad_arguments_are_one_line_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8");
+    samverkan(&["import", FIXTURE, "--data", data_arg]).expect("imports");
+    let err = samverkan(&["at", "2022-13-01", "--data", data_arg]).expect_err("bad date");
+    assert!(format!("{err:#}").contains("YYYY-MM-DD"), "{err:#}");
+    let err = samverkan(&["at", "2022-10-01", "--known-at", "noon", "--data", data_arg]).expect_err("bad instant");
+    assert!(format!("{err:#}").contains("RFC 3339"), "{err:#}");
+    let err = samverkan(&["token", "create", "--role", "PARTY", "--name", "x", "--data", data_arg]).expect_err("no party");
+    assert!(format!("{err:#}").contains("--party"), "{err:#}");
+    let err = samverkan(&["token", "create", "--role", "KING", "--name", "x", "--data", data_arg]).expect_err("no role");
+    assert!(format!("{err:#}").contains("unknown role"), "{err:#}");
+    let err = samverkan(&["import", "/no/such/file.jsonl", "--data", data_arg]).expect_err("missing file");
+    assert!(format!("{err:#}").contains("/no/such/file.jsonl"), "{err:#}");
+}
+
+#[test]
+fn verify_fails_on_a_damaged_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8");
+    samverkan(&["import", FIXTURE, "--data", data_arg]).expect("imports");
+    {
+        let db = sled::open(data.join("ledger")).expect("sled");
+        let log = db.open_tree("log").expect("log");
+        let key = 100u64.to_be_bytes();
+        let mut value = log.get(key).expect("read").expect("exists").to_vec();
+        let last = value.len() - 1;
+        value[last] ^= 0x20;
+        log.insert(key, value).expect("write");
+        db.flush().expect("flush");
+    }
+    let err = samverkan(&["verify", "--data", data_arg]).expect_err("broken chain");
+    let message = format!("{err:#}");
+    assert!(message.contains("position 100"), "{message}");
+}
