@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
@@ -149,10 +150,55 @@ async fn measure(State(shared): State<Shared>, request: axum::extract::Request, 
     response
 }
 
-async fn graphql_post(State(shared): State<Shared>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
+async fn graphql_post(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    request: Result<GraphQLRequest, GraphQLRejection>,
+) -> Response {
+    let request = match request {
+        Ok(request) => request,
+        Err(rejection) => return request_error(&rejection.0),
+    };
     let token = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
     let caller = shared.state.tokens.authenticate(token);
-    shared.schema.execute(request.into_inner().data(caller)).await.into()
+    let mut response = shared.schema.execute(request.into_inner().data(caller)).await;
+    with_codes(&mut response.errors);
+    GraphQLResponse::from(response).into_response()
+}
+
+/// Gives every error a code. Resolver errors carry theirs already; what is left are async-graphql's
+/// own parse and validation errors (syntax, unknown fields, wrong enum values, malformed scalars,
+/// depth and complexity limits), all of which are the client's input.
+fn with_codes(errors: &mut [async_graphql::ServerError]) {
+    for error in errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", Code::InvalidInput.as_str());
+        }
+    }
+}
+
+/// A request that is not a GraphQL request at all: a readable GraphQL-shaped error with a code,
+/// 413 for a body over the limit (however the client sent it), 400 otherwise.
+fn request_error(error: &async_graphql::ParseRequestError) -> Response {
+    use async_graphql::ParseRequestError as E;
+    let too_large = match error {
+        E::PayloadTooLarge => true,
+        // axum reports a body cut by the limit as an I/O error while streaming it.
+        E::Io(e) => e.to_string().contains("length limit exceeded"),
+        _ => false,
+    };
+    let (status, message) = if too_large {
+        (StatusCode::PAYLOAD_TOO_LARGE, "the request body is larger than the server accepts".to_owned())
+    } else {
+        let detail = match error {
+            E::InvalidRequest(e) => e.to_string(),
+            other => other.to_string(),
+        };
+        (StatusCode::BAD_REQUEST, format!("not a GraphQL request: {detail}"))
+    };
+    let body = serde_json::json!({"errors": [{"message": message, "extensions": {"code": Code::InvalidInput.as_str()}}]});
+    (status, axum::Json(body)).into_response()
 }
 
 async fn graphql_ws(State(shared): State<Shared>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {

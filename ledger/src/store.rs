@@ -219,7 +219,7 @@ impl Ledger {
     pub fn open(dir: impl AsRef<Path>, config: LedgerConfig) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         check_directory(&dir)?;
-        let db = sled::Config::new().path(&dir).flush_every_ms(None).open()?;
+        let db = open_sled(&dir)?;
         let trees = Trees {
             log: db.open_tree("log")?,
             streams: db.open_tree("streams")?,
@@ -371,6 +371,30 @@ impl Ledger {
     /// Walks the whole log and checks the hash chain; see [`crate::verify`].
     pub fn verify(&self, progress: &mut dyn FnMut(Position, Position)) -> Result<crate::verify::VerifyReport> {
         crate::verify::verify_log(&self.shared.trees.log, self.head(), progress)
+    }
+}
+
+/// Opens sled. sled releases its file lock only when its last background task of a closed database
+/// finishes, which can be a moment after the `Ledger` is dropped; a reopen in the same process waits
+/// for that (bounded), and a lock still held after the bound is reported as held by another process.
+fn open_sled(dir: &Path) -> Result<sled::Db> {
+    const ATTEMPTS: u32 = 100;
+    let mut attempt = 0;
+    loop {
+        match sled::Config::new().path(dir).flush_every_ms(None).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                attempt += 1;
+                if attempt == ATTEMPTS {
+                    return Err(LedgerError::NotALedger {
+                        path: dir.to_path_buf(),
+                        reason: "it is in use by another process (its lock is held)".into(),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

@@ -85,7 +85,7 @@ fn verify_fails_on_a_damaged_chain() {
     let data_arg = data.to_str().expect("utf-8");
     samverkan(&["import", FIXTURE, "--data", data_arg]).expect("imports");
     {
-        let db = sled::open(data.join("ledger")).expect("sled");
+        let db = crate::ledger_integrity::open_sled(&data.join("ledger"));
         let log = db.open_tree("log").expect("log");
         let key = 100u64.to_be_bytes();
         let mut value = log.get(key).expect("read").expect("exists").to_vec();

@@ -450,14 +450,9 @@ async fn an_oversized_body_is_refused_with_413_and_the_server_keeps_serving() {
         Request::post("/graphql").header(header::CONTENT_TYPE, "application/json").body(streamed).expect("request");
     let (status, _, bytes) = send(&server, request).await;
     let text = String::from_utf8_lossy(&bytes);
-    // Known deviation: async-graphql-axum's `GraphQLRequest` turns the body-limit error met while
-    // streaming into a 400 with a Debug-formatted `Io(.. "length limit exceeded" ..)` instead of a
-    // 413. The body is still refused, never executed; this pins both forms until it is fixed.
-    assert!(
-        status == StatusCode::PAYLOAD_TOO_LARGE
-            || (status == StatusCode::BAD_REQUEST && text.contains("length limit exceeded")),
-        "a streamed oversized body is refused: {status} {text}"
-    );
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "a streamed oversized body is refused: {text}");
+    let refusal: Value = serde_json::from_slice(&bytes).expect("the refusal is GraphQL-shaped JSON");
+    assert_eq!(refusal["errors"][0]["extensions"]["code"], "INVALID_INPUT", "{refusal}");
     assert_still_serving(&server).await;
 
     // Just under the limit is served.
@@ -475,7 +470,10 @@ async fn a_non_json_body_is_a_400_and_the_server_keeps_serving() {
     for body in ["this is not json", "{\"query\": ", "[1, 2, 3]", "{\"query\": 42}", ""] {
         let (status, _, bytes) = send(&server, graphql_request(body)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "body {body:?}: {}", String::from_utf8_lossy(&bytes));
-        assert!(!bytes.is_empty(), "the 400 says why (body {body:?})");
+        let refusal: Value = serde_json::from_slice(&bytes).expect("the 400 is GraphQL-shaped JSON");
+        let message = refusal["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("not a GraphQL request"), "the 400 says why (body {body:?}): {message}");
+        assert_eq!(refusal["errors"][0]["extensions"]["code"], "INVALID_INPUT");
         assert_still_serving(&server).await;
     }
 }

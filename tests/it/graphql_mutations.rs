@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use crate::support::{TestServer, error_code};
 
 /// The fields of `Event` every mutation here asks for.
-const EVENT_FIELDS: &str = "id position stream streamVersion type effective recordedBy source { title } data prevHash hash";
+const EVENT_FIELDS: &str =
+    "id position stream streamVersion type effective recordedBy source { title } data prevHash hash";
 
 /// A server over the fixtures. Seeding appends to the ledger, which blocks, so it runs off the
 /// async workers.
@@ -266,7 +267,8 @@ async fn malformed_input_is_refused_before_anything_is_appended() {
     invalid_request(&server, &body, before);
 
     // A missing required field.
-    let body = mutate(&server, "registerParty", json!({"party": "testkommun", "kind": "MUNICIPALITY", "effective": "2024-01-10"}), Some(&token)).await;
+    let nameless = json!({"party": "testkommun", "kind": "MUNICIPALITY", "effective": "2024-01-10"});
+    let body = mutate(&server, "registerParty", nameless, Some(&token)).await;
     invalid_request(&server, &body, before);
 
     // Ids the ledger does not accept: the ledger's own parsing, as for an import.
@@ -287,7 +289,8 @@ async fn a_stale_expected_version_is_a_conflict() {
     let server = seeded().await;
     let token = server.token(Role::Secretariat, "registrator");
     let publish = |expected: Option<u64>| {
-        let mut input = json!({"agreement": "hok", "version": 1, "url": "https://example.org/hok.pdf", "effective": "2024-01-10"});
+        let mut input =
+            json!({"agreement": "hok", "version": 1, "url": "https://example.org/hok.pdf", "effective": "2024-01-10"});
         if let Some(v) = expected {
             input["expectedVersion"] = json!(v);
         }
@@ -309,7 +312,8 @@ async fn a_stale_expected_version_is_a_conflict() {
     input["expectedVersion"] = json!(0);
     let event = record(&server, "registerParty", input.clone(), &token).await;
     assert_eq!(event["streamVersion"], 1);
-    let mut district = json!({"district": "testdel", "name": "Testdel", "municipality": "testkommun", "effective": "2024-01-11"});
+    let mut district =
+        json!({"district": "testdel", "name": "Testdel", "municipality": "testkommun", "effective": "2024-01-11"});
     district["expectedVersion"] = json!(0);
     let before = head(&server);
     let body = mutate(&server, "registerDistrict", district, Some(&token)).await;
@@ -321,9 +325,7 @@ async fn a_retraction_is_versioned_on_the_retracted_events_stream() {
     let server = seeded().await;
     let token = server.token(Role::Secretariat, "registrator");
     let event = record(&server, "registerParty", new_party("testkommun"), &token).await;
-    let retraction = |expected: u64| {
-        json!({"event": event["id"], "reason": "registered by mistake", "effective": "2024-01-10", "expectedVersion": expected})
-    };
+    let retraction = |expected: u64| json!({"event": event["id"], "reason": "registered by mistake", "effective": "2024-01-10", "expectedVersion": expected});
 
     let before = head(&server);
     let body = mutate(&server, "retractEvent", retraction(0), Some(&token)).await;

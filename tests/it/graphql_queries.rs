@@ -139,6 +139,7 @@ async fn malformed_dates_and_ids_are_clear_errors_and_unknown_ids_are_null() {
     let (_, body) = server.post(r#"{ agreement(id: "hok", at: "2022-9-5") { status } }"#, serde_json::json!({}), None).await;
     let message = body["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("YYYY-MM-DD"), "{body}");
+    assert_eq!(error_code(&body), Some("INVALID_INPUT"), "input validation errors carry a code too: {body}");
     let (_, body) =
         server.post(r#"{ agreements(asKnownAt: "yesterday") { id } }"#, serde_json::json!({}), None).await;
     assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("RFC 3339"), "{body}");

@@ -12,9 +12,24 @@ fn five_events(dir: &std::path::Path) {
     ledger.append(Append::one(decision("d3"))).expect("append");
 }
 
+/// Opens the sled database under a closed ledger, waiting (bounded) for sled to release the lock
+/// of the previous handle, which its background threads hold a moment after the drop.
+pub(crate) fn open_sled(dir: &std::path::Path) -> sled::Db {
+    for _ in 0..100 {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("sled opens: {e}"),
+        }
+    }
+    panic!("sled's lock was not released within 2 s");
+}
+
 /// Changes one byte of the stored record at `position` by writing through sled directly.
 fn flip_byte(dir: &std::path::Path, position: u64, offset: usize) {
-    let db = sled::open(dir).expect("sled opens");
+    let db = open_sled(dir);
     let log = db.open_tree("log").expect("log tree");
     let key = position.to_be_bytes();
     let mut value = log.get(key).expect("read").expect("record exists").to_vec();
@@ -71,7 +86,7 @@ fn a_deleted_record_is_reported_as_a_gap() {
     let dir = tempfile::tempdir().expect("tempdir");
     five_events(dir.path());
     {
-        let db = sled::open(dir.path()).expect("sled opens");
+        let db = open_sled(dir.path());
         db.open_tree("log").expect("log").remove(2u64.to_be_bytes()).expect("remove");
         db.flush().expect("flush");
     }
@@ -87,7 +102,7 @@ fn a_swapped_pair_of_records_is_caught() {
     let dir = tempfile::tempdir().expect("tempdir");
     five_events(dir.path());
     {
-        let db = sled::open(dir.path()).expect("sled opens");
+        let db = open_sled(dir.path());
         let log = db.open_tree("log").expect("log");
         let a = log.get(2u64.to_be_bytes()).expect("read").expect("exists");
         let b = log.get(3u64.to_be_bytes()).expect("read").expect("exists");

@@ -332,24 +332,42 @@ fn follow<G: Send + 'static>(ledger: Ledger, start: Position, filter: EventFilte
                         return None; // The ledger closed.
                     }
                 }
-                let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
-                let mut read = 0;
-                for event in ledger.read_from(next) {
-                    let Ok(event) = event else {
-                        tracing::error!(position = %next, "subscription could not read the log; closing it");
+                // Reading sled is blocking work: do it off the async workers, one chunk at a time.
+                let reader = ledger.clone();
+                let filter_copy = filter.clone();
+                let from = next;
+                let read = tokio::task::spawn_blocking(move || read_chunk(&reader, from, &filter_copy)).await;
+                let chunk = match read {
+                    Ok(Ok((chunk, after))) => {
+                        next = after;
+                        chunk
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(position = %next, error = %e, "subscription could not read the log; closing it");
                         return None;
-                    };
-                    next = event.position().next();
-                    read += 1;
-                    if filter.accepts(&event) {
-                        chunk.push(event);
                     }
-                    if read == REPLAY_CHUNK {
-                        break;
+                    Err(e) => {
+                        tracing::error!(error = %e, "subscription reader failed; closing it");
+                        return None;
                     }
-                }
+                };
                 pending = chunk.into_iter();
             }
         },
     )
+}
+
+/// Reads up to `REPLAY_CHUNK` events from `from`; returns those passing the filter and the position
+/// after the last one read.
+fn read_chunk(ledger: &Ledger, from: Position, filter: &EventFilter) -> ledger::Result<(Vec<RecordedEvent>, Position)> {
+    let mut chunk = Vec::new();
+    let mut next = from;
+    for event in ledger.read_from(from).take(REPLAY_CHUNK) {
+        let event = event?;
+        next = event.position().next();
+        if filter.accepts(&event) {
+            chunk.push(event);
+        }
+    }
+    Ok((chunk, next))
 }

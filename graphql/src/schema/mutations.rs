@@ -125,8 +125,8 @@ macro_rules! mutations {
         }
     )+) => {
         $(
-            #[doc = concat!("The input of `", stringify!($method), "`: a `", stringify!($event),
-                "` event's data, when it took effect, and how to record it.")]
+            #[doc = concat!("What to record as a `", stringify!($event),
+                "` event: its data, when it took effect, and how to record it.")]
             #[derive(Debug, InputObject, Serialize)]
             #[serde(rename_all = "camelCase")]
             struct $input {
