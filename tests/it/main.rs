@@ -2,6 +2,7 @@
 //! directory; nothing touches the network.
 
 mod cli;
+mod generator;
 mod graphql_http;
 mod graphql_mutations;
 mod graphql_queries;

@@ -1,6 +1,8 @@
 //! Helpers shared by Samverkan's integration tests and their child processes: sample events and a
 //! tiny deterministic random source (tests must be reproducible from a printed seed).
 
+pub mod generate;
+
 use ledger::{BodyId, Date, DecisionId, DecisionRecorded, NewEvent, PartyId, PartyKind, PartyRegistered};
 
 /// A `DecisionRecorded` event with a unique decision id; each lands in its own stream.
