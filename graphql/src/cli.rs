@@ -223,9 +223,7 @@ fn at(date: &str, known_at: Option<&str>, data: &Path) -> anyhow::Result<()> {
     };
     let dir = open_existing(data)?;
     let mut projections = projections::Projections::new();
-    for event in dir.ledger.read_from(Position::FIRST) {
-        projections.apply(&event?)?;
-    }
+    crate::live::apply_new(&mut projections, &dir.ledger)?;
     let rows = projections.agreements(at, known);
     let mut out = std::io::stdout().lock();
     writeln!(out, "What applied on {at}, as known at {known} ({} agreements)", rows.len())?;

@@ -3,8 +3,10 @@
 //! appended. One rejected line rejects the file, naming the line.
 
 use ledger::jsonl::{self, ImportLine, ImportReport};
-use ledger::{AppendOutcome, Ledger, LedgerError, Position};
+use ledger::{AppendOutcome, Ledger, LedgerError};
 use projections::Projections;
+
+use crate::live::{FoldError, apply_new};
 
 /// Why an import was refused.
 #[derive(Debug, thiserror::Error)]
@@ -21,8 +23,8 @@ pub enum ImportError {
         rejection: projections::Rejection,
     },
     /// The existing ledger could not be folded.
-    #[error("the ledger could not be folded: {0}")]
-    Fold(#[from] projections::ProjectionError),
+    #[error(transparent)]
+    Fold(#[from] FoldError),
 }
 
 /// Validates every line, then appends them all atomically.
@@ -37,9 +39,7 @@ pub fn import_validated(ledger: &Ledger, lines: Vec<ImportLine>) -> Result<Impor
         }
     };
     let mut projections = Projections::new();
-    for event in ledger.read_from(Position::FIRST) {
-        projections.apply(&event?)?;
-    }
+    apply_new(&mut projections, ledger)?;
     let mut batch = Vec::new();
     let mut batch_lines = Vec::new();
     for ((proposed, committed), line) in proposed.iter().zip(&committed).zip(&numbers) {

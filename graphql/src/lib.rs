@@ -18,7 +18,7 @@ pub use auth::{Caller, Role, TokenStore};
 pub use datadir::DataDir;
 pub use error::{ApiError, Code};
 pub use import::{ImportError, import_validated};
-pub use live::LiveProjections;
+pub use live::{FoldError, LiveProjections};
 pub use metrics::Metrics;
 pub use schema::{AppSchema, build_schema, sdl};
 pub use seed::{HISTORY, seed_if_empty};

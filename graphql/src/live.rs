@@ -6,10 +6,30 @@
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
-use ledger::{Ledger, Position};
-use projections::Projections;
+use ledger::{Ledger, LedgerError, Position};
+use projections::{ProjectionError, Projections};
 
 use crate::error::ApiError;
+
+/// Why the ledger could not be folded into projections.
+#[derive(Debug, thiserror::Error)]
+pub enum FoldError {
+    /// Reading the log failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The projections refused an event (out of order, or a different event at a known position).
+    #[error("the ledger could not be folded: {0}")]
+    Projection(#[from] ProjectionError),
+}
+
+/// Applies every event after `projections`' head up to the ledger's head (blocking). The one place
+/// the server, the importer and `samverkan at` fold the log.
+pub(crate) fn apply_new(projections: &mut Projections, ledger: &Ledger) -> Result<Position, FoldError> {
+    for event in ledger.read_from(projections.head().next()) {
+        projections.apply(&event?)?;
+    }
+    Ok(projections.head())
+}
 
 /// Projections behind a lock, with the ledger they follow.
 #[derive(Debug)]
@@ -30,12 +50,10 @@ impl LiveProjections {
     /// only a few events are new).
     pub fn catch_up(&self) -> Result<Position, ApiError> {
         let mut projections = self.inner.write().map_err(|_| ApiError::internal(&"projections lock poisoned"))?;
-        let from = projections.head().next();
-        for event in self.ledger.read_from(from) {
-            let event = event.map_err(ApiError::from)?;
-            projections.apply(&event).map_err(|e| ApiError::internal(&e))?;
-        }
-        Ok(projections.head())
+        apply_new(&mut projections, &self.ledger).map_err(|e| match e {
+            FoldError::Ledger(e) => ApiError::from(e),
+            FoldError::Projection(e) => ApiError::internal(&e),
+        })
     }
 
     /// Read access for a query.

@@ -90,6 +90,14 @@ impl AppState {
         ctx.data::<Arc<AppState>>().map_err(|_| ApiError::internal(&"schema built without AppState").into())
     }
 
+    /// The state for a read: [`AppState::from_ctx`] plus [`AppState::require_read`], so no read
+    /// resolver can forget the check.
+    pub fn readable<'a>(ctx: &async_graphql::Context<'a>) -> Result<&'a Arc<AppState>, async_graphql::Error> {
+        let state = Self::from_ctx(ctx)?;
+        state.require_read(ctx)?;
+        Ok(state)
+    }
+
     /// Refuses a read when reads need a token and the caller has none.
     pub fn require_read(&self, ctx: &async_graphql::Context<'_>) -> Result<(), ApiError> {
         if !self.config.reads_require_token {

@@ -209,8 +209,7 @@ impl EventQuery {
         stream: Option<String>,
         types: Option<Vec<String>>,
     ) -> ApiResult<EventConnection> {
-        let state = AppState::from_ctx(ctx)?;
-        state.require_read(ctx)?;
+        let state = AppState::readable(ctx)?;
         let first = match first {
             None => DEFAULT_PAGE,
             Some(n) if n >= 1 && n as usize <= MAX_PAGE => n as usize,
@@ -228,16 +227,14 @@ impl EventQuery {
 
     /// One event by its id.
     async fn event(&self, ctx: &Context<'_>, id: String) -> ApiResult<Option<Event>> {
-        let state = AppState::from_ctx(ctx)?;
-        state.require_read(ctx)?;
+        let state = AppState::readable(ctx)?;
         let id: EventId = id.parse().map_err(|_| ApiError::invalid(format!("invalid event id {id:?}: expected a UUID")))?;
         Ok(state.ledger.get_by_id(id).map_err(ApiError::from)?.map(Event))
     }
 
     /// The head of the ledger: position and hash.
     async fn ledger(&self, ctx: &Context<'_>) -> ApiResult<LedgerInfo> {
-        let state = AppState::from_ctx(ctx)?;
-        state.require_read(ctx)?;
+        let state = AppState::readable(ctx)?;
         Ok(ledger_info(&state.ledger))
     }
 }
@@ -298,8 +295,7 @@ impl SubscriptionRoot {
         streams: Option<Vec<String>>,
         types: Option<Vec<String>>,
     ) -> async_graphql::Result<impl Stream<Item = Event> + use<>> {
-        let state = AppState::from_ctx(ctx)?;
-        state.require_read(ctx)?;
+        let state = AppState::readable(ctx)?;
         let filter = EventFilter::new(streams, types)?;
         let ledger = state.ledger.clone();
         let start = match from_position {

@@ -640,8 +640,7 @@ pub(crate) struct StateQuery;
 impl StateQuery {
     /// Every agreement known by `asKnownAt`, as it stood on `at`.
     async fn agreements(&self, ctx: &Context<'_>, at: Option<Date>, as_known_at: Option<DateTime>) -> ApiResult<Vec<Agreement>> {
-        let state = AppState::from_ctx(ctx)?;
-        state.require_read(ctx)?;
+        let state = AppState::readable(ctx)?;
         let axes = Axes::new(at, as_known_at);
         let projections = state.projections.read()?;
         Ok(projections.agreements(axes.at, axes.known).into_iter().map(|view| Agreement { view, axes }).collect())
@@ -655,23 +654,20 @@ impl StateQuery {
         at: Option<Date>,
         as_known_at: Option<DateTime>,
     ) -> ApiResult<Option<Agreement>> {
-        let state = AppState::from_ctx(ctx)?;
-        state.require_read(ctx)?;
+        let state = AppState::readable(ctx)?;
         agreement_of(state, &parse_id(&id)?, Axes::new(at, as_known_at))
     }
 
     /// One party, with the agreements binding it on `at`.
     async fn party(&self, ctx: &Context<'_>, id: String, at: Option<Date>, as_known_at: Option<DateTime>) -> ApiResult<Option<Party>> {
-        let state = AppState::from_ctx(ctx)?;
-        state.require_read(ctx)?;
+        let state = AppState::readable(ctx)?;
         let id: PartyId = parse_id(&id)?;
         party_of(state, &id, Axes::new(at, as_known_at))
     }
 
     /// Every party registered by `at`.
     async fn parties(&self, ctx: &Context<'_>, at: Option<Date>, as_known_at: Option<DateTime>) -> ApiResult<Vec<Party>> {
-        let state = AppState::from_ctx(ctx)?;
-        state.require_read(ctx)?;
+        let state = AppState::readable(ctx)?;
         let axes = Axes::new(at, as_known_at);
         let projections = state.projections.read()?;
         Ok(projections.parties(axes.at, axes.known).into_iter().map(|view| Party { view, axes }).collect())
@@ -679,8 +675,7 @@ impl StateQuery {
 
     /// Every group established by `at`, active or not.
     async fn groups(&self, ctx: &Context<'_>, at: Option<Date>, as_known_at: Option<DateTime>) -> ApiResult<Vec<Group>> {
-        let state = AppState::from_ctx(ctx)?;
-        state.require_read(ctx)?;
+        let state = AppState::readable(ctx)?;
         let axes = Axes::new(at, as_known_at);
         let projections = state.projections.read()?;
         Ok(projections.groups(axes.at, axes.known).into_iter().map(|view| Group { view, axes }).collect())
@@ -688,8 +683,7 @@ impl StateQuery {
 
     /// One group.
     async fn group(&self, ctx: &Context<'_>, id: String, at: Option<Date>, as_known_at: Option<DateTime>) -> ApiResult<Option<Group>> {
-        let state = AppState::from_ctx(ctx)?;
-        state.require_read(ctx)?;
+        let state = AppState::readable(ctx)?;
         let id: GroupId = parse_id(&id)?;
         let axes = Axes::new(at, as_known_at);
         let projections = state.projections.read()?;
@@ -698,8 +692,7 @@ impl StateQuery {
 
     /// Every escalation case opened by `at`.
     async fn cases(&self, ctx: &Context<'_>, at: Option<Date>, as_known_at: Option<DateTime>) -> ApiResult<Vec<Case>> {
-        let state = AppState::from_ctx(ctx)?;
-        state.require_read(ctx)?;
+        let state = AppState::readable(ctx)?;
         let axes = Axes::new(at, as_known_at);
         let projections = state.projections.read()?;
         Ok(projections.cases(axes.at, axes.known).into_iter().map(|view| Case { view, axes }).collect())
@@ -707,8 +700,7 @@ impl StateQuery {
 
     /// One escalation case.
     async fn case(&self, ctx: &Context<'_>, id: String, at: Option<Date>, as_known_at: Option<DateTime>) -> ApiResult<Option<Case>> {
-        let state = AppState::from_ctx(ctx)?;
-        state.require_read(ctx)?;
+        let state = AppState::readable(ctx)?;
         let id: CaseId = parse_id(&id)?;
         let axes = Axes::new(at, as_known_at);
         let projections = state.projections.read()?;
@@ -717,8 +709,7 @@ impl StateQuery {
 
     /// A year of follow-up: plan, reports, dialogue.
     async fn follow_up(&self, ctx: &Context<'_>, year: i32, as_known_at: Option<DateTime>) -> ApiResult<FollowUpYear> {
-        let state = AppState::from_ctx(ctx)?;
-        state.require_read(ctx)?;
+        let state = AppState::readable(ctx)?;
         if !(1900..=2200).contains(&year) {
             return Err(ApiError::invalid(format!("year {year} is out of range 1900–2200")).into());
         }
@@ -745,8 +736,7 @@ impl StateQuery {
 
     /// What changed between two dates (inclusive), as known at `asKnownAt`.
     async fn changes(&self, ctx: &Context<'_>, from: Date, to: Date, as_known_at: Option<DateTime>) -> ApiResult<Vec<Change>> {
-        let state = AppState::from_ctx(ctx)?;
-        state.require_read(ctx)?;
+        let state = AppState::readable(ctx)?;
         check_range(from, to)?;
         let axes = Axes::new(None, as_known_at);
         Ok(state.projections.read()?.changes(from.0, to.0, axes.known).into_iter().map(change).collect())
@@ -754,8 +744,7 @@ impl StateQuery {
 
     /// Deadlines between two dates (inclusive), as known at `asKnownAt`.
     async fn deadlines(&self, ctx: &Context<'_>, from: Date, to: Date, as_known_at: Option<DateTime>) -> ApiResult<Vec<Deadline>> {
-        let state = AppState::from_ctx(ctx)?;
-        state.require_read(ctx)?;
+        let state = AppState::readable(ctx)?;
         check_range(from, to)?;
         let axes = Axes::new(None, as_known_at);
         Ok(state.projections.read()?.deadlines(from.0, to.0, axes.known).into_iter().map(deadline).collect())
@@ -764,8 +753,7 @@ impl StateQuery {
     /// What an auditor should look at on `at`: unpublished documents in force, problems without
     /// feedback, unanswered recommendations, late plans, missing reports and dialogues.
     async fn findings(&self, ctx: &Context<'_>, at: Option<Date>, as_known_at: Option<DateTime>) -> ApiResult<Vec<Finding>> {
-        let state = AppState::from_ctx(ctx)?;
-        state.require_read(ctx)?;
+        let state = AppState::readable(ctx)?;
         let axes = Axes::new(at, as_known_at);
         Ok(state.projections.read()?.findings(axes.at, axes.known).into_iter().map(finding).collect())
     }
