@@ -106,6 +106,28 @@ pub enum TokenCommand {
     },
 }
 
+/// The whole program behind the `samverkan` binary: logging to stderr (filtered by `RUST_LOG`,
+/// default `warn`), the command line from the process arguments, and one line on stderr with the
+/// error and its causes on failure. Public so that the crash and bad-input tests can build a child
+/// process that runs exactly this code.
+pub fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("samverkan: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {

@@ -20,7 +20,7 @@ pub enum LedgerError {
 
     /// sled reported an error (including its own checksum failures). Treat like `Io`; if it persists
     /// after a restart, restore from an export.
-    #[error("storage error: {0}")]
+    #[error("{}", storage_message(.0))]
     Storage(#[from] sled::Error),
 
     /// The path exists but does not hold a Samverkan ledger. Point `--data` at a ledger directory or
@@ -141,4 +141,20 @@ pub enum LedgerError {
     /// The ledger's writer has shut down.
     #[error("the ledger is closed")]
     Closed,
+}
+
+/// sled's own wording for a checksum failure is a Rust debug dump (`Some(Inline(…)) backtrace ()`);
+/// an operator needs to know that the files are damaged, where, and what to do.
+fn storage_message(error: &sled::Error) -> String {
+    match error {
+        sled::Error::Corruption { at, .. } => {
+            let place = at.as_ref().map(|ptr| format!(" at byte offset {} of the storage files", ptr.lid()));
+            format!(
+                "storage error: the data directory is damaged (a checksum does not match{}); \
+                 restore it from a trusted export",
+                place.unwrap_or_default()
+            )
+        }
+        other => format!("storage error: {other}"),
+    }
 }

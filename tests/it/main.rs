@@ -1,6 +1,8 @@
 //! Samverkan's integration tests: one binary, one module per area. Each test gets its own temporary
 //! directory; nothing touches the network.
 
+mod authz;
+mod bad_input;
 mod cli;
 mod generator;
 mod graphql_http;
@@ -13,6 +15,9 @@ mod ledger_crash;
 mod ledger_durability;
 mod ledger_integrity;
 mod ledger_jsonl;
+mod ledger_tamper;
+mod load;
 mod projections_fixtures;
 mod projections_properties;
+mod server_crash;
 mod support;

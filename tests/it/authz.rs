@@ -1,0 +1,1 @@
+//! The authorization matrix: every mutation × every role × own/other party.

@@ -1,0 +1,7 @@
+//! The `samverkan` program, built inside the test crate so that integration tests can run it as a
+//! real child process (cargo only builds a package's own binaries for its tests). It is the same code
+//! as the product binary: both call `graphql::cli::main`.
+
+fn main() -> std::process::ExitCode {
+    graphql::cli::main()
+}
