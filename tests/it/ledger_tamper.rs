@@ -21,7 +21,8 @@ const SAMVERKAN: &str = env!("CARGO_BIN_EXE_samverkan-child");
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/history.jsonl");
 
 /// What every refusal must say: the kinds of integrity failure `verify` and `open` report.
-const INTEGRITY_WORDS: [&str; 5] = ["hash chain broken", "corrupt record", "data directory is damaged", "gap in the log", "head"];
+const INTEGRITY_WORDS: [&str; 5] =
+    ["hash chain broken", "corrupt record", "data directory is damaged", "gap in the log", "head"];
 
 fn samverkan(args: &[&str]) -> Output {
     Command::new(SAMVERKAN).args(args).env("RUST_LOG", "off").output().expect("samverkan runs")
@@ -58,7 +59,11 @@ fn check(data: &Path, original_export: &[u8], must_fail: bool, what: &str) -> bo
     if output.status.success() {
         assert!(!must_fail, "{what}: altered event data was accepted: {}", String::from_utf8_lossy(&output.stdout));
         let export = samverkan(&["export", "--data", path_arg(data)]);
-        assert!(export.status.success(), "{what}: verify passed but export failed: {}", String::from_utf8_lossy(&export.stderr));
+        assert!(
+            export.status.success(),
+            "{what}: verify passed but export failed: {}",
+            String::from_utf8_lossy(&export.stderr)
+        );
         assert!(export.stdout == original_export, "{what}: verify passed but the events differ from the original");
         return false;
     }
@@ -111,7 +116,11 @@ fn flipped_bytes_in_the_raw_files_are_reported_never_accepted() {
             for place in &places {
                 bytes[place + offset] ^= bit;
             }
-            format!("trial {trial} (seed {seed}): record {} byte {offset} bit {bit:#04x} in {} copies", index + 1, places.len())
+            format!(
+                "trial {trial} (seed {seed}): record {} byte {offset} bit {bit:#04x} in {} copies",
+                index + 1,
+                places.len()
+            )
         } else {
             let offset = rng.range(0, raw.len() as u64) as usize;
             bytes[offset] ^= bit;

@@ -1,1 +1,241 @@
-//! Crashes of the real server and of `samverkan import`, killed with SIGKILL at random moments.
+//! Crashes of the real program: `samverkan serve` (run as a child process) takes mutations over HTTP
+//! from four client threads and is killed with SIGKILL at a random moment; `samverkan import` of a
+//! generated history is killed at a random moment. After every kill the ledger reopens, the chain
+//! verifies, every mutation the server acknowledged (an HTTP answer carrying the event's position) is
+//! at that position, and an import is all there or not there at all – never half.
+//! `SERVER_CRASH_KILLS` (CI: 100) and `IMPORT_CRASH_KILLS` (CI: 20) set the counts; `CRASH_SEED`
+//! replays a run.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ledger::{EventId, Ledger, LedgerConfig, Position};
+use samverkan_tests::Rng;
+use serde_json::{Value, json};
+
+const SAMVERKAN: &str = env!("CARGO_BIN_EXE_samverkan-child");
+const GENERATE: &str = env!("CARGO_BIN_EXE_generate-history");
+
+fn kills(variable: &str, default: usize) -> usize {
+    std::env::var(variable).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn seed() -> u64 {
+    std::env::var("CRASH_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(Rng::seed_from_clock)
+}
+
+fn path_arg(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// Starts `samverkan serve` on 127.0.0.1:0 and waits (bounded) for the line giving its address.
+fn start_server(data: &Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(SAMVERKAN)
+        .args(["serve", "--data", path_arg(data), "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = mpsc::channel();
+    // The thread keeps draining stderr after the address, so the server never blocks on it.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("serving http://").nth(1) {
+                let _ = tx.send(rest.split('/').next().unwrap_or_default().to_owned());
+            } else if line.contains("panicked") {
+                let _ = tx.send(format!("PANIC {line}"));
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("the server reports its address within 60 s");
+    assert!(!addr.starts_with("PANIC"), "{addr}");
+    (child, addr.parse().expect("a socket address"))
+}
+
+/// One HTTP/1.1 POST of a GraphQL request on a fresh connection. `None` when the connection fails or
+/// is cut – which is what a killed server does to the requests in flight.
+fn post(addr: SocketAddr, token: &str, body: &Value) -> Option<Value> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let body = body.to_string();
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let text = String::from_utf8(response).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body)? } else { body.to_owned() };
+    serde_json::from_str(&body).ok()
+}
+
+/// Decodes a chunked HTTP body; `None` if it was cut short.
+fn dechunk(mut rest: &str) -> Option<String> {
+    let mut out = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(out);
+        }
+        out.push_str(after.get(..size)?);
+        rest = after.get(size + 2..)?;
+    }
+}
+
+/// Records decisions until the server stops answering; sends `(position, event id)` for each one the
+/// server acknowledged.
+fn writer(addr: SocketAddr, token: String, name: String, acks: mpsc::Sender<(u64, String)>) {
+    let query = "mutation($input: RecordDecisionInput!) { recordDecision(input: $input) { id position } }";
+    for n in 0.. {
+        let input = json!({
+            "decision": format!("{name}-{n}"), "body": "nacka-kf", "subject": "Krocktest",
+            "effective": "2024-02-01", "eventId": uuid::Uuid::new_v4().to_string(),
+        });
+        let Some(answer) = post(addr, &token, &json!({"query": query, "variables": {"input": input}})) else {
+            return;
+        };
+        let event = &answer["data"]["recordDecision"];
+        let (Some(position), Some(id)) = (event["position"].as_u64(), event["id"].as_str()) else {
+            panic!("a mutation was refused: {answer}");
+        };
+        if acks.send((position, id.to_owned())).is_err() {
+            return;
+        }
+    }
+}
+
+/// Reopens the ledger, verifies the chain and returns it (dropped by the caller before the next round).
+fn reopen_and_verify(data: &Path, what: &str) -> Ledger {
+    let ledger = Ledger::open(data.join("ledger"), LedgerConfig::default())
+        .unwrap_or_else(|e| panic!("{what}: reopen failed after SIGKILL: {e}"));
+    ledger.verify(&mut |_, _| {}).unwrap_or_else(|e| panic!("{what}: {e}"));
+    ledger
+}
+
+#[test]
+fn sigkill_of_the_real_server_never_loses_an_acknowledged_mutation() {
+    let kills = kills("SERVER_CRASH_KILLS", 100);
+    let seed = seed();
+    eprintln!("server crash test: {kills} kills, CRASH_SEED={seed}");
+    let mut rng = Rng::new(seed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let token = Command::new(SAMVERKAN)
+        .args(["token", "create", "--role", "SECRETARIAT", "--name", "krocktest", "--data", path_arg(&data)])
+        .output()
+        .expect("token create runs");
+    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
+    let token = String::from_utf8(token.stdout).expect("utf-8").trim().to_owned();
+
+    let mut acknowledged: HashMap<u64, String> = HashMap::new();
+    for round in 0..kills {
+        let what = format!("round {round} (CRASH_SEED={seed})");
+        let (mut server, addr) = start_server(&data);
+        let (tx, rx) = mpsc::channel();
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let (token, tx) = (token.clone(), tx.clone());
+                std::thread::spawn(move || writer(addr, token, format!("krock-{round}-{w}"), tx))
+            })
+            .collect();
+        drop(tx);
+        let first = rx.recv_timeout(Duration::from_secs(60));
+        assert!(first.is_ok(), "{what}: no acknowledged mutation within 60 s");
+        std::thread::sleep(Duration::from_millis(rng.range(0, 80)));
+        server.kill().expect("SIGKILL");
+        server.wait().expect("reaped");
+        for handle in writers {
+            handle.join().expect("writer thread");
+        }
+        for (position, id) in first.into_iter().chain(rx.try_iter()) {
+            assert!(acknowledged.insert(position, id).is_none(), "{what}: position {position} acknowledged twice");
+        }
+
+        let ledger = reopen_and_verify(&data, &what);
+        for (position, id) in &acknowledged {
+            let event = ledger
+                .get(Position::new(*position))
+                .expect("read")
+                .unwrap_or_else(|| panic!("{what}: acknowledged position {position} is missing"));
+            let id: EventId = id.parse().expect("an event id");
+            assert_eq!(event.id(), id, "{what}: a different event at {position}");
+        }
+    }
+    eprintln!("server crash test: {} acknowledged mutations all present after {kills} kills", acknowledged.len());
+}
+
+#[test]
+fn sigkill_during_import_leaves_all_of_the_file_or_none() {
+    let kills = kills("IMPORT_CRASH_KILLS", 20);
+    let seed = seed();
+    eprintln!("import crash test: {kills} kills, CRASH_SEED={seed}");
+    let mut rng = Rng::new(seed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("history.jsonl");
+    let generated = Command::new(GENERATE).args(["5000", "11"]).output().expect("generator runs");
+    assert!(generated.status.success());
+    std::fs::write(&file, &generated.stdout).expect("write history");
+    let lines = generated.stdout.iter().filter(|b| **b == b'\n').count() as u64;
+
+    // How long a whole import takes here, so the kills spread over all of it (and a little after).
+    let timed = dir.path().join("timed");
+    let start = Instant::now();
+    let status = Command::new(SAMVERKAN)
+        .args(["import", path_arg(&file), "--data", path_arg(&timed)])
+        .stdout(Stdio::null())
+        .status()
+        .expect("import runs");
+    assert!(status.success());
+    let full = start.elapsed().as_millis() as u64;
+
+    let mut outcomes = [0usize; 2];
+    for round in 0..kills {
+        let what = format!("import round {round} (CRASH_SEED={seed})");
+        let data = dir.path().join(format!("data-{round}"));
+        let mut import = Command::new(SAMVERKAN)
+            .args(["import", path_arg(&file), "--data", path_arg(&data)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("import starts");
+        std::thread::sleep(Duration::from_millis(rng.range(0, full + full / 5 + 1)));
+        // The import may have finished: killing a reaped-but-not-waited child is harmless.
+        let _ = import.kill();
+        import.wait().expect("reaped");
+        if !data.join("ledger").exists() {
+            outcomes[0] += 1;
+            continue;
+        }
+        let ledger = reopen_and_verify(&data, &what);
+        let head = ledger.head().position.get();
+        assert!(head == 0 || head == lines, "{what}: {head} of {lines} events stored – an import is all or nothing");
+        outcomes[usize::from(head == lines)] += 1;
+        drop(ledger);
+
+        // Running the import again completes it (and is idempotent if it had completed).
+        let again = Command::new(SAMVERKAN)
+            .args(["import", path_arg(&file), "--data", path_arg(&data)])
+            .stdout(Stdio::null())
+            .output()
+            .expect("import runs");
+        assert!(again.status.success(), "{what}: {}", String::from_utf8_lossy(&again.stderr));
+        assert_eq!(reopen_and_verify(&data, &what).head().position.get(), lines, "{what}");
+        std::fs::remove_dir_all(&data).expect("clean up");
+    }
+    eprintln!("import crash test: {} kills left nothing, {} left everything, none left part", outcomes[0], outcomes[1]);
+}
