@@ -18,6 +18,7 @@ mod ledger_jsonl;
 mod ledger_tamper;
 mod load;
 mod projections_fixtures;
+mod process;
 mod projections_properties;
 mod server_crash;
 mod support;

@@ -7,18 +7,18 @@
 //! replays a run.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ledger::{EventId, Ledger, LedgerConfig, Position};
 use samverkan_tests::Rng;
-use serde_json::{Value, json};
+use serde_json::json;
 
-const SAMVERKAN: &str = env!("CARGO_BIN_EXE_samverkan-child");
+use crate::process::{SAMVERKAN, create_token, path_arg, post, start_server};
+
 const GENERATE: &str = env!("CARGO_BIN_EXE_generate-history");
 
 fn kills(variable: &str, default: usize) -> usize {
@@ -27,74 +27,6 @@ fn kills(variable: &str, default: usize) -> usize {
 
 fn seed() -> u64 {
     std::env::var("CRASH_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(Rng::seed_from_clock)
-}
-
-fn path_arg(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-/// Starts `samverkan serve` on 127.0.0.1:0 and waits (bounded) for the line giving its address.
-fn start_server(data: &Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(SAMVERKAN)
-        .args(["serve", "--data", path_arg(data), "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("server starts");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = mpsc::channel();
-    // The thread keeps draining stderr after the address, so the server never blocks on it.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("serving http://").nth(1) {
-                let _ = tx.send(rest.split('/').next().unwrap_or_default().to_owned());
-            } else if line.contains("panicked") {
-                let _ = tx.send(format!("PANIC {line}"));
-            }
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("the server reports its address within 60 s");
-    assert!(!addr.starts_with("PANIC"), "{addr}");
-    (child, addr.parse().expect("a socket address"))
-}
-
-/// One HTTP/1.1 POST of a GraphQL request on a fresh connection. `None` when the connection fails or
-/// is cut – which is what a killed server does to the requests in flight.
-fn post(addr: SocketAddr, token: &str, body: &Value) -> Option<Value> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    let body = body.to_string();
-    let request = format!(
-        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Authorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).ok()?;
-    let text = String::from_utf8(response).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return None;
-    }
-    let body =
-        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body)? } else { body.to_owned() };
-    serde_json::from_str(&body).ok()
-}
-
-/// Decodes a chunked HTTP body; `None` if it was cut short.
-fn dechunk(mut rest: &str) -> Option<String> {
-    let mut out = String::new();
-    loop {
-        let (size, after) = rest.split_once("\r\n")?;
-        let size = usize::from_str_radix(size.trim(), 16).ok()?;
-        if size == 0 {
-            return Some(out);
-        }
-        out.push_str(after.get(..size)?);
-        rest = after.get(size + 2..)?;
-    }
 }
 
 /// Records decisions until the server stops answering; sends `(position, event id)` for each one the
@@ -135,17 +67,13 @@ fn sigkill_of_the_real_server_never_loses_an_acknowledged_mutation() {
     let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let token = Command::new(SAMVERKAN)
-        .args(["token", "create", "--role", "SECRETARIAT", "--name", "krocktest", "--data", path_arg(&data)])
-        .output()
-        .expect("token create runs");
-    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
-    let token = String::from_utf8(token.stdout).expect("utf-8").trim().to_owned();
+    let token = create_token(&data, "SECRETARIAT", "krocktest");
 
     let mut acknowledged: HashMap<u64, String> = HashMap::new();
     for round in 0..kills {
         let what = format!("round {round} (CRASH_SEED={seed})");
-        let (mut server, addr) = start_server(&data);
+        let mut server = start_server(&data);
+        let addr = server.addr;
         let (tx, rx) = mpsc::channel();
         let writers: Vec<_> = (0..4)
             .map(|w| {
@@ -157,8 +85,7 @@ fn sigkill_of_the_real_server_never_loses_an_acknowledged_mutation() {
         let first = rx.recv_timeout(Duration::from_secs(60));
         assert!(first.is_ok(), "{what}: no acknowledged mutation within 60 s");
         std::thread::sleep(Duration::from_millis(rng.range(0, 80)));
-        server.kill().expect("SIGKILL");
-        server.wait().expect("reaped");
+        server.kill();
         for handle in writers {
             handle.join().expect("writer thread");
         }
