@@ -13,6 +13,7 @@ mod metrics;
 mod schema;
 mod seed;
 mod server;
+mod web;
 
 pub use auth::{Caller, Role, TokenStore};
 pub use datadir::DataDir;

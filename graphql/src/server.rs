@@ -126,6 +126,8 @@ pub fn app(state: Arc<AppState>) -> Router {
     let shared = Shared { state, schema };
     let cors = cors_layer(&config.cors_origins);
     Router::new()
+        .route("/", get(crate::web::index))
+        .route("/assets/{file}", get(crate::web::asset))
         .route("/graphql", get(graphiql).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))

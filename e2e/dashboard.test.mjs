@@ -1,0 +1,257 @@
+// End-to-end test of the dashboard page (issue 8): a real `samverkan serve` on 127.0.0.1 over a
+// fresh data directory seeded with the fixtures, Debian's chromium driven by playwright-core.
+// It picks dates on both sides of the HÖK's entry into force, opens the evidence behind a
+// timeline item, records an event through the GraphQL API with a CLI-made token and waits for it
+// in the live feed, and saves a screenshot to out/dashboard.png.
+//
+// SAMVERKAN_BIN names the binary (default: target/debug/samverkan under CARGO_TARGET_DIR or the
+// repository); CHROMIUM the browser (default /usr/bin/chromium).
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { chromium } from 'playwright-core';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const targetDir = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(repo, 'target');
+const bin = process.env.SAMVERKAN_BIN ?? join(targetDir, 'debug', 'samverkan');
+const browserPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const outDir = join(repo, 'out');
+
+// Bounds on every wait: the test fails rather than hangs.
+const SERVER_START_MS = 60_000;
+const UI_MS = 20_000;
+
+let dataDir;
+let profileDir;
+let server;
+let serverLog = '';
+let base;
+let token;
+let context;
+let page;
+const pageProblems = [];
+const foreignRequests = [];
+
+/** Resolves with the server's base URL once it has printed where it listens. */
+function startServer() {
+  return new Promise((resolvePromise, reject) => {
+    server = spawn(bin, ['serve', '--data', dataDir, '--listen', '127.0.0.1:0'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+    });
+    const timer = setTimeout(() => reject(new Error(`server did not report its address in ${SERVER_START_MS} ms:\n${serverLog}`)), SERVER_START_MS);
+    server.stderr.setEncoding('utf8');
+    server.stderr.on('data', (chunk) => {
+      serverLog += chunk;
+      const found = serverLog.match(/serving (http:\/\/127\.0\.0\.1:\d+)\/graphql/);
+      if (found) {
+        clearTimeout(timer);
+        resolvePromise(found[1]);
+      }
+    });
+    server.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited early (${code}):\n${serverLog}`));
+    });
+  });
+}
+
+async function waitForHealth(url) {
+  const deadline = Date.now() + SERVER_START_MS;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(`${url}/healthz`);
+      if (response.ok) return response.json();
+      last = `HTTP ${response.status}`;
+    } catch (error) {
+      last = error.message;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`/healthz not ready in ${SERVER_START_MS} ms: ${last}`);
+}
+
+async function stopServer() {
+  if (!server || server.exitCode !== null) return;
+  const exited = new Promise((r) => server.once('exit', r));
+  server.kill('SIGTERM');
+  const timer = setTimeout(() => server.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function graphql(queryText, variables, bearer) {
+  const response = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
+    body: JSON.stringify({ query: queryText, variables }),
+  });
+  const body = await response.json();
+  assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+  return body.data;
+}
+
+/** Types a date into the page's date field and waits until the page shows that date. */
+async function pickDate(iso) {
+  await page.getByLabel(/^(Datum|Date)$/).fill(iso);
+  await page.locator(`main[data-ready="true"][data-at="${iso}"]`).waitFor({ timeout: UI_MS });
+}
+
+describe('the dashboard page', { timeout: 180_000 }, () => {
+  before(async () => {
+    assert.ok(existsSync(bin), `no samverkan binary at ${bin} (build it, or set SAMVERKAN_BIN)`);
+    assert.ok(existsSync(browserPath), `no chromium at ${browserPath}`);
+    dataDir = mkdtempSync(join(tmpdir(), 'samverkan-e2e-data-'));
+    profileDir = mkdtempSync(join(tmpdir(), 'samverkan-e2e-chromium-'));
+    // The token exists before the server starts; the server reads the token file per request.
+    token = execFileSync(bin, ['token', 'create', '--role', 'SECRETARIAT', '--name', 'e2e-registrator', '--data', dataDir], { encoding: 'utf8' }).trim();
+    assert.ok(token.length > 10, 'the CLI printed a token');
+    base = await startServer();
+    const health = await waitForHealth(base);
+    assert.ok(health.position >= 800, `the fixtures were seeded (head ${health.position})`);
+
+    context = await chromium.launchPersistentContext(profileDir, {
+      executablePath: browserPath,
+      headless: true,
+      args: [
+        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        '--lang=sv-SE',
+      ],
+      viewport: { width: 1440, height: 1000 },
+      locale: 'sv-SE',
+      timezoneId: 'Europe/Stockholm',
+    });
+    // The page must need nothing but this server: anything else is refused and remembered.
+    await context.route('**/*', (route) => {
+      const url = new URL(route.request().url());
+      if (url.origin === base) return route.continue();
+      foreignRequests.push(url.href);
+      return route.abort();
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (error) => pageProblems.push(`page error: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') pageProblems.push(`console: ${message.text()}`);
+    });
+    page.on('requestfailed', (request) => pageProblems.push(`failed: ${request.url()} ${request.failure()?.errorText}`));
+    page.on('response', (response) => {
+      if (response.status() >= 400) pageProblems.push(`HTTP ${response.status()}: ${response.url()}`);
+    });
+  });
+
+  after(async () => {
+    await context?.close().catch(() => {});
+    await stopServer();
+    for (const dir of [dataDir, profileDir]) if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('loads from the server alone', async () => {
+    await page.goto(`${base}/`);
+    await page.locator('main[data-ready="true"]').waitFor({ timeout: UI_MS });
+    await page.locator('[data-testid="feed-status"][data-state="live"]').waitFor({ timeout: UI_MS });
+    assert.equal(await page.locator('h1').textContent(), 'Samverkan i Stockholms län');
+  });
+
+  it('shows the HÖK not yet in force on 2022-07-01', async () => {
+    await pickDate('2022-07-01');
+    const card = page.getByTestId('hok-card');
+    assert.equal(await card.getAttribute('data-in-force'), 'false');
+    assert.notEqual(await page.getByTestId('agreement-hok').getAttribute('data-status'), 'IN_FORCE');
+    // KSON adopted only on 2022-09-05: it is the party the HÖK waited for.
+    const pending = await page.getByTestId('hok-pending').innerText();
+    assert.match(pending, /Kommunalförbundet Sjukvård och omsorg i Norrtälje/);
+  });
+
+  it('shows the HÖK in force on 2022-10-01', async () => {
+    await pickDate('2022-10-01');
+    const card = page.getByTestId('hok-card');
+    assert.equal(await card.getAttribute('data-in-force'), 'true');
+    assert.equal(await page.getByTestId('agreement-hok').getAttribute('data-status'), 'IN_FORCE');
+    assert.match(await card.innerText(), /2022-09-05/);
+    assert.equal(await page.getByTestId('hok-pending-party').count(), 0);
+    assert.equal(await page.getByTestId('hok-adopted-party').count(), 28);
+    // The organisation on that date: VIS and the five – then four – samrådsgrupper under the officials.
+    assert.ok(await page.getByTestId('group-vis').isVisible());
+    assert.ok(await page.getByTestId('group-samradsgrupp-aldre').isVisible());
+  });
+
+  it('answers "as known at" an earlier instant', async () => {
+    // On 2022-08-01 the ledger knew the HÖK was not yet in force; on 2022-10-01 it knew it was.
+    await page.getByTestId('known-now').uncheck();
+    const known = page.getByTestId('known-input');
+    await known.fill('2022-08-01T12:00:00');
+    await page.locator('main[data-ready="true"][data-known^="2022-08-01"]').waitFor({ timeout: UI_MS });
+    assert.equal(await page.getByTestId('hok-card').getAttribute('data-in-force'), 'false');
+    await page.getByTestId('known-now').check();
+    await page.locator('main[data-ready="true"][data-known="now"]').waitFor({ timeout: UI_MS });
+    assert.equal(await page.getByTestId('hok-card').getAttribute('data-in-force'), 'true');
+  });
+
+  it('shows the events and sources behind a timeline item', async () => {
+    const row = page.getByTestId('timeline-row-hok');
+    await row.locator('[data-kind="in-force"]').first().click();
+    const detail = page.getByTestId('detail');
+    await detail.getByTestId('because-event').first().waitFor({ timeout: UI_MS });
+    assert.ok((await detail.getByTestId('because-event').count()) >= 28, 'every adoption is part of the evidence');
+    assert.match(await detail.innerText(), /Protokollsutdrag|Huvudöverenskommelse/);
+    // The keyboard reaches the items too: focus the row's tab stop and open the next item.
+    await row.locator('[tabindex="0"]').focus();
+    await page.keyboard.press('Home');
+    await page.keyboard.press('Enter');
+    await detail.getByTestId('because-source').first().waitFor({ timeout: UI_MS });
+  });
+
+  it('shows an event recorded through the API in the live feed', async () => {
+    const caseId = `e2e-${randomUUID().slice(0, 8)}`;
+    const data = await graphql(
+      `mutation($input: OpenCaseInput!) { openCase(input: $input) { position type } }`,
+      {
+        input: {
+          case: caseId,
+          agreement: 'hok',
+          kind: 'DEVIATION',
+          parties: ['nacka', 'region-stockholm'],
+          level: 'LOCAL',
+          principled: false,
+          summary: 'Oenighet om ansvar vid utskrivning (e2e-test)',
+          effective: '2022-09-20',
+          source: { title: 'E2E-test av översikten', note: 'recorded by e2e/dashboard.test.mjs' },
+        },
+      },
+      token,
+    );
+    assert.equal(data.openCase.type, 'CaseOpened');
+    const item = page.locator(`[data-testid="feed-item"][data-position="${data.openCase.position}"]`);
+    await item.waitFor({ timeout: UI_MS });
+    assert.equal(await item.getAttribute('data-type'), 'CaseOpened');
+    // Known "now", the page refreshes itself: the new case stands on the ladder's first step.
+    await page.locator(`[data-testid="ladder-step-LOCAL"] [data-case="${caseId}"]`).waitFor({ timeout: UI_MS });
+  });
+
+  it('switches the chrome to English and back', async () => {
+    await page.getByRole('button', { name: 'EN', exact: true }).click();
+    assert.equal(await page.locator('h1').textContent(), 'Collaboration in Stockholm county');
+    assert.equal(await page.locator('html').getAttribute('lang'), 'en');
+    await page.getByRole('button', { name: 'SV', exact: true }).click();
+    assert.equal(await page.locator('h1').textContent(), 'Samverkan i Stockholms län');
+  });
+
+  it('saves a screenshot and had no errors', async () => {
+    mkdirSync(outDir, { recursive: true });
+    await page.getByTestId('timeline-row-hok').locator('[data-kind="in-force"]').first().click();
+    await page.getByTestId('detail').getByTestId('because-event').first().waitFor({ timeout: UI_MS });
+    // From the top, so the sticky header sits where a reader sees it first.
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(outDir, 'dashboard.png'), fullPage: true });
+    assert.deepEqual(foreignRequests, [], 'the page asked another host for something');
+    assert.deepEqual(pageProblems, [], 'the page reported errors');
+  });
+});

@@ -1,0 +1,688 @@
+// The dashboard: what applied on a date, as the ledger knew it at an instant. Everything comes
+// from the public GraphQL API (see api.js), so this file doubles as an example for other
+// dashboards. All text from the ledger goes into the page as text nodes, never as HTML.
+
+import { query, subscribe } from './api.js';
+import { drawTimeline, dayOf, isoOf } from './timeline.js';
+import { currentLang, sentence, setLang, t, term, translatePage } from './i18n.js';
+
+const FIRST_DAY = '2012-01-01';
+const DEADLINE_MONTHS = 6;
+const FEED_LIMIT = 40;
+
+// What applied on `at` as known at `known` (null: now).
+const STATE_QUERY = `
+query Dashboard($at: Date!, $known: DateTime, $until: Date!) {
+  ledger { position headHash }
+  parties(at: $at, asKnownAt: $known) { id name kind }
+  agreements(at: $at, asKnownAt: $known) {
+    id title kind status inForce inForceFrom inForceUntil version
+    steward { id name }
+    parties { party { id name } adoptedOn declinedOn noticeGivenOn leavesOn bound }
+    pendingParties { id name }
+  }
+  groups(at: $at, asKnownAt: $known) {
+    id name kind active mandate establishedOn endsOn parent { id }
+    members { person { name title } role represents from until }
+  }
+  cases(at: $at, asKnownAt: $known) {
+    id kind level status principled summary agreement { id title } history { effective }
+  }
+  deadlines(from: $at, to: $until, asKnownAt: $known) { on kind agreement parties group description }
+}`;
+
+// The whole history of every agreement as known at `known`: its own events (the `because` of the
+// agreement on the last day shown), and what the rules derived from them (`changes`).
+const TIMELINE_QUERY = `
+query Timeline($end: Date!, $known: DateTime) {
+  parties(asKnownAt: $known) { id name }
+  agreements(at: $end, asKnownAt: $known) {
+    id title kind
+    because { id stream type effective data }
+  }
+  changes(from: "${FIRST_DAY}", to: $end, asKnownAt: $known) { on kind agreement }
+}`;
+
+const EVENT_FIELDS = `id position stream type effective recordedAt recordedBy data hash
+  source { title reference url note }`;
+
+const FEED_SUBSCRIPTION = `
+subscription Feed($from: Int) {
+  events(fromPosition: $from) { id position stream type effective recordedAt recordedBy data }
+}`;
+
+const $ = (id) => document.getElementById(id);
+
+/** An element with attributes and children (strings become text nodes). */
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === 'class') node.className = value;
+    else node.setAttribute(key, value === true ? '' : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+function todayIso() {
+  const now = new Date();
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
+}
+
+function addMonths(iso, months) {
+  const [y, m, d] = iso.split('-').map(Number);
+  const total = y * 12 + (m - 1) + months;
+  const year = Math.floor(total / 12);
+  const month = (total % 12) + 1;
+  const last = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${year}-${pad(month)}-${pad(Math.min(d, last))}`;
+}
+
+function formatInstant(iso) {
+  if (!iso) return '';
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toLocaleString(currentLang() === 'sv' ? 'sv-SE' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+// ---------------------------------------------------------------------------------------------
+// State of the page
+
+const today = todayIso();
+const lastDay = addMonths(today, 24);
+
+const state = {
+  at: today,
+  known: null, // an RFC 3339 instant, or null for "now"
+  timelineFrom: '2021-01-01',
+  onlyInForce: false,
+  selectedKey: null,
+  names: new Map(),
+  dashboard: null,
+  timelineRows: [],
+  loadedPosition: 0, // the ledger head the shown data was read at
+  feedPosition: 0, // the last event the feed has shown
+};
+
+function name(id) {
+  if (id === null || id === undefined) return '';
+  return state.names.get(id) ?? id;
+}
+
+function remember(list, label = 'name') {
+  for (const item of list ?? []) state.names.set(item.id, item[label]);
+}
+
+function readHash() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const at = params.get('at');
+  if (at && /^\d{4}-\d{2}-\d{2}$/.test(at)) state.at = at;
+  const known = params.get('known');
+  if (known && !Number.isNaN(new Date(known).getTime())) state.known = new Date(known).toISOString();
+  const from = params.get('from');
+  if (from && /^\d{4}-\d{2}-\d{2}$/.test(from)) state.timelineFrom = from;
+  setLang(params.get('lang') ?? localStorage.getItem('samverkan.lang') ?? 'sv');
+}
+
+function writeHash() {
+  const params = new URLSearchParams({ at: state.at });
+  if (state.known) params.set('known', state.known);
+  if (state.timelineFrom !== '2021-01-01') params.set('from', state.timelineFrom);
+  if (currentLang() !== 'sv') params.set('lang', currentLang());
+  history.replaceState(null, '', `#${params}`);
+}
+
+function setStatus(text, error = false) {
+  const el = $('status');
+  el.textContent = text;
+  el.classList.toggle('error', error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+let stateSeq = 0;
+let timelineSeq = 0;
+
+async function loadDashboard() {
+  const seq = ++stateSeq;
+  $('main').dataset.ready = 'false';
+  setStatus(t('loading'));
+  const at = state.at;
+  const known = state.known;
+  try {
+    const data = await query(STATE_QUERY, { at, known, until: addMonths(at, DEADLINE_MONTHS) });
+    if (seq !== stateSeq) return;
+    state.dashboard = data;
+    state.loadedPosition = Math.max(state.loadedPosition, data.ledger.position);
+    remember(data.parties);
+    remember(data.agreements, 'title');
+    remember(data.groups);
+    renderDashboard();
+    setStatus('');
+    Object.assign($('main').dataset, { ready: 'true', at, known: known ?? 'now' });
+    startFeed(data.ledger.position);
+  } catch (error) {
+    if (seq !== stateSeq) return;
+    setStatus(`${t('loadFailed')}: ${error.message}`, true);
+  }
+}
+
+async function loadTimeline() {
+  const seq = ++timelineSeq;
+  try {
+    const data = await query(TIMELINE_QUERY, { end: lastDay, known: state.known });
+    if (seq !== timelineSeq) return;
+    remember(data.parties);
+    remember(data.agreements, 'title');
+    state.timelineRows = timelineRows(data);
+    renderTimeline();
+  } catch (error) {
+    if (seq !== timelineSeq) return;
+    $('timeline').replaceChildren(h('p', { class: 'error' }, `${t('loadFailed')}: ${error.message}`));
+  }
+}
+
+// The kind of mark each event type gets; types not listed are not drawn.
+const EVENT_MARKS = {
+  PartyAdopted: 'adopted',
+  PartyDeclined: 'declined',
+  NoticeGiven: 'notice',
+  NoticeWithdrawn: 'other',
+  VersionRecommended: 'version',
+  VersionDecided: 'version',
+  AgreementTerminated: 'ended',
+  AgreementSuperseded: 'ended',
+  ContinuationDecided: 'other',
+  InterpretationIssued: 'other',
+  RequiredPartiesChanged: 'other',
+};
+
+const CHANGE_MARKS = { ENTERED_INTO_FORCE: 'in-force', ENDED: 'ended', VERSION_CHANGED: 'version', STATUS_CHANGED: 'other' };
+const KIND_ORDER = ['MAIN', 'GUIDELINE', 'SUBJECT_AREA', 'SUPPLEMENTARY', 'LOCAL'];
+
+function timelineRows(data) {
+  const rows = [];
+  for (const agreement of data.agreements) {
+    if (agreement.kind === 'LOCAL') continue;
+    const own = agreement.because.filter((e) => e.stream === `agreement/${agreement.id}`);
+    const items = [];
+    for (const event of own) {
+      let kind = EVENT_MARKS[event.type];
+      // A first version's proposal is the agreement's start; later ones are revisions.
+      if (event.type === 'VersionProposed' && event.data?.version > 1) kind = 'version';
+      if (!kind) continue;
+      items.push({
+        key: `e:${event.id}`,
+        date: event.effective,
+        kind,
+        label: sentence(event.type, event.data, name, event.type),
+        event: event.id,
+      });
+    }
+    const changes = data.changes.filter((c) => c.agreement === agreement.id && CHANGE_MARKS[c.kind]);
+    const spans = [];
+    for (const change of changes) {
+      if (change.kind === 'ENTERED_INTO_FORCE') spans.push([change.on, null]);
+      if (change.kind === 'ENDED' && spans.length && !spans[spans.length - 1][1]) spans[spans.length - 1][1] = change.on;
+      // A termination's own event already marks the day; the derived end would sit on top of it.
+      if (change.kind === 'ENDED' && items.some((i) => i.kind === 'ended' && Math.abs(dayOf(i.date) - dayOf(change.on)) <= 1)) continue;
+      // So does a recommendation or decision for the status it brings.
+      if (change.kind === 'STATUS_CHANGED' && items.some((i) => i.event && i.date === change.on)) continue;
+      items.push({
+        key: `c:${agreement.id}:${change.kind}:${change.on}`,
+        date: change.on,
+        kind: CHANGE_MARKS[change.kind],
+        label: sentence(change.kind, {}, name, change.kind),
+        change: { kind: change.kind, on: change.on, agreement: agreement.id },
+      });
+    }
+    items.sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
+    const first = own[0]?.effective ?? FIRST_DAY;
+    const last = [...items.map((i) => i.date), ...spans.flat().filter(Boolean)].reduce((a, b) => (a > b ? a : b), first);
+    rows.push({ id: agreement.id, title: agreement.title, kind: agreement.kind, first, last, spans, items });
+  }
+  rows.sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || (a.first < b.first ? 1 : -1));
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+function badge(status) {
+  return h('span', { class: `badge status-${status.toLowerCase().replace(/_/g, '-')}`, 'data-status': status }, term(status));
+}
+
+function renderDashboard() {
+  const data = state.dashboard;
+  if (!data) return;
+  renderHok(data.agreements);
+  renderAgreements(data.agreements);
+  renderLadder(data.cases);
+  renderDeadlines(data.deadlines);
+  renderOrganisation(data.groups);
+  $('ledger-head').textContent = `${t('position')} ${data.ledger.position} · ${data.ledger.headHash.slice(0, 16)}…`;
+}
+
+function renderHok(agreements) {
+  const hok = agreements.find((a) => a.id === 'hok') ?? agreements.find((a) => a.kind === 'MAIN');
+  const card = document.querySelector('[data-testid="hok-card"]');
+  const lists = { adopted: $('hok-adopted'), pending: $('hok-pending'), notice: $('hok-notice') };
+  if (!hok) {
+    card.dataset.status = 'NONE';
+    card.dataset.inForce = 'false';
+    $('hok-badge').replaceChildren();
+    $('hok-line').textContent = t('hokNotInForce');
+    $('hok-meter').value = 0;
+    $('hok-meter-label').textContent = '';
+    for (const list of Object.values(lists)) list.replaceChildren();
+    return;
+  }
+  card.dataset.status = hok.status;
+  card.dataset.inForce = String(hok.inForce);
+  $('hok-badge').replaceChildren(badge(hok.status));
+  $('hok-line').textContent = hok.inForce
+    ? `${t('hokInForceSince', hok.inForceFrom)} · ${t('colVersion').toLowerCase()} ${hok.version ?? '–'}`
+    : `${t('hokNotInForce')} (${term(hok.status)})`;
+
+  const adopted = hok.parties.filter((p) => p.adoptedOn).sort((a, b) => (a.adoptedOn < b.adoptedOn ? -1 : 1));
+  const meter = $('hok-meter');
+  meter.max = Math.max(1, hok.parties.length);
+  meter.value = adopted.length;
+  meter.textContent = `${adopted.length}/${hok.parties.length}`;
+  $('hok-meter-label').textContent = `${adopted.length}/${hok.parties.length}`;
+  const pendingIds = new Set(hok.pendingParties.map((p) => p.id));
+  const declined = hok.parties.filter((p) => p.declinedOn && !p.adoptedOn);
+  const noticed = hok.parties.filter((p) => p.noticeGivenOn);
+  const item = (label, note, testid) => h('li', { 'data-testid': testid }, h('span', {}, label), note ? h('span', { class: 'muted' }, note) : null);
+
+  lists.adopted.replaceChildren(...adopted.map((p) => item(p.party.name, p.adoptedOn, 'hok-adopted-party')));
+  lists.pending.replaceChildren(
+    ...hok.pendingParties.map((p) => item(p.name, null, 'hok-pending-party')),
+    ...declined.filter((p) => !pendingIds.has(p.party.id)).map((p) => item(p.party.name, `${t('declined').toLowerCase()} ${p.declinedOn}`, 'hok-declined-party')),
+  );
+  lists.notice.replaceChildren(
+    ...noticed.map((p) => item(p.party.name, `${p.noticeGivenOn}${p.leavesOn ? ` · ${t('leaves', p.leavesOn)}` : ''}`, 'hok-notice-party')),
+  );
+  for (const [key, list] of Object.entries(lists)) {
+    if (!list.children.length) list.append(h('li', { class: 'muted empty' }, t('none')));
+    $(`hok-${key}-count`).textContent = String(list.querySelectorAll('li:not(.empty)').length);
+  }
+}
+
+function renderAgreements(agreements) {
+  const inForce = agreements.filter((a) => a.inForce).length;
+  $('agreements-summary').textContent = t('inForceSummary', inForce, agreements.length);
+  const shown = agreements
+    .filter((a) => !state.onlyInForce || a.inForce)
+    .sort((a, b) => Number(b.inForce) - Number(a.inForce) || KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || a.title.localeCompare(b.title, 'sv'));
+  $('agreements-body').replaceChildren(
+    ...shown.map((a) => {
+      const bound = a.parties.filter((p) => p.bound).length;
+      return h(
+        'tr',
+        { 'data-testid': `agreement-${a.id}`, 'data-status': a.status, 'data-in-force': String(a.inForce), class: a.inForce ? 'in-force' : 'not-in-force' },
+        h('th', { scope: 'row' }, h('span', { class: 'title' }, a.title), h('span', { class: 'kind' }, term(a.kind))),
+        h('td', {}, badge(a.status)),
+        h('td', { class: 'num' }, a.version ?? '–'),
+        h('td', { class: 'date' }, a.inForceFrom ?? '–'),
+        h('td', { class: 'date' }, a.inForceUntil ?? '–'),
+        h('td', { class: 'num' }, h('meter', { min: 0, max: Math.max(1, a.parties.length), value: bound, 'aria-hidden': 'true' }), ` ${bound}/${a.parties.length}`),
+        h('td', {}, a.steward?.name ?? '–'),
+      );
+    }),
+  );
+}
+
+function renderLadder(cases) {
+  const open = cases.filter((c) => c.status === 'OPEN');
+  $('ladder').replaceChildren(
+    ...['LOCAL', 'OFFICIALS', 'POLITICAL'].map((level, i) => {
+      const here = open.filter((c) => c.level === level);
+      return h(
+        'li',
+        { class: 'step', 'data-testid': `ladder-step-${level}` },
+        h('h3', {}, h('span', { class: 'step-no' }, `${t('step')} ${i + 1}`), ` ${term(`STEP_${level}`)} `, h('span', { class: 'count' }, String(here.length))),
+        here.length
+          ? h('ul', { class: 'case-list' }, ...here.map((c) => h(
+            'li',
+            { 'data-testid': 'case', 'data-case': c.id },
+            h('strong', {}, c.summary),
+            h('span', { class: 'muted' }, [c.agreement?.title ?? '', term(c.kind), c.principled ? t('principled') : null, c.history[0]?.effective].filter(Boolean).join(' · ')),
+          )))
+          : h('p', { class: 'muted' }, t('noCases')),
+      );
+    }),
+  );
+}
+
+function renderDeadlines(deadlines) {
+  $('deadlines-range').textContent = t('deadlinesRange', state.at, addMonths(state.at, DEADLINE_MONTHS));
+  const soon = addMonths(state.at, 1);
+  $('deadlines').replaceChildren(
+    ...(deadlines.length
+      ? deadlines.map((d) => h(
+        'li',
+        { class: d.on <= soon ? 'soon' : '', 'data-testid': 'deadline', 'data-kind': d.kind },
+        h('time', { datetime: d.on }, d.on),
+        h('span', {}, sentence(d.kind, d, name, d.description)),
+      ))
+      : [h('li', { class: 'muted' }, t('noDeadlines'))]),
+  );
+}
+
+// Whom a member represents: a party's name, or a word such as "kommunerna" with a capital.
+function sideName(id) {
+  const known = name(id);
+  return known === id ? id.charAt(0).toUpperCase() + id.slice(1) : known;
+}
+
+const ROLE_ORDER = ['CHAIR', 'VICE_CHAIR', 'MEMBER', 'SECRETARY', 'CONTACT'];
+const MAIN_KINDS = ['POLITICAL_STEERING', 'OFFICIALS_STEERING', 'CONSULTATION', 'WORKING', 'SECRETARIAT', 'SUBREGIONAL', 'LOCAL'];
+
+function renderGroup(group, children, depth) {
+  const stewards = (state.dashboard?.agreements ?? []).filter((a) => a.steward?.id === group.id);
+  const members = [...group.members].sort((a, b) => ROLE_ORDER.indexOf(a.role) - ROLE_ORDER.indexOf(b.role) || a.person.name.localeCompare(b.person.name, 'sv'));
+  const sides = new Map();
+  for (const m of members) {
+    const side = m.represents ?? '';
+    if (!sides.has(side)) sides.set(side, []);
+    sides.get(side).push(m);
+  }
+  const memberList = members.length
+    ? h('div', { class: 'sides' }, ...[...sides].map(([side, list]) => h(
+      'div',
+      { class: 'side' },
+      side ? h('h5', {}, sideName(side)) : null,
+      h('ul', { class: 'members' }, ...list.map((m) => h(
+        'li',
+        {},
+        h('span', { class: `role role-${m.role.toLowerCase()}` }, term(m.role)),
+        h('span', { class: 'person' }, m.person.name),
+        m.person.title ? h('span', { class: 'muted' }, m.person.title) : null,
+      ))),
+    )))
+    : h('p', { class: 'muted small' }, t('noMembers'));
+  const kids = children.get(group.id) ?? [];
+  const subgroups = MAIN_KINDS.map((kind) => kids.filter((k) => k.kind === kind)).filter((list) => list.length);
+  return h(
+    'article',
+    { class: `group depth-${depth} kind-${group.kind.toLowerCase()}`, 'data-testid': `group-${group.id}` },
+    h('header', {},
+      h(depth === 0 ? 'h3' : 'h4', {}, group.name),
+      h('span', { class: 'chip' }, term(group.kind)),
+      h('span', { class: 'muted small' }, `${t('since')} ${group.establishedOn}${group.endsOn ? ` · ${t('endsOn')} ${group.endsOn}` : ''}`)),
+    stewards.length
+      ? h('div', { class: 'stewards small' }, h('span', { class: 'muted' }, `${t('stewards')}: `), stewards.map((a) => a.title).join(' · '))
+      : null,
+    group.mandate ? h('details', { class: 'mandate' }, h('summary', {}, t('mandate')), h('p', {}, group.mandate)) : null,
+    members.length || depth === 0 ? h('details', { class: 'member-box', open: depth === 0 && members.length ? true : null },
+      h('summary', {}, `${t('members')} (${members.length})`), memberList) : null,
+    ...subgroups.map((list) => h('div', { class: list.length > 1 ? 'subgroups grid' : 'subgroups' }, ...list.map((g) => renderGroup(g, children, depth + 1)))),
+  );
+}
+
+function renderOrganisation(groups) {
+  const active = groups.filter((g) => g.active);
+  const ids = new Set(active.map((g) => g.id));
+  const children = new Map();
+  const roots = [];
+  for (const g of active) {
+    const parent = g.parent?.id;
+    if (parent && ids.has(parent)) {
+      if (!children.has(parent)) children.set(parent, []);
+      children.get(parent).push(g);
+    } else {
+      roots.push(g);
+    }
+  }
+  const main = roots.filter((g) => MAIN_KINDS.includes(g.kind)).sort((a, b) => MAIN_KINDS.indexOf(a.kind) - MAIN_KINDS.indexOf(b.kind));
+  const other = roots.filter((g) => !MAIN_KINDS.includes(g.kind));
+  $('org').replaceChildren(
+    ...main.map((g) => renderGroup(g, children, 0)),
+    other.length
+      ? h('div', { class: 'other-groups' }, h('h3', {}, t('otherForums')), h('div', { class: 'subgroups grid' }, ...other.map((g) => renderGroup(g, children, 1))))
+      : null,
+  );
+  if (!active.length) $('org').append(h('p', { class: 'muted' }, t('none')));
+}
+
+function renderTimeline() {
+  const from = state.timelineFrom;
+  // Rows that ended before the period shown would be empty lines.
+  const rows = state.timelineRows.filter((r) => r.last >= from || r.spans.some(([, until]) => !until || until >= from));
+  // The axis runs a year past the last thing that happened (or the chosen date), not into an
+  // empty future.
+  const latest = state.timelineRows.reduce((a, r) => (r.last > a ? r.last : a), state.at);
+  const to = addMonths(latest > state.at ? latest : state.at, 12);
+  drawTimeline($('timeline'), {
+    rows,
+    from,
+    to: to < lastDay ? to : lastDay,
+    at: state.at,
+    selectedKey: state.selectedKey,
+    onSelect: selectItem,
+    onPickDate: (iso) => setDate(iso),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The evidence panel
+
+function eventCard(event) {
+  const source = event.source;
+  const data = Object.entries(event.data ?? {}).filter(([, v]) => v !== null && typeof v !== 'object');
+  return h(
+    'li',
+    { class: 'evidence', 'data-testid': 'because-event' },
+    h('div', { class: 'evidence-head' },
+      h('span', { class: 'pos' }, `#${event.position}`),
+      h('strong', {}, sentence(event.type, event.data, name, event.type)),
+      h('time', { datetime: event.effective }, event.effective)),
+    h('div', { class: 'muted small' }, `${event.type} · ${t('recordedAt')} ${formatInstant(event.recordedAt)} ${t('recordedBy')} ${event.recordedBy}`),
+    source
+      ? h('div', { class: 'source', 'data-testid': 'because-source' },
+        h('span', { class: 'label' }, `${t('source')}: `),
+        source.url ? h('a', { href: source.url, rel: 'noopener noreferrer', target: '_blank' }, source.title) : h('span', {}, source.title),
+        source.reference ? h('div', { class: 'small' }, `${t('reference')}: ${source.reference}`) : null,
+        source.note ? h('div', { class: 'small muted' }, `${t('note')}: ${source.note}`) : null)
+      : null,
+    data.length ? h('details', { class: 'small' }, h('summary', {}, 'data'), h('dl', {}, ...data.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]))) : null,
+  );
+}
+
+let detailSeq = 0;
+
+async function selectItem(item, row) {
+  state.selectedKey = item.key;
+  // Mark the item chosen in place (no redraw, so keyboard focus stays where it is) and make it
+  // the timeline's tab stop.
+  for (const node of document.querySelectorAll('.tl-item')) {
+    const on = node.dataset.key === item.key;
+    node.classList.toggle('tl-selected', on);
+    node.setAttribute('aria-pressed', String(on));
+    node.setAttribute('tabindex', on ? '0' : '-1');
+  }
+  const seq = ++detailSeq;
+  const body = $('detail-body');
+  body.replaceChildren(h('p', { class: 'detail-title' }, h('strong', {}, item.label)), h('p', { class: 'muted small' }, `${row.title} · ${item.date}`), h('p', { class: 'muted' }, t('loading')));
+  try {
+    let events;
+    if (item.event) {
+      const data = await query(`query($id: String!) { event(id: $id) { ${EVENT_FIELDS} } }`, { id: item.event });
+      events = data.event ? [data.event] : [];
+    } else {
+      const { kind, on, agreement } = item.change;
+      const data = await query(
+        `query($on: Date!, $known: DateTime) { changes(from: $on, to: $on, asKnownAt: $known) { kind agreement because { ${EVENT_FIELDS} } } }`,
+        { on, known: state.known },
+      );
+      // Newest first: for an entry into force that is the adoption that completed it.
+      events = [...(data.changes.find((c) => c.kind === kind && c.agreement === agreement)?.because ?? [])]
+        .sort((a, b) => (a.effective === b.effective ? b.position - a.position : a.effective < b.effective ? 1 : -1));
+    }
+    if (seq !== detailSeq) return;
+    body.replaceChildren(
+      h('p', { class: 'detail-title' }, h('strong', {}, item.label)),
+      h('p', { class: 'muted small' }, `${row.title} · ${item.date} · ${t('becauseEvents', events.length)}`),
+      h('ol', { class: 'evidence-list' }, ...events.map(eventCard)),
+    );
+  } catch (error) {
+    if (seq !== detailSeq) return;
+    body.replaceChildren(h('p', { class: 'error' }, `${t('loadFailed')}: ${error.message}`));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The live feed
+
+let stopFeed = null;
+let refreshTimer = null;
+
+function feedStatus(status) {
+  const pill = $('feed-status');
+  pill.dataset.state = status;
+  pill.textContent = t({ connecting: 'feedConnecting', live: 'feedLive', reconnecting: 'feedReconnecting' }[status]);
+}
+
+function startFeed(head) {
+  if (stopFeed) return;
+  // Replay the last few events so the feed is not empty, then follow the log live. On a
+  // reconnect, resume right after the last event shown: no gap, no duplicate.
+  state.feedPosition = Math.max(0, head - 8);
+  $('feed').replaceChildren(h('li', { class: 'muted empty' }, t('feedEmpty')));
+  stopFeed = subscribe(FEED_SUBSCRIPTION, () => ({ from: state.feedPosition + 1 }), {
+    onStatus: feedStatus,
+    onData: (data) => addFeedEvent(data.events),
+  });
+}
+
+function addFeedEvent(event) {
+  if (!event || event.position <= state.feedPosition) return;
+  state.feedPosition = event.position;
+  const list = $('feed');
+  list.querySelector('.empty')?.remove();
+  const fresh = event.position > state.loadedPosition;
+  list.prepend(h(
+    'li',
+    { class: fresh ? 'fresh' : '', 'data-testid': 'feed-item', 'data-position': event.position, 'data-type': event.type },
+    h('span', { class: 'pos' }, `#${event.position}`),
+    h('span', { class: 'what' }, h('strong', {}, sentence(event.type, event.data, name, event.type)), h('span', { class: 'muted small' }, `${event.type} · ${event.stream}`)),
+    h('span', { class: 'when small muted' }, h('time', { datetime: event.effective }, event.effective), h('br'), `${formatInstant(event.recordedAt)} · ${event.recordedBy}`),
+  ));
+  while (list.children.length > FEED_LIMIT) list.lastElementChild.remove();
+  // Something new was recorded: what the page shows as "now" may have changed.
+  if (fresh && !state.known) {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(() => {
+      loadDashboard();
+      loadTimeline();
+    }, 300);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Controls
+
+function setDate(iso, { fromSlider = false } = {}) {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(iso)) return;
+  state.at = iso;
+  $('at').value = iso;
+  if (!fromSlider) $('at-slider').value = String(dayOf(iso));
+  $('at-slider').setAttribute('aria-valuetext', iso);
+  writeHash();
+  loadDashboard();
+  renderTimeline();
+}
+
+function localInputValue(instant) {
+  const d = new Date(instant);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+function setKnown(instant) {
+  state.known = instant;
+  $('known-now').checked = !instant;
+  $('known').disabled = !instant;
+  $('known').value = instant ? localInputValue(instant) : '';
+  writeHash();
+  loadDashboard();
+  loadTimeline();
+}
+
+function applyLanguage(lang) {
+  setLang(lang);
+  localStorage.setItem('samverkan.lang', lang);
+  for (const button of document.querySelectorAll('.lang')) button.setAttribute('aria-pressed', String(button.dataset.lang === lang));
+  translatePage();
+  writeHash();
+  renderDashboard();
+  if (state.timelineRows.length) loadTimeline();
+  if ($('feed-status').dataset.state) feedStatus($('feed-status').dataset.state);
+}
+
+function init() {
+  readHash();
+  translatePage();
+  for (const button of document.querySelectorAll('.lang')) button.setAttribute('aria-pressed', String(button.dataset.lang === currentLang()));
+
+  const slider = $('at-slider');
+  slider.min = String(dayOf(FIRST_DAY));
+  slider.max = String(dayOf(lastDay));
+  $('at').min = FIRST_DAY;
+  $('at').max = lastDay;
+  $('at').value = state.at;
+  slider.value = String(dayOf(state.at));
+  slider.setAttribute('aria-valuetext', state.at);
+  $('timeline-from').value = state.timelineFrom;
+  if (state.known) {
+    $('known-now').checked = false;
+    $('known').disabled = false;
+    $('known').value = localInputValue(state.known);
+  }
+
+  $('controls').addEventListener('submit', (event) => event.preventDefault());
+  $('at').addEventListener('change', () => setDate($('at').value));
+  let slideTimer = null;
+  slider.addEventListener('input', () => {
+    const iso = isoOf(Number(slider.value));
+    $('at').value = iso;
+    slider.setAttribute('aria-valuetext', iso);
+    clearTimeout(slideTimer);
+    slideTimer = setTimeout(() => setDate(iso, { fromSlider: true }), 120);
+  });
+  $('today').addEventListener('click', () => setDate(today));
+  $('known-now').addEventListener('change', () => setKnown($('known-now').checked ? null : new Date().toISOString()));
+  $('known').addEventListener('change', () => {
+    const value = $('known').value;
+    const instant = new Date(value);
+    if (value && !Number.isNaN(instant.getTime())) setKnown(instant.toISOString());
+  });
+  $('only-in-force').addEventListener('change', () => {
+    state.onlyInForce = $('only-in-force').checked;
+    if (state.dashboard) renderAgreements(state.dashboard.agreements);
+  });
+  $('timeline-from').addEventListener('change', () => {
+    state.timelineFrom = $('timeline-from').value;
+    writeHash();
+    renderTimeline();
+  });
+  for (const button of document.querySelectorAll('.lang')) button.addEventListener('click', () => applyLanguage(button.dataset.lang));
+  let resizeTimer = null;
+  window.addEventListener('resize', () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(renderTimeline, 150);
+  });
+
+  loadDashboard();
+  loadTimeline();
+}
+
+init();
