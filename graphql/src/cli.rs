@@ -118,14 +118,45 @@ pub fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // `--help` and `--version` print to stdout and succeed.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("samverkan: {}", usage_error(&e));
+            return std::process::ExitCode::from(2);
+        }
+    };
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("samverkan: {e:#}");
+            eprintln!("samverkan: {}", crate::error::readable_message(&format!("{e:#}")));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// A command-line usage error as the one line API.md §3 promises, e.g. "unrecognized subcommand
+/// 'frobnicate'; try 'samverkan --help'". clap renders a paragraph (the error, tips, a usage line,
+/// a hint); this keeps the error and its tips and drops the usage and the hint.
+pub fn usage_error(error: &clap::Error) -> String {
+    if error.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // clap would print the whole help; name the commands instead.
+        let command = <Cli as clap::CommandFactory>::command();
+        let names: Vec<&str> = command.get_subcommands().map(clap::Command::get_name).collect();
+        return format!("a command is needed: {}; try 'samverkan --help'", names.join(", "));
+    }
+    let rendered = error.render().to_string();
+    let mut parts: Vec<String> = Vec::new();
+    for paragraph in rendered.split("\n\n") {
+        let text = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.is_empty() || text.starts_with("Usage:") || text.starts_with("For more information") {
+            continue;
+        }
+        parts.push(text.strip_prefix("error: ").unwrap_or(&text).to_owned());
+    }
+    parts.push("try 'samverkan --help'".to_owned());
+    parts.join("; ")
 }
 
 /// Runs a parsed command line.
@@ -179,7 +210,11 @@ fn progress_bar(total: u64, what: &str) -> Option<ProgressBar> {
 }
 
 fn import(file: &Path, data: &Path) -> anyhow::Result<()> {
-    let size = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
+    let metadata = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
+    if metadata.is_dir() {
+        anyhow::bail!("{} is a directory, not a JSON Lines file", file.display());
+    }
+    let size = metadata.len();
     let reader = BufReader::new(std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?);
     let bar = progress_bar(size / 400 + 1, "reading");
     let lines = jsonl::read_lines(reader, &mut |n| {
@@ -190,6 +225,11 @@ fn import(file: &Path, data: &Path) -> anyhow::Result<()> {
     .with_context(|| format!("{} was not imported", file.display()))?;
     if let Some(b) = &bar {
         b.finish_and_clear();
+    }
+    // An empty file is almost always a mistake (a failed export, the wrong file); say so rather
+    // than report success.
+    if lines.is_empty() {
+        anyhow::bail!("{} holds no events; nothing was imported", file.display());
     }
     let dir = open_existing_or_new(data)?;
     let count = lines.len();
@@ -208,17 +248,51 @@ fn export(data: &Path) -> anyhow::Result<()> {
     let dir = open_existing(data)?;
     let bar = progress_bar(dir.ledger.head().position.get(), "exporting");
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    jsonl::export(&dir.ledger, &mut out, &mut |done: Position, _| {
+    let mut out = StdoutWriter { inner: std::io::BufWriter::new(stdout.lock()), failed: None };
+    let exported = jsonl::export(&dir.ledger, &mut out, &mut |done: Position, _| {
         if let Some(b) = &bar {
             b.set_position(done.get());
         }
-    })?;
-    out.flush()?;
+    })
+    .map(|_| ())
+    .and_then(|()| out.flush().map_err(Into::into));
+    if let Some(e) = out.failed {
+        anyhow::bail!("cannot write the export to standard output: {e}");
+    }
+    exported?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
     Ok(())
+}
+
+/// Standard output for `export`, remembering a failed write so that the error names standard output
+/// (a full disk, a closed pipe) rather than the ledger.
+struct StdoutWriter<W> {
+    inner: W,
+    failed: Option<std::io::Error>,
+}
+
+impl<W: Write> StdoutWriter<W> {
+    fn remember<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        result.map_err(|e| {
+            let reported = std::io::Error::new(e.kind(), e.to_string());
+            self.failed.get_or_insert(e);
+            reported
+        })
+    }
+}
+
+impl<W: Write> Write for StdoutWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.remember(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.remember(result)
+    }
 }
 
 fn verify(data: &Path) -> anyhow::Result<()> {

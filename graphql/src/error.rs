@@ -104,3 +104,67 @@ impl From<LedgerError> for ApiError {
 
 /// Shorthand for resolver results.
 pub(crate) type ApiResult<T> = Result<T, async_graphql::Error>;
+
+/// The longest quoted value a message repeats in full.
+const MAX_QUOTED_CHARS: usize = 60;
+/// The longest message a client or a CLI user is shown.
+const MAX_MESSAGE_CHARS: usize = 1_000;
+
+/// A message fit to show: messages quote the input they refuse (`invalid id "…"`), and a huge input
+/// must not make a huge message. Every quoted value over 60 characters keeps its first 40 and says
+/// how long it was; what is still over 1 000 characters is cut.
+pub(crate) fn readable_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_MESSAGE_CHARS + 64));
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '"' {
+            continue;
+        }
+        // A quoted value, as `{:?}` writes it: up to the next unescaped quote on the same line.
+        // A lone quote (a parser's excerpt of the query, say) is left as it is.
+        let rest = chars.as_str();
+        let mut escaped = false;
+        let end = rest.char_indices().find_map(|(i, q)| {
+            let closes = q == '"' && !escaped;
+            escaped = q == '\\' && !escaped;
+            (closes || q == '\n').then_some((i, closes))
+        });
+        let Some((end, true)) = end else { continue };
+        let quoted = &rest[..end];
+        let length = quoted.chars().count();
+        if length > MAX_QUOTED_CHARS {
+            out.extend(quoted.chars().take(40));
+            out.push_str(&format!("… ({length} characters)"));
+        } else {
+            out.push_str(quoted);
+        }
+        out.push('"');
+        chars = rest[end + 1..].chars();
+    }
+    if out.chars().count() > MAX_MESSAGE_CHARS {
+        out = out.chars().take(MAX_MESSAGE_CHARS).collect();
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable_message;
+
+    #[test]
+    fn long_quoted_values_are_shortened_and_the_rest_is_kept() {
+        let long = "a".repeat(100);
+        let message = format!("invalid id {long:?}: ids are 1–64 lowercase letters");
+        assert_eq!(
+            readable_message(&message),
+            format!("invalid id \"{}… (100 characters)\": ids are 1–64 lowercase letters", "a".repeat(40))
+        );
+        assert_eq!(readable_message("unknown type \"Nonsense\""), "unknown type \"Nonsense\"");
+        assert_eq!(readable_message("a \"quote with \\\" inside\" ends"), "a \"quote with \\\" inside\" ends");
+        assert_eq!(readable_message(&"x".repeat(5_000)).chars().count(), 1_001);
+        let excerpt = format!("1 | {{ agreement(id: \"hok) {{ id }} }}{}\n  = expected", " ".repeat(80));
+        assert_eq!(readable_message(&excerpt), excerpt, "a lone quote is not a quoted value");
+    }
+}

@@ -1,6 +1,7 @@
 //! The GraphQL schema: query, mutation and subscription roots over the ledger and the projections.
 
 // Vocabulary enums (PartyKind, GroupKind, …) live in `enums.rs` for inputs and outputs alike.
+mod codes;
 mod enums;
 mod events;
 mod mutations;
@@ -29,6 +30,7 @@ pub fn build_schema(state: Arc<AppState>) -> AppSchema {
         .data(state)
         .limit_depth(config.max_depth)
         .limit_complexity(config.max_complexity)
+        .extension(codes::ErrorCodes)
         .finish()
 }
 

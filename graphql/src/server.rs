@@ -10,6 +10,7 @@ use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
+use axum::extract::ws::{CloseFrame, Message as WsMessage};
 use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -34,7 +35,7 @@ pub struct ServerConfig {
     pub reads_require_token: bool,
     /// Origins allowed to call the API from a browser (`*` for any). Empty: no CORS headers.
     pub cors_origins: Vec<String>,
-    /// The largest request body accepted, in bytes.
+    /// The largest request body accepted, in bytes; also the largest WebSocket message.
     pub max_body_bytes: usize,
     /// How long one HTTP request may take.
     pub request_timeout: Duration,
@@ -136,6 +137,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(middleware::map_response(body_limit_refusal))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
         .with_state(shared)
@@ -165,22 +167,40 @@ async fn graphql_post(
     headers: HeaderMap,
     request: Result<GraphQLRequest, GraphQLRejection>,
 ) -> Response {
+    // Only JSON is a GraphQL request here (the GraphQL-over-HTTP spec's media type; the schema takes
+    // no uploads). async-graphql would read any body as JSON whatever its declared type.
+    let media_type = headers.get(header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let is_json = media_type
+        .as_deref()
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        let got = media_type.map_or_else(|| "none".to_owned(), |v| format!("{v:?}"));
+        let message = format!("not a GraphQL request: the Content-Type must be application/json, got {got}");
+        return refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
+    }
     let request = match request {
-        Ok(request) => request,
+        Ok(request) => request.into_inner(),
         Err(rejection) => return request_error(&rejection.0),
     };
+    if request.query.trim().is_empty() {
+        let message = "not a GraphQL request: it has no \"query\"; send {\"query\": \"{ ledger { position } }\"}";
+        return refusal(StatusCode::BAD_REQUEST, message.to_owned());
+    }
     let token = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
     let caller = shared.state.tokens.authenticate(token);
-    let mut response = shared.schema.execute(request.into_inner().data(caller)).await;
+    let mut response = shared.schema.execute(request.data(caller)).await;
     with_codes(&mut response.errors);
     GraphQLResponse::from(response).into_response()
 }
 
-/// Gives every error a code. Resolver errors carry theirs already; what is left are async-graphql's
-/// own parse and validation errors (syntax, unknown fields, wrong enum values, malformed scalars,
-/// depth and complexity limits), all of which are the client's input.
+/// Gives every error a code and a message of readable length. Resolver errors carry their code
+/// already; what is left are async-graphql's own parse and validation errors (syntax, unknown
+/// fields, wrong enum values, malformed scalars, depth and complexity limits), all of which are the
+/// client's input.
 fn with_codes(errors: &mut [async_graphql::ServerError]) {
     for error in errors {
+        error.message = crate::error::readable_message(&error.message);
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
             extensions.set("code", Code::InvalidInput.as_str());
@@ -202,22 +222,58 @@ fn request_error(error: &async_graphql::ParseRequestError) -> Response {
         (StatusCode::PAYLOAD_TOO_LARGE, "the request body is larger than the server accepts".to_owned())
     } else {
         let detail = match error {
-            E::InvalidRequest(e) => e.to_string(),
+            // JSON of the wrong shape: serde's own words name async-graphql's Rust types
+            // ("untagged enum BatchRequest"), so say what the shape should be instead.
+            E::InvalidRequest(e) => match e.downcast_ref::<serde_json::Error>() {
+                Some(json) if json.classify() == serde_json::error::Category::Data => {
+                    "expected a JSON object with a string \"query\" and optionally \"variables\" (an object) \
+                     and \"operationName\" (a string)"
+                        .to_owned()
+                }
+                Some(json) => format!("the body is not JSON: {json}"),
+                None => e.to_string(),
+            },
             other => other.to_string(),
         };
         (StatusCode::BAD_REQUEST, format!("not a GraphQL request: {detail}"))
     };
-    let body = serde_json::json!({"errors": [{"message": message, "extensions": {"code": Code::InvalidInput.as_str()}}]});
+    refusal(status, message)
+}
+
+/// A GraphQL-shaped refusal of a whole request: `status`, one error with `message` and the code
+/// `INVALID_INPUT`.
+fn refusal(status: StatusCode, message: String) -> Response {
+    let body =
+        serde_json::json!({"errors": [{"message": message, "extensions": {"code": Code::InvalidInput.as_str()}}]});
     (status, axum::Json(body)).into_response()
+}
+
+/// tower-http's body limit answers a `Content-Length` over the limit itself, in plain text, before
+/// any handler runs; give that answer the same GraphQL-shaped body and code as every other refusal.
+async fn body_limit_refusal(response: Response) -> Response {
+    let json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !json {
+        return request_error(&async_graphql::ParseRequestError::PayloadTooLarge);
+    }
+    response
 }
 
 async fn graphql_ws(State(shared): State<Shared>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
     let tokens = shared.state.tokens.clone();
     let reads_require_token = shared.state.config.reads_require_token;
+    // A message is a request too: the same limit as a request body (tungstenite's default is 64 MiB).
+    let max = shared.state.config.max_body_bytes;
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            GraphQLWebSocket::new(stream, shared.schema.clone(), protocol)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| {
+            let (sink, stream) = futures::StreamExt::split(socket);
+            let sink = futures::SinkExt::with(sink, |message| {
+                futures::future::ready(Ok::<_, axum::Error>(readable_close(message)))
+            });
+            GraphQLWebSocket::new_with_pair(sink, stream, shared.schema.clone(), protocol)
                 .on_connection_init(move |payload| async move {
                     let caller = tokens.authenticate(token_from_init(&payload));
                     if reads_require_token && !matches!(caller, Caller::Token { .. }) {
@@ -230,6 +286,29 @@ async fn graphql_ws(State(shared): State<Shared>, protocol: GraphQLProtocol, upg
                 .serve()
         })
         .into_response()
+}
+
+/// Makes async-graphql's close frames valid and true to graphql-transport-ws: a close reason is at
+/// most 123 bytes (a longer one, such as serde's message for an unknown message type, makes the
+/// frame invalid and the client sees a protocol failure instead of the reason), and a `subscribe`
+/// before `connection_init` is 4401 Unauthorized, not 1011 (which says the server failed).
+fn readable_close(message: WsMessage) -> WsMessage {
+    const MAX_REASON: usize = 123;
+    let WsMessage::Close(Some(frame)) = message else { return message };
+    let (code, reason) = if frame.code == 1011 && frame.reason.as_str().starts_with("The handshake is not completed") {
+        (4401, "Unauthorized: send connection_init first".to_owned())
+    } else {
+        // serde's complaint about a message that is not an object names async-graphql's Rust type.
+        (
+            frame.code,
+            frame.reason.as_str().replace("internally tagged enum ClientMessage", "a message object with a \"type\""),
+        )
+    };
+    let mut end = reason.len().min(MAX_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    WsMessage::Close(Some(CloseFrame { code, reason: reason[..end].into() }))
 }
 
 /// The token of a `connection_init` payload: `{"Authorization": "Bearer …"}` (any case) or

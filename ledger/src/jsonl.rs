@@ -40,7 +40,11 @@ struct OutLine<'a> {
 
 /// An event line as read: only `type`, `effective` and `data` are required.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    expecting = "an event: a JSON object with type, effective and data"
+)]
 struct InLine {
     #[serde(default)]
     id: Option<EventId>,
@@ -113,7 +117,19 @@ impl ImportLine {
 /// Parses one line of a JSON Lines file (`line` is 1-based, for messages).
 pub fn parse_line(line: usize, text: &str) -> Result<ImportLine> {
     let err = |reason: String| LedgerError::Import { line, reason };
+    // serde reads a struct from an array too (field by field), so refuse anything but an object
+    // before its complaints get confusing ("expected a formatted UUID string").
+    if !text.trim_start().starts_with('{') {
+        return Err(match serde_json::from_str::<serde_json::Value>(text) {
+            Err(e) => err(e.to_string()),
+            Ok(_) => err("expected an event: a JSON object with type, effective and data".to_owned()),
+        });
+    }
     let parsed: InLine = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+    // serde's own complaint about anything else would name the payload's Rust struct.
+    if !parsed.data.is_object() {
+        return Err(err(format!("data must be a JSON object with the fields of a {} event", parsed.type_name)));
+    }
     let data = EventData::from_json(&parsed.type_name, parsed.data).map_err(|e| err(e.to_string()))?;
     let stream = match parsed.stream {
         Some(s) => Some(StreamId::parse(&s).map_err(|e| err(e.to_string()))?),

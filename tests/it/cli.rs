@@ -51,7 +51,9 @@ fn read_only_commands_refuse_a_directory_that_is_not_a_ledger() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("notes.txt"), "x").expect("write");
     let path = dir.path().to_str().expect("utf-8");
-    for args in [vec!["verify", "--data", path], vec!["export", "--data", path], vec!["at", "2022-10-01", "--data", path]] {
+    for args in
+        [vec!["verify", "--data", path], vec!["export", "--data", path], vec!["at", "2022-10-01", "--data", path]]
+    {
         let err = samverkan(&args).expect_err("refused");
         assert!(format!("{err:#}").contains("not a Samverkan data directory"), "{args:?}: {err:#}");
     }
@@ -70,9 +72,11 @@ fn bad_arguments_are_one_line_errors() {
     assert!(format!("{err:#}").contains("YYYY-MM-DD"), "{err:#}");
     let err = samverkan(&["at", "2022-10-01", "--known-at", "noon", "--data", data_arg]).expect_err("bad instant");
     assert!(format!("{err:#}").contains("RFC 3339"), "{err:#}");
-    let err = samverkan(&["token", "create", "--role", "PARTY", "--name", "x", "--data", data_arg]).expect_err("no party");
+    let err =
+        samverkan(&["token", "create", "--role", "PARTY", "--name", "x", "--data", data_arg]).expect_err("no party");
     assert!(format!("{err:#}").contains("--party"), "{err:#}");
-    let err = samverkan(&["token", "create", "--role", "KING", "--name", "x", "--data", data_arg]).expect_err("no role");
+    let err =
+        samverkan(&["token", "create", "--role", "KING", "--name", "x", "--data", data_arg]).expect_err("no role");
     assert!(format!("{err:#}").contains("unknown role"), "{err:#}");
     let err = samverkan(&["import", "/no/such/file.jsonl", "--data", data_arg]).expect_err("missing file");
     assert!(format!("{err:#}").contains("/no/such/file.jsonl"), "{err:#}");

@@ -38,7 +38,9 @@ fn every_generated_event_obeys_the_rules() {
         let view = projections.agreement(&main, end, ledger::Timestamp::now()).expect("the first county's HÖK");
         assert!(view.in_force, "seed {seed}: the generated main agreement comes into force: {:?}", view.status);
         let kinds: std::collections::HashSet<&str> = generated.iter().map(|g| g.event.data.type_name()).collect();
-        for expected in ["PartyAdopted", "NoticeGiven", "CaseEscalated", "MemberLeft", "EventRetracted", "VersionDecided"] {
+        for expected in
+            ["PartyAdopted", "NoticeGiven", "CaseEscalated", "MemberLeft", "EventRetracted", "VersionDecided"]
+        {
             assert!(kinds.contains(expected), "seed {seed} generates {expected}");
         }
     }

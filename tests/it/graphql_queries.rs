@@ -98,8 +98,13 @@ async fn groups_show_the_organisation_on_a_date() {
     let groups = body["data"]["groups"].as_array().expect("groups");
     let vis = groups.iter().find(|g| g["id"] == "vis").expect("VIS exists in 2021");
     assert_eq!(vis["kind"], "POLITICAL_STEERING");
-    let chairs: Vec<&str> =
-        vis["members"].as_array().expect("members").iter().filter(|m| m["role"] == "CHAIR").filter_map(|m| m["person"]["name"].as_str()).collect();
+    let chairs: Vec<&str> = vis["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter(|m| m["role"] == "CHAIR")
+        .filter_map(|m| m["person"]["name"].as_str())
+        .collect();
     assert!(chairs.contains(&"Désirée Pethrus") && chairs.contains(&"Martina Mossberg"), "{chairs:?}");
 
     let consultation = |at: &str| {
@@ -129,19 +134,20 @@ async fn changes_between_two_dates_include_the_hok_entering_into_force() {
         changes.iter().any(|c| c["kind"] == "ENTERED_INTO_FORCE" && c["agreement"] == "hok" && c["on"] == "2022-09-05"),
         "{body}"
     );
-    let (_, bad) = server.post(r#"{ changes(from: "2022-10-01", to: "2022-09-01") { on } }"#, serde_json::json!({}), None).await;
+    let (_, bad) =
+        server.post(r#"{ changes(from: "2022-10-01", to: "2022-09-01") { on } }"#, serde_json::json!({}), None).await;
     assert_eq!(error_code(&bad), Some("INVALID_INPUT"), "{bad}");
 }
 
 #[tokio::test]
 async fn malformed_dates_and_ids_are_clear_errors_and_unknown_ids_are_null() {
     let server = TestServer::seeded(ServerConfig::default());
-    let (_, body) = server.post(r#"{ agreement(id: "hok", at: "2022-9-5") { status } }"#, serde_json::json!({}), None).await;
+    let (_, body) =
+        server.post(r#"{ agreement(id: "hok", at: "2022-9-5") { status } }"#, serde_json::json!({}), None).await;
     let message = body["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("YYYY-MM-DD"), "{body}");
     assert_eq!(error_code(&body), Some("INVALID_INPUT"), "input validation errors carry a code too: {body}");
-    let (_, body) =
-        server.post(r#"{ agreements(asKnownAt: "yesterday") { id } }"#, serde_json::json!({}), None).await;
+    let (_, body) = server.post(r#"{ agreements(asKnownAt: "yesterday") { id } }"#, serde_json::json!({}), None).await;
     assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("RFC 3339"), "{body}");
     let (_, body) = server.post(r#"{ agreement(id: "Not A Slug") { id } }"#, serde_json::json!({}), None).await;
     assert_eq!(error_code(&body), Some("INVALID_INPUT"), "{body}");
