@@ -16,12 +16,12 @@ pub enum LedgerError {
     /// The operating system refused a read, write or sync. The append that hit it was not
     /// acknowledged; after a failed sync the ledger refuses further appends (see `Poisoned`).
     #[error("disk error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
 
     /// sled reported an error (including its own checksum failures). Treat like `Io`; if it persists
     /// after a restart, restore from an export.
     #[error("{}", storage_message(.0))]
-    Storage(#[from] sled::Error),
+    Storage(sled::Error),
 
     /// The path exists but does not hold a Samverkan ledger. Point `--data` at a ledger directory or
     /// an empty one.
@@ -156,5 +156,19 @@ fn storage_message(error: &sled::Error) -> String {
             )
         }
         other => format!("storage error: {other}"),
+    }
+}
+
+// The causes are part of the messages above and deliberately not `source()`s: an error chain printed
+// with its causes (`{:#}`) would otherwise say the same thing twice.
+impl From<std::io::Error> for LedgerError {
+    fn from(error: std::io::Error) -> Self {
+        Self::Io(error)
+    }
+}
+
+impl From<sled::Error> for LedgerError {
+    fn from(error: sled::Error) -> Self {
+        Self::Storage(error)
     }
 }
