@@ -26,7 +26,7 @@ pub enum FoldError {
 /// the server, the importer and `samverkan at` fold the log.
 pub(crate) fn apply_new(projections: &mut Projections, ledger: &Ledger) -> Result<Position, FoldError> {
     for event in ledger.read_from(projections.head().next()) {
-        projections.apply(&event?)?;
+        projections.apply_owned(event?)?;
     }
     Ok(projections.head())
 }

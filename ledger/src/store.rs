@@ -374,6 +374,12 @@ impl Ledger {
     }
 }
 
+/// sled's page cache. sled's default is 1 GiB, which a full read of a large log (a server folding its
+/// projections at start, a catch-up subscriber) fills completely; the projections already hold
+/// every event, so a large cache only doubles the memory. Log reads are sequential and recent
+/// events are small, so this much keeps the hot part of every tree cached.
+const CACHE_BYTES: u64 = 128 * 1024 * 1024;
+
 /// Opens sled. sled releases its file lock only when its last background task of a closed database
 /// finishes, which can be a moment after the `Ledger` is dropped; a reopen in the same process waits
 /// for that (bounded), and a lock still held after the bound is reported as held by another process.
@@ -381,7 +387,7 @@ fn open_sled(dir: &Path) -> Result<sled::Db> {
     const ATTEMPTS: u32 = 100;
     let mut attempt = 0;
     loop {
-        match sled::Config::new().path(dir).flush_every_ms(None).open() {
+        match sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).flush_every_ms(None).open() {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
                 attempt += 1;

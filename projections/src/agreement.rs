@@ -718,12 +718,20 @@ impl crate::Projections {
     /// The agreement as it stood on `at`, as the ledger knew it at `as_known_at`. `None` if it had not
     /// been drafted by then (or its drafting was retracted).
     pub fn agreement(&self, id: &AgreementId, at: Date, as_known_at: ledger::Timestamp) -> Option<AgreementView> {
-        self.agreement_view(id, at, as_known_at, 0)
+        self.agreement_view(id, at, as_known_at, 0, None)
     }
 
     /// Every agreement drafted by `at`, in drafting order.
     pub fn agreements(&self, at: Date, as_known_at: ledger::Timestamp) -> Vec<AgreementView> {
-        self.agreements.all().iter().filter_map(|id| self.agreement(id, at, as_known_at)).collect()
+        // Every agreement needs the kinds of its parties, and the same parties recur across
+        // agreements: look each party up once for the whole list. A superset of each agreement's
+        // parties of interest gives the same answers, since evaluation only looks kinds up.
+        let kinds = self.party_kinds(self.parties.all().iter(), as_known_at);
+        self.agreements
+            .all()
+            .iter()
+            .filter_map(|id| self.agreement_view(id, at, as_known_at, 0, Some(&kinds)))
+            .collect()
     }
 
     /// The folded state of an agreement on a horizon.
@@ -731,17 +739,33 @@ impl crate::Projections {
         AgreementState::fold(&self.visible_entity("agreement", id.as_str(), horizon))
     }
 
-    fn agreement_view(&self, id: &AgreementId, at: Date, known: ledger::Timestamp, depth: u8) -> Option<AgreementView> {
+    /// `all_kinds`, when given, holds the kinds of (at least) every party of interest as registered
+    /// by `known`; otherwise they are looked up.
+    fn agreement_view(
+        &self,
+        id: &AgreementId,
+        at: Date,
+        known: ledger::Timestamp,
+        depth: u8,
+        all_kinds: Option<&HashMap<PartyId, PartyKind>>,
+    ) -> Option<AgreementView> {
         let state = self.agreement_state(id, crate::fold::Horizon::new(at, known))?;
-        let kinds = self.party_kinds(state.parties_of_interest(), known);
+        let own_kinds;
+        let kinds = match all_kinds {
+            Some(kinds) => kinds,
+            None => {
+                own_kinds = self.party_kinds(state.parties_of_interest(), known);
+                &own_kinds
+            }
+        };
         // A parent chain is short; the depth bound only guards against a cycle in bad data.
         let parent = match (&state.parent, state.kind()) {
             (Some(parent), AgreementKind::Supplementary) if depth < 8 => {
-                self.agreement_view(parent, at, known, depth + 1)
+                self.agreement_view(parent, at, known, depth + 1, all_kinds)
             }
             _ => None,
         };
-        Some(state.evaluate(at, &kinds, parent.as_ref()))
+        Some(state.evaluate(at, kinds, parent.as_ref()))
     }
 
     /// The kinds of the given parties as registered by `known` (a party's kind does not depend on

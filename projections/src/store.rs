@@ -4,6 +4,9 @@
 //! and pure. Queries fold only the streams they need, cut at the record-time horizon by binary
 //! search (record time never decreases along the log, so "recorded by T" is a prefix of every
 //! stream).
+//!
+//! Streams are numbered in first-seen order: the event-id index stores that number rather than a
+//! copy of the stream's name, and lookups go by name without parsing a `StreamId`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
@@ -51,8 +54,12 @@ impl<T: Clone + Eq + Hash> Registry<T> {
 pub struct Projections {
     head: u64,
     head_recorded_at: Option<Timestamp>,
-    streams: HashMap<StreamId, Vec<Arc<RecordedEvent>>>,
-    stream_of: HashMap<EventId, StreamId>,
+    /// Stream name → index into `lists`.
+    streams: HashMap<Box<str>, u32>,
+    /// Each stream's events in stream order.
+    lists: Vec<Vec<Arc<RecordedEvent>>>,
+    /// Event id → index into `lists` of its stream.
+    stream_of: HashMap<EventId, u32>,
     pub(crate) agreements: Registry<AgreementId>,
     pub(crate) parties: Registry<PartyId>,
     pub(crate) groups: Registry<GroupId>,
@@ -85,11 +92,31 @@ impl Projections {
     ///
     /// An event at or below the head that was applied before (same id) is ignored, so a subscriber
     /// that replays from a slightly earlier position is harmless.
+    ///
+    /// This keeps a copy of the event; a caller that owns the event and has no further use for it
+    /// should call [`Projections::apply_owned`], which does the same without the copy.
     pub fn apply(&mut self, event: &RecordedEvent) -> Result<()> {
+        if self.admit(event)? {
+            self.index(Arc::new(event.clone()));
+        }
+        Ok(())
+    }
+
+    /// [`Projections::apply`] for an event the caller gives away (as read from the ledger): the
+    /// projections keep it as it is instead of a copy.
+    pub fn apply_owned(&mut self, event: RecordedEvent) -> Result<()> {
+        if self.admit(&event)? {
+            self.index(Arc::new(event));
+        }
+        Ok(())
+    }
+
+    /// Whether `event` is the next one to index (`Ok(false)`: applied before, ignore it).
+    fn admit(&self, event: &RecordedEvent) -> Result<bool> {
         let position = event.position().get();
         if position <= self.head {
             return if self.stream_of.contains_key(&event.id()) {
-                Ok(())
+                Ok(false)
             } else {
                 Err(ProjectionError::Diverged { position: event.position() })
             };
@@ -100,12 +127,29 @@ impl Projections {
         if let Some(head) = self.head_recorded_at.filter(|head| event.recorded_at() < *head) {
             return Err(ProjectionError::RecordTimeBackwards { head, got: event.recorded_at() });
         }
+        Ok(true)
+    }
+
+    /// Indexes an admitted event.
+    fn index(&mut self, event: Arc<RecordedEvent>) {
         self.note_ids(event.data());
-        self.stream_of.insert(event.id(), event.stream().clone());
-        self.streams.entry(event.stream().clone()).or_default().push(Arc::new(event.clone()));
-        self.head = position;
+        let name = event.stream().as_str();
+        let list = match self.streams.get(name) {
+            Some(list) => *list,
+            None => {
+                // Invariant: fewer than 2^32 streams (a u32 per event id keeps the index small).
+                let list = u32::try_from(self.lists.len()).unwrap_or(u32::MAX);
+                self.lists.push(Vec::new());
+                self.streams.insert(name.into(), list);
+                list
+            }
+        };
+        self.stream_of.insert(event.id(), list);
+        self.head = event.position().get();
         self.head_recorded_at = Some(event.recorded_at());
-        Ok(())
+        if let Some(events) = self.lists.get_mut(list as usize) {
+            events.push(event);
+        }
     }
 
     /// Notes the entity ids an event introduces, so that list queries know what to fold.
@@ -163,7 +207,13 @@ impl Projections {
 
     /// The events of a stream visible on the horizon.
     pub(crate) fn visible(&self, stream: &StreamId, horizon: Horizon) -> Visible<'_> {
-        match self.streams.get(stream) {
+        self.visible_named(stream.as_str(), horizon)
+    }
+
+    /// The events of the stream with this name visible on the horizon (none if there is no such
+    /// stream, which includes any name that is not a valid stream name).
+    fn visible_named(&self, name: &str, horizon: Horizon) -> Visible<'_> {
+        match self.streams.get(name).and_then(|list| self.lists.get(*list as usize)) {
             Some(all) => {
                 let cut = all.partition_point(|e| e.recorded_at() <= horizon.known);
                 Visible::of(&all[..cut], horizon)
@@ -174,16 +224,17 @@ impl Projections {
 
     /// The events of an entity's stream (`agreement`, `party`, …) visible on the horizon.
     pub(crate) fn visible_entity(&self, kind: &str, slug: &str, horizon: Horizon) -> Visible<'_> {
-        match StreamId::parse(&format!("{kind}/{slug}")) {
-            Ok(stream) => self.visible(&stream, horizon),
-            Err(_) => Visible::default(),
-        }
+        let mut name = String::with_capacity(kind.len() + 1 + slug.len());
+        name.push_str(kind);
+        name.push('/');
+        name.push_str(slug);
+        self.visible_named(&name, horizon)
     }
 
     /// The stored event with this id, if it is recorded by `known` and not retracted by then.
     pub(crate) fn find_event(&self, id: EventId, known: Timestamp) -> Option<(&RecordedEvent, bool)> {
-        let stream = self.stream_of.get(&id)?;
-        let all = self.streams.get(stream)?;
+        let list = self.stream_of.get(&id)?;
+        let all = self.lists.get(*list as usize)?;
         let cut = all.partition_point(|e| e.recorded_at() <= known);
         let prefix = &all[..cut];
         let event = prefix.iter().find(|e| e.id() == id)?;

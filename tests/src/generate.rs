@@ -6,10 +6,10 @@
 //! the same events.
 
 use ledger::{
-    AgreementDrafted, AgreementId, AgreementKind, AnnualDialogueHeld, Binding, BodyId, BodyKind, BodyRegistered, CaseEscalated,
-    CaseId, CaseKind, CaseLevel, CaseOpened, CaseResolved, ContinuationDecided, Date, DecisionId, DecisionRecorded,
-    EventData, EventId, EventRetracted, FollowUpPlanned, FollowUpReported, GroupEstablished, GroupId, GroupKind,
-    MemberAppointed, MemberLeft, MemberRole, NewEvent, NoticeGiven, PartyAdopted, PartyId, PartyKind,
+    AgreementDrafted, AgreementId, AgreementKind, AnnualDialogueHeld, Binding, BodyId, BodyKind, BodyRegistered,
+    CaseEscalated, CaseId, CaseKind, CaseLevel, CaseOpened, CaseResolved, ContinuationDecided, Date, DecisionId,
+    DecisionRecorded, EventData, EventId, EventRetracted, FollowUpPlanned, FollowUpReported, GroupEstablished, GroupId,
+    GroupKind, MemberAppointed, MemberLeft, MemberRole, NewEvent, NoticeGiven, PartyAdopted, PartyId, PartyKind,
     PartyRegistered, Person, PersonRef, Slug, Source, Timestamp, VersionDecided, VersionProposed, VersionPublished,
     VersionRecommended,
 };
@@ -109,7 +109,11 @@ impl Generator {
         self.emit(PartyRegistered { party: region.clone(), name: format!("Region {c}"), kind: PartyKind::Region });
         for m in 0..municipalities {
             let p: PartyId = slug(&format!("c{c}-m{m}"));
-            self.emit(PartyRegistered { party: p.clone(), name: format!("Kommun {c}-{m}"), kind: PartyKind::Municipality });
+            self.emit(PartyRegistered {
+                party: p.clone(),
+                name: format!("Kommun {c}-{m}"),
+                kind: PartyKind::Municipality,
+            });
             parties.push(p);
         }
         let council = |p: &PartyId| -> BodyId { slug(&format!("{p}-kf")) };
@@ -123,7 +127,12 @@ impl Generator {
         }
         let steering: BodyId = slug(&format!("c{c}-vis"));
         let officials: BodyId = slug(&format!("c{c}-tsg"));
-        self.emit(BodyRegistered { body: steering.clone(), name: format!("VIS {c}"), kind: BodyKind::SteeringGroup, of: None });
+        self.emit(BodyRegistered {
+            body: steering.clone(),
+            name: format!("VIS {c}"),
+            kind: BodyKind::SteeringGroup,
+            of: None,
+        });
         self.emit(BodyRegistered {
             body: officials.clone(),
             name: format!("Tjänstemannastyrgrupp {c}"),
@@ -234,7 +243,12 @@ impl Generator {
             });
             let decided = self.decision(steering, "Beslut om överenskommelse");
             if version > 1 {
-                self.emit(VersionDecided { agreement: id.clone(), version, decision: decided.clone(), effective_from: None });
+                self.emit(VersionDecided {
+                    agreement: id.clone(),
+                    version,
+                    decision: decided.clone(),
+                    effective_from: None,
+                });
             }
             self.emit(VersionRecommended {
                 agreement: id.clone(),
@@ -247,7 +261,11 @@ impl Generator {
                 let decision = self.decision(&council(party), "Antagande");
                 self.emit(PartyAdopted { agreement: id.clone(), version, party: party.clone(), decision });
             }
-            self.emit(VersionPublished { agreement: id.clone(), version, url: format!("https://example.org/{id}/{version}") });
+            self.emit(VersionPublished {
+                agreement: id.clone(),
+                version,
+                url: format!("https://example.org/{id}/{version}"),
+            });
         }
     }
 
@@ -257,7 +275,12 @@ impl Generator {
         self.emit(NoticeGiven { agreement: id.clone(), party: party.clone(), decision });
         self.advance(60);
         let decision = self.decision(steering, "Fortsatt giltighet");
-        self.emit(ContinuationDecided { agreement: id.clone(), after_notice_by: party.clone(), continues: true, decision });
+        self.emit(ContinuationDecided {
+            agreement: id.clone(),
+            after_notice_by: party.clone(),
+            continues: true,
+            decision,
+        });
     }
 
     fn case(&mut self, c: usize, a: usize, id: &AgreementId, parties: &[PartyId]) {
@@ -273,7 +296,9 @@ impl Generator {
             summary: "Avsteg från åtagande".into(),
         });
         self.advance(30);
-        self.emit(CaseEscalated { case: case.clone(), to: CaseLevel::Officials, reason: "Ingen lokal lösning".into() });
+        self.emit(CaseEscalated {
+            case: case.clone(), to: CaseLevel::Officials, reason: "Ingen lokal lösning".into()
+        });
         self.advance(30);
         self.emit(CaseResolved { case, resolution: "Löst".into(), decision: None });
     }

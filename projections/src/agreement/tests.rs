@@ -319,3 +319,53 @@ fn published_flag_follows_the_version_that_applies() {
     let view = given.projections().agreement(&aid("hok"), d("2022-09-05"), given.now()).expect("exists");
     assert!(view.published);
 }
+
+#[test]
+fn the_list_answers_exactly_as_each_agreement_does() {
+    // `agreements` looks the parties' kinds up once for the whole list; every view must be the one
+    // `agreement` gives on its own, on both time axes. Given a main agreement the region gives notice
+    // on (its kind decides the effect) and a pair-by-pair agreement,
+    let mut given = in_force_main_agreement()
+        .event("2022-10-01", drafted("vard", AgreementKind::SubjectArea, Binding::EachParty, parties(2)))
+        .event("2022-10-02", proposed("vard", 1, Some("2023-01-01"), None))
+        .event("2022-10-03", recommended("vard", 1, "2023-06-30"))
+        .event("2022-11-01", adopted("vard", 1, "region"))
+        .event("2022-11-02", adopted("vard", 1, "m1"));
+    let before_notice = given.now();
+    given.record("2023-01-16", notice("hok", "region"));
+    let projections = given.projections();
+    for known in [Timestamp::EPOCH, before_notice, given.now()] {
+        for date in ["2021-01-01", "2022-09-05", "2023-02-01", "2025-02-01"] {
+            let list = projections.agreements(d(date), known);
+            let each: Vec<_> =
+                [aid("hok"), aid("vard")].iter().filter_map(|id| projections.agreement(id, d(date), known)).collect();
+            assert_eq!(list, each, "on {date} as known at {known}");
+        }
+    }
+}
+
+#[test]
+fn applying_owned_events_equals_applying_borrowed_ones() {
+    // `apply_owned` keeps the event itself instead of a copy; the answers and the re-apply rules
+    // must not change.
+    let mut given = in_force_main_agreement();
+    let wrong = given.record("2023-01-16", notice("hok", "region"));
+    given.record("2023-01-16", EventRetracted { event: wrong.id(), reason: "fel part".into() });
+    let borrowed = given.projections();
+    let mut owned = crate::Projections::new();
+    for event in given.chain.events() {
+        owned.apply_owned(event.clone()).expect("apply");
+    }
+    // Re-applying an event at or below the head is ignored, as with `apply`.
+    owned.apply_owned(wrong.clone()).expect("a replayed event is ignored");
+    assert_eq!(owned.head(), borrowed.head());
+    for date in ["2022-07-01", "2022-09-05", "2025-02-01"] {
+        for known in [Timestamp::EPOCH, wrong.recorded_at(), given.now()] {
+            assert_eq!(
+                owned.agreements(d(date), known),
+                borrowed.agreements(d(date), known),
+                "on {date} as known at {known}"
+            );
+        }
+    }
+}

@@ -54,7 +54,8 @@ fn main() {
     for _ in 0..queries {
         let id = &agreements[rng.range(0, agreements.len() as u64) as usize];
         let known = Timestamp::from_micros(rng.range(first as u64, last as u64 + 1) as i64);
-        let at = ledger::Date::from_ymd(rng.range(2010, 2026) as i32, rng.range(1, 13) as u32, 1).unwrap_or_else(ledger::Date::today_utc);
+        let at = ledger::Date::from_ymd(rng.range(2010, 2026) as i32, rng.range(1, 13) as u32, 1)
+            .unwrap_or_else(ledger::Date::today_utc);
         let t = Instant::now();
         let view = projections.agreement(id, at, known);
         latencies.push(t.elapsed().as_secs_f64() * 1e6);
@@ -73,6 +74,12 @@ fn main() {
         events.len() as f64 / bare.max(1e-9),
         rebuild / bare.max(1e-9)
     );
-    println!("| agreement(at, asKnownAt), {queries} random queries over {} agreements | p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs | target p99 ≤ 1000 µs | |", agreements.len(), pct(0.5), pct(0.99), pct(1.0));
+    println!(
+        "| agreement(at, asKnownAt), {queries} random queries over {} agreements | p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs | target p99 ≤ 1000 µs | |",
+        agreements.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
     println!("(checksum {checksum}, {in_force} answers in force)");
 }

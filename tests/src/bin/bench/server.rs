@@ -1,0 +1,107 @@
+//! The real server for the HTTP and WebSocket sections: `graphql::app` over the dataset's ledger on
+//! 127.0.0.1:0 with the projection follower, in its own Tokio runtime; and a minimal blocking
+//! HTTP/1.1 client (keep-alive, `Content-Length` bodies only) so the client adds next to nothing.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use graphql::{AppState, ServerConfig, TokenStore};
+use ledger::{Ledger, LedgerConfig};
+
+use crate::dataset::Dataset;
+
+/// A running server.
+#[derive(Debug)]
+pub(crate) struct Server {
+    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) addr: SocketAddr,
+    pub(crate) ledger: Ledger,
+    pub(crate) state: Arc<AppState>,
+}
+
+impl Server {
+    /// Opens the dataset's ledger, folds it and serves it.
+    pub(crate) fn start(data: &Dataset) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let ledger = Ledger::open(data.ledger_dir(), LedgerConfig::default())?;
+        let tokens = Arc::new(TokenStore::open(&data.data_dir)?);
+        let state = AppState::new(ledger.clone(), tokens, ServerConfig::default())
+            .map_err(|e| anyhow::anyhow!("cannot fold the ledger: {}", e.message))?;
+        let router = graphql::app(state.clone());
+        let follower_state = state.clone();
+        let addr = runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let _follower = follower_state.spawn_follower();
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, router).await;
+            });
+            Ok::<_, anyhow::Error>(addr)
+        })?;
+        Ok(Self { runtime, addr, ledger, state })
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection.
+#[derive(Debug)]
+pub(crate) struct Http {
+    addr: SocketAddr,
+    reader: BufReader<TcpStream>,
+}
+
+impl Http {
+    pub(crate) fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+        Ok(Self { addr, reader: BufReader::new(stream) })
+    }
+
+    /// Sends a request and returns status and body.
+    pub(crate) fn request(&mut self, method: &str, path: &str, body: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        );
+        let stream = self.reader.get_mut();
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(body.as_bytes())?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        let status: u16 = line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("bad status line {line:?}"))?;
+        let mut length = None;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse::<usize>().ok();
+                }
+            }
+        }
+        let length = length.ok_or_else(|| anyhow::anyhow!("response without content-length"))?;
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body)?;
+        Ok((status, body))
+    }
+
+    /// POSTs a GraphQL query and returns the body, failing on a non-200 answer or GraphQL errors.
+    pub(crate) fn graphql(&mut self, query: &str) -> anyhow::Result<Vec<u8>> {
+        let body = serde_json::json!({ "query": query }).to_string();
+        let (status, bytes) = self.request("POST", "/graphql", &body)?;
+        anyhow::ensure!(status == 200, "status {status}: {}", String::from_utf8_lossy(&bytes));
+        anyhow::ensure!(!bytes.starts_with(b"{\"errors\""), "{}", String::from_utf8_lossy(&bytes));
+        Ok(bytes)
+    }
+}
