@@ -80,6 +80,7 @@ pub(crate) struct Unsealed<'a> {
 /// with the event as it will be read back.
 pub(crate) fn seal(event: Unsealed<'_>, prev_hash: Hash) -> Result<(Vec<u8>, RecordedEvent)> {
     let type_name = event.data.type_name();
+    check_interchange(&event)?;
     let payload = event
         .data
         .encode_payload(config())
@@ -126,6 +127,32 @@ pub(crate) fn seal(event: Unsealed<'_>, prev_hash: Hash) -> Result<(Vec<u8>, Rec
         hash,
     };
     Ok((record, recorded))
+}
+
+/// Refuses an event whose JSON form (`jsonl`, API.md §1) would not read back as the same event.
+///
+/// Invariant: everything sealed into the chain can be exported and imported again unchanged, so an
+/// export is a backup. The JSON form is the narrower one: a `Date` is `YYYY-MM-DD` there, years
+/// 0000–9999, while the type holds chrono's whole range (a year such as +76296, built through the
+/// Rust API, found by `fuzz/validate_command`), and a `Timestamp` must be RFC 3339. This is where
+/// every event, from every writer, enters the chain, so the check is here.
+fn check_interchange(event: &Unsealed<'_>) -> Result<()> {
+    let type_name = event.data.type_name();
+    let refuse = |what: String| {
+        LedgerError::InvalidEvent(format!("{type_name}: {what} cannot be written as JSON and read back unchanged"))
+    };
+    if event.effective.to_string().parse::<Date>().ok() != Some(event.effective) {
+        return Err(refuse(format!("effective date {}", event.effective)));
+    }
+    if event.recorded_at.to_string().parse::<Timestamp>().ok() != Some(event.recorded_at) {
+        return Err(refuse(format!("record time {}", event.recorded_at)));
+    }
+    let json = event.data.to_json().map_err(|e| refuse(format!("its data ({e})")))?;
+    match EventData::from_json(type_name, json) {
+        Ok(read) if read == *event.data => Ok(()),
+        Ok(_) => Err(refuse("its data".to_owned())),
+        Err(e) => Err(refuse(format!("its data ({e})"))),
+    }
 }
 
 /// The hash a record's bytes call for, given the `prev_hash` stored in it.
@@ -213,6 +240,24 @@ pub(crate) fn decode(position: Position, record: &[u8]) -> Result<RecordedEvent>
         prev_hash: Hash::from_bytes(prev),
         hash: Hash::from_bytes(hash),
     })
+}
+
+/// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`), which must reach the decoder
+/// the way `Ledger::get` and `verify` do, without a sled directory per input. Not part of the API.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use super::{Position, RecordedEvent, Result};
+    use crate::chain::Hash;
+
+    /// Decodes a stored record found under `position`, as every read of the log does.
+    pub fn decode_record(position: Position, record: &[u8]) -> Result<RecordedEvent> {
+        super::decode(position, record)
+    }
+
+    /// The hash a stored record's bytes call for, as `verify` recomputes it.
+    pub fn computed_hash(position: Position, record: &[u8]) -> Result<Hash> {
+        super::chain_fields(position, record).map(|f| f.computed_hash)
+    }
 }
 
 #[cfg(test)]

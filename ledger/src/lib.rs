@@ -27,6 +27,9 @@ mod verify;
 
 pub use chain::{Hash, InvalidHash};
 pub use encoding::MAX_BODY_BYTES;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use encoding::fuzzing;
 pub use error::{LedgerError, Result};
 pub use event::*;
 pub use id::{

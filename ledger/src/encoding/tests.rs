@@ -106,3 +106,60 @@ fn truncated_or_garbled_records_are_typed_errors_not_panics() {
     }
     assert!(decode(Position::new(2), &bytes).is_err(), "a record under the wrong key is refused");
 }
+
+#[test]
+fn events_whose_json_form_would_not_read_back_are_refused_before_sealing() {
+    // Found by fuzz/validate_command: an effective date of year +76296 (built through the Rust API;
+    // JSON and GraphQL only take YYYY-MM-DD) was stored, and its export line could not be imported.
+    let party = EventData::from_json(
+        "PartyRegistered",
+        serde_json::json!({"party": "nacka", "name": "Nacka kommun", "kind": "MUNICIPALITY"}),
+    )
+    .expect("valid");
+    let far = Date::from_ymd(76296, 11, 5).expect("chrono holds it");
+    let before_year_zero = Date::from_ymd(-1, 12, 31).expect("chrono holds it");
+    for effective in [far, before_year_zero] {
+        let mut event = sample(&party);
+        event.effective = effective;
+        assert!(matches!(seal(event, Hash::GENESIS), Err(LedgerError::InvalidEvent(_))), "{effective}");
+    }
+    // A date inside the payload, and a record time past year 9999, likewise.
+    let appointed = EventData::from_json(
+        "MemberAppointed",
+        serde_json::json!({"group": "vis", "person": {"name": "A B", "title": null}, "role": "MEMBER",
+            "represents": "kommunerna", "appointedBy": "storsthlm-styrelse", "until": null}),
+    );
+    let mut appointed = appointed.expect("valid");
+    if let EventData::MemberAppointed(e) = &mut appointed {
+        e.until = Some(far);
+    }
+    assert!(matches!(seal(sample(&appointed), Hash::GENESIS), Err(LedgerError::InvalidEvent(_))));
+    let mut late = sample(&party);
+    late.recorded_at = Timestamp::from_micros(i64::MAX);
+    assert!(matches!(seal(late, Hash::GENESIS), Err(LedgerError::InvalidEvent(_))));
+    // The edges of the JSON form still seal.
+    for edge in [Date::from_ymd(0, 1, 1), Date::from_ymd(9999, 12, 31)] {
+        let mut event = sample(&party);
+        event.effective = edge.expect("valid");
+        assert!(seal(event, Hash::GENESIS).is_ok());
+    }
+}
+
+/// An unsealed event at position 1 with the golden samples' fixed fields.
+fn sample(data: &EventData) -> Unsealed<'_> {
+    let stream = match data.stream() {
+        crate::event::StreamTarget::Stream(s) => s,
+        crate::event::StreamTarget::OfEvent(_) => StreamId::parse("agreement/hok").expect("valid stream"),
+    };
+    Unsealed {
+        id: EventId::from_uuid(uuid::Uuid::from_u128(1)),
+        position: Position::new(1),
+        stream,
+        stream_version: 1,
+        effective: Date::from_ymd(2022, 6, 13).expect("valid date"),
+        recorded_at: Timestamp::from_micros(1_655_716_364_000_000),
+        recorded_by: "storsthlm-registrator".into(),
+        source: None,
+        data,
+    }
+}
