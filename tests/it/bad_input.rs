@@ -40,10 +40,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, header::SEC_WEBSOCKET_PROTOCOL};
 use tower::ServiceExt;
 
-use crate::support::{DOCUMENTED_CODES, TestServer, leaked_internals, mutation_document};
+use crate::process::SAMVERKAN;
+use crate::support::{DOCUMENTED_CODES, TestServer, leaked_internals, mutation_document, nested_query};
 
 /// The real program (the product's `cli::main`, built in the test crate).
-const SAMVERKAN: &str = env!("CARGO_BIN_EXE_samverkan-child");
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/history.jsonl");
 /// The longest any single wait may take before the test fails instead of hanging.
 const BOUND: Duration = Duration::from_secs(20);
@@ -119,20 +119,6 @@ fn raw(
         code: "INVALID_INPUT",
         fragment,
     }
-}
-
-/// `{ __schema { types { fields { type { ofType { … { name } } } } } } }` with `depth` levels: the
-/// only way to nest deeper than the schema's own fields is the introspection type `ofType`.
-fn nested_query(depth: usize) -> String {
-    let mut query = String::from("{ __schema { types { fields { type {");
-    for _ in 0..depth - 5 {
-        query.push_str(" ofType {");
-    }
-    query.push_str(" name");
-    for _ in 0..depth {
-        query.push_str(" }");
-    }
-    query
 }
 
 /// A JSON body over the body limit: a valid query padded with a variable.

@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::support::{TestServer, error_code};
+use crate::support::{TestServer, error_code, nested_query};
 
 /// Events in `fixtures/history.jsonl`.
 const FIXTURE_EVENTS: u64 = 834;
@@ -366,24 +366,6 @@ async fn malformed_graphql_is_a_request_error_and_the_server_keeps_serving() {
     let message = expect_request_error(status, &body);
     assert!(body["errors"][0]["locations"].is_array(), "a syntax error points at its location: {body:#}");
     assert!(!message.is_empty());
-}
-
-/// `{ __schema { types { fields { type { ofType { … { name } } } } } } }` with `depth` levels of
-/// selection sets. The event fields of the schema nest at most five deep
-/// (`events { edges { node { source { title } } } }`), so the only way to go deeper is the
-/// introspection type `__Type.ofType`, which nests without end.
-fn nested_query(depth: usize) -> String {
-    assert!(depth >= 5);
-    let mut query = String::from("{ __schema { types { fields { type {");
-    let levels = depth - 4;
-    for _ in 0..levels - 1 {
-        query.push_str(" ofType {");
-    }
-    query.push_str(" name");
-    for _ in 0..depth {
-        query.push_str(" }");
-    }
-    query
 }
 
 #[tokio::test]

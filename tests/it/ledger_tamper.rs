@@ -16,8 +16,8 @@ use std::process::{Command, Output};
 use samverkan_tests::Rng;
 
 use crate::ledger_integrity::open_sled;
+use crate::process::{SAMVERKAN, path_arg};
 
-const SAMVERKAN: &str = env!("CARGO_BIN_EXE_samverkan-child");
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/history.jsonl");
 
 /// What every refusal must say: the kinds of integrity failure `verify` and `open` report.
@@ -26,10 +26,6 @@ const INTEGRITY_WORDS: [&str; 5] =
 
 fn samverkan(args: &[&str]) -> Output {
     Command::new(SAMVERKAN).args(args).env("RUST_LOG", "off").output().expect("samverkan runs")
-}
-
-fn path_arg(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
 }
 
 /// Every offset at which `needle` occurs in `haystack`.

@@ -147,3 +147,21 @@ impl TestServer {
         tokio::task::spawn_blocking(move || Self::seeded(config)).await.expect("seeding does not panic")
     }
 }
+
+/// `{ __schema { types { fields { type { ofType { … { name } } } } } } }` with `depth` levels of
+/// selection sets. The event fields of the schema nest at most five deep
+/// (`events { edges { node { source { title } } } }`), so the only way to go deeper is the
+/// introspection type `__Type.ofType`, which nests without end.
+pub(crate) fn nested_query(depth: usize) -> String {
+    assert!(depth >= 5);
+    let mut query = String::from("{ __schema { types { fields { type {");
+    let levels = depth - 4;
+    for _ in 0..levels - 1 {
+        query.push_str(" ofType {");
+    }
+    query.push_str(" name");
+    for _ in 0..depth {
+        query.push_str(" }");
+    }
+    query
+}
