@@ -132,10 +132,10 @@ pub(crate) fn seal(event: Unsealed<'_>, prev_hash: Hash) -> Result<(Vec<u8>, Rec
 /// Refuses an event whose JSON form (`jsonl`, API.md §1) would not read back as the same event.
 ///
 /// Invariant: everything sealed into the chain can be exported and imported again unchanged, so an
-/// export is a backup. The JSON form is the narrower one: a `Date` is `YYYY-MM-DD` there, years
-/// 0000–9999, while the type holds chrono's whole range (a year such as +76296, built through the
-/// Rust API, found by `fuzz/validate_command`), and a `Timestamp` must be RFC 3339. This is where
-/// every event, from every writer, enters the chain, so the check is here.
+/// export is a backup. `Date` holds only what `YYYY-MM-DD` writes (0000–9999) since the fuzzer
+/// stored a year +76296 built through the Rust API (`fuzz/validate_command`); a `Timestamp` must
+/// still be checked (RFC 3339 has four-digit years), and so must every payload. This is where every
+/// event, from every writer, enters the chain, so the check is here.
 fn check_interchange(event: &Unsealed<'_>) -> Result<()> {
     let type_name = event.data.type_name();
     let refuse = |what: String| {

@@ -10,7 +10,8 @@ use std::str::FromStr;
 use chrono::{Datelike, NaiveDate, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A calendar date (valid time), proleptic Gregorian, no time zone.
+/// A calendar date (valid time), proleptic Gregorian, no time zone, from 0000-01-01 to
+/// 9999-12-31: the dates `YYYY-MM-DD` can write, so every `Date` prints as text that reads back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date(NaiveDate);
 
@@ -29,9 +30,20 @@ pub enum InvalidTime {
 }
 
 impl Date {
-    /// A date from its parts; `None` if it does not exist.
+    /// The first date: 0000-01-01.
+    pub const MIN: Date = Date(NaiveDate::from_yo_opt(0, 1).expect("0000-01-01 is a date"));
+    /// The last date: 9999-12-31.
+    pub const MAX: Date = Date(NaiveDate::from_ymd_opt(9999, 12, 31).expect("9999-12-31 is a date"));
+
+    /// Within the range, or `None`.
+    fn checked(date: NaiveDate) -> Option<Self> {
+        let date = Self(date);
+        (Self::MIN..=Self::MAX).contains(&date).then_some(date)
+    }
+
+    /// A date from its parts; `None` if it does not exist or lies outside 0000–9999.
     pub fn from_ymd(year: i32, month: u32, day: u32) -> Option<Self> {
-        NaiveDate::from_ymd_opt(year, month, day).map(Self)
+        NaiveDate::from_ymd_opt(year, month, day).and_then(Self::checked)
     }
 
     /// The year.
@@ -49,20 +61,20 @@ impl Date {
         self.0.day()
     }
 
-    /// The day after; saturates at the end of the supported range.
+    /// The day after; saturates at [`Date::MAX`].
     pub fn next_day(self) -> Self {
-        self.0.succ_opt().map_or(self, Self)
+        self.0.succ_opt().and_then(Self::checked).unwrap_or(self)
     }
 
-    /// The day before; saturates at the start of the supported range.
+    /// The day before; saturates at [`Date::MIN`].
     pub fn previous_day(self) -> Self {
-        self.0.pred_opt().map_or(self, Self)
+        self.0.pred_opt().and_then(Self::checked).unwrap_or(self)
     }
 
     /// Adds calendar months keeping the day of month, clamped to the month's end
-    /// (2022-02-10 + 3 = 2022-05-10; 2023-11-30 + 3 = 2024-02-29). Saturates at the range's end.
+    /// (2022-02-10 + 3 = 2022-05-10; 2023-11-30 + 3 = 2024-02-29). Saturates at [`Date::MAX`].
     pub fn add_months(self, months: u32) -> Self {
-        self.0.checked_add_months(chrono::Months::new(months)).map_or(self, Self)
+        self.0.checked_add_months(chrono::Months::new(months)).and_then(Self::checked).unwrap_or(Self::MAX)
     }
 
     /// Days since 0001-01-01 (which is day 1): the binary encoding.
@@ -71,7 +83,7 @@ impl Date {
     }
 
     fn from_days(days: i32) -> Option<Self> {
-        NaiveDate::from_num_days_from_ce_opt(days).map(Self)
+        NaiveDate::from_num_days_from_ce_opt(days).and_then(Self::checked)
     }
 
     /// Today in UTC.
@@ -214,6 +226,25 @@ mod tests {
         assert_eq!(d("2022-02-10").add_months(3), d("2022-05-10"));
         assert_eq!(d("2023-11-30").add_months(3), d("2024-02-29"));
         assert_eq!(d("2022-09-05").add_months(24), d("2024-09-05"));
+    }
+
+    #[test]
+    fn dates_stay_within_0000_to_9999_and_arithmetic_saturates_there() {
+        assert_eq!(Date::MIN.to_string(), "0000-01-01");
+        assert_eq!(Date::MAX.to_string(), "9999-12-31");
+        assert_eq!(Date::from_ymd(10_000, 1, 1), None);
+        assert_eq!(Date::from_ymd(-1, 12, 31), None);
+        assert_eq!(Date::MAX.next_day(), Date::MAX);
+        assert_eq!(Date::MIN.previous_day(), Date::MIN);
+        assert_eq!(d("9999-06-30").add_months(6), d("9999-12-30"));
+        assert_eq!(d("9999-07-31").add_months(6), Date::MAX);
+        assert_eq!(d("2022-09-05").add_months(u32::MAX), Date::MAX);
+        assert_eq!(Date::from_days(Date::MAX.to_days() + 1), None);
+        assert_eq!(Date::from_days(Date::MIN.to_days() - 1), None);
+        assert_eq!(Date::from_days(Date::MAX.to_days()), Some(Date::MAX));
+        for date in [Date::MIN, Date::MAX] {
+            assert_eq!(date.to_string().parse::<Date>().ok(), Some(date));
+        }
     }
 
     #[test]
