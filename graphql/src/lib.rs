@@ -14,6 +14,7 @@ mod schema;
 mod seed;
 mod server;
 mod web;
+mod ws;
 
 pub use auth::{Caller, Role, TokenStore};
 pub use datadir::DataDir;

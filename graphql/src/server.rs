@@ -5,12 +5,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_graphql::Data;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::rejection::GraphQLRejection;
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse};
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message as WsMessage};
 use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -259,71 +257,13 @@ async fn body_limit_refusal(response: Response) -> Response {
     response
 }
 
-async fn graphql_ws(State(shared): State<Shared>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
-    let tokens = shared.state.tokens.clone();
-    let reads_require_token = shared.state.config.reads_require_token;
-    // A message is a request too: the same limit as a request body (tungstenite's default is 64 MiB).
-    let max = shared.state.config.max_body_bytes;
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| {
-            let (sink, stream) = futures::StreamExt::split(socket);
-            let sink = futures::SinkExt::with(sink, |message| {
-                futures::future::ready(Ok::<_, axum::Error>(readable_close(message)))
-            });
-            GraphQLWebSocket::new_with_pair(sink, stream, shared.schema.clone(), protocol)
-                .on_connection_init(move |payload| async move {
-                    let caller = tokens.authenticate(token_from_init(&payload));
-                    if reads_require_token && !matches!(caller, Caller::Token { .. }) {
-                        return Err(ApiError::new(Code::Unauthenticated, "this server needs a token in connection_init").into());
-                    }
-                    let mut data = Data::default();
-                    data.insert(caller);
-                    Ok(data)
-                })
-                .serve()
-        })
-        .into_response()
-}
-
-/// Makes async-graphql's close frames valid and true to graphql-transport-ws: a close reason is at
-/// most 123 bytes (a longer one, such as serde's message for an unknown message type, makes the
-/// frame invalid and the client sees a protocol failure instead of the reason), and a `subscribe`
-/// before `connection_init` is 4401 Unauthorized, not 1011 (which says the server failed).
-fn readable_close(message: WsMessage) -> WsMessage {
-    const MAX_REASON: usize = 123;
-    let WsMessage::Close(Some(frame)) = message else { return message };
-    let (code, reason) = if frame.code == 1011 && frame.reason.as_str().starts_with("The handshake is not completed") {
-        (4401, "Unauthorized: send connection_init first".to_owned())
-    } else {
-        // serde's complaint about a message that is not an object names async-graphql's Rust type.
-        (
-            frame.code,
-            frame.reason.as_str().replace("internally tagged enum ClientMessage", "a message object with a \"type\""),
-        )
-    };
-    let mut end = reason.len().min(MAX_REASON);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    WsMessage::Close(Some(CloseFrame { code, reason: reason[..end].into() }))
-}
-
-/// The token of a `connection_init` payload: `{"Authorization": "Bearer …"}` (any case) or
-/// `{"token": "…"}`.
-fn token_from_init(payload: &serde_json::Value) -> Option<&str> {
-    let object = payload.as_object()?;
-    for (key, value) in object {
-        if key.eq_ignore_ascii_case("authorization") {
-            return bearer(value.as_str());
-        }
-        if key == "token" {
-            return value.as_str().filter(|t| !t.is_empty());
-        }
-    }
-    None
+async fn graphql_ws(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    crate::ws::serve(upgrade, &headers, protocol, shared.schema.clone(), &shared.state)
 }
 
 async fn graphiql() -> Html<String> {

@@ -1402,52 +1402,62 @@ fn ws_cases() -> Vec<WsCase> {
     let text = |t: &str| Message::text(t.to_owned());
     let register = "mutation { registerParty(input: {party: \"wskommun\", name: \"WS\", kind: MUNICIPALITY, effective: \"2024-06-01\"}) { position } }";
     vec![
-        case("not JSON before connection_init", false, vec![text("hello?")], WsExpect::Close(1002, "expected value")),
+        case("not JSON before connection_init", false, vec![text("hello?")], WsExpect::Close(4400, "expected value")),
         case(
             "not JSON after connection_init",
             true,
             vec![text("this is {not json")],
-            WsExpect::Close(1002, "expected"),
+            WsExpect::Close(4400, "expected"),
         ),
-        case("truncated JSON", true, vec![text("{\"type\": \"subscribe\"")], WsExpect::Close(1002, "EOF")),
-        case("a JSON array", true, vec![text("[1, 2]")], WsExpect::Close(1002, "invalid type")),
-        case("a JSON string", false, vec![text("\"connection_init\"")], WsExpect::Close(1002, "invalid type")),
+        case("truncated JSON", true, vec![text("{\"type\": \"subscribe\"")], WsExpect::Close(4400, "EOF")),
+        case("a JSON array", true, vec![text("[1, 2]")], WsExpect::Close(4400, "invalid type")),
+        case("a JSON string", false, vec![text("\"connection_init\"")], WsExpect::Close(4400, "invalid type")),
         case(
             "an unknown message type",
             true,
             vec![text("{\"type\": \"bogus\", \"id\": \"x\"}")],
-            WsExpect::Close(1002, "bogus"),
+            WsExpect::Close(4400, "bogus"),
         ),
-        case("a message without a type", true, vec![text("{\"id\": \"x\"}")], WsExpect::Close(1002, "type")),
+        case("a message without a type", true, vec![text("{\"id\": \"x\"}")], WsExpect::Close(4400, "type")),
         case(
             "a server message from the client",
             true,
             vec![text("{\"type\": \"next\", \"id\": \"x\", \"payload\": {}}")],
-            WsExpect::Close(1002, "next"),
+            WsExpect::Close(4400, "next"),
         ),
         case(
             "subscribe without an id",
             true,
             vec![text("{\"type\": \"subscribe\", \"payload\": {\"query\": \"subscription { events { position } }\"}}")],
-            WsExpect::Close(1002, "id"),
+            WsExpect::Close(4400, "id"),
         ),
         case(
             "subscribe without a payload",
             true,
             vec![text("{\"type\": \"subscribe\", \"id\": \"x\"}")],
-            WsExpect::Close(1002, "payload"),
+            WsExpect::Close(4400, "payload"),
         ),
         case(
             "a binary garbage frame",
             true,
             vec![Message::binary(vec![0u8, 0xff, 0x13, 0x37])],
-            WsExpect::Close(1002, "expected value"),
+            WsExpect::Close(4400, "expected value"),
         ),
         case(
             "subscribe before connection_init",
             false,
             vec![subscribe_message("early", WS_SUBSCRIPTION, json!({"from": 1}))],
             WsExpect::Close(4401, "connection_init"),
+        ),
+        case(
+            "a subscription id that is already running",
+            true,
+            vec![
+                // Live only (no `from`), so nothing is sent before the close.
+                subscribe_message("twice", WS_SUBSCRIPTION, json!({})),
+                subscribe_message("twice", WS_SUBSCRIPTION, json!({})),
+            ],
+            WsExpect::Close(4409, "Subscriber for twice already exists"),
         ),
         case(
             "a second connection_init",

@@ -493,10 +493,11 @@ async fn misbehaving_clients_are_closed_and_the_server_keeps_serving() {
         "a protocol error is not a normal closure: {close:?}"
     );
 
-    // JSON, but not a protocol message.
+    // JSON, but not a protocol message (the spec says 4400).
     let mut ws = connected(addr).await;
     send(&mut ws, json!({"type": "bogus", "id": "x"})).await;
-    expect_closed(&mut ws).await;
+    let close = expect_closed(&mut ws).await;
+    assert_eq!(close.map(|(code, _)| code), Some(4400));
 
     // Not JSON before the handshake.
     let mut ws = connect(addr).await;
@@ -507,7 +508,7 @@ async fn misbehaving_clients_are_closed_and_the_server_keeps_serving() {
     let mut ws = connect(addr).await;
     subscribe(&mut ws, "early", json!({"from": 1})).await;
     let close = expect_closed(&mut ws).await;
-    assert!(close.as_ref().is_none_or(|(code, _)| *code != 1000), "{close:?}");
+    assert_eq!(close.map(|(code, _)| code), Some(4401));
 
     // A second connection_init: refused (the spec says 4429).
     let mut ws = connected(addr).await;
@@ -554,8 +555,8 @@ async fn closed_reads_need_a_token_in_connection_init() {
         send(&mut ws, message).await;
         let close = expect_closed(&mut ws).await;
         let (code, reason) = close.unwrap_or_else(|| panic!("a refusal says why (payload {payload:?})"));
-        assert_ne!(code, 1000, "{payload:?}");
-        assert!(reason.contains("token"), "payload {payload:?}: {reason}");
+        assert_eq!(code, 4403, "graphql-transport-ws's Forbidden (payload {payload:?})");
+        assert!(reason.starts_with("Forbidden") && reason.contains("token"), "payload {payload:?}: {reason}");
     }
     assert_eq!(server.state.metrics.subscribers(), 0);
 
@@ -570,4 +571,36 @@ async fn closed_reads_need_a_token_in_connection_init() {
         subscribe(&mut ws, "s", json!({"from": 1})).await;
         assert_eq!(positions(&mut ws, "s", 2).await, vec![1, 2]);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_id_in_use_is_refused_not_silently_replaced() {
+    let (server, addr) = start(ServerConfig::default()).await;
+    append_batch(&server, decisions("d", 2)).await;
+
+    // An id is free again once the client completes it, or once the server does.
+    let mut ws = connected(addr).await;
+    subscribe(&mut ws, "s", json!({"from": 1})).await;
+    assert_eq!(positions(&mut ws, "s", 2).await, vec![1, 2]);
+    send(&mut ws, json!({"type": "complete", "id": "s"})).await;
+    let done = recv_json(&mut ws).await;
+    assert_eq!((done["type"].as_str(), done["id"].as_str()), (Some("complete"), Some("s")), "{done}");
+    subscribe(&mut ws, "s", json!({"from": 2})).await;
+    assert_eq!(positions(&mut ws, "s", 1).await, vec![2]);
+    let once = json!({"type": "subscribe", "id": "q", "payload": {"query": "{ ledger { position } }"}});
+    for _ in 0..2 {
+        send(&mut ws, once.clone()).await;
+        let answer = recv_json(&mut ws).await;
+        assert_eq!((answer["type"].as_str(), answer["id"].as_str()), (Some("next"), Some("q")), "{answer}");
+        let done = recv_json(&mut ws).await;
+        assert_eq!((done["type"].as_str(), done["id"].as_str()), (Some("complete"), Some("q")), "{done}");
+    }
+
+    // "s" is still running: subscribing with it again closes the connection with 4409, as the
+    // protocol says, instead of replacing the running subscription behind the client's back.
+    subscribe(&mut ws, "s", json!({"from": 1})).await;
+    let close = expect_closed(&mut ws).await;
+    assert_eq!(close, Some((4409, "Subscriber for s already exists".to_owned())));
+    wait_for_subscribers(&server, 0).await;
+    assert_still_serving(&server, addr).await;
 }

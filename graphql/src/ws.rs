@@ -1,0 +1,305 @@
+//! The WebSocket endpoint, `/graphql/ws`: async-graphql's protocol engine, plus what the
+//! graphql-transport-ws protocol asks of a server that the engine does not do itself.
+//!
+//! - A second `subscribe` with an id that is still running closes the socket with
+//!   `4409 Subscriber for <id> already exists`. The engine would silently replace the running
+//!   subscription, and a client would lose its stream without being told.
+//! - A malformed message closes with `4400` (the engine says 1002), a refused `connection_init`
+//!   with `4403 Forbidden` (1002), and a `subscribe` before `connection_init` with
+//!   `4401 Unauthorized` (1011, which claims a server failure). Client libraries retry on 1002 and
+//!   1011 but give up on 44xx, which is right: the same message would fail again.
+//! - A close reason is cut to the 123 bytes a close frame can carry (a longer one makes the frame
+//!   invalid, and the client sees a protocol failure instead of the reason).
+//!
+//! The legacy subscriptions-transport-ws protocol (`graphql-ws`) defines no close codes; its
+//! connections get only the length limit.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_graphql::Data;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::WebSocketUpgrade;
+use axum::extract::ws::{CloseFrame, Message};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+
+use crate::auth::{Caller, bearer};
+use crate::error::{ApiError, Code};
+use crate::schema::AppSchema;
+use crate::server::AppState;
+
+/// The longest reason a close frame can carry: 125 bytes of control-frame payload less the code.
+const MAX_CLOSE_REASON: usize = 123;
+
+/// What the engine is given in place of a duplicate `subscribe`: a message it refuses (no id), so
+/// that it closes the connection; [`Book::outgoing`] then gives that close the 4409 code.
+const REFUSED_SUBSCRIBE: &str = r#"{"type":"subscribe"}"#;
+
+/// Upgrades the request to a WebSocket and serves GraphQL over it until either side closes.
+pub(crate) fn serve(
+    upgrade: WebSocketUpgrade,
+    headers: &HeaderMap,
+    protocol: GraphQLProtocol,
+    schema: AppSchema,
+    state: &AppState,
+) -> Response {
+    let book = Arc::new(Book::new(transport_ws(headers)));
+    let tokens = state.tokens.clone();
+    let reads_require_token = state.config.reads_require_token;
+    // A message is a request too: the same limit as a request body (tungstenite's default is 64 MiB).
+    let max = state.config.max_body_bytes;
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| {
+            let (sink, stream) = socket.split();
+            let incoming = {
+                let book = Arc::clone(&book);
+                stream.map(move |message| message.map(|message| book.incoming(message)))
+            };
+            let outgoing = {
+                let book = Arc::clone(&book);
+                sink.with(move |message| futures::future::ready(Ok::<_, axum::Error>(book.outgoing(message))))
+            };
+            GraphQLWebSocket::new_with_pair(outgoing, incoming, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let caller = tokens.authenticate(token_from_init(&payload));
+                    if reads_require_token && !matches!(caller, Caller::Token { .. }) {
+                        let message = "this server needs a token in connection_init";
+                        book.close_with(4403, format!("Forbidden: {message}"));
+                        return Err(ApiError::new(Code::Unauthenticated, message).into());
+                    }
+                    let mut data = Data::default();
+                    data.insert(caller);
+                    Ok(data)
+                })
+                .serve()
+        })
+        .into_response()
+}
+
+/// Whether the connection speaks graphql-transport-ws, chosen as async-graphql's
+/// [`GraphQLProtocol`] extractor chooses: the first protocol of the header it knows.
+fn transport_ws(headers: &HeaderMap) -> bool {
+    let chosen = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|list| list.split(',').find_map(|p| WebSocketProtocols::from_str(p.trim()).ok()));
+    matches!(chosen, Some(WebSocketProtocols::GraphQLWS))
+}
+
+/// The token of a `connection_init` payload: `{"Authorization": "Bearer …"}` (any case) or
+/// `{"token": "…"}`.
+fn token_from_init(payload: &serde_json::Value) -> Option<&str> {
+    let object = payload.as_object()?;
+    for (key, value) in object {
+        if key.eq_ignore_ascii_case("authorization") {
+            return bearer(value.as_str());
+        }
+        if key == "token" {
+            return value.as_str().filter(|t| !t.is_empty());
+        }
+    }
+    None
+}
+
+/// One connection's bookkeeping, shared by the side reading the client and the side writing to it.
+struct Book {
+    /// graphql-transport-ws, whose close codes and id rule apply.
+    transport_ws: bool,
+    state: Mutex<BookState>,
+}
+
+#[derive(Default)]
+struct BookState {
+    /// The ids of the subscriptions that are running: subscribed, and not yet completed by either
+    /// side or ended by an error.
+    running: HashSet<String>,
+    /// The code and reason of the next close frame, when the reason for closing is ours.
+    close: Option<(u16, String)>,
+}
+
+/// The two fields of a graphql-transport-ws message that say which subscription it is about.
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Option<String>,
+}
+
+impl Book {
+    fn new(transport_ws: bool) -> Self {
+        Self { transport_ws, state: Mutex::new(BookState::default()) }
+    }
+
+    /// The state survives a panic elsewhere while it was held: it is a set of ids and a code, each
+    /// consistent on its own.
+    fn state(&self) -> MutexGuard<'_, BookState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Closes the connection with this code when the engine next closes it.
+    fn close_with(&self, code: u16, reason: String) {
+        self.state().close.get_or_insert((code, reason));
+    }
+
+    /// A message from the client, on its way to the engine.
+    fn incoming(&self, message: Message) -> Message {
+        if !self.transport_ws {
+            return message;
+        }
+        let envelope = match &message {
+            Message::Text(text) => serde_json::from_str::<Envelope>(text.as_str()).ok(),
+            Message::Binary(bytes) => serde_json::from_slice::<Envelope>(bytes).ok(),
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => None,
+        };
+        // Anything malformed goes on unchanged: the engine refuses it, with serde's reason.
+        let Some(Envelope { kind, id: Some(id) }) = envelope else { return message };
+        let mut state = self.state();
+        match kind.as_str() {
+            "subscribe" => {
+                if state.running.contains(&id) {
+                    state.close.get_or_insert((4409, format!("Subscriber for {id} already exists")));
+                    return Message::Text(REFUSED_SUBSCRIBE.into());
+                }
+                state.running.insert(id);
+            }
+            "complete" => {
+                state.running.remove(&id);
+            }
+            _ => {}
+        }
+        message
+    }
+
+    /// A message from the engine, on its way to the client.
+    fn outgoing(&self, message: Message) -> Message {
+        match message {
+            Message::Text(text) => {
+                // The server's `complete` or `error` ends a subscription; its id is free again. The
+                // engine writes the type first, so `next` messages, the many, are not parsed.
+                let ends = ["complete", "error"].iter().any(|kind| {
+                    text.as_str().strip_prefix(r#"{"type":""#).is_some_and(|rest| rest.starts_with(kind))
+                });
+                if self.transport_ws && ends {
+                    if let Ok(Envelope { id: Some(id), .. }) = serde_json::from_str::<Envelope>(text.as_str()) {
+                        self.state().running.remove(&id);
+                    }
+                }
+                Message::Text(text)
+            }
+            Message::Close(Some(frame)) => Message::Close(Some(self.close_frame(frame))),
+            other @ (Message::Binary(_) | Message::Ping(_) | Message::Pong(_) | Message::Close(None)) => other,
+        }
+    }
+
+    fn close_frame(&self, frame: CloseFrame) -> CloseFrame {
+        let ours = self.state().close.take();
+        let engine_reason = || {
+            // serde's complaint about a message that is not an object names async-graphql's Rust type.
+            frame.reason.as_str().replace("internally tagged enum ClientMessage", "a message object with a \"type\"")
+        };
+        let (code, reason) = match ours {
+            Some(ours) => ours,
+            None if frame.code == 1011 && frame.reason.as_str().starts_with("The handshake is not completed") => {
+                (4401, "Unauthorized: send connection_init first".to_owned())
+            }
+            None if frame.code == 1002 && self.transport_ws => (4400, engine_reason()),
+            None => (frame.code, engine_reason()),
+        };
+        let mut end = reason.len().min(MAX_CLOSE_REASON);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        CloseFrame { code, reason: reason[..end].into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subscribe(id: &str) -> Message {
+        Message::Text(format!(r#"{{"type":"subscribe","id":"{id}","payload":{{"query":"{{ x }}"}}}}"#).into())
+    }
+
+    fn text(message: &Message) -> &str {
+        match message {
+            Message::Text(t) => t.as_str(),
+            Message::Binary(_) | Message::Ping(_) | Message::Pong(_) | Message::Close(_) => "",
+        }
+    }
+
+    fn engine_close(code: u16, reason: &str) -> Message {
+        Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+    }
+
+    fn close_of(message: Message) -> Option<(u16, String)> {
+        match message {
+            Message::Close(Some(frame)) => Some((frame.code, frame.reason.as_str().to_owned())),
+            Message::Text(_) | Message::Binary(_) | Message::Ping(_) | Message::Pong(_) | Message::Close(None) => None,
+        }
+    }
+
+    #[test]
+    fn a_running_id_cannot_be_subscribed_again_until_either_side_completes_it() {
+        let book = Book::new(true);
+        assert_eq!(text(&book.incoming(subscribe("a"))), text(&subscribe("a")));
+        assert_eq!(text(&book.incoming(subscribe("b"))), text(&subscribe("b")));
+        // The client completes "a": it may be used again.
+        book.incoming(Message::Text(r#"{"type":"complete","id":"a"}"#.into()));
+        assert_eq!(text(&book.incoming(subscribe("a"))), text(&subscribe("a")));
+        // The server completes "b" (a query answered once), likewise.
+        book.outgoing(Message::Text(r#"{"type":"next","id":"b","payload":{}}"#.into()));
+        book.outgoing(Message::Text(r#"{"type":"complete","id":"b"}"#.into()));
+        assert_eq!(text(&book.incoming(subscribe("b"))), text(&subscribe("b")));
+        // "a" is running: the duplicate is refused, and the engine's close becomes 4409.
+        assert_eq!(text(&book.incoming(subscribe("a"))), REFUSED_SUBSCRIBE);
+        let close = close_of(book.outgoing(engine_close(1002, "missing field `id`")));
+        assert_eq!(close, Some((4409, "Subscriber for a already exists".to_owned())));
+    }
+
+    #[test]
+    fn engine_close_codes_become_graphql_transport_ws_codes_only_on_that_protocol() {
+        let modern = Book::new(true);
+        assert_eq!(close_of(modern.outgoing(engine_close(1002, "expected value"))).map(|c| c.0), Some(4400));
+        let handshake = engine_close(1011, "The handshake is not completed.");
+        assert_eq!(close_of(modern.outgoing(handshake.clone())).map(|c| c.0), Some(4401));
+        modern.close_with(4403, "Forbidden: no".to_owned());
+        assert_eq!(close_of(modern.outgoing(engine_close(1002, "no"))), Some((4403, "Forbidden: no".to_owned())));
+        assert_eq!(close_of(modern.outgoing(engine_close(4429, "Too many"))).map(|c| c.0), Some(4429));
+
+        let legacy = Book::new(false);
+        assert_eq!(close_of(legacy.outgoing(engine_close(1002, "expected value"))).map(|c| c.0), Some(1002));
+        assert_eq!(text(&legacy.incoming(subscribe("a"))), text(&subscribe("a")));
+        assert_eq!(text(&legacy.incoming(subscribe("a"))), text(&subscribe("a")));
+    }
+
+    #[test]
+    fn close_reasons_are_cut_to_what_a_frame_carries_on_a_character_boundary() {
+        let book = Book::new(true);
+        let long = "å".repeat(100);
+        let (_, reason) = close_of(book.outgoing(engine_close(1002, &long))).unwrap_or_default();
+        assert!(reason.len() <= MAX_CLOSE_REASON && reason.len() >= MAX_CLOSE_REASON - 1, "{}", reason.len());
+        assert!(long.starts_with(&reason));
+    }
+
+    #[test]
+    fn the_protocol_is_the_first_known_one_in_the_header() {
+        let with = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::SEC_WEBSOCKET_PROTOCOL, axum::http::HeaderValue::from_static(value));
+            transport_ws(&headers)
+        };
+        assert!(with("graphql-transport-ws"));
+        assert!(with("chat, graphql-transport-ws, graphql-ws"));
+        assert!(!with("graphql-ws, graphql-transport-ws"));
+        assert!(!transport_ws(&HeaderMap::new()));
+    }
+}
