@@ -41,6 +41,9 @@ pub struct ServerConfig {
     pub max_depth: usize,
     /// The most complex query accepted (async-graphql's complexity: one per field by default).
     pub max_complexity: usize,
+    /// How long a graphql-transport-ws connection may stay open without `connection_init` before
+    /// it is closed with 4408.
+    pub ws_init_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +55,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             max_depth: 16,
             max_complexity: 5_000,
+            ws_init_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -8,6 +8,8 @@
 //!   with `4403 Forbidden` (1002), and a `subscribe` before `connection_init` with
 //!   `4401 Unauthorized` (1011, which claims a server failure). Client libraries retry on 1002 and
 //!   1011 but give up on 44xx, which is right: the same message would fail again.
+//! - A connection that sends no `connection_init` within [`ServerConfig::ws_init_timeout`] is closed
+//!   with `4408 Connection initialisation timeout`, so an idle socket cannot hold a slot forever.
 //! - A close reason is cut to the 123 bytes a close frame can carry (a longer one makes the frame
 //!   invalid, and the client sees a protocol failure instead of the reason).
 //!
@@ -17,6 +19,7 @@
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
@@ -25,20 +28,23 @@ use axum::extract::WebSocketUpgrade;
 use axum::extract::ws::{CloseFrame, Message};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use futures::{SinkExt, StreamExt};
+use futures::{SinkExt, Stream, StreamExt};
 use serde::Deserialize;
 
 use crate::auth::{Caller, bearer};
 use crate::error::{ApiError, Code};
 use crate::schema::AppSchema;
 use crate::server::AppState;
+#[cfg(doc)]
+use crate::server::ServerConfig;
 
 /// The longest reason a close frame can carry: 125 bytes of control-frame payload less the code.
 const MAX_CLOSE_REASON: usize = 123;
 
-/// What the engine is given in place of a duplicate `subscribe`: a message it refuses (no id), so
-/// that it closes the connection; [`Book::outgoing`] then gives that close the 4409 code.
-const REFUSED_SUBSCRIBE: &str = r#"{"type":"subscribe"}"#;
+/// What the engine is given to make it close the connection for a reason of ours (a duplicate
+/// `subscribe`, the initialisation timeout): a message it refuses (a `subscribe` without an id).
+/// [`Book::outgoing`] then gives that close our code and reason.
+const REFUSED: &str = r#"{"type":"subscribe"}"#;
 
 /// Upgrades the request to a WebSocket and serves GraphQL over it until either side closes.
 pub(crate) fn serve(
@@ -53,16 +59,14 @@ pub(crate) fn serve(
     let reads_require_token = state.config.reads_require_token;
     // A message is a request too: the same limit as a request body (tungstenite's default is 64 MiB).
     let max = state.config.max_body_bytes;
+    let init_timeout = state.config.ws_init_timeout;
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
-            let incoming = {
-                let book = Arc::clone(&book);
-                stream.map(move |message| message.map(|message| book.incoming(message)))
-            };
+            let incoming = incoming(stream, Arc::clone(&book), init_timeout);
             let outgoing = {
                 let book = Arc::clone(&book);
                 sink.with(move |message| futures::future::ready(Ok::<_, axum::Error>(book.outgoing(message))))
@@ -82,6 +86,36 @@ pub(crate) fn serve(
                 .serve()
         })
         .into_response()
+}
+
+/// The client's messages, through [`Book::incoming`]; on graphql-transport-ws also a refused
+/// message when `init_timeout` has passed without a `connection_init`, which closes the connection
+/// with 4408. Ends when the client's side ends.
+fn incoming(
+    client: impl Stream<Item = Result<Message, axum::Error>> + Send + 'static,
+    book: Arc<Book>,
+    init_timeout: Duration,
+) -> impl Stream<Item = Result<Message, axum::Error>> + Send + 'static {
+    enum Next {
+        Client(Result<Message, axum::Error>),
+        ClientEnded,
+        InitDeadline,
+    }
+    let client = client.map(Next::Client).chain(futures::stream::once(futures::future::ready(Next::ClientEnded)));
+    let deadline = if book.transport_ws {
+        futures::stream::once(tokio::time::sleep(init_timeout)).map(|()| Next::InitDeadline).left_stream()
+    } else {
+        futures::stream::empty().right_stream()
+    };
+    futures::stream::select(client, deadline)
+        .take_while(|next| futures::future::ready(!matches!(next, Next::ClientEnded)))
+        .filter_map(move |next| {
+            futures::future::ready(match next {
+                Next::Client(message) => Some(message.map(|message| book.incoming(message))),
+                Next::InitDeadline => book.init_deadline_passed().then(|| Ok(Message::Text(REFUSED.into()))),
+                Next::ClientEnded => None,
+            })
+        })
 }
 
 /// Whether the connection speaks graphql-transport-ws, chosen as async-graphql's
@@ -123,6 +157,8 @@ struct BookState {
     running: HashSet<String>,
     /// The code and reason of the next close frame, when the reason for closing is ours.
     close: Option<(u16, String)>,
+    /// The client has sent `connection_init`.
+    init_received: bool,
 }
 
 /// The two fields of a graphql-transport-ws message that say which subscription it is about.
@@ -160,13 +196,17 @@ impl Book {
             Message::Ping(_) | Message::Pong(_) | Message::Close(_) => None,
         };
         // Anything malformed goes on unchanged: the engine refuses it, with serde's reason.
-        let Some(Envelope { kind, id: Some(id) }) = envelope else { return message };
+        let Some(Envelope { kind, id }) = envelope else { return message };
         let mut state = self.state();
+        if kind == "connection_init" {
+            state.init_received = true;
+        }
+        let Some(id) = id else { return message };
         match kind.as_str() {
             "subscribe" => {
                 if state.running.contains(&id) {
                     state.close.get_or_insert((4409, format!("Subscriber for {id} already exists")));
-                    return Message::Text(REFUSED_SUBSCRIBE.into());
+                    return Message::Text(REFUSED.into());
                 }
                 state.running.insert(id);
             }
@@ -176,6 +216,17 @@ impl Book {
             _ => {}
         }
         message
+    }
+
+    /// The initialisation timeout has passed: true, and the next close is 4408, unless the client
+    /// sent `connection_init` in time.
+    fn init_deadline_passed(&self) -> bool {
+        let mut state = self.state();
+        if state.init_received {
+            return false;
+        }
+        state.close.get_or_insert((4408, "Connection initialisation timeout".to_owned()));
+        true
     }
 
     /// A message from the engine, on its way to the client.
@@ -260,9 +311,22 @@ mod tests {
         book.outgoing(Message::Text(r#"{"type":"complete","id":"b"}"#.into()));
         assert_eq!(text(&book.incoming(subscribe("b"))), text(&subscribe("b")));
         // "a" is running: the duplicate is refused, and the engine's close becomes 4409.
-        assert_eq!(text(&book.incoming(subscribe("a"))), REFUSED_SUBSCRIBE);
+        assert_eq!(text(&book.incoming(subscribe("a"))), REFUSED);
         let close = close_of(book.outgoing(engine_close(1002, "missing field `id`")));
         assert_eq!(close, Some((4409, "Subscriber for a already exists".to_owned())));
+    }
+
+    #[test]
+    fn the_initialisation_deadline_closes_only_a_connection_that_never_sent_connection_init() {
+        let idle = Book::new(true);
+        assert!(idle.init_deadline_passed());
+        let close = close_of(idle.outgoing(engine_close(1002, "missing field `id`")));
+        assert_eq!(close, Some((4408, "Connection initialisation timeout".to_owned())));
+
+        let initialised = Book::new(true);
+        initialised.incoming(Message::Text(r#"{"type":"connection_init","payload":{}}"#.into()));
+        assert!(!initialised.init_deadline_passed());
+        assert_eq!(close_of(initialised.outgoing(engine_close(1002, "expected value"))).map(|c| c.0), Some(4400));
     }
 
     #[test]

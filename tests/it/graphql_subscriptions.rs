@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use graphql::{Role, ServerConfig};
@@ -603,4 +603,23 @@ async fn a_subscription_id_in_use_is_refused_not_silently_replaced() {
     assert_eq!(close, Some((4409, "Subscriber for s already exists".to_owned())));
     wait_for_subscribers(&server, 0).await;
     assert_still_serving(&server, addr).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_never_initialises_is_closed_after_the_timeout() {
+    let init_timeout = Duration::from_millis(300);
+    let (server, addr) = start(ServerConfig { ws_init_timeout: init_timeout, ..ServerConfig::default() }).await;
+    append_batch(&server, decisions("t", 1)).await;
+
+    let idle = Instant::now();
+    let mut ws = connect(addr).await;
+    let close = expect_closed(&mut ws).await;
+    assert_eq!(close, Some((4408, "Connection initialisation timeout".to_owned())));
+    assert!(idle.elapsed() >= init_timeout, "closed after {:?}", idle.elapsed());
+
+    // One that initialised in time is not closed when the timeout passes.
+    let mut ws = connected(addr).await;
+    tokio::time::sleep(init_timeout * 2).await;
+    subscribe(&mut ws, "s", json!({"from": 1})).await;
+    assert_eq!(positions(&mut ws, "s", 1).await, vec![1]);
 }
