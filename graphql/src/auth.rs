@@ -160,7 +160,8 @@ impl TokenStore {
         let file = self.read_file()?;
         let mut by_hash = HashMap::new();
         for t in file.tokens {
-            let role = Role::parse(&t.role, t.party.as_deref()).map_err(|e| anyhow::anyhow!("token {}: {e}", t.name))?;
+            let role =
+                Role::parse(&t.role, t.party.as_deref()).map_err(|e| anyhow::anyhow!("token {}: {e}", t.name))?;
             by_hash.insert(t.sha256, (t.name, role));
         }
         let mut state = self.state.write().map_err(|_| anyhow::anyhow!("token store lock poisoned"))?;
@@ -174,7 +175,12 @@ impl TokenStore {
         let Some(token) = token else { return Caller::Anonymous };
         let hash = hash_token(token);
         let lookup = |store: &Self| {
-            store.state.read().ok().and_then(|s| s.by_hash.get(&hash).cloned()).map(|(name, role)| Caller::Token { name, role })
+            store
+                .state
+                .read()
+                .ok()
+                .and_then(|s| s.by_hash.get(&hash).cloned())
+                .map(|(name, role)| Caller::Token { name, role })
         };
         if let Some(caller) = lookup(self) {
             return caller;

@@ -323,7 +323,11 @@ fn at(date: &str, known_at: Option<&str>, data: &Path) -> anyhow::Result<()> {
     let rows = projections.agreements(at, known);
     let mut out = std::io::stdout().lock();
     writeln!(out, "What applied on {at}, as known at {known} ({} agreements)", rows.len())?;
-    writeln!(out, "{:<28} {:<21} {:>7} {:<10} {:<10} {:>5}  TITLE", "AGREEMENT", "STATUS", "VERSION", "FROM", "UNTIL", "BOUND")?;
+    writeln!(
+        out,
+        "{:<28} {:<21} {:>7} {:<10} {:<10} {:>5}  TITLE",
+        "AGREEMENT", "STATUS", "VERSION", "FROM", "UNTIL", "BOUND"
+    )?;
     for a in rows {
         let bound = a.parties.iter().filter(|p| p.bound).count();
         let title: String = a.title.chars().take(60).collect();

@@ -177,7 +177,9 @@ impl EventFilter {
                 t.iter()
                     .map(|t| {
                         EventData::TYPES.iter().copied().find(|k| *k == t.as_str()).ok_or_else(|| {
-                            ApiError::invalid(format!("unknown event type {t:?}; types are e.g. PartyAdopted, CaseOpened"))
+                            ApiError::invalid(format!(
+                                "unknown event type {t:?}; types are e.g. PartyAdopted, CaseOpened"
+                            ))
                         })
                     })
                     .collect()
@@ -228,7 +230,8 @@ impl EventQuery {
     /// One event by its id.
     async fn event(&self, ctx: &Context<'_>, id: String) -> ApiResult<Option<Event>> {
         let state = AppState::readable(ctx)?;
-        let id: EventId = id.parse().map_err(|_| ApiError::invalid(format!("invalid event id {id:?}: expected a UUID")))?;
+        let id: EventId =
+            id.parse().map_err(|_| ApiError::invalid(format!("invalid event id {id:?}: expected a UUID")))?;
         Ok(state.ledger.get_by_id(id).map_err(ApiError::from)?.map(Event))
     }
 
@@ -249,7 +252,12 @@ pub(super) fn ledger_info(ledger: &Ledger) -> LedgerInfo {
     }
 }
 
-fn page_of_events(ledger: &Ledger, after: Position, first: usize, filter: &EventFilter) -> Result<EventConnection, ApiError> {
+fn page_of_events(
+    ledger: &Ledger,
+    after: Position,
+    first: usize,
+    filter: &EventFilter,
+) -> Result<EventConnection, ApiError> {
     let mut edges = Vec::with_capacity(first);
     let mut has_next_page = false;
     let events: Box<dyn Iterator<Item = ledger::Result<RecordedEvent>>> = match &filter.streams {
@@ -311,7 +319,12 @@ impl SubscriptionRoot {
 /// reads at most `REPLAY_CHUNK` events from sled after the last one delivered, so a slow consumer
 /// (whose WebSocket is not being drained) simply stops this stream from being polled; nothing is
 /// buffered for it.
-fn follow<G: Send + 'static>(ledger: Ledger, start: Position, filter: EventFilter, guard: G) -> impl Stream<Item = Event> + Send {
+fn follow<G: Send + 'static>(
+    ledger: Ledger,
+    start: Position,
+    filter: EventFilter,
+    guard: G,
+) -> impl Stream<Item = Event> + Send {
     let head = ledger.watch_head();
     futures::stream::unfold(
         (ledger, head, start, filter, Vec::<RecordedEvent>::new().into_iter(), guard),

@@ -11,7 +11,9 @@ pub(super) struct Date(pub ledger::Date);
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(s) => s.parse().map(Date).map_err(|e: ledger::InvalidTime| InputValueError::custom(e.to_string())),
+            Value::String(s) => {
+                s.parse().map(Date).map_err(|e: ledger::InvalidTime| InputValueError::custom(e.to_string()))
+            }
             _ => Err(InputValueError::custom("a Date is a string YYYY-MM-DD, e.g. \"2022-09-05\"")),
         }
     }

@@ -5,11 +5,13 @@
 use async_graphql::{Context, Object, SimpleObject};
 use ledger::{AgreementId, CaseId, GroupId, PartyId, Position, Timestamp};
 use projections::{
-    AgreementView, CaseView, ChangeKind, DeadlineKind, FindingKind, GroupView, MemberView, Participation as ParticipationView,
-    PartyView,
+    AgreementView, CaseView, ChangeKind, DeadlineKind, FindingKind, GroupView, MemberView,
+    Participation as ParticipationView, PartyView,
 };
 
-use super::enums::{AgreementKind, AgreementStatus, Binding, CaseKind, CaseLevel, CaseStatus, GroupKind, MemberRole, PartyKind};
+use super::enums::{
+    AgreementKind, AgreementStatus, Binding, CaseKind, CaseLevel, CaseStatus, GroupKind, MemberRole, PartyKind,
+};
 use super::events::Event;
 use super::scalars::{Date, DateTime};
 use crate::error::{ApiError, ApiResult};
@@ -24,7 +26,10 @@ pub(crate) struct Axes {
 
 impl Axes {
     fn new(at: Option<Date>, as_known_at: Option<DateTime>) -> Self {
-        Self { at: at.map_or_else(ledger::Date::today_utc, |d| d.0), known: as_known_at.map_or_else(Timestamp::now, |t| t.0) }
+        Self {
+            at: at.map_or_else(ledger::Date::today_utc, |d| d.0),
+            known: as_known_at.map_or_else(Timestamp::now, |t| t.0),
+        }
     }
 }
 
@@ -531,14 +536,9 @@ fn change(c: projections::Change) -> Change {
         ChangeKind::MemberLeft { group, person } => {
             ("MEMBER_LEFT", None, None, s(group), None, format!("{person} left {group}"))
         }
-        ChangeKind::CaseMoved { case, level, status } => (
-            "CASE_MOVED",
-            None,
-            None,
-            None,
-            s(case),
-            format!("case {case} is {} at level {level}", status.as_str()),
-        ),
+        ChangeKind::CaseMoved { case, level, status } => {
+            ("CASE_MOVED", None, None, None, s(case), format!("case {case} is {} at level {level}", status.as_str()))
+        }
     };
     Change { on: Date(c.on), kind: kind.to_owned(), agreement, party, group, case, description, because: c.because }
 }
@@ -639,7 +639,12 @@ pub(crate) struct StateQuery;
 #[Object]
 impl StateQuery {
     /// Every agreement known by `asKnownAt`, as it stood on `at`.
-    async fn agreements(&self, ctx: &Context<'_>, at: Option<Date>, as_known_at: Option<DateTime>) -> ApiResult<Vec<Agreement>> {
+    async fn agreements(
+        &self,
+        ctx: &Context<'_>,
+        at: Option<Date>,
+        as_known_at: Option<DateTime>,
+    ) -> ApiResult<Vec<Agreement>> {
         let state = AppState::readable(ctx)?;
         let axes = Axes::new(at, as_known_at);
         let projections = state.projections.read()?;
@@ -659,14 +664,25 @@ impl StateQuery {
     }
 
     /// One party, with the agreements binding it on `at`.
-    async fn party(&self, ctx: &Context<'_>, id: String, at: Option<Date>, as_known_at: Option<DateTime>) -> ApiResult<Option<Party>> {
+    async fn party(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        at: Option<Date>,
+        as_known_at: Option<DateTime>,
+    ) -> ApiResult<Option<Party>> {
         let state = AppState::readable(ctx)?;
         let id: PartyId = parse_id(&id)?;
         party_of(state, &id, Axes::new(at, as_known_at))
     }
 
     /// Every party registered by `at`.
-    async fn parties(&self, ctx: &Context<'_>, at: Option<Date>, as_known_at: Option<DateTime>) -> ApiResult<Vec<Party>> {
+    async fn parties(
+        &self,
+        ctx: &Context<'_>,
+        at: Option<Date>,
+        as_known_at: Option<DateTime>,
+    ) -> ApiResult<Vec<Party>> {
         let state = AppState::readable(ctx)?;
         let axes = Axes::new(at, as_known_at);
         let projections = state.projections.read()?;
@@ -674,7 +690,12 @@ impl StateQuery {
     }
 
     /// Every group established by `at`, active or not.
-    async fn groups(&self, ctx: &Context<'_>, at: Option<Date>, as_known_at: Option<DateTime>) -> ApiResult<Vec<Group>> {
+    async fn groups(
+        &self,
+        ctx: &Context<'_>,
+        at: Option<Date>,
+        as_known_at: Option<DateTime>,
+    ) -> ApiResult<Vec<Group>> {
         let state = AppState::readable(ctx)?;
         let axes = Axes::new(at, as_known_at);
         let projections = state.projections.read()?;
@@ -682,7 +703,13 @@ impl StateQuery {
     }
 
     /// One group.
-    async fn group(&self, ctx: &Context<'_>, id: String, at: Option<Date>, as_known_at: Option<DateTime>) -> ApiResult<Option<Group>> {
+    async fn group(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        at: Option<Date>,
+        as_known_at: Option<DateTime>,
+    ) -> ApiResult<Option<Group>> {
         let state = AppState::readable(ctx)?;
         let id: GroupId = parse_id(&id)?;
         let axes = Axes::new(at, as_known_at);
@@ -699,7 +726,13 @@ impl StateQuery {
     }
 
     /// One escalation case.
-    async fn case(&self, ctx: &Context<'_>, id: String, at: Option<Date>, as_known_at: Option<DateTime>) -> ApiResult<Option<Case>> {
+    async fn case(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        at: Option<Date>,
+        as_known_at: Option<DateTime>,
+    ) -> ApiResult<Option<Case>> {
         let state = AppState::readable(ctx)?;
         let id: CaseId = parse_id(&id)?;
         let axes = Axes::new(at, as_known_at);
@@ -735,7 +768,13 @@ impl StateQuery {
     }
 
     /// What changed between two dates (inclusive), as known at `asKnownAt`.
-    async fn changes(&self, ctx: &Context<'_>, from: Date, to: Date, as_known_at: Option<DateTime>) -> ApiResult<Vec<Change>> {
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+        from: Date,
+        to: Date,
+        as_known_at: Option<DateTime>,
+    ) -> ApiResult<Vec<Change>> {
         let state = AppState::readable(ctx)?;
         check_range(from, to)?;
         let axes = Axes::new(None, as_known_at);
@@ -743,7 +782,13 @@ impl StateQuery {
     }
 
     /// Deadlines between two dates (inclusive), as known at `asKnownAt`.
-    async fn deadlines(&self, ctx: &Context<'_>, from: Date, to: Date, as_known_at: Option<DateTime>) -> ApiResult<Vec<Deadline>> {
+    async fn deadlines(
+        &self,
+        ctx: &Context<'_>,
+        from: Date,
+        to: Date,
+        as_known_at: Option<DateTime>,
+    ) -> ApiResult<Vec<Deadline>> {
         let state = AppState::readable(ctx)?;
         check_range(from, to)?;
         let axes = Axes::new(None, as_known_at);
@@ -752,7 +797,12 @@ impl StateQuery {
 
     /// What an auditor should look at on `at`: unpublished documents in force, problems without
     /// feedback, unanswered recommendations, late plans, missing reports and dialogues.
-    async fn findings(&self, ctx: &Context<'_>, at: Option<Date>, as_known_at: Option<DateTime>) -> ApiResult<Vec<Finding>> {
+    async fn findings(
+        &self,
+        ctx: &Context<'_>,
+        at: Option<Date>,
+        as_known_at: Option<DateTime>,
+    ) -> ApiResult<Vec<Finding>> {
         let state = AppState::readable(ctx)?;
         let axes = Axes::new(at, as_known_at);
         Ok(state.projections.read()?.findings(axes.at, axes.known).into_iter().map(finding).collect())
