@@ -156,3 +156,64 @@ async fn malformed_dates_and_ids_are_clear_errors_and_unknown_ids_are_null() {
     let (_, body) = server.post(r#"{ followUp(year: 99999) { year } }"#, serde_json::json!({}), None).await;
     assert_eq!(error_code(&body), Some("INVALID_INPUT"), "{body}");
 }
+
+#[tokio::test]
+async fn every_agreement_lists_its_versions_as_the_projections_know_them() {
+    let server = TestServer::seeded(ServerConfig::default());
+    let query = r#"query($at: Date) { agreements(at: $at) { id versions {
+        number proposedOn document { title url sha256 } summary earliestEffective expires decidedOn
+        decision effectiveFrom recommendedOn responseDue publishedOn publishedUrl inForceFrom } } }"#;
+    let date = |d: Option<ledger::Date>| d.map_or(serde_json::Value::Null, |d| serde_json::json!(d.to_string()));
+    let mut versions_seen = 0;
+    for at in ["2022-05-01", "2022-07-01", "2022-10-01", "2025-01-01"] {
+        let (_, answer) = server.post(query, serde_json::json!({"at": at}), None).await;
+        let listed = answer["data"]["agreements"].as_array().unwrap_or_else(|| panic!("{answer}"));
+        let expected = {
+            let projections = server.state.projections.read().expect("readable");
+            projections.agreements(at.parse().expect("date"), Timestamp::now())
+        };
+        assert_eq!(listed.len(), expected.len(), "{at}");
+        for (got, view) in listed.iter().zip(&expected) {
+            assert_eq!(got["id"], view.id.as_str(), "{at}");
+            let want: Vec<serde_json::Value> = view
+                .versions
+                .iter()
+                .map(|v| {
+                    serde_json::json!({
+                        "number": v.number,
+                        "proposedOn": v.proposed_on.to_string(),
+                        "document": v.document.as_ref().map(|d| serde_json::json!({"title": d.title, "url": d.url, "sha256": d.sha256})),
+                        "summary": v.summary,
+                        "earliestEffective": date(v.earliest_effective),
+                        "expires": date(v.expires),
+                        "decidedOn": date(v.decided_on),
+                        "decision": v.decision.as_ref().map(ToString::to_string),
+                        "effectiveFrom": date(v.effective_from),
+                        "recommendedOn": date(v.recommended_on),
+                        "responseDue": date(v.response_due),
+                        "publishedOn": date(v.published_on),
+                        "publishedUrl": v.published_url,
+                        "inForceFrom": date(v.in_force_from),
+                    })
+                })
+                .collect();
+            assert_eq!(got["versions"], serde_json::Value::Array(want), "{at} {}", view.id);
+            versions_seen += view.versions.len();
+        }
+    }
+    assert!(versions_seen > 0, "the fixtures have versions");
+
+    // The HÖK's first version, by the source documents: recommended by StorSthlm's board on
+    // 2021-10-14 with answers due 2022-06-30 (seed 003), in force from 2022-09-05 once the last
+    // party (KSON) had adopted it.
+    let query = r#"{ agreement(id: "hok", at: "2022-10-01") {
+        versions { number recommendedOn responseDue inForceFrom } } }"#;
+    let (_, answer) = server.post(query, serde_json::json!({}), None).await;
+    let first = &answer["data"]["agreement"]["versions"][0];
+    assert_eq!(
+        first,
+        &serde_json::json!({"number": 1, "recommendedOn": "2021-10-14", "responseDue": "2022-06-30",
+            "inForceFrom": "2022-09-05"}),
+        "{answer}"
+    );
+}

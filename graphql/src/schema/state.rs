@@ -6,7 +6,7 @@ use async_graphql::{Context, Object, SimpleObject};
 use ledger::{AgreementId, CaseId, GroupId, PartyId, Position, Timestamp};
 use projections::{
     AgreementView, CaseView, ChangeKind, DeadlineKind, FindingKind, GroupView, MemberView,
-    Participation as ParticipationView, PartyView,
+    Participation as ParticipationView, PartyView, VersionView,
 };
 
 use super::enums::{
@@ -99,6 +99,11 @@ impl Agreement {
     async fn version(&self) -> Option<u32> {
         self.view.version
     }
+    /// Every version known on `at`, oldest first: proposal, decision, recommendation, publication
+    /// and the day each came (or comes) into force.
+    async fn versions(&self) -> Vec<AgreementVersion> {
+        self.view.versions.iter().map(AgreementVersion::from).collect()
+    }
     /// Whether the applying version is published in the digital portal (HÖK 4.7, 5).
     async fn published(&self) -> bool {
         self.view.published
@@ -152,6 +157,75 @@ impl Agreement {
     async fn because(&self, ctx: &Context<'_>) -> ApiResult<Vec<Event>> {
         events_at(AppState::from_ctx(ctx)?, &self.view.because)
     }
+}
+
+/// One version of an agreement, as known on the queried date.
+#[derive(Debug, Clone, SimpleObject)]
+pub(crate) struct AgreementVersion {
+    /// The version number, from 1.
+    number: u32,
+    /// When it was proposed.
+    proposed_on: Date,
+    /// Its document.
+    document: Option<VersionDocument>,
+    /// What changed.
+    summary: Option<String>,
+    /// The first day it may apply.
+    earliest_effective: Option<Date>,
+    /// The last day it applies (temporary agreements).
+    expires: Option<Date>,
+    /// When a body decided it.
+    decided_on: Option<Date>,
+    /// That decision's id.
+    decision: Option<String>,
+    /// The first day it applies, as the decision states.
+    effective_from: Option<Date>,
+    /// When it was recommended to the parties.
+    recommended_on: Option<Date>,
+    /// The last day of the recommendation's response period.
+    response_due: Option<Date>,
+    /// When it was published in the digital portal.
+    published_on: Option<Date>,
+    /// Where.
+    published_url: Option<String>,
+    /// When it comes (or came) into force by the rules, once everything needed has happened.
+    in_force_from: Option<Date>,
+}
+
+impl From<&VersionView> for AgreementVersion {
+    fn from(v: &VersionView) -> Self {
+        Self {
+            number: v.number,
+            proposed_on: Date(v.proposed_on),
+            document: v.document.as_ref().map(|d| VersionDocument {
+                title: d.title.clone(),
+                url: d.url.clone(),
+                sha256: d.sha256.clone(),
+            }),
+            summary: v.summary.clone(),
+            earliest_effective: v.earliest_effective.map(Date),
+            expires: v.expires.map(Date),
+            decided_on: v.decided_on.map(Date),
+            decision: v.decision.as_ref().map(ToString::to_string),
+            effective_from: v.effective_from.map(Date),
+            recommended_on: v.recommended_on.map(Date),
+            response_due: v.response_due.map(Date),
+            published_on: v.published_on.map(Date),
+            published_url: v.published_url.clone(),
+            in_force_from: v.in_force_from.map(Date),
+        }
+    }
+}
+
+/// The document of an agreement version.
+#[derive(Debug, Clone, SimpleObject)]
+pub(crate) struct VersionDocument {
+    /// Its title.
+    title: String,
+    /// Where it is published.
+    url: Option<String>,
+    /// The SHA-256 of its bytes, hex, when known.
+    sha256: Option<String>,
 }
 
 /// An interpretation of an agreement.
