@@ -217,3 +217,50 @@ async fn every_agreement_lists_its_versions_as_the_projections_know_them() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn changes_and_deadlines_filter_by_agreement_and_kind() {
+    let server = TestServer::seeded(ServerConfig::default());
+    let all_changes = r#"{ changes(from: "2021-01-01", to: "2025-12-31") { on kind agreement } }"#;
+    let (_, body) = server.post(all_changes, serde_json::json!({}), None).await;
+    let all = body["data"]["changes"].as_array().expect("changes").clone();
+
+    let q = r#"query($agreement: String, $kinds: [ChangeKind!]) {
+        changes(from: "2021-01-01", to: "2025-12-31", agreement: $agreement, kinds: $kinds) { on kind agreement } }"#;
+    for (agreement, kinds) in [
+        (Some("hok"), None),
+        (None, Some(vec!["PARTY_JOINED", "ENTERED_INTO_FORCE"])),
+        (Some("hok"), Some(vec!["ENTERED_INTO_FORCE"])),
+        (None, Some(vec![])),
+    ] {
+        let (_, body) = server.post(q, serde_json::json!({"agreement": agreement, "kinds": kinds}), None).await;
+        let filtered = body["data"]["changes"].as_array().unwrap_or_else(|| panic!("{body}"));
+        let expected: Vec<&serde_json::Value> = all
+            .iter()
+            .filter(|c| agreement.is_none_or(|a| c["agreement"] == a))
+            .filter(|c| kinds.as_ref().is_none_or(|k| k.iter().any(|k| c["kind"] == *k)))
+            .collect();
+        assert_eq!(filtered.iter().collect::<Vec<_>>(), expected, "{agreement:?} {kinds:?}");
+        if kinds.as_ref().is_none_or(|k| !k.is_empty()) {
+            assert!(!filtered.is_empty(), "the fixtures have such changes: {agreement:?} {kinds:?}");
+        }
+    }
+    assert!(all.iter().any(|c| c["agreement"] != "hok"), "the filter has something to remove");
+
+    let q = r#"query($agreement: String, $kinds: [DeadlineKind!]) {
+        deadlines(from: "2021-01-01", to: "2025-12-31", agreement: $agreement, kinds: $kinds) { kind agreement } }"#;
+    let (_, body) = server.post(q, serde_json::json!({}), None).await;
+    let all = body["data"]["deadlines"].as_array().expect("deadlines").clone();
+    let (_, body) = server.post(q, serde_json::json!({"kinds": ["RESPONSE_DUE"]}), None).await;
+    let due = body["data"]["deadlines"].as_array().expect("deadlines");
+    assert!(!due.is_empty() && due.len() < all.len(), "{body}");
+    assert!(due.iter().all(|d| d["kind"] == "RESPONSE_DUE"), "{body}");
+    let (_, body) = server.post(q, serde_json::json!({"agreement": "hok"}), None).await;
+    let hok = body["data"]["deadlines"].as_array().expect("deadlines");
+    assert_eq!(hok.len(), all.iter().filter(|d| d["agreement"] == "hok").count(), "{body}");
+
+    // A kind that does not exist is a typed error, not an empty list.
+    let (_, bad) = server.post(q, serde_json::json!({"kinds": ["SOMETIME"]}), None).await;
+    assert!(bad["errors"][0]["message"].as_str().is_some_and(|m| m.contains("SOMETIME")), "{bad}");
+    assert_eq!(error_code(&bad), Some("INVALID_INPUT"), "{bad}");
+}

@@ -498,13 +498,69 @@ pub(crate) struct FollowUpYear {
     agreements: Vec<FollowUpItem>,
 }
 
+/// A GraphQL enum of kinds whose names are also used as plain strings (`Change.kind`,
+/// `Deadline.kind`), so that the filters are typed and the strings cannot drift from them.
+macro_rules! kinds {
+    ($(#[$doc:meta])* $name:ident as $graphql:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+        #[graphql(name = $graphql, rename_items = "SCREAMING_SNAKE_CASE")]
+        pub(crate) enum $name {
+            $(
+                #[allow(missing_docs)]
+                $variant
+            ),+
+        }
+
+        impl $name {
+            /// The GraphQL name of the kind.
+            fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+    };
+}
+
+kinds! {
+    /// What kind of change.
+    ChangeKindName as "ChangeKind" {
+        EnteredIntoForce => "ENTERED_INTO_FORCE",
+        Ended => "ENDED",
+        StatusChanged => "STATUS_CHANGED",
+        VersionChanged => "VERSION_CHANGED",
+        PartyJoined => "PARTY_JOINED",
+        PartyLeft => "PARTY_LEFT",
+        GroupEstablished => "GROUP_ESTABLISHED",
+        GroupEnded => "GROUP_ENDED",
+        MemberAppointed => "MEMBER_APPOINTED",
+        MemberLeft => "MEMBER_LEFT",
+        CaseMoved => "CASE_MOVED",
+    }
+}
+
+kinds! {
+    /// What kind of deadline.
+    DeadlineKindName as "DeadlineKind" {
+        ResponseDue => "RESPONSE_DUE",
+        NoticePeriodEnds => "NOTICE_PERIOD_ENDS",
+        ContinuationDecisionPending => "CONTINUATION_DECISION_PENDING",
+        VersionExpires => "VERSION_EXPIRES",
+        HealthCentreDesignation => "HEALTH_CENTRE_DESIGNATION",
+        FollowUpPlanDue => "FOLLOW_UP_PLAN_DUE",
+        AnnualDialogueDue => "ANNUAL_DIALOGUE_DUE",
+        GroupEnds => "GROUP_ENDS",
+    }
+}
+
 /// Something that changed between two dates.
 #[derive(Debug, Clone, SimpleObject)]
 #[graphql(complex)]
 pub(crate) struct Change {
     /// The day it took effect.
     on: Date,
-    /// What kind of change (`ENTERED_INTO_FORCE`, `PARTY_JOINED`, `MEMBER_LEFT`, …).
+    /// What kind of change: a `ChangeKind` name (`ENTERED_INTO_FORCE`, `PARTY_JOINED`, …).
     kind: String,
     /// The agreement concerned.
     agreement: Option<String>,
@@ -533,7 +589,7 @@ impl Change {
 pub(crate) struct Deadline {
     /// The day.
     on: Date,
-    /// What kind (`RESPONSE_DUE`, `NOTICE_PERIOD_ENDS`, …).
+    /// What kind: a `DeadlineKind` name (`RESPONSE_DUE`, `NOTICE_PERIOD_ENDS`, …).
     kind: String,
     /// The agreement concerned.
     agreement: Option<String>,
@@ -577,94 +633,134 @@ fn agreement_of(state: &AppState, id: &AgreementId, axes: Axes) -> ApiResult<Opt
 fn change(c: projections::Change) -> Change {
     let s = |x: &dyn ToString| Some(x.to_string());
     let (kind, agreement, party, group, case, description) = match &c.kind {
-        ChangeKind::EnteredIntoForce { agreement } => {
-            ("ENTERED_INTO_FORCE", s(agreement), None, None, None, format!("{agreement} entered into force"))
-        }
+        ChangeKind::EnteredIntoForce { agreement } => (
+            ChangeKindName::EnteredIntoForce,
+            s(agreement),
+            None,
+            None,
+            None,
+            format!("{agreement} entered into force"),
+        ),
         ChangeKind::Ended { agreement, status } => {
-            ("ENDED", s(agreement), None, None, None, format!("{agreement} ended ({status})"))
+            (ChangeKindName::Ended, s(agreement), None, None, None, format!("{agreement} ended ({status})"))
         }
-        ChangeKind::StatusChanged { agreement, from, to } => {
-            ("STATUS_CHANGED", s(agreement), None, None, None, format!("{agreement} went from {from} to {to}"))
-        }
+        ChangeKind::StatusChanged { agreement, from, to } => (
+            ChangeKindName::StatusChanged,
+            s(agreement),
+            None,
+            None,
+            None,
+            format!("{agreement} went from {from} to {to}"),
+        ),
         ChangeKind::VersionChanged { agreement, version } => (
-            "VERSION_CHANGED",
+            ChangeKindName::VersionChanged,
             s(agreement),
             None,
             None,
             None,
             format!("{agreement} version {} applies", version.map_or("none".into(), |v| v.to_string())),
         ),
-        ChangeKind::PartyJoined { agreement, party } => {
-            ("PARTY_JOINED", s(agreement), s(party), None, None, format!("{party} is bound by {agreement}"))
-        }
-        ChangeKind::PartyLeft { agreement, party } => {
-            ("PARTY_LEFT", s(agreement), s(party), None, None, format!("{party} is no longer bound by {agreement}"))
-        }
+        ChangeKind::PartyJoined { agreement, party } => (
+            ChangeKindName::PartyJoined,
+            s(agreement),
+            s(party),
+            None,
+            None,
+            format!("{party} is bound by {agreement}"),
+        ),
+        ChangeKind::PartyLeft { agreement, party } => (
+            ChangeKindName::PartyLeft,
+            s(agreement),
+            s(party),
+            None,
+            None,
+            format!("{party} is no longer bound by {agreement}"),
+        ),
         ChangeKind::GroupEstablished { group } => {
-            ("GROUP_ESTABLISHED", None, None, s(group), None, format!("{group} was established"))
+            (ChangeKindName::GroupEstablished, None, None, s(group), None, format!("{group} was established"))
         }
-        ChangeKind::GroupEnded { group } => ("GROUP_ENDED", None, None, s(group), None, format!("{group} ended")),
+        ChangeKind::GroupEnded { group } => {
+            (ChangeKindName::GroupEnded, None, None, s(group), None, format!("{group} ended"))
+        }
         ChangeKind::MemberAppointed { group, person } => {
-            ("MEMBER_APPOINTED", None, None, s(group), None, format!("{person} joined {group}"))
+            (ChangeKindName::MemberAppointed, None, None, s(group), None, format!("{person} joined {group}"))
         }
         ChangeKind::MemberLeft { group, person } => {
-            ("MEMBER_LEFT", None, None, s(group), None, format!("{person} left {group}"))
+            (ChangeKindName::MemberLeft, None, None, s(group), None, format!("{person} left {group}"))
         }
-        ChangeKind::CaseMoved { case, level, status } => {
-            ("CASE_MOVED", None, None, None, s(case), format!("case {case} is {} at level {level}", status.as_str()))
-        }
+        ChangeKind::CaseMoved { case, level, status } => (
+            ChangeKindName::CaseMoved,
+            None,
+            None,
+            None,
+            s(case),
+            format!("case {case} is {} at level {level}", status.as_str()),
+        ),
     };
-    Change { on: Date(c.on), kind: kind.to_owned(), agreement, party, group, case, description, because: c.because }
+    Change {
+        on: Date(c.on),
+        kind: kind.name().to_owned(),
+        agreement,
+        party,
+        group,
+        case,
+        description,
+        because: c.because,
+    }
 }
 
 fn deadline(d: projections::Deadline) -> Deadline {
     let (kind, agreement, parties, group, description) = match &d.kind {
         DeadlineKind::ResponseDue { agreement, version, pending } => (
-            "RESPONSE_DUE",
+            DeadlineKindName::ResponseDue,
             Some(agreement.to_string()),
             pending.iter().map(ToString::to_string).collect(),
             None,
             format!("answers to {agreement} version {version} are due ({} pending)", pending.len()),
         ),
         DeadlineKind::NoticePeriodEnds { agreement, party } => (
-            "NOTICE_PERIOD_ENDS",
+            DeadlineKindName::NoticePeriodEnds,
             Some(agreement.to_string()),
             vec![party.to_string()],
             None,
             format!("{party}'s notice on {agreement} takes effect"),
         ),
         DeadlineKind::ContinuationDecisionPending { agreement, party } => (
-            "CONTINUATION_DECISION_PENDING",
+            DeadlineKindName::ContinuationDecisionPending,
             Some(agreement.to_string()),
             vec![party.to_string()],
             None,
             format!("the remaining parties must decide whether {agreement} continues after {party}'s notice"),
         ),
         DeadlineKind::VersionExpires { agreement, version } => (
-            "VERSION_EXPIRES",
+            DeadlineKindName::VersionExpires,
             Some(agreement.to_string()),
             Vec::new(),
             None,
             format!("{agreement} version {version} applies for the last day"),
         ),
         DeadlineKind::HealthCentreDesignation { year } => (
-            "HEALTH_CENTRE_DESIGNATION",
+            DeadlineKindName::HealthCentreDesignation,
             None,
             Vec::new(),
             None,
             format!("health centres choose their coordinating health centre for {year} (else HSF designates)"),
         ),
         DeadlineKind::FollowUpPlanDue { year } => {
-            ("FOLLOW_UP_PLAN_DUE", None, Vec::new(), None, format!("the follow-up plan for {year} is due"))
+            (DeadlineKindName::FollowUpPlanDue, None, Vec::new(), None, format!("the follow-up plan for {year} is due"))
         }
-        DeadlineKind::AnnualDialogueDue { year } => {
-            ("ANNUAL_DIALOGUE_DUE", None, Vec::new(), None, format!("the annual dialogue of {year} is due"))
-        }
+        DeadlineKind::AnnualDialogueDue { year } => (
+            DeadlineKindName::AnnualDialogueDue,
+            None,
+            Vec::new(),
+            None,
+            format!("the annual dialogue of {year} is due"),
+        ),
         DeadlineKind::GroupEnds { group } => {
-            ("GROUP_ENDS", None, Vec::new(), Some(group.to_string()), format!("{group} ends"))
+            (DeadlineKindName::GroupEnds, None, Vec::new(), Some(group.to_string()), format!("{group} ends"))
         }
     };
-    Deadline { on: Date(d.on), kind: kind.to_owned(), agreement, parties, group, description }
+    Deadline { on: Date(d.on), kind: kind.name().to_owned(), agreement, parties, group, description }
 }
 
 fn finding(f: projections::Finding) -> Finding {
@@ -841,32 +937,50 @@ impl StateQuery {
         })
     }
 
-    /// What changed between two dates (inclusive), as known at `asKnownAt`.
+    /// What changed between two dates (inclusive), as known at `asKnownAt`; only changes of
+    /// `agreement` and of the given `kinds`, when given.
     async fn changes(
         &self,
         ctx: &Context<'_>,
         from: Date,
         to: Date,
         as_known_at: Option<DateTime>,
+        agreement: Option<String>,
+        kinds: Option<Vec<ChangeKindName>>,
     ) -> ApiResult<Vec<Change>> {
         let state = AppState::readable(ctx)?;
         check_range(from, to)?;
         let axes = Axes::new(None, as_known_at);
-        Ok(state.projections.read()?.changes(from.0, to.0, axes.known).into_iter().map(change).collect())
+        let changes = state.projections.read()?.changes(from.0, to.0, axes.known);
+        let kinds: Option<Vec<&str>> = kinds.map(|k| k.into_iter().map(ChangeKindName::name).collect());
+        Ok(changes
+            .into_iter()
+            .map(change)
+            .filter(|c| wanted(&c.kind, c.agreement.as_deref(), kinds.as_deref(), agreement.as_deref()))
+            .collect())
     }
 
-    /// Deadlines between two dates (inclusive), as known at `asKnownAt`.
+    /// Deadlines between two dates (inclusive), as known at `asKnownAt`; only those of
+    /// `agreement` and of the given `kinds`, when given.
     async fn deadlines(
         &self,
         ctx: &Context<'_>,
         from: Date,
         to: Date,
         as_known_at: Option<DateTime>,
+        agreement: Option<String>,
+        kinds: Option<Vec<DeadlineKindName>>,
     ) -> ApiResult<Vec<Deadline>> {
         let state = AppState::readable(ctx)?;
         check_range(from, to)?;
         let axes = Axes::new(None, as_known_at);
-        Ok(state.projections.read()?.deadlines(from.0, to.0, axes.known).into_iter().map(deadline).collect())
+        let deadlines = state.projections.read()?.deadlines(from.0, to.0, axes.known);
+        let kinds: Option<Vec<&str>> = kinds.map(|k| k.into_iter().map(DeadlineKindName::name).collect());
+        Ok(deadlines
+            .into_iter()
+            .map(deadline)
+            .filter(|d| wanted(&d.kind, d.agreement.as_deref(), kinds.as_deref(), agreement.as_deref()))
+            .collect())
     }
 
     /// What an auditor should look at on `at`: unpublished documents in force, problems without
@@ -886,6 +1000,11 @@ impl StateQuery {
 /// Longest span `changes` and `deadlines` accept: they scan day by day.
 const MAX_RANGE_DAYS: i64 = 366 * 20;
 
+/// Whether an item of `kind` about `agreement` passes the filters (`None`: no filter).
+fn wanted(kind: &str, agreement: Option<&str>, kinds: Option<&[&str]>, of_agreement: Option<&str>) -> bool {
+    kinds.is_none_or(|kinds| kinds.contains(&kind)) && of_agreement.is_none_or(|wanted| agreement == Some(wanted))
+}
+
 fn check_range(from: Date, to: Date) -> Result<(), ApiError> {
     if from > to {
         return Err(ApiError::invalid(format!("from ({}) is after to ({})", from.0, to.0)));
@@ -895,4 +1014,21 @@ fn check_range(from: Date, to: Date) -> Result<(), ApiError> {
         return Err(ApiError::invalid(format!("the range is {days} days; the limit is {MAX_RANGE_DAYS}")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::resolver_utils::EnumType;
+
+    use super::{ChangeKindName, DeadlineKindName};
+
+    #[test]
+    fn kind_strings_are_the_graphql_enum_names() {
+        for item in ChangeKindName::items() {
+            assert_eq!(item.value.name(), item.name);
+        }
+        for item in DeadlineKindName::items() {
+            assert_eq!(item.value.name(), item.name);
+        }
+    }
 }
