@@ -520,11 +520,13 @@ async function selectItem(item, row) {
     } else {
       const { kind, on, agreement } = item.change;
       const data = await query(
-        `query($on: Date!, $known: DateTime) { changes(from: $on, to: $on, asKnownAt: $known) { kind agreement because { ${EVENT_FIELDS} } } }`,
-        { on, known: state.known },
+        `query($on: Date!, $known: DateTime, $agreement: String, $kind: ChangeKind!) {
+          changes(from: $on, to: $on, asKnownAt: $known, agreement: $agreement, kinds: [$kind]) { because { ${EVENT_FIELDS} } }
+        }`,
+        { on, known: state.known, agreement, kind },
       );
       // Newest first: for an entry into force that is the adoption that completed it.
-      events = [...(data.changes.find((c) => c.kind === kind && c.agreement === agreement)?.because ?? [])]
+      events = [...(data.changes[0]?.because ?? [])]
         .sort((a, b) => (a.effective === b.effective ? b.position - a.position : a.effective < b.effective ? 1 : -1));
     }
     if (seq !== detailSeq) return;
