@@ -168,6 +168,8 @@ describe('the dashboard page', { timeout: 180_000 }, () => {
     // KSON adopted only on 2022-09-05: it is the party the HÖK waited for.
     const pending = await page.getByTestId('hok-pending').innerText();
     assert.match(pending, /Kommunalförbundet Sjukvård och omsorg i Norrtälje/);
+    // Where version 1 stood (seed 003): recommended 2021-10-14, answers due 2022-06-30.
+    assert.match(await card.innerText(), /2021-10-14.*2022-06-30/);
   });
 
   it('shows the HÖK in force on 2022-10-01', async () => {

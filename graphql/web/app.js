@@ -17,6 +17,7 @@ query Dashboard($at: Date!, $known: DateTime, $until: Date!) {
   parties(at: $at, asKnownAt: $known) { id name kind }
   agreements(at: $at, asKnownAt: $known) {
     id title kind status inForce inForceFrom inForceUntil version
+    versions { number recommendedOn responseDue }
     steward { id name }
     parties { party { id name } adoptedOn declinedOn noticeGivenOn leavesOn bound }
     pendingParties { id name }
@@ -287,9 +288,15 @@ function renderHok(agreements) {
   card.dataset.status = hok.status;
   card.dataset.inForce = String(hok.inForce);
   $('hok-badge').replaceChildren(badge(hok.status));
+  // Not in force: say where the newest version stands (recommended when, answers due when).
+  const newest = hok.versions[hok.versions.length - 1];
+  const progress = [
+    newest?.recommendedOn ? t('recommendedOn', newest.recommendedOn) : null,
+    newest?.responseDue ? t('answersDue', newest.responseDue) : null,
+  ].filter(Boolean);
   $('hok-line').textContent = hok.inForce
     ? `${t('hokInForceSince', hok.inForceFrom)} · ${t('colVersion').toLowerCase()} ${hok.version ?? '–'}`
-    : `${t('hokNotInForce')} (${term(hok.status)})`;
+    : [`${t('hokNotInForce')} (${term(hok.status)})`, ...progress].join(' · ');
 
   const adopted = hok.parties.filter((p) => p.adoptedOn).sort((a, b) => (a.adoptedOn < b.adoptedOn ? -1 : 1));
   const meter = $('hok-meter');
