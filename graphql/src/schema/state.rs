@@ -2,6 +2,7 @@
 //! deadlines and findings (API.md §2). Every read takes `at` (valid time, default today) and
 //! `asKnownAt` (record time, default now). Resolvers are thin: they ask the projections and convert.
 
+use async_graphql::resolver_utils::EnumType;
 use async_graphql::{Context, Object, SimpleObject};
 use ledger::{AgreementId, CaseId, GroupId, PartyId, Position, Timestamp};
 use projections::{
@@ -498,60 +499,61 @@ pub(crate) struct FollowUpYear {
     agreements: Vec<FollowUpItem>,
 }
 
-/// A GraphQL enum of kinds whose names are also used as plain strings (`Change.kind`,
-/// `Deadline.kind`), so that the filters are typed and the strings cannot drift from them.
-macro_rules! kinds {
-    ($(#[$doc:meta])* $name:ident as $graphql:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
-        #[graphql(name = $graphql, rename_items = "SCREAMING_SNAKE_CASE")]
-        pub(crate) enum $name {
-            $(
-                #[allow(missing_docs)]
-                $variant
-            ),+
-        }
-
-        impl $name {
-            /// The GraphQL name of the kind.
-            fn name(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-        }
-    };
+/// What kind of change (`Change.kind` holds its name).
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "ChangeKind", rename_items = "SCREAMING_SNAKE_CASE")]
+pub(crate) enum ChangeKindName {
+    /// An agreement came into force.
+    EnteredIntoForce,
+    /// An agreement stopped applying: TERMINATED, EXPIRED or SUPERSEDED.
+    Ended,
+    /// An agreement's status changed otherwise (e.g. to CONTINUATION_PENDING, BLOCKED).
+    StatusChanged,
+    /// Another version of an agreement applies.
+    VersionChanged,
+    /// A party became bound by an agreement.
+    PartyJoined,
+    /// An agreement stopped binding a party while it still applies.
+    PartyLeft,
+    /// A group was established.
+    GroupEstablished,
+    /// A group ended.
+    GroupEnded,
+    /// A member was appointed to a group.
+    MemberAppointed,
+    /// A member left a group.
+    MemberLeft,
+    /// An escalation case changed level or status.
+    CaseMoved,
 }
 
-kinds! {
-    /// What kind of change.
-    ChangeKindName as "ChangeKind" {
-        EnteredIntoForce => "ENTERED_INTO_FORCE",
-        Ended => "ENDED",
-        StatusChanged => "STATUS_CHANGED",
-        VersionChanged => "VERSION_CHANGED",
-        PartyJoined => "PARTY_JOINED",
-        PartyLeft => "PARTY_LEFT",
-        GroupEstablished => "GROUP_ESTABLISHED",
-        GroupEnded => "GROUP_ENDED",
-        MemberAppointed => "MEMBER_APPOINTED",
-        MemberLeft => "MEMBER_LEFT",
-        CaseMoved => "CASE_MOVED",
-    }
+/// What kind of deadline (`Deadline.kind` holds its name).
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "DeadlineKind", rename_items = "SCREAMING_SNAKE_CASE")]
+pub(crate) enum DeadlineKindName {
+    /// Answers to a recommended version are due.
+    ResponseDue,
+    /// A party leaves after its notice (the first day it no longer takes part).
+    NoticePeriodEnds,
+    /// The remaining parties must decide whether an agreement continues after a notice.
+    ContinuationDecisionPending,
+    /// The last day a version applies.
+    VersionExpires,
+    /// 30 April: the health centres' choice of coordinating health centre (seed 003).
+    HealthCentreDesignation,
+    /// The follow-up plan for a year is due.
+    FollowUpPlanDue,
+    /// The annual dialogue of a year is due.
+    AnnualDialogueDue,
+    /// A group ends.
+    GroupEnds,
 }
 
-kinds! {
-    /// What kind of deadline.
-    DeadlineKindName as "DeadlineKind" {
-        ResponseDue => "RESPONSE_DUE",
-        NoticePeriodEnds => "NOTICE_PERIOD_ENDS",
-        ContinuationDecisionPending => "CONTINUATION_DECISION_PENDING",
-        VersionExpires => "VERSION_EXPIRES",
-        HealthCentreDesignation => "HEALTH_CENTRE_DESIGNATION",
-        FollowUpPlanDue => "FOLLOW_UP_PLAN_DUE",
-        AnnualDialogueDue => "ANNUAL_DIALOGUE_DUE",
-        GroupEnds => "GROUP_ENDS",
-    }
+/// The GraphQL name of an enum value (`ENTERED_INTO_FORCE`), as async-graphql's derive spells it:
+/// `Change.kind` and `Deadline.kind` are these names, so the filters' enums and the strings agree.
+fn graphql_name<E: EnumType + PartialEq>(value: E) -> &'static str {
+    // The derive lists every value, so the empty fallback is never used (a unit test checks).
+    E::items().iter().find(|item| item.value == value).map_or("", |item| item.name)
 }
 
 /// Something that changed between two dates.
@@ -699,7 +701,7 @@ fn change(c: projections::Change) -> Change {
     };
     Change {
         on: Date(c.on),
-        kind: kind.name().to_owned(),
+        kind: graphql_name(kind).to_owned(),
         agreement,
         party,
         group,
@@ -760,7 +762,7 @@ fn deadline(d: projections::Deadline) -> Deadline {
             (DeadlineKindName::GroupEnds, None, Vec::new(), Some(group.to_string()), format!("{group} ends"))
         }
     };
-    Deadline { on: Date(d.on), kind: kind.name().to_owned(), agreement, parties, group, description }
+    Deadline { on: Date(d.on), kind: graphql_name(kind).to_owned(), agreement, parties, group, description }
 }
 
 fn finding(f: projections::Finding) -> Finding {
@@ -952,7 +954,7 @@ impl StateQuery {
         check_range(from, to)?;
         let axes = Axes::new(None, as_known_at);
         let changes = state.projections.read()?.changes(from.0, to.0, axes.known);
-        let kinds: Option<Vec<&str>> = kinds.map(|k| k.into_iter().map(ChangeKindName::name).collect());
+        let kinds: Option<Vec<&str>> = kinds.map(|k| k.into_iter().map(graphql_name).collect());
         Ok(changes
             .into_iter()
             .map(change)
@@ -975,7 +977,7 @@ impl StateQuery {
         check_range(from, to)?;
         let axes = Axes::new(None, as_known_at);
         let deadlines = state.projections.read()?.deadlines(from.0, to.0, axes.known);
-        let kinds: Option<Vec<&str>> = kinds.map(|k| k.into_iter().map(DeadlineKindName::name).collect());
+        let kinds: Option<Vec<&str>> = kinds.map(|k| k.into_iter().map(graphql_name).collect());
         Ok(deadlines
             .into_iter()
             .map(deadline)
@@ -1020,15 +1022,17 @@ fn check_range(from: Date, to: Date) -> Result<(), ApiError> {
 mod tests {
     use async_graphql::resolver_utils::EnumType;
 
-    use super::{ChangeKindName, DeadlineKindName};
+    use super::{ChangeKindName, DeadlineKindName, graphql_name};
 
     #[test]
     fn kind_strings_are_the_graphql_enum_names() {
+        assert_eq!(graphql_name(ChangeKindName::EnteredIntoForce), "ENTERED_INTO_FORCE");
+        assert_eq!(graphql_name(DeadlineKindName::ContinuationDecisionPending), "CONTINUATION_DECISION_PENDING");
         for item in ChangeKindName::items() {
-            assert_eq!(item.value.name(), item.name);
+            assert_eq!(graphql_name(item.value), item.name);
         }
         for item in DeadlineKindName::items() {
-            assert_eq!(item.value.name(), item.name);
+            assert_eq!(graphql_name(item.value), item.name);
         }
     }
 }
