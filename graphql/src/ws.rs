@@ -235,10 +235,8 @@ impl Book {
             Message::Text(text) => {
                 // The server's `complete` or `error` ends a subscription; its id is free again. The
                 // engine writes the type first, so `next` messages, the many, are not parsed.
-                let ends = ["complete", "error"]
-                    .iter()
-                    .any(|kind| text.as_str().strip_prefix(r#"{"type":""#).is_some_and(|rest| rest.starts_with(kind)));
-                if self.transport_ws && ends {
+                let ends = |t: &str| t.starts_with(r#"{"type":"complete""#) || t.starts_with(r#"{"type":"error""#);
+                if self.transport_ws && ends(text.as_str()) {
                     if let Ok(Envelope { id: Some(id), .. }) = serde_json::from_str::<Envelope>(text.as_str()) {
                         self.state().running.remove(&id);
                     }
