@@ -5,8 +5,9 @@
 //! search (record time never decreases along the log, so "recorded by T" is a prefix of every
 //! stream).
 //!
-//! Streams are numbered in first-seen order: the event-id index stores that number rather than a
-//! copy of the stream's name, and lookups go by name without parsing a `StreamId`.
+//! Streams are numbered in first-seen order, and lookups go by name without parsing a `StreamId`.
+//! Every event is also kept in log order, so the server answers `because`, `history` and event
+//! lookups from memory instead of reading the ledger again.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
@@ -58,8 +59,10 @@ pub struct Projections {
     streams: HashMap<Box<str>, u32>,
     /// Each stream's events in stream order.
     lists: Vec<Vec<Arc<RecordedEvent>>>,
-    /// Event id → index into `lists` of its stream.
-    stream_of: HashMap<EventId, u32>,
+    /// Every event in log order: the event at position `p` is at index `p - 1`.
+    log: Vec<Arc<RecordedEvent>>,
+    /// Event id → position.
+    position_of: HashMap<EventId, u64>,
     pub(crate) agreements: Registry<AgreementId>,
     pub(crate) parties: Registry<PartyId>,
     pub(crate) groups: Registry<GroupId>,
@@ -111,11 +114,42 @@ impl Projections {
         Ok(())
     }
 
+    /// [`Projections::apply`] for an event already shared (as a writer hands it back after its
+    /// commit): the projections keep this very `Arc`.
+    pub fn apply_shared(&mut self, event: Arc<RecordedEvent>) -> Result<()> {
+        if self.admit(&event)? {
+            self.index(event);
+        }
+        Ok(())
+    }
+
+    /// The applied event at `position`.
+    pub fn event(&self, position: Position) -> Option<&Arc<RecordedEvent>> {
+        let index = usize::try_from(position.get().checked_sub(1)?).ok()?;
+        self.log.get(index)
+    }
+
+    /// The applied event with this id.
+    pub fn event_by_id(&self, id: EventId) -> Option<&Arc<RecordedEvent>> {
+        self.event(Position::new(*self.position_of.get(&id)?))
+    }
+
+    /// Every applied event after `after`, in log order.
+    pub fn events_after(&self, after: Position) -> &[Arc<RecordedEvent>] {
+        let start = usize::try_from(after.get()).unwrap_or(usize::MAX).min(self.log.len());
+        &self.log[start..]
+    }
+
+    /// Every applied event of one stream, in stream order (empty for a stream never seen).
+    pub fn stream_events(&self, stream: &StreamId) -> &[Arc<RecordedEvent>] {
+        self.streams.get(stream.as_str()).and_then(|list| self.lists.get(*list as usize)).map_or(&[], Vec::as_slice)
+    }
+
     /// Whether `event` is the next one to index (`Ok(false)`: applied before, ignore it).
     fn admit(&self, event: &RecordedEvent) -> Result<bool> {
         let position = event.position().get();
         if position <= self.head {
-            return if self.stream_of.contains_key(&event.id()) {
+            return if self.position_of.contains_key(&event.id()) {
                 Ok(false)
             } else {
                 Err(ProjectionError::Diverged { position: event.position() })
@@ -144,12 +178,13 @@ impl Projections {
                 list
             }
         };
-        self.stream_of.insert(event.id(), list);
+        self.position_of.insert(event.id(), event.position().get());
         self.head = event.position().get();
         self.head_recorded_at = Some(event.recorded_at());
         if let Some(events) = self.lists.get_mut(list as usize) {
-            events.push(event);
+            events.push(Arc::clone(&event));
         }
+        self.log.push(event);
     }
 
     /// Notes the entity ids an event introduces, so that list queries know what to fold.
@@ -233,7 +268,8 @@ impl Projections {
 
     /// The stored event with this id, if it is recorded by `known` and not retracted by then.
     pub(crate) fn find_event(&self, id: EventId, known: Timestamp) -> Option<(&RecordedEvent, bool)> {
-        let list = self.stream_of.get(&id)?;
+        let event = self.event_by_id(id)?;
+        let list = self.streams.get(event.stream().as_str())?;
         let all = self.lists.get(*list as usize)?;
         let cut = all.partition_point(|e| e.recorded_at() <= known);
         let prefix = &all[..cut];
