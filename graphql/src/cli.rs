@@ -11,9 +11,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ledger::jsonl;
 use ledger::{LedgerConfig, Position};
 
-use crate::auth::Role;
-use crate::datadir::DataDir;
-use crate::server::{AppState, ServerConfig, app};
+use crate::app::{App, AppConfig, DataDir, Role};
+use crate::http::{ServerConfig, app};
 
 /// The collaboration ledger of Stockholm county's municipalities and Region Stockholm.
 #[derive(Debug, Parser)]
@@ -163,8 +162,8 @@ pub fn usage_error(error: &clap::Error) -> String {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { data, listen, no_seed, reads_require_token, cors_origins } => {
-            let config = ServerConfig { reads_require_token, cors_origins, ..ServerConfig::default() };
-            serve(&data, listen, !no_seed, config)
+            let config = ServerConfig { cors_origins, ..ServerConfig::default() };
+            serve(&data, listen, !no_seed, AppConfig { reads_require_token }, config)
         }
         Command::Import { file, data } => import(&file, &data),
         Command::Export { data } => export(&data),
@@ -190,7 +189,7 @@ fn open_existing_or_new(data: &Path) -> anyhow::Result<DataDir> {
 
 /// Refuses to create a data directory for commands that only read.
 fn open_existing(data: &Path) -> anyhow::Result<DataDir> {
-    if !data.join(crate::datadir::LEDGER_DIR).is_dir() {
+    if !data.join(crate::app::LEDGER_DIR).is_dir() {
         anyhow::bail!("{} is not a Samverkan data directory (no ledger/ in it)", data.display());
     }
     DataDir::open(data, LedgerConfig::default())
@@ -233,7 +232,7 @@ fn import(file: &Path, data: &Path) -> anyhow::Result<()> {
     }
     let dir = open_existing_or_new(data)?;
     let count = lines.len();
-    let report = crate::import::import_validated(&dir.ledger, lines)
+    let report = crate::app::import_validated(&dir.ledger, lines)
         .with_context(|| format!("{} was not imported", file.display()))?;
     eprintln!(
         "imported {} events ({} already stored) from {count} lines; head is now {}",
@@ -319,7 +318,7 @@ fn at(date: &str, known_at: Option<&str>, data: &Path) -> anyhow::Result<()> {
     };
     let dir = open_existing(data)?;
     let mut projections = projections::Projections::new();
-    crate::live::apply_new(&mut projections, &dir.ledger)?;
+    crate::app::apply_new(&mut projections, &dir.ledger)?;
     let rows = projections.agreements(at, known);
     let mut out = std::io::stdout().lock();
     writeln!(out, "What applied on {at}, as known at {known} ({} agreements)", rows.len())?;
@@ -346,15 +345,21 @@ fn at(date: &str, known_at: Option<&str>, data: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(data: &Path, listen: SocketAddr, seed: bool, config: ServerConfig) -> anyhow::Result<()> {
+fn serve(
+    data: &Path,
+    listen: SocketAddr,
+    seed: bool,
+    app_config: AppConfig,
+    config: ServerConfig,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let dir = open_existing_or_new(data)?;
     if seed {
-        if let Some(report) = crate::seed::seed_if_empty(&dir.ledger).context("seeding the fixtures failed")? {
+        if let Some(report) = crate::app::seed_if_empty(&dir.ledger).context("seeding the fixtures failed")? {
             tracing::info!(events = report.appended, "seeded an empty ledger with the fixtures");
         }
     }
-    let state = AppState::new(dir.ledger.clone(), Arc::new(dir.tokens), config)
+    let state = App::new(dir.ledger.clone(), Arc::new(dir.tokens), app_config)
         .map_err(|e| anyhow::anyhow!("cannot fold the ledger: {}", e.message))?;
     runtime.block_on(async move {
         let _follower = state.spawn_follower();
@@ -363,7 +368,7 @@ fn serve(data: &Path, listen: SocketAddr, seed: bool, config: ServerConfig) -> a
         let local = listener.local_addr()?;
         tracing::info!(%local, data = %data.display(), "serving GraphQL on http://{local}/graphql");
         eprintln!("samverkan: serving http://{local}/graphql (data: {})", data.display());
-        axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+        axum::serve(listener, app(state, config)).with_graceful_shutdown(shutdown_signal()).await?;
         Ok::<(), anyhow::Error>(())
     })
 }

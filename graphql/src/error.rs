@@ -1,9 +1,17 @@
-//! Turning failures into GraphQL errors, in one place: every error a client sees carries
-//! `extensions.code` (API.md §2) and a message a person understands. Internal details are logged once
-//! here and never sent.
+//! Turning failures into API errors, in one place: every error a client sees carries
+//! `extensions.code` (API.md §2) and a message a person understands, over HTTP and WebSocket alike.
+//! Ledger errors and the projections' rejections become [`ApiError`]s here; async-graphql's own
+//! parse and validation errors get their code from [`ErrorCodes`], the schema extension that sees
+//! every response of every transport. Internal details are logged once here and never sent.
 
-use async_graphql::ErrorExtensions;
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
+use async_graphql::{ErrorExtensions, Response, ServerError};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use ledger::LedgerError;
+use projections::{Rejection, RejectionCode};
 
 /// The error codes of API.md §2, plus `INTERNAL` for what the client cannot fix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +107,74 @@ impl From<LedgerError> for ApiError {
             | LedgerError::Poisoned
             | LedgerError::Closed => ApiError::internal(&e),
         }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        let code = match rejection.code {
+            RejectionCode::NotFound => Code::NotFound,
+            RejectionCode::RuleViolation => Code::RuleViolation,
+            RejectionCode::InvalidInput => Code::InvalidInput,
+        };
+        ApiError::new(code, rejection.message)
+    }
+}
+
+impl ApiError {
+    /// The error as a whole GraphQL response body, `{"errors": [{message, extensions: {code}}]}`,
+    /// for a request refused before GraphQL runs (not JSON, too large, no query).
+    pub fn into_response_body(self) -> serde_json::Value {
+        serde_json::json!({"errors": [{"message": readable_message(&self.message), "extensions": {"code": self.code.as_str()}}]})
+    }
+}
+
+/// Gives every error of a response a code and a message of readable length. Resolver errors carry
+/// their code already; what is left are async-graphql's own parse and validation errors (syntax,
+/// unknown fields, wrong enum values, malformed scalars, depth and complexity limits), all of which
+/// are the client's input.
+fn with_codes(errors: &mut [ServerError]) {
+    for error in errors {
+        error.message = readable_message(&error.message);
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", Code::InvalidInput.as_str());
+        }
+    }
+}
+
+/// The schema extension that applies [`with_codes`] to every response: a request's over HTTP, and
+/// each response of an operation's stream over the WebSocket (where queries and mutations run as
+/// streams too).
+#[derive(Debug)]
+pub(crate) struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodes)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for ErrorCodes {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        with_codes(&mut response.errors);
+        response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream)
+            .map(|mut response| {
+                with_codes(&mut response.errors);
+                response
+            })
+            .boxed()
     }
 }
 

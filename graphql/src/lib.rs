@@ -1,27 +1,22 @@
 //! Samverkan's GraphQL server and the `samverkan` command line, on top of the ledger and the
 //! projections. The only crate that knows HTTP and GraphQL.
+//!
+//! Layers, one way (no module imports one above it): `cli` → `http` (router, WebSocket, dashboard)
+//! → `schema` (GraphQL) → `app` (the application: state, commands, import, seeding, tokens) →
+//! `error` (every failure as an API error with its code) → the `projections` and `ledger` crates.
 
 #![warn(missing_docs)]
 
-mod auth;
+mod app;
 pub mod cli;
-mod datadir;
 mod error;
-mod import;
-mod live;
-mod metrics;
+mod http;
 mod schema;
-mod seed;
-mod server;
-mod web;
-mod ws;
 
-pub use auth::{Caller, Role, TokenStore};
-pub use datadir::DataDir;
+pub use app::{
+    App, AppConfig, Caller, Command, Committed, DataDir, FoldError, HISTORY, ImportError, LiveProjections, Metrics,
+    Role, TokenStore, import_validated, record, seed_if_empty,
+};
 pub use error::{ApiError, Code};
-pub use import::{ImportError, import_validated};
-pub use live::{FoldError, LiveProjections};
-pub use metrics::Metrics;
-pub use schema::{AppSchema, build_schema, sdl};
-pub use seed::{HISTORY, seed_if_empty};
-pub use server::{AppState, ServerConfig, app};
+pub use http::{ServerConfig, app};
+pub use schema::{AppSchema, SchemaLimits, build_schema, sdl};

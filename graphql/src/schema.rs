@@ -1,40 +1,87 @@
-//! The GraphQL schema: query, mutation and subscription roots over the ledger and the projections.
+//! The GraphQL schema: query, mutation and subscription roots, thin resolvers over [`App`].
+//!
+//! Every resolver reaches the application through [`app`] (or [`readable`] for a read, which also
+//! checks that the caller may read) and converts the projections' views into the output types of
+//! its area's module; none of them touches the ledger.
 
 // Vocabulary enums (PartyKind, GroupKind, …) live in `enums.rs` for inputs and outputs alike.
-mod codes;
+mod agreements;
+mod cases;
 mod enums;
 mod events;
 mod mutations;
+mod organisation;
 mod scalars;
-mod state;
+mod timeline;
 
 use std::sync::Arc;
 
-use async_graphql::{MergedObject, Schema};
+use async_graphql::{Context, MergedObject, Schema};
 
-pub(crate) use events::SubscriptionRoot;
-
-use crate::server::AppState;
+use crate::app::{App, Caller};
+use crate::error::{ApiError, ErrorCodes};
 
 /// The query root.
 #[derive(MergedObject, Default, Debug)]
-pub struct QueryRoot(events::EventQuery, state::StateQuery);
+pub struct QueryRoot(
+    events::EventQuery,
+    agreements::AgreementQuery,
+    organisation::OrganisationQuery,
+    cases::CaseQuery,
+    timeline::TimelineQuery,
+);
+
+pub(crate) use events::SubscriptionRoot;
+pub(crate) use mutations::MutationRoot;
 
 /// The schema type.
-pub type AppSchema = Schema<QueryRoot, mutations::MutationRoot, SubscriptionRoot>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Builds the schema over an application state.
-pub fn build_schema(state: Arc<AppState>) -> AppSchema {
-    let config = state.config.clone();
-    Schema::build(QueryRoot::default(), mutations::MutationRoot::default(), SubscriptionRoot)
-        .data(state)
-        .limit_depth(config.max_depth)
-        .limit_complexity(config.max_complexity)
-        .extension(codes::ErrorCodes)
+/// The limits a query must keep.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaLimits {
+    /// The deepest query accepted.
+    pub max_depth: usize,
+    /// The most complex query accepted (async-graphql's complexity: one per field by default).
+    pub max_complexity: usize,
+}
+
+impl Default for SchemaLimits {
+    fn default() -> Self {
+        Self { max_depth: 16, max_complexity: 5_000 }
+    }
+}
+
+/// Builds the schema over an application.
+pub fn build_schema(app: Arc<App>, limits: SchemaLimits) -> AppSchema {
+    Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot)
+        .data(app)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .extension(ErrorCodes)
         .finish()
 }
 
 /// The SDL of the schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot::default(), mutations::MutationRoot::default(), SubscriptionRoot).finish().sdl()
+    Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot).finish().sdl()
+}
+
+/// The application, from a resolver's context.
+fn app<'a>(ctx: &Context<'a>) -> Result<&'a Arc<App>, ApiError> {
+    ctx.data::<Arc<App>>().map_err(|_| ApiError::internal(&"schema built without App"))
+}
+
+/// The application for a read: [`app`] plus [`App::require_read`], so no read resolver can forget
+/// the check.
+fn readable<'a>(ctx: &Context<'a>) -> Result<&'a Arc<App>, ApiError> {
+    let app = app(ctx)?;
+    app.require_read(caller(ctx))?;
+    Ok(app)
+}
+
+/// The caller of the current request (anonymous if the request carried none).
+fn caller<'a>(ctx: &Context<'a>) -> &'a Caller {
+    static ANONYMOUS: Caller = Caller::Anonymous;
+    ctx.data_opt::<Caller>().unwrap_or(&ANONYMOUS)
 }

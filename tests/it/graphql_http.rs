@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use graphql::{Role, ServerConfig};
+use graphql::{AppConfig, Role, ServerConfig};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -527,8 +527,10 @@ async fn unknown_routes_are_404() {
 
 #[tokio::test]
 async fn closed_reads_need_a_token() {
-    let config = ServerConfig { reads_require_token: true, ..ServerConfig::default() };
-    let server = seeded(config).await;
+    let closed = AppConfig { reads_require_token: true };
+    let server = tokio::task::spawn_blocking(move || TestServer::with(closed, ServerConfig::default(), true))
+        .await
+        .expect("seeding does not panic");
     let reader = server.token(Role::Reader, "reader");
     let auditor = server.token(Role::Auditor, "auditor");
 

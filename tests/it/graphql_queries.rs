@@ -169,7 +169,7 @@ async fn every_agreement_lists_its_versions_as_the_projections_know_them() {
         let (_, answer) = server.post(query, serde_json::json!({"at": at}), None).await;
         let listed = answer["data"]["agreements"].as_array().unwrap_or_else(|| panic!("{answer}"));
         let expected = {
-            let projections = server.state.projections.read().expect("readable");
+            let projections = server.app.projections().expect("readable");
             projections.agreements(at.parse().expect("date"), Timestamp::now())
         };
         assert_eq!(listed.len(), expected.len(), "{at}");

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use graphql::{Role, ServerConfig};
+use graphql::{AppConfig, Role, ServerConfig};
 use ledger::{Append, AppendOutcome, NewEvent};
 use samverkan_tests::{decision, party};
 use serde_json::{Value, json};
@@ -214,14 +214,14 @@ async fn expect_subscription_error(ws: &mut Ws, id: &str) -> Vec<Value> {
 
 /// Waits (bounded) until the server counts `n` live subscriptions.
 async fn wait_for_subscribers(server: &TestServer, n: u64) {
-    let metrics = server.state.metrics.clone();
+    let app = server.app.clone();
     timeout(BOUND, async {
-        while metrics.subscribers() != n {
+        while app.metrics().subscribers() != n {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     })
     .await
-    .unwrap_or_else(|_| panic!("expected {n} subscribers, the server counts {}", metrics.subscribers()));
+    .unwrap_or_else(|_| panic!("expected {n} subscribers, the server counts {}", app.metrics().subscribers()));
 }
 
 /// The server still serves a new, well-behaved client: one event appended now reaches it.
@@ -432,7 +432,7 @@ async fn bad_subscription_arguments_are_an_error_not_a_hang() {
 
     // None of the failed operations is counted as a live subscriber, and the same connection
     // still subscribes.
-    assert_eq!(server.state.metrics.subscribers(), 0);
+    assert_eq!(server.app.metrics().subscribers(), 0);
     subscribe(&mut ws, "good", json!({"from": 1, "types": ["DecisionRecorded"]})).await;
     assert_eq!(positions(&mut ws, "good", 3).await, vec![1, 2, 3]);
 }
@@ -534,8 +534,11 @@ async fn misbehaving_clients_are_closed_and_the_server_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_reads_need_a_token_in_connection_init() {
-    let config = ServerConfig { reads_require_token: true, ..ServerConfig::default() };
-    let (server, addr) = start(config).await;
+    let closed = AppConfig { reads_require_token: true };
+    let server = tokio::task::spawn_blocking(move || TestServer::with(closed, ServerConfig::default(), false))
+        .await
+        .expect("server");
+    let addr = server.listen().await;
     append_batch(&server, decisions("r", 2)).await;
     let reader = server.token(Role::Reader, "r");
 
@@ -558,7 +561,7 @@ async fn closed_reads_need_a_token_in_connection_init() {
         assert_eq!(code, 4403, "graphql-transport-ws's Forbidden (payload {payload:?})");
         assert!(reason.starts_with("Forbidden") && reason.contains("token"), "payload {payload:?}: {reason}");
     }
-    assert_eq!(server.state.metrics.subscribers(), 0);
+    assert_eq!(server.app.metrics().subscribers(), 0);
 
     // With a valid READER token it works, in either accepted form.
     for payload in [

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use graphql::{AppState, Role, ServerConfig, TokenStore};
+use graphql::{App, AppConfig, Role, ServerConfig, TokenStore};
 use http_body_util::BodyExt;
 use ledger::{Ledger, LedgerConfig};
 use tower::ServiceExt;
@@ -18,40 +18,43 @@ pub(crate) struct TestServer {
     pub(crate) dir: tempfile::TempDir,
     /// The ledger.
     pub(crate) ledger: Ledger,
-    /// The state the router serves.
-    pub(crate) state: Arc<AppState>,
+    /// The application the router serves.
+    pub(crate) app: Arc<App>,
+    /// The HTTP configuration of its routers.
+    pub(crate) config: ServerConfig,
 }
 
 impl TestServer {
     /// A server over a fresh ledger seeded with the real fixtures.
     pub(crate) fn seeded(config: ServerConfig) -> Self {
-        Self::new(config, true)
+        Self::with(AppConfig::default(), config, true)
     }
 
     /// A server over a fresh, empty ledger.
     pub(crate) fn empty(config: ServerConfig) -> Self {
-        Self::new(config, false)
+        Self::with(AppConfig::default(), config, false)
     }
 
-    fn new(config: ServerConfig, seed: bool) -> Self {
+    /// A server with the application's policies `app`, over the fixtures if `seed`.
+    pub(crate) fn with(app: AppConfig, config: ServerConfig, seed: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let ledger = Ledger::open(dir.path().join("ledger"), LedgerConfig::default()).expect("ledger opens");
         if seed {
             graphql::seed_if_empty(&ledger).expect("fixtures import");
         }
         let tokens = Arc::new(TokenStore::open(dir.path()).expect("token store"));
-        let state = AppState::new(ledger.clone(), tokens, config).expect("state");
-        Self { dir, ledger, state }
+        let app = App::new(ledger.clone(), tokens, app).expect("the application folds the ledger");
+        Self { dir, ledger, app, config }
     }
 
     /// Creates a token with a role.
     pub(crate) fn token(&self, role: Role, name: &str) -> String {
-        self.state.tokens.create(&role, name).expect("token created")
+        self.app.tokens().create(&role, name).expect("token created")
     }
 
     /// A fresh router over the state.
     pub(crate) fn router(&self) -> axum::Router {
-        graphql::app(self.state.clone())
+        graphql::app(self.app.clone(), self.config.clone())
     }
 
     /// POSTs a GraphQL query through the router (no socket) and returns status and JSON body.
@@ -84,7 +87,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let router = self.router();
-        let _follower = self.state.spawn_follower();
+        let _follower = self.app.spawn_follower();
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });

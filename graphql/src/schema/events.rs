@@ -1,16 +1,19 @@
 //! The event log as GraphQL: the `Event` type, the Relay `events` connection, `event(id)`,
-//! `ledger { position headHash }`, and the `events` subscription.
+//! `ledger { position headHash }`, and the `events` subscription. Queries answer from the
+//! projections' memory; the subscription follows the ledger's head through [`App`].
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, Json, Object, SimpleObject, Subscription};
 use base64::Engine;
 use futures::Stream;
-use ledger::{EventData, EventId, Ledger, Position, RecordedEvent, StreamId};
+use ledger::{EventData, EventId, Position, RecordedEvent, StreamId};
 
 use super::scalars::{Date, DateTime};
+use super::{app, readable};
+use crate::app::App;
 use crate::error::{ApiError, ApiResult};
-use crate::server::AppState;
 
 /// The most events one page of `events` returns.
 pub(super) const MAX_PAGE: usize = 500;
@@ -32,9 +35,16 @@ pub(super) struct Source {
     pub note: Option<String>,
 }
 
-/// A stored event, exactly as in the ledger (API.md §1).
+/// A stored event, exactly as in the ledger (API.md §1): shared with the projections, not copied.
 #[derive(Debug, Clone)]
-pub(super) struct Event(pub RecordedEvent);
+pub(super) struct Event(pub Arc<RecordedEvent>);
+
+impl Event {
+    /// The events at `positions`, for `because` and histories.
+    pub(super) fn all_at(ctx: &Context<'_>, positions: &[Position]) -> ApiResult<Vec<Event>> {
+        Ok(app(ctx)?.events_at(positions)?.into_iter().map(Event).collect())
+    }
+}
 
 #[Object]
 impl Event {
@@ -188,6 +198,11 @@ impl EventFilter {
         Ok(Self { streams, types })
     }
 
+    /// The one stream the filter allows, when it allows exactly one.
+    fn single_stream(&self) -> Option<&StreamId> {
+        self.streams.as_ref().filter(|s| s.len() == 1).and_then(|s| s.iter().next())
+    }
+
     /// Whether the event passes.
     pub(super) fn accepts(&self, event: &RecordedEvent) -> bool {
         self.streams.as_ref().is_none_or(|s| s.contains(event.stream()))
@@ -211,7 +226,7 @@ impl EventQuery {
         stream: Option<String>,
         types: Option<Vec<String>>,
     ) -> ApiResult<EventConnection> {
-        let state = AppState::readable(ctx)?;
+        let app = readable(ctx)?;
         let first = match first {
             None => DEFAULT_PAGE,
             Some(n) if n >= 1 && n as usize <= MAX_PAGE => n as usize,
@@ -219,32 +234,34 @@ impl EventQuery {
         };
         let after = after.as_deref().map(position_of).transpose()?.unwrap_or(Position::new(0));
         let filter = EventFilter::new(stream.map(|s| vec![s]), types)?;
-        let ledger = state.ledger.clone();
-        // Reading sled is blocking work; keep it off the async workers.
-        let page = tokio::task::spawn_blocking(move || page_of_events(&ledger, after, first, &filter))
-            .await
-            .map_err(|e| ApiError::internal(&e))??;
-        Ok(page)
+        let projections = app.projections()?;
+        let candidates: &[Arc<RecordedEvent>] = match filter.single_stream() {
+            Some(stream) => {
+                let all = projections.stream_events(stream);
+                &all[all.partition_point(|e| e.position() <= after)..]
+            }
+            None => projections.events_after(after),
+        };
+        Ok(page_of_events(candidates, after, first, &filter))
     }
 
     /// One event by its id.
     async fn event(&self, ctx: &Context<'_>, id: String) -> ApiResult<Option<Event>> {
-        let state = AppState::readable(ctx)?;
+        let app = readable(ctx)?;
         let id: EventId =
             id.parse().map_err(|_| ApiError::invalid(format!("invalid event id {id:?}: expected a UUID")))?;
-        Ok(state.ledger.get_by_id(id).map_err(ApiError::from)?.map(Event))
+        Ok(app.projections()?.event_by_id(id).cloned().map(Event))
     }
 
     /// The head of the ledger: position and hash.
     async fn ledger(&self, ctx: &Context<'_>) -> ApiResult<LedgerInfo> {
-        let state = AppState::readable(ctx)?;
-        Ok(ledger_info(&state.ledger))
+        Ok(ledger_info(readable(ctx)?))
     }
 }
 
 /// The head as GraphQL.
-pub(super) fn ledger_info(ledger: &Ledger) -> LedgerInfo {
-    let head = ledger.head();
+pub(super) fn ledger_info(app: &App) -> LedgerInfo {
+    let head = app.head();
     LedgerInfo {
         position: head.position.get(),
         head_hash: head.hash.to_string(),
@@ -252,31 +269,21 @@ pub(super) fn ledger_info(ledger: &Ledger) -> LedgerInfo {
     }
 }
 
+/// A page of `first` events passing `filter` from `candidates` (in log order, all after `after`).
 fn page_of_events(
-    ledger: &Ledger,
+    candidates: &[Arc<RecordedEvent>],
     after: Position,
     first: usize,
     filter: &EventFilter,
-) -> Result<EventConnection, ApiError> {
+) -> EventConnection {
     let mut edges = Vec::with_capacity(first);
     let mut has_next_page = false;
-    let events: Box<dyn Iterator<Item = ledger::Result<RecordedEvent>>> = match &filter.streams {
-        Some(streams) if streams.len() == 1 => {
-            let stream = streams.iter().next().cloned().ok_or_else(|| ApiError::invalid("empty stream filter"))?;
-            Box::new(ledger.read_stream(&stream).filter(move |e| e.as_ref().map_or(true, |e| e.position() > after)))
-        }
-        _ => Box::new(ledger.read_from(after.next())),
-    };
-    for event in events {
-        let event = event.map_err(ApiError::from)?;
-        if !filter.accepts(&event) {
-            continue;
-        }
+    for event in candidates.iter().filter(|e| filter.accepts(e)) {
         if edges.len() == first {
             has_next_page = true;
             break;
         }
-        edges.push(EventEdge { cursor: cursor_of(event.position()), node: Event(event) });
+        edges.push(EventEdge { cursor: cursor_of(event.position()), node: Event(Arc::clone(event)) });
     }
     let page_info = PageInfo {
         has_next_page,
@@ -284,7 +291,7 @@ fn page_of_events(
         start_cursor: edges.first().map(|e| e.cursor.clone()),
         end_cursor: edges.last().map(|e| e.cursor.clone()),
     };
-    Ok(EventConnection { edges, page_info })
+    EventConnection { edges, page_info }
 }
 
 /// The subscription root.
@@ -303,15 +310,14 @@ impl SubscriptionRoot {
         streams: Option<Vec<String>>,
         types: Option<Vec<String>>,
     ) -> async_graphql::Result<impl Stream<Item = Event> + use<>> {
-        let state = AppState::readable(ctx)?;
+        let app = Arc::clone(readable(ctx)?);
         let filter = EventFilter::new(streams, types)?;
-        let ledger = state.ledger.clone();
         let start = match from_position {
             Some(p) => Position::new(p.max(1)),
-            None => ledger.head().position.next(),
+            None => app.head().position.next(),
         };
-        let guard = state.metrics.subscriber();
-        Ok(follow(ledger, start, filter, guard))
+        let guard = app.metrics().subscriber();
+        Ok(follow(app, start, filter, guard))
     }
 }
 
@@ -320,20 +326,20 @@ impl SubscriptionRoot {
 /// (whose WebSocket is not being drained) simply stops this stream from being polled; nothing is
 /// buffered for it.
 fn follow<G: Send + 'static>(
-    ledger: Ledger,
+    app: Arc<App>,
     start: Position,
     filter: EventFilter,
     guard: G,
 ) -> impl Stream<Item = Event> + Send {
-    let head = ledger.watch_head();
+    let head = app.watch_head();
     futures::stream::unfold(
-        (ledger, head, start, filter, Vec::<RecordedEvent>::new().into_iter(), guard),
-        |(ledger, mut head, mut next, filter, mut pending, guard)| async move {
+        (app, head, start, filter, Vec::<RecordedEvent>::new().into_iter(), guard),
+        |(app, mut head, mut next, filter, mut pending, guard)| async move {
             loop {
                 if let Some(event) = pending.next() {
-                    return Some((Event(event), (ledger, head, next, filter, pending, guard)));
+                    return Some((Event(Arc::new(event)), (app, head, next, filter, pending, guard)));
                 }
-                if ledger.head().position < next {
+                if app.head().position < next {
                     // Caught up: wait for the head to move past the cursor. `wait_for` checks the
                     // current value first, so a commit between the check above and here is not missed.
                     let target = next;
@@ -342,7 +348,7 @@ fn follow<G: Send + 'static>(
                     }
                 }
                 // Reading sled is blocking work: do it off the async workers, one chunk at a time.
-                let reader = ledger.clone();
+                let reader = Arc::clone(&app);
                 let filter_copy = filter.clone();
                 let from = next;
                 let read = tokio::task::spawn_blocking(move || read_chunk(&reader, from, &filter_copy)).await;
@@ -352,7 +358,7 @@ fn follow<G: Send + 'static>(
                         chunk
                     }
                     Ok(Err(e)) => {
-                        tracing::error!(position = %next, error = %e, "subscription could not read the log; closing it");
+                        tracing::error!(position = %next, error = ?e, "subscription could not read the log; closing it");
                         return None;
                     }
                     Err(e) => {
@@ -368,11 +374,10 @@ fn follow<G: Send + 'static>(
 
 /// Reads up to `REPLAY_CHUNK` events from `from`; returns those passing the filter and the position
 /// after the last one read.
-fn read_chunk(ledger: &Ledger, from: Position, filter: &EventFilter) -> ledger::Result<(Vec<RecordedEvent>, Position)> {
+fn read_chunk(app: &App, from: Position, filter: &EventFilter) -> Result<(Vec<RecordedEvent>, Position), ApiError> {
     let mut chunk = Vec::new();
     let mut next = from;
-    for event in ledger.read_from(from).take(REPLAY_CHUNK) {
-        let event = event?;
+    for event in app.read_log(from, REPLAY_CHUNK)? {
         next = event.position().next();
         if filter.accepts(&event) {
             chunk.push(event);

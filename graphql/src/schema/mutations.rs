@@ -4,15 +4,13 @@
 //! Every mutation's input holds the event's `data` fields (camelCase, typed) plus `effective`, an
 //! optional `source`, an optional `eventId` (idempotency) and an optional `expectedVersion`
 //! (optimistic concurrency on the event's stream). The data part of an input serializes with serde
-//! to exactly the JSON of API.md §1 and is read by [`EventData::from_json`], the same path an import
+//! to exactly the JSON of API.md §1 and is read by [`ledger::EventData::from_json`], the same path an import
 //! takes, so the ledger's own parsing (slugs, UUIDs, vocabularies) is the one validation of shape.
 //!
-//! All mutations share one core, [`MutationRoot::record`]: authenticate, authorise the role,
-//! validate against the projections, append, catch the projections up.
+//! Every mutation is a thin call into the application's write service, [`crate::app::record`]:
+//! authenticate, parse, authorise the role, validate, append, apply.
 
 use async_graphql::{Context, ID, InputObject, Object};
-use ledger::{Append, AppendOutcome, EventData, EventId, NewEvent, RecordedEvent, StreamTarget};
-use projections::{Rejection, RejectionCode};
 use serde::{Serialize, Serializer};
 
 use super::enums::{
@@ -21,8 +19,9 @@ use super::enums::{
 };
 use super::events::Event;
 use super::scalars::Date;
-use crate::error::{ApiError, ApiResult, Code};
-use crate::server::{AppState, caller};
+use super::{app, caller};
+use crate::app::{Command, record};
+use crate::error::{ApiError, ApiResult};
 
 /// The source document behind an event: what an auditor opens to check it.
 #[derive(Debug, Clone, InputObject)]
@@ -93,24 +92,6 @@ fn opt_date<S: Serializer>(d: &Option<Date>, s: S) -> Result<S::Ok, S::Error> {
     d.map(|d| d.0).serialize(s)
 }
 
-/// What every mutation's input carries besides the event's data.
-#[derive(Debug)]
-struct Envelope {
-    effective: Date,
-    source: Option<SourceInput>,
-    event_id: Option<ID>,
-    expected_version: Option<u64>,
-}
-
-/// One mutation's request, split into the event's data (as API.md §1 JSON) and its envelope.
-#[derive(Debug)]
-struct Command {
-    type_name: &'static str,
-    /// Serializing a plain input struct cannot fail in practice; should it, that is the server's fault.
-    data: Result<serde_json::Value, serde_json::Error>,
-    envelope: Envelope,
-}
-
 /// Generates, for each event type, its input object and its mutation on [`MutationRoot`].
 ///
 /// Each entry reads `method(InputName) => EventType { data fields }`. The data fields are declared
@@ -148,17 +129,21 @@ macro_rules! mutations {
             }
 
             impl $input {
-                fn into_command(self) -> Command {
+                /// The command to record, and the expected version of its stream.
+                fn into_command(self) -> Result<(Command, Option<u64>), ApiError> {
                     // Invariant: `$event` names a variant of `EventData`, checked at compile time.
-                    const _: fn(ledger::$event) -> EventData = EventData::$event;
-                    let data = serde_json::to_value(&self);
-                    let envelope = Envelope {
-                        effective: self.effective,
-                        source: self.source,
-                        event_id: self.event_id,
-                        expected_version: self.expected_version,
+                    const _: fn(ledger::$event) -> ledger::EventData = ledger::EventData::$event;
+                    // Serializing a plain input struct cannot fail in practice; should it, that is
+                    // the server's fault.
+                    let data = serde_json::to_value(&self).map_err(|e| ApiError::internal(&e))?;
+                    let command = Command {
+                        type_name: stringify!($event).to_owned(),
+                        data,
+                        effective: self.effective.0,
+                        source: self.source.map(Into::into),
+                        event_id: self.event_id.map(|id| id.0),
                     };
-                    Command { type_name: stringify!($event), data, envelope }
+                    Ok((command, self.expected_version))
                 }
             }
         )+
@@ -174,124 +159,19 @@ macro_rules! mutations {
             $(
                 $(#[$doc])*
                 async fn $method(&self, ctx: &Context<'_>, input: $input) -> ApiResult<Event> {
-                    self.record(ctx, input.into_command()).await.map(Event)
+                    let (command, expected_version) = input.into_command()?;
+                    let committed = record(app(ctx)?, caller(ctx), command, expected_version).await?;
+                    Ok(Event(committed.event))
                 }
             )+
         }
     };
 }
 
-/// The mutation root. Its lock serialises the check-then-append of this server's mutations, so two
-/// concurrent commands cannot both pass validation against the same state (say, two registrations
-/// of one party).
+/// The mutation root. The write lock that serialises commands lives in the application, so every
+/// schema over one [`crate::app::App`] shares it.
 #[derive(Debug, Default)]
-pub struct MutationRoot {
-    write: tokio::sync::Mutex<()>,
-}
-
-impl MutationRoot {
-    /// The core every mutation shares: authenticate, authorise, validate, append, catch up.
-    async fn record(&self, ctx: &Context<'_>, command: Command) -> ApiResult<RecordedEvent> {
-        let state = AppState::from_ctx(ctx)?;
-        let (name, role) = caller(ctx).require_token()?;
-        let Command { type_name, data, envelope } = command;
-        let data = data.map_err(|e| ApiError::internal(&e))?;
-        let data = EventData::from_json(type_name, data).map_err(|e| ApiError::invalid(e.to_string()))?;
-        role.may_record(&data).map_err(|reason| ApiError::new(Code::Forbidden, reason))?;
-
-        let id = envelope
-            .event_id
-            .map(|id| {
-                id.parse::<EventId>()
-                    .map_err(|_| ApiError::invalid(format!("invalid eventId {:?}: expected a UUID", id.as_str())))
-            })
-            .transpose()?;
-        let target = data.stream();
-        let event = NewEvent {
-            id,
-            effective: envelope.effective.0,
-            recorded_by: name.to_owned(),
-            source: envelope.source.map(Into::into),
-            data,
-        };
-
-        let _write = self.write.lock().await;
-        // Judge the command on everything the ledger holds, including appends made another way
-        // that the follower has not applied yet.
-        catch_up(state).await?;
-        // An idempotent retry is answered by the ledger with the original event; validating it again
-        // would refuse it (the party is registered by now), so only new events are validated.
-        let retry = match id {
-            Some(id) => state.ledger.get_by_id(id).map_err(ApiError::from)?.is_some(),
-            None => false,
-        };
-        if !retry {
-            state.projections.read()?.validate(&event).map_err(rejected)?;
-        }
-
-        let mut append = Append::one(event);
-        if let Some(expected) = envelope.expected_version {
-            let stream = match target {
-                StreamTarget::Stream(stream) => stream,
-                StreamTarget::OfEvent(target) => state
-                    .ledger
-                    .get_by_id(target)
-                    .map_err(ApiError::from)?
-                    .ok_or_else(|| ApiError::not_found(format!("event {target} is not in the ledger")))?
-                    .stream()
-                    .clone(),
-            };
-            append = append.expect_version(stream, expected);
-        }
-        let committed = match state.ledger.append_async(append).await.map_err(ApiError::from)? {
-            AppendOutcome::Committed(mut committed) => {
-                committed.pop().ok_or_else(|| ApiError::internal(&"an append of one event committed none"))?
-            }
-            AppendOutcome::Conflict(c) => {
-                return Err(ApiError::new(
-                    Code::Conflict,
-                    format!(
-                        "stream {} is at version {}, not the expected version {}; nothing was recorded – reload and retry",
-                        c.stream, c.actual, c.expected
-                    ),
-                )
-                .into());
-            }
-        };
-
-        // The event is stored: a failure to catch up must not tell the client it was not (a retry
-        // without eventId would record it twice). The follower catches up later; the log says why.
-        if let Err(e) = catch_up(state).await {
-            tracing::error!(error = ?e, "projections could not catch up after a mutation");
-        }
-        if !committed.already_stored {
-            state.metrics.appended(1);
-            tracing::info!(
-                position = committed.event.position().get(),
-                event_type = committed.event.type_name(),
-                recorded_by = committed.event.recorded_by(),
-                "event recorded"
-            );
-        }
-        Ok(committed.event)
-    }
-}
-
-/// Applies everything new in the ledger to the projections, off the async workers.
-async fn catch_up(state: &AppState) -> Result<(), ApiError> {
-    let projections = state.projections.clone();
-    tokio::task::spawn_blocking(move || projections.catch_up()).await.map_err(|e| ApiError::internal(&e))?.map(|_| ())
-}
-
-/// A refused command as a GraphQL error with its code.
-fn rejected(rejection: Rejection) -> ApiError {
-    let code = match rejection.code {
-        RejectionCode::NotFound => Code::NotFound,
-        RejectionCode::RuleViolation => Code::RuleViolation,
-        RejectionCode::InvalidInput => Code::InvalidInput,
-    };
-    ApiError::new(code, rejection.message)
-}
+pub struct MutationRoot;
 
 mutations! {
     /// Registers a party (region, municipality or municipal association; HÖK 7.3).
@@ -771,6 +651,6 @@ mod tests {
 
     #[test]
     fn one_mutation_per_event_type_in_catalogue_order() {
-        assert_eq!(RECORDED_TYPES, EventData::TYPES);
+        assert_eq!(RECORDED_TYPES, ledger::EventData::TYPES);
     }
 }

@@ -1,5 +1,6 @@
 //! The `Date` and `DateTime` scalars: valid time as `YYYY-MM-DD`, record time as RFC 3339 UTC. Both
-//! reject malformed input with a message that shows the expected form.
+//! reject malformed input with a message that shows the expected form. Also the two time axes every
+//! read takes, and the parsing of id arguments.
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
 
@@ -41,4 +42,27 @@ impl ScalarType for DateTime {
     fn to_value(&self) -> Value {
         Value::String(self.0.to_string())
     }
+}
+
+/// The two time axes of a question: `at` (valid time, default today) and `asKnownAt` (record time,
+/// default now).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Axes {
+    pub at: ledger::Date,
+    pub known: ledger::Timestamp,
+}
+
+impl Axes {
+    /// The axes of a query's arguments, with their defaults.
+    pub(super) fn new(at: Option<Date>, as_known_at: Option<DateTime>) -> Self {
+        Self {
+            at: at.map_or_else(ledger::Date::today_utc, |d| d.0),
+            known: as_known_at.map_or_else(ledger::Timestamp::now, |t| t.0),
+        }
+    }
+}
+
+/// An entity id argument (a slug), or `INVALID_INPUT` saying what an id looks like.
+pub(super) fn parse_id<T: std::str::FromStr<Err = ledger::InvalidSlug>>(id: &str) -> Result<T, crate::error::ApiError> {
+    id.parse().map_err(|e: ledger::InvalidSlug| crate::error::ApiError::invalid(e.to_string()))
 }

@@ -91,16 +91,15 @@ pub(crate) fn over_http(plan: &Plan, server: &Server, report: &mut Report) -> an
         let body = http.graphql(&query(at))?;
         over_http.push(t.elapsed());
         size = size.max(body.len());
-        let projections = server.state.projections.read().map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let projections = server.app.projections().map_err(|e| anyhow::anyhow!("{}", e.message))?;
         let t = Instant::now();
         let views = projections.agreements(at, Timestamp::now());
         local.push(t.elapsed());
         drop(views);
     }
     let agreements = server
-        .state
-        .projections
-        .read()
+        .app
+        .projections()
         .map_err(|e| anyhow::anyhow!("{}", e.message))?
         .agreements(Date::today_utc(), Timestamp::now())
         .len();

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use graphql::{AppState, ServerConfig, TokenStore};
+use graphql::{App, AppConfig, ServerConfig, TokenStore};
 use ledger::{Ledger, LedgerConfig};
 
 use crate::dataset::Dataset;
@@ -18,7 +18,7 @@ pub(crate) struct Server {
     pub(crate) runtime: tokio::runtime::Runtime,
     pub(crate) addr: SocketAddr,
     pub(crate) ledger: Ledger,
-    pub(crate) state: Arc<AppState>,
+    pub(crate) app: Arc<App>,
 }
 
 impl Server {
@@ -27,10 +27,10 @@ impl Server {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         let ledger = Ledger::open(data.ledger_dir(), LedgerConfig::default())?;
         let tokens = Arc::new(TokenStore::open(&data.data_dir)?);
-        let state = AppState::new(ledger.clone(), tokens, ServerConfig::default())
+        let app = App::new(ledger.clone(), tokens, AppConfig::default())
             .map_err(|e| anyhow::anyhow!("cannot fold the ledger: {}", e.message))?;
-        let router = graphql::app(state.clone());
-        let follower_state = state.clone();
+        let router = graphql::app(app.clone(), ServerConfig::default());
+        let follower_state = app.clone();
         let addr = runtime.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
@@ -40,7 +40,7 @@ impl Server {
             });
             Ok::<_, anyhow::Error>(addr)
         })?;
-        Ok(Self { runtime, addr, ledger, state })
+        Ok(Self { runtime, addr, ledger, app })
     }
 }
 

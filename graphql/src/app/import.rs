@@ -6,7 +6,7 @@ use ledger::jsonl::{self, ImportLine, ImportReport};
 use ledger::{AppendOutcome, Ledger, LedgerError};
 use projections::Projections;
 
-use crate::live::{FoldError, apply_new};
+use super::live::{FoldError, apply_new};
 
 /// Why an import was refused.
 #[derive(Debug, thiserror::Error)]

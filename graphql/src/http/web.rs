@@ -40,15 +40,15 @@ const fn fnv1a(bytes: &[u8]) -> u64 {
 
 const JS: &str = "text/javascript; charset=utf-8";
 
-static INDEX: Asset = Asset::new("index.html", "text/html; charset=utf-8", include_str!("../web/index.html"));
+static INDEX: Asset = Asset::new("index.html", "text/html; charset=utf-8", include_str!("../../web/index.html"));
 
 static ASSETS: &[Asset] = &[
-    Asset::new("app.js", JS, include_str!("../web/app.js")),
-    Asset::new("api.js", JS, include_str!("../web/api.js")),
-    Asset::new("i18n.js", JS, include_str!("../web/i18n.js")),
-    Asset::new("timeline.js", JS, include_str!("../web/timeline.js")),
-    Asset::new("style.css", "text/css; charset=utf-8", include_str!("../web/style.css")),
-    Asset::new("favicon.svg", "image/svg+xml", include_str!("../web/favicon.svg")),
+    Asset::new("app.js", JS, include_str!("../../web/app.js")),
+    Asset::new("api.js", JS, include_str!("../../web/api.js")),
+    Asset::new("i18n.js", JS, include_str!("../../web/i18n.js")),
+    Asset::new("timeline.js", JS, include_str!("../../web/timeline.js")),
+    Asset::new("style.css", "text/css; charset=utf-8", include_str!("../../web/style.css")),
+    Asset::new("favicon.svg", "image/svg+xml", include_str!("../../web/favicon.svg")),
 ];
 
 /// What the page may load and connect to: only this server. `connect-src 'self'` covers the
@@ -103,16 +103,16 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-    use crate::auth::TokenStore;
-    use crate::server::{AppState, ServerConfig, app};
+    use crate::app::{App, AppConfig, TokenStore};
+    use crate::http::{ServerConfig, app};
 
     /// The real router over an empty ledger, so the tests also check that `app()` routes to the page.
     fn router() -> (tempfile::TempDir, axum::Router) {
         let dir = tempfile::tempdir().expect("tempdir");
         let ledger = Ledger::open(dir.path().join("ledger"), LedgerConfig::default()).expect("ledger");
         let tokens = Arc::new(TokenStore::open(dir.path()).expect("tokens"));
-        let state = AppState::new(ledger, tokens, ServerConfig::default()).expect("state");
-        (dir, app(state))
+        let state = App::new(ledger, tokens, AppConfig::default()).expect("state");
+        (dir, app(state, ServerConfig::default()))
     }
 
     async fn get(router: &axum::Router, path: &str, etag: Option<&str>) -> (StatusCode, HeaderMap, String) {

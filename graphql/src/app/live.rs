@@ -1,12 +1,13 @@
 //! The projections the server answers from, kept up to date with the ledger.
 //!
-//! Every write path calls [`LiveProjections::catch_up`] after its append returns, so a mutation's
-//! answer and the next query see the new event (read-your-writes); a follower task also catches up
-//! whenever the ledger's head moves, for appends made any other way.
+//! The write path hands each committed event straight to [`LiveProjections::apply_committed`] (no
+//! second read of what is already in hand), so a command's answer and the next query see it
+//! (read-your-writes); a follower task also catches up from the ledger whenever its head moves, for
+//! appends made any other way.
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
-use ledger::{Ledger, LedgerError, Position};
+use ledger::{Ledger, LedgerError, Position, RecordedEvent};
 use projections::{ProjectionError, Projections};
 
 use crate::error::ApiError;
@@ -54,6 +55,26 @@ impl LiveProjections {
             FoldError::Ledger(e) => ApiError::from(e),
             FoldError::Projection(e) => ApiError::internal(&e),
         })
+    }
+
+    /// Applies an event just committed, as the writer handed it back. When it is not the next one
+    /// (an append made another way came in between), the projections catch up from the ledger
+    /// instead, which includes it. A failure is logged and left to the follower: the event is
+    /// stored, and the caller must not be told otherwise.
+    pub fn apply_committed(&self, event: Arc<RecordedEvent>) {
+        let applied = match self.inner.write() {
+            Ok(mut projections) if event.position() <= projections.head().next() => {
+                projections.apply_shared(event).map_err(FoldError::from)
+            }
+            Ok(mut projections) => apply_new(&mut projections, &self.ledger).map(|_| ()),
+            Err(_) => {
+                tracing::error!("projections lock poisoned");
+                return;
+            }
+        };
+        if let Err(e) = applied {
+            tracing::error!(error = %e, "projections could not apply a committed event");
+        }
     }
 
     /// Read access for a query.

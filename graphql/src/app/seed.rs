@@ -4,10 +4,10 @@
 use ledger::Ledger;
 use ledger::jsonl::{ImportReport, read_lines};
 
-use crate::import::{ImportError, import_validated};
+use super::import::{ImportError, import_validated};
 
 /// The embedded fixture file.
-pub const HISTORY: &str = include_str!("../../fixtures/history.jsonl");
+pub const HISTORY: &str = include_str!("../../../fixtures/history.jsonl");
 
 /// Imports the fixtures into an empty ledger, validated like any import. Does nothing (and returns `None`) if the ledger has
 /// events.

@@ -31,12 +31,10 @@ use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, Stream, StreamExt};
 use serde::Deserialize;
 
-use crate::auth::{Caller, bearer};
+use super::ServerConfig;
+use crate::app::{App, Caller, bearer};
 use crate::error::{ApiError, Code};
 use crate::schema::AppSchema;
-use crate::server::AppState;
-#[cfg(doc)]
-use crate::server::ServerConfig;
 
 /// The longest reason a close frame can carry: 125 bytes of control-frame payload less the code.
 const MAX_CLOSE_REASON: usize = 123;
@@ -52,14 +50,14 @@ pub(crate) fn serve(
     headers: &HeaderMap,
     protocol: GraphQLProtocol,
     schema: AppSchema,
-    state: &AppState,
+    app: &Arc<App>,
+    config: &ServerConfig,
 ) -> Response {
     let book = Arc::new(Book::new(transport_ws(headers)));
-    let tokens = state.tokens.clone();
-    let reads_require_token = state.config.reads_require_token;
+    let app = Arc::clone(app);
     // A message is a request too: the same limit as a request body (tungstenite's default is 64 MiB).
-    let max = state.config.max_body_bytes;
-    let init_timeout = state.config.ws_init_timeout;
+    let max = config.max_body_bytes;
+    let init_timeout = config.ws_init_timeout;
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(max)
@@ -73,8 +71,8 @@ pub(crate) fn serve(
             };
             GraphQLWebSocket::new_with_pair(outgoing, incoming, schema, protocol)
                 .on_connection_init(move |payload| async move {
-                    let caller = tokens.authenticate(token_from_init(&payload));
-                    if reads_require_token && !matches!(caller, Caller::Token { .. }) {
+                    let caller = app.authenticate(token_from_init(&payload));
+                    if app.config().reads_require_token && !matches!(caller, Caller::Token { .. }) {
                         let message = "this server needs a token in connection_init";
                         book.close_with(4403, format!("Forbidden: {message}"));
                         return Err(ApiError::new(Code::Unauthenticated, message).into());

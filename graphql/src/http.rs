@@ -1,6 +1,10 @@
 //! The HTTP side: `fn app(..) -> Router` with `POST /graphql`, GraphiQL on `GET /graphql`,
-//! subscriptions on `/graphql/ws`, `/healthz` and `/metrics`. Tests call `app` with `oneshot`, no
-//! socket needed.
+//! subscriptions on `/graphql/ws` (`ws.rs`), the dashboard (`web.rs`), `/healthz` and `/metrics`.
+//! Tests call `app` with `oneshot`, no socket needed. Everything here reaches the application only
+//! through [`App`] and the schema.
+
+mod web;
+mod ws;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,33 +18,27 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use ledger::Ledger;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{Caller, TokenStore, bearer};
-use crate::error::{ApiError, Code};
-use crate::live::LiveProjections;
-use crate::metrics::Metrics;
-use crate::schema::{AppSchema, build_schema};
+use crate::app::{App, bearer};
+use crate::error::ApiError;
+use crate::schema::{AppSchema, SchemaLimits, build_schema};
 
-/// Limits and switches of the server.
+/// Limits and switches of the HTTP server (the application's own policies are
+/// [`crate::app::AppConfig`]).
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Require a token (any role) for reads too. Off by default: the portal is public.
-    pub reads_require_token: bool,
     /// Origins allowed to call the API from a browser (`*` for any). Empty: no CORS headers.
     pub cors_origins: Vec<String>,
     /// The largest request body accepted, in bytes; also the largest WebSocket message.
     pub max_body_bytes: usize,
     /// How long one HTTP request may take.
     pub request_timeout: Duration,
-    /// The deepest query accepted.
-    pub max_depth: usize,
-    /// The most complex query accepted (async-graphql's complexity: one per field by default).
-    pub max_complexity: usize,
+    /// The limits a query must keep.
+    pub limits: SchemaLimits,
     /// How long a graphql-transport-ws connection may stay open without `connection_init` before
     /// it is closed with 4408.
     pub ws_init_timeout: Duration,
@@ -49,96 +47,39 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            reads_require_token: false,
             cors_origins: Vec::new(),
             max_body_bytes: 256 * 1024,
             request_timeout: Duration::from_secs(30),
-            max_depth: 16,
-            max_complexity: 5_000,
+            limits: SchemaLimits::default(),
             ws_init_timeout: Duration::from_secs(10),
         }
     }
 }
 
-/// What every resolver can reach.
-#[derive(Debug)]
-pub struct AppState {
-    /// The ledger.
-    pub ledger: Ledger,
-    /// The projections, kept up to date with the ledger.
-    pub projections: Arc<LiveProjections>,
-    /// The tokens.
-    pub tokens: Arc<TokenStore>,
-    /// The configuration.
-    pub config: ServerConfig,
-    /// The metrics.
-    pub metrics: Arc<Metrics>,
-}
-
-impl AppState {
-    /// The state for a ledger: folds it into projections (blocking) and starts nothing. Call
-    /// [`AppState::spawn_follower`] from inside a Tokio runtime to keep projections current.
-    pub fn new(ledger: Ledger, tokens: Arc<TokenStore>, config: ServerConfig) -> Result<Arc<Self>, ApiError> {
-        let projections = LiveProjections::load(ledger.clone())?;
-        Ok(Arc::new(Self { ledger, projections, tokens, config, metrics: Arc::new(Metrics::default()) }))
-    }
-
-    /// Starts the task that catches the projections up whenever the ledger's head moves.
-    pub fn spawn_follower(&self) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(self.projections.clone().follow())
-    }
-
-    /// The state from a resolver's context.
-    pub fn from_ctx<'a>(ctx: &async_graphql::Context<'a>) -> Result<&'a Arc<AppState>, async_graphql::Error> {
-        ctx.data::<Arc<AppState>>().map_err(|_| ApiError::internal(&"schema built without AppState").into())
-    }
-
-    /// The state for a read: [`AppState::from_ctx`] plus [`AppState::require_read`], so no read
-    /// resolver can forget the check.
-    pub fn readable<'a>(ctx: &async_graphql::Context<'a>) -> Result<&'a Arc<AppState>, async_graphql::Error> {
-        let state = Self::from_ctx(ctx)?;
-        state.require_read(ctx)?;
-        Ok(state)
-    }
-
-    /// Refuses a read when reads need a token and the caller has none.
-    pub fn require_read(&self, ctx: &async_graphql::Context<'_>) -> Result<(), ApiError> {
-        if !self.config.reads_require_token {
-            return Ok(());
-        }
-        caller(ctx).require_token().map(|_| ())
-    }
-}
-
-/// The caller of the current request (anonymous if the request carried none).
-pub(crate) fn caller<'a>(ctx: &async_graphql::Context<'a>) -> &'a Caller {
-    static ANONYMOUS: Caller = Caller::Anonymous;
-    ctx.data_opt::<Caller>().unwrap_or(&ANONYMOUS)
-}
-
 #[derive(Clone)]
 struct Shared {
-    state: Arc<AppState>,
+    app: Arc<App>,
     schema: AppSchema,
+    config: Arc<ServerConfig>,
 }
 
-/// The router. `state` is shared with the schema; build one per server.
-pub fn app(state: Arc<AppState>) -> Router {
-    let schema = build_schema(state.clone());
-    let config = state.config.clone();
-    let shared = Shared { state, schema };
+/// The router over an application. Routers built over one [`App`] share its state and write lock.
+pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
+    let schema = build_schema(app.clone(), config.limits);
     let cors = cors_layer(&config.cors_origins);
+    let (timeout, max_body) = (config.request_timeout, config.max_body_bytes);
+    let shared = Shared { app, schema, config: Arc::new(config) };
     Router::new()
-        .route("/", get(crate::web::index))
-        .route("/assets/{file}", get(crate::web::asset))
+        .route("/", get(web::index))
+        .route("/assets/{file}", get(web::asset))
         .route("/graphql", get(graphiql).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn_with_state(shared.clone(), measure))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(RequestBodyLimitLayer::new(max_body))
         .layer(middleware::map_response(body_limit_refusal))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
@@ -160,7 +101,7 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
 async fn measure(State(shared): State<Shared>, request: axum::extract::Request, next: Next) -> Response {
     let start = Instant::now();
     let response = next.run(request).await;
-    shared.state.metrics.request(start.elapsed());
+    shared.app.metrics().request(start.elapsed());
     response
 }
 
@@ -190,24 +131,8 @@ async fn graphql_post(
         return refusal(StatusCode::BAD_REQUEST, message.to_owned());
     }
     let token = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
-    let caller = shared.state.tokens.authenticate(token);
-    let mut response = shared.schema.execute(request.data(caller)).await;
-    with_codes(&mut response.errors);
-    GraphQLResponse::from(response).into_response()
-}
-
-/// Gives every error a code and a message of readable length. Resolver errors carry their code
-/// already; what is left are async-graphql's own parse and validation errors (syntax, unknown
-/// fields, wrong enum values, malformed scalars, depth and complexity limits), all of which are the
-/// client's input.
-fn with_codes(errors: &mut [async_graphql::ServerError]) {
-    for error in errors {
-        error.message = crate::error::readable_message(&error.message);
-        let extensions = error.extensions.get_or_insert_with(Default::default);
-        if extensions.get("code").is_none() {
-            extensions.set("code", Code::InvalidInput.as_str());
-        }
-    }
+    let caller = shared.app.authenticate(token);
+    GraphQLResponse::from(shared.schema.execute(request.data(caller)).await).into_response()
 }
 
 /// A request that is not a GraphQL request at all: a readable GraphQL-shaped error with a code,
@@ -245,9 +170,7 @@ fn request_error(error: &async_graphql::ParseRequestError) -> Response {
 /// A GraphQL-shaped refusal of a whole request: `status`, one error with `message` and the code
 /// `INVALID_INPUT`.
 fn refusal(status: StatusCode, message: String) -> Response {
-    let body =
-        serde_json::json!({"errors": [{"message": message, "extensions": {"code": Code::InvalidInput.as_str()}}]});
-    (status, axum::Json(body)).into_response()
+    (status, axum::Json(ApiError::invalid(message).into_response_body())).into_response()
 }
 
 /// tower-http's body limit answers a `Content-Length` over the limit itself, in plain text, before
@@ -267,7 +190,7 @@ async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    crate::ws::serve(upgrade, &headers, protocol, shared.schema.clone(), &shared.state)
+    ws::serve(upgrade, &headers, protocol, shared.schema.clone(), &shared.app, &shared.config)
 }
 
 async fn graphiql() -> Html<String> {
@@ -275,12 +198,12 @@ async fn graphiql() -> Html<String> {
 }
 
 async fn healthz(State(shared): State<Shared>) -> Response {
-    let head = shared.state.ledger.head();
+    let head = shared.app.head();
     let body = serde_json::json!({"status": "ok", "position": head.position.get(), "headHash": head.hash.to_string()});
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
 async fn metrics(State(shared): State<Shared>) -> Response {
-    let text = shared.state.metrics.render(shared.state.ledger.head().position.get());
+    let text = shared.app.metrics().render(shared.app.head().position.get());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use ledger::{Ledger, LedgerConfig};
 
-use crate::auth::TokenStore;
+use super::auth::TokenStore;
 
 /// The subdirectory holding the sled database.
 pub(crate) const LEDGER_DIR: &str = "ledger";

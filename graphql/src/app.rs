@@ -1,0 +1,25 @@
+//! The application layer: one [`App`] value owning the ledger, the live projections, the tokens,
+//! the metrics and the write lock, and the commands as plain functions over it ([`record`], the
+//! importer, seeding). The GraphQL schema and HTTP sit above this module and reach the ledger only
+//! through it; nothing here knows GraphQL or HTTP.
+
+mod auth;
+mod datadir;
+mod import;
+mod live;
+mod metrics;
+mod record;
+mod seed;
+mod state;
+
+pub(crate) use auth::bearer;
+pub use auth::{Caller, Role, TokenStore};
+pub use datadir::DataDir;
+pub(crate) use datadir::LEDGER_DIR;
+pub use import::{ImportError, import_validated};
+pub(crate) use live::apply_new;
+pub use live::{FoldError, LiveProjections};
+pub use metrics::Metrics;
+pub use record::{Command, Committed, record};
+pub use seed::{HISTORY, seed_if_empty};
+pub use state::{App, AppConfig};

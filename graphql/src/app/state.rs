@@ -1,0 +1,131 @@
+//! The [`App`] value: what every command and every query of the server works on.
+
+use std::sync::{Arc, RwLockReadGuard};
+
+use ledger::{Head, Ledger, Position, RecordedEvent};
+use projections::Projections;
+use tokio::sync::watch;
+
+use super::auth::{Caller, TokenStore};
+use super::live::LiveProjections;
+use super::metrics::Metrics;
+use crate::error::ApiError;
+
+/// The application's policies (HTTP's limits are the HTTP layer's own configuration).
+#[derive(Debug, Clone, Default)]
+pub struct AppConfig {
+    /// Require a token (any role) for reads too. Off by default: the portal is public.
+    pub reads_require_token: bool,
+}
+
+/// The running application: the ledger, the projections kept up to date with it, the tokens, the
+/// metrics and the write lock. Share it as `Arc<App>`; every router and schema built over one `App`
+/// shares its lock, so their writes are serialised against one another too.
+#[derive(Debug)]
+pub struct App {
+    ledger: Ledger,
+    projections: Arc<LiveProjections>,
+    tokens: Arc<TokenStore>,
+    metrics: Metrics,
+    config: AppConfig,
+    /// Serialises the check-then-append of commands, so two concurrent commands cannot both pass
+    /// validation against the same state (say, two registrations of one party).
+    pub(super) write: tokio::sync::Mutex<()>,
+}
+
+impl App {
+    /// The application over a ledger: folds it into projections (blocking) and starts nothing. Call
+    /// [`App::spawn_follower`] from inside a Tokio runtime to keep the projections current with
+    /// appends made other than through this value.
+    pub fn new(ledger: Ledger, tokens: Arc<TokenStore>, config: AppConfig) -> Result<Arc<Self>, ApiError> {
+        let projections = LiveProjections::load(ledger.clone())?;
+        Ok(Arc::new(Self {
+            ledger,
+            projections,
+            tokens,
+            metrics: Metrics::default(),
+            config,
+            write: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// Starts the task that catches the projections up whenever the ledger's head moves.
+    pub fn spawn_follower(&self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.projections.clone().follow())
+    }
+
+    /// The application's policies.
+    pub fn config(&self) -> &AppConfig {
+        &self.config
+    }
+
+    /// The tokens.
+    pub fn tokens(&self) -> &TokenStore {
+        &self.tokens
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Who presented this token (anonymous for none).
+    pub fn authenticate(&self, token: Option<&str>) -> Caller {
+        self.tokens.authenticate(token)
+    }
+
+    /// Refuses a read when reads need a token and the caller has none.
+    pub fn require_read(&self, caller: &Caller) -> Result<(), ApiError> {
+        if !self.config.reads_require_token {
+            return Ok(());
+        }
+        caller.require_token().map(|_| ())
+    }
+
+    /// The ledger's head: what is durable.
+    pub fn head(&self) -> Head {
+        self.ledger.head()
+    }
+
+    /// The head, to wait for it to move.
+    pub fn watch_head(&self) -> watch::Receiver<Head> {
+        self.ledger.watch_head()
+    }
+
+    /// Reads up to `max` events of the log from `from` (blocking: call it off the async workers).
+    /// This is how a subscription follows the log at its own pace.
+    pub fn read_log(&self, from: Position, max: usize) -> Result<Vec<RecordedEvent>, ApiError> {
+        self.ledger.read_from(from).take(max).map(|e| e.map_err(ApiError::from)).collect()
+    }
+
+    /// The projections, for a query. The guard must not be held across an `.await`.
+    pub fn projections(&self) -> Result<RwLockReadGuard<'_, Projections>, ApiError> {
+        self.projections.read()
+    }
+
+    /// The events at `positions` (for `because` and a case's history), from the projections'
+    /// memory: an answer cites only applied events, so a missing one is the server's fault.
+    pub fn events_at(&self, positions: &[Position]) -> Result<Vec<Arc<RecordedEvent>>, ApiError> {
+        let projections = self.projections()?;
+        positions
+            .iter()
+            .map(|position| {
+                projections.event(*position).cloned().ok_or_else(|| {
+                    ApiError::internal(&format!("an answer cites position {position}, which is not applied"))
+                })
+            })
+            .collect()
+    }
+
+    pub(super) fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub(super) fn live(&self) -> &LiveProjections {
+        &self.projections
+    }
+
+    pub(super) fn live_handle(&self) -> Arc<LiveProjections> {
+        Arc::clone(&self.projections)
+    }
+}
