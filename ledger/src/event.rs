@@ -2,9 +2,13 @@
 
 mod catalogue;
 mod kinds;
+mod streams;
 
 pub use catalogue::*;
 pub use kinds::*;
+pub use streams::{
+    AgreementEvent, ByStream, CaseEvent, CountyEvent, FollowUpEvent, GroupEvent, PartyEvent, ProblemEvent, StreamTarget,
+};
 
 use serde::{Deserialize, Serialize};
 

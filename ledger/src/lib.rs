@@ -4,7 +4,9 @@
 //! - [`Ledger`] opens a data directory, appends durably with group commit ([`Append`],
 //!   [`AppendOutcome`]) and reads by position, stream or id.
 //! - [`EventData`] is the whole event catalogue of API.md §1; [`NewEvent`] is what a writer
-//!   proposes, [`RecordedEvent`] what is stored.
+//!   proposes, [`RecordedEvent`] what is stored. [`EventData::by_stream`] views an event through
+//!   its stream ([`ByStream`], [`AgreementEvent`], …), so that a fold of one stream matches that
+//!   stream's events only; [`EventData::stream`] derives from it.
 //! - [`jsonl`] is the JSON Lines export/import; [`MemoryChain`] seals events in memory exactly as
 //!   the ledger does.
 //!

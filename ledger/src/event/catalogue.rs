@@ -11,9 +11,7 @@ use super::kinds::{
     AgreementKind, Binding, BodyKind, CaseKind, CaseLevel, CoordinatorRole, Designator, GroupKind, MemberRole,
     PartyKind, ProblemRecipient,
 };
-use crate::id::{
-    AgreementId, BodyId, CaseId, DecisionId, DistrictId, EventId, GroupId, PartyId, ProblemId, Slug, StreamId,
-};
+use crate::id::{AgreementId, BodyId, CaseId, DecisionId, DistrictId, EventId, GroupId, PartyId, ProblemId, Slug};
 use crate::time::Date;
 
 /// A document an agreement version refers to.
@@ -628,15 +626,6 @@ pub struct EventRetracted {
     pub reason: String,
 }
 
-/// Where an event is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StreamTarget {
-    /// A stream derived from the event's own data.
-    Stream(StreamId),
-    /// The stream of the event this one retracts; the ledger looks it up.
-    OfEvent(EventId),
-}
-
 macro_rules! catalogue {
     ($($name:ident),+ $(,)?) => {
         /// The data of an event: one variant per event type of API.md §1, named in the past tense.
@@ -778,58 +767,3 @@ catalogue!(
     FundsAllocated,
     EventRetracted,
 );
-
-impl EventData {
-    /// The stream this event belongs to (API.md §1). Districts live in their municipality's stream,
-    /// coordinators, priority areas and funds in `county`, follow-up in `followup/<year>`.
-    pub fn stream(&self) -> StreamTarget {
-        use EventData as E;
-        let entity = |kind: &str, slug: &str| StreamTarget::Stream(StreamId::entity(kind, slug));
-        let agreement = |id: &AgreementId| entity("agreement", id.as_str());
-        let group = |id: &GroupId| entity("group", id.as_str());
-        let case = |id: &CaseId| entity("case", id.as_str());
-        let problem = |id: &ProblemId| entity("problem", id.as_str());
-        let followup = |year: i32| StreamTarget::Stream(StreamId::followup(year));
-        match self {
-            E::PartyRegistered(e) => entity("party", e.party.as_str()),
-            E::DistrictRegistered(e) => entity("party", e.municipality.as_str()),
-            E::BodyRegistered(e) => entity("body", e.body.as_str()),
-            E::DecisionRecorded(e) => entity("decision", e.decision.as_str()),
-            E::AgreementDrafted(e) => agreement(&e.agreement),
-            E::VersionProposed(e) => agreement(&e.agreement),
-            E::VersionDecided(e) => agreement(&e.agreement),
-            E::VersionRecommended(e) => agreement(&e.agreement),
-            E::PartyAdopted(e) => agreement(&e.agreement),
-            E::PartyDeclined(e) => agreement(&e.agreement),
-            E::RequiredPartiesChanged(e) => agreement(&e.agreement),
-            E::VersionPublished(e) => agreement(&e.agreement),
-            E::NoticeGiven(e) => agreement(&e.agreement),
-            E::NoticeWithdrawn(e) => agreement(&e.agreement),
-            E::ContinuationDecided(e) => agreement(&e.agreement),
-            E::AgreementTerminated(e) => agreement(&e.agreement),
-            E::AgreementSuperseded(e) => agreement(&e.agreement),
-            E::InterpretationIssued(e) => agreement(&e.agreement),
-            E::StewardAssigned(e) => agreement(&e.agreement),
-            E::GroupEstablished(e) => group(&e.group),
-            E::MandateChanged(e) => group(&e.group),
-            E::GroupRenamed(e) => group(&e.group),
-            E::MemberAppointed(e) => group(&e.group),
-            E::MemberLeft(e) => group(&e.group),
-            E::GroupDissolved(e) => group(&e.group),
-            E::CoordinatorDesignated(_) => StreamTarget::Stream(StreamId::county()),
-            E::CaseOpened(e) => case(&e.case),
-            E::CaseEscalated(e) => case(&e.case),
-            E::CaseResolved(e) => case(&e.case),
-            E::CaseWithdrawn(e) => case(&e.case),
-            E::PriorityAreasSet(_) | E::PriorityAreaAdded(_) => StreamTarget::Stream(StreamId::county()),
-            E::FollowUpPlanned(e) => followup(e.year),
-            E::FollowUpReported(e) => followup(e.year),
-            E::AnnualDialogueHeld(e) => followup(e.year),
-            E::ProblemReported(e) => problem(&e.problem),
-            E::ProblemAnswered(e) => problem(&e.problem),
-            E::ProblemRaisedToVis(e) => problem(&e.problem),
-            E::FundsAllocated(_) => StreamTarget::Stream(StreamId::county()),
-            E::EventRetracted(e) => StreamTarget::OfEvent(e.event),
-        }
-    }
-}
