@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ledger::{
-    AgreementId, AgreementKind, Binding, CaseId, Date, DecisionId, Document, EventData, GroupId, PartyId, PartyKind,
-    Position, RecordedEvent,
+    AgreementEvent, AgreementId, AgreementKind, Binding, CaseId, Date, DecisionId, Document, GroupId, PartyEvent,
+    PartyId, PartyKind, Position, RecordedEvent,
 };
 
 use crate::fold::Visible;
@@ -357,9 +357,12 @@ impl AgreementState {
     }
 
     fn apply(state: &mut Option<Self>, event: &RecordedEvent) {
-        use EventData as E;
+        use AgreementEvent as A;
+        // `agreement/<id>` holds only agreement events once `Visible` has taken the retractions
+        // out, so this `else` never runs.
+        let Some(data) = event.data().by_stream().as_agreement() else { return };
         let on = event.effective();
-        if let E::AgreementDrafted(e) = event.data() {
+        if let A::Drafted(e) = data {
             if state.is_none() {
                 *state = Some(Self {
                     id: e.agreement.clone(),
@@ -384,8 +387,8 @@ impl AgreementState {
         }
         // Invariant: nothing happens to an agreement before it is drafted.
         let Some(s) = state.as_mut() else { return };
-        match event.data() {
-            E::VersionProposed(e) => {
+        match data {
+            A::VersionProposed(e) => {
                 let v = s.version_mut(e.version, on);
                 v.proposed_on = on;
                 v.document = e.document.clone();
@@ -393,24 +396,24 @@ impl AgreementState {
                 v.earliest_effective = e.earliest_effective;
                 v.expires = e.expires;
             }
-            E::VersionDecided(e) => {
+            A::VersionDecided(e) => {
                 s.version_mut(e.version, on).decided = Some((on, e.decision.clone(), e.effective_from));
             }
-            E::VersionRecommended(e) => {
+            A::VersionRecommended(e) => {
                 s.version_mut(e.version, on).recommended = Some((on, e.response_due));
             }
-            E::PartyAdopted(e) => {
+            A::PartyAdopted(e) => {
                 let answer = s.version_mut(e.version, on).answers.entry(e.party.clone()).or_default();
                 answer.adopted_on = Some(on);
                 answer.adopted_last = true;
             }
-            E::PartyDeclined(e) => {
+            A::PartyDeclined(e) => {
                 let answer = s.version_mut(e.version, on).answers.entry(e.party.clone()).or_default();
                 answer.declined_on = Some(on);
                 answer.adopted_last = false;
                 answer.blocking = true;
             }
-            E::RequiredPartiesChanged(e) => {
+            A::RequiredPartiesChanged(e) => {
                 s.required = e.parties.clone();
                 // DOMAIN.md rule 1: a declination blocks until the required set is changed by
                 // decision; after the change, only new declinations block.
@@ -420,62 +423,38 @@ impl AgreementState {
                     }
                 }
             }
-            E::VersionPublished(e) => {
+            A::VersionPublished(e) => {
                 s.version_mut(e.version, on).published = Some((on, e.url.clone()));
             }
-            E::NoticeGiven(e) => {
+            A::NoticeGiven(e) => {
                 s.notices.insert(e.party.clone(), Notice { given_on: on, continues: None });
             }
-            E::NoticeWithdrawn(e) => {
+            A::NoticeWithdrawn(e) => {
                 s.notices.remove(&e.party);
             }
-            E::ContinuationDecided(e) => {
+            A::ContinuationDecided(e) => {
                 if let Some(notice) = s.notices.get_mut(&e.after_notice_by) {
                     notice.continues = Some(e.continues);
                 }
             }
-            E::AgreementTerminated(_) => {
+            A::Terminated(_) => {
                 s.terminated = Some(s.terminated.map_or(on, |t| t.min(on)));
             }
-            E::AgreementSuperseded(e) => {
+            A::Superseded(e) => {
                 if s.superseded.as_ref().is_none_or(|(d, _)| on < *d) {
                     s.superseded = Some((on, e.by.clone()));
                 }
             }
-            E::InterpretationIssued(e) => s.interpretations.push(Interpretation {
+            A::InterpretationIssued(e) => s.interpretations.push(Interpretation {
                 decision: e.decision.clone(),
                 case: e.case.clone(),
                 text: e.text.clone(),
                 issued_on: on,
                 position: event.position(),
             }),
-            E::StewardAssigned(e) => s.steward = Some(e.group.clone()),
-            E::AgreementDrafted(_)
-            | E::PartyRegistered(_)
-            | E::DistrictRegistered(_)
-            | E::BodyRegistered(_)
-            | E::DecisionRecorded(_)
-            | E::GroupEstablished(_)
-            | E::MandateChanged(_)
-            | E::GroupRenamed(_)
-            | E::MemberAppointed(_)
-            | E::MemberLeft(_)
-            | E::GroupDissolved(_)
-            | E::CoordinatorDesignated(_)
-            | E::CaseOpened(_)
-            | E::CaseEscalated(_)
-            | E::CaseResolved(_)
-            | E::CaseWithdrawn(_)
-            | E::PriorityAreasSet(_)
-            | E::PriorityAreaAdded(_)
-            | E::FollowUpPlanned(_)
-            | E::FollowUpReported(_)
-            | E::AnnualDialogueHeld(_)
-            | E::ProblemReported(_)
-            | E::ProblemAnswered(_)
-            | E::ProblemRaisedToVis(_)
-            | E::FundsAllocated(_)
-            | E::EventRetracted(_) => {}
+            A::StewardAssigned(e) => s.steward = Some(e.group.clone()),
+            // Handled above: a second drafting changes nothing.
+            A::Drafted(_) => {}
         }
     }
 
@@ -790,9 +769,9 @@ impl crate::Projections {
     /// A party's kind as registered by `known`.
     pub(crate) fn party_kind(&self, party: &PartyId, known: ledger::Timestamp) -> Option<PartyKind> {
         let visible = self.visible_entity("party", party.as_str(), crate::fold::Horizon::everything(known));
-        visible.events.iter().rev().find_map(|e| match e.data() {
-            EventData::PartyRegistered(p) => Some(p.kind),
-            _ => None,
+        visible.events.iter().rev().find_map(|e| match e.data().by_stream().as_party()? {
+            PartyEvent::Registered(p) => Some(p.kind),
+            PartyEvent::DistrictRegistered(_) => None,
         })
     }
 }

@@ -2,8 +2,8 @@
 //! (Riktlinje 2), state stimulus funds (Riktlinje 5.3), and problems in collaboration (Riktlinje 8.6).
 
 use ledger::{
-    AgreementId, CoordinatorRole, Date, DecisionId, Designator, EventData, GroupId, PartyKind, Position, ProblemId,
-    ProblemRecipient, Slug, StreamId, Timestamp,
+    AgreementId, CoordinatorRole, CountyEvent, Date, DecisionId, Designator, GroupId, PartyKind, Position,
+    ProblemEvent, ProblemId, ProblemRecipient, Slug, StreamId, Timestamp,
 };
 
 use crate::fold::{Horizon, Visible};
@@ -133,10 +133,13 @@ struct County {
 }
 
 fn fold_county(visible: &Visible<'_>) -> County {
-    use EventData as E;
+    use CountyEvent as E;
     let mut county = County::default();
     for event in &visible.events {
-        match event.data() {
+        // `county` holds only county events once `Visible` has taken the retractions out, so this
+        // `else` never runs.
+        let Some(data) = event.data().by_stream().as_county() else { continue };
+        match data {
             E::CoordinatorDesignated(e) => county.coordinators.push(CoordinatorView {
                 area: e.area.clone(),
                 role: e.role,
@@ -157,54 +160,21 @@ fn fold_county(visible: &Visible<'_>) -> County {
                 decided_on: event.effective(),
                 position: event.position(),
             }),
-            E::PartyRegistered(_)
-            | E::DistrictRegistered(_)
-            | E::BodyRegistered(_)
-            | E::DecisionRecorded(_)
-            | E::AgreementDrafted(_)
-            | E::VersionProposed(_)
-            | E::VersionDecided(_)
-            | E::VersionRecommended(_)
-            | E::PartyAdopted(_)
-            | E::PartyDeclined(_)
-            | E::RequiredPartiesChanged(_)
-            | E::VersionPublished(_)
-            | E::NoticeGiven(_)
-            | E::NoticeWithdrawn(_)
-            | E::ContinuationDecided(_)
-            | E::AgreementTerminated(_)
-            | E::AgreementSuperseded(_)
-            | E::InterpretationIssued(_)
-            | E::StewardAssigned(_)
-            | E::GroupEstablished(_)
-            | E::MandateChanged(_)
-            | E::GroupRenamed(_)
-            | E::MemberAppointed(_)
-            | E::MemberLeft(_)
-            | E::GroupDissolved(_)
-            | E::CaseOpened(_)
-            | E::CaseEscalated(_)
-            | E::CaseResolved(_)
-            | E::CaseWithdrawn(_)
-            | E::FollowUpPlanned(_)
-            | E::FollowUpReported(_)
-            | E::AnnualDialogueHeld(_)
-            | E::ProblemReported(_)
-            | E::ProblemAnswered(_)
-            | E::ProblemRaisedToVis(_)
-            | E::EventRetracted(_) => {}
         }
     }
     county
 }
 
 fn fold_problem(visible: &Visible<'_>) -> Option<ProblemView> {
-    use EventData as E;
+    use ProblemEvent as E;
     let mut view: Option<ProblemView> = None;
     for event in &visible.events {
+        // `problem/<id>` holds only problem events once `Visible` has taken the retractions out, so
+        // this `else` never runs.
+        let Some(data) = event.data().by_stream().as_problem() else { continue };
         let on = event.effective();
-        match (event.data(), view.as_mut()) {
-            (E::ProblemReported(e), None) => {
+        match (data, view.as_mut()) {
+            (E::Reported(e), None) => {
                 view = Some(ProblemView {
                     id: e.problem.clone(),
                     reported_by: e.reported_by.clone(),
@@ -219,60 +189,19 @@ fn fold_problem(visible: &Visible<'_>) -> Option<ProblemView> {
                     because: Vec::new(),
                 });
             }
-            (E::ProblemAnswered(e), Some(p)) => {
+            (E::Answered(e), Some(p)) => {
                 p.feedback = Some(e.summary.clone());
                 p.answered_on.get_or_insert(on);
                 if p.status == ProblemStatus::Reported {
                     p.status = ProblemStatus::Answered;
                 }
             }
-            (E::ProblemRaisedToVis(_), Some(p)) => {
+            (E::RaisedToVis(_), Some(p)) => {
                 p.raised_to_vis_on.get_or_insert(on);
                 p.status = ProblemStatus::RaisedToVis;
             }
-            (
-                E::ProblemReported(_)
-                | E::ProblemAnswered(_)
-                | E::ProblemRaisedToVis(_)
-                | E::PartyRegistered(_)
-                | E::DistrictRegistered(_)
-                | E::BodyRegistered(_)
-                | E::DecisionRecorded(_)
-                | E::AgreementDrafted(_)
-                | E::VersionProposed(_)
-                | E::VersionDecided(_)
-                | E::VersionRecommended(_)
-                | E::PartyAdopted(_)
-                | E::PartyDeclined(_)
-                | E::RequiredPartiesChanged(_)
-                | E::VersionPublished(_)
-                | E::NoticeGiven(_)
-                | E::NoticeWithdrawn(_)
-                | E::ContinuationDecided(_)
-                | E::AgreementTerminated(_)
-                | E::AgreementSuperseded(_)
-                | E::InterpretationIssued(_)
-                | E::StewardAssigned(_)
-                | E::GroupEstablished(_)
-                | E::MandateChanged(_)
-                | E::GroupRenamed(_)
-                | E::MemberAppointed(_)
-                | E::MemberLeft(_)
-                | E::GroupDissolved(_)
-                | E::CoordinatorDesignated(_)
-                | E::CaseOpened(_)
-                | E::CaseEscalated(_)
-                | E::CaseResolved(_)
-                | E::CaseWithdrawn(_)
-                | E::PriorityAreasSet(_)
-                | E::PriorityAreaAdded(_)
-                | E::FollowUpPlanned(_)
-                | E::FollowUpReported(_)
-                | E::AnnualDialogueHeld(_)
-                | E::FundsAllocated(_)
-                | E::EventRetracted(_),
-                _,
-            ) => {}
+            // A second report changes nothing; nothing happens to a problem before it is reported.
+            (E::Reported(_), Some(_)) | (E::Answered(_) | E::RaisedToVis(_), None) => {}
         }
     }
     if let Some(p) = view.as_mut() {

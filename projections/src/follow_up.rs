@@ -1,7 +1,7 @@
 //! Follow-up years (HÖK 6; Riktlinje 8): the plan decided before the year, the reports to VIS and
 //! the annual dialogue.
 
-use ledger::{AgreementId, Date, DecisionId, EventData, Position, Report, StreamId, Timestamp};
+use ledger::{AgreementId, Date, DecisionId, FollowUpEvent, Position, Report, StreamId, Timestamp};
 
 use crate::fold::Horizon;
 use crate::{Projections, rules};
@@ -60,7 +60,7 @@ impl Projections {
 
     /// A follow-up year counting only events effective by `at` when given.
     pub(crate) fn follow_up_on(&self, year: i32, at: Option<Date>, as_known_at: Timestamp) -> FollowUpYear {
-        use EventData as E;
+        use FollowUpEvent as E;
         let visible = self.visible(&StreamId::followup(year), Horizon { at, known: as_known_at });
         let mut out = FollowUpYear {
             year,
@@ -73,9 +73,12 @@ impl Projections {
             because: visible.positions(),
         };
         for event in &visible.events {
+            // `followup/<year>` holds only follow-up events once `Visible` has taken the
+            // retractions out, so this `else` never runs.
+            let Some(data) = event.data().by_stream().as_follow_up() else { continue };
             let on = event.effective();
-            match event.data() {
-                E::FollowUpPlanned(e) => {
+            match data {
+                E::Planned(e) => {
                     // A second plan for the same year adds to the first; lateness is judged by the
                     // first.
                     if out.plan_decided_on.is_none() {
@@ -96,7 +99,7 @@ impl Projections {
                         }
                     }
                 }
-                E::FollowUpReported(e) => {
+                E::Reported(e) => {
                     let item = match out.agreements.iter().position(|i| i.agreement == e.agreement) {
                         Some(i) => &mut out.agreements[i],
                         None => {
@@ -121,43 +124,6 @@ impl Projections {
                     out.dialogue_held = true;
                     out.dialogue_held_on.get_or_insert(on);
                 }
-                E::PartyRegistered(_)
-                | E::DistrictRegistered(_)
-                | E::BodyRegistered(_)
-                | E::DecisionRecorded(_)
-                | E::AgreementDrafted(_)
-                | E::VersionProposed(_)
-                | E::VersionDecided(_)
-                | E::VersionRecommended(_)
-                | E::PartyAdopted(_)
-                | E::PartyDeclined(_)
-                | E::RequiredPartiesChanged(_)
-                | E::VersionPublished(_)
-                | E::NoticeGiven(_)
-                | E::NoticeWithdrawn(_)
-                | E::ContinuationDecided(_)
-                | E::AgreementTerminated(_)
-                | E::AgreementSuperseded(_)
-                | E::InterpretationIssued(_)
-                | E::StewardAssigned(_)
-                | E::GroupEstablished(_)
-                | E::MandateChanged(_)
-                | E::GroupRenamed(_)
-                | E::MemberAppointed(_)
-                | E::MemberLeft(_)
-                | E::GroupDissolved(_)
-                | E::CoordinatorDesignated(_)
-                | E::CaseOpened(_)
-                | E::CaseEscalated(_)
-                | E::CaseResolved(_)
-                | E::CaseWithdrawn(_)
-                | E::PriorityAreasSet(_)
-                | E::PriorityAreaAdded(_)
-                | E::ProblemReported(_)
-                | E::ProblemAnswered(_)
-                | E::ProblemRaisedToVis(_)
-                | E::FundsAllocated(_)
-                | E::EventRetracted(_) => {}
             }
         }
         let as_of = at.unwrap_or_else(|| as_known_at.date_utc());

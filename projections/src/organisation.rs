@@ -2,8 +2,8 @@
 //! membership, end dates, dissolution) and escalation cases (HÖK 7.1).
 
 use ledger::{
-    AgreementId, CaseId, CaseKind, CaseLevel, Date, DecisionId, DistrictId, EventData, GroupId, GroupKind, MemberRole,
-    PartyId, PartyKind, Person, Position, RecordedEvent, Slug, Timestamp,
+    AgreementId, CaseEvent, CaseId, CaseKind, CaseLevel, Date, DecisionId, DistrictId, GroupEvent, GroupId, GroupKind,
+    MemberRole, PartyEvent, PartyId, PartyKind, Person, Position, RecordedEvent, Slug, Timestamp,
 };
 
 use crate::Projections;
@@ -170,11 +170,14 @@ pub struct CaseView {
 }
 
 fn fold_party(id: &PartyId, visible: &Visible<'_>) -> Option<PartyView> {
-    use EventData as E;
+    use PartyEvent as E;
     let mut view: Option<PartyView> = None;
     for event in &visible.events {
-        match event.data() {
-            E::PartyRegistered(e) => {
+        // `party/<id>` holds only the party's events once `Visible` has taken the retractions out,
+        // so this `else` never runs.
+        let Some(data) = event.data().by_stream().as_party() else { continue };
+        match data {
+            E::Registered(e) => {
                 let districts = view.take().map(|v| v.districts).unwrap_or_default();
                 view = Some(PartyView {
                     id: id.clone(),
@@ -191,44 +194,6 @@ fn fold_party(id: &PartyId, visible: &Visible<'_>) -> Option<PartyView> {
                     v.districts.push(DistrictView { id: e.district.clone(), name: e.name.clone() });
                 }
             }
-            E::BodyRegistered(_)
-            | E::DecisionRecorded(_)
-            | E::AgreementDrafted(_)
-            | E::VersionProposed(_)
-            | E::VersionDecided(_)
-            | E::VersionRecommended(_)
-            | E::PartyAdopted(_)
-            | E::PartyDeclined(_)
-            | E::RequiredPartiesChanged(_)
-            | E::VersionPublished(_)
-            | E::NoticeGiven(_)
-            | E::NoticeWithdrawn(_)
-            | E::ContinuationDecided(_)
-            | E::AgreementTerminated(_)
-            | E::AgreementSuperseded(_)
-            | E::InterpretationIssued(_)
-            | E::StewardAssigned(_)
-            | E::GroupEstablished(_)
-            | E::MandateChanged(_)
-            | E::GroupRenamed(_)
-            | E::MemberAppointed(_)
-            | E::MemberLeft(_)
-            | E::GroupDissolved(_)
-            | E::CoordinatorDesignated(_)
-            | E::CaseOpened(_)
-            | E::CaseEscalated(_)
-            | E::CaseResolved(_)
-            | E::CaseWithdrawn(_)
-            | E::PriorityAreasSet(_)
-            | E::PriorityAreaAdded(_)
-            | E::FollowUpPlanned(_)
-            | E::FollowUpReported(_)
-            | E::AnnualDialogueHeld(_)
-            | E::ProblemReported(_)
-            | E::ProblemAnswered(_)
-            | E::ProblemRaisedToVis(_)
-            | E::FundsAllocated(_)
-            | E::EventRetracted(_) => {}
         }
     }
     if let Some(v) = view.as_mut() {
@@ -246,11 +211,14 @@ fn close_memberships(members: &mut [MemberView], name: &str, on: Date) {
 }
 
 fn fold_group(visible: &Visible<'_>, at: Date) -> Option<GroupView> {
-    use EventData as E;
+    use GroupEvent as E;
     let mut view: Option<GroupView> = None;
     for event in &visible.events {
+        // `group/<id>` holds only group events once `Visible` has taken the retractions out, so
+        // this `else` never runs.
+        let Some(data) = event.data().by_stream().as_group() else { continue };
         let on = event.effective();
-        if let E::GroupEstablished(e) = event.data() {
+        if let E::Established(e) = data {
             if view.is_none() {
                 view = Some(GroupView {
                     id: e.group.clone(),
@@ -273,7 +241,7 @@ fn fold_group(visible: &Visible<'_>, at: Date) -> Option<GroupView> {
         }
         // Invariant: nothing happens to a group before it is established.
         let Some(g) = view.as_mut() else { continue };
-        match event.data() {
+        match data {
             E::MandateChanged(e) => {
                 g.mandate = e.mandate.clone();
                 g.mandates.push(MandateView {
@@ -282,7 +250,7 @@ fn fold_group(visible: &Visible<'_>, at: Date) -> Option<GroupView> {
                     decision: Some(e.decision.clone()),
                 });
             }
-            E::GroupRenamed(e) => g.name = e.name.clone(),
+            E::Renamed(e) => g.name = e.name.clone(),
             E::MemberAppointed(e) => {
                 // A person holds one role in a group at a time: a new appointment (a new role, a
                 // new term) closes the previous one the day before.
@@ -297,42 +265,9 @@ fn fold_group(visible: &Visible<'_>, at: Date) -> Option<GroupView> {
                 });
             }
             E::MemberLeft(e) => close_memberships(&mut g.member_history, &e.person.name, on),
-            E::GroupDissolved(_) => g.dissolved_on = Some(g.dissolved_on.map_or(on, |d| d.min(on))),
-            E::GroupEstablished(_)
-            | E::PartyRegistered(_)
-            | E::DistrictRegistered(_)
-            | E::BodyRegistered(_)
-            | E::DecisionRecorded(_)
-            | E::AgreementDrafted(_)
-            | E::VersionProposed(_)
-            | E::VersionDecided(_)
-            | E::VersionRecommended(_)
-            | E::PartyAdopted(_)
-            | E::PartyDeclined(_)
-            | E::RequiredPartiesChanged(_)
-            | E::VersionPublished(_)
-            | E::NoticeGiven(_)
-            | E::NoticeWithdrawn(_)
-            | E::ContinuationDecided(_)
-            | E::AgreementTerminated(_)
-            | E::AgreementSuperseded(_)
-            | E::InterpretationIssued(_)
-            | E::StewardAssigned(_)
-            | E::CoordinatorDesignated(_)
-            | E::CaseOpened(_)
-            | E::CaseEscalated(_)
-            | E::CaseResolved(_)
-            | E::CaseWithdrawn(_)
-            | E::PriorityAreasSet(_)
-            | E::PriorityAreaAdded(_)
-            | E::FollowUpPlanned(_)
-            | E::FollowUpReported(_)
-            | E::AnnualDialogueHeld(_)
-            | E::ProblemReported(_)
-            | E::ProblemAnswered(_)
-            | E::ProblemRaisedToVis(_)
-            | E::FundsAllocated(_)
-            | E::EventRetracted(_) => {}
+            E::Dissolved(_) => g.dissolved_on = Some(g.dissolved_on.map_or(on, |d| d.min(on))),
+            // Handled above: a second establishment changes nothing.
+            E::Established(_) => {}
         }
     }
     let mut g = view?;
@@ -348,9 +283,12 @@ fn fold_group(visible: &Visible<'_>, at: Date) -> Option<GroupView> {
 
 /// Folds a case's events. `None` if it was not opened.
 pub(crate) fn fold_case(visible: &Visible<'_>) -> Option<CaseView> {
-    use EventData as E;
+    use CaseEvent as E;
     let mut view: Option<CaseView> = None;
     for event in &visible.events {
+        // `case/<id>` holds only case events once `Visible` has taken the retractions out, so this
+        // `else` never runs.
+        let Some(data) = event.data().by_stream().as_case() else { continue };
         let step = |level: CaseLevel, status: CaseStatus, text: &str, event: &RecordedEvent| CaseStep {
             position: event.position(),
             on: event.effective(),
@@ -358,7 +296,7 @@ pub(crate) fn fold_case(visible: &Visible<'_>) -> Option<CaseView> {
             status,
             text: text.to_owned(),
         };
-        if let E::CaseOpened(e) = event.data() {
+        if let E::Opened(e) = data {
             if view.is_none() {
                 view = Some(CaseView {
                     id: e.case.clone(),
@@ -378,59 +316,25 @@ pub(crate) fn fold_case(visible: &Visible<'_>) -> Option<CaseView> {
             }
             continue;
         }
+        // Invariant: nothing happens to a case before it is opened.
         let Some(c) = view.as_mut() else { continue };
-        match event.data() {
-            E::CaseEscalated(e) => {
+        match data {
+            E::Escalated(e) => {
                 c.level = e.to;
                 c.history.push(step(e.to, c.status, &e.reason, event));
             }
-            E::CaseResolved(e) => {
+            E::Resolved(e) => {
                 c.status = CaseStatus::Resolved;
                 c.resolution = Some(e.resolution.clone());
                 c.resolved_by = e.decision.clone();
                 c.history.push(step(c.level, c.status, &e.resolution, event));
             }
-            E::CaseWithdrawn(e) => {
+            E::Withdrawn(e) => {
                 c.status = CaseStatus::Withdrawn;
                 c.history.push(step(c.level, c.status, &e.reason, event));
             }
-            E::CaseOpened(_)
-            | E::PartyRegistered(_)
-            | E::DistrictRegistered(_)
-            | E::BodyRegistered(_)
-            | E::DecisionRecorded(_)
-            | E::AgreementDrafted(_)
-            | E::VersionProposed(_)
-            | E::VersionDecided(_)
-            | E::VersionRecommended(_)
-            | E::PartyAdopted(_)
-            | E::PartyDeclined(_)
-            | E::RequiredPartiesChanged(_)
-            | E::VersionPublished(_)
-            | E::NoticeGiven(_)
-            | E::NoticeWithdrawn(_)
-            | E::ContinuationDecided(_)
-            | E::AgreementTerminated(_)
-            | E::AgreementSuperseded(_)
-            | E::InterpretationIssued(_)
-            | E::StewardAssigned(_)
-            | E::GroupEstablished(_)
-            | E::MandateChanged(_)
-            | E::GroupRenamed(_)
-            | E::MemberAppointed(_)
-            | E::MemberLeft(_)
-            | E::GroupDissolved(_)
-            | E::CoordinatorDesignated(_)
-            | E::PriorityAreasSet(_)
-            | E::PriorityAreaAdded(_)
-            | E::FollowUpPlanned(_)
-            | E::FollowUpReported(_)
-            | E::AnnualDialogueHeld(_)
-            | E::ProblemReported(_)
-            | E::ProblemAnswered(_)
-            | E::ProblemRaisedToVis(_)
-            | E::FundsAllocated(_)
-            | E::EventRetracted(_) => {}
+            // Handled above: a second opening changes nothing.
+            E::Opened(_) => {}
         }
     }
     if let Some(c) = view.as_mut() {

@@ -14,7 +14,8 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use ledger::{
-    AgreementId, CaseId, EventData, EventId, GroupId, PartyId, Position, ProblemId, RecordedEvent, StreamId, Timestamp,
+    AgreementEvent, AgreementId, ByStream, CaseEvent, CaseId, EventData, EventId, GroupEvent, GroupId, PartyEvent,
+    PartyId, Position, ProblemEvent, ProblemId, RecordedEvent, StreamId, Timestamp,
 };
 
 use crate::error::{ProjectionError, Result};
@@ -188,55 +189,55 @@ impl Projections {
     }
 
     /// Notes the entity ids an event introduces, so that list queries know what to fold.
+    ///
+    /// An id is noted by the event that creates its entity, not by whatever event of its stream comes
+    /// first, so the lists keep their order of creation. Each stream with a list is matched over all
+    /// its own events, so a new event type makes the compiler ask whether it introduces an id.
     fn note_ids(&mut self, data: &EventData) {
-        use EventData as E;
-        match data {
-            E::PartyRegistered(e) => self.parties.note(&e.party),
-            E::AgreementDrafted(e) => self.agreements.note(&e.agreement),
-            E::GroupEstablished(e) => self.groups.note(&e.group),
-            E::CaseOpened(e) => self.cases.note(&e.case),
-            E::ProblemReported(e) => self.problems.note(&e.problem),
-            E::FollowUpPlanned(e) => {
-                self.follow_up_years.insert(e.year);
+        match data.by_stream() {
+            ByStream::Party(e) => match e {
+                PartyEvent::Registered(e) => self.parties.note(&e.party),
+                PartyEvent::DistrictRegistered(_) => {}
+            },
+            ByStream::Agreement(e) => match e {
+                AgreementEvent::Drafted(e) => self.agreements.note(&e.agreement),
+                AgreementEvent::VersionProposed(_)
+                | AgreementEvent::VersionDecided(_)
+                | AgreementEvent::VersionRecommended(_)
+                | AgreementEvent::PartyAdopted(_)
+                | AgreementEvent::PartyDeclined(_)
+                | AgreementEvent::RequiredPartiesChanged(_)
+                | AgreementEvent::VersionPublished(_)
+                | AgreementEvent::NoticeGiven(_)
+                | AgreementEvent::NoticeWithdrawn(_)
+                | AgreementEvent::ContinuationDecided(_)
+                | AgreementEvent::Terminated(_)
+                | AgreementEvent::Superseded(_)
+                | AgreementEvent::InterpretationIssued(_)
+                | AgreementEvent::StewardAssigned(_) => {}
+            },
+            ByStream::Group(e) => match e {
+                GroupEvent::Established(e) => self.groups.note(&e.group),
+                GroupEvent::MandateChanged(_)
+                | GroupEvent::Renamed(_)
+                | GroupEvent::MemberAppointed(_)
+                | GroupEvent::MemberLeft(_)
+                | GroupEvent::Dissolved(_) => {}
+            },
+            ByStream::Case(e) => match e {
+                CaseEvent::Opened(e) => self.cases.note(&e.case),
+                CaseEvent::Escalated(_) | CaseEvent::Resolved(_) | CaseEvent::Withdrawn(_) => {}
+            },
+            ByStream::Problem(e) => match e {
+                ProblemEvent::Reported(e) => self.problems.note(&e.problem),
+                ProblemEvent::Answered(_) | ProblemEvent::RaisedToVis(_) => {}
+            },
+            // Any event of a follow-up year makes the year known.
+            ByStream::FollowUp(e) => {
+                self.follow_up_years.insert(e.year());
             }
-            E::FollowUpReported(e) => {
-                self.follow_up_years.insert(e.year);
-            }
-            E::AnnualDialogueHeld(e) => {
-                self.follow_up_years.insert(e.year);
-            }
-            E::DistrictRegistered(_)
-            | E::BodyRegistered(_)
-            | E::DecisionRecorded(_)
-            | E::VersionProposed(_)
-            | E::VersionDecided(_)
-            | E::VersionRecommended(_)
-            | E::PartyAdopted(_)
-            | E::PartyDeclined(_)
-            | E::RequiredPartiesChanged(_)
-            | E::VersionPublished(_)
-            | E::NoticeGiven(_)
-            | E::NoticeWithdrawn(_)
-            | E::ContinuationDecided(_)
-            | E::AgreementTerminated(_)
-            | E::AgreementSuperseded(_)
-            | E::InterpretationIssued(_)
-            | E::StewardAssigned(_)
-            | E::MandateChanged(_)
-            | E::GroupRenamed(_)
-            | E::MemberAppointed(_)
-            | E::MemberLeft(_)
-            | E::GroupDissolved(_)
-            | E::CoordinatorDesignated(_)
-            | E::CaseEscalated(_)
-            | E::CaseResolved(_)
-            | E::CaseWithdrawn(_)
-            | E::PriorityAreasSet(_)
-            | E::PriorityAreaAdded(_)
-            | E::ProblemAnswered(_)
-            | E::ProblemRaisedToVis(_)
-            | E::FundsAllocated(_)
-            | E::EventRetracted(_) => {}
+            // No list query folds these streams one entity at a time; a retraction introduces nothing.
+            ByStream::Body(_) | ByStream::Decision(_) | ByStream::County(_) | ByStream::Retraction(_) => {}
         }
     }
 
