@@ -368,7 +368,9 @@ impl Ledger {
         self.shared.trees.stream_version(stream)
     }
 
-    /// Walks the whole log and checks the hash chain; see [`crate::verify`].
+    /// Walks the whole log and checks it: gapless positions, prev-hash links, hashes recomputed
+    /// over the stored bytes, decodability, stream versions, record-time order, retraction streams
+    /// and the head.
     pub fn verify(&self, progress: &mut dyn FnMut(Position, Position)) -> Result<crate::verify::VerifyReport> {
         crate::verify::verify_log(&self.shared.trees.log, self.head(), progress)
     }

@@ -22,3 +22,4 @@ mod projections_fixtures;
 mod projections_properties;
 mod server_crash;
 mod support;
+mod tidy;

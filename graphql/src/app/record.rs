@@ -144,10 +144,10 @@ mod tests {
 
     /// A fresh application over an empty ledger in its own directory.
     fn app() -> (tempfile::TempDir, Arc<App>) {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open(dir.path().join("ledger"), LedgerConfig::default()).unwrap();
-        let tokens = Arc::new(TokenStore::open(dir.path()).unwrap());
-        let app = App::new(ledger, tokens, AppConfig::default()).unwrap();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ledger = Ledger::open(dir.path().join("ledger"), LedgerConfig::default()).expect("ledger");
+        let tokens = Arc::new(TokenStore::open(dir.path()).expect("tokens"));
+        let app = App::new(ledger, tokens, AppConfig::default()).expect("app");
         (dir, app)
     }
 
@@ -159,7 +159,7 @@ mod tests {
         Command {
             type_name: "PartyRegistered".to_owned(),
             data: json!({"party": party, "name": format!("{party} kommun"), "kind": "MUNICIPALITY"}),
-            effective: Date::from_ymd(2021, 1, 1).unwrap(),
+            effective: Date::from_ymd(2021, 1, 1).expect("date"),
             source: None,
             event_id: None,
         }
@@ -175,12 +175,12 @@ mod tests {
     #[tokio::test]
     async fn a_recorded_event_is_the_one_the_projections_hold_without_reading_the_ledger_again() {
         let (_dir, app) = app();
-        let committed = record(&app, &caller(Role::Secretariat), register("nacka"), None).await.unwrap();
+        let committed = record(&app, &caller(Role::Secretariat), register("nacka"), None).await.expect("recorded");
         assert_eq!(committed.event.position(), Position::new(1));
         assert!(!committed.already_stored);
-        let projections = app.projections().unwrap();
+        let projections = app.projections().expect("projections");
         assert_eq!(projections.head(), Position::new(1), "read-your-writes");
-        let held = projections.event(Position::new(1)).unwrap();
+        let held = projections.event(Position::new(1)).expect("applied");
         assert!(Arc::ptr_eq(held, &committed.event), "the projections keep the writer's value");
     }
 
@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(code(record(&app, &Caller::Anonymous, register("nacka"), None).await), Code::Unauthenticated);
         assert_eq!(code(record(&app, &Caller::Unknown, register("nacka"), None).await), Code::Unauthenticated);
         assert_eq!(code(record(&app, &caller(Role::Reader), register("nacka"), None).await), Code::Forbidden);
-        let party = Role::Party("nacka".parse().unwrap());
+        let party = Role::Party("nacka".parse().expect("slug"));
         assert_eq!(code(record(&app, &caller(party), register("nacka"), None).await), Code::Forbidden);
         let mut malformed = register("nacka");
         malformed.data = json!({"party": "Not A Slug", "name": "x", "kind": "MUNICIPALITY"});
@@ -201,7 +201,7 @@ mod tests {
         assert_eq!(code(record(&app, &secretariat, bad_id, None).await), Code::InvalidInput);
         assert_eq!(app.head().position, Position::new(0));
 
-        record(&app, &secretariat, register("nacka"), None).await.unwrap();
+        record(&app, &secretariat, register("nacka"), None).await.expect("recorded");
         // The same party twice breaks a rule; a stream at version 1 is not at version 0.
         assert_eq!(code(record(&app, &secretariat, register("nacka"), None).await), Code::RuleViolation);
         assert_eq!(code(record(&app, &secretariat, register("solna"), Some(1)).await), Code::Conflict);
@@ -213,8 +213,8 @@ mod tests {
         let (_dir, app) = app();
         let mut command = register("nacka");
         command.event_id = Some("0192f0c4-1d2e-7000-8000-000000000001".to_owned());
-        let first = record(&app, &caller(Role::Secretariat), command.clone(), None).await.unwrap();
-        let again = record(&app, &caller(Role::Secretariat), command, None).await.unwrap();
+        let first = record(&app, &caller(Role::Secretariat), command.clone(), None).await.expect("recorded");
+        let again = record(&app, &caller(Role::Secretariat), command, None).await.expect("recorded");
         assert!(again.already_stored);
         assert_eq!(again.event.position(), first.event.position());
         assert_eq!(app.head().position, Position::new(1));
@@ -232,7 +232,7 @@ mod tests {
             .collect();
         let mut ok = 0;
         for task in tasks {
-            match task.await.unwrap() {
+            match task.await.expect("task") {
                 Ok(_) => ok += 1,
                 Err(e) => assert_eq!(e.code, Code::RuleViolation),
             }
