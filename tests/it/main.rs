@@ -21,5 +21,6 @@ mod process;
 mod projections_fixtures;
 mod projections_properties;
 mod server_crash;
+mod snapshots;
 mod support;
 mod tidy;
