@@ -340,6 +340,18 @@ impl AgreementState {
         self.notices.contains_key(party)
     }
 
+    /// When the party's standing notice was given.
+    pub(crate) fn notice_given_on(&self, party: &PartyId) -> Option<Date> {
+        self.notices.get(party).map(|n| n.given_on)
+    }
+
+    /// The first day the party no longer takes part by its standing notice, when the agreement
+    /// states a notice period (DOMAIN.md: without one the leave date is unknown).
+    pub(crate) fn leaves_on(&self, party: &PartyId) -> Option<Date> {
+        let notice = self.notices.get(party)?;
+        self.notice_months.map(|months| rules::leaves_on(notice.given_on, months))
+    }
+
     /// The agreement's kind.
     pub(crate) fn kind(&self) -> AgreementKind {
         self.kind

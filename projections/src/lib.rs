@@ -17,11 +17,13 @@
 #![warn(missing_docs)]
 
 mod agreement;
+mod competence;
 mod county;
 mod error;
 mod fold;
 mod follow_up;
 mod organisation;
+mod personal;
 pub mod rules;
 mod store;
 #[cfg(test)]
@@ -30,12 +32,14 @@ mod timeline;
 mod validate;
 
 pub use agreement::{AgreementStatus, AgreementView, EndCause, Interpretation, Participation, VersionView};
+pub use competence::BodyRole;
 pub use county::{
     CoordinatorArea, CoordinatorView, CoordinatorYear, FundsView, PriorityAreasView, ProblemStatus, ProblemView,
 };
 pub use error::{ProjectionError, Result};
 pub use follow_up::{FollowUpItem, FollowUpYear};
 pub use organisation::{CaseStatus, CaseStep, CaseView, DistrictView, GroupView, MandateView, MemberView, PartyView};
+pub use personal::find_personal_number;
 pub use store::Projections;
 pub use timeline::{Change, ChangeKind, Deadline, DeadlineKind, Finding, FindingKind};
 pub use validate::{Rejection, RejectionCode};

@@ -10,6 +10,7 @@ use ledger::{
 };
 
 use crate::agreement::AgreementState;
+use crate::competence::{self, Competent, Requirement};
 use crate::fold::Horizon;
 use crate::organisation::{CaseStatus, GroupView};
 use crate::{Projections, rules};
@@ -94,6 +95,7 @@ impl Projections {
     /// Existence and state are judged on everything known then, whatever its effective date; only
     /// "is the agreement in force" is judged on the event's own effective date.
     pub fn validate_as_known_at(&self, event: &NewEvent, as_known_at: Timestamp) -> Result<(), Rejection> {
+        personal_data(event)?;
         let v = Validator { p: self, h: Horizon::everything(as_known_at), known: as_known_at, event };
         v.check()
     }
@@ -118,13 +120,34 @@ impl Validator<'_> {
         }
     }
 
+    /// The decision exists, and the event citing it is not dated before it: a decision cannot
+    /// take effect before it was made (DOMAIN.md, "no answer is ever rewritten").
     fn decision(&self, id: &DecisionId) -> Check {
-        let visible = self.p.visible_entity("decision", id.as_str(), self.h);
-        if visible.events.iter().any(|e| matches!(e.data(), EventData::DecisionRecorded(_))) {
-            Ok(())
-        } else {
-            Err(Rejection::not_found("decision", id))
+        let Some((_, decided_on)) = self.p.decision_record(id, self.known) else {
+            return Err(Rejection::not_found("decision", id));
+        };
+        let on = self.event.effective;
+        if on < decided_on {
+            return Err(Rejection::rule(format!(
+                "this event is dated {on}, before decision '{id}' of {decided_on}; a decision cannot take effect before it was made"
+            )));
         }
+        Ok(())
+    }
+
+    /// The decision exists, and its body holds the competence (DOMAIN.md, "Who may decide what").
+    fn decided_by(&self, decision: &DecisionId, who: Competent, what: String, source: &'static str) -> Check {
+        self.decision(decision)?;
+        let requirement = Requirement { decision, who, what, source };
+        self.p.check_competence(&requirement, self.known).map_err(Rejection::rule)
+    }
+
+    /// The decision on an agreement itself (deciding, recommending locally, changing its parties,
+    /// terminating, superseding) is its decider's: VIS for county-wide agreements, the officials'
+    /// steering group for the guideline, a local agreement's own parties.
+    fn decided_by_decider(&self, decision: &DecisionId, state: &AgreementState, what: String) -> Check {
+        let (who, source) = competence::decider(state.kind(), &state.required);
+        self.decided_by(decision, who, what, source)
     }
 
     fn body_exists(&self, id: &BodyId) -> bool {
@@ -208,6 +231,54 @@ impl Validator<'_> {
             }
         }
         Err(Rejection::not_found("municipality or district", area))
+    }
+
+    /// A party's own answer (adoption, declination, notice, withdrawal) is decided by a body of
+    /// that party (HÖK 7.2; recommendation letter: "beslut om antagande är att likställas med
+    /// undertecknande").
+    fn own_decision(&self, decision: &DecisionId, party: &PartyId, what: &str, agreement: &AgreementId) -> Check {
+        let what = format!("the {what} by '{party}' of agreement '{agreement}'");
+        self.decided_by(
+            decision,
+            Competent::PartyItself(party.clone()),
+            what,
+            "HÖK 7.2; recommendation letter (seed 003)",
+        )
+    }
+
+    /// A group's mandate and dissolution: for consultation and working groups, the officials'
+    /// steering group's decision (HÖK 4.3, 4.6).
+    fn group_decision(&self, decision: &DecisionId, group: &GroupView, what: &str) -> Check {
+        if competence::officials_decide_group(group.kind) {
+            let what = format!("{what} group '{}'", group.id);
+            self.decided_by(decision, Competent::Officials, what, "HÖK 4.3, 4.6")
+        } else {
+            self.decision(decision)
+        }
+    }
+
+    /// There is no notice on the guideline, nor a continuation: a party leaves it by leaving the
+    /// HÖK (Riktlinje 1: "Parterna förbinder sig genom HÖK att samverka i enlighet med riktlinjen").
+    fn not_a_guideline(&self, state: &AgreementState, id: &AgreementId, what: &str) -> Check {
+        if state.kind() == AgreementKind::Guideline {
+            return Err(Rejection::rule(format!(
+                "agreement '{id}' is the guideline, which binds the parties through the HÖK: {what} is given on the HÖK, not on the guideline (Riktlinje 1)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A case's next step is dated on or after its previous one (HÖK 7.1: a case moves one step at
+    /// a time).
+    fn after_last_step(case: &crate::CaseView, on: ledger::Date, what: &str) -> Check {
+        let last = case.history.last().map_or(case.opened_on, |step| step.on);
+        if on < last {
+            return Err(Rejection::rule(format!(
+                "the {what} of case '{}' is dated {on}, before the case's last step on {last}",
+                case.id
+            )));
+        }
+        Ok(())
     }
 
     fn not_blank(field: &str, text: &str) -> Check {
@@ -299,13 +370,33 @@ impl Validator<'_> {
             }
             E::VersionDecided(e) => {
                 let state = self.agreement(&e.agreement)?;
-                self.decision(&e.decision)?;
-                self.version(&state, &e.agreement, e.version)
+                self.version(&state, &e.agreement, e.version)?;
+                let what = if e.version > 1 {
+                    format!("a revision (version {}) of agreement '{}'", e.version, e.agreement)
+                } else {
+                    format!("agreement '{}'", e.agreement)
+                };
+                self.decided_by_decider(&e.decision, &state, what)?;
+                if let Some(from) = e.effective_from
+                    && from < on
+                {
+                    return Err(Rejection::rule(format!(
+                        "effectiveFrom {from} is before the decision's date {on}; a decision cannot take effect before it was made"
+                    )));
+                }
+                Ok(())
             }
             E::VersionRecommended(e) => {
                 let state = self.agreement(&e.agreement)?;
-                self.decision(&e.decision)?;
                 self.version(&state, &e.agreement, e.version)?;
+                let what = format!("the recommendation of agreement '{}'", e.agreement);
+                if competence::county_wide(state.kind()) {
+                    let source =
+                        "HÖK 5: VIS \"rekommenderar sedan huvudmännen att anta\"; recommendation letter (seed 003)";
+                    self.decided_by(&e.decision, Competent::Recommender, what, source)?;
+                } else {
+                    self.decided_by_decider(&e.decision, &state, what)?;
+                }
                 self.revision_decided(&state, &e.agreement, e.version)?;
                 if e.response_due < on {
                     return Err(Rejection::input(format!(
@@ -318,26 +409,30 @@ impl Validator<'_> {
             E::PartyAdopted(e) => {
                 let state = self.agreement(&e.agreement)?;
                 self.party(&e.party)?;
-                self.decision(&e.decision)?;
                 self.required(&state, &e.agreement, &e.party)?;
                 self.version(&state, &e.agreement, e.version)?;
-                self.revision_decided(&state, &e.agreement, e.version)
+                self.revision_decided(&state, &e.agreement, e.version)?;
+                self.own_decision(&e.decision, &e.party, "adoption", &e.agreement)
             }
             E::PartyDeclined(e) => {
                 let state = self.agreement(&e.agreement)?;
                 self.party(&e.party)?;
-                self.decision(&e.decision)?;
                 self.required(&state, &e.agreement, &e.party)?;
                 self.version(&state, &e.agreement, e.version)?;
-                self.revision_decided(&state, &e.agreement, e.version)
+                self.revision_decided(&state, &e.agreement, e.version)?;
+                self.own_decision(&e.decision, &e.party, "declination", &e.agreement)
             }
             E::RequiredPartiesChanged(e) => {
-                self.agreement(&e.agreement)?;
-                self.decision(&e.decision)?;
+                let state = self.agreement(&e.agreement)?;
                 if e.parties.is_empty() {
                     return Err(Rejection::input("an agreement needs at least one required party"));
                 }
-                e.parties.iter().try_for_each(|p| self.party(p).map(|_| ()))
+                e.parties.iter().try_for_each(|p| self.party(p).map(|_| ()))?;
+                self.decided_by_decider(
+                    &e.decision,
+                    &state,
+                    format!("the required parties of agreement '{}'", e.agreement),
+                )
             }
             E::VersionPublished(e) => {
                 let state = self.agreement(&e.agreement)?;
@@ -346,8 +441,8 @@ impl Validator<'_> {
             }
             E::NoticeGiven(e) => {
                 let state = self.agreement(&e.agreement)?;
+                self.not_a_guideline(&state, &e.agreement, "notice")?;
                 self.party(&e.party)?;
-                self.decision(&e.decision)?;
                 self.required(&state, &e.agreement, &e.party)?;
                 if state.has_notice(&e.party) {
                     return Err(Rejection::rule(format!(
@@ -362,56 +457,94 @@ impl Validator<'_> {
                         e.agreement
                     )));
                 }
-                Ok(())
+                self.own_decision(&e.decision, &e.party, "notice", &e.agreement)
             }
             E::NoticeWithdrawn(e) => {
                 let state = self.agreement(&e.agreement)?;
-                self.decision(&e.decision)?;
-                if !state.has_notice(&e.party) {
+                let Some(given_on) = state.notice_given_on(&e.party) else {
                     return Err(Rejection::rule(format!(
                         "party '{}' has no notice standing on agreement '{}'",
                         e.party, e.agreement
                     )));
+                };
+                if on < given_on {
+                    return Err(Rejection::rule(format!(
+                        "the withdrawal is dated {on}, before the notice of {given_on} it withdraws"
+                    )));
                 }
-                Ok(())
+                // DOMAIN.md: a withdrawal is possible only before the party's leave date.
+                if let Some(leaves) = state.leaves_on(&e.party)
+                    && leaves <= on
+                {
+                    return Err(Rejection::rule(format!(
+                        "'{}' left agreement '{}' on {leaves} by its notice; a notice can be withdrawn only before the leave date (HÖK 7.2)",
+                        e.party, e.agreement
+                    )));
+                }
+                self.own_decision(&e.decision, &e.party, "notice withdrawal", &e.agreement)
             }
             E::ContinuationDecided(e) => {
                 let state = self.agreement(&e.agreement)?;
-                self.decision(&e.decision)?;
-                if !state.has_notice(&e.after_notice_by) {
+                self.not_a_guideline(&state, &e.agreement, "a continuation decision")?;
+                if state.binding() == Binding::EachParty {
+                    return Err(Rejection::rule(format!(
+                        "agreement '{}' binds region–municipality pairs (EACH_PARTY): a municipality's notice ends only its own pair on its leave date, and there is no continuation to decide",
+                        e.agreement
+                    )));
+                }
+                let Some(given_on) = state.notice_given_on(&e.after_notice_by) else {
                     return Err(Rejection::rule(format!(
                         "party '{}' has no notice standing on agreement '{}', so there is no continuation to decide",
                         e.after_notice_by, e.agreement
                     )));
-                }
+                };
                 match self.party(&e.after_notice_by)? {
-                    PartyKind::Region => Err(Rejection::rule(
-                        "the region's notice ends the whole agreement; the remaining parties decide on continuation only after a municipality's notice (HÖK 7.2)",
-                    )),
-                    PartyKind::Municipality | PartyKind::MunicipalAssociation => Ok(()),
+                    PartyKind::Region => {
+                        return Err(Rejection::rule(
+                            "the region's notice ends the whole agreement; the remaining parties decide on continuation only after a municipality's notice (HÖK 7.2)",
+                        ));
+                    }
+                    PartyKind::Municipality | PartyKind::MunicipalAssociation => {}
                 }
+                if on < given_on {
+                    return Err(Rejection::rule(format!(
+                        "the continuation decision is dated {on}, before the notice of {given_on} it answers"
+                    )));
+                }
+                let what = format!(
+                    "whether agreement '{}' continues after the notice of '{}'",
+                    e.agreement, e.after_notice_by
+                );
+                let who = Competent::Remaining { noticing: e.after_notice_by.clone() };
+                self.decided_by(&e.decision, who, what, "HÖK 7.2: \"övriga parter ta ställning\"")
             }
             E::AgreementTerminated(e) => {
-                self.agreement(&e.agreement)?;
-                self.decision(&e.decision)?;
-                Self::not_blank("reason", &e.reason)
+                let state = self.agreement(&e.agreement)?;
+                Self::not_blank("reason", &e.reason)?;
+                self.decided_by_decider(&e.decision, &state, format!("the termination of agreement '{}'", e.agreement))
             }
             E::AgreementSuperseded(e) => {
-                self.agreement(&e.agreement)?;
-                self.decision(&e.decision)?;
+                let state = self.agreement(&e.agreement)?;
                 if e.by == e.agreement {
                     return Err(Rejection::input("an agreement cannot supersede itself"));
                 }
-                self.agreement(&e.by).map(|_| ())
+                self.agreement(&e.by)?;
+                self.decided_by_decider(&e.decision, &state, format!("the supersession of agreement '{}'", e.agreement))
             }
             E::InterpretationIssued(e) => {
                 self.agreement(&e.agreement)?;
-                self.decision(&e.decision)?;
                 Self::not_blank("text", &e.text)?;
-                match &e.case {
-                    Some(case) => self.case(case).map(|_| ()),
-                    None => Ok(()),
+                if let Some(case) = &e.case {
+                    let case = self.case(case)?;
+                    if case.agreement != e.agreement {
+                        return Err(Rejection::rule(format!(
+                            "case '{}' is about agreement '{}', not '{}'",
+                            case.id, case.agreement, e.agreement
+                        )));
+                    }
                 }
+                let what = format!("an interpretation of agreement '{}'", e.agreement);
+                self.decided_by(&e.decision, Competent::Vis, what, "HÖK 7.1: VIS har tolkningsföreträde")
             }
             E::StewardAssigned(e) => {
                 self.agreement(&e.agreement)?;
@@ -426,7 +559,12 @@ impl Validator<'_> {
                     self.group(parent)?;
                 }
                 if let Some(decision) = &e.decision {
-                    self.decision(decision)?;
+                    if competence::officials_decide_group(e.kind) {
+                        let what = format!("establishing group '{}'", e.group);
+                        self.decided_by(decision, Competent::Officials, what, "HÖK 4.3, 4.6")?;
+                    } else {
+                        self.decision(decision)?;
+                    }
                 }
                 match e.ends_on {
                     Some(end) if end <= on => {
@@ -436,9 +574,9 @@ impl Validator<'_> {
                 }
             }
             E::MandateChanged(e) => {
-                self.group_open(&e.group)?;
-                self.decision(&e.decision)?;
-                Self::not_blank("mandate", &e.mandate)
+                let group = self.group_open(&e.group)?;
+                Self::not_blank("mandate", &e.mandate)?;
+                self.group_decision(&e.decision, &group, "the mandate of")
             }
             E::GroupRenamed(e) => {
                 self.group_open(&e.group)?;
@@ -467,8 +605,8 @@ impl Validator<'_> {
                 }
             }
             E::GroupDissolved(e) => {
-                self.group_open(&e.group)?;
-                self.decision(&e.decision)
+                let group = self.group_open(&e.group)?;
+                self.group_decision(&e.decision, &group, "dissolving")
             }
             E::CoordinatorDesignated(e) => {
                 self.area(&e.area)?;
@@ -478,39 +616,56 @@ impl Validator<'_> {
                 if self.case(&e.case).is_ok() {
                     return Err(Rejection::rule(format!("case '{}' is already open", e.case)));
                 }
+                if e.parties.is_empty() {
+                    return Err(Rejection::input(
+                        "a case needs the parties it is between (HÖK 7.1: \"mellan parterna i kommunen och regionen\")",
+                    ));
+                }
+                Self::not_blank("summary", &e.summary)?;
                 self.agreement(&e.agreement)?;
                 e.parties.iter().try_for_each(|p| self.party(p).map(|_| ()))?;
                 rules::check_case_opening(e.level, e.principled).map_err(|v| Rejection::rule(v.to_string()))
             }
             E::CaseEscalated(e) => {
                 let case = self.open_case(&e.case)?;
+                Self::after_last_step(&case, on, "escalation")?;
                 rules::check_escalation(case.level, e.to).map_err(|v| Rejection::rule(v.to_string()))
             }
             E::CaseResolved(e) => {
-                self.open_case(&e.case)?;
+                let case = self.open_case(&e.case)?;
+                Self::after_last_step(&case, on, "resolution")?;
                 match &e.decision {
-                    Some(decision) => self.decision(decision),
+                    Some(decision) => {
+                        let who = competence::resolver(case.level, &case.parties);
+                        let what = format!("the resolution of case '{}' at level {}", e.case, case.level.as_str());
+                        self.decided_by(decision, who, what, "HÖK 7.1")
+                    }
                     None => Ok(()),
                 }
             }
-            E::CaseWithdrawn(e) => self.open_case(&e.case).map(|_| ()),
+            E::CaseWithdrawn(e) => {
+                let case = self.open_case(&e.case)?;
+                Self::after_last_step(&case, on, "withdrawal")
+            }
             E::PriorityAreasSet(e) => {
-                self.decision(&e.decision)?;
                 if e.to_year < e.from_year {
                     return Err(Rejection::input(format!("toYear {} is before fromYear {}", e.to_year, e.from_year)));
                 }
                 if e.areas.is_empty() {
                     return Err(Rejection::input("at least one priority area is needed"));
                 }
-                Ok(())
+                let what = format!("the priority areas for {}–{}", e.from_year, e.to_year);
+                self.decided_by(&e.decision, Competent::Vis, what, "Riktlinje 2")
             }
             E::PriorityAreaAdded(e) => {
-                self.decision(&e.decision)?;
-                Self::not_blank("area", &e.area)
+                Self::not_blank("area", &e.area)?;
+                let what = format!("a priority area for {}", e.year);
+                self.decided_by(&e.decision, Competent::Vis, what, "Riktlinje 2")
             }
             E::FollowUpPlanned(e) => {
-                self.decision(&e.decision)?;
-                e.agreements.iter().try_for_each(|a| self.agreement(a).map(|_| ()))
+                e.agreements.iter().try_for_each(|a| self.agreement(a).map(|_| ()))?;
+                let what = format!("the follow-up plan for {}", e.year);
+                self.decided_by(&e.decision, Competent::Officials, what, "HÖK 6; Riktlinje 8")
             }
             E::FollowUpReported(e) => self.agreement(&e.agreement).map(|_| ()),
             E::AnnualDialogueHeld(e) => Self::not_blank("summary", &e.summary),
@@ -530,19 +685,24 @@ impl Validator<'_> {
             E::ProblemRaisedToVis(e) => {
                 self.problem(&e.problem)?;
                 match &e.decision {
-                    Some(decision) => self.decision(decision),
+                    Some(decision) => {
+                        let what = format!("raising problem '{}' to VIS", e.problem);
+                        let source =
+                            "Riktlinje 8.6: structural problems go to VIS through the officials' steering group";
+                        self.decided_by(decision, Competent::Officials, what, source)
+                    }
                     None => Ok(()),
                 }
             }
             E::FundsAllocated(e) => {
-                self.decision(&e.decision)?;
                 if e.amount_sek <= 0 {
                     return Err(Rejection::input(format!("amountSek must be positive, got {}", e.amount_sek)));
                 }
-                match &e.group {
-                    Some(group) => self.group(group).map(|_| ()),
-                    None => Ok(()),
+                if let Some(group) = &e.group {
+                    self.group(group)?;
                 }
+                let what = format!("an allocation of state stimulus funds for {}", e.year);
+                self.decided_by(&e.decision, Competent::Officials, what, "Riktlinje 5.3")
             }
             E::EventRetracted(e) => match self.p.find_event(e.event, self.known) {
                 None => Err(Rejection::not_found("event", e.event)),
@@ -553,5 +713,53 @@ impl Validator<'_> {
                 Some(_) => Self::not_blank("reason", &e.reason),
             },
         }
+    }
+}
+
+/// The personal-data guard over every free text of a command: the data's strings (except `url` and
+/// `sha256`, which are not prose) and the source's title, reference and note. Riktlinje 8.6: the
+/// ledger records structures, never individuals, and an append-only log could never forget one.
+fn personal_data(event: &NewEvent) -> Check {
+    fn walk(value: &serde_json::Value, field: &str, found: &mut Option<String>) {
+        if found.is_some() {
+            return;
+        }
+        match value {
+            serde_json::Value::String(text) => {
+                if crate::personal::find_personal_number(text).is_some() {
+                    *found = Some(field.to_owned());
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, field, found)),
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    if key != "url" && key != "sha256" {
+                        walk(v, key, found);
+                    }
+                }
+            }
+            serde_json::Value::Null | serde_json::Value::Bool(_) | serde_json::Value::Number(_) => {}
+        }
+    }
+    let mut found = None;
+    if let Ok(data) = event.data.to_json() {
+        walk(&data, "data", &mut found);
+    }
+    if let Some(source) = &event.source {
+        for (field, text) in [
+            ("source.title", Some(&source.title)),
+            ("source.reference", source.reference.as_ref()),
+            ("source.note", source.note.as_ref()),
+        ] {
+            if found.is_none() && text.is_some_and(|t| crate::personal::find_personal_number(t).is_some()) {
+                found = Some(field.to_owned());
+            }
+        }
+    }
+    match found {
+        Some(field) => Err(Rejection::rule(format!(
+            "{field} holds what looks like a Swedish personal identity or coordination number; the ledger records structures, never individuals, and cannot forget what it stores (Riktlinje 8.6: \"avser inte avvikelser som rör enskilda individer\"). Remove it and send the command again"
+        ))),
+        None => Ok(()),
     }
 }

@@ -31,8 +31,18 @@ use tower::ServiceExt;
 
 use crate::support::{DOCUMENTED_CODES, TestServer, leaked_internals, mutation_document};
 
-/// A decision recorded in the fixtures, for every input that needs one.
+/// A decision of VIS recorded in the fixtures, for every input that VIS decides.
 const DECISION: &str = "vis-2023-12-13-handlingsplan";
+/// A decision of the officials' steering group recorded in the fixtures, for what it decides.
+const OFFICIALS: &str = "tjanstemannastyrgruppen-2022-07-01-riktlinje";
+/// The parties whose own decisions (adoptions, declinations, notices) the rows and the set-up
+/// record; [`setup`] records `authz-<party>` by each one's council.
+const OWN_DECISION_PARTIES: &[&str] = &["nacka", "taby", "sollentuna", "huddinge", "haninge", "tyreso"];
+
+/// A party's own decision, recorded by [`setup`] (DOMAIN.md: a party acts through its own bodies).
+fn own(party: &str) -> String {
+    format!("authz-{party}")
+}
 /// The mutations a PARTY token may record for its own party (API.md §2 and §3: "its own
 /// adoptions, declinations and notices").
 const PARTY_SCOPED: &[&str] = &["recordAdoption", "recordDeclination", "giveNotice", "withdrawNotice"];
@@ -135,10 +145,10 @@ fn rows(retractable: String) -> Vec<Row> {
             on(json!({"agreement": "demens", "version": 1, "decision": DECISION, "responseDue": "2024-12-31"}))
         }),
         scoped("recordAdoption", "nacka", "taby", |p| {
-            on(json!({"agreement": "egenvard", "version": 1, "party": p, "decision": DECISION}))
+            on(json!({"agreement": "egenvard", "version": 1, "party": p, "decision": own(p)}))
         }),
         scoped("recordDeclination", "nacka", "taby", |p| {
-            on(json!({"agreement": "aldre", "version": 1, "party": p, "decision": DECISION}))
+            on(json!({"agreement": "aldre", "version": 1, "party": p, "decision": own(p)}))
         }),
         row("changeRequiredParties", |p| {
             on(json!({"agreement": "avlidna", "parties": [p, "region-stockholm"], "decision": DECISION}))
@@ -147,10 +157,10 @@ fn rows(retractable: String) -> Vec<Row> {
             on(json!({"agreement": "demens", "version": 1, "url": "https://example.org/demens.pdf"}))
         }),
         scoped("giveNotice", "nacka", "sollentuna", |p| {
-            on(json!({"agreement": "hok", "party": p, "decision": DECISION}))
+            on(json!({"agreement": "hok", "party": p, "decision": own(p)}))
         }),
         scoped("withdrawNotice", "huddinge", "haninge", |p| {
-            on(json!({"agreement": "hok", "party": p, "decision": DECISION}))
+            on(json!({"agreement": "hok", "party": p, "decision": own(p)}))
         }),
         row("decideContinuation", |_| {
             on(json!({"agreement": "hok", "afterNoticeBy": "tyreso", "continues": true, "decision": DECISION}))
@@ -163,11 +173,11 @@ fn rows(retractable: String) -> Vec<Row> {
         row("assignSteward", |_| on(json!({"agreement": "demens", "group": "samradsgrupp-aldre"}))),
         row("establishGroup", |_| {
             on(
-                json!({"group": "authz-grupp", "name": "Authz", "kind": "WORKING", "parent": "tjanstemannastyrgruppen", "mandate": "Pröva", "decision": DECISION}),
+                json!({"group": "authz-grupp", "name": "Authz", "kind": "WORKING", "parent": "tjanstemannastyrgruppen", "mandate": "Pröva", "decision": OFFICIALS}),
             )
         }),
         row("changeMandate", |_| {
-            on(json!({"group": "samradsgrupp-aldre", "mandate": "Nytt mandat", "decision": DECISION}))
+            on(json!({"group": "samradsgrupp-aldre", "mandate": "Nytt mandat", "decision": OFFICIALS}))
         }),
         row("renameGroup", |_| {
             on(json!({"group": "samradsgrupp-digitalisering", "name": "Samrådsgrupp digitalisering"}))
@@ -196,7 +206,7 @@ fn rows(retractable: String) -> Vec<Row> {
             on(json!({"fromYear": 2027, "toYear": 2030, "areas": ["Psykisk hälsa"], "decision": DECISION}))
         }),
         row("addPriorityArea", |_| on(json!({"year": 2025, "area": "Äldre", "decision": DECISION}))),
-        row("planFollowUp", |_| on(json!({"year": 2025, "agreements": ["hok"], "decision": DECISION}))),
+        row("planFollowUp", |_| on(json!({"year": 2025, "agreements": ["hok"], "decision": OFFICIALS}))),
         row("reportFollowUp", |_| on(json!({"year": 2025, "agreement": "hok", "summary": "Följs"}))),
         row("recordAnnualDialogue", |p| on(json!({"year": 2024, "participants": [p], "summary": "Dialog"}))),
         row("reportProblem", |p| {
@@ -205,9 +215,9 @@ fn rows(retractable: String) -> Vec<Row> {
             )
         }),
         row("answerProblem", |_| on(json!({"problem": "setup-problem", "summary": "Återkoppling"}))),
-        row("raiseProblemToVis", |_| on(json!({"problem": "setup-problem", "decision": DECISION}))),
+        row("raiseProblemToVis", |_| on(json!({"problem": "setup-problem", "decision": OFFICIALS}))),
         row("allocateFunds", |_| {
-            on(json!({"year": 2024, "amountSek": 1_000_000, "purpose": "Samverkan", "decision": DECISION}))
+            on(json!({"year": 2024, "amountSek": 1_000_000, "purpose": "Samverkan", "decision": OFFICIALS}))
         }),
         row("retractEvent", move |_| on(json!({"event": retractable, "reason": "Fel"}))),
     ]
@@ -219,10 +229,15 @@ fn rows(retractable: String) -> Vec<Row> {
 async fn setup(server: &TestServer, token: &str) -> String {
     let e = "2024-02-01";
     let case = |id: &str| json!({"case": id, "agreement": "hok", "kind": "DEVIATION", "parties": ["nacka", "region-stockholm"], "level": "LOCAL", "principled": false, "summary": "s", "effective": e});
-    let steps = [
-        ("giveNotice", json!({"agreement": "hok", "party": "huddinge", "decision": DECISION, "effective": e})),
-        ("giveNotice", json!({"agreement": "hok", "party": "haninge", "decision": DECISION, "effective": e})),
-        ("giveNotice", json!({"agreement": "hok", "party": "tyreso", "decision": DECISION, "effective": e})),
+    let decisions = OWN_DECISION_PARTIES.iter().map(|p| {
+        let input =
+            json!({"decision": own(p), "body": format!("{p}-kf"), "subject": "Authz", "effective": "2024-01-01"});
+        ("recordDecision", input)
+    });
+    let steps = decisions.chain([
+        ("giveNotice", json!({"agreement": "hok", "party": "huddinge", "decision": own("huddinge"), "effective": e})),
+        ("giveNotice", json!({"agreement": "hok", "party": "haninge", "decision": own("haninge"), "effective": e})),
+        ("giveNotice", json!({"agreement": "hok", "party": "tyreso", "decision": own("tyreso"), "effective": e})),
         ("openCase", case("setup-case-a")),
         ("openCase", case("setup-case-b")),
         ("openCase", case("setup-case-c")),
@@ -235,7 +250,7 @@ async fn setup(server: &TestServer, token: &str) -> String {
             json!({"group": "samradsgrupp-aldre", "person": {"name": "Bo Setup"}, "role": "MEMBER", "represents": "nacka", "effective": e}),
         ),
         ("recordDecision", json!({"decision": "setup-retract-me", "body": "vis", "subject": "Fel", "effective": e})),
-    ];
+    ]);
     let mut last = Value::Null;
     for (name, input) in steps {
         let (_, body) =
@@ -474,7 +489,9 @@ async fn over_the_websocket_the_token_in_connection_init_decides() {
     let tokens = Tokens::new(&server);
     let addr = server.listen().await;
     let row = scoped("recordAdoption", "nacka", "taby", |p| {
-        on(json!({"agreement": "psykisk-funktionsnedsattning", "version": 1, "party": p, "decision": DECISION}))
+        // A decision of the party's own council recorded in the fixtures (dated long before).
+        let decision = if p == "nacka" { "nacka-kf-2012-02-09-bus" } else { "taby-kf-2012-04-26-bus" };
+        on(json!({"agreement": "psykisk-funktionsnedsattning", "version": 1, "party": p, "decision": decision}))
     });
     let document = mutation_document(row.mutation, "position recordedBy");
     for caller in CALLERS {

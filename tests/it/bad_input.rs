@@ -1190,8 +1190,17 @@ async fn rules_setup(server: &TestServer, token: &str) -> (String, String) {
         ),
         ("proposeVersion", json!({"agreement": "regelavtal", "version": 1, "effective": e})),
         ("proposeVersion", json!({"agreement": "hok", "version": 2, "effective": e})),
-        ("giveNotice", json!({"agreement": "hok", "party": "vaxholm", "decision": DECISION, "effective": e})),
-        ("giveNotice", json!({"agreement": "hok", "party": "region-stockholm", "decision": DECISION, "effective": e})),
+        // A party gives notice by a decision of its own body (DOMAIN.md, "Who may decide what").
+        (
+            "recordDecision",
+            json!({"decision": "regel-vaxholm", "body": "vaxholm-kf", "subject": "Uppsägning", "effective": e}),
+        ),
+        ("recordDecision", json!({"decision": "regel-region", "body": "hsn", "subject": "Uppsägning", "effective": e})),
+        ("giveNotice", json!({"agreement": "hok", "party": "vaxholm", "decision": "regel-vaxholm", "effective": e})),
+        (
+            "giveNotice",
+            json!({"agreement": "hok", "party": "region-stockholm", "decision": "regel-region", "effective": e}),
+        ),
         ("dissolveGroup", json!({"group": "regionala-samradet-missbruk", "decision": DECISION, "effective": e})),
         ("openCase", case_opening("regel-lokal", "LOCAL", false)),
         ("openCase", case_opening("regel-politisk", "OFFICIALS", true)),

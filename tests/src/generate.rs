@@ -125,23 +125,26 @@ impl Generator {
                 of: Some(slug::<Slug>(p.as_str())),
             });
         }
+        // VIS and the officials' steering group: each a group, and a body that is that group (its
+        // `of`), which is how the competence table knows them.
         let steering: BodyId = slug(&format!("c{c}-vis"));
         let officials: BodyId = slug(&format!("c{c}-tsg"));
+        let group: GroupId = slug(&format!("c{c}-vis"));
+        let officials_group: GroupId = slug(&format!("c{c}-tsg"));
         self.emit(BodyRegistered {
             body: steering.clone(),
             name: format!("VIS {c}"),
             kind: BodyKind::SteeringGroup,
-            of: None,
+            of: Some(slug::<Slug>(group.as_str())),
         });
         self.emit(BodyRegistered {
             body: officials.clone(),
             name: format!("Tjänstemannastyrgrupp {c}"),
             kind: BodyKind::SteeringGroup,
-            of: None,
+            of: Some(slug::<Slug>(officials_group.as_str())),
         });
 
         // Groups with member turnover, and a retraction corrected by the right event.
-        let group: GroupId = slug(&format!("c{c}-vis"));
         let decision = self.decision(&steering, "VIS inrättas");
         self.emit(GroupEstablished {
             group: group.clone(),
@@ -149,6 +152,16 @@ impl Generator {
             kind: GroupKind::PoliticalSteering,
             parent: None,
             mandate: "Politisk samverkan".into(),
+            decision: Some(decision.clone()),
+            ends_on: None,
+            area: None,
+        });
+        self.emit(GroupEstablished {
+            group: officials_group,
+            name: format!("Tjänstemannastyrgrupp {c}"),
+            kind: GroupKind::OfficialsSteering,
+            parent: Some(group.clone()),
+            mandate: "Bereder VIS ärenden".into(),
             decision: Some(decision),
             ends_on: None,
             area: None,

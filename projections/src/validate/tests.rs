@@ -8,10 +8,16 @@ use ledger::{
 use super::RejectionCode::{self, *};
 use crate::testkit::*;
 
+/// A decision recorded by the body that may make it: `<party>-…` by that party's council, anything
+/// else by VIS.
 fn decision_recorded(id: &str) -> DecisionRecorded {
+    let body = match id.split_once('-') {
+        Some((party, _)) if party == "region" || party.starts_with('m') => format!("{party}-kf"),
+        _ => "vis".to_owned(),
+    };
     DecisionRecorded {
         decision: dec(id),
-        body: BodyId::new("vis").expect("body"),
+        body: BodyId::new(body).expect("body"),
         reference: None,
         paragraph: None,
         subject: "beslut".into(),
@@ -19,18 +25,37 @@ fn decision_recorded(id: &str) -> DecisionRecorded {
     }
 }
 
-/// Two municipalities, a body, the decisions the helpers name, and an agreement in force from
-/// 2022-07-01.
-fn world() -> Given {
-    let mut given = Given::new().parties(2).event(
+/// A council of a party.
+fn council(party: &str) -> BodyRegistered {
+    BodyRegistered {
+        body: BodyId::new(format!("{party}-kf")).expect("body"),
+        name: format!("Fullmäktige {party}"),
+        kind: BodyKind::Council,
+        of: Some(party.parse().expect("slug")),
+    }
+}
+
+/// The region and `n` municipalities with their councils, and VIS's body.
+fn with_bodies(n: usize) -> Given {
+    let mut given = Given::new().parties(n).event(
         "2012-01-01",
         BodyRegistered {
             body: BodyId::new("vis").expect("body"),
             name: "VIS".into(),
             kind: BodyKind::SteeringGroup,
-            of: None,
+            of: Some("vis".parse().expect("slug")),
         },
     );
+    for party in parties(n) {
+        given = given.event("2012-01-01", council(party.as_str()));
+    }
+    given
+}
+
+/// Two municipalities, their bodies, the decisions the helpers name, and an agreement in force from
+/// 2022-07-01.
+fn world() -> Given {
+    let mut given = with_bodies(2);
     for id in [
         "beslut",
         "rekommendation",
@@ -61,7 +86,7 @@ fn verdict(given: &Given, effective: &str, data: impl Into<EventData>) -> Result
 
 #[test]
 fn valid_adoption_passes() {
-    let given = Given::new().parties(1).event("2012-01-01", decision_recorded("region-beslut"));
+    let given = with_bodies(1).event("2012-01-01", decision_recorded("region-beslut"));
     let given = given
         .event("2021-03-01", drafted("a", AgreementKind::SubjectArea, Binding::EachParty, parties(1)))
         .event("2021-03-01", proposed("a", 1, None, None));
@@ -93,6 +118,7 @@ fn adopting_for_a_party_that_is_not_required_is_a_rule_violation() {
                 kind: ledger::PartyKind::Municipality,
             },
         )
+        .event("2012-01-01", council("m3"))
         .event("2012-01-01", decision_recorded("m3-beslut"));
     assert_eq!(verdict(&given, "2022-08-01", adopted("hok", 1, "m3")), Err(RuleViolation));
 }
