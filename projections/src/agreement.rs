@@ -224,15 +224,28 @@ impl AgreementView {
     }
 }
 
-/// A party's latest answer to a version.
+/// A party's answers to a version, in valid-time order: `true` an adoption, `false` a declination.
+/// The whole history is kept so that an answer about a date can be given as of that date: a later
+/// answer never changes when a version came into force.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Answer {
-    adopted_on: Option<Date>,
-    declined_on: Option<Date>,
-    /// True when the last answer was an adoption.
-    adopted_last: bool,
-    /// A declination made after the last change of required parties keeps the version out of force.
-    blocking: bool,
+struct Answers(Vec<(Date, bool)>);
+
+impl Answers {
+    fn record(&mut self, on: Date, adopted: bool) {
+        // Stable: answers of one day keep their record order.
+        let at = self.0.partition_point(|(d, _)| *d <= on);
+        self.0.insert(at, (on, adopted));
+    }
+
+    /// The last answer on or before `on`.
+    fn as_of(&self, on: Date) -> Option<(Date, bool)> {
+        self.0.iter().rev().find(|(d, _)| *d <= on).copied()
+    }
+
+    /// The last answer of all.
+    fn last(&self) -> Option<(Date, bool)> {
+        self.0.last().copied()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,7 +258,7 @@ struct VersionState {
     expires: Option<Date>,
     decided: Option<(Date, DecisionId, Option<Date>)>,
     recommended: Option<(Date, Date)>,
-    answers: BTreeMap<PartyId, Answer>,
+    answers: BTreeMap<PartyId, Answers>,
     published: Option<(Date, String)>,
 }
 
@@ -267,23 +280,30 @@ impl VersionState {
 
     /// The party's adoption date, if its last answer is an adoption.
     fn adopted(&self, party: &PartyId) -> Option<Date> {
-        self.answers.get(party).filter(|a| a.adopted_last).and_then(|a| a.adopted_on)
+        self.answers.get(party).and_then(Answers::last).filter(|(_, adopted)| *adopted).map(|(d, _)| d)
+    }
+
+    /// The party's adoption date, if its last answer on or before `on` is an adoption.
+    fn adopted_as_of(&self, party: &PartyId, on: Date) -> Option<Date> {
+        self.answers.get(party).and_then(|a| a.as_of(on)).filter(|(_, adopted)| *adopted).map(|(d, _)| d)
     }
 
     /// The party's declination date, if its last answer is a declination.
     fn declined(&self, party: &PartyId) -> Option<Date> {
-        self.answers.get(party).filter(|a| !a.adopted_last).and_then(|a| a.declined_on)
+        self.answers.get(party).and_then(Answers::last).filter(|(_, adopted)| !*adopted).map(|(d, _)| d)
     }
 
-    fn blocked_by(&self, party: &PartyId) -> bool {
-        self.answers.get(party).is_some_and(|a| !a.adopted_last && a.blocking)
+    /// Every date on which some party answered.
+    fn answer_dates(&self) -> impl Iterator<Item = Date> + '_ {
+        self.answers.values().flat_map(|a| a.0.iter().map(|(d, _)| *d))
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Notice {
     given_on: Date,
-    continues: Option<bool>,
+    /// The remaining parties' decision after a municipality's notice, and its date.
+    continues: Option<(bool, Date)>,
 }
 
 /// An agreement folded from its stream.
@@ -297,7 +317,11 @@ pub(crate) struct AgreementState {
     notice_months: Option<u32>,
     revision_lead_months: Option<u32>,
     drafted_on: Date,
+    /// The required parties now (on the evaluated date).
     pub(crate) required: Vec<PartyId>,
+    /// Every required set with the day it was decided, in valid-time order; the first is the
+    /// drafting's.
+    required_history: Vec<(Date, Vec<PartyId>)>,
     versions: BTreeMap<u32, VersionState>,
     notices: BTreeMap<PartyId, Notice>,
     terminated: Option<Date>,
@@ -386,6 +410,7 @@ impl AgreementState {
                     revision_lead_months: e.revision_lead_months,
                     drafted_on: on,
                     required: e.parties.clone(),
+                    required_history: vec![(on, e.parties.clone())],
                     versions: BTreeMap::new(),
                     notices: BTreeMap::new(),
                     terminated: None,
@@ -415,25 +440,16 @@ impl AgreementState {
                 s.version_mut(e.version, on).recommended = Some((on, e.response_due));
             }
             A::PartyAdopted(e) => {
-                let answer = s.version_mut(e.version, on).answers.entry(e.party.clone()).or_default();
-                answer.adopted_on = Some(on);
-                answer.adopted_last = true;
+                s.version_mut(e.version, on).answers.entry(e.party.clone()).or_default().record(on, true);
             }
             A::PartyDeclined(e) => {
-                let answer = s.version_mut(e.version, on).answers.entry(e.party.clone()).or_default();
-                answer.declined_on = Some(on);
-                answer.adopted_last = false;
-                answer.blocking = true;
+                s.version_mut(e.version, on).answers.entry(e.party.clone()).or_default().record(on, false);
             }
             A::RequiredPartiesChanged(e) => {
-                s.required = e.parties.clone();
-                // DOMAIN.md rule 1: a declination blocks until the required set is changed by
-                // decision; after the change, only new declinations block.
-                for version in s.versions.values_mut() {
-                    for answer in version.answers.values_mut() {
-                        answer.blocking = false;
-                    }
-                }
+                // Stable: changes of one day keep their record order.
+                let at = s.required_history.partition_point(|(d, _)| *d <= on);
+                s.required_history.insert(at, (on, e.parties.clone()));
+                s.required = s.required_history.last().map(|(_, p)| p.clone()).unwrap_or_default();
             }
             A::VersionPublished(e) => {
                 s.version_mut(e.version, on).published = Some((on, e.url.clone()));
@@ -442,11 +458,19 @@ impl AgreementState {
                 s.notices.insert(e.party.clone(), Notice { given_on: on, continues: None });
             }
             A::NoticeWithdrawn(e) => {
-                s.notices.remove(&e.party);
+                // DOMAIN.md: a withdrawal is possible only before the party's leave date (and not
+                // before the notice itself); one dated otherwise changes nothing.
+                let leaves = s.notices.get(&e.party).and_then(|n| s.leave_date(n));
+                let given = s.notices.get(&e.party).map(|n| n.given_on);
+                if given.is_some_and(|g| g <= on) && leaves.is_none_or(|l| on < l) {
+                    s.notices.remove(&e.party);
+                }
             }
             A::ContinuationDecided(e) => {
-                if let Some(notice) = s.notices.get_mut(&e.after_notice_by) {
-                    notice.continues = Some(e.continues);
+                if let Some(notice) = s.notices.get_mut(&e.after_notice_by)
+                    && notice.given_on <= on
+                {
+                    notice.continues = Some((e.continues, on));
                 }
             }
             A::Terminated(_) => {
@@ -475,6 +499,64 @@ impl AgreementState {
         self.required.iter().find(|p| kinds.get(*p) == Some(&PartyKind::Region))
     }
 
+    /// The first day a notice's party no longer takes part, when the agreement states a notice
+    /// period. DOMAIN.md, "No stated notice period": without one the leave date is unknown, and the
+    /// party stays bound.
+    fn leave_date(&self, notice: &Notice) -> Option<Date> {
+        self.notice_months.map(|months| rules::leaves_on(notice.given_on, months))
+    }
+
+    /// The required set decided last on or before `on` (the drafting's before any change), and the
+    /// day it was decided.
+    fn required_on(&self, on: Date) -> Option<(Date, &[PartyId])> {
+        let set = self.required_history.iter().rev().find(|(d, _)| *d <= on).or(self.required_history.first());
+        set.map(|(d, parties)| (*d, parties.as_slice()))
+    }
+
+    /// The day since which `party` has been a required party without a break, if it is one now.
+    fn required_since(&self, party: &PartyId) -> Option<Date> {
+        let mut since = None;
+        for (on, parties) in &self.required_history {
+            if parties.contains(party) {
+                since.get_or_insert(*on);
+            } else {
+                since = None;
+            }
+        }
+        since
+    }
+
+    /// When a version needing every required party came into force, if it did (HÖK 7.2; DOMAIN.md
+    /// rule 1 and "no answer is ever rewritten"). The required set may change over time: the
+    /// version comes into force the first day on which every party required that day has adopted it,
+    /// judged as of that day – so a declination keeps it out until the set is changed (then from the
+    /// change at the earliest), a party added once it is in force does not take it out again, and a
+    /// later answer never moves the day.
+    fn all_parties_from(&self, v: &VersionState) -> Option<Date> {
+        let mut days: Vec<Date> = self.required_history.iter().map(|(d, _)| *d).chain(v.answer_dates()).collect();
+        days.sort();
+        days.dedup();
+        days.into_iter().find_map(|day| {
+            let (set_on, set) = self.required_on(day)?;
+            if set.is_empty() {
+                return None;
+            }
+            let adoptions = set.iter().map(|p| v.adopted_as_of(p, day));
+            if v.number > 1 {
+                // HÖK 7.2: a revision applies "tidigast tre månader efter att den omförhandlade
+                // överenskommelsen godkänts av parterna".
+                let approved = rules::entry_into_force_with_set(None, adoptions, set_on)?;
+                Some(rules::revision_in_force_from(
+                    v.earliest_effective,
+                    approved,
+                    self.revision_lead_months.unwrap_or(0),
+                ))
+            } else {
+                rules::entry_into_force_with_set(v.earliest_effective, adoptions, set_on)
+            }
+        })
+    }
+
     /// When each party is bound by a version under EACH_PARTY: each municipality-side party from the
     /// later of its own and the region's adoption (a revision: plus the lead time); the region from
     /// its first bound pair. Without a region among the required parties, each party is bound from
@@ -484,7 +566,9 @@ impl AgreementState {
         let region_adopted = region.and_then(|r| v.adopted(r));
         let mut froms = BTreeMap::new();
         for party in self.required.iter().filter(|p| Some(*p) != region) {
-            let own = v.adopted(party);
+            // A pair is not bound before the municipality became a required party (DOMAIN.md, "no
+            // answer is ever rewritten": the change counts from its own date).
+            let own = v.adopted(party).map(|own| self.required_since(party).map_or(own, |since| own.max(since)));
             let counterpart = if region.is_some() { region_adopted } else { own };
             let from = if v.number > 1 {
                 rules::pair_bound_from(None, counterpart, own).map(|later| {
@@ -509,30 +593,21 @@ impl AgreementState {
     /// Förstudie 11), if everything needed has happened.
     fn version_from(&self, v: &VersionState, kinds: &HashMap<PartyId, PartyKind>) -> Option<Date> {
         match self.binding {
-            Binding::AllParties => {
-                let adoptions = self.required.iter().map(|p| v.adopted(p));
-                if v.number > 1 {
-                    let last_approval = rules::entry_into_force_all_parties(None, adoptions)?;
-                    Some(rules::revision_in_force_from(
-                        v.earliest_effective,
-                        last_approval,
-                        self.revision_lead_months.unwrap_or(0),
-                    ))
-                } else {
-                    rules::entry_into_force_all_parties(v.earliest_effective, adoptions)
-                }
-            }
+            Binding::AllParties => self.all_parties_from(v),
             Binding::EachParty => self.pair_froms(v, kinds).values().min().copied(),
             Binding::Decision => v.decided.as_ref().map(|(on, _, from)| rules::decision_in_force_from(*on, *from)),
         }
     }
 
-    /// Whether a version is kept out of force by a declination (DOMAIN.md rule 1). Under EACH_PARTY
-    /// only the region's declination blocks: a municipality that declines just stays outside.
+    /// Whether a version is kept out of force by a declination (DOMAIN.md rule 1): a required party
+    /// declined it after the required set was last decided. Under EACH_PARTY only the region's
+    /// declination blocks: a municipality that declines just stays outside.
     fn blocked(&self, v: &VersionState, kinds: &HashMap<PartyId, PartyKind>) -> bool {
+        let set_on = self.required_history.last().map(|(d, _)| *d);
+        let blocked_by = |p: &PartyId| v.declined(p).is_some_and(|declined| set_on.is_none_or(|set| set <= declined));
         match self.binding {
-            Binding::AllParties => self.required.iter().any(|p| v.blocked_by(p)),
-            Binding::EachParty => self.region(kinds).is_some_and(|r| v.blocked_by(r)),
+            Binding::AllParties => self.required.iter().any(blocked_by),
+            Binding::EachParty => self.region(kinds).is_some_and(blocked_by),
             Binding::Decision => false,
         }
     }
@@ -561,18 +636,32 @@ impl AgreementState {
         if let Some((d, _)) = &self.superseded {
             ends.push((*d, EndCause::Superseded));
         }
-        let notice_months = self.notice_months.unwrap_or(0);
         let mut continuation_pending = false;
-        for (party, notice) in &self.notices {
-            let leaves = rules::leaves_on(notice.given_on, notice_months);
+        // DOMAIN.md, "Children": there is no notice on the guideline – a party leaves it by leaving
+        // the HÖK – so a notice recorded on it (only an old import could) changes nothing.
+        let notices = self.notices.iter().filter(|_| self.kind != AgreementKind::Guideline);
+        for (party, notice) in notices {
             // An unregistered party is treated as a municipality: its notice then only asks the
             // others to decide, which is the cautious reading.
             let kind = kinds.get(party).copied().unwrap_or(PartyKind::Municipality);
-            match rules::notice_effect(kind, notice.continues) {
-                rules::NoticeEffect::EndsAgreement if kind == PartyKind::Region => {
-                    ends.push((leaves, EndCause::NoticeByRegion));
+            let leaves = self.leave_date(notice);
+            let effect = match (self.binding, kind) {
+                // DOMAIN.md, "EACH_PARTY agreements": a municipality's notice ends its own pair on
+                // its leave date and nothing else; no continuation decision applies.
+                (Binding::EachParty, PartyKind::Municipality | PartyKind::MunicipalAssociation) => {
+                    rules::NoticeEffect::PartyLeaves
                 }
-                rules::NoticeEffect::EndsAgreement => ends.push((leaves, EndCause::NotContinued)),
+                _ => rules::notice_effect(kind, notice.continues.map(|(continues, _)| continues)),
+            };
+            match effect {
+                // Without a stated notice period the end is unknown: nothing ends on a guessed day.
+                rules::NoticeEffect::EndsAgreement if kind == PartyKind::Region => {
+                    ends.extend(leaves.map(|l| (l, EndCause::NoticeByRegion)));
+                }
+                rules::NoticeEffect::EndsAgreement => {
+                    let decided_on = notice.continues.map_or(notice.given_on, |(_, on)| on);
+                    ends.extend(leaves.map(|l| (rules::not_continued_end(l, decided_on), EndCause::NotContinued)));
+                }
                 rules::NoticeEffect::ContinuationPending => continuation_pending = true,
                 rules::NoticeEffect::PartyLeaves => {}
             }
@@ -582,6 +671,8 @@ impl AgreementState {
         {
             ends.push((end, EndCause::ParentEnded));
         }
+        // DOMAIN.md, "Children": a supplementary agreement is in force only while its parent is.
+        let waits_for_parent = self.kind == AgreementKind::Supplementary && parent.is_some_and(|p| !p.in_force);
         let global_end = ends.iter().copied().min_by_key(|(d, _)| *d);
 
         let expiry_end = applicable.and_then(|(_, v)| v.expires).map(|e| (rules::expiry_end(e), EndCause::Expired));
@@ -593,6 +684,7 @@ impl AgreementState {
         let latest = self.versions.values().next_back();
         let status = match (ends_on, applicable) {
             (Some((end, cause)), _) if end <= at => cause.status(),
+            (_, Some(_)) if waits_for_parent => AgreementStatus::Recommended,
             (_, Some(_)) if continuation_pending => AgreementStatus::ContinuationPending,
             (_, Some(_)) => AgreementStatus::InForce,
             (_, None) => {
@@ -608,7 +700,14 @@ impl AgreementState {
         let in_force = status.applies();
         let focus = applicable.map(|(_, v)| v).or(latest);
 
-        let in_force_from = froms.values().flatten().min().copied();
+        let own_from = froms.values().flatten().min().copied();
+        // A supplementary agreement's time in force starts when both it and its parent apply.
+        let in_force_from = match (self.kind, parent) {
+            (AgreementKind::Supplementary, Some(parent)) => {
+                own_from.zip(parent.in_force_from).map(|(own, parent)| own.max(parent))
+            }
+            _ => own_from,
+        };
         let in_force_until = match (ends_on, in_force_from) {
             (Some((end, _)), Some(from)) if from < end => Some(end.previous_day()),
             _ => None,
@@ -623,14 +722,24 @@ impl AgreementState {
             .required
             .iter()
             .map(|party| {
-                let notice = self.notices.get(party);
-                let leaves_on = notice.map(|n| rules::leaves_on(n.given_on, notice_months));
+                let notice = self.notices.get(party).filter(|_| self.kind != AgreementKind::Guideline);
+                let leaves_on = notice.and_then(|n| self.leave_date(n));
                 let left = leaves_on.is_some_and(|l| l <= at);
                 let bound_by_rule = match self.binding {
-                    Binding::AllParties | Binding::Decision => true,
+                    // DOMAIN.md, "A party added to an agreement in force": bound from its own
+                    // adoption of the version that applies.
+                    Binding::AllParties => applicable.is_some_and(|(_, v)| v.adopted_as_of(party, at).is_some()),
+                    Binding::Decision => true,
                     Binding::EachParty => pair_froms.iter().any(|(expires, froms)| {
                         froms.get(party).is_some_and(|f| *f <= at) && expires.is_none_or(|e| at <= e)
                     }),
+                };
+                // DOMAIN.md, "Children": a supplementary agreement binds only parties bound by its
+                // parent, and the guideline binds a party only while the HÖK binds it (Riktlinje 1:
+                // "Parterna förbinder sig genom HÖK att samverka i enlighet med riktlinjen").
+                let bound_through_parent = match (self.kind, parent) {
+                    (AgreementKind::Supplementary | AgreementKind::Guideline, Some(parent)) => parent.binds(party),
+                    _ => true,
                 };
                 Participation {
                     party: party.clone(),
@@ -639,8 +748,8 @@ impl AgreementState {
                     declined_on: focus.and_then(|v| v.declined(party)),
                     notice_given_on: notice.map(|n| n.given_on),
                     leaves_on,
-                    continues: notice.and_then(|n| n.continues),
-                    bound: in_force && !left && bound_by_rule,
+                    continues: notice.and_then(|n| n.continues).map(|(continues, _)| continues),
+                    bound: in_force && !left && bound_by_rule && bound_through_parent,
                 }
             })
             .collect();
@@ -694,7 +803,7 @@ impl AgreementState {
             revision_lead_months: self.revision_lead_months,
             because: {
                 let mut because = self.because.clone();
-                if let (AgreementKind::Supplementary, Some(parent)) = (self.kind, parent) {
+                if let (AgreementKind::Supplementary | AgreementKind::Guideline, Some(parent)) = (self.kind, parent) {
                     because.extend(parent.because.iter().copied());
                     because.sort();
                     because.dedup();
@@ -751,7 +860,7 @@ impl crate::Projections {
         };
         // A parent chain is short; the depth bound only guards against a cycle in bad data.
         let parent = match (&state.parent, state.kind()) {
-            (Some(parent), AgreementKind::Supplementary) if depth < 8 => {
+            (Some(parent), AgreementKind::Supplementary | AgreementKind::Guideline) if depth < 8 => {
                 self.agreement_view(parent, at, known, depth + 1, all_kinds)
             }
             _ => None,

@@ -101,6 +101,31 @@ pub fn notice_effect(noticing_party: PartyKind, continues: Option<bool>) -> Noti
     }
 }
 
+/// **Continuation decided after a municipality's notice** (HÖK 7.2; DOMAIN.md, "no answer is ever
+/// rewritten by a later decision").
+///
+/// If the remaining parties decide not to continue before the noticing municipality leaves, the
+/// agreement ends for everyone on its leave date; if they decide only after that day, it ends on the
+/// decision's date – it was CONTINUATION_PENDING, in force for the remaining parties, in between,
+/// and a later decision cannot make those days not have been.
+pub fn not_continued_end(leaves_on: Date, decided_on: Date) -> Date {
+    leaves_on.max(decided_on)
+}
+
+/// **Entry into force after a changed required set** (DOMAIN.md rule 1 and "no answer is ever
+/// rewritten": "A version blocked by a declination enters into force on `max(earliest effective,
+/// last adoption among the new required set, date of the change)`").
+///
+/// `set_decided_on` is the day the required set that completed the adoptions was decided (the
+/// drafting's day for the original set).
+pub fn entry_into_force_with_set(
+    earliest_effective: Option<Date>,
+    adoptions: impl IntoIterator<Item = Option<Date>>,
+    set_decided_on: Date,
+) -> Option<Date> {
+    entry_into_force_all_parties(earliest_effective, adoptions).map(|from| from.max(set_decided_on))
+}
+
 /// **Expiry** (Förstudie 7.1 on the temporary utskrivning agreement: "löper t.o.m. den 31/12 2019").
 ///
 /// `expires` is the last day a version applies; the returned date is the first day it no longer

@@ -266,28 +266,24 @@ impl Projections {
         }
         let in_span = |d: &Date| from <= *d && *d <= to;
         let everything = Horizon::everything(as_known_at);
-        for id in self.agreements.all() {
-            // Candidate days: every event's date and every date the rules compute.
-            let mut days: BTreeSet<Date> = self
-                .visible_entity("agreement", id.as_str(), everything)
-                .events
-                .iter()
-                .map(|e| e.effective())
-                .collect();
-            let mut add_computed = |view: &AgreementView| {
+        // Candidate days of an agreement: every event's date and every date the rules compute.
+        let candidate_days = |id: &ledger::AgreementId, days: &mut BTreeSet<Date>| {
+            days.extend(self.visible_entity("agreement", id.as_str(), everything).events.iter().map(|e| e.effective()));
+            if let Some(view) = self.agreement(id, to, as_known_at) {
                 days.extend(view.in_force_from);
                 days.extend(view.ends_on.map(|(d, _)| d));
                 days.extend(view.versions.iter().filter_map(|v| v.in_force_from));
                 days.extend(view.versions.iter().filter_map(|v| v.expires.map(rules::expiry_end)));
                 days.extend(view.parties.iter().filter_map(|p| p.leaves_on));
-            };
-            if let Some(view) = self.agreement(id, to, as_known_at) {
-                add_computed(&view);
             }
-            if let Some(parent) = self.agreement_state(id, everything).and_then(|s| s.parent)
-                && let Some(view) = self.agreement(&parent, to, as_known_at)
-            {
-                days.extend(view.ends_on.map(|(d, _)| d));
+        };
+        for id in self.agreements.all() {
+            let mut days = BTreeSet::new();
+            candidate_days(id, &mut days);
+            // A child (a supplementary agreement, the guideline) binds through its parent, so the
+            // parent's days are the child's too.
+            if let Some(parent) = self.agreement_state(id, everything).and_then(|s| s.parent) {
+                candidate_days(&parent, &mut days);
             }
             for day in days.into_iter().filter(in_span) {
                 let Some(after) = self.agreement(id, day, as_known_at) else { continue };

@@ -40,6 +40,22 @@ async fn the_hok_was_not_in_force_on_2022_07_01_and_was_from_2022_09_05() {
     assert!(because.iter().all(|e| e["source"]["title"].is_string()), "every event carries its source");
 }
 
+/// Issue 14's acceptance over the real router: the riktlinje binds no party on 2022-08-01 (the HÖK
+/// is not in force yet) and all 28 on 2022-10-01.
+#[tokio::test]
+async fn the_riktlinje_binds_no_party_before_the_hok_does_and_all_28_after() {
+    let server = TestServer::seeded(ServerConfig::default());
+    let query = r#"query($at: Date) { agreement(id: "riktlinje", at: $at) { status parties { bound } } }"#;
+    let (_, before) = server.post(query, serde_json::json!({"at": "2022-08-01"}), None).await;
+    let parties = before["data"]["agreement"]["parties"].as_array().expect("parties").clone();
+    assert_eq!(parties.len(), 28, "{before}");
+    assert!(parties.iter().all(|p| p["bound"] == false), "{before}");
+    let (_, after) = server.post(query, serde_json::json!({"at": "2022-10-01"}), None).await;
+    let parties = after["data"]["agreement"]["parties"].as_array().expect("parties").clone();
+    assert_eq!(parties.len(), 28, "{after}");
+    assert!(parties.iter().all(|p| p["bound"] == true), "{after}");
+}
+
 #[tokio::test]
 async fn as_known_before_the_last_adoption_was_recorded_the_hok_was_not_yet_in_force() {
     let server = TestServer::seeded(ServerConfig::default());

@@ -82,6 +82,42 @@ fn riktlinje_in_force_from_2022_07_01() {
     assert_eq!(status("riktlinje", "2022-07-01"), AgreementStatus::InForce);
 }
 
+/// DOMAIN.md, "Children" (Riktlinje 1: "Parterna förbinder sig genom HÖK att samverka i enlighet
+/// med riktlinjen"): decided from 2022-07-01, the riktlinje binds each party from the day the HÖK
+/// binds it, 2022-09-05.
+#[test]
+fn riktlinje_binds_each_party_from_the_day_the_hok_binds_it() {
+    let view = |date: &str| history().projections.agreement(&id("riktlinje"), d(date), now()).expect("riktlinje");
+    for date in ["2022-07-01", "2022-08-01", "2022-09-04"] {
+        assert_eq!(view(date).status, AgreementStatus::InForce, "{date}: the document applies");
+        assert!(view(date).parties.iter().all(|p| !p.bound), "{date}: no party bound before the HÖK binds it");
+    }
+    for date in ["2022-09-05", "2022-10-01"] {
+        assert_eq!(view(date).parties.len(), 28);
+        assert!(view(date).parties.iter().all(|p| p.bound), "{date}: every party bound");
+    }
+}
+
+/// Every event of the fixtures passes the validation a new command meets – the competence table of
+/// DOMAIN.md among it – against everything before it: every decision was made by a competent body.
+#[test]
+fn every_fixture_event_passes_validation_against_its_predecessors() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/history.jsonl");
+    let text = std::fs::read_to_string(path).expect("fixtures/history.jsonl is readable");
+    let proposed: Vec<ledger::NewEvent> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(index, line)| ledger::jsonl::parse_line(index + 1, line).expect("valid line").event)
+        .collect();
+    let batch: Vec<(&ledger::NewEvent, &ledger::RecordedEvent)> =
+        proposed.iter().zip(history().chain.events().iter()).collect();
+    assert_eq!(batch.len(), 834);
+    if let Err((index, rejection)) = Projections::new().validate_batch(&batch) {
+        panic!("fixture line {}: {rejection}", index + 1);
+    }
+}
+
 #[test]
 fn temporary_utskrivning_applies_through_2019_12_31() {
     assert_eq!(status("utskrivning-tillfallig", "2018-01-01"), AgreementStatus::InForce);

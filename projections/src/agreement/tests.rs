@@ -369,3 +369,210 @@ fn applying_owned_events_equals_applying_borrowed_ones() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// DOMAIN.md, "Time: no answer is ever rewritten by a later decision": each rule, on the day before,
+// of and after its boundary, and that the later answer still says what the earlier one did.
+
+/// The view of `id` on `date`, as known now.
+fn view_of(given: &Given, id: &str, date: &str) -> super::AgreementView {
+    given.projections().agreement(&aid(id), d(date), given.now()).expect("agreement exists")
+}
+
+/// DOMAIN.md, "Changed required set" (and rule 1; HÖK 7.2): a version blocked by a declination
+/// enters into force on `max(earliest effective, last adoption among the new required set, date of
+/// the change)` – not on the earliest date, which would contradict every BLOCKED answer before the
+/// change.
+#[test]
+fn changed_required_set_enters_into_force_from_the_change_not_before() {
+    let given = main_agreement()
+        .event("2022-03-08", adopted("hok", 1, "region"))
+        .event("2022-05-16", adopted("hok", 1, "m1"))
+        .event("2022-05-20", declined("hok", 1, "m2"))
+        .event("2022-10-03", required_changed("hok", vec![pid("region"), pid("m1")]));
+    assert_eq!(on(&given, "2022-10-02"), (Blocked, false, None));
+    assert_eq!(on(&given, "2022-10-03"), (InForce, true, Some(1)));
+    assert_eq!(on(&given, "2022-10-04"), (InForce, true, Some(1)));
+    for date in ["2022-10-03", "2023-06-01"] {
+        let view = view_of(&given, "hok", date);
+        assert_eq!(view.in_force_from, Some(d("2022-10-03")), "{date}");
+        assert_eq!(view.versions[0].in_force_from, Some(d("2022-10-03")), "{date}");
+    }
+}
+
+/// DOMAIN.md, "A party added to an agreement in force does not take it out of force: the new party
+/// is pending until it adopts, and bound from its adoption."
+#[test]
+fn a_party_added_to_an_agreement_in_force_stays_in_force_and_is_bound_from_its_adoption() {
+    let given = in_force_main_agreement()
+        .event(
+            "2023-01-01",
+            ledger::PartyRegistered {
+                party: pid("m3"),
+                name: "Kommun 3".into(),
+                kind: ledger::PartyKind::Municipality,
+            },
+        )
+        .event("2024-01-10", required_changed("hok", parties(3)))
+        .event("2024-03-05", adopted("hok", 1, "m3"));
+    for date in ["2024-01-09", "2024-01-10", "2024-03-04", "2024-03-05"] {
+        let view = view_of(&given, "hok", date);
+        assert_eq!((view.status, view.in_force, view.in_force_from), (InForce, true, Some(d("2022-07-01"))), "{date}");
+        assert!(view.binds(&pid("m1")) && view.binds(&pid("region")), "{date}");
+    }
+    assert!(!view_of(&given, "hok", "2024-01-10").binds(&pid("m3")));
+    assert_eq!(view_of(&given, "hok", "2024-01-10").pending_parties, vec![pid("m3")]);
+    assert!(!view_of(&given, "hok", "2024-03-04").binds(&pid("m3")));
+    assert!(view_of(&given, "hok", "2024-03-05").binds(&pid("m3")));
+    assert!(view_of(&given, "hok", "2024-03-05").pending_parties.is_empty());
+}
+
+/// DOMAIN.md, "Continuation" (HÖK 7.2): decided only after the noticing municipality's leave date,
+/// "do not continue" ends the agreement on the decision's date; it was CONTINUATION_PENDING, in
+/// force for the remaining parties, in between.
+#[test]
+fn continuation_decided_after_the_leave_date_ends_the_agreement_on_the_decision_date() {
+    let given = in_force_main_agreement()
+        .event("2023-01-16", notice("hok", "m1"))
+        .event("2025-04-01", continuation("hok", "m1", false));
+    // m1 leaves on 2025-01-16 (24 months).
+    assert_eq!(on(&given, "2025-01-15"), (ContinuationPending, true, Some(1)));
+    assert_eq!(on(&given, "2025-01-16"), (ContinuationPending, true, Some(1)));
+    assert_eq!(on(&given, "2025-03-31"), (ContinuationPending, true, Some(1)));
+    assert_eq!(on(&given, "2025-04-01"), (Terminated, false, None));
+    let between = view_of(&given, "hok", "2025-02-01");
+    assert!(!between.binds(&pid("m1")) && between.binds(&pid("m2")) && between.binds(&pid("region")));
+    assert_eq!(view_of(&given, "hok", "2025-04-01").in_force_until, Some(d("2025-03-31")));
+}
+
+/// DOMAIN.md, "Continuation": decided before the leave date, "do not continue" ends the agreement
+/// for everyone on the leave date.
+#[test]
+fn continuation_decided_before_the_leave_date_ends_the_agreement_on_the_leave_date() {
+    let given = in_force_main_agreement()
+        .event("2023-01-16", notice("hok", "m1"))
+        .event("2024-05-01", continuation("hok", "m1", false));
+    assert_eq!(on(&given, "2024-04-30"), (ContinuationPending, true, Some(1)));
+    assert_eq!(on(&given, "2024-05-01"), (InForce, true, Some(1)));
+    assert_eq!(on(&given, "2025-01-15"), (InForce, true, Some(1)));
+    assert_eq!(on(&given, "2025-01-16"), (Terminated, false, None));
+    assert_eq!(view_of(&given, "hok", "2024-05-01").in_force_until, Some(d("2025-01-15")));
+}
+
+/// DOMAIN.md, "Withdrawal of a notice is possible only before the party's leave date": one dated on
+/// or after it (only an old import could carry it; validation refuses it) changes nothing.
+#[test]
+fn a_withdrawal_on_or_after_the_leave_date_changes_nothing() {
+    let given = in_force_main_agreement()
+        .event("2023-01-16", notice("hok", "region"))
+        .event("2025-02-01", withdrawn("hok", "region"));
+    assert_eq!(on(&given, "2025-01-15"), (InForce, true, Some(1)));
+    assert_eq!(on(&given, "2025-01-16"), (Terminated, false, None));
+    assert_eq!(on(&given, "2025-02-01"), (Terminated, false, None));
+    assert_eq!(on(&given, "2026-01-01"), (Terminated, false, None));
+}
+
+/// DOMAIN.md, "EACH_PARTY agreements bind region–municipality pairs: a municipality's notice ends its
+/// own pair on its leave date and nothing else (no continuation decision applies)."
+#[test]
+fn each_party_a_municipalitys_notice_ends_only_its_own_pair() {
+    let mut agreement = drafted("sak", AgreementKind::SubjectArea, Binding::EachParty, parties(2));
+    agreement.notice_months = Some(12);
+    let given = Given::new()
+        .parties(2)
+        .event("2019-01-01", agreement)
+        .event("2019-01-01", proposed("sak", 1, None, None))
+        .event("2019-02-01", adopted("sak", 1, "region"))
+        .event("2019-02-02", adopted("sak", 1, "m1"))
+        .event("2019-02-03", adopted("sak", 1, "m2"))
+        .event("2020-03-01", notice("sak", "m1"))
+        .event("2021-06-01", continuation("sak", "m1", false));
+    for date in ["2021-02-28", "2021-03-01", "2021-06-01", "2022-01-01"] {
+        let view = view_of(&given, "sak", date);
+        assert_eq!(view.status, InForce, "{date}");
+        assert!(view.binds(&pid("m2")) && view.binds(&pid("region")), "{date}");
+    }
+    assert!(view_of(&given, "sak", "2021-02-28").binds(&pid("m1")));
+    assert!(!view_of(&given, "sak", "2021-03-01").binds(&pid("m1")));
+    assert_eq!(view_of(&given, "sak", "2021-06-01").in_force_until, None);
+}
+
+/// DOMAIN.md, "Children": a supplementary agreement is in force only while its parent is, and binds
+/// only parties bound by the parent.
+#[test]
+fn supplementary_is_in_force_only_while_its_parent_is_and_binds_only_the_parents_parties() {
+    let mut child = drafted("tillagg", AgreementKind::Supplementary, Binding::EachParty, parties(2));
+    child.parent = Some(aid("moder"));
+    let given = Given::new()
+        .parties(2)
+        .event("2018-01-01", drafted("moder", AgreementKind::SubjectArea, Binding::EachParty, parties(2)))
+        .event("2018-01-01", proposed("moder", 1, None, None))
+        .event("2018-01-01", child)
+        .event("2018-01-01", proposed("tillagg", 1, None, None))
+        .event("2018-02-01", adopted("tillagg", 1, "region"))
+        .event("2018-02-01", adopted("tillagg", 1, "m1"))
+        .event("2018-02-01", adopted("tillagg", 1, "m2"))
+        .event("2018-05-02", adopted("moder", 1, "region"))
+        .event("2018-05-02", adopted("moder", 1, "m1"));
+    // The parent is a draft until its adoptions: the child is not in force, whatever its own.
+    let before = view_of(&given, "tillagg", "2018-05-01");
+    assert_eq!((before.status, before.in_force, before.in_force_from), (Recommended, false, None));
+    assert!(before.parties.iter().all(|p| !p.bound));
+    let after = view_of(&given, "tillagg", "2018-05-02");
+    assert_eq!((after.status, after.in_force, after.in_force_from), (InForce, true, Some(d("2018-05-02"))));
+    // m2 never adopted the parent: the child does not bind it.
+    assert!(after.binds(&pid("m1")) && after.binds(&pid("region")) && !after.binds(&pid("m2")));
+}
+
+/// DOMAIN.md, "Children": the riktlinje is decided by the officials' steering group and applies as
+/// a document from its decision's `effectiveFrom`, but binds a party only while the HÖK binds it
+/// (Riktlinje 1: "Parterna förbinder sig genom HÖK att samverka i enlighet med riktlinjen").
+#[test]
+fn guideline_binds_a_party_only_while_the_hok_binds_it() {
+    let mut guideline = drafted("riktlinje", AgreementKind::Guideline, Binding::Decision, parties(2));
+    guideline.parent = Some(aid("hok"));
+    let given = main_agreement()
+        .event("2021-10-14", guideline)
+        .event("2022-06-01", proposed("riktlinje", 1, None, None))
+        .event("2022-06-01", decided("riktlinje", 1, Some("2022-07-01")))
+        .event("2022-03-08", adopted("hok", 1, "region"))
+        .event("2022-05-16", adopted("hok", 1, "m1"))
+        .event("2022-09-05", adopted("hok", 1, "m2"))
+        .event("2023-01-16", notice("hok", "m1"))
+        .event("2023-03-01", continuation("hok", "m1", true));
+    let decided = view_of(&given, "riktlinje", "2022-07-01");
+    assert_eq!((decided.status, decided.in_force), (InForce, true));
+    assert!(decided.parties.iter().all(|p| !p.bound), "the HÖK binds no one before 2022-09-05");
+    assert!(view_of(&given, "riktlinje", "2022-09-04").parties.iter().all(|p| !p.bound));
+    assert!(view_of(&given, "riktlinje", "2022-09-05").parties.iter().all(|p| p.bound));
+    // m1 leaves the HÖK on 2025-01-16, and with it the riktlinje.
+    assert!(view_of(&given, "riktlinje", "2025-01-15").binds(&pid("m1")));
+    let left = view_of(&given, "riktlinje", "2025-01-16");
+    assert!(!left.binds(&pid("m1")) && left.binds(&pid("m2")));
+}
+
+/// DOMAIN.md, "No stated notice period": a notice on an agreement without `noticeMonths` has an
+/// unknown leave date – the party stays bound and `leavesOn` is null – instead of taking effect the
+/// same day.
+#[test]
+fn notice_without_a_stated_period_leaves_the_party_bound_with_no_leave_date() {
+    let mut agreement = drafted("sak", AgreementKind::SubjectArea, Binding::EachParty, parties(1));
+    agreement.notice_months = None;
+    let given = Given::new()
+        .parties(1)
+        .event("2019-01-01", agreement)
+        .event("2019-01-01", proposed("sak", 1, None, None))
+        .event("2019-02-01", adopted("sak", 1, "region"))
+        .event("2019-02-02", adopted("sak", 1, "m1"))
+        .event("2020-03-01", notice("sak", "m1"));
+    for date in ["2020-02-29", "2020-03-01", "2020-03-02", "2030-01-01"] {
+        let view = view_of(&given, "sak", date);
+        assert_eq!(view.status, InForce, "{date}");
+        assert!(view.binds(&pid("m1")), "{date}");
+        assert_eq!(view.participation(&pid("m1")).and_then(|p| p.leaves_on), None, "{date}");
+    }
+    assert_eq!(
+        view_of(&given, "sak", "2020-03-01").participation(&pid("m1")).and_then(|p| p.notice_given_on),
+        Some(d("2020-03-01"))
+    );
+}
