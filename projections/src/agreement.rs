@@ -1,7 +1,7 @@
 //! Agreements: the fold of an `agreement/<id>` stream into state, and the evaluation of that state
 //! at a valid date by the rules of [`crate::rules`] (DOMAIN.md, "Rules the projections must apply").
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ledger::{
     AgreementEvent, AgreementId, AgreementKind, Binding, CaseId, Date, DecisionId, Document, GroupId, PartyEvent,
@@ -237,20 +237,30 @@ impl Answers {
         self.0.insert(at, (on, adopted));
     }
 
-    /// The last answer on or before `on`.
-    fn as_of(&self, on: Date) -> Option<(Date, bool)> {
-        self.0.iter().rev().find(|(d, _)| *d <= on).copied()
+    /// The answers on or before `on`.
+    fn until(&self, on: Date) -> &[(Date, bool)] {
+        &self.0[..self.0.partition_point(|(d, _)| *d <= on)]
     }
 
-    /// The last answer of all.
-    fn last(&self) -> Option<(Date, bool)> {
-        self.0.last().copied()
+    /// The day the party adopted, if its answers in `answers` end with adoptions: the first of
+    /// them since its last declination – adopting again does not move the day it adopted.
+    fn adopted_in(answers: &[(Date, bool)]) -> Option<Date> {
+        let since = answers.iter().rposition(|(_, adopted)| !adopted).map_or(0, |i| i + 1);
+        answers.get(since).map(|(d, _)| *d)
+    }
+
+    /// The day the party declined, if its last answer in `answers` is a declination.
+    fn declined_in(answers: &[(Date, bool)]) -> Option<Date> {
+        answers.last().filter(|(_, adopted)| !adopted).map(|(d, _)| *d)
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct VersionState {
     number: u32,
+    /// Whether a `VersionProposed` set its terms (a version can be mentioned first by an answer in
+    /// an old import).
+    proposed: bool,
     proposed_on: Date,
     document: Option<Document>,
     summary: Option<String>,
@@ -266,6 +276,7 @@ impl VersionState {
     fn new(number: u32, proposed_on: Date) -> Self {
         Self {
             number,
+            proposed: false,
             proposed_on,
             document: None,
             summary: None,
@@ -280,17 +291,17 @@ impl VersionState {
 
     /// The party's adoption date, if its last answer is an adoption.
     fn adopted(&self, party: &PartyId) -> Option<Date> {
-        self.answers.get(party).and_then(Answers::last).filter(|(_, adopted)| *adopted).map(|(d, _)| d)
+        self.answers.get(party).and_then(|a| Answers::adopted_in(&a.0))
     }
 
     /// The party's adoption date, if its last answer on or before `on` is an adoption.
     fn adopted_as_of(&self, party: &PartyId, on: Date) -> Option<Date> {
-        self.answers.get(party).and_then(|a| a.as_of(on)).filter(|(_, adopted)| *adopted).map(|(d, _)| d)
+        self.answers.get(party).and_then(|a| Answers::adopted_in(a.until(on)))
     }
 
     /// The party's declination date, if its last answer is a declination.
     fn declined(&self, party: &PartyId) -> Option<Date> {
-        self.answers.get(party).and_then(Answers::last).filter(|(_, adopted)| !*adopted).map(|(d, _)| d)
+        self.answers.get(party).and_then(|a| Answers::declined_in(&a.0))
     }
 
     /// Every date on which some party answered.
@@ -304,6 +315,15 @@ struct Notice {
     given_on: Date,
     /// The remaining parties' decision after a municipality's notice, and its date.
     continues: Option<(bool, Date)>,
+}
+
+/// When the pairs of an EACH_PARTY version are bound (see `AgreementState::pair_froms`).
+#[derive(Debug, Default)]
+struct PairFroms {
+    /// Each party required now: the first day its pair is bound.
+    bound_from: BTreeMap<PartyId, Date>,
+    /// The first day any pair was bound.
+    first: Option<Date>,
 }
 
 /// An agreement folded from its stream.
@@ -335,7 +355,13 @@ impl AgreementState {
     /// Folds the visible events of an agreement's stream. `None` if it was not drafted.
     pub(crate) fn fold(visible: &Visible<'_>) -> Option<Self> {
         let mut state: Option<Self> = None;
-        for event in &visible.events {
+        // In valid-time order (record order within a day): what applied on a day is what the
+        // events dated up to it made it, whatever order they were recorded in – a decision
+        // recorded late but dated early takes its place in that order, and an answer about an
+        // earlier day cannot depend on it.
+        let mut events = visible.events.clone();
+        events.sort_by_key(|e| e.effective());
+        for event in events {
             Self::apply(&mut state, event);
         }
         if let Some(state) = state.as_mut() {
@@ -367,6 +393,11 @@ impl AgreementState {
     /// When the party's standing notice was given.
     pub(crate) fn notice_given_on(&self, party: &PartyId) -> Option<Date> {
         self.notices.get(party).map(|n| n.given_on)
+    }
+
+    /// Whether the remaining parties have decided on continuation after the party's notice.
+    pub(crate) fn continuation_decided(&self, party: &PartyId) -> bool {
+        self.notices.get(party).is_some_and(|n| n.continues.is_some())
     }
 
     /// The first day the party no longer takes part by its standing notice, when the agreement
@@ -427,6 +458,14 @@ impl AgreementState {
         match data {
             A::VersionProposed(e) => {
                 let v = s.version_mut(e.version, on);
+                // A version's terms are those it was first proposed with: proposing it again (which
+                // validation refuses) cannot move its earliest day or its last.
+                // Nor can terms arrive after the version was answered or decided (only an old
+                // import could carry that; validation wants the proposal first).
+                if v.proposed || !v.answers.is_empty() || v.decided.is_some() {
+                    return;
+                }
+                v.proposed = true;
                 v.proposed_on = on;
                 v.document = e.document.clone();
                 v.summary = e.summary.clone();
@@ -434,7 +473,9 @@ impl AgreementState {
                 v.expires = e.expires;
             }
             A::VersionDecided(e) => {
-                s.version_mut(e.version, on).decided = Some((on, e.decision.clone(), e.effective_from));
+                // A version is decided once: deciding it again does not move the day it came
+                // into force by its decision.
+                s.version_mut(e.version, on).decided.get_or_insert((on, e.decision.clone(), e.effective_from));
             }
             A::VersionRecommended(e) => {
                 s.version_mut(e.version, on).recommended = Some((on, e.response_due));
@@ -450,12 +491,21 @@ impl AgreementState {
                 let at = s.required_history.partition_point(|(d, _)| *d <= on);
                 s.required_history.insert(at, (on, e.parties.clone()));
                 s.required = s.required_history.last().map(|(_, p)| p.clone()).unwrap_or_default();
+                // A party no longer required has no notice standing: coming back, it starts anew.
+                let required = &s.required;
+                s.notices.retain(|party, _| required.contains(party));
             }
             A::VersionPublished(e) => {
-                s.version_mut(e.version, on).published = Some((on, e.url.clone()));
+                // Published from its first publication on.
+                s.version_mut(e.version, on).published.get_or_insert((on, e.url.clone()));
             }
             A::NoticeGiven(e) => {
-                s.notices.insert(e.party.clone(), Notice { given_on: on, continues: None });
+                // Only a required party can give notice (validation refuses any other; an old
+                // import's such notice changes nothing).
+                // A notice standing is not given again: the first one's day counts.
+                if s.required.contains(&e.party) {
+                    s.notices.entry(e.party.clone()).or_insert(Notice { given_on: on, continues: None });
+                }
             }
             A::NoticeWithdrawn(e) => {
                 // DOMAIN.md: a withdrawal is possible only before the party's leave date (and not
@@ -467,10 +517,11 @@ impl AgreementState {
                 }
             }
             A::ContinuationDecided(e) => {
+                // Decided once: a second decision (which validation refuses) cannot move the end.
                 if let Some(notice) = s.notices.get_mut(&e.after_notice_by)
                     && notice.given_on <= on
                 {
-                    notice.continues = Some((e.continues, on));
+                    notice.continues.get_or_insert((e.continues, on));
                 }
             }
             A::Terminated(_) => {
@@ -513,19 +564,6 @@ impl AgreementState {
         set.map(|(d, parties)| (*d, parties.as_slice()))
     }
 
-    /// The day since which `party` has been a required party without a break, if it is one now.
-    fn required_since(&self, party: &PartyId) -> Option<Date> {
-        let mut since = None;
-        for (on, parties) in &self.required_history {
-            if parties.contains(party) {
-                since.get_or_insert(*on);
-            } else {
-                since = None;
-            }
-        }
-        since
-    }
-
     /// When a version needing every required party came into force, if it did (HÖK 7.2; DOMAIN.md
     /// rule 1 and "no answer is ever rewritten"). The required set may change over time: the
     /// version comes into force the first day on which every party required that day has adopted it,
@@ -557,36 +595,85 @@ impl AgreementState {
         })
     }
 
-    /// When each party is bound by a version under EACH_PARTY: each municipality-side party from the
+    /// The periods a party was a required party: from the day a set including it was decided to
+    /// the day one without it was (`None`: it still is).
+    fn required_periods(&self, party: &PartyId) -> Vec<(Date, Option<Date>)> {
+        let mut periods: Vec<(Date, Option<Date>)> = Vec::new();
+        for (on, parties) in &self.required_history {
+            let open = periods.last().is_some_and(|(_, until)| until.is_none());
+            match (parties.contains(party), open) {
+                (true, false) => periods.push((*on, None)),
+                (false, true) => {
+                    if let Some(last) = periods.last_mut() {
+                        last.1 = Some(*on);
+                    }
+                }
+                (true, true) | (false, false) => {}
+            }
+        }
+        periods
+    }
+
+    /// When each pair is bound by a version under EACH_PARTY: each municipality-side party from the
     /// later of its own and the region's adoption (a revision: plus the lead time); the region from
     /// its first bound pair. Without a region among the required parties, each party is bound from
     /// its own adoption (an interpretation: there is no counterpart to pair with).
-    fn pair_froms(&self, v: &VersionState, kinds: &HashMap<PartyId, PartyKind>) -> BTreeMap<PartyId, Date> {
-        let region = self.region(kinds);
-        let region_adopted = region.and_then(|r| v.adopted(r));
-        let mut froms = BTreeMap::new();
-        for party in self.required.iter().filter(|p| Some(*p) != region) {
-            // A pair is not bound before the municipality became a required party (DOMAIN.md, "no
-            // answer is ever rewritten": the change counts from its own date).
-            let own = v.adopted(party).map(|own| self.required_since(party).map_or(own, |since| own.max(since)));
-            let counterpart = if region.is_some() { region_adopted } else { own };
-            let from = if v.number > 1 {
-                rules::pair_bound_from(None, counterpart, own).map(|later| {
-                    rules::revision_in_force_from(v.earliest_effective, later, self.revision_lead_months.unwrap_or(0))
+    ///
+    /// DOMAIN.md, "no answer is ever rewritten": a pair's day is the first day both sides had
+    /// adopted, judged as of that day and within a period the municipality was required, so a later
+    /// answer or change of parties never moves it. `bound_from` holds the day for each party
+    /// required now (within its current period); `first` the first day any pair was bound, by any
+    /// party ever required – when the version came into force.
+    fn pair_froms(&self, v: &VersionState, kinds: &HashMap<PartyId, PartyKind>) -> PairFroms {
+        let ever: BTreeSet<&PartyId> = self.required_history.iter().flat_map(|(_, parties)| parties).collect();
+        let region = ever.iter().copied().find(|p| kinds.get(*p) == Some(&PartyKind::Region));
+        let answer_days = |party: &PartyId| -> Vec<Date> {
+            v.answers.get(party).into_iter().flat_map(|a| a.0.iter().map(|(d, _)| *d)).collect()
+        };
+        let mut out = PairFroms::default();
+        for party in ever.iter().copied().filter(|p| Some(*p) != region) {
+            let periods = self.required_periods(party);
+            let mut days = answer_days(party);
+            days.extend(region.map(answer_days).unwrap_or_default());
+            days.extend(periods.iter().map(|(start, _)| *start));
+            days.sort();
+            days.dedup();
+            let from_in = |(start, until): (Date, Option<Date>)| {
+                days.iter().filter(|day| **day >= start && until.is_none_or(|u| **day < u)).find_map(|day| {
+                    let own = v.adopted_as_of(party, *day).map(|own| own.max(start));
+                    let counterpart = match region {
+                        Some(region) => v.adopted_as_of(region, *day),
+                        None => own,
+                    };
+                    let from = if v.number > 1 {
+                        rules::pair_bound_from(None, counterpart, own).map(|later| {
+                            rules::revision_in_force_from(
+                                v.earliest_effective,
+                                later,
+                                self.revision_lead_months.unwrap_or(0),
+                            )
+                        })
+                    } else {
+                        rules::pair_bound_from(v.earliest_effective, counterpart, own)
+                    };
+                    from.filter(|from| until.is_none_or(|u| *from < u))
                 })
-            } else {
-                rules::pair_bound_from(v.earliest_effective, counterpart, own)
             };
-            if let Some(from) = from {
-                froms.insert(party.clone(), from);
+            if let Some(first) = periods.iter().copied().find_map(from_in) {
+                out.first = Some(out.first.map_or(first, |f: Date| f.min(first)));
+            }
+            if let Some(current) = periods.last().copied().filter(|(_, until)| until.is_none())
+                && let Some(from) = from_in(current)
+            {
+                out.bound_from.insert(party.clone(), from);
             }
         }
         if let Some(region) = region
-            && let Some(first) = froms.values().min().copied()
+            && let Some(first) = out.bound_from.values().min().copied()
         {
-            froms.insert(region.clone(), first);
+            out.bound_from.insert(region.clone(), first);
         }
-        froms
+        out
     }
 
     /// When a version comes into force by the agreement's binding rule (HÖK 7.2; HÖK 3, 4.2;
@@ -594,7 +681,7 @@ impl AgreementState {
     fn version_from(&self, v: &VersionState, kinds: &HashMap<PartyId, PartyKind>) -> Option<Date> {
         match self.binding {
             Binding::AllParties => self.all_parties_from(v),
-            Binding::EachParty => self.pair_froms(v, kinds).values().min().copied(),
+            Binding::EachParty => self.pair_froms(v, kinds).first,
             Binding::Decision => v.decided.as_ref().map(|(on, _, from)| rules::decision_in_force_from(*on, *from)),
         }
     }
@@ -620,8 +707,12 @@ impl AgreementState {
         kinds: &HashMap<PartyId, PartyKind>,
         parent: Option<&AgreementView>,
     ) -> AgreementView {
-        let froms: BTreeMap<u32, Option<Date>> =
-            self.versions.values().map(|v| (v.number, self.version_from(v, kinds))).collect();
+        // A version that could only come into force after its last day never applies.
+        let froms: BTreeMap<u32, Option<Date>> = self
+            .versions
+            .values()
+            .map(|v| (v.number, self.version_from(v, kinds).filter(|from| v.expires.is_none_or(|last| *from <= last))))
+            .collect();
         let applicable = self
             .versions
             .values()
@@ -715,7 +806,9 @@ impl AgreementState {
 
         // Participations.
         let pair_froms: Vec<(Option<Date>, BTreeMap<PartyId, Date>)> = match self.binding {
-            Binding::EachParty => self.versions.values().map(|v| (v.expires, self.pair_froms(v, kinds))).collect(),
+            Binding::EachParty => {
+                self.versions.values().map(|v| (v.expires, self.pair_froms(v, kinds).bound_from)).collect()
+            }
             Binding::AllParties | Binding::Decision => Vec::new(),
         };
         let parties = self

@@ -511,6 +511,12 @@ impl Validator<'_> {
                         "the continuation decision is dated {on}, before the notice of {given_on} it answers"
                     )));
                 }
+                if state.continuation_decided(&e.after_notice_by) {
+                    return Err(Rejection::rule(format!(
+                        "the remaining parties have already decided whether agreement '{}' continues after the notice of '{}'",
+                        e.agreement, e.after_notice_by
+                    )));
+                }
                 let what = format!(
                     "whether agreement '{}' continues after the notice of '{}'",
                     e.agreement, e.after_notice_by

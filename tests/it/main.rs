@@ -17,6 +17,7 @@ mod ledger_integrity;
 mod ledger_jsonl;
 mod ledger_tamper;
 mod load;
+mod no_rewrite;
 mod process;
 mod projections_fixtures;
 mod projections_properties;

@@ -1,6 +1,10 @@
 //! Property tests over random valid-looking histories built in a sealed in-memory chain: folding
-//! incrementally equals rebuilding from scratch for every prefix, and an answer as known at an
-//! event's record time equals the answer over the log truncated at that time.
+//! incrementally equals rebuilding from scratch for every prefix, an answer as known at an event's
+//! record time equals the answer over the log truncated at that time, and (DOMAIN.md, "no answer is
+//! ever rewritten by a later decision") an event effective on day E changes no answer for a day
+//! before E, nor what the answer on E says about those days. These histories are not validated, so
+//! they also hold what only an old import could carry (a withdrawal after the leave date, a
+//! decision dated before the notice it answers).
 
 use ledger::{
     AgreementDrafted, AgreementId, AgreementKind, AgreementTerminated, Append, Binding, ContinuationDecided, Date,
@@ -155,6 +159,50 @@ proptest! {
             incremental.apply(event).expect("in order");
             let rebuilt = Projections::from_events(&events[..=i]).expect("in order");
             prop_assert_eq!(answers(&incremental, FOREVER), answers(&rebuilt, FOREVER));
+        }
+    }
+
+    #[test]
+    fn an_event_effective_on_e_changes_no_answer_for_a_day_before_e((binding, ops) in history()) {
+        let events = build(binding, &ops);
+        for k in 1..events.len() {
+            let event = &events[k];
+            if matches!(event.data(), EventData::EventRetracted(_)) {
+                continue;
+            }
+            let e = event.effective();
+            let before = Projections::from_events(&events[..k]).expect("in order");
+            let after = Projections::from_events(&events[..=k]).expect("in order");
+            let mut days = vec![e.previous_day()];
+            days.extend((0..36u32).step_by(2).map(|m| d(m, 14)).filter(|day| *day < e));
+            for day in days {
+                prop_assert_eq!(
+                    before.agreements(day, FOREVER),
+                    after.agreements(day, FOREVER),
+                    "event {} ({}) effective {} changed the answer for {}",
+                    k,
+                    event.type_name(),
+                    e,
+                    day
+                );
+            }
+            // What the answer on E says about the days before E is what they said themselves.
+            let earlier = before.agreements(e.previous_day(), FOREVER);
+            for view in after.agreements(e, FOREVER) {
+                let was = earlier.iter().find(|v| v.id == view.id);
+                if let Some(from) = view.in_force_from.filter(|from| *from < e) {
+                    prop_assert_eq!(was.and_then(|v| v.in_force_from), Some(from), "event {} ({}) on {}: in force from", k, event.type_name(), e);
+                }
+                if let Some((end, _)) = view.ends_on.filter(|(end, _)| *end < e) {
+                    prop_assert_eq!(was.and_then(|v| v.ends_on).map(|(d, _)| d), Some(end), "event {} ({}) on {}: ended on", k, event.type_name(), e);
+                }
+                for p in &view.parties {
+                    if let Some(leaves) = p.leaves_on.filter(|l| *l < e) {
+                        let had = was.and_then(|v| v.participation(&p.party)).and_then(|p| p.leaves_on);
+                        prop_assert_eq!(had, Some(leaves), "event {} ({}) on {}: {} left on", k, event.type_name(), e, p.party);
+                    }
+                }
+            }
         }
     }
 
