@@ -137,8 +137,10 @@ fn adoption(agreement: &str, version: Value, party: &str, decision: &str) -> Val
 
 /// The id of the first fixture event (Region Stockholm's registration).
 const FIXTURE_EVENT_ID: &str = "8baf7953-45ff-4009-a6c4-04f01e6280ef";
-/// A decision recorded in the fixtures.
+/// A decision of VIS recorded in the fixtures.
 const DECISION: &str = "vis-2023-12-13-handlingsplan";
+/// A decision of the officials' steering group recorded in the fixtures.
+const OFFICIALS: &str = "tjanstemannastyrgruppen-2022-07-01-riktlinje";
 
 /// Syntax, types, ids, enums, sizes, depth, bodies, cursors and dates: everything but the domain
 /// rules, which need their own set-up.
@@ -1167,6 +1169,177 @@ fn rule_cases() -> Vec<Case> {
             "INVALID_INPUT",
             "reason",
         ),
+        // Who may decide what (DOMAIN.md's competence table).
+        mutation(
+            "a HÖK revision decided by a municipal council (HÖK 7.2)",
+            "decideVersion",
+            json!({"agreement": "hok", "version": 2, "decision": "regel-vaxholm", "effective": e}),
+            "RULE_VIOLATION",
+            "decided by VIS",
+        ),
+        mutation(
+            "the riktlinje decided by VIS instead of the officials' steering group (HÖK 3, 4.2)",
+            "decideVersion",
+            json!({"agreement": "riktlinje", "version": 1, "decision": DECISION, "effective": e}),
+            "RULE_VIOLATION",
+            "officials' steering group",
+        ),
+        mutation(
+            "an interpretation issued by a municipal council (HÖK 7.1)",
+            "issueInterpretation",
+            json!({"agreement": "hok", "decision": "regel-vaxholm", "text": "Så tolkas 7.2.", "effective": e}),
+            "RULE_VIOLATION",
+            "tolkningsföreträde",
+        ),
+        mutation(
+            "an interpretation issued by the officials' steering group (HÖK 7.1)",
+            "issueInterpretation",
+            json!({"agreement": "hok", "decision": OFFICIALS, "text": "Så tolkas 7.2.", "effective": e}),
+            "RULE_VIOLATION",
+            "decided by VIS",
+        ),
+        mutation(
+            "a party's adoption made through another party's council (HÖK 7.2)",
+            "recordAdoption",
+            adoption("regelavtal", json!(1), "nacka", "regel-vaxholm"),
+            "RULE_VIOLATION",
+            "of 'nacka'",
+        ),
+        mutation(
+            "a notice given through another party's council (HÖK 7.2)",
+            "giveNotice",
+            json!({"agreement": "hok", "party": "nacka", "decision": "regel-vaxholm", "effective": e}),
+            "RULE_VIOLATION",
+            "of 'nacka'",
+        ),
+        mutation(
+            "a follow-up plan decided by VIS (HÖK 6, Riktlinje 8)",
+            "planFollowUp",
+            json!({"year": 2025, "agreements": ["hok"], "decision": DECISION, "effective": e}),
+            "RULE_VIOLATION",
+            "officials' steering group",
+        ),
+        mutation(
+            "priority areas set by the officials' steering group (Riktlinje 2)",
+            "setPriorityAreas",
+            json!({"fromYear": 2027, "toYear": 2030, "areas": ["Psykisk hälsa"], "decision": OFFICIALS, "effective": e}),
+            "RULE_VIOLATION",
+            "decided by VIS",
+        ),
+        mutation(
+            "state funds allocated by a municipal council (Riktlinje 5.3)",
+            "allocateFunds",
+            json!({"year": 2024, "amountSek": 1000, "purpose": "p", "decision": "regel-vaxholm", "effective": e}),
+            "RULE_VIOLATION",
+            "Riktlinje 5.3",
+        ),
+        mutation(
+            "a consultation group's mandate changed by VIS (HÖK 4.3)",
+            "changeMandate",
+            json!({"group": "samradsgrupp-aldre", "mandate": "Nytt", "decision": DECISION, "effective": e}),
+            "RULE_VIOLATION",
+            "officials' steering group",
+        ),
+        mutation(
+            "a case at the officials' level resolved by VIS (HÖK 7.1)",
+            "resolveCase",
+            json!({"case": "regel-tjansteman", "resolution": "Löst", "decision": DECISION, "effective": e}),
+            "RULE_VIOLATION",
+            "HÖK 7.1",
+        ),
+        mutation(
+            "a county-wide agreement terminated by a municipal council (HÖK 5)",
+            "terminateAgreement",
+            json!({"agreement": "regelavtal", "decision": "regel-vaxholm", "reason": "Ersätts", "effective": e}),
+            "RULE_VIOLATION",
+            "decided by VIS",
+        ),
+        // Time: no answer is rewritten by a later decision.
+        mutation(
+            "a decision that takes effect before it was made",
+            "decideVersion",
+            json!({"agreement": "regelavtal", "version": 1, "decision": DECISION, "effectiveFrom": "2023-01-01", "effective": e}),
+            "RULE_VIOLATION",
+            "before it was made",
+        ),
+        mutation(
+            "an event dated before the decision it cites",
+            "decideVersion",
+            json!({"agreement": "regelavtal", "version": 1, "decision": DECISION, "effective": "2023-01-01"}),
+            "RULE_VIOLATION",
+            "before decision",
+        ),
+        mutation(
+            "an escalation dated before the case's last step (HÖK 7.1)",
+            "escalateCase",
+            json!({"case": "regel-lokal", "to": "OFFICIALS", "reason": "r", "effective": "2024-01-15"}),
+            "RULE_VIOLATION",
+            "before the case's last step",
+        ),
+        mutation(
+            "a resolution dated before the case's last step (HÖK 7.1)",
+            "resolveCase",
+            json!({"case": "regel-lokal", "resolution": "Löst", "effective": "2024-01-15"}),
+            "RULE_VIOLATION",
+            "before the case's last step",
+        ),
+        mutation(
+            "a case without parties (HÖK 7.1)",
+            "openCase",
+            json!({"case": "utan-parter", "agreement": "hok", "kind": "DEVIATION", "parties": [], "level": "LOCAL", "principled": false, "summary": "s", "effective": e}),
+            "INVALID_INPUT",
+            "parties",
+        ),
+        mutation(
+            "notice on the riktlinje (Riktlinje 1)",
+            "giveNotice",
+            json!({"agreement": "riktlinje", "party": "vaxholm", "decision": "regel-vaxholm", "effective": e}),
+            "RULE_VIOLATION",
+            "through the HÖK",
+        ),
+        mutation(
+            "continuation decided on the riktlinje (Riktlinje 1)",
+            "decideContinuation",
+            json!({"agreement": "riktlinje", "afterNoticeBy": "vaxholm", "continues": true, "decision": DECISION, "effective": e}),
+            "RULE_VIOLATION",
+            "through the HÖK",
+        ),
+        mutation(
+            "continuation decided on an EACH_PARTY agreement",
+            "decideContinuation",
+            json!({"agreement": "regelavtal", "afterNoticeBy": "nacka", "continues": true, "decision": DECISION, "effective": e}),
+            "RULE_VIOLATION",
+            "EACH_PARTY",
+        ),
+        mutation(
+            "a notice withdrawal dated before the notice",
+            "withdrawNotice",
+            json!({"agreement": "hok", "party": "vaxholm", "decision": "regel-vaxholm", "effective": "2024-01-31"}),
+            "RULE_VIOLATION",
+            "before the notice",
+        ),
+        mutation(
+            "a notice withdrawal on the leave date (HÖK 7.2)",
+            "withdrawNotice",
+            json!({"agreement": "hok", "party": "vaxholm", "decision": "regel-vaxholm", "effective": "2026-02-01"}),
+            "RULE_VIOLATION",
+            "only before the leave date",
+        ),
+        // Personal data (Riktlinje 8.6).
+        mutation(
+            "a problem report naming a person by personal identity number (Riktlinje 8.6)",
+            "reportProblem",
+            json!({"problem": "personnummer", "reportedBy": "nacka", "reportedTo": "STORSTHLM", "summary": "patient 121212-1212 fick vänta", "effective": e}),
+            "RULE_VIOLATION",
+            "Riktlinje 8.6",
+        ),
+        mutation(
+            "a coordination number in a source's note (Riktlinje 8.6)",
+            "answerProblem",
+            json!({"problem": "regel-problem", "summary": "Återkoppling", "source": {"title": "Svar", "note": "gäller 701063-2391"}, "effective": e}),
+            "RULE_VIOLATION",
+            "personal identity",
+        ),
     ]
 }
 
@@ -1929,6 +2102,23 @@ fn import_cases() -> Vec<ImportCase> {
             "line 2",
         ),
         case("a rule broken by an earlier line", &[good("a-kommun"), good("a-kommun")], "already registered"),
+        case(
+            "a personal identity number in an imported summary (Riktlinje 8.6)",
+            &[
+                good("a-kommun"),
+                line(
+                    json!({"type": "ProblemReported", "effective": "2024-06-01", "data": {"problem": "pnr", "reportedBy": "a-kommun", "reportedTo": "STORSTHLM", "summary": "gäller 19121212-1212"}}),
+                ),
+            ],
+            "Riktlinje 8.6",
+        ),
+        case(
+            "an imported adoption decided by another party's council (HÖK 7.2)",
+            &[line(
+                json!({"type": "PartyAdopted", "effective": "2024-06-01", "data": {"agreement": "hok", "version": 1, "party": "nacka", "decision": DECISION}}),
+            )],
+            "of 'nacka'",
+        ),
         case(
             "an event over the size limit",
             &[line(
