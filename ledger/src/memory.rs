@@ -12,7 +12,7 @@ use crate::id::{EventId, StreamId};
 use crate::sequence::{Append, AppendOutcome, Head, Index, Overlay, admit};
 use crate::time::Timestamp;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct MemoryIndex {
     versions: HashMap<StreamId, u64>,
     ids: HashMap<EventId, usize>,
@@ -30,7 +30,7 @@ impl Index for MemoryIndex {
 }
 
 /// A hash chain held in memory.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MemoryChain {
     index: MemoryIndex,
     head: Head,

@@ -120,6 +120,8 @@ pub struct ProblemView {
     pub answered_on: Option<Date>,
     /// When it was raised to VIS.
     pub raised_to_vis_on: Option<Date>,
+    /// The decision that raised it (the officials' steering group's, Riktlinje 8.6), if recorded.
+    pub raised_by: Option<DecisionId>,
     /// The events the answer rests on.
     pub because: Vec<Position>,
 }
@@ -186,6 +188,7 @@ fn fold_problem(visible: &Visible<'_>) -> Option<ProblemView> {
                     feedback: None,
                     answered_on: None,
                     raised_to_vis_on: None,
+                    raised_by: None,
                     because: Vec::new(),
                 });
             }
@@ -196,7 +199,10 @@ fn fold_problem(visible: &Visible<'_>) -> Option<ProblemView> {
                     p.status = ProblemStatus::Answered;
                 }
             }
-            (E::RaisedToVis(_), Some(p)) => {
+            (E::RaisedToVis(e), Some(p)) => {
+                if p.raised_to_vis_on.is_none() {
+                    p.raised_by = e.decision.clone();
+                }
                 p.raised_to_vis_on.get_or_insert(on);
                 p.status = ProblemStatus::RaisedToVis;
             }

@@ -20,6 +20,7 @@ mod agreement;
 mod competence;
 mod county;
 mod error;
+mod findings;
 mod fold;
 mod follow_up;
 mod organisation;
@@ -37,9 +38,10 @@ pub use county::{
     CoordinatorArea, CoordinatorView, CoordinatorYear, FundsView, PriorityAreasView, ProblemStatus, ProblemView,
 };
 pub use error::{ProjectionError, Result};
+pub use findings::{Finding, FindingKind};
 pub use follow_up::{FollowUpItem, FollowUpYear};
 pub use organisation::{CaseStatus, CaseStep, CaseView, DistrictView, GroupView, MandateView, MemberView, PartyView};
 pub use personal::find_personal_number;
 pub use store::Projections;
-pub use timeline::{Change, ChangeKind, Deadline, DeadlineKind, Finding, FindingKind};
+pub use timeline::{Change, ChangeKind, Deadline, DeadlineKind};
 pub use validate::{Rejection, RejectionCode};

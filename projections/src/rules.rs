@@ -265,3 +265,48 @@ pub fn follow_up_plan_late(year: i32, decided_on: Option<Date>, as_of: Date) -> 
         None => as_of >= new_year,
     }
 }
+
+/// **The health-centre rule's first year** (recommendation letter, seed 003, quoting the
+/// förfrågningsunderlag för husläkarverksamhet "från och med 1 februari 2021": the health centres
+/// of an area choose their samordnande vårdcentral and report it to HSF by 30 April). No year before
+/// 2021 has that obligation.
+pub const HEALTH_CENTRE_RULE_FROM_YEAR: i32 = 2021;
+
+/// **Norrtälje** (Riktlinje 7.2: "I Norrtälje kommun har Kommunalförbundet Sjukvård och omsorg i
+/// Norrtälje (KSON) hela samordningsansvaret för hälsa, vård och omsorg"): the local coordinators of
+/// Riktlinje 7.1 are not asked of Norrtälje. The ledger has no event linking KSON to its
+/// municipality yet, so the municipality is named here, with its source.
+pub fn coordination_held_by_association(area: &str) -> bool {
+    area == "norrtalje"
+}
+
+/// **Feedback on a problem report** (Riktlinje 8.6: "HSF och Storsthlm ska löpande stämma av inkomna
+/// rapporter och återkoppla till parterna"). "Löpande" names no period; a report without feedback
+/// 90 days after it was made is a finding (our choice: one quarter).
+pub const PROBLEM_FEEDBACK_DAYS: u32 = 90;
+
+/// **An escalation case at one level** (HÖK 7.1 sets no time limit): a case still open at the same
+/// level 180 days after its last step is a finding (our choice: half a year, two VIS meeting
+/// cycles).
+pub const CASE_STALLED_DAYS: u32 = 180;
+
+/// **When a follow-up report is due** (HÖK 6, Riktlinje 8: follow-ups are reported to VIS; neither
+/// states a deadline): by the end of the year after the year followed up (our choice: the latest a
+/// yearly follow-up can still be said to report on its year). The returned date is the last day.
+pub fn follow_up_report_due(year: i32) -> Option<Date> {
+    Date::from_ymd(year + 1, 12, 31)
+}
+
+/// **The annual dialogue** (HÖK 6; Riktlinje 8.2: "Enligt HÖK sker uppföljning årligen i dialogform"):
+/// the dialogue of a year is held within that year; one held later is late.
+pub fn annual_dialogue_late(year: i32, held_on: Date) -> bool {
+    held_on.year() > year
+}
+
+/// `n` days after `day`.
+pub fn days_after(mut day: Date, n: u32) -> Date {
+    for _ in 0..n {
+        day = day.next_day();
+    }
+    day
+}

@@ -28,7 +28,7 @@ pub(crate) fn dec(s: &str) -> DecisionId {
 }
 
 /// A history under construction: each event is recorded one second after the previous one.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Given {
     pub(crate) chain: MemoryChain,
     clock: i64,
@@ -43,6 +43,11 @@ impl Given {
     pub(crate) fn event(mut self, effective: &str, data: impl Into<EventData>) -> Self {
         self.record(effective, data);
         self
+    }
+
+    /// A copy of this history with one more event (to branch a scenario).
+    pub(crate) fn clone_with(&self, effective: &str, data: impl Into<EventData>) -> Self {
+        self.clone().event(effective, data)
     }
 
     /// Records an event and returns it.

@@ -1,9 +1,9 @@
-//! Questions over a span of time: what changed between two valid dates, which deadlines fall in a
-//! span, and the findings an auditor looks for on a date.
+//! Questions over a span of time: what changed between two valid dates, and which deadlines fall in
+//! a span.
 
 use std::collections::BTreeSet;
 
-use ledger::{AgreementId, CaseId, CaseLevel, Date, GroupId, PartyId, Position, ProblemId, Slug, Timestamp};
+use ledger::{AgreementId, CaseId, CaseLevel, Date, GroupId, PartyId, Position, Timestamp};
 
 use crate::fold::Horizon;
 use crate::organisation::CaseStatus;
@@ -163,67 +163,6 @@ pub struct Deadline {
     pub on: Date,
     /// What falls due.
     pub kind: DeadlineKind,
-}
-
-/// What an auditor flags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FindingKind {
-    /// In force but not published in the portal (HÖK 4.7, 5).
-    InForceUnpublished {
-        /// The agreement.
-        agreement: AgreementId,
-    },
-    /// A problem report without feedback (Riktlinje 8.6).
-    ProblemWithoutFeedback {
-        /// The problem.
-        problem: ProblemId,
-    },
-    /// A recommendation past its response deadline without this party's answer.
-    RecommendationUnanswered {
-        /// The agreement.
-        agreement: AgreementId,
-        /// The party.
-        party: PartyId,
-        /// The deadline that passed.
-        due: Date,
-    },
-    /// A follow-up plan decided late, or missing once the year began (HÖK 6).
-    FollowUpPlanLate {
-        /// The year.
-        year: i32,
-    },
-    /// A planned follow-up without a report after its year ended.
-    FollowUpUnreported {
-        /// The year.
-        year: i32,
-        /// The agreement.
-        agreement: AgreementId,
-    },
-    /// A year that ended without an annual dialogue.
-    AnnualDialogueMissing {
-        /// The year.
-        year: i32,
-    },
-    /// No coordinating health centre designated for the area by 30 April, nor since.
-    HealthCentreCoordinatorMissing {
-        /// The area.
-        area: Slug,
-        /// The year.
-        year: i32,
-    },
-}
-
-/// A finding on a date.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    /// What.
-    pub kind: FindingKind,
-    /// The events it rests on.
-    pub because: Vec<Position>,
-}
-
-fn year_start(year: i32) -> Option<Date> {
-    Date::from_ymd(year, 1, 1)
 }
 
 fn year_end(year: i32) -> Option<Date> {
@@ -392,75 +331,6 @@ impl Projections {
         out.sort_by_key(|d| d.on);
         out
     }
-
-    /// The findings on `at`, as known at `as_known_at`.
-    pub fn findings(&self, at: Date, as_known_at: Timestamp) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for view in self.agreements(at, as_known_at) {
-            if view.in_force && !view.published {
-                out.push(Finding {
-                    kind: FindingKind::InForceUnpublished { agreement: view.id.clone() },
-                    because: view.because.clone(),
-                });
-            }
-            let due = view.versions.last().and_then(|v| v.response_due).filter(|due| *due < at);
-            if let Some(due) = due
-                && !view.status.applies()
-            {
-                for party in &view.pending_parties {
-                    out.push(Finding {
-                        kind: FindingKind::RecommendationUnanswered {
-                            agreement: view.id.clone(),
-                            party: party.clone(),
-                            due,
-                        },
-                        because: view.because.clone(),
-                    });
-                }
-            }
-        }
-        for problem in self.problems(at, as_known_at) {
-            if problem.status == crate::ProblemStatus::Reported {
-                out.push(Finding {
-                    kind: FindingKind::ProblemWithoutFeedback { problem: problem.id.clone() },
-                    because: problem.because,
-                });
-            }
-        }
-        for year in self.follow_up_years.iter().copied() {
-            let Some(start) = year_start(year) else { continue };
-            if at < start {
-                continue;
-            }
-            let follow_up = self.follow_up_on(year, Some(at), as_known_at);
-            if follow_up.plan_late {
-                out.push(Finding { kind: FindingKind::FollowUpPlanLate { year }, because: follow_up.because.clone() });
-            }
-            if year_end(year).is_some_and(|end| at > end) {
-                for item in follow_up.unreported() {
-                    out.push(Finding {
-                        kind: FindingKind::FollowUpUnreported { year, agreement: item.agreement.clone() },
-                        because: follow_up.because.clone(),
-                    });
-                }
-                if !follow_up.dialogue_held {
-                    out.push(Finding {
-                        kind: FindingKind::AnnualDialogueMissing { year },
-                        because: follow_up.because.clone(),
-                    });
-                }
-            }
-        }
-        for area in self.coordinators(at.year(), at, as_known_at).areas {
-            if area.health_centre_open {
-                out.push(Finding {
-                    kind: FindingKind::HealthCentreCoordinatorMissing { area: area.area, year: at.year() },
-                    because: Vec::new(),
-                });
-            }
-        }
-        out
-    }
 }
 
 #[cfg(test)]
@@ -505,29 +375,6 @@ mod tests {
             later
                 .iter()
                 .any(|x| x.on == d("2025-01-16") && matches!(x.kind, DeadlineKind::ContinuationDecisionPending { .. }))
-        );
-    }
-
-    #[test]
-    fn findings_flag_unpublished_agreements_in_force_and_unanswered_recommendations() {
-        let given = world();
-        let p = given.projections();
-        let before = p.findings(d("2022-07-01"), given.now());
-        assert!(before.iter().any(|f| f.kind
-            == FindingKind::RecommendationUnanswered {
-                agreement: aid("hok"),
-                party: pid("m2"),
-                due: d("2022-06-30")
-            }));
-        let after = p.findings(d("2022-09-05"), given.now());
-        assert!(after.iter().any(|f| f.kind == FindingKind::InForceUnpublished { agreement: aid("hok") }));
-        let given = given.event("2022-09-05", published("hok", 1));
-        assert!(
-            !given
-                .projections()
-                .findings(d("2022-09-05"), given.now())
-                .iter()
-                .any(|f| matches!(f.kind, FindingKind::InForceUnpublished { .. }))
         );
     }
 }

@@ -116,16 +116,67 @@ pub(super) struct Deadline {
     description: String,
 }
 
+/// What kind of finding (`Finding.kind` holds its name). Each applies only from the day its
+/// source took effect, and only to the parties it addresses.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "FindingKind", rename_items = "SCREAMING_SNAKE_CASE")]
+pub(super) enum FindingKindName {
+    /// A party has not answered a recommendation by its response date (letter 003; per pair under
+    /// EACH_PARTY).
+    RecommendationUnanswered,
+    /// A county-wide document in force is not published in the portal (HÖK 4.7, 5).
+    InForceUnpublished,
+    /// No samordnande vårdcentral designated by 30 April, nor since (letter 003; Riktlinje 7.1.2).
+    HealthCentreCoordinatorMissing,
+    /// The health centres designated theirs after 30 April.
+    HealthCentreCoordinatorLate,
+    /// The samordnande vårdcentral was designated by the municipality.
+    HealthCentreCoordinatorWrongDesignator,
+    /// A municipality bound by the riktlinje has no samordnande funktion for the year (Riktlinje 7.1.1).
+    MunicipalFunctionMissing,
+    /// The follow-up plan was decided late or is missing (HÖK 6).
+    FollowUpPlanLate,
+    /// A planned follow-up has no report by its due date (the end of the following year).
+    FollowUpUnreported,
+    /// A follow-up was reported after its due date.
+    FollowUpReportedLate,
+    /// A year ended without its annual dialogue (HÖK 6; Riktlinje 8.2).
+    AnnualDialogueMissing,
+    /// The annual dialogue of a year was held in a later year.
+    AnnualDialogueLate,
+    /// A problem report has had no feedback for 90 days (Riktlinje 8.6).
+    ProblemWithoutFeedback,
+    /// A problem was raised to VIS without feedback first or without the officials' steering group
+    /// (Riktlinje 8.6).
+    ProblemRaisedOutsideChain,
+    /// An escalation case has stood at one level for 180 days (HÖK 7.1).
+    CaseStalled,
+    /// A notice on an agreement that states no notice period: the leave date is unknown.
+    NoticePeriodUnknown,
+}
+
 /// Something an auditor should look at.
 #[derive(Debug, Clone, SimpleObject)]
 #[graphql(complex)]
 pub(super) struct Finding {
-    /// What kind (`IN_FORCE_UNPUBLISHED`, `PROBLEM_WITHOUT_FEEDBACK`, …).
+    /// What kind: a `FindingKind` name (`IN_FORCE_UNPUBLISHED`, `PROBLEM_WITHOUT_FEEDBACK`, …).
     kind: String,
     /// The agreement concerned.
     agreement: Option<String>,
     /// The party concerned.
     party: Option<String>,
+    /// The municipality or district concerned (local coordinators).
+    area: Option<String>,
+    /// The escalation case concerned.
+    case: Option<String>,
+    /// The problem report concerned.
+    problem: Option<String>,
+    /// The year concerned (coordinators, follow-up).
+    year: Option<i32>,
+    /// The day it arose: the first day the rule sees it.
+    arose: Date,
+    /// What it is about, as a person names it ("Botkyrka kommun", an agreement's title).
+    subject: String,
     /// A sentence for a person.
     description: String,
     #[graphql(skip)]
@@ -278,53 +329,122 @@ impl From<projections::Deadline> for Deadline {
 }
 
 impl Finding {
-    fn base(f: &projections::Finding, kind: &str, description: String) -> Self {
-        Finding { kind: kind.to_owned(), agreement: None, party: None, description, because: f.because.clone() }
+    fn base(f: &projections::Finding, description: String) -> Self {
+        Finding {
+            kind: f.kind.name().to_owned(),
+            agreement: None,
+            party: None,
+            area: None,
+            case: None,
+            problem: None,
+            year: None,
+            arose: Date(f.arose_on),
+            subject: f.subject.clone(),
+            description,
+            because: f.because.clone(),
+        }
     }
 }
 
 impl From<projections::Finding> for Finding {
     fn from(f: projections::Finding) -> Self {
+        let s = |x: &dyn ToString| Some(x.to_string());
+        let who = &f.subject;
         match &f.kind {
-            FindingKind::InForceUnpublished { agreement } => Finding {
-                agreement: Some(agreement.to_string()),
-                ..Finding::base(
-                    &f,
-                    "IN_FORCE_UNPUBLISHED",
-                    format!("{agreement} is in force but not published in the portal (HÖK 4.7)"),
-                )
-            },
-            FindingKind::ProblemWithoutFeedback { problem } => {
-                Finding::base(&f, "PROBLEM_WITHOUT_FEEDBACK", format!("problem {problem} has had no feedback"))
-            }
             FindingKind::RecommendationUnanswered { agreement, party, due } => Finding {
-                agreement: Some(agreement.to_string()),
-                party: Some(party.to_string()),
+                agreement: s(agreement),
+                party: s(party),
+                ..Finding::base(&f, format!("{who} has not answered the recommendation of {agreement}, due {due}"))
+            },
+            FindingKind::InForceUnpublished { agreement } => Finding {
+                agreement: s(agreement),
+                ..Finding::base(&f, format!("{who} is in force but not published in the portal (HÖK 4.7)"))
+            },
+            FindingKind::HealthCentreCoordinatorMissing { area, year } => Finding {
+                area: s(area),
+                year: Some(*year),
                 ..Finding::base(
                     &f,
-                    "RECOMMENDATION_UNANSWERED",
-                    format!("{party} has not answered the recommendation of {agreement}, due {due}"),
+                    format!(
+                        "no samordnande vårdcentral is recorded for {who} in {year}, due 30 April; HSF must designate one"
+                    ),
                 )
             },
-            FindingKind::FollowUpPlanLate { year } => {
-                Finding::base(&f, "FOLLOW_UP_PLAN_LATE", format!("the follow-up plan for {year} was decided late"))
-            }
+            FindingKind::HealthCentreCoordinatorLate { area, year, designated_on } => Finding {
+                area: s(area),
+                year: Some(*year),
+                ..Finding::base(
+                    &f,
+                    format!(
+                        "the health centres of {who} designated their samordnande vårdcentral for {year} on {designated_on}, after 30 April, when it was HSF's to designate"
+                    ),
+                )
+            },
+            FindingKind::HealthCentreCoordinatorWrongDesignator { area, year } => Finding {
+                area: s(area),
+                year: Some(*year),
+                ..Finding::base(
+                    &f,
+                    format!(
+                        "the samordnande vårdcentral of {who} for {year} was designated by the municipality; the health centres choose it, else HSF"
+                    ),
+                )
+            },
+            FindingKind::MunicipalFunctionMissing { municipality, year } => Finding {
+                party: s(municipality),
+                year: Some(*year),
+                ..Finding::base(
+                    &f,
+                    format!("no samordnande funktion is recorded for {who} in {year} (Riktlinje 7.1.1)"),
+                )
+            },
+            FindingKind::FollowUpPlanLate { year } => Finding {
+                year: Some(*year),
+                ..Finding::base(&f, format!("the follow-up plan for {year} was decided late or is missing (HÖK 6)"))
+            },
             FindingKind::FollowUpUnreported { year, agreement } => Finding {
-                agreement: Some(agreement.to_string()),
+                agreement: s(agreement),
+                year: Some(*year),
+                ..Finding::base(&f, format!("the planned follow-up of {who} in {year} has no report"))
+            },
+            FindingKind::FollowUpReportedLate { year, agreement, reported_on } => Finding {
+                agreement: s(agreement),
+                year: Some(*year),
+                ..Finding::base(&f, format!("the follow-up of {who} in {year} was reported late, on {reported_on}"))
+            },
+            FindingKind::AnnualDialogueMissing { year } => Finding {
+                year: Some(*year),
+                ..Finding::base(&f, format!("no annual dialogue was held in {year} (HÖK 6)"))
+            },
+            FindingKind::AnnualDialogueLate { year, held_on } => Finding {
+                year: Some(*year),
+                ..Finding::base(&f, format!("the annual dialogue of {year} was held late, on {held_on}"))
+            },
+            FindingKind::ProblemWithoutFeedback { problem } => Finding {
+                problem: s(problem),
+                ..Finding::base(&f, format!("problem {who} has had no feedback from HSF or Storsthlm (Riktlinje 8.6)"))
+            },
+            FindingKind::ProblemRaisedOutsideChain { problem } => Finding {
+                problem: s(problem),
                 ..Finding::base(
                     &f,
-                    "FOLLOW_UP_UNREPORTED",
-                    format!("the planned follow-up of {agreement} in {year} has no report"),
+                    format!(
+                        "problem {who} was raised to VIS without feedback first or without the officials' steering group (Riktlinje 8.6)"
+                    ),
                 )
             },
-            FindingKind::AnnualDialogueMissing { year } => {
-                Finding::base(&f, "ANNUAL_DIALOGUE_MISSING", format!("no annual dialogue was held in {year}"))
-            }
-            FindingKind::HealthCentreCoordinatorMissing { area, year } => Finding::base(
-                &f,
-                "HEALTH_CENTRE_COORDINATOR_MISSING",
-                format!("{area} has no coordinating health centre for {year}; HSF must designate one"),
-            ),
+            FindingKind::CaseStalled { case, level, since } => Finding {
+                case: s(case),
+                ..Finding::base(&f, format!("case {who} has stood at level {} since {since}", level.as_str()))
+            },
+            FindingKind::NoticePeriodUnknown { agreement, party } => Finding {
+                agreement: s(agreement),
+                party: s(party),
+                ..Finding::base(
+                    &f,
+                    format!("{party} gave notice on {who}, which states no notice period: its leave date is unknown"),
+                )
+            },
         }
     }
 }
@@ -381,17 +501,25 @@ impl TimelineQuery {
             .collect())
     }
 
-    /// What an auditor should look at on `at`: unpublished documents in force, problems without
-    /// feedback, unanswered recommendations, late plans, missing reports and dialogues.
+    /// What an auditor should look at on `at`, as known at `asKnownAt`, rule by rule (see
+    /// `FindingKind`); only the given `kinds`, when given.
     async fn findings(
         &self,
         ctx: &Context<'_>,
         at: Option<Date>,
         as_known_at: Option<DateTime>,
+        kinds: Option<Vec<FindingKindName>>,
     ) -> ApiResult<Vec<Finding>> {
         let app = readable(ctx)?;
         let axes = Axes::new(at, as_known_at);
-        Ok(app.projections()?.findings(axes.at, axes.known).into_iter().map(Finding::from).collect())
+        let kinds: Option<Vec<&str>> = kinds.map(|k| k.into_iter().map(graphql_name).collect());
+        Ok(app
+            .projections()?
+            .findings(axes.at, axes.known)
+            .into_iter()
+            .map(Finding::from)
+            .filter(|f| wanted(&f.kind, None, kinds.as_deref(), None))
+            .collect())
     }
 }
 
@@ -418,7 +546,7 @@ fn check_range(from: Date, to: Date) -> Result<(), ApiError> {
 mod tests {
     use async_graphql::resolver_utils::EnumType;
 
-    use super::{ChangeKindName, DeadlineKindName, graphql_name};
+    use super::{ChangeKindName, DeadlineKindName, FindingKindName, graphql_name};
 
     #[test]
     fn kind_strings_are_the_graphql_enum_names() {
@@ -430,5 +558,8 @@ mod tests {
         for item in DeadlineKindName::items() {
             assert_eq!(graphql_name(item.value), item.name);
         }
+        // The finding kinds are the projections' names, in their order.
+        let names: Vec<&str> = FindingKindName::items().iter().map(|item| item.name).collect();
+        assert_eq!(names, projections::FindingKind::NAMES);
     }
 }
