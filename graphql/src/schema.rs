@@ -7,6 +7,7 @@
 // Vocabulary enums (PartyKind, GroupKind, …) live in `enums.rs` for inputs and outputs alike.
 mod agreements;
 mod cases;
+mod county;
 mod enums;
 mod events;
 mod mutations;
@@ -29,6 +30,7 @@ pub struct QueryRoot(
     organisation::OrganisationQuery,
     cases::CaseQuery,
     timeline::TimelineQuery,
+    county::CountyQuery,
 );
 
 pub(crate) use events::SubscriptionRoot;

@@ -235,3 +235,134 @@ impl Projections {
         ))
     }
 }
+
+/// A decision-making body (API.md `BodyRegistered`), with what it is for competence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyView {
+    /// Its id.
+    pub id: BodyId,
+    /// Its name.
+    pub name: String,
+    /// Council, board, committee, …
+    pub kind: BodyKind,
+    /// The party, organisation or group it belongs to (or is).
+    pub of: Option<Slug>,
+    /// What it is for the competence table.
+    pub role: BodyRole,
+    /// The events the answer rests on.
+    pub because: Vec<ledger::Position>,
+}
+
+/// A recorded decision: who decided, when, and what cites it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionView {
+    /// Its id.
+    pub id: DecisionId,
+    /// The body that decided.
+    pub body: BodyId,
+    /// The decision's date.
+    pub decided_on: Date,
+    /// Diarienummer.
+    pub reference: Option<String>,
+    /// Protocol paragraph.
+    pub paragraph: Option<String>,
+    /// What was decided on.
+    pub subject: String,
+    /// A short summary.
+    pub summary: Option<String>,
+    /// The `DecisionRecorded` event.
+    pub position: ledger::Position,
+    /// The events citing the decision (adoptions, notices, …) on the axes, in log order.
+    pub cited_by: Vec<ledger::Position>,
+}
+
+impl Projections {
+    /// Every body registered by `known` (registrations do not depend on valid time), in
+    /// registration order.
+    pub fn bodies(&self, known: Timestamp) -> Vec<BodyView> {
+        self.bodies.all().iter().filter_map(|id| self.body(id, known)).collect()
+    }
+
+    /// One body, as registered by `known`.
+    pub fn body(&self, id: &BodyId, known: Timestamp) -> Option<BodyView> {
+        let visible = self.visible_entity("body", id.as_str(), Horizon::everything(known));
+        let registered = visible.events.iter().find_map(|e| match e.data().by_stream() {
+            ByStream::Body(b) => Some(b.clone()),
+            _ => None,
+        })?;
+        Some(BodyView {
+            role: self.body_role(id, known).unwrap_or(BodyRole::Other),
+            id: registered.body,
+            name: registered.name,
+            kind: registered.kind,
+            of: registered.of,
+            because: visible.positions(),
+        })
+    }
+
+    /// Every decision made by `at`, as known at `known`, in recording order; only `body`'s, when
+    /// given.
+    pub fn decisions(&self, body: Option<&BodyId>, at: Date, known: Timestamp) -> Vec<DecisionView> {
+        let citing = self.citations(at, known);
+        self.decisions
+            .all()
+            .iter()
+            .filter_map(|id| self.decision_view(id, at, known, &citing))
+            .filter(|d| body.is_none_or(|b| &d.body == b))
+            .collect()
+    }
+
+    /// One decision, if made by `at` as known at `known`.
+    pub fn decision(&self, id: &DecisionId, at: Date, known: Timestamp) -> Option<DecisionView> {
+        self.decision_view(id, at, known, &self.citations(at, known))
+    }
+
+    fn decision_view(
+        &self,
+        id: &DecisionId,
+        at: Date,
+        known: Timestamp,
+        citing: &std::collections::HashMap<DecisionId, Vec<ledger::Position>>,
+    ) -> Option<DecisionView> {
+        let visible = self.visible_entity("decision", id.as_str(), Horizon::new(at, known));
+        let (event, recorded) = visible.events.iter().find_map(|e| match e.data() {
+            EventData::DecisionRecorded(d) => Some((*e, d.clone())),
+            _ => None,
+        })?;
+        Some(DecisionView {
+            id: recorded.decision,
+            body: recorded.body,
+            decided_on: event.effective(),
+            reference: recorded.reference,
+            paragraph: recorded.paragraph,
+            subject: recorded.subject,
+            summary: recorded.summary,
+            position: event.position(),
+            cited_by: citing.get(id).cloned().unwrap_or_default(),
+        })
+    }
+
+    /// For every decision, the events citing it that happened by `at` as known at `known` (one pass
+    /// over the log; retracted events do not count).
+    fn citations(&self, at: Date, known: Timestamp) -> std::collections::HashMap<DecisionId, Vec<ledger::Position>> {
+        let recorded: Vec<&std::sync::Arc<ledger::RecordedEvent>> =
+            self.events_after(ledger::Position::new(0)).iter().take_while(|e| e.recorded_at() <= known).collect();
+        let retracted: std::collections::HashSet<ledger::EventId> = recorded
+            .iter()
+            .filter_map(|e| match e.data() {
+                EventData::EventRetracted(r) => Some(r.event),
+                _ => None,
+            })
+            .collect();
+        let mut out: std::collections::HashMap<DecisionId, Vec<ledger::Position>> = std::collections::HashMap::new();
+        for e in recorded {
+            if e.effective() <= at
+                && !retracted.contains(&e.id())
+                && let Some(decision) = e.data().cited_decision()
+            {
+                out.entry(decision.clone()).or_default().push(e.position());
+            }
+        }
+        out
+    }
+}

@@ -33,7 +33,7 @@ mod timeline;
 mod validate;
 
 pub use agreement::{AgreementStatus, AgreementView, EndCause, Interpretation, Participation, VersionView};
-pub use competence::BodyRole;
+pub use competence::{BodyRole, BodyView, DecisionView};
 pub use county::{
     CoordinatorArea, CoordinatorView, CoordinatorYear, FundsView, PriorityAreasView, ProblemStatus, ProblemView,
 };

@@ -14,8 +14,8 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use ledger::{
-    AgreementEvent, AgreementId, ByStream, CaseEvent, CaseId, EventData, EventId, GroupEvent, GroupId, PartyEvent,
-    PartyId, Position, ProblemEvent, ProblemId, RecordedEvent, StreamId, Timestamp,
+    AgreementEvent, AgreementId, BodyId, ByStream, CaseEvent, CaseId, DecisionId, EventData, EventId, GroupEvent,
+    GroupId, PartyEvent, PartyId, Position, ProblemEvent, ProblemId, RecordedEvent, StreamId, Timestamp,
 };
 
 use crate::error::{ProjectionError, Result};
@@ -69,6 +69,8 @@ pub struct Projections {
     pub(crate) groups: Registry<GroupId>,
     pub(crate) cases: Registry<CaseId>,
     pub(crate) problems: Registry<ProblemId>,
+    pub(crate) bodies: Registry<BodyId>,
+    pub(crate) decisions: Registry<DecisionId>,
     pub(crate) follow_up_years: BTreeSet<i32>,
 }
 
@@ -236,8 +238,11 @@ impl Projections {
             ByStream::FollowUp(e) => {
                 self.follow_up_years.insert(e.year());
             }
-            // No list query folds these streams one entity at a time; a retraction introduces nothing.
-            ByStream::Body(_) | ByStream::Decision(_) | ByStream::County(_) | ByStream::Retraction(_) => {}
+            ByStream::Body(e) => self.bodies.note(&e.body),
+            ByStream::Decision(e) => self.decisions.note(&e.decision),
+            // No list query folds the county stream one entity at a time; a retraction introduces
+            // nothing.
+            ByStream::County(_) | ByStream::Retraction(_) => {}
         }
     }
 

@@ -280,3 +280,123 @@ async fn changes_and_deadlines_filter_by_agreement_and_kind() {
     assert!(bad["errors"][0]["message"].as_str().is_some_and(|m| m.contains("SOMETIME")), "{bad}");
     assert_eq!(error_code(&bad), Some("INVALID_INPUT"), "{bad}");
 }
+
+/// Issue 15, the read side: bodies with their competence role, decisions with what cites them
+/// (paged), funds, priority areas and coordinators, over the fixtures.
+#[tokio::test]
+async fn bodies_decisions_funds_and_priorities_are_readable_with_their_competence() {
+    let server = TestServer::seeded(ServerConfig::default());
+    let (_, body) = server.post("{ bodies { id role party } }", serde_json::json!({}), None).await;
+    let bodies = body["data"]["bodies"].as_array().unwrap_or_else(|| panic!("{body}")).clone();
+    let role = |id: &str| bodies.iter().find(|b| b["id"] == id).map(|b| (b["role"].clone(), b["party"].clone()));
+    assert_eq!(role("vis"), Some((serde_json::json!("VIS"), serde_json::Value::Null)));
+    assert_eq!(role("tjanstemannastyrgruppen"), Some((serde_json::json!("OFFICIALS"), serde_json::Value::Null)));
+    assert_eq!(role("storsthlm-styrelse"), Some((serde_json::json!("ASSOCIATION_BOARD"), serde_json::Value::Null)));
+    assert_eq!(role("nacka-kf"), Some((serde_json::json!("OF_PARTY"), serde_json::json!("nacka"))));
+    assert_eq!(role("hsn"), Some((serde_json::json!("OF_PARTY"), serde_json::json!("region-stockholm"))));
+
+    let page = r#"query($after: String) { decisions(body: "stockholm-kf", first: 2, after: $after) {
+        edges { cursor node { id decidedOn body { id role } citedBy { type data } } }
+        pageInfo { hasNextPage hasPreviousPage endCursor } } }"#;
+    let (_, first) = server.post(page, serde_json::json!({}), None).await;
+    let connection = &first["data"]["decisions"];
+    let edges = connection["edges"].as_array().unwrap_or_else(|| panic!("{first}"));
+    assert_eq!(edges.len(), 2);
+    assert_eq!(connection["pageInfo"]["hasNextPage"], true);
+    assert_eq!(connection["pageInfo"]["hasPreviousPage"], false);
+    for edge in edges {
+        assert_eq!(edge["node"]["body"]["id"], "stockholm-kf");
+        let cited = edge["node"]["citedBy"].as_array().expect("citedBy");
+        assert!(!cited.is_empty(), "a council's decision in the fixtures is an adoption: {edge}");
+        assert!(cited.iter().all(|e| e["data"]["party"] == "stockholm"), "Stockholm's council decides for Stockholm");
+    }
+    let (_, second) = server.post(page, serde_json::json!({"after": connection["pageInfo"]["endCursor"]}), None).await;
+    let next = &second["data"]["decisions"];
+    assert_eq!(next["pageInfo"]["hasPreviousPage"], true, "{second}");
+    assert_ne!(next["edges"][0]["node"]["id"], edges[0]["node"]["id"]);
+
+    let (_, answer) = server
+        .post(
+            r#"{ funds(year: 2018) { amountSek decision group { id } because { type } }
+                 priorityAreas(year: 2024) { areas fromYear toYear because { type } }
+                 coordinators(year: 2024, at: "2024-06-01") { area healthCentreOpen municipalFunction { holder } } }"#,
+            serde_json::json!({}),
+            None,
+        )
+        .await;
+    let data = &answer["data"];
+    assert!(data["funds"].as_array().is_some_and(|f| !f.is_empty()), "{answer}");
+    assert_eq!(data["funds"][0]["because"][0]["type"], "FundsAllocated");
+    assert!(data["priorityAreas"]["areas"].as_array().is_some_and(|a| !a.is_empty()), "{answer}");
+    assert_eq!(data["priorityAreas"]["because"][0]["type"], "PriorityAreasSet");
+    let areas = data["coordinators"].as_array().expect("coordinators");
+    assert!(areas.iter().any(|a| a["area"] == "bromma"), "Stockholm's districts are areas of their own");
+}
+
+/// Issue 15's acceptance on the fixtures: no finding dated before the HÖK's portal existed, none for
+/// KSON's answer to the HÖK, none for Norrtälje's health-centre coordinator; and `kinds` filters.
+#[tokio::test]
+async fn findings_on_the_fixtures_keep_to_what_the_sources_ask() {
+    let server = TestServer::seeded(ServerConfig::default());
+    let query = r#"query($at: Date, $kinds: [FindingKind!]) { findings(at: $at, kinds: $kinds) {
+        kind agreement party area arose subject description } }"#;
+    for at in ["2015-06-01", "2019-06-01", "2022-07-01", "2022-10-01", "2024-06-01"] {
+        let (_, body) = server.post(query, serde_json::json!({"at": at}), None).await;
+        let findings = body["data"]["findings"].as_array().unwrap_or_else(|| panic!("{body}"));
+        for f in findings {
+            if f["kind"] == "IN_FORCE_UNPUBLISHED" {
+                assert!(f["arose"].as_str().is_some_and(|d| d >= "2022-09-05"), "{at}: {f}");
+            }
+            assert!(!(f["kind"] == "RECOMMENDATION_UNANSWERED" && f["party"] == "kson"), "{at}: {f}");
+            assert_ne!(f["area"], "norrtalje", "{at}: {f}");
+            assert!(!f["subject"].as_str().unwrap_or("").is_empty(), "{at}: named: {f}");
+        }
+        if at < "2021-01-01" {
+            assert!(findings.is_empty(), "{at}: nothing the sources ask of those years is missing: {body}");
+        }
+    }
+    let (_, body) = server
+        .post(query, serde_json::json!({"at": "2024-06-01", "kinds": ["MUNICIPAL_FUNCTION_MISSING"]}), None)
+        .await;
+    let only = body["data"]["findings"].as_array().unwrap_or_else(|| panic!("{body}"));
+    assert!(!only.is_empty() && only.iter().all(|f| f["kind"] == "MUNICIPAL_FUNCTION_MISSING"), "{body}");
+    assert!(only.iter().any(|f| f["subject"] == "Botkyrka kommun"), "{body}");
+}
+
+/// Riktlinje 8.6's chain, readable: a report, its feedback, both time axes.
+#[tokio::test]
+async fn a_problem_report_reads_back_with_its_chain() {
+    let server = tokio::task::spawn_blocking(|| TestServer::seeded(ServerConfig::default())).await.expect("seeded");
+    let token = server.token(graphql::Role::Secretariat, "sekretariatet");
+    let record = |name: &'static str, input: serde_json::Value| {
+        let server = &server;
+        let token = &token;
+        async move {
+            let document = crate::support::mutation_document(name, "position");
+            let (_, body) = server.post(&document, serde_json::json!({"input": input}), Some(token)).await;
+            assert!(body["errors"].is_null(), "{name}: {body}");
+        }
+    };
+    record(
+        "reportProblem",
+        serde_json::json!({"problem": "utskrivning-vantan", "reportedBy": "nacka", "reportedTo": "STORSTHLM",
+            "summary": "Väntan vid utskrivning", "effective": "2024-03-01"}),
+    )
+    .await;
+    record(
+        "answerProblem",
+        serde_json::json!({"problem": "utskrivning-vantan", "summary": "Återkoppling", "effective": "2024-04-02"}),
+    )
+    .await;
+    let query = r#"query($at: Date) { problems(at: $at) { edges { node { id status feedback answeredOn because { type } } } } }"#;
+    let (_, before) = server.post(query, serde_json::json!({"at": "2024-03-15"}), None).await;
+    let node = &before["data"]["problems"]["edges"][0]["node"];
+    assert_eq!(node["status"], "REPORTED", "{before}");
+    let (_, after) = server.post(query, serde_json::json!({"at": "2024-05-01"}), None).await;
+    let node = &after["data"]["problems"]["edges"][0]["node"];
+    assert_eq!(
+        (node["status"].clone(), node["answeredOn"].clone()),
+        (serde_json::json!("ANSWERED"), serde_json::json!("2024-04-02"))
+    );
+    assert_eq!(node["because"].as_array().map(Vec::len), Some(2));
+}

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use async_graphql::connection::PageInfo;
 use async_graphql::{ComplexObject, Context, Json, Object, SimpleObject, Subscription};
 use base64::Engine;
 use futures::Stream;
@@ -124,21 +125,9 @@ pub(super) struct EventEdge {
     pub node: Event,
 }
 
-/// Relay page info.
-#[derive(Debug, Clone, SimpleObject)]
-pub(super) struct PageInfo {
-    /// Whether more events follow.
-    pub has_next_page: bool,
-    /// Whether events precede this page.
-    pub has_previous_page: bool,
-    /// The first edge's cursor.
-    pub start_cursor: Option<String>,
-    /// The last edge's cursor.
-    pub end_cursor: Option<String>,
-}
-
-/// A page of events in log order (Relay connection).
-#[derive(Debug, Clone, SimpleObject)]
+/// A page of events in log order (Relay connection; `PageInfo` is async-graphql's, shared with
+/// every other connection of the schema).
+#[derive(SimpleObject)]
 #[graphql(complex)]
 pub(super) struct EventConnection {
     /// The events of this page.

@@ -767,3 +767,53 @@ catalogue!(
     FundsAllocated,
     EventRetracted,
 );
+
+impl EventData {
+    /// The decision this event cites (the decision an adoption, a notice, a group's establishment …
+    /// rests on), if it cites one. `DecisionRecorded` is the decision itself, not a citation.
+    pub fn cited_decision(&self) -> Option<&DecisionId> {
+        use EventData as E;
+        match self {
+            E::VersionDecided(e) => Some(&e.decision),
+            E::VersionRecommended(e) => Some(&e.decision),
+            E::PartyAdopted(e) => Some(&e.decision),
+            E::PartyDeclined(e) => Some(&e.decision),
+            E::RequiredPartiesChanged(e) => Some(&e.decision),
+            E::NoticeGiven(e) => Some(&e.decision),
+            E::NoticeWithdrawn(e) => Some(&e.decision),
+            E::ContinuationDecided(e) => Some(&e.decision),
+            E::AgreementTerminated(e) => Some(&e.decision),
+            E::AgreementSuperseded(e) => Some(&e.decision),
+            E::InterpretationIssued(e) => Some(&e.decision),
+            E::GroupEstablished(e) => e.decision.as_ref(),
+            E::MandateChanged(e) => Some(&e.decision),
+            E::GroupDissolved(e) => Some(&e.decision),
+            E::CaseResolved(e) => e.decision.as_ref(),
+            E::PriorityAreasSet(e) => Some(&e.decision),
+            E::PriorityAreaAdded(e) => Some(&e.decision),
+            E::FollowUpPlanned(e) => Some(&e.decision),
+            E::ProblemRaisedToVis(e) => e.decision.as_ref(),
+            E::FundsAllocated(e) => Some(&e.decision),
+            E::PartyRegistered(_)
+            | E::DistrictRegistered(_)
+            | E::BodyRegistered(_)
+            | E::DecisionRecorded(_)
+            | E::AgreementDrafted(_)
+            | E::VersionProposed(_)
+            | E::VersionPublished(_)
+            | E::StewardAssigned(_)
+            | E::GroupRenamed(_)
+            | E::MemberAppointed(_)
+            | E::MemberLeft(_)
+            | E::CoordinatorDesignated(_)
+            | E::CaseOpened(_)
+            | E::CaseEscalated(_)
+            | E::CaseWithdrawn(_)
+            | E::FollowUpReported(_)
+            | E::AnnualDialogueHeld(_)
+            | E::ProblemReported(_)
+            | E::ProblemAnswered(_)
+            | E::EventRetracted(_) => None,
+        }
+    }
+}

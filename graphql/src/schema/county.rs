@@ -1,0 +1,527 @@
+//! The rest of what the ledger records, readable (issue 15): problem reports with their chain
+//! (Riktlinje 8.6), local coordinators per area and year (Riktlinje 7.1), priority areas
+//! (Riktlinje 2), state stimulus funds (Riktlinje 5.3), and the bodies and decisions behind every
+//! answer – who decided what, with what competence. All on both time axes, with `because`; the
+//! lists that grow without bound are Relay connections.
+
+use async_graphql::connection::{Connection, Edge, EmptyFields, query};
+use async_graphql::{Context, Enum, Object, SimpleObject};
+use ledger::{BodyId, DecisionId, ProblemId};
+use projections::{BodyRole as Role, BodyView, CoordinatorView, DecisionView, ProblemStatus as Status, ProblemView};
+
+use super::agreements::{Agreement, agreement_of};
+use super::enums::{BodyKind, CoordinatorRole, Designator, ProblemRecipient};
+use super::events::Event;
+use super::organisation::{Group, group_of};
+use super::scalars::{Axes, Date, DateTime, parse_id};
+use super::{app, readable};
+use crate::error::{ApiError, ApiResult};
+
+/// The most items one page of a connection returns, and the page size when `first`/`last` is not
+/// given.
+const MAX_PAGE: usize = 500;
+const DEFAULT_PAGE: usize = 50;
+
+/// A page of `items` by the Relay arguments (cursors are offsets into the list).
+async fn page<T: async_graphql::OutputType>(
+    items: Vec<T>,
+    after: Option<String>,
+    before: Option<String>,
+    first: Option<i32>,
+    last: Option<i32>,
+) -> ApiResult<Connection<usize, T, EmptyFields, EmptyFields>> {
+    for n in [first, last].into_iter().flatten() {
+        if n < 0 || n as usize > MAX_PAGE {
+            return Err(ApiError::invalid(format!("first and last must be 0–{MAX_PAGE}, got {n}")).into());
+        }
+    }
+    let first = if first.is_none() && last.is_none() { Some(DEFAULT_PAGE as i32) } else { first };
+    query(after, before, first, last, |after: Option<usize>, before: Option<usize>, first, last| async move {
+        let mut start = after.map_or(0, |a| a + 1).min(items.len());
+        let mut end = before.unwrap_or(items.len()).min(items.len()).max(start);
+        if let Some(first) = first {
+            end = end.min(start + first);
+        }
+        if let Some(last) = last {
+            start = start.max(end.saturating_sub(last));
+        }
+        let mut connection = Connection::new(start > 0, end < items.len());
+        let mut items = items;
+        let page: Vec<T> = items.drain(start..end).collect();
+        connection.edges.extend(page.into_iter().enumerate().map(|(i, item)| Edge::new(start + i, item)));
+        Ok::<_, async_graphql::Error>(connection)
+    })
+    .await
+}
+
+/// Where a problem report stands (Riktlinje 8.6).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+pub(super) enum ProblemStatus {
+    /// Reported; no feedback yet.
+    Reported,
+    /// HSF or Storsthlm gave feedback.
+    Answered,
+    /// Raised to VIS.
+    RaisedToVis,
+}
+
+/// A structural problem in collaboration (Riktlinje 8.6), with its chain: report, feedback, VIS.
+#[derive(Debug, Clone)]
+pub(super) struct Problem {
+    view: ProblemView,
+    axes: Axes,
+}
+
+#[Object]
+impl Problem {
+    /// Its id.
+    async fn id(&self) -> &str {
+        self.view.id.as_str()
+    }
+    /// Who reported it (a municipality or a care provider).
+    async fn reported_by(&self) -> &str {
+        &self.view.reported_by
+    }
+    /// Storsthlm (municipalities) or HSF (care providers).
+    async fn reported_to(&self) -> ProblemRecipient {
+        self.view.reported_to.into()
+    }
+    /// When.
+    async fn reported_on(&self) -> Date {
+        Date(self.view.reported_on)
+    }
+    /// The agreement concerned.
+    async fn agreement(&self, ctx: &Context<'_>) -> ApiResult<Option<Agreement>> {
+        let Some(id) = &self.view.agreement else { return Ok(None) };
+        agreement_of(app(ctx)?, id, self.axes)
+    }
+    /// What it is.
+    async fn summary(&self) -> &str {
+        &self.view.summary
+    }
+    /// Where it stands on `at`.
+    async fn status(&self) -> ProblemStatus {
+        match self.view.status {
+            Status::Reported => ProblemStatus::Reported,
+            Status::Answered => ProblemStatus::Answered,
+            Status::RaisedToVis => ProblemStatus::RaisedToVis,
+        }
+    }
+    /// The feedback given.
+    async fn feedback(&self) -> Option<&str> {
+        self.view.feedback.as_deref()
+    }
+    /// When feedback was first given.
+    async fn answered_on(&self) -> Option<Date> {
+        self.view.answered_on.map(Date)
+    }
+    /// When it was raised to VIS.
+    async fn raised_to_vis_on(&self) -> Option<Date> {
+        self.view.raised_to_vis_on.map(Date)
+    }
+    /// The decision that raised it (the officials' steering group's), if recorded.
+    async fn raised_by(&self) -> Option<&str> {
+        self.view.raised_by.as_ref().map(|d| d.as_str())
+    }
+    /// The events that make this answer what it is.
+    async fn because(&self, ctx: &Context<'_>) -> ApiResult<Vec<Event>> {
+        Event::all_at(ctx, &self.view.because)
+    }
+}
+
+/// A designated local coordinator (Riktlinje 7.1).
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex)]
+pub(super) struct Coordinator {
+    /// Who holds it (a unit, or a health centre).
+    holder: String,
+    /// Municipal function or health centre.
+    role: CoordinatorRole,
+    /// Who designated it.
+    designated_by: Designator,
+    /// When.
+    designated_on: Date,
+    #[graphql(skip)]
+    position: ledger::Position,
+}
+
+#[async_graphql::ComplexObject]
+impl Coordinator {
+    /// The designating event.
+    async fn because(&self, ctx: &Context<'_>) -> ApiResult<Vec<Event>> {
+        Event::all_at(ctx, &[self.position])
+    }
+}
+
+impl From<&CoordinatorView> for Coordinator {
+    fn from(c: &CoordinatorView) -> Self {
+        Self {
+            holder: c.holder.clone(),
+            role: c.role.into(),
+            designated_by: c.designated_by.into(),
+            designated_on: Date(c.designated_on),
+            position: c.position,
+        }
+    }
+}
+
+/// The local coordinators of one area (a municipality, or a district of Stockholm) for a year.
+#[derive(Debug, Clone, SimpleObject)]
+pub(super) struct CoordinatorArea {
+    /// The municipality or district.
+    area: String,
+    /// The year.
+    year: i32,
+    /// The municipality's samordnande funktion (Riktlinje 7.1.1).
+    municipal_function: Option<Coordinator>,
+    /// The region's samordnande vårdcentral (Riktlinje 7.1.2).
+    health_centre: Option<Coordinator>,
+    /// Past 30 April with no health centre designated: HSF must designate one.
+    health_centre_open: bool,
+}
+
+/// The priority areas of a year (Riktlinje 2).
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex)]
+pub(super) struct PriorityAreas {
+    /// The year.
+    year: i32,
+    /// The period's priority areas.
+    areas: Vec<String>,
+    /// The first year of the period covering the year.
+    from_year: Option<i32>,
+    /// Its last year.
+    to_year: Option<i32>,
+    /// One-year priorities added for the year.
+    one_year: Vec<String>,
+    #[graphql(skip)]
+    because: Vec<ledger::Position>,
+}
+
+#[async_graphql::ComplexObject]
+impl PriorityAreas {
+    /// The events that make this answer what it is.
+    async fn because(&self, ctx: &Context<'_>) -> ApiResult<Vec<Event>> {
+        Event::all_at(ctx, &self.because)
+    }
+}
+
+/// An allocation of state stimulus funds (Riktlinje 5.3).
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex)]
+pub(super) struct FundsAllocation {
+    /// The year.
+    year: i32,
+    /// The amount in Swedish kronor.
+    amount_sek: i64,
+    /// For what.
+    purpose: String,
+    /// The deciding decision.
+    decision: String,
+    /// Its date.
+    decided_on: Date,
+    #[graphql(skip)]
+    group: Option<ledger::GroupId>,
+    #[graphql(skip)]
+    position: ledger::Position,
+    #[graphql(skip)]
+    axes: Axes,
+}
+
+#[async_graphql::ComplexObject]
+impl FundsAllocation {
+    /// The group that gets them.
+    async fn group(&self, ctx: &Context<'_>) -> ApiResult<Option<Group>> {
+        let Some(id) = &self.group else { return Ok(None) };
+        group_of(app(ctx)?, id, self.axes)
+    }
+    /// The allocating event.
+    async fn because(&self, ctx: &Context<'_>) -> ApiResult<Vec<Event>> {
+        Event::all_at(ctx, &[self.position])
+    }
+}
+
+/// What a body is, for DOMAIN.md's competence table.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+pub(super) enum BodyRole {
+    /// Vård i samverkan, the political steering group.
+    Vis,
+    /// The officials' steering group (Tjänstemannastyrgrupp Sammanhållen vård och omsorg).
+    Officials,
+    /// The board of an association of the municipalities (Storsthlm's styrelse).
+    AssociationBoard,
+    /// A council, board or committee of a party (`party` names it).
+    OfParty,
+    /// No competence of the table (a network, an administration, an association itself).
+    Other,
+}
+
+/// A decision-making body.
+#[derive(Debug, Clone)]
+pub(super) struct Body {
+    view: BodyView,
+}
+
+#[Object]
+impl Body {
+    /// Its id.
+    async fn id(&self) -> &str {
+        self.view.id.as_str()
+    }
+    /// Its name.
+    async fn name(&self) -> &str {
+        &self.view.name
+    }
+    /// Council, board, committee, …
+    async fn kind(&self) -> BodyKind {
+        self.view.kind.into()
+    }
+    /// The party, organisation or group it belongs to (or, for VIS and the officials' steering
+    /// group, is).
+    async fn of(&self) -> Option<&str> {
+        self.view.of.as_ref().map(|s| s.as_str())
+    }
+    /// What it is for the competence table.
+    async fn role(&self) -> BodyRole {
+        match self.view.role {
+            Role::Vis => BodyRole::Vis,
+            Role::Officials => BodyRole::Officials,
+            Role::AssociationBoard => BodyRole::AssociationBoard,
+            Role::OfParty(_) => BodyRole::OfParty,
+            Role::Other => BodyRole::Other,
+        }
+    }
+    /// The party whose body it is, when it is one.
+    async fn party(&self) -> Option<&str> {
+        match &self.view.role {
+            Role::OfParty(party) => Some(party.as_str()),
+            Role::Vis | Role::Officials | Role::AssociationBoard | Role::Other => None,
+        }
+    }
+    /// The events that make this answer what it is.
+    async fn because(&self, ctx: &Context<'_>) -> ApiResult<Vec<Event>> {
+        Event::all_at(ctx, &self.view.because)
+    }
+}
+
+/// A recorded decision: who decided, when, and what rests on it.
+#[derive(Debug, Clone)]
+pub(super) struct Decision {
+    view: DecisionView,
+    known: ledger::Timestamp,
+}
+
+#[Object]
+impl Decision {
+    /// Its id.
+    async fn id(&self) -> &str {
+        self.view.id.as_str()
+    }
+    /// The body that decided, with its competence role.
+    async fn body(&self, ctx: &Context<'_>) -> ApiResult<Option<Body>> {
+        Ok(app(ctx)?.projections()?.body(&self.view.body, self.known).map(|view| Body { view }))
+    }
+    /// The decision's date.
+    async fn decided_on(&self) -> Date {
+        Date(self.view.decided_on)
+    }
+    /// Diarienummer.
+    async fn reference(&self) -> Option<&str> {
+        self.view.reference.as_deref()
+    }
+    /// Protocol paragraph (§).
+    async fn paragraph(&self) -> Option<&str> {
+        self.view.paragraph.as_deref()
+    }
+    /// What was decided on.
+    async fn subject(&self) -> &str {
+        &self.view.subject
+    }
+    /// A short summary.
+    async fn summary(&self) -> Option<&str> {
+        self.view.summary.as_deref()
+    }
+    /// The events that cite this decision (what was decided), on the axes, in log order.
+    async fn cited_by(&self, ctx: &Context<'_>) -> ApiResult<Vec<Event>> {
+        Event::all_at(ctx, &self.view.cited_by)
+    }
+    /// The `DecisionRecorded` event.
+    async fn because(&self, ctx: &Context<'_>) -> ApiResult<Vec<Event>> {
+        Event::all_at(ctx, &[self.view.position])
+    }
+}
+
+/// The county-wide part of the query root.
+#[derive(Debug, Default)]
+pub(super) struct CountyQuery;
+
+#[Object]
+impl CountyQuery {
+    /// Problem reports made by `at`, as known at `asKnownAt`, oldest first (Relay).
+    #[allow(clippy::too_many_arguments)]
+    async fn problems(
+        &self,
+        ctx: &Context<'_>,
+        at: Option<Date>,
+        as_known_at: Option<DateTime>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Connection<usize, Problem, EmptyFields, EmptyFields>> {
+        let axes = Axes::new(at, as_known_at);
+        let items: Vec<Problem> = readable(ctx)?
+            .projections()?
+            .problems(axes.at, axes.known)
+            .into_iter()
+            .map(|view| Problem { view, axes })
+            .collect();
+        page(items, after, before, first, last).await
+    }
+
+    /// One problem report.
+    async fn problem(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        at: Option<Date>,
+        as_known_at: Option<DateTime>,
+    ) -> ApiResult<Option<Problem>> {
+        let app = readable(ctx)?;
+        let id: ProblemId = parse_id(&id)?;
+        let axes = Axes::new(at, as_known_at);
+        Ok(app.projections()?.problem(&id, axes.at, axes.known).map(|view| Problem { view, axes }))
+    }
+
+    /// The local coordinators of every area for `year` (default: the year of `at`), as designated by
+    /// `at` and known at `asKnownAt`.
+    async fn coordinators(
+        &self,
+        ctx: &Context<'_>,
+        year: Option<i32>,
+        at: Option<Date>,
+        as_known_at: Option<DateTime>,
+    ) -> ApiResult<Vec<CoordinatorArea>> {
+        let app = readable(ctx)?;
+        let axes = Axes::new(at, as_known_at);
+        let year = check_year(year.unwrap_or(axes.at.year()))?;
+        let coordinators = app.projections()?.coordinators(year, axes.at, axes.known);
+        Ok(coordinators
+            .areas
+            .iter()
+            .map(|a| CoordinatorArea {
+                area: a.area.to_string(),
+                year,
+                municipal_function: a.municipal_function.as_ref().map(Coordinator::from),
+                health_centre: a.health_centre.as_ref().map(Coordinator::from),
+                health_centre_open: a.health_centre_open,
+            })
+            .collect())
+    }
+
+    /// The priority areas of `year`, as known at `asKnownAt` (Riktlinje 2).
+    async fn priority_areas(
+        &self,
+        ctx: &Context<'_>,
+        year: i32,
+        as_known_at: Option<DateTime>,
+    ) -> ApiResult<PriorityAreas> {
+        let app = readable(ctx)?;
+        let year = check_year(year)?;
+        let axes = Axes::new(None, as_known_at);
+        let view = app.projections()?.priority_areas(year, axes.known);
+        Ok(PriorityAreas {
+            year,
+            areas: view.areas,
+            from_year: view.period.map(|(from, _)| from),
+            to_year: view.period.map(|(_, to)| to),
+            one_year: view.one_year,
+            because: view.because,
+        })
+    }
+
+    /// State stimulus funds allocated, for `year` or every year, as known at `asKnownAt`
+    /// (Riktlinje 5.3).
+    async fn funds(
+        &self,
+        ctx: &Context<'_>,
+        year: Option<i32>,
+        as_known_at: Option<DateTime>,
+    ) -> ApiResult<Vec<FundsAllocation>> {
+        let app = readable(ctx)?;
+        let year = year.map(check_year).transpose()?;
+        let axes = Axes::new(None, as_known_at);
+        Ok(app
+            .projections()?
+            .funds(year, axes.known)
+            .into_iter()
+            .map(|f| FundsAllocation {
+                year: f.year,
+                amount_sek: f.amount_sek,
+                purpose: f.purpose,
+                decision: f.decision.to_string(),
+                decided_on: Date(f.decided_on),
+                group: f.group,
+                position: f.position,
+                axes,
+            })
+            .collect())
+    }
+
+    /// Every decision-making body registered by `asKnownAt`, with its competence role.
+    async fn bodies(&self, ctx: &Context<'_>, as_known_at: Option<DateTime>) -> ApiResult<Vec<Body>> {
+        let app = readable(ctx)?;
+        let axes = Axes::new(None, as_known_at);
+        Ok(app.projections()?.bodies(axes.known).into_iter().map(|view| Body { view }).collect())
+    }
+
+    /// Decisions made by `at`, as known at `asKnownAt`, in recording order; only `body`'s, when
+    /// given (Relay).
+    #[allow(clippy::too_many_arguments)]
+    async fn decisions(
+        &self,
+        ctx: &Context<'_>,
+        body: Option<String>,
+        at: Option<Date>,
+        as_known_at: Option<DateTime>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Connection<usize, Decision, EmptyFields, EmptyFields>> {
+        let app = readable(ctx)?;
+        let body: Option<BodyId> = body.as_deref().map(parse_id).transpose()?;
+        let axes = Axes::new(at, as_known_at);
+        let items: Vec<Decision> = app
+            .projections()?
+            .decisions(body.as_ref(), axes.at, axes.known)
+            .into_iter()
+            .map(|view| Decision { view, known: axes.known })
+            .collect();
+        page(items, after, before, first, last).await
+    }
+
+    /// One decision, if made by `at` as known at `asKnownAt`.
+    async fn decision(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        at: Option<Date>,
+        as_known_at: Option<DateTime>,
+    ) -> ApiResult<Option<Decision>> {
+        let app = readable(ctx)?;
+        let id: DecisionId = parse_id(&id)?;
+        let axes = Axes::new(at, as_known_at);
+        Ok(app.projections()?.decision(&id, axes.at, axes.known).map(|view| Decision { view, known: axes.known }))
+    }
+}
+
+fn check_year(year: i32) -> Result<i32, ApiError> {
+    if (1900..=2200).contains(&year) {
+        Ok(year)
+    } else {
+        Err(ApiError::invalid(format!("year {year} is out of range 1900–2200")))
+    }
+}
