@@ -16,6 +16,7 @@
 //! loss. Concurrent appends share one flush and sync (group commit).
 
 mod durability;
+mod manifest;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -219,6 +220,10 @@ impl Ledger {
     pub fn open(dir: impl AsRef<Path>, config: LedgerConfig) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         check_directory(&dir)?;
+        for moved in manifest::move_aside_stale_snapshots(&dir)? {
+            tracing::warn!(file = %moved.display(), "moved an incomplete sled snapshot file aside before opening");
+        }
+        let committed = manifest::Manifest::read(&dir)?;
         let db = open_sled(&dir)?;
         let trees = Trees {
             log: db.open_tree("log")?,
@@ -226,6 +231,10 @@ impl Ledger {
             ids: db.open_tree("ids")?,
             meta: db.open_tree("meta")?,
         };
+        // Before anything is written: a sled state behind the manifest is refused as it is found.
+        if let Some(committed) = &committed {
+            check_manifest(&dir, &trees, &trees.head()?, committed)?;
+        }
         match trees.meta.get("format")? {
             Some(marker) if marker.as_ref() == FORMAT_MARKER => {}
             Some(other) => {
@@ -248,11 +257,15 @@ impl Ledger {
         check_head(&trees, &head)?;
         let mut syncer = durability::Syncer::open(&dir)?;
         syncer.flush_and_sync(&db)?;
+        // The manifest names this head from now on (an upgrade from a ledger without one, too).
+        if committed.is_none_or(|c| c != manifest::Manifest::of(&head)) {
+            manifest::Manifest::of(&head).write(&dir)?;
+        }
 
         let (head_tx, head_rx) = watch::channel(head);
         let (requests, inbox) = mpsc::channel();
         let clock = config.clock.clone();
-        let writer = writer::Writer::new(db, trees.clone(), syncer, config, head, head_tx);
+        let writer = writer::Writer::new(db, trees.clone(), syncer, config, head, head_tx, dir.clone());
         let handle = std::thread::Builder::new().name("ledger-writer".into()).spawn(move || writer.run(inbox))?;
         Ok(Self {
             shared: Arc::new(Shared {
@@ -427,6 +440,42 @@ fn check_directory(dir: &Path) -> Result<()> {
             }
         }
     }
+}
+
+/// sled's log must hold the head the manifest names: as long or longer, with the same hash at the
+/// manifest's position. Anything else is sled's data lost or replaced (a deleted snapshot file, a
+/// restored older copy), refused with what was found and what was expected.
+fn check_manifest(dir: &Path, trees: &Trees, head: &Head, committed: &manifest::Manifest) -> Result<()> {
+    let found = || format!("sled holds {} events (head {})", head.position.get(), head.hash);
+    let expected = format!(
+        "the manifest {} records {} committed events (head {})",
+        dir.join(manifest::FILE).display(),
+        committed.position.get(),
+        committed.hash
+    );
+    let advice = "sled's files are missing or damaged (a deleted snapshot file, a restored older copy); \
+                  nothing was changed – restore the data directory from a backup, or move HEAD aside only \
+                  if you know the shorter log is right";
+    if head.position < committed.position {
+        return Err(LedgerError::Corrupt {
+            position: committed.position,
+            reason: format!("{}, but {expected}: {advice}", found()),
+        });
+    }
+    if committed.position.get() > 0 {
+        let hash = trees.get(committed.position)?.map(|e| e.hash());
+        if hash != Some(committed.hash) {
+            return Err(LedgerError::Corrupt {
+                position: committed.position,
+                reason: format!(
+                    "{}, and the event at {} is not the one {expected}: {advice}",
+                    found(),
+                    committed.position.get()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The stored head must name the log's last record.

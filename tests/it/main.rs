@@ -13,6 +13,7 @@ mod graphql_subscriptions;
 mod ledger_append;
 mod ledger_crash;
 mod ledger_durability;
+mod ledger_guard;
 mod ledger_integrity;
 mod ledger_jsonl;
 mod ledger_tamper;

@@ -60,7 +60,15 @@ pub(crate) struct Writer {
     head: Head,
     head_tx: watch::Sender<Head>,
     poisoned: bool,
+    /// The ledger's directory, where the head manifest lives.
+    dir: std::path::PathBuf,
+    /// The head the manifest names, and when it was written.
+    manifest: (Head, std::time::Instant),
 }
+
+/// How often at most the head manifest is rewritten after commits (it may lag the head; see
+/// `manifest.rs`).
+const MANIFEST_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Writer {
     pub(crate) fn new(
@@ -70,8 +78,27 @@ impl Writer {
         config: LedgerConfig,
         head: Head,
         head_tx: watch::Sender<Head>,
+        dir: std::path::PathBuf,
     ) -> Self {
-        Self { db, trees, syncer, config, head, head_tx, poisoned: false }
+        let manifest = (head, std::time::Instant::now());
+        Self { db, trees, syncer, config, head, head_tx, poisoned: false, dir, manifest }
+    }
+
+    /// Rewrites the head manifest when the head moved and the last write is older than
+    /// [`MANIFEST_EVERY`] (or `now`), after the sync that made the head durable. A failure is logged:
+    /// the manifest only guards, and a stale one still does.
+    fn write_manifest(&mut self, force: bool) {
+        let (written, at) = self.manifest;
+        // Without fsync the head is not durable against power loss, and the manifest must never
+        // name more than is: then it is written only when the ledger closes (after the last flush).
+        let durable = self.config.durability == Durability::Fsync;
+        if written == self.head || !(force || (durable && at.elapsed() >= MANIFEST_EVERY)) {
+            return;
+        }
+        match super::manifest::Manifest::of(&self.head).write(&self.dir) {
+            Ok(()) => self.manifest = (self.head, std::time::Instant::now()),
+            Err(e) => tracing::error!(error = %e, "the head manifest could not be written"),
+        }
     }
 
     /// Serves requests until every sender is gone.
@@ -89,12 +116,14 @@ impl Writer {
                 }
             }
             self.commit(batch);
+            self.write_manifest(false);
         }
         // A last flush so that a clean shutdown leaves sled with nothing to recover.
         if !self.poisoned {
             if let Err(e) = self.db.flush() {
                 tracing::error!(error = %e, "final flush failed");
             }
+            self.write_manifest(true);
         }
     }
 
