@@ -7,6 +7,7 @@
 // Vocabulary enums (PartyKind, GroupKind, …) live in `enums.rs` for inputs and outputs alike.
 mod agreements;
 mod cases;
+mod cost;
 mod county;
 mod enums;
 mod events;
@@ -46,11 +47,16 @@ pub struct SchemaLimits {
     pub max_depth: usize,
     /// The most complex query accepted (async-graphql's complexity: one per field by default).
     pub max_complexity: usize,
+    /// The highest price of a document, computed on its parse tree before any other work
+    /// (`schema/cost.rs`: fields × fragment spreads × expected list lengths, county-wide lists
+    /// and log scans priced as the work they take).
+    pub max_cost: u64,
 }
 
 impl Default for SchemaLimits {
     fn default() -> Self {
-        Self { max_depth: 16, max_complexity: 5_000 }
+        // The dashboard's largest query is priced about 70 000.
+        Self { max_depth: 16, max_complexity: 5_000, max_cost: 250_000 }
     }
 }
 
@@ -60,6 +66,7 @@ pub fn build_schema(app: Arc<App>, limits: SchemaLimits) -> AppSchema {
         .data(app)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
+        .extension(cost::CostLimit { max: limits.max_cost })
         .extension(ErrorCodes)
         .finish()
 }

@@ -144,6 +144,16 @@ const OFFICIALS: &str = "tjanstemannastyrgruppen-2022-07-01-riktlinje";
 
 /// Syntax, types, ids, enums, sizes, depth, bodies, cursors and dates: everything but the domain
 /// rules, which need their own set-up.
+/// `{ ...F<levels> }` where each fragment spreads the one before twice: 2^levels fields expanded,
+/// about 40 bytes a level.
+pub(crate) fn fan_out_fragments(levels: usize) -> String {
+    let mut query = format!("{{ ...F{levels} }}\nfragment F0 on Query {{ ledger {{ position }} }}\n");
+    for level in 1..=levels {
+        query.push_str(&format!("fragment F{level} on Query {{ ...F{} ...F{} }}\n", level - 1, level - 1));
+    }
+    query
+}
+
 fn graphql_cases() -> Vec<Case> {
     use StatusCode as S;
     let ok = S::OK;
@@ -522,6 +532,21 @@ fn graphql_cases() -> Vec<Case> {
         refused_query("query nested 17 deep (limit 16)", nested_query(17), "INVALID_INPUT", "nested too deep"),
         refused_query("query nested 200 deep", nested_query(200), "INVALID_INPUT", "recursion"),
         refused_query("query of 2 600 aliases (complexity)", format!("{{{aliases} }}"), "INVALID_INPUT", "complex"),
+        refused_query(
+            "fragments spreading the one before twice, 30 levels (2^30 fields once expanded)",
+            fan_out_fragments(30),
+            "INVALID_INPUT",
+            "too expensive",
+        ),
+        refused_query(
+            "60 aliases of a county-wide agreements(at:)",
+            format!(
+                "{{ {} }}",
+                (0..60).map(|i| format!("a{i}: agreements(at: \"2024-01-01\") {{ id status }}")).collect::<String>()
+            ),
+            "INVALID_INPUT",
+            "too expensive",
+        ),
         // Bodies.
         Case {
             name: "oversized body with Content-Length".into(),

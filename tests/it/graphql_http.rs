@@ -569,3 +569,24 @@ async fn closed_reads_need_a_token() {
     let (status, _, _) = send(&server, Request::get("/healthz").body(Body::empty()).expect("request")).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// Issue 20, cost before work: the fragment fan-out document is refused on its parse tree, at once –
+/// not after expanding 2^30 fields – and the server answers the next request as quickly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exponential_fragment_document_is_refused_before_any_work() {
+    let server = seeded(ServerConfig::default()).await;
+    let document = crate::bad_input::fan_out_fragments(30);
+    assert!(document.len() < 1_500, "a small document: {} bytes", document.len());
+    let start = std::time::Instant::now();
+    let (status, body) = server.post(&document, json!({}), None).await;
+    let took = start.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "INVALID_INPUT", "{body}");
+    assert!(body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("too expensive")), "{body}");
+    // Minutes of CPU before; a bound far above what it takes (a few milliseconds), not a benchmark.
+    assert!(took < std::time::Duration::from_secs(1), "refused in {took:?}");
+    let start = std::time::Instant::now();
+    let (status, _) = server.post("{ ledger { position } }", json!({}), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(start.elapsed() < std::time::Duration::from_secs(1));
+}
