@@ -16,6 +16,7 @@ pub(crate) use auth::bearer;
 pub use auth::{Caller, Role, TokenStore};
 pub use datadir::DataDir;
 pub(crate) use datadir::LEDGER_DIR;
+pub(crate) use datadir::Running;
 pub use import::{ImportError, import_validated};
 pub(crate) use live::apply_new;
 pub use live::{FoldError, LiveProjections};

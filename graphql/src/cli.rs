@@ -1,7 +1,6 @@
 //! The `samverkan` command line (API.md §3): parsing is in `main.rs`'s `Cli`, the work is here.
 
 use std::io::{BufReader, IsTerminal, Write};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ledger::jsonl;
 use ledger::{LedgerConfig, Position};
 
-use crate::app::{App, AppConfig, DataDir, Role};
+use crate::app::{App, AppConfig, DataDir, Role, Running};
 use crate::http::{ServerConfig, app};
 
 /// The collaboration ledger of Stockholm county's municipalities and Region Stockholm.
@@ -31,9 +30,9 @@ pub enum Command {
         /// The data directory.
         #[arg(long, default_value = "data", env = "SAMVERKAN_DATA")]
         data: PathBuf,
-        /// Where to listen.
+        /// Where to listen: host:port, a host name (localhost:8080) or an address.
         #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
+        listen: String,
         /// Do not seed an empty ledger with the fixtures.
         #[arg(long)]
         no_seed: bool,
@@ -171,7 +170,26 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::At { date, known_at, data } => at(&date, known_at.as_deref(), &data),
         Command::Token { command: TokenCommand::Create { role, party, name, data } } => {
             let role = Role::parse(&role, party.as_deref()).map_err(anyhow::Error::msg)?;
+            // A typo in --data must not become a new, empty ledger with a token in it: a missing
+            // directory is refused (an existing empty one, made on purpose, becomes a data directory).
+            if !data.exists() {
+                anyhow::bail!(
+                    "{} is not a Samverkan data directory (it does not exist); `samverkan serve --data {}` makes one",
+                    data.display(),
+                    data.display()
+                );
+            }
             let dir = open_existing_or_new(&data)?;
+            if let Role::Party(party) = &role {
+                let mut projections = projections::Projections::new();
+                crate::app::apply_new(&mut projections, &dir.ledger)?;
+                if projections.party_registration_view(party, ledger::Date::MAX, ledger::Timestamp::now()).is_none() {
+                    anyhow::bail!(
+                        "no party \"{party}\" is registered in {}; a PARTY token names a registered party",
+                        data.display()
+                    );
+                }
+            }
             let token = dir.tokens.create(&role, &name)?;
             println!("{token}");
             Ok(())
@@ -256,6 +274,10 @@ fn export(data: &Path) -> anyhow::Result<()> {
     .map(|_| ())
     .and_then(|()| out.flush().map_err(Into::into));
     if let Some(e) = out.failed {
+        // A reader that stops early (`export | head`) is done, not failed.
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Ok(());
+        }
         anyhow::bail!("cannot write the export to standard output: {e}");
     }
     exported?;
@@ -320,6 +342,15 @@ fn at(date: &str, known_at: Option<&str>, data: &Path) -> anyhow::Result<()> {
     let mut projections = projections::Projections::new();
     crate::app::apply_new(&mut projections, &dir.ledger)?;
     let rows = projections.agreements(at, known);
+    match write_table(at, known, &rows) {
+        // A reader that stops early (`at … | head`) is done, not failed.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(Into::into),
+    }
+}
+
+/// The table of `samverkan at` on standard output.
+fn write_table(at: ledger::Date, known: ledger::Timestamp, rows: &[projections::AgreementView]) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "What applied on {at}, as known at {known} ({} agreements)", rows.len())?;
     writeln!(
@@ -345,14 +376,14 @@ fn at(date: &str, known_at: Option<&str>, data: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(
-    data: &Path,
-    listen: SocketAddr,
-    seed: bool,
-    app_config: AppConfig,
-    config: ServerConfig,
-) -> anyhow::Result<()> {
+fn serve(data: &Path, listen: String, seed: bool, app_config: AppConfig, config: ServerConfig) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Listen first: a serve that cannot listen (the port is taken) leaves the data directory as it
+    // was – not created, not seeded.
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(listen.as_str()))
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
     let dir = open_existing_or_new(data)?;
     if seed {
         if let Some(report) = crate::app::seed_if_empty(&dir.ledger).context("seeding the fixtures failed")? {
@@ -361,16 +392,20 @@ fn serve(
     }
     let state = App::new(dir.ledger.clone(), Arc::new(dir.tokens), app_config)
         .map_err(|e| anyhow::anyhow!("cannot fold the ledger: {}", e.message))?;
-    runtime.block_on(async move {
+    let url = format!("http://{local}");
+    // What the command line tells a user who runs a command on this directory meanwhile.
+    if let Err(e) = (Running { pid: std::process::id(), url: url.clone() }).write(data) {
+        tracing::warn!(error = %e, "could not record the server in the data directory");
+    }
+    let served = runtime.block_on(async move {
         let _follower = state.spawn_follower();
-        let listener =
-            tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-        let local = listener.local_addr()?;
-        tracing::info!(%local, data = %data.display(), "serving GraphQL on http://{local}/graphql");
-        eprintln!("samverkan: serving http://{local}/graphql (data: {})", data.display());
+        tracing::info!(%local, data = %data.display(), "serving GraphQL on {url}/graphql");
+        eprintln!("samverkan: serving {url}/graphql (data: {})", data.display());
         axum::serve(listener, app(state, config)).with_graceful_shutdown(shutdown_signal()).await?;
         Ok::<(), anyhow::Error>(())
-    })
+    });
+    Running::remove(data);
+    served
 }
 
 async fn shutdown_signal() {

@@ -100,6 +100,7 @@ impl From<LedgerError> for ApiError {
             LedgerError::Io(_)
             | LedgerError::Storage(_)
             | LedgerError::NotALedger { .. }
+            | LedgerError::InUse { .. }
             | LedgerError::Corrupt { .. }
             | LedgerError::ChainBroken { .. }
             | LedgerError::Gap { .. }

@@ -23,6 +23,14 @@ pub enum LedgerError {
     #[error("{}", storage_message(.0))]
     Storage(sled::Error),
 
+    /// Another process has the ledger open (sled's lock is held): a server runs on it. Go through
+    /// that server, or stop it first.
+    #[error("the ledger in {} is open in another process (its lock is held)", path.display())]
+    InUse {
+        /// The directory.
+        path: PathBuf,
+    },
+
     /// The path exists but does not hold a Samverkan ledger. Point `--data` at a ledger directory or
     /// an empty one.
     #[error("{} is not a Samverkan ledger: {reason}", path.display())]

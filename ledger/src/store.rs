@@ -407,10 +407,7 @@ fn open_sled(dir: &Path) -> Result<sled::Db> {
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
                 attempt += 1;
                 if attempt == ATTEMPTS {
-                    return Err(LedgerError::NotALedger {
-                        path: dir.to_path_buf(),
-                        reason: "it is in use by another process (its lock is held)".into(),
-                    });
+                    return Err(LedgerError::InUse { path: dir.to_path_buf() });
                 }
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }

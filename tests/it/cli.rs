@@ -102,3 +102,94 @@ fn verify_fails_on_a_damaged_chain() {
     let message = format!("{err:#}");
     assert!(message.contains("position 100"), "{message}");
 }
+
+/// Issue 17: `token create` on a directory that is not a ledger (a typo in `--data`) is refused and
+/// creates nothing; a PARTY token must name a registered party.
+#[test]
+fn token_create_refuses_a_missing_directory_and_an_unknown_party() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let typo = dir.path().join("dtaa");
+    let err =
+        samverkan(&["token", "create", "--role", "READER", "--name", "r", "--data", typo.to_str().expect("utf-8")])
+            .expect_err("refused");
+    assert!(format!("{err:#}").contains("not a Samverkan data directory"), "{err:#}");
+    assert!(!typo.exists(), "nothing was created");
+
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8 path");
+    samverkan(&["import", FIXTURE, "--data", data_arg]).expect("imports");
+    let err =
+        samverkan(&["token", "create", "--role", "PARTY", "--party", "nosuch", "--name", "p", "--data", data_arg])
+            .expect_err("refused");
+    assert!(format!("{err:#}").contains("no party \"nosuch\" is registered"), "{err:#}");
+    samverkan(&["token", "create", "--role", "PARTY", "--party", "nacka", "--name", "nacka", "--data", data_arg])
+        .expect("a registered party gets its token");
+}
+
+/// Issue 17: a reader that stops early (`samverkan at … | head`) ends the command quietly, with 0.
+#[test]
+fn a_closed_pipe_ends_at_and_export_quietly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8 path");
+    samverkan(&["import", FIXTURE, "--data", data_arg]).expect("imports");
+    for args in [vec!["at", "2022-10-01"], vec!["export"]] {
+        let mut command = args.clone();
+        command.extend(["--data", data_arg]);
+        let mut child = std::process::Command::new(crate::process::SAMVERKAN)
+            .args(&command)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("runs");
+        // Close the reading end at once: the program's writes meet a closed pipe.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().expect("ends");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+    }
+}
+
+/// Issue 17: a command on a directory a server holds names the server (pid and URL); `serve`
+/// accepts a host name in `--listen`; a `serve` that cannot listen leaves the directory as it was.
+#[test]
+fn a_running_server_is_named_and_a_failed_serve_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = crate::process::start_server(&data);
+    let output = std::process::Command::new(crate::process::SAMVERKAN)
+        .args(["verify", "--data", data.to_str().expect("utf-8")])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("a server is running on the data directory"), "{stderr}");
+    assert!(stderr.contains(&format!("pid {}", server.pid())) && stderr.contains("http://127.0.0.1:"), "{stderr}");
+
+    // The server's port is taken: another serve on a new directory fails and creates nothing.
+    let addr = server.addr;
+    let other = dir.path().join("other");
+    let output = std::process::Command::new(crate::process::SAMVERKAN)
+        .args(["serve", "--listen", &addr.to_string(), "--data", other.to_str().expect("utf-8")])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot listen"), "{output:?}");
+    assert!(!other.exists(), "not created, not seeded");
+    drop(server);
+
+    // A host name is an address to listen on.
+    let named = dir.path().join("named");
+    let mut child = std::process::Command::new(crate::process::SAMVERKAN)
+        .args(["serve", "--listen", "localhost:0", "--no-seed", "--data", named.to_str().expect("utf-8")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut line = String::new();
+    let stderr = child.stderr.take().expect("stderr");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stderr), &mut line).expect("a line");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains("serving http://"), "{line}");
+}

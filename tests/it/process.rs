@@ -17,6 +17,11 @@ pub(crate) const SAMVERKAN: &str = env!("CARGO_BIN_EXE_samverkan-child");
 
 /// Creates a token with `role` in the data directory and returns it.
 pub(crate) fn create_token(data: &Path, role: &str, name: &str) -> String {
+    // `token create` refuses a directory that is not a data directory (issue 17: a typo in --data
+    // must not become a new ledger); a new one is made the way `serve` makes it.
+    if !data.exists() {
+        drop(graphql::DataDir::open(data, ledger::LedgerConfig::default()).expect("a new data directory"));
+    }
     let output = Command::new(SAMVERKAN)
         .args(["token", "create", "--role", role, "--name", name, "--data", path_arg(data)])
         .output()

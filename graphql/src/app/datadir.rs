@@ -27,10 +27,57 @@ impl DataDir {
     pub fn open(root: &Path, config: LedgerConfig) -> anyhow::Result<Self> {
         check_layout(root)?;
         std::fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
-        let ledger = Ledger::open(root.join(LEDGER_DIR), config)
-            .with_context(|| format!("cannot open the ledger in {}", root.display()))?;
+        let ledger = match Ledger::open(root.join(LEDGER_DIR), config) {
+            Ok(ledger) => ledger,
+            Err(ledger::LedgerError::InUse { .. }) => anyhow::bail!("{}", in_use(root)),
+            Err(e) => return Err(e).with_context(|| format!("cannot open the ledger in {}", root.display())),
+        };
         let tokens = TokenStore::open(root)?;
         Ok(Self { root: root.to_path_buf(), ledger, tokens })
+    }
+}
+
+/// The file a running server writes into its data directory: its process id and URL.
+pub(crate) const SERVER_FILE: &str = "server.json";
+
+/// What a running server says about itself in [`SERVER_FILE`].
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Running {
+    /// Its process id.
+    pub(crate) pid: u32,
+    /// Where it serves.
+    pub(crate) url: String,
+}
+
+impl Running {
+    /// Records the server in the data directory (replaced atomically).
+    pub(crate) fn write(&self, root: &Path) -> anyhow::Result<()> {
+        let tmp = root.join(format!("{SERVER_FILE}.tmp"));
+        std::fs::write(&tmp, serde_json::to_vec(self)?)?;
+        std::fs::rename(&tmp, root.join(SERVER_FILE))?;
+        Ok(())
+    }
+
+    /// Removes the record (the server stops).
+    pub(crate) fn remove(root: &Path) {
+        let _ = std::fs::remove_file(root.join(SERVER_FILE));
+    }
+}
+
+/// The message for a data directory whose ledger another process holds: which server, when it said.
+fn in_use(root: &Path) -> String {
+    let running = std::fs::read(root.join(SERVER_FILE)).ok().and_then(|b| serde_json::from_slice::<Running>(&b).ok());
+    match running {
+        Some(r) => format!(
+            "a server is running on the data directory {} (pid {}, {}); stop it first – the command line cannot go through a running server yet",
+            root.display(),
+            r.pid,
+            r.url
+        ),
+        None => format!(
+            "the data directory {} is in use by another process (its ledger's lock is held), probably a server; stop it first",
+            root.display()
+        ),
     }
 }
 
