@@ -23,8 +23,9 @@ use async_graphql::{Context, MergedObject, Schema};
 use crate::app::{App, Caller};
 use crate::error::{ApiError, ErrorCodes};
 
-/// The query root.
+/// The query root (named `Query`, as in API.md).
 #[derive(MergedObject, Default, Debug)]
+#[graphql(name = "Query")]
 pub struct QueryRoot(
     events::EventQuery,
     agreements::AgreementQuery,

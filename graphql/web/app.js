@@ -522,7 +522,7 @@ async function selectItem(item, row) {
   try {
     let events;
     if (item.event) {
-      const data = await query(`query($id: String!) { event(id: $id) { ${EVENT_FIELDS} } }`, { id: item.event });
+      const data = await query(`query($id: ID!) { event(id: $id) { ${EVENT_FIELDS} } }`, { id: item.event });
       events = data.event ? [data.event] : [];
     } else {
       const { kind, on, agreement } = item.change;

@@ -297,10 +297,10 @@ async fn schema_mutations(server: &TestServer) -> BTreeSet<String> {
     names
 }
 
-/// The mutation fields of the committed SDL's `MutationRoot`.
+/// The mutation fields of the committed SDL's `Mutation` type.
 fn sdl_mutations() -> BTreeSet<String> {
     let sdl = graphql::sdl();
-    let start = sdl.find("type MutationRoot {").expect("the SDL has a MutationRoot");
+    let start = sdl.find("type Mutation {").expect("the SDL has a Mutation type");
     let block = &sdl[start..start + sdl[start..].find("\n}").expect("the block ends")];
     block
         .lines()

@@ -234,7 +234,7 @@ fn graphql_cases() -> Vec<Case> {
         ),
         query(
             "required variable missing",
-            "query($id: String!) { agreement(id: $id) { id } }",
+            "query($id: ID!) { agreement(id: $id) { id } }",
             json!({}),
             ok,
             "INVALID_INPUT",
@@ -514,7 +514,7 @@ fn graphql_cases() -> Vec<Case> {
         ),
         query(
             "huge id in a query",
-            "query($id: String!) { agreement(id: $id) { id } }",
+            "query($id: ID!) { agreement(id: $id) { id } }",
             json!({"id": huge_id}),
             ok,
             "INVALID_INPUT",

@@ -273,7 +273,7 @@ async fn event_by_id_returns_the_stored_event() {
     let stored = server.ledger.get(ledger::Position::new(41)).expect("read").expect("event 41");
     let (_, body) = server
         .post(
-            "query($id: String!) { event(id: $id) { id position stream streamVersion type effective recordedAt recordedBy source { title } data hash prevHash } }",
+            "query($id: ID!) { event(id: $id) { id position stream streamVersion type effective recordedAt recordedBy source { title } data hash prevHash } }",
             json!({"id": stored.id().to_string()}),
             None,
         )

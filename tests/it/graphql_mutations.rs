@@ -120,7 +120,7 @@ async fn a_query_after_a_mutation_sees_the_new_event() {
     let token = server.token(Role::Secretariat, "registrator");
     let event = record(&server, "registerParty", new_party("testkommun"), &token).await;
 
-    let query = r#"query($id: String!) {
+    let query = r#"query($id: ID!) {
         ledger { position headHash }
         event(id: $id) { position type }
         events(stream: "party/testkommun") { nodes { id type data } }

@@ -2,7 +2,7 @@
 //! both time axes. `Party` lives here rather than with the groups because what a party is in this
 //! API is mostly which agreements bind it, and `Agreement` and `Party` refer to each other.
 
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{Context, ID, Object, SimpleObject};
 use ledger::{AgreementId, PartyId};
 use projections::{AgreementView, Participation as ParticipationView, PartyView, VersionView};
 
@@ -36,8 +36,8 @@ pub(super) struct Agreement {
 #[Object]
 impl Agreement {
     /// Its id (a slug, e.g. `hok`).
-    async fn id(&self) -> &str {
-        self.view.id.as_str()
+    async fn id(&self) -> ID {
+        ID(self.view.id.to_string())
     }
     /// Its title.
     async fn title(&self) -> &str {
@@ -259,8 +259,8 @@ pub(super) struct Party {
 #[Object]
 impl Party {
     /// Its id.
-    async fn id(&self) -> &str {
-        self.view.id.as_str()
+    async fn id(&self) -> ID {
+        ID(self.view.id.to_string())
     }
     /// Its name.
     async fn name(&self) -> &str {
@@ -312,7 +312,7 @@ impl AgreementQuery {
     async fn agreement(
         &self,
         ctx: &Context<'_>,
-        id: String,
+        id: ID,
         at: Option<Date>,
         as_known_at: Option<DateTime>,
     ) -> ApiResult<Option<Agreement>> {
@@ -324,7 +324,7 @@ impl AgreementQuery {
     async fn party(
         &self,
         ctx: &Context<'_>,
-        id: String,
+        id: ID,
         at: Option<Date>,
         as_known_at: Option<DateTime>,
     ) -> ApiResult<Option<Party>> {

@@ -1,6 +1,6 @@
 //! Escalation cases (HÖK 7.1) and the yearly follow-up (HÖK 6, Riktlinje 8), on both time axes.
 
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{Context, ID, Object, SimpleObject};
 use ledger::{AgreementId, CaseId};
 use projections::CaseView;
 
@@ -21,8 +21,8 @@ pub(super) struct Case {
 #[Object]
 impl Case {
     /// Its id.
-    async fn id(&self) -> &str {
-        self.view.id.as_str()
+    async fn id(&self) -> ID {
+        ID(self.view.id.to_string())
     }
     /// The agreement concerned.
     async fn agreement(&self, ctx: &Context<'_>) -> ApiResult<Option<Agreement>> {
@@ -110,7 +110,7 @@ impl CaseQuery {
     async fn case(
         &self,
         ctx: &Context<'_>,
-        id: String,
+        id: ID,
         at: Option<Date>,
         as_known_at: Option<DateTime>,
     ) -> ApiResult<Option<Case>> {

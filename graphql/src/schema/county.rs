@@ -5,7 +5,7 @@
 //! lists that grow without bound are Relay connections.
 
 use async_graphql::connection::{Connection, Edge, EmptyFields, query};
-use async_graphql::{Context, Enum, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use ledger::{BodyId, DecisionId, ProblemId};
 use projections::{BodyRole as Role, BodyView, CoordinatorView, DecisionView, ProblemStatus as Status, ProblemView};
 
@@ -76,8 +76,8 @@ pub(super) struct Problem {
 #[Object]
 impl Problem {
     /// Its id.
-    async fn id(&self) -> &str {
-        self.view.id.as_str()
+    async fn id(&self) -> ID {
+        ID(self.view.id.to_string())
     }
     /// Who reported it (a municipality or a care provider).
     async fn reported_by(&self) -> &str {
@@ -267,8 +267,8 @@ pub(super) struct Body {
 #[Object]
 impl Body {
     /// Its id.
-    async fn id(&self) -> &str {
-        self.view.id.as_str()
+    async fn id(&self) -> ID {
+        ID(self.view.id.to_string())
     }
     /// Its name.
     async fn name(&self) -> &str {
@@ -316,8 +316,8 @@ pub(super) struct Decision {
 #[Object]
 impl Decision {
     /// Its id.
-    async fn id(&self) -> &str {
-        self.view.id.as_str()
+    async fn id(&self) -> ID {
+        ID(self.view.id.to_string())
     }
     /// The body that decided, with its competence role.
     async fn body(&self, ctx: &Context<'_>) -> ApiResult<Option<Body>> {
@@ -385,7 +385,7 @@ impl CountyQuery {
     async fn problem(
         &self,
         ctx: &Context<'_>,
-        id: String,
+        id: ID,
         at: Option<Date>,
         as_known_at: Option<DateTime>,
     ) -> ApiResult<Option<Problem>> {
@@ -507,7 +507,7 @@ impl CountyQuery {
     async fn decision(
         &self,
         ctx: &Context<'_>,
-        id: String,
+        id: ID,
         at: Option<Date>,
         as_known_at: Option<DateTime>,
     ) -> ApiResult<Option<Decision>> {

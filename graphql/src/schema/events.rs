@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_graphql::connection::PageInfo;
-use async_graphql::{ComplexObject, Context, Json, Object, SimpleObject, Subscription};
+use async_graphql::{ComplexObject, Context, ID, Json, Object, SimpleObject, Subscription};
 use base64::Engine;
 use futures::Stream;
 use ledger::{EventData, EventId, Position, RecordedEvent, StreamId};
@@ -50,8 +50,8 @@ impl Event {
 #[Object]
 impl Event {
     /// The event's UUID.
-    async fn id(&self) -> String {
-        self.0.id().to_string()
+    async fn id(&self) -> ID {
+        ID(self.0.id().to_string())
     }
     /// Global position, gapless from 1.
     async fn position(&self) -> u64 {
@@ -235,7 +235,7 @@ impl EventQuery {
     }
 
     /// One event by its id.
-    async fn event(&self, ctx: &Context<'_>, id: String) -> ApiResult<Option<Event>> {
+    async fn event(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Event>> {
         let app = readable(ctx)?;
         let id: EventId =
             id.parse().map_err(|_| ApiError::invalid(format!("invalid event id {id:?}: expected a UUID")))?;
@@ -287,7 +287,7 @@ fn page_of_events(
 #[derive(Debug, Default)]
 pub struct SubscriptionRoot;
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Every event from `fromPosition` (inclusive; omit it to start after the current head) in log
     /// order, then each new event as it is committed. No event is skipped or repeated at the switch

@@ -154,7 +154,7 @@ macro_rules! mutations {
 
         /// The mutation root: one mutation per event type (API.md §2). Every mutation needs
         /// `Authorization: Bearer <token>` and returns the event as stored.
-        #[Object]
+        #[Object(name = "Mutation")]
         impl MutationRoot {
             $(
                 $(#[$doc])*

@@ -1,7 +1,7 @@
 //! The organisation (API.md §2 `Group`, `Member`, `Person`): the collaboration's groups on both time
 //! axes, with their mandates, members and appointment history.
 
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{Context, ID, Object, SimpleObject};
 use ledger::GroupId;
 use projections::{GroupView, MemberView};
 
@@ -28,8 +28,8 @@ pub(super) struct Group {
 #[Object]
 impl Group {
     /// Its id.
-    async fn id(&self) -> &str {
-        self.view.id.as_str()
+    async fn id(&self) -> ID {
+        ID(self.view.id.to_string())
     }
     /// Its name on `at`.
     async fn name(&self) -> &str {
@@ -132,7 +132,7 @@ impl OrganisationQuery {
     async fn group(
         &self,
         ctx: &Context<'_>,
-        id: String,
+        id: ID,
         at: Option<Date>,
         as_known_at: Option<DateTime>,
     ) -> ApiResult<Option<Group>> {
