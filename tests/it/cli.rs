@@ -193,3 +193,18 @@ fn a_running_server_is_named_and_a_failed_serve_changes_nothing() {
     let _ = child.wait();
     assert!(line.contains("serving http://"), "{line}");
 }
+
+/// Issue 20: a new data directory is the secretariat's own (0700), and so is the token file (0600).
+#[cfg(unix)]
+#[test]
+fn a_new_data_directory_and_its_token_file_are_closed_to_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8 path");
+    samverkan(&["import", FIXTURE, "--data", data_arg]).expect("imports");
+    samverkan(&["token", "create", "--role", "READER", "--name", "r", "--data", data_arg]).expect("token");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("tokens.json")), 0o600);
+}

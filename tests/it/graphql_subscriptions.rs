@@ -625,4 +625,13 @@ async fn a_connection_that_never_initialises_is_closed_after_the_timeout() {
     tokio::time::sleep(init_timeout * 2).await;
     subscribe(&mut ws, "s", json!({"from": 1})).await;
     assert_eq!(positions(&mut ws, "s", 1).await, vec![1]);
+
+    // Issue 20: on the legacy `graphql-ws` protocol too, an idle socket is closed.
+    let mut request = format!("ws://{addr}/graphql/ws").into_client_request().expect("request");
+    request.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("graphql-ws"));
+    let (mut legacy, _) = timeout(BOUND, connect_async(request)).await.expect("handshake in time").expect("handshake");
+    let idle = Instant::now();
+    let close = expect_closed(&mut legacy).await;
+    assert_eq!(close.map(|(code, _)| code), Some(4408));
+    assert!(idle.elapsed() >= init_timeout / 2, "closed after {:?}", idle.elapsed());
 }

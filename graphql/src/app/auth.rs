@@ -237,6 +237,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("json.tmp");
     {
         let mut f = std::fs::File::create(&tmp)?;
+        // Only the secretariat reads its token hashes (mode 0600).
+        super::datadir::set_mode(&tmp, 0o600)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }

@@ -14,7 +14,7 @@
 //!   invalid, and the client sees a protocol failure instead of the reason).
 //!
 //! The legacy subscriptions-transport-ws protocol (`graphql-ws`) defines no close codes; its
-//! connections get only the length limit.
+//! connections get the length limit and the initialisation deadline (closed with 4408 too).
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -86,9 +86,9 @@ pub(crate) fn serve(
         .into_response()
 }
 
-/// The client's messages, through [`Book::incoming`]; on graphql-transport-ws also a refused
-/// message when `init_timeout` has passed without a `connection_init`, which closes the connection
-/// with 4408. Ends when the client's side ends.
+/// The client's messages, through [`Book::incoming`]; also a refused message when `init_timeout`
+/// has passed without a `connection_init`, which closes the connection with 4408 (on both
+/// protocols). Ends when the client's side ends.
 fn incoming(
     client: impl Stream<Item = Result<Message, axum::Error>> + Send + 'static,
     book: Arc<Book>,
@@ -100,11 +100,9 @@ fn incoming(
         InitDeadline,
     }
     let client = client.map(Next::Client).chain(futures::stream::once(futures::future::ready(Next::ClientEnded)));
-    let deadline = if book.transport_ws {
-        futures::stream::once(tokio::time::sleep(init_timeout)).map(|()| Next::InitDeadline).left_stream()
-    } else {
-        futures::stream::empty().right_stream()
-    };
+    // The legacy subscriptions-transport-ws protocol (`graphql-ws`) defines no close codes, but an
+    // idle socket holds a slot there too: it gets the same deadline, and the same 4408.
+    let deadline = futures::stream::once(tokio::time::sleep(init_timeout)).map(|()| Next::InitDeadline);
     futures::stream::select(client, deadline)
         .take_while(|next| futures::future::ready(!matches!(next, Next::ClientEnded)))
         .filter_map(move |next| {
@@ -185,9 +183,6 @@ impl Book {
 
     /// A message from the client, on its way to the engine.
     fn incoming(&self, message: Message) -> Message {
-        if !self.transport_ws {
-            return message;
-        }
         let envelope = match &message {
             Message::Text(text) => serde_json::from_str::<Envelope>(text.as_str()).ok(),
             Message::Binary(bytes) => serde_json::from_slice::<Envelope>(bytes).ok(),
@@ -196,8 +191,12 @@ impl Book {
         // Anything malformed goes on unchanged: the engine refuses it, with serde's reason.
         let Some(Envelope { kind, id }) = envelope else { return message };
         let mut state = self.state();
+        // Both protocols begin with `connection_init`, and both are held to its deadline.
         if kind == "connection_init" {
             state.init_received = true;
+        }
+        if !self.transport_ws {
+            return message;
         }
         let Some(id) = id else { return message };
         match kind.as_str() {
