@@ -5,6 +5,7 @@
 
 mod auth;
 mod datadir;
+mod files;
 mod import;
 mod live;
 mod metrics;

@@ -385,6 +385,7 @@ fn serve(data: &Path, listen: String, seed: bool, app_config: AppConfig, config:
         .with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
     let dir = open_existing_or_new(data)?;
+    dir.warn_if_open_to_others();
     if seed {
         if let Some(report) = crate::app::seed_if_empty(&dir.ledger).context("seeding the fixtures failed")? {
             tracing::info!(events = report.appended, "seeded an empty ledger with the fixtures");

@@ -171,7 +171,7 @@ fn graphql_cases() -> Vec<Case> {
         refused_query("syntax: unterminated string", "{ agreement(id: \"hok) { id } }", "INVALID_INPUT", "expected"),
         refused_query("unknown field", "{ ledger { position height } }", "INVALID_INPUT", "height"),
         refused_query("unknown top-level field", "{ treaties { id } }", "INVALID_INPUT", "treaties"),
-        refused_query("unknown argument", "{ events(last: 10) { edges { cursor } } }", "INVALID_INPUT", "last"),
+        refused_query("unknown argument", "{ events(newest: 10) { edges { cursor } } }", "INVALID_INPUT", "newest"),
         refused_query("missing selection set", "{ ledger }", "INVALID_INPUT", "ledger"),
         refused_query("selection on a scalar", "{ ledger { position { value } } }", "INVALID_INPUT", "position"),
         refused_query("missing required argument", "{ agreement { id } }", "INVALID_INPUT", "id"),

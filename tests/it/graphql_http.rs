@@ -352,7 +352,7 @@ async fn malformed_graphql_is_a_request_error_and_the_server_keeps_serving() {
         ("not GraphQL at all", "SELECT * FROM events"),
         ("unknown field", "{ ledger { position height } }"),
         ("argument of the wrong type", "{ events(first: \"ten\") { edges { cursor } } }"),
-        ("unknown argument", "{ events(last: 10) { edges { cursor } } }"),
+        ("unknown argument", "{ events(newest: 10) { edges { cursor } } }"),
         ("missing selection", "{ ledger }"),
         ("mutation on a schema without mutations", "mutation { ledger { position } }"),
     ];
@@ -589,4 +589,43 @@ async fn an_exponential_fragment_document_is_refused_before_any_work() {
     let (status, _) = server.post("{ ledger { position } }", json!({}), None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(start.elapsed() < std::time::Duration::from_secs(1));
+}
+
+/// Issue 17: "the latest 50 events" is one request (`last`), pages go backwards with `before`, the
+/// connection says how many events pass its filter, and an event is found by its position too.
+#[tokio::test]
+async fn events_page_backwards_count_and_are_found_by_position() {
+    let server = seeded(ServerConfig::default()).await;
+    let query = r#"query($last: Int, $before: String, $types: [String!]) {
+        events(last: $last, before: $before, types: $types) {
+            totalCount edges { cursor node { position type } } pageInfo { hasNextPage hasPreviousPage startCursor }
+        } }"#;
+    let (_, body) = server.post(query, json!({"last": 5}), None).await;
+    let events = &body["data"]["events"];
+    assert_eq!(events["totalCount"], FIXTURE_EVENTS, "{body}");
+    let positions: Vec<u64> =
+        events["edges"].as_array().expect("edges").iter().map(|e| e["node"]["position"].as_u64().expect("n")).collect();
+    assert_eq!(positions, vec![830, 831, 832, 833, 834]);
+    assert_eq!(events["pageInfo"]["hasPreviousPage"], true);
+    assert_eq!(events["pageInfo"]["hasNextPage"], false);
+    let (_, body) = server.post(query, json!({"last": 2, "before": events["pageInfo"]["startCursor"]}), None).await;
+    let earlier: Vec<u64> = body["data"]["events"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"]["position"].as_u64().expect("n"))
+        .collect();
+    assert_eq!(earlier, vec![828, 829], "{body}");
+    assert_eq!(body["data"]["events"]["pageInfo"]["hasNextPage"], true);
+    let (_, body) = server.post(query, json!({"last": 3, "types": ["PartyAdopted"]}), None).await;
+    assert!(
+        body["data"]["events"]["edges"].as_array().expect("edges").iter().all(|e| e["node"]["type"] == "PartyAdopted")
+    );
+    assert_eq!(body["data"]["events"]["totalCount"], 406);
+    let (_, body) = server.post("{ event(position: 1) { position type } }", json!({}), None).await;
+    assert_eq!(body["data"]["event"]["position"], 1, "{body}");
+    let (_, body) = server.post("{ events(first: 1, last: 1) { totalCount } }", json!({}), None).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "INVALID_INPUT", "{body}");
+    let (_, body) = server.post("{ event { position } }", json!({}), None).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "INVALID_INPUT", "{body}");
 }

@@ -238,7 +238,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     {
         let mut f = std::fs::File::create(&tmp)?;
         // Only the secretariat reads its token hashes (mode 0600).
-        super::datadir::set_mode(&tmp, 0o600)?;
+        super::files::set_mode(&tmp, 0o600)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }

@@ -30,10 +30,9 @@ impl DataDir {
         std::fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
         if new {
             // Tokens and the ledger are the secretariat's own: no one else on the machine reads them.
-            set_mode(root, 0o700).with_context(|| format!("cannot restrict {}", root.display()))?;
+            super::files::set_mode(root, 0o700).with_context(|| format!("cannot restrict {}", root.display()))?;
         }
-        warn_if_open_to_others(root, 0o077);
-        warn_if_open_to_others(&root.join(super::auth::TOKEN_FILE), 0o077);
+
         let ledger = match Ledger::open(root.join(LEDGER_DIR), config) {
             Ok(ledger) => ledger,
             Err(ledger::LedgerError::InUse { .. }) => anyhow::bail!("{}", in_use(root)),
@@ -41,6 +40,13 @@ impl DataDir {
         };
         let tokens = TokenStore::open(root)?;
         Ok(Self { root: root.to_path_buf(), ledger, tokens })
+    }
+
+    /// Logs a warning for the data directory or token file when others on the machine can read
+    /// them (the server calls this at start; one-shot commands keep to their one line).
+    pub fn warn_if_open_to_others(&self) {
+        super::files::warn_if_open_to_others(&self.root, 0o077);
+        super::files::warn_if_open_to_others(&self.root.join(super::auth::TOKEN_FILE), 0o077);
     }
 }
 
@@ -108,38 +114,4 @@ fn check_layout(root: &Path) -> anyhow::Result<()> {
             }
         }
     }
-}
-
-/// Sets a file's or directory's permission bits (Unix; elsewhere nothing to do).
-#[cfg(unix)]
-pub(crate) fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-}
-
-/// Sets a file's or directory's permission bits (Unix; elsewhere nothing to do).
-#[cfg(not(unix))]
-pub(crate) fn set_mode(_path: &Path, _mode: u32) -> std::io::Result<()> {
-    Ok(())
-}
-
-/// Logs a warning when `path` exists and has any of the `forbidden` permission bits (group or
-/// other access to the data directory or the token file).
-fn warn_if_open_to_others(path: &Path, forbidden: u32) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path) {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & forbidden != 0 {
-                tracing::warn!(
-                    path = %path.display(),
-                    mode = format!("{mode:o}"),
-                    "readable by others on this machine; `chmod go-rwx` it (tokens and the ledger are the secretariat's own)"
-                );
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (path, forbidden);
 }

@@ -134,6 +134,8 @@ pub(super) struct EventConnection {
     pub edges: Vec<EventEdge>,
     /// Where this page sits.
     pub page_info: PageInfo,
+    /// How many events pass the filter in the whole log (whatever the page).
+    pub total_count: u64,
 }
 
 #[ComplexObject]
@@ -207,39 +209,58 @@ pub(super) struct EventQuery;
 impl EventQuery {
     /// Events in log order, a page at a time (Relay). `after` is a cursor from a previous page;
     /// `stream` limits to one stream, `types` to some event types.
+    #[allow(clippy::too_many_arguments)]
     async fn events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Page size, 1–500 (default 50).")] first: Option<i32>,
+        #[graphql(desc = "Page size from the start (or after `after`), 1–500 (default 50).")] first: Option<i32>,
         after: Option<String>,
+        #[graphql(desc = "Page size from the end (or before `before`), 1–500: the latest events.")] last: Option<i32>,
+        before: Option<String>,
         stream: Option<String>,
         types: Option<Vec<String>>,
     ) -> ApiResult<EventConnection> {
         let app = readable(ctx)?;
-        let first = match first {
-            None => DEFAULT_PAGE,
-            Some(n) if n >= 1 && n as usize <= MAX_PAGE => n as usize,
-            Some(n) => return Err(ApiError::invalid(format!("first must be 1–{MAX_PAGE}, got {n}")).into()),
+        let size = |n: Option<i32>, name: &str| match n {
+            None => Ok(None),
+            Some(n) if n >= 1 && n as usize <= MAX_PAGE => Ok(Some(n as usize)),
+            Some(n) => Err(ApiError::invalid(format!("{name} must be 1–{MAX_PAGE}, got {n}"))),
         };
+        let (first, last) = (size(first, "first")?, size(last, "last")?);
+        if first.is_some() && last.is_some() {
+            return Err(ApiError::invalid("give first or last, not both").into());
+        }
         let after = after.as_deref().map(position_of).transpose()?.unwrap_or(Position::new(0));
+        let before = before.as_deref().map(position_of).transpose()?;
         let filter = EventFilter::new(stream.map(|s| vec![s]), types)?;
         let projections = app.projections()?;
-        let candidates: &[Arc<RecordedEvent>] = match filter.single_stream() {
-            Some(stream) => {
-                let all = projections.stream_events(stream);
-                &all[all.partition_point(|e| e.position() <= after)..]
-            }
-            None => projections.events_after(after),
+        let all: &[Arc<RecordedEvent>] = match filter.single_stream() {
+            Some(stream) => projections.stream_events(stream),
+            None => projections.events_after(Position::new(0)),
         };
-        Ok(page_of_events(candidates, after, first, &filter))
+        let total_count = all.iter().filter(|e| filter.accepts(e)).count() as u64;
+        let start = all.partition_point(|e| e.position() <= after);
+        let end = before.map_or(all.len(), |b| all.partition_point(|e| e.position() < b)).max(start);
+        let window = &all[start..end];
+        Ok(match last {
+            Some(last) => page_from_the_end(window, before.is_some(), last, &filter, total_count),
+            None => page_of_events(window, after, first.unwrap_or(DEFAULT_PAGE), &filter, total_count),
+        })
     }
 
-    /// One event by its id.
-    async fn event(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Event>> {
+    /// One event by its id or its position (give one of them).
+    async fn event(&self, ctx: &Context<'_>, id: Option<ID>, position: Option<u64>) -> ApiResult<Option<Event>> {
         let app = readable(ctx)?;
-        let id: EventId =
-            id.parse().map_err(|_| ApiError::invalid(format!("invalid event id {id:?}: expected a UUID")))?;
-        Ok(app.projections()?.event_by_id(id).cloned().map(Event))
+        match (id, position) {
+            (Some(id), None) => {
+                let id: EventId = id
+                    .parse()
+                    .map_err(|_| ApiError::invalid(format!("invalid event id {:?}: expected a UUID", id.as_str())))?;
+                Ok(app.projections()?.event_by_id(id).cloned().map(Event))
+            }
+            (None, Some(position)) => Ok(app.projections()?.event(Position::new(position)).cloned().map(Event)),
+            _ => Err(ApiError::invalid("give the event's id or its position, one of them").into()),
+        }
     }
 
     /// The head of the ledger: position and hash.
@@ -264,6 +285,7 @@ fn page_of_events(
     after: Position,
     first: usize,
     filter: &EventFilter,
+    total_count: u64,
 ) -> EventConnection {
     let mut edges = Vec::with_capacity(first);
     let mut has_next_page = false;
@@ -280,7 +302,37 @@ fn page_of_events(
         start_cursor: edges.first().map(|e| e.cursor.clone()),
         end_cursor: edges.last().map(|e| e.cursor.clone()),
     };
-    EventConnection { edges, page_info }
+    EventConnection { edges, page_info, total_count }
+}
+
+/// The last `last` events passing `filter` of `window` (in log order); `cut` says whether events
+/// follow the window (a `before` was given).
+fn page_from_the_end(
+    window: &[Arc<RecordedEvent>],
+    cut: bool,
+    last: usize,
+    filter: &EventFilter,
+    total_count: u64,
+) -> EventConnection {
+    let mut picked: Vec<&Arc<RecordedEvent>> = Vec::with_capacity(last);
+    let mut has_previous_page = false;
+    for event in window.iter().rev().filter(|e| filter.accepts(e)) {
+        if picked.len() == last {
+            has_previous_page = true;
+            break;
+        }
+        picked.push(event);
+    }
+    picked.reverse();
+    let edges: Vec<EventEdge> =
+        picked.into_iter().map(|e| EventEdge { cursor: cursor_of(e.position()), node: Event(Arc::clone(e)) }).collect();
+    let page_info = PageInfo {
+        has_next_page: cut,
+        has_previous_page,
+        start_cursor: edges.first().map(|e| e.cursor.clone()),
+        end_cursor: edges.last().map(|e| e.cursor.clone()),
+    };
+    EventConnection { edges, page_info, total_count }
 }
 
 /// The subscription root.
