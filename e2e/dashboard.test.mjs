@@ -192,9 +192,33 @@ describe('the dashboard page', { timeout: 180_000 }, () => {
     await known.fill('2022-08-01T12:00:00');
     await page.locator('main[data-ready="true"][data-known^="2022-08-01"]').waitFor({ timeout: UI_MS });
     assert.equal(await page.getByTestId('hok-card').getAttribute('data-in-force'), 'false');
+    // The historical view says so, above everything else (issue 15).
+    const banner = page.getByTestId('history-banner');
+    assert.ok(await banner.isVisible(), 'the banner shows while "as known at" is not now');
+    assert.match(await banner.innerText(), /2022-08-01/);
     await page.getByTestId('known-now').check();
     await page.locator('main[data-ready="true"][data-known="now"]').waitFor({ timeout: UI_MS });
     assert.equal(await page.getByTestId('hok-card').getAttribute('data-in-force'), 'true');
+    assert.ok(await banner.isHidden(), 'no banner when the view is now');
+  });
+
+  it('lists the findings of a date by kind, with names and their evidence', async () => {
+    await pickDate('2024-06-01');
+    const panel = page.getByTestId('findings');
+    const group = panel.locator('[data-testid="finding-group"][data-kind="MUNICIPAL_FUNCTION_MISSING"]');
+    await group.waitFor({ timeout: UI_MS });
+    await group.locator('summary').click();
+    const botkyrka = group.getByTestId('finding').filter({ hasText: 'Botkyrka kommun' });
+    assert.equal(await botkyrka.count(), 1, 'findings speak in names');
+    await botkyrka.click();
+    const detail = page.getByTestId('finding-detail');
+    await detail.getByTestId('because-event').first().waitFor({ timeout: UI_MS });
+    assert.match(await detail.innerText(), /Riktlinje 7\.1\.1/);
+    // Before the HÖK, nothing the sources ask is missing.
+    await pickDate('2015-06-01');
+    assert.equal(await panel.getByTestId('finding-group').count(), 0);
+    // Back to the date the tests that follow expect.
+    await pickDate('2022-10-01');
   });
 
   it('shows the events and sources behind a timeline item', async () => {

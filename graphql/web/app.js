@@ -30,6 +30,7 @@ query Dashboard($at: Date!, $known: DateTime, $until: Date!) {
     id kind level status principled summary agreement { id title } history { effective }
   }
   deadlines(from: $at, to: $until, asKnownAt: $known) { on kind agreement parties group description }
+  findings(at: $at, asKnownAt: $known) { kind subject description arose }
 }`;
 
 // The whole history of every agreement as known at `known`: its own events (the `because` of the
@@ -268,6 +269,8 @@ function renderDashboard() {
   renderLadder(data.cases);
   renderDeadlines(data.deadlines);
   renderOrganisation(data.groups);
+  renderFindings(data.findings);
+  renderHistoryBanner();
   $('ledger-head').textContent = `${t('position')} ${data.ledger.position} · ${data.ledger.headHash.slice(0, 16)}…`;
 }
 
@@ -382,6 +385,67 @@ function renderDeadlines(deadlines) {
       ))
       : [h('li', { class: 'muted' }, t('noDeadlines'))]),
   );
+}
+
+// What an auditor should look at (issue 15): the findings of the date, grouped by kind, each with
+// the name of what it is about; choosing one lists the events behind it.
+function renderFindings(findings) {
+  $('findings-summary').textContent = t('findingsSummary', findings.length);
+  $('finding-detail').replaceChildren();
+  const kinds = [...new Set(findings.map((f) => f.kind))];
+  $('findings-body').replaceChildren(
+    ...(kinds.length
+      ? kinds.map((kind) => {
+        const items = findings.filter((f) => f.kind === kind);
+        return h(
+          'details',
+          { class: 'finding-group', 'data-testid': 'finding-group', 'data-kind': kind },
+          h('summary', {}, `${term(kind)} `, h('span', { class: 'count' }, String(items.length))),
+          h('ul', { class: 'names' }, ...items.map((f) => {
+            // A listener, not an inline handler: the page's CSP allows no inline script.
+            const button = h('button', { type: 'button', class: 'link', 'data-testid': 'finding' }, f.subject);
+            button.addEventListener('click', () => showFinding(f));
+            return h('li', {}, button, h('span', { class: 'muted small' }, ` · ${t('arose', f.arose)}`));
+          })),
+        );
+      })
+      : [h('p', { class: 'muted' }, t('noFindings'))]),
+  );
+}
+
+let findingSeq = 0;
+
+async function showFinding(finding) {
+  const seq = ++findingSeq;
+  const box = $('finding-detail');
+  box.replaceChildren(h('p', { class: 'detail-title' }, h('strong', {}, finding.subject)), h('p', { class: 'muted' }, t('loading')));
+  try {
+    const data = await query(
+      `query($at: Date!, $known: DateTime, $kind: FindingKind!) {
+        findings(at: $at, asKnownAt: $known, kinds: [$kind]) { subject arose description because { ${EVENT_FIELDS} } }
+      }`,
+      { at: state.at, known: state.known, kind: finding.kind },
+    );
+    if (seq !== findingSeq) return;
+    const same = data.findings.find((f) => f.subject === finding.subject && f.arose === finding.arose);
+    const events = same?.because ?? [];
+    box.replaceChildren(
+      h('p', { class: 'detail-title' }, h('strong', {}, `${term(finding.kind)}: ${finding.subject}`)),
+      h('p', {}, finding.description),
+      h('p', { class: 'muted small' }, `${t('arose', finding.arose)} · ${t('becauseEvents', events.length)}`),
+      h('ol', { class: 'evidence-list' }, ...events.map(eventCard)),
+    );
+  } catch (error) {
+    if (seq !== findingSeq) return;
+    box.replaceChildren(h('p', { class: 'error' }, `${t('loadFailed')}: ${error.message}`));
+  }
+}
+
+// Whenever "as known at" is not now, the page says so above everything else.
+function renderHistoryBanner() {
+  const banner = $('history-banner');
+  banner.hidden = !state.known;
+  banner.textContent = state.known ? t('historyBanner', state.known.replace('T', ' ').replace(/\.\d+Z$/, 'Z')) : '';
 }
 
 // Whom a member represents: a party's name, or a word such as "kommunerna" with a capital.
