@@ -344,6 +344,9 @@ impl Projections {
         // Riktlinje 7.1.1: every municipality the riktlinje binds designates a samordnande funktion
         // (in Stockholm, per district or for the city).
         for guideline in agreements.iter().filter(|a| a.kind == AgreementKind::Guideline && a.in_force) {
+            // The guideline on each day its binding can have begun (its own and its parent's entry
+            // into force), latest first, evaluated once for all its parties.
+            let since_views = self.binding_days(guideline, at, as_known_at);
             for p in guideline.parties.iter().filter(|p| p.bound && p.kind == Some(PartyKind::Municipality)) {
                 if rules::coordination_held_by_association(p.party.as_str()) {
                     continue;
@@ -353,7 +356,7 @@ impl Projections {
                 if own_areas.iter().any(|a| a.municipal_function.is_some()) {
                     continue;
                 }
-                let bound_since = self.bound_since(&guideline.id, &p.party, at, as_known_at);
+                let bound_since = since_views.iter().find(|(_, v)| v.binds(&p.party)).map(|(day, _)| *day);
                 let year_start = Date::from_ymd(year, 1, 1).unwrap_or(at);
                 out.push(Finding {
                     kind: FindingKind::MunicipalFunctionMissing { municipality: p.party.clone(), year },
@@ -365,18 +368,18 @@ impl Projections {
         }
     }
 
-    /// The first day of the unbroken run of days up to `at` on which `agreement` bound `party`
-    /// (looked up on the days its answer names: entry into force and the parent's).
-    fn bound_since(&self, agreement: &AgreementId, party: &PartyId, at: Date, known: Timestamp) -> Option<Date> {
-        let view = self.agreement(agreement, at, known)?;
+    /// The days up to `at` on which `view`'s binding of a party can have begun – its own and its
+    /// parent's entry into force – latest first, each with the agreement as it stood that day.
+    fn binding_days(&self, view: &AgreementView, at: Date, known: Timestamp) -> Vec<(Date, AgreementView)> {
         let parent = view.parent.as_ref().and_then(|p| self.agreement(p, at, known));
-        let mut candidates: Vec<Date> = view.in_force_from.into_iter().collect();
-        candidates.extend(parent.and_then(|p| p.in_force_from));
-        candidates.sort();
-        candidates
-            .into_iter()
+        let mut days: Vec<Date> = view.in_force_from.into_iter().chain(parent.and_then(|p| p.in_force_from)).collect();
+        days.sort();
+        days.dedup();
+        days.into_iter()
             .rev()
-            .find(|day| *day <= at && self.agreement(agreement, *day, known).is_some_and(|v| v.binds(party)))
+            .filter(|day| *day <= at)
+            .filter_map(|day| self.agreement(&view.id, day, known).map(|v| (day, v)))
+            .collect()
     }
 
     fn follow_up_findings(

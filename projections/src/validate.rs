@@ -151,8 +151,7 @@ impl Validator<'_> {
     }
 
     fn body_exists(&self, id: &BodyId) -> bool {
-        let visible = self.p.visible_entity("body", id.as_str(), self.h);
-        visible.events.iter().any(|e| matches!(e.data(), EventData::BodyRegistered(_)))
+        self.p.body_record(id, self.known).is_some()
     }
 
     fn agreement(&self, id: &AgreementId) -> Result<AgreementState, Rejection> {

@@ -17,6 +17,22 @@ fn events(dir: &std::path::Path, n: usize) {
     ledger.append(Append::one(party("nacka"))).expect("append");
 }
 
+/// Removes everything of sled's in a ledger directory (all but the manifest) and creates a new,
+/// empty sled database there: what a lost snapshot file or a restored older copy leaves, at worst.
+fn replace_sled_with_an_empty_one(dir: &std::path::Path) {
+    for entry in std::fs::read_dir(dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.file_name().is_some_and(|n| n != "HEAD") {
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).expect("remove");
+            } else {
+                std::fs::remove_file(&path).expect("remove");
+            }
+        }
+    }
+    drop(sled::open(dir).expect("a new, empty sled database"));
+}
+
 fn refusal(dir: &std::path::Path) -> String {
     match Ledger::open(dir, LedgerConfig::default()) {
         Ok(ledger) => panic!("opened a damaged ledger at head {}", ledger.head().position),
@@ -34,17 +50,7 @@ fn a_ledger_whose_sled_files_lost_data_is_refused_not_empty() {
     assert!(dir.path().join("HEAD").is_file(), "the manifest is written");
     // sled's own files lose their content (what a deleted snapshot file or a restored older copy
     // leaves): here, sled's whole state is replaced by a new, empty database.
-    for entry in std::fs::read_dir(dir.path()).expect("dir") {
-        let path = entry.expect("entry").path();
-        if path.file_name().is_some_and(|n| n != "HEAD") {
-            if path.is_dir() {
-                std::fs::remove_dir_all(&path).expect("remove");
-            } else {
-                std::fs::remove_file(&path).expect("remove");
-            }
-        }
-    }
-    drop(sled::open(dir.path()).expect("a new, empty sled database"));
+    replace_sled_with_an_empty_one(dir.path());
     let message = refusal(dir.path());
     assert!(message.contains("sled holds 0 events") && message.contains("51 committed events"), "{message}");
     // Nothing was changed by the refusal: it is refused again, the same way.
@@ -103,17 +109,7 @@ fn serve_and_verify_refuse_a_ledger_that_lost_data_and_seed_nothing() {
     events(&data.join("ledger"), 10);
     // As in the report: sled's files replaced by an empty database; the manifest remains.
     let ledger_dir = data.join("ledger");
-    for entry in std::fs::read_dir(&ledger_dir).expect("dir") {
-        let path = entry.expect("entry").path();
-        if path.file_name().is_some_and(|n| n != "HEAD") {
-            if path.is_dir() {
-                std::fs::remove_dir_all(&path).expect("remove");
-            } else {
-                std::fs::remove_file(&path).expect("remove");
-            }
-        }
-    }
-    drop(sled::open(&ledger_dir).expect("empty sled"));
+    replace_sled_with_an_empty_one(&ledger_dir);
     for args in [vec!["verify"], vec!["serve", "--listen", "127.0.0.1:0"]] {
         let mut command = args.clone();
         command.extend(["--data", data.to_str().expect("utf-8")]);

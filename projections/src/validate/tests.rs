@@ -15,14 +15,7 @@ fn decision_recorded(id: &str) -> DecisionRecorded {
         Some((party, _)) if party == "region" || party.starts_with('m') => format!("{party}-kf"),
         _ => "vis".to_owned(),
     };
-    DecisionRecorded {
-        decision: dec(id),
-        body: BodyId::new(body).expect("body"),
-        reference: None,
-        paragraph: None,
-        subject: "beslut".into(),
-        summary: None,
-    }
+    decision_by(id, &body)
 }
 
 /// A council of a party.
