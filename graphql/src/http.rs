@@ -1,5 +1,6 @@
 //! The HTTP side: `fn app(..) -> Router` with `POST /graphql`, GraphiQL on `GET /graphql`,
-//! subscriptions on `/graphql/ws` (`ws.rs`), the dashboard (`web.rs`), `/healthz` and `/metrics`.
+//! subscriptions on `/graphql/ws` (`ws.rs`), the dashboard (`web.rs`), `/healthz`, `/readyz` and
+//! `/metrics`.
 //! Tests call `app` with `oneshot`, no socket needed. Everything here reaches the application only
 //! through [`App`] and the schema.
 
@@ -75,6 +76,7 @@ pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
         .route("/graphql", get(graphiql).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn_with_state(shared.clone(), measure))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
@@ -132,7 +134,23 @@ async fn graphql_post(
     }
     let token = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
     let caller = shared.app.authenticate(token);
-    GraphQLResponse::from(shared.schema.execute(request.data(caller)).await).into_response()
+    let mut response = GraphQLResponse::from(shared.schema.execute(request.data(caller)).await).into_response();
+    // GraphQL over HTTP: a client that accepts only `application/json` gets `application/json`
+    // (async-graphql answers `application/graphql-response+json` whatever was asked).
+    if accepts_only_json(&headers) {
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    response
+}
+
+/// Whether the request's `Accept` names `application/json` and not
+/// `application/graphql-response+json` (nor a wildcard that would cover it).
+fn accepts_only_json(headers: &HeaderMap) -> bool {
+    let accept = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+    let types: Vec<String> =
+        accept.split(',').filter_map(|t| t.split(';').next()).map(|t| t.trim().to_ascii_lowercase()).collect();
+    types.iter().any(|t| t == "application/json")
+        && !types.iter().any(|t| t == "application/graphql-response+json" || t == "*/*" || t == "application/*")
 }
 
 /// A request that is not a GraphQL request at all: a readable GraphQL-shaped error with a code,
@@ -201,6 +219,20 @@ async fn healthz(State(shared): State<Shared>) -> Response {
     let head = shared.app.head();
     let body = serde_json::json!({"status": "ok", "position": head.position.get(), "headHash": head.hash.to_string()});
     (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// Readiness, apart from liveness: 200 when the projections the answers come from have caught up
+/// with the ledger's head, 503 (with both positions) while they have not.
+async fn readyz(State(shared): State<Shared>) -> Response {
+    let head = shared.app.head().position.get();
+    let applied = match shared.app.projections() {
+        Ok(projections) => projections.head().get(),
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    let ready = applied == head;
+    let body = serde_json::json!({"status": if ready { "ready" } else { "catching-up" }, "position": head, "applied": applied});
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body)).into_response()
 }
 
 async fn metrics(State(shared): State<Shared>) -> Response {

@@ -629,3 +629,49 @@ async fn events_page_backwards_count_and_are_found_by_position() {
     let (_, body) = server.post("{ event { position } }", json!({}), None).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "INVALID_INPUT", "{body}");
 }
+
+/// Issue 17, GraphQL over HTTP: a client that accepts only `application/json` gets `application/json`
+/// (the spec's MUST); one that accepts the GraphQL response type, or anything, gets that.
+#[tokio::test]
+async fn the_response_media_type_follows_accept() {
+    let server = seeded(ServerConfig::default()).await;
+    let body = json!({"query": "{ ledger { position } }"}).to_string();
+    let with_accept = |accept: Option<&'static str>| {
+        let mut request = Request::post("/graphql").header(header::CONTENT_TYPE, "application/json");
+        if let Some(accept) = accept {
+            request = request.header(header::ACCEPT, accept);
+        }
+        request.body(Body::from(body.clone())).expect("request")
+    };
+    for (accept, expected) in [
+        (Some("application/json"), "application/json"),
+        (Some("application/json; charset=utf-8"), "application/json"),
+        (Some("application/graphql-response+json"), "application/graphql-response+json"),
+        (Some("application/graphql-response+json, application/json;q=0.9"), "application/graphql-response+json"),
+        (Some("*/*"), "application/graphql-response+json"),
+    ] {
+        let (status, headers, _) = send(&server, with_accept(accept)).await;
+        assert_eq!(status, StatusCode::OK);
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert!(content_type.starts_with(expected), "Accept {accept:?}: got {content_type}");
+    }
+}
+
+/// Issue 17: `/readyz` apart from `/healthz` – ready once the projections have caught up with the
+/// ledger's head.
+#[tokio::test]
+async fn readiness_is_the_projections_caught_up_with_the_head() {
+    let server = seeded(ServerConfig::default()).await;
+    let (status, _, body) = send(&server, Request::get("/readyz").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::OK);
+    let body: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!((body["status"].clone(), body["applied"].clone()), (json!("ready"), json!(FIXTURE_EVENTS)));
+    // An append made around the application (no follower runs in this test): not ready.
+    let ledger = server.ledger.clone();
+    tokio::task::spawn_blocking(move || ledger.append(ledger::Append::one(samverkan_tests::decision("runt-om"))))
+        .await
+        .expect("joins")
+        .expect("appends");
+    let (status, _, body) = send(&server, Request::get("/readyz").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{}", String::from_utf8_lossy(&body));
+}
