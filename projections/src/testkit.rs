@@ -179,3 +179,17 @@ pub(crate) fn continuation(agreement: &str, party: &str, continues: bool) -> Con
 pub(crate) fn terminated(agreement: &str) -> AgreementTerminated {
     AgreementTerminated { agreement: aid(agreement), decision: dec("upphor"), reason: "sades upp".into() }
 }
+
+/// A subject-area agreement `sak` that states no notice period, in force between the region and
+/// `m1` from 2019-02-02, on which `m1` gives notice on 2020-03-01.
+pub(crate) fn noticed_without_a_period() -> Given {
+    let mut agreement = drafted("sak", AgreementKind::SubjectArea, Binding::EachParty, parties(1));
+    agreement.notice_months = None;
+    Given::new()
+        .parties(1)
+        .event("2019-01-01", agreement)
+        .event("2019-01-01", proposed("sak", 1, None, None))
+        .event("2019-02-01", adopted("sak", 1, "region"))
+        .event("2019-02-02", adopted("sak", 1, "m1"))
+        .event("2020-03-01", notice("sak", "m1"))
+}

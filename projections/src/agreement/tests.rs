@@ -556,15 +556,7 @@ fn guideline_binds_a_party_only_while_the_hok_binds_it() {
 /// same day.
 #[test]
 fn notice_without_a_stated_period_leaves_the_party_bound_with_no_leave_date() {
-    let mut agreement = drafted("sak", AgreementKind::SubjectArea, Binding::EachParty, parties(1));
-    agreement.notice_months = None;
-    let given = Given::new()
-        .parties(1)
-        .event("2019-01-01", agreement)
-        .event("2019-01-01", proposed("sak", 1, None, None))
-        .event("2019-02-01", adopted("sak", 1, "region"))
-        .event("2019-02-02", adopted("sak", 1, "m1"))
-        .event("2020-03-01", notice("sak", "m1"));
+    let given = noticed_without_a_period();
     for date in ["2020-02-29", "2020-03-01", "2020-03-02", "2030-01-01"] {
         let view = view_of(&given, "sak", date);
         assert_eq!(view.status, InForce, "{date}");

@@ -281,15 +281,7 @@ fn case_stalled_after_180_days_at_one_level() {
 /// DOMAIN.md, "No stated notice period": the leave date of a notice on such an agreement is unknown.
 #[test]
 fn notice_period_unknown() {
-    let mut agreement = drafted("sak", AgreementKind::SubjectArea, Binding::EachParty, parties(1));
-    agreement.notice_months = None;
-    let given = Given::new()
-        .parties(1)
-        .event("2019-01-01", agreement)
-        .event("2019-01-01", proposed("sak", 1, None, None))
-        .event("2019-02-01", adopted("sak", 1, "region"))
-        .event("2019-02-02", adopted("sak", 1, "m1"))
-        .event("2020-03-01", notice("sak", "m1"));
+    let given = noticed_without_a_period();
     let unknown = FindingKind::NoticePeriodUnknown { agreement: aid("sak"), party: pid("m1") };
     assert!(!has(&given, "2020-02-29", &unknown));
     assert!(has(&given, "2020-03-01", &unknown));
