@@ -1,4 +1,7 @@
-//! The `samverkan` command line (API.md §3): parsing is in `main.rs`'s `Cli`, the work is here.
+//! The `samverkan` command line (API.md §3): parsing is in `main.rs`'s `Cli`, the work is here;
+//! the auditor's verifier is `cli/audit.rs`.
+
+mod audit;
 
 use std::io::{BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -56,8 +59,38 @@ pub enum Command {
         /// The data directory.
         #[arg(long, default_value = "data", env = "SAMVERKAN_DATA")]
         data: PathBuf,
+        /// Also write the signed checkpoint of exactly the exported events to this file, for
+        /// `samverkan audit --log`.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
     },
-    /// Walk the hash chain; exit non-zero on any break.
+    /// Prove, trusting nothing the server says, that a log is the one its key signed and that it
+    /// extends the checkpoint pinned last time; then pin the new one.
+    Audit {
+        /// The server's base URL (http://host:port): reads its checkpoint and entry bundles.
+        #[arg(long, conflicts_with = "log", required_unless_present = "log")]
+        server: Option<String>,
+        /// An export file (instead of a server), with `--checkpoint`.
+        #[arg(long, requires = "checkpoint")]
+        log: Option<PathBuf>,
+        /// The signed checkpoint written with the export (`export --checkpoint`).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// The log's verifier key (`samverkan key show`), or a file holding it.
+        #[arg(long)]
+        key: String,
+        /// The pinned checkpoint: checked against if the file exists, replaced by the new
+        /// checkpoint after a successful audit.
+        #[arg(long)]
+        pin: Option<PathBuf>,
+    },
+    /// The log's key.
+    Key {
+        /// What to do with the key.
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Walk the hash chain and the Merkle tree; exit non-zero on any break.
     Verify {
         /// The data directory.
         #[arg(long, default_value = "data", env = "SAMVERKAN_DATA")]
@@ -82,6 +115,17 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+}
+
+/// Key subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print the verifier key (note `vkey` form) that auditors pin. Works while a server runs.
+    Show {
+        /// The data directory.
+        #[arg(long, default_value = "data", env = "SAMVERKAN_DATA")]
+        data: PathBuf,
+    },
 }
 
 /// Token subcommands.
@@ -165,7 +209,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             serve(&data, listen, !no_seed, AppConfig { reads_require_token }, config)
         }
         Command::Import { file, data } => import(&file, &data),
-        Command::Export { data } => export(&data),
+        Command::Export { data, checkpoint } => export(&data, checkpoint.as_deref()),
+        Command::Audit { server, log, checkpoint, key, pin } => {
+            let source = match (server, log, checkpoint) {
+                (Some(url), _, _) => audit::Source::Server(url),
+                (None, Some(log), Some(checkpoint)) => audit::Source::File { log, checkpoint },
+                _ => anyhow::bail!("give --server URL, or --log FILE with --checkpoint FILE"),
+            };
+            audit::run(&source, &key, pin.as_deref())
+        }
+        Command::Key { command: KeyCommand::Show { data } } => {
+            println!("{}", DataDir::verifier_key(&data)?);
+            Ok(())
+        }
         Command::Verify { data } => verify(&data),
         Command::At { date, known_at, data } => at(&date, known_at.as_deref(), &data),
         Command::Token { command: TokenCommand::Create { role, party, name, data } } => {
@@ -261,8 +317,14 @@ fn import(file: &Path, data: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn export(data: &Path) -> anyhow::Result<()> {
+fn export(data: &Path, checkpoint: Option<&Path>) -> anyhow::Result<()> {
     let dir = open_existing(data)?;
+    if let Some(path) = checkpoint {
+        // The ledger is this process's alone (its lock), so its checkpoint covers exactly what is
+        // exported below.
+        let signed = dir.ledger.checkpoint().context("the ledger has no signed checkpoint")?;
+        std::fs::write(path, signed.note()).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let bar = progress_bar(dir.ledger.head().position.get(), "exporting");
     let stdout = std::io::stdout();
     let mut out = StdoutWriter { inner: std::io::BufWriter::new(stdout.lock()), failed: None };
@@ -328,7 +390,10 @@ fn verify(data: &Path) -> anyhow::Result<()> {
         b.finish_and_clear();
     }
     let report = report.context("verification failed")?;
-    println!("ok: {} events, head {} {}", report.events, report.head.position, report.head.hash);
+    println!(
+        "ok: {} events, head {} {}, tree root {}",
+        report.events, report.head.position, report.head.hash, report.root
+    );
     Ok(())
 }
 

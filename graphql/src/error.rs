@@ -94,7 +94,8 @@ impl From<LedgerError> for ApiError {
             LedgerError::InvalidEvent(_)
             | LedgerError::Import { .. }
             | LedgerError::RecordTimeBackwards { .. }
-            | LedgerError::RecordTimeInFuture { .. } => ApiError::invalid(e.to_string()),
+            | LedgerError::RecordTimeInFuture { .. }
+            | LedgerError::Proof(_) => ApiError::invalid(e.to_string()),
             LedgerError::UnknownEvent(_) => ApiError::not_found(e.to_string()),
             LedgerError::IdReused { .. } | LedgerError::Conflict { .. } => ApiError::new(Code::Conflict, e.to_string()),
             LedgerError::Io(_)

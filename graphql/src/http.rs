@@ -1,9 +1,10 @@
 //! The HTTP side: `fn app(..) -> Router` with `POST /graphql`, GraphiQL on `GET /graphql`,
-//! subscriptions on `/graphql/ws` (`ws.rs`), the dashboard (`web.rs`), `/healthz`, `/readyz` and
-//! `/metrics`.
+//! subscriptions on `/graphql/ws` (`ws.rs`), the dashboard (`web.rs`), `/healthz`, `/readyz`,
+//! `/metrics`, and the transparency log: `/checkpoint` and `/tile/…` (`tlog.rs`).
 //! Tests call `app` with `oneshot`, no socket needed. Everything here reaches the application only
 //! through [`App`] and the schema.
 
+mod tlog;
 mod web;
 mod ws;
 
@@ -78,6 +79,8 @@ pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/checkpoint", get(tlog::checkpoint))
+        .route("/tile/{*path}", get(tlog::tile))
         .layer(middleware::from_fn_with_state(shared.clone(), measure))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(DefaultBodyLimit::max(max_body))

@@ -15,6 +15,7 @@ mod mutations;
 mod organisation;
 mod scalars;
 mod timeline;
+mod transparency;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ pub struct QueryRoot(
     cases::CaseQuery,
     timeline::TimelineQuery,
     county::CountyQuery,
+    transparency::TransparencyQuery,
 );
 
 pub(crate) use events::SubscriptionRoot;

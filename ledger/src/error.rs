@@ -146,6 +146,11 @@ pub enum LedgerError {
     #[error("the ledger stopped accepting appends after a failed sync; restart to recover")]
     Poisoned,
 
+    /// A proof or tile was asked for that the tree cannot give (a size beyond the head, a leaf
+    /// outside the tree). Nothing is wrong with the ledger; fix the request.
+    #[error("{0}")]
+    Proof(String),
+
     /// The ledger's writer has shut down.
     #[error("the ledger is closed")]
     Closed,

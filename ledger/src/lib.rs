@@ -10,10 +10,15 @@
 //! - [`jsonl`] is the JSON Lines export/import; [`MemoryChain`] seals events in memory exactly as
 //!   the ledger does.
 //!
+//! - [`merkle`] is the Merkle tree over the log (RFC 6962) and its signed checkpoints (C2SP);
+//!   [`Ledger::checkpoint`] and the proof methods serve them; [`audit`] checks a log against signed
+//!   checkpoints the way an auditor does, from the leaves alone.
+//!
 //! Only this crate knows the byte encoding (`encoding`) and sled.
 
 #![warn(missing_docs)]
 
+pub mod audit;
 mod chain;
 mod encoding;
 mod error;
@@ -21,6 +26,7 @@ mod event;
 mod id;
 pub mod jsonl;
 mod memory;
+pub mod merkle;
 mod sequence;
 mod store;
 mod time;

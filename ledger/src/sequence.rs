@@ -225,6 +225,8 @@ impl<I: Index> Index for Overlay<'_, I> {
 pub(crate) struct Sealed {
     pub(crate) record: Vec<u8>,
     pub(crate) event: RecordedEvent,
+    /// Its Merkle leaf hash (`merkle`).
+    pub(crate) leaf: crate::merkle::TreeHash,
 }
 
 /// The result of admitting one append.
@@ -339,10 +341,11 @@ fn admit_entry<I: Index>(
         if let Some(claims) = &entry.import {
             claims.check(&event)?;
         }
+        let leaf = crate::merkle::event_leaf_hash(&event)?;
         local.record(&event);
         *local_head = Head { position, hash: event.hash, recorded_at };
         results.push(Committed { event: event.clone(), already_stored: false });
-        sealed.push(Sealed { record, event });
+        sealed.push(Sealed { record, event, leaf });
     }
     Ok(())
 }

@@ -4,10 +4,17 @@
 //! - `log`: position → record (see `encoding`); gapless from 1.
 //! - `streams`: stream name ‖ 0x00 ‖ stream version → position.
 //! - `ids`: event id (16 bytes) → position.
-//! - `meta`: `format` → the format marker; `head` → position ‖ hash ‖ record time (micros).
+//! - `meta`: `format` → the format marker; `head` → position ‖ hash ‖ record time (micros);
+//!   `tree_size` → how many leaves the `merkle` tree covers.
+//! - `merkle`: stored hash index → hash, the Merkle tree over the log (see `merkle`).
 //!
-//! One append (of one or more events) is one sled transaction across all four trees, so after a
-//! crash either all of it is there or none of it.
+//! One append (of one or more events) is one sled transaction across all five trees, so after a
+//! crash either all of it is there or none of it. A ledger from before the tree gets it built when
+//! it is opened.
+//!
+//! After every commit group the writer signs a checkpoint of the new tree with the log key (when
+//! one is configured) and publishes it with the head, both only once the events are durable: a
+//! signed checkpoint never names events a crash could still take back.
 //!
 //! **What is durable when `append` returns `Ok`** (with the default [`Durability::Fsync`]): every
 //! event of that append, with its index entries and the new head, has been written by sled, sled's
@@ -30,6 +37,8 @@ use crate::encoding;
 use crate::error::{LedgerError, Result};
 use crate::event::RecordedEvent;
 use crate::id::{EventId, Position, StreamId};
+use crate::merkle::checkpoint::{LogKey, SignedCheckpoint};
+use crate::merkle::{self, TreeHash};
 use crate::sequence::{Append, AppendOutcome, Head, Index};
 use crate::time::Timestamp;
 
@@ -86,6 +95,8 @@ pub struct LedgerConfig {
     pub durability: Durability,
     /// Where record time comes from.
     pub clock: Clock,
+    /// The key checkpoints are signed with; without one the tree is kept but nothing is signed.
+    pub log_key: Option<Arc<LogKey>>,
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +105,7 @@ pub(crate) struct Trees {
     pub(crate) streams: sled::Tree,
     pub(crate) ids: sled::Tree,
     pub(crate) meta: sled::Tree,
+    pub(crate) merkle: sled::Tree,
 }
 
 impl Trees {
@@ -146,12 +158,45 @@ impl Trees {
         })
     }
 
+    /// How many leaves the stored Merkle tree covers.
+    pub(crate) fn tree_size(&self) -> Result<u64> {
+        match self.meta.get("tree_size")? {
+            None => Ok(0),
+            Some(bytes) => Position::from_key(&bytes).map(Position::get).ok_or_else(|| LedgerError::Corrupt {
+                position: Position::new(0),
+                reason: format!("the tree size record is {} bytes, not 8", bytes.len()),
+            }),
+        }
+    }
+
     fn encode_head(head: &Head) -> [u8; 48] {
         let mut out = [0u8; 48];
         out[..8].copy_from_slice(&head.position.to_key());
         out[8..40].copy_from_slice(head.hash.as_bytes());
         out[40..].copy_from_slice(&head.recorded_at.as_micros().to_be_bytes());
         out
+    }
+}
+
+impl merkle::Stored for Trees {
+    fn hashes(&self, indexes: &[u64]) -> Result<Vec<TreeHash>> {
+        indexes
+            .iter()
+            .map(|index| match self.merkle.get(index.to_be_bytes())? {
+                Some(bytes) if bytes.len() == 32 => {
+                    let mut hash = [0u8; 32];
+                    hash.copy_from_slice(&bytes);
+                    Ok(TreeHash(hash))
+                }
+                found => Err(LedgerError::Corrupt {
+                    position: Position::new(0),
+                    reason: format!(
+                        "the Merkle tree's stored hash {index} is {}",
+                        found.map_or("missing".to_string(), |b| format!("{} bytes, not 32", b.len()))
+                    ),
+                }),
+            })
+            .collect()
     }
 }
 
@@ -185,8 +230,12 @@ struct Shared {
     clock: Clock,
     requests: Option<mpsc::Sender<writer::Request>>,
     head: watch::Receiver<Head>,
+    checkpoint: Published,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
+
+/// The latest signed checkpoint, shared by the writer (who replaces it) and the readers.
+pub(crate) type Published = Arc<std::sync::RwLock<Option<Arc<SignedCheckpoint>>>>;
 
 impl Drop for Shared {
     fn drop(&mut self) {
@@ -230,6 +279,7 @@ impl Ledger {
             streams: db.open_tree("streams")?,
             ids: db.open_tree("ids")?,
             meta: db.open_tree("meta")?,
+            merkle: db.open_tree("merkle")?,
         };
         // Before anything is written: a sled state behind the manifest is refused as it is found.
         if let Some(committed) = &committed {
@@ -255,6 +305,8 @@ impl Ledger {
         }
         let head = trees.head()?;
         check_head(&trees, &head)?;
+        build_tree(&trees, &head)?;
+        let checkpoint: Published = Arc::new(std::sync::RwLock::new(sign(&config, &trees, head.position.get())?));
         let mut syncer = durability::Syncer::open(&dir)?;
         syncer.flush_and_sync(&db)?;
         // The manifest names this head from now on (an upgrade from a ledger without one, too).
@@ -265,7 +317,8 @@ impl Ledger {
         let (head_tx, head_rx) = watch::channel(head);
         let (requests, inbox) = mpsc::channel();
         let clock = config.clock.clone();
-        let writer = writer::Writer::new(db, trees.clone(), syncer, config, head, head_tx, dir.clone());
+        let writer =
+            writer::Writer::new(db, trees.clone(), syncer, config, head, (head_tx, checkpoint.clone()), dir.clone());
         let handle = std::thread::Builder::new().name("ledger-writer".into()).spawn(move || writer.run(inbox))?;
         Ok(Self {
             shared: Arc::new(Shared {
@@ -274,6 +327,7 @@ impl Ledger {
                 clock,
                 requests: Some(requests),
                 head: head_rx,
+                checkpoint,
                 writer: Mutex::new(Some(handle)),
             }),
         })
@@ -382,11 +436,136 @@ impl Ledger {
     }
 
     /// Walks the whole log and checks it: gapless positions, prev-hash links, hashes recomputed
-    /// over the stored bytes, decodability, stream versions, record-time order, retraction streams
-    /// and the head.
+    /// over the stored bytes, decodability, stream versions, record-time order, retraction streams,
+    /// every stored hash of the Merkle tree recomputed from the events, and the head.
     pub fn verify(&self, progress: &mut dyn FnMut(Position, Position)) -> Result<crate::verify::VerifyReport> {
-        crate::verify::verify_log(&self.shared.trees.log, self.head(), progress)
+        crate::verify::verify_log(&self.shared.trees, self.head(), progress)
     }
+
+    /// The latest signed checkpoint (none without a log key). It covers exactly the events up to
+    /// a head that has been published, and is replaced after every commit group.
+    pub fn checkpoint(&self) -> Option<Arc<SignedCheckpoint>> {
+        self.shared.checkpoint.read().ok().and_then(|c| c.clone())
+    }
+
+    /// Refuses a tree size beyond the durable head.
+    fn check_size(&self, size: u64) -> Result<()> {
+        let head = self.head().position.get();
+        if size > head {
+            return Err(merkle::bad_request(format!("the log has {head} events; there is no tree of size {size}")));
+        }
+        Ok(())
+    }
+
+    /// The Merkle root of the first `size` events.
+    pub fn tree_root(&self, size: u64) -> Result<TreeHash> {
+        self.check_size(size)?;
+        merkle::root(&self.shared.trees, size)
+    }
+
+    /// The inclusion proof (RFC 6962 audit path) of leaf `index` (the event at position
+    /// `index + 1`) in the tree of the first `size` events.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<TreeHash>> {
+        self.check_size(size)?;
+        merkle::inclusion(&self.shared.trees, index, size)
+    }
+
+    /// The consistency proof from the tree of the first `old` events to that of the first `new`.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<TreeHash>> {
+        self.check_size(new)?;
+        merkle::consistency(&self.shared.trees, old, new)
+    }
+
+    /// A C2SP hash tile of the current tree: `level`, `index`, `width` (1–256) hashes.
+    pub fn hash_tile(&self, level: u8, index: u64, width: u32) -> Result<Vec<u8>> {
+        merkle::hash_tile(&self.shared.trees, level, index, width, self.head().position.get())
+    }
+
+    /// A C2SP entry bundle: the leaves `256·index ..+ width` of the current tree, each as a
+    /// big-endian 16-bit length and the leaf bytes.
+    pub fn entry_bundle(&self, index: u64, width: u32) -> Result<Vec<u8>> {
+        let head = self.head().position.get();
+        let full = 1u64 << merkle::TILE_HEIGHT;
+        let start = index.checked_mul(full);
+        let end = start.and_then(|s| s.checked_add(u64::from(width)));
+        let (Some(start), Some(end)) = (start, end) else {
+            return Err(merkle::bad_request(format!("there is no entry bundle {index}")));
+        };
+        if width == 0 || u64::from(width) > full || end > head {
+            return Err(merkle::bad_request(format!(
+                "entry bundle {index} of width {width} is beyond the log of {head} events"
+            )));
+        }
+        let mut out = Vec::new();
+        for event in self.read_from(Position::new(start + 1)).take(width as usize) {
+            let bytes = merkle::leaf_bytes(&event?)?;
+            let len = u16::try_from(bytes.len())
+                .map_err(|_| LedgerError::InvalidEvent(format!("a leaf of {} bytes cannot be bundled", bytes.len())))?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&bytes);
+        }
+        Ok(out)
+    }
+}
+
+/// Builds the Merkle tree's stored hashes for events it does not cover yet: all of them in a ledger
+/// from before the tree, none otherwise. In transactions of a few thousand events, each moving
+/// `meta/tree_size` with the hashes, so an interrupted build resumes where it stopped.
+fn build_tree(trees: &Trees, head: &Head) -> Result<()> {
+    use sled::Transactional;
+    const CHUNK: usize = 4096;
+    let mut size = trees.tree_size()?;
+    if size > head.position.get() {
+        return Err(LedgerError::Corrupt {
+            position: head.position,
+            reason: format!("the Merkle tree covers {size} events but the log has {}", head.position.get()),
+        });
+    }
+    if size == head.position.get() {
+        return Ok(());
+    }
+    let from = size;
+    let mut events = trees.log.range(Position::new(size + 1).to_key()..);
+    while size < head.position.get() {
+        let mut growth = merkle::Growth::new(trees, size);
+        for entry in events.by_ref().take(CHUNK) {
+            let (key, value) = entry?;
+            let position = Position::from_key(&key).ok_or_else(|| LedgerError::Corrupt {
+                position: Position::new(size + 1),
+                reason: "malformed log key".into(),
+            })?;
+            let event = encoding::decode(position, &value)?;
+            growth.push(merkle::leaf_hash(&merkle::leaf_bytes(&event)?))?;
+        }
+        if growth.size() == size {
+            break;
+        }
+        let new_size = growth.size();
+        (&trees.merkle, &trees.meta)
+            .transaction(|(tree, meta)| {
+                for (index, hash) in growth.added() {
+                    tree.insert(&index.to_be_bytes(), &hash.0)?;
+                }
+                meta.insert("tree_size", &Position::new(new_size).to_key())?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(e) => LedgerError::Storage(e),
+                sled::transaction::TransactionError::Abort(()) => {
+                    LedgerError::InvalidEvent("transaction aborted".into())
+                }
+            })?;
+        size = new_size;
+    }
+    tracing::info!(events = size - from, "built the Merkle tree over events it did not cover");
+    Ok(())
+}
+
+/// The checkpoint of the first `size` events, signed with the configured key.
+fn sign(config: &LedgerConfig, trees: &Trees, size: u64) -> Result<Option<Arc<SignedCheckpoint>>> {
+    let Some(key) = &config.log_key else { return Ok(None) };
+    let root = merkle::root(trees, size)?;
+    key.sign(size, root).map(|c| Some(Arc::new(c))).map_err(|e| LedgerError::InvalidEvent(e.to_string()))
 }
 
 /// sled's page cache. sled's default is 1 GiB, which a full read of a large log (a server folding its

@@ -7,30 +7,36 @@ use crate::encoding;
 use crate::error::{LedgerError, Result};
 use crate::event::{EventData, RecordedEvent};
 use crate::id::{EventId, Position, StreamId};
+use crate::merkle::{self, Stored, TreeHash};
 use crate::sequence::Head;
+use crate::store::Trees;
 use crate::time::Timestamp;
 
 /// How often (in events) the progress callback is called.
 const PROGRESS_EVERY: u64 = 4096;
 
 /// What a successful verification saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VerifyReport {
     /// How many events were checked.
     pub events: u64,
     /// The head they lead to.
     pub head: Head,
+    /// The Merkle root of the whole log, recomputed from the events.
+    pub root: TreeHash,
 }
 
 /// Checks, for every record in position order: the positions are gapless from 1; each record's
 /// `prevHash` is the previous record's hash; each record's hash matches SHA-256 over its stored bytes
 /// (so any changed byte is caught); the record decodes, belongs at its key, and its stream versions
 /// count up from 1 without gaps; record time never decreases; a retraction sits in its target's
-/// stream; and the last record is the stored head.
+/// stream; every hash the Merkle tree stores is the one recomputed from the events (leaf bytes,
+/// leaf hash, completed subtrees), the tree holds nothing more and covers exactly the log; and
+/// the last record is the stored head.
 ///
 /// Returns the first failure as a typed error. `progress(done, total)` is called as it goes.
 pub(crate) fn verify_log(
-    log: &sled::Tree,
+    trees: &Trees,
     head: Head,
     progress: &mut dyn FnMut(Position, Position),
 ) -> Result<VerifyReport> {
@@ -40,7 +46,7 @@ pub(crate) fn verify_log(
     let mut versions: HashMap<StreamId, u64> = HashMap::new();
     let mut streams_of: HashMap<EventId, (StreamId, bool)> = HashMap::new();
     let mut count = 0u64;
-    for entry in log.iter() {
+    for entry in trees.log.iter() {
         let (key, value) = entry?;
         let position = Position::from_key(&key)
             .ok_or_else(|| LedgerError::Corrupt { position: expected, reason: "malformed log key".into() })?;
@@ -60,6 +66,7 @@ pub(crate) fn verify_log(
         }
         let event = encoding::decode(position, &value)?;
         check_event(&event, last_time, &mut versions, &mut streams_of)?;
+        check_tree(trees, count, &event)?;
         last_time = event.recorded_at;
         prev = fields.stored_hash;
         count += 1;
@@ -79,7 +86,47 @@ pub(crate) fn verify_log(
     if prev != head.hash {
         return Err(LedgerError::ChainBroken { position: last, expected: prev, found: head.hash });
     }
-    Ok(VerifyReport { events: count, head })
+    let tree_corrupt = |reason: String| LedgerError::Corrupt { position: last, reason };
+    let stored_count = tlog_tiles::stored_hash_count(count);
+    if let Some(entry) = trees.merkle.range(stored_count.to_be_bytes()..).next() {
+        let (key, _) = entry?;
+        return Err(tree_corrupt(format!(
+            "the Merkle tree stores a hash at index {} beyond the {stored_count} a log of {count} events has",
+            hex::encode(key)
+        )));
+    }
+    let covered = trees.tree_size()?;
+    if covered != count {
+        return Err(tree_corrupt(format!("the Merkle tree says it covers {covered} events, the log has {count}")));
+    }
+    let root = merkle::root(trees, count)?;
+    Ok(VerifyReport { events: count, head, root })
+}
+
+/// Recomputes the tree's hashes for one more event (reading the stored hashes already checked)
+/// and compares them with the stored ones.
+/// `before` is how many events come before this one.
+fn check_tree(trees: &Trees, before: u64, event: &RecordedEvent) -> Result<()> {
+    let start = tlog_tiles::stored_hash_count(before);
+    let leaf = merkle::leaf_hash(&merkle::leaf_bytes(event)?);
+    // Memory stays flat: each step reads only what earlier events stored, already checked.
+    let mut step = merkle::Growth::new(trees, before);
+    step.push(leaf)?;
+    let expected: Vec<TreeHash> = step.added().map(|(_, h)| *h).collect();
+    let indexes: Vec<u64> = (start..start + expected.len() as u64).collect();
+    let stored = trees.hashes(&indexes).map_err(|e| LedgerError::Corrupt {
+        position: event.position,
+        reason: format!("the Merkle tree does not cover this event: {e}"),
+    })?;
+    if stored != expected {
+        return Err(LedgerError::Corrupt {
+            position: event.position,
+            reason: "the Merkle tree's hashes for this event are not the ones its bytes give: \
+                     the tree was altered or the event was"
+                .into(),
+        });
+    }
+    Ok(())
 }
 
 fn check_event(

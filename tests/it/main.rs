@@ -26,3 +26,4 @@ mod server_crash;
 mod snapshots;
 mod support;
 mod tidy;
+mod transparency;

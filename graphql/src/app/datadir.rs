@@ -1,9 +1,12 @@
-//! The data directory: `ledger/` (the sled database) and `tokens.json`. An empty directory becomes
-//! one; anything else is refused rather than written into.
+//! The data directory: `ledger/` (the sled database), `tokens.json`, and the log's signing key
+//! (`log.key`, mode 0600, never served or logged) with its verifier key (`log.vkey`). An empty
+//! directory becomes one; anything else is refused rather than written into.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
+use ledger::merkle::checkpoint::LogKey;
 use ledger::{Ledger, LedgerConfig};
 
 use super::auth::TokenStore;
@@ -20,7 +23,14 @@ pub struct DataDir {
     pub ledger: Ledger,
     /// Its tokens.
     pub tokens: TokenStore,
+    /// The key its checkpoints are signed with.
+    pub log_key: Arc<LogKey>,
 }
+
+/// The log's signing key, in note key form (`PRIVATE+KEY+…`).
+pub(crate) const KEY_FILE: &str = "log.key";
+/// The log's verifier key, `<origin>+<id>+<base64>`: public, what auditors pin.
+pub(crate) const VKEY_FILE: &str = "log.vkey";
 
 impl DataDir {
     /// Opens (creating if missing or empty) the data directory at `root`.
@@ -32,14 +42,30 @@ impl DataDir {
             // Tokens and the ledger are the secretariat's own: no one else on the machine reads them.
             super::files::set_mode(root, 0o700).with_context(|| format!("cannot restrict {}", root.display()))?;
         }
+        let (log_key, new_key) = open_log_key(root)?;
+        let config = LedgerConfig { log_key: Some(log_key.clone()), ..config };
 
         let ledger = match Ledger::open(root.join(LEDGER_DIR), config) {
             Ok(ledger) => ledger,
             Err(ledger::LedgerError::InUse { .. }) => anyhow::bail!("{}", in_use(root)),
             Err(e) => return Err(e).with_context(|| format!("cannot open the ledger in {}", root.display())),
         };
+        // A new key is written only once the ledger opened: a directory that is refused gets nothing.
+        if let Some(new) = new_key {
+            new.save(root)?;
+        }
         let tokens = TokenStore::open(root)?;
-        Ok(Self { root: root.to_path_buf(), ledger, tokens })
+        Ok(Self { root: root.to_path_buf(), ledger, tokens, log_key })
+    }
+
+    /// Reads the verifier key of the data directory at `root` without opening its ledger (works
+    /// while a server runs on it).
+    pub fn verifier_key(root: &Path) -> anyhow::Result<String> {
+        let path = root.join(VKEY_FILE);
+        let vkey = std::fs::read_to_string(&path).with_context(|| {
+            format!("cannot read the verifier key {} (is {} a data directory?)", path.display(), root.display())
+        })?;
+        Ok(vkey.trim().to_owned())
     }
 
     /// Logs a warning for the data directory or token file when others on the machine can read
@@ -47,7 +73,68 @@ impl DataDir {
     pub fn warn_if_open_to_others(&self) {
         super::files::warn_if_open_to_others(&self.root, 0o077);
         super::files::warn_if_open_to_others(&self.root.join(super::auth::TOKEN_FILE), 0o077);
+        super::files::warn_if_open_to_others(&self.root.join(KEY_FILE), 0o077);
     }
+}
+
+/// Reads the log key of the data directory, or makes a new one when there is none (a new
+/// directory, or one from before signed checkpoints), returned to be saved once the ledger has
+/// opened. Its origin, the name auditors see in every checkpoint, is `samverkan/` and a random
+/// 16-hex-digit log id, unique per data directory.
+fn open_log_key(root: &Path) -> anyhow::Result<(Arc<LogKey>, Option<NewKey>)> {
+    let key_path = root.join(KEY_FILE);
+    let vkey_path = root.join(VKEY_FILE);
+    if !key_path.exists() {
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("no randomness for a log key: {e}"))?;
+        let origin = format!("samverkan/{}", hex::encode(id));
+        let (skey, vkey) = LogKey::generate(&origin)?;
+        let key = LogKey::open(&skey, &vkey)?;
+        return Ok((key, Some(NewKey { skey, vkey })));
+    }
+    let skey = std::fs::read_to_string(&key_path).with_context(|| format!("cannot read {}", key_path.display()))?;
+    let vkey = std::fs::read_to_string(&vkey_path).with_context(|| format!("cannot read {}", vkey_path.display()))?;
+    let key =
+        LogKey::open(&skey, &vkey).with_context(|| format!("the log key in {} cannot be used", root.display()))?;
+    Ok((key, None))
+}
+
+/// A log key made by [`open_log_key`], not yet on disk.
+struct NewKey {
+    skey: String,
+    vkey: String,
+}
+
+impl NewKey {
+    /// Writes `log.vkey`, then `log.key` under a temporary name with mode 0600 from its creation,
+    /// renamed into place: the secret is never readable by others, not even for a moment, and
+    /// never half-written.
+    fn save(self, root: &Path) -> anyhow::Result<()> {
+        let (key_path, vkey_path) = (root.join(KEY_FILE), root.join(VKEY_FILE));
+        let tmp = root.join(format!("{KEY_FILE}.tmp"));
+        write_private(&tmp, &self.skey).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::write(&vkey_path, format!("{}\n", self.vkey))
+            .with_context(|| format!("cannot write {}", vkey_path.display()))?;
+        std::fs::rename(&tmp, &key_path).with_context(|| format!("cannot write {}", key_path.display()))?;
+        tracing::info!(vkey = %self.vkey, "created the log's signing key; auditors pin its verifier key");
+        Ok(())
+    }
+}
+
+/// Creates `path` with mode 0600 and writes `text` to it.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
 }
 
 /// The file a running server writes into its data directory: its process id and URL.
@@ -94,7 +181,8 @@ fn in_use(root: &Path) -> String {
     }
 }
 
-/// A data directory is missing, empty, or has a `ledger/` subdirectory.
+/// A data directory is missing, empty, has a `ledger/` subdirectory, or holds only a log key (put
+/// there before a restore, so that the restored log is signed with the key auditors pinned).
 fn check_layout(root: &Path) -> anyhow::Result<()> {
     match std::fs::metadata(root) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -102,8 +190,14 @@ fn check_layout(root: &Path) -> anyhow::Result<()> {
         Ok(meta) if !meta.is_dir() => anyhow::bail!("{} is not a directory", root.display()),
         Ok(_) => {
             let has_ledger = root.join(LEDGER_DIR).is_dir();
-            let mut entries = std::fs::read_dir(root).with_context(|| format!("cannot read {}", root.display()))?;
-            if has_ledger || entries.next().is_none() {
+            let entries = std::fs::read_dir(root).with_context(|| format!("cannot read {}", root.display()))?;
+            let only_keys = entries
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("cannot read {}", root.display()))?
+                .iter()
+                .all(|name| name == KEY_FILE || name == VKEY_FILE);
+            if has_ledger || only_keys {
                 Ok(())
             } else {
                 anyhow::bail!(

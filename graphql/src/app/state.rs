@@ -2,6 +2,8 @@
 
 use std::sync::{Arc, RwLockReadGuard};
 
+use ledger::merkle::TreeHash;
+use ledger::merkle::checkpoint::SignedCheckpoint;
 use ledger::{Head, Ledger, Position, RecordedEvent};
 use projections::Projections;
 use tokio::sync::watch;
@@ -115,6 +117,44 @@ impl App {
                 })
             })
             .collect()
+    }
+
+    /// The latest signed checkpoint (none when the ledger has no log key).
+    pub fn checkpoint(&self) -> Option<Arc<SignedCheckpoint>> {
+        self.ledger.checkpoint()
+    }
+
+    /// The tree size proofs default to: the latest checkpoint's, else the head's.
+    pub fn proof_size(&self) -> u64 {
+        self.checkpoint().map_or_else(|| self.head().position.get(), |c| c.size)
+    }
+
+    /// The Merkle root of the first `size` events.
+    pub fn tree_root(&self, size: u64) -> Result<TreeHash, ApiError> {
+        Ok(self.ledger.tree_root(size)?)
+    }
+
+    /// The inclusion proof of the event at `position` in the tree of the first `size` events.
+    pub fn inclusion_proof(&self, position: Position, size: u64) -> Result<Vec<TreeHash>, ApiError> {
+        let Some(index) = position.get().checked_sub(1) else {
+            return Err(ApiError::invalid("positions count from 1"));
+        };
+        Ok(self.ledger.inclusion_proof(index, size)?)
+    }
+
+    /// The consistency proof from the first `old` events to the first `new`.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<TreeHash>, ApiError> {
+        Ok(self.ledger.consistency_proof(old, new)?)
+    }
+
+    /// A C2SP hash tile (blocking: a few reads).
+    pub fn hash_tile(&self, level: u8, index: u64, width: u32) -> Result<Vec<u8>, ApiError> {
+        Ok(self.ledger.hash_tile(level, index, width)?)
+    }
+
+    /// A C2SP entry bundle (blocking: reads up to 256 events; call it off the async workers).
+    pub fn entry_bundle(&self, index: u64, width: u32) -> Result<Vec<u8>, ApiError> {
+        Ok(self.ledger.entry_bundle(index, width)?)
     }
 
     pub(super) fn ledger(&self) -> &Ledger {

@@ -103,6 +103,16 @@ impl Event {
     async fn hash(&self) -> String {
         self.0.hash().to_string()
     }
+    /// The proof that this event is in the log: its inclusion proof in the tree of `treeSize`
+    /// events (default: the latest checkpoint's size). Ask every event of a `because` with the
+    /// same `treeSize`, read `checkpoint` in the same query, and the answer comes with its proof.
+    async fn inclusion_proof(
+        &self,
+        ctx: &Context<'_>,
+        tree_size: Option<u64>,
+    ) -> ApiResult<super::transparency::InclusionProof> {
+        super::transparency::event_proof(ctx, self.0.position(), tree_size)
+    }
 }
 
 /// The head of the ledger.

@@ -6,7 +6,11 @@
 //! head, and only then replies. Concurrent writers therefore share one `fdatasync`: throughput grows
 //! with concurrency while every acknowledged append is durable.
 //!
-//! Invariant: `self.head` and the published head always describe what is durable on disk.
+//! The same transaction stores the Merkle tree's new hashes; the checkpoint of the new tree is signed
+//! before it and published with the head after the sync.
+//!
+//! Invariant: `self.head`, the published head and the published checkpoint always describe what
+//! is durable on disk.
 
 use std::sync::mpsc;
 
@@ -15,8 +19,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use tokio::sync::{oneshot, watch};
 
 use super::durability::Syncer;
-use super::{Durability, LedgerConfig, Trees};
+use super::{Durability, LedgerConfig, Published, Trees};
 use crate::error::{LedgerError, Result};
+use crate::merkle::{Growth, TreeHash};
 use crate::sequence::{Append, AppendOutcome, Head, Overlay, Sealed, admit};
 
 /// The most events one group commit takes on before it writes (a single larger request is still
@@ -59,6 +64,7 @@ pub(crate) struct Writer {
     config: LedgerConfig,
     head: Head,
     head_tx: watch::Sender<Head>,
+    checkpoint: Published,
     poisoned: bool,
     /// The ledger's directory, where the head manifest lives.
     dir: std::path::PathBuf,
@@ -77,11 +83,11 @@ impl Writer {
         syncer: Syncer,
         config: LedgerConfig,
         head: Head,
-        head_tx: watch::Sender<Head>,
+        (head_tx, checkpoint): (watch::Sender<Head>, Published),
         dir: std::path::PathBuf,
     ) -> Self {
         let manifest = (head, std::time::Instant::now());
-        Self { db, trees, syncer, config, head, head_tx, poisoned: false, dir, manifest }
+        Self { db, trees, syncer, config, head, head_tx, checkpoint, poisoned: false, dir, manifest }
     }
 
     /// Rewrites the head manifest when the head moved and the last write is older than
@@ -152,7 +158,19 @@ impl Writer {
         }
 
         if !records.is_empty() {
-            if let Err(e) = self.write(&records, &head) {
+            let grown = match self.grow(&records) {
+                Ok(grown) => grown,
+                Err(e) => {
+                    tracing::error!(error = %e, "the Merkle tree could not be extended");
+                    let reason = e.to_string();
+                    for request in batch {
+                        request.reply.send(Err(LedgerError::Io(std::io::Error::other(reason.clone()))));
+                    }
+                    return;
+                }
+            };
+            let signed = self.config.log_key.as_ref().map(|key| key.sign(head.position.get(), grown.root));
+            if let Err(e) = self.write(&records, &head, &grown.added) {
                 // The transaction did not apply: nothing of this batch is stored.
                 tracing::error!(error = %e, "append transaction failed");
                 let reason = e.to_string();
@@ -172,6 +190,16 @@ impl Writer {
                 }
                 return;
             }
+            match signed {
+                Some(Ok(checkpoint)) => {
+                    if let Ok(mut slot) = self.checkpoint.write() {
+                        *slot = Some(std::sync::Arc::new(checkpoint));
+                    }
+                }
+                // The events are durable either way; the previous checkpoint stays until one signs.
+                Some(Err(e)) => tracing::error!(error = %e, "the checkpoint could not be signed"),
+                None => {}
+            }
             self.head = head;
             self.head_tx.send_replace(head);
         }
@@ -181,12 +209,25 @@ impl Writer {
         }
     }
 
-    /// Writes the records, their index entries and the new head in one transaction.
-    fn write(&self, records: &[Sealed], head: &Head) -> Result<()> {
+    /// The Merkle tree's hashes for the records, and its new root.
+    fn grow(&self, records: &[Sealed]) -> Result<Grown> {
+        let mut growth = Growth::new(&self.trees, self.head.position.get());
+        for sealed in records {
+            growth.push(sealed.leaf)?;
+        }
+        let root = growth.root()?;
+        let added = growth.added().map(|(index, hash)| (index.to_be_bytes(), *hash)).collect();
+        Ok(Grown { root, added })
+    }
+
+    /// Writes the records, their index entries, the tree's new hashes and the new head in one
+    /// transaction.
+    fn write(&self, records: &[Sealed], head: &Head, tree: &[([u8; 8], TreeHash)]) -> Result<()> {
         let head_bytes = Trees::encode_head(head);
-        let trees = (&self.trees.log, &self.trees.streams, &self.trees.ids, &self.trees.meta);
+        let tree_size = head.position.to_key();
+        let trees = (&self.trees.log, &self.trees.streams, &self.trees.ids, &self.trees.meta, &self.trees.merkle);
         trees
-            .transaction(|(log, streams, ids, meta)| {
+            .transaction(|(log, streams, ids, meta, merkle)| {
                 for sealed in records {
                     let event = &sealed.event;
                     let key = event.position.to_key();
@@ -194,7 +235,11 @@ impl Writer {
                     streams.insert(Trees::stream_key(&event.stream, event.stream_version), &key[..])?;
                     ids.insert(&event.id.as_bytes()[..], &key[..])?;
                 }
+                for (index, hash) in tree {
+                    merkle.insert(&index[..], &hash.0[..])?;
+                }
                 meta.insert("head", &head_bytes[..])?;
+                meta.insert("tree_size", &tree_size[..])?;
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
             .map_err(|e| match e {
@@ -209,4 +254,10 @@ impl Writer {
             Durability::FlushOnly => self.db.flush().map(|_| ()).map_err(Into::into),
         }
     }
+}
+
+/// What one commit group adds to the Merkle tree.
+struct Grown {
+    root: TreeHash,
+    added: Vec<([u8; 8], TreeHash)>,
 }

@@ -25,7 +25,7 @@ use crate::{Plan, Side};
 const RAW_RECORD: usize = 256;
 
 /// The event every append section writes: a decision in its own stream.
-fn event(writer: usize, i: u64) -> NewEvent {
+pub(crate) fn event(writer: usize, i: u64) -> NewEvent {
     samverkan_tests::decision(&format!("w{writer}-{i}"))
 }
 
@@ -109,7 +109,7 @@ fn raw_append(file: &mut File, record: &[u8]) -> std::io::Result<()> {
     file.sync_data()
 }
 
-fn commit(ledger: &Ledger, event: NewEvent) -> anyhow::Result<ledger::Timestamp> {
+pub(crate) fn commit(ledger: &Ledger, event: NewEvent) -> anyhow::Result<ledger::Timestamp> {
     match ledger.append(Append::one(event))? {
         AppendOutcome::Committed(c) => Ok(c[0].event.recorded_at()),
         AppendOutcome::Conflict(c) => anyhow::bail!("unexpected conflict {c:?}"),
@@ -118,18 +118,18 @@ fn commit(ledger: &Ledger, event: NewEvent) -> anyhow::Result<ledger::Timestamp>
 
 /// One side's result for one writer count.
 #[derive(Debug, Default, Clone)]
-struct Throughput {
-    appends: u64,
+pub(crate) struct Throughput {
+    pub(crate) appends: u64,
     seconds: f64,
     commits: u64,
-    latency: Samples,
+    pub(crate) latency: Samples,
 }
 
 impl Throughput {
-    fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.appends as f64 / self.seconds.max(1e-9)
     }
-    fn batch(&self) -> f64 {
+    pub(crate) fn batch(&self) -> f64 {
         self.appends as f64 / self.commits.max(1) as f64
     }
 }
@@ -246,7 +246,12 @@ fn drive<T: Send + 'static>(
     Ok((all, latency, seconds))
 }
 
-fn ledger_group(writers: usize, window: Duration, ledger: &Ledger, serial: &mut u64) -> anyhow::Result<Throughput> {
+pub(crate) fn ledger_group(
+    writers: usize,
+    window: Duration,
+    ledger: &Ledger,
+    serial: &mut u64,
+) -> anyhow::Result<Throughput> {
     *serial += 1;
     let base = *serial * 100_000_000;
     let ledger = ledger.clone();

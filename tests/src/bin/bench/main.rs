@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Sections (`--only` takes their names): `single` (1), `concurrent` (2), `rebuild` (3), `queries`
-//! (4), `subscriptions` (5), `footprint` (6). Everything is written under `--dir` (default: a
+//! (4), `subscriptions` (5), `footprint` (6), `tlog` (7, the transparency log). Everything is written under `--dir` (default: a
 //! fresh temporary directory, removed at the end), on the disk being measured.
 
 mod append;
@@ -20,6 +20,7 @@ mod report;
 mod server;
 mod sqlite;
 mod subscriptions;
+mod tlog;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -75,6 +76,7 @@ enum Section {
     Queries,
     Subscriptions,
     Footprint,
+    Tlog,
 }
 
 /// The sides of section 2.
@@ -182,9 +184,18 @@ fn main() -> anyhow::Result<()> {
         eprintln!("section 2: concurrent appends");
         append::concurrent(&plan, &dir, &mut report)?;
     }
-    if run(Section::Rebuild) || run(Section::Queries) || run(Section::Subscriptions) || run(Section::Footprint) {
+    if run(Section::Rebuild)
+        || run(Section::Queries)
+        || run(Section::Subscriptions)
+        || run(Section::Footprint)
+        || run(Section::Tlog)
+    {
         eprintln!("building the dataset");
         let data = dataset::build(plan.events, &dir, &mut report)?;
+        if run(Section::Tlog) {
+            eprintln!("section 7: the transparency log");
+            tlog::run(&plan, &data, &dir, &mut report)?;
+        }
         eprintln!("section 3: rebuild");
         let rebuilt = rebuild::run(&plan, &data, &mut report)?;
         if run(Section::Footprint) {
