@@ -12,6 +12,7 @@ mod metrics;
 mod record;
 mod seed;
 mod state;
+mod witness;
 
 pub(crate) use auth::bearer;
 pub use auth::{Caller, Role, TokenStore};

@@ -1,7 +1,8 @@
 //! The `samverkan` command line (API.md §3): parsing is in `main.rs`'s `Cli`, the work is here;
-//! the auditor's verifier is `cli/audit.rs`.
+//! the auditor's verifier is `cli/audit.rs`, the witness `cli/witness.rs`.
 
 mod audit;
+mod witness;
 
 use std::io::{BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -45,6 +46,9 @@ pub enum Command {
         /// An origin allowed to call the API from a browser; repeat for more, `*` for any.
         #[arg(long = "cors-origin")]
         cors_origins: Vec<String>,
+        /// The verifier key of a witness whose cosignatures to accept and serve; repeat for more.
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
     },
     /// Import a JSON Lines file: all of it, or nothing.
     Import {
@@ -83,6 +87,32 @@ pub enum Command {
         /// checkpoint after a successful audit.
         #[arg(long)]
         pin: Option<PathBuf>,
+        /// Require cosignatures by at least this many of the `--witness` keys (from a server: the
+        /// largest checkpoint that many cosigned).
+        #[arg(long, default_value_t = 0)]
+        require_witnesses: usize,
+        /// A witness's verifier key; repeat for more.
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+    },
+    /// Act as a witness: check that the server's latest checkpoint extends the one this witness
+    /// cosigned last, cosign it, and post the cosignature to the server.
+    Witness {
+        /// The server's base URL.
+        #[arg(long)]
+        server: String,
+        /// The log's verifier key (`samverkan key show`), or a file holding it.
+        #[arg(long)]
+        log_key: String,
+        /// The witness's signing key file; created (mode 0600) if missing, named by `--name`.
+        #[arg(long)]
+        key: PathBuf,
+        /// The witness's name for a new key, e.g. `witness.nacka.se/ledger`.
+        #[arg(long)]
+        name: Option<String>,
+        /// Where the witness keeps the checkpoint it cosigned last (default: the key file + `.state`).
+        #[arg(long)]
+        state: Option<PathBuf>,
     },
     /// The log's key.
     Key {
@@ -204,19 +234,38 @@ pub fn usage_error(error: &clap::Error) -> String {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { data, listen, no_seed, reads_require_token, cors_origins } => {
+        Command::Serve { data, listen, no_seed, reads_require_token, cors_origins, witnesses } => {
+            for vkey in &witnesses {
+                ledger::merkle::cosignature::check_vkey(vkey).with_context(|| format!("--witness {vkey}"))?;
+            }
             let config = ServerConfig { cors_origins, ..ServerConfig::default() };
-            serve(&data, listen, !no_seed, AppConfig { reads_require_token }, config)
+            serve(&data, listen, !no_seed, AppConfig { reads_require_token, witnesses }, config)
         }
         Command::Import { file, data } => import(&file, &data),
         Command::Export { data, checkpoint } => export(&data, checkpoint.as_deref()),
-        Command::Audit { server, log, checkpoint, key, pin } => {
+        Command::Audit { server, log, checkpoint, key, pin, require_witnesses, witnesses } => {
             let source = match (server, log, checkpoint) {
                 (Some(url), _, _) => audit::Source::Server(url),
                 (None, Some(log), Some(checkpoint)) => audit::Source::File { log, checkpoint },
                 _ => anyhow::bail!("give --server URL, or --log FILE with --checkpoint FILE"),
             };
-            audit::run(&source, &key, pin.as_deref())
+            if require_witnesses > witnesses.len() {
+                anyhow::bail!("--require-witnesses {require_witnesses} needs at least that many --witness keys");
+            }
+            audit::run(
+                &source,
+                &key,
+                pin.as_deref(),
+                &audit::Witnesses { keys: witnesses, required: require_witnesses },
+            )
+        }
+        Command::Witness { server, log_key, key, name, state } => {
+            let state = state.unwrap_or_else(|| {
+                let mut path = key.clone().into_os_string();
+                path.push(".state");
+                PathBuf::from(path)
+            });
+            witness::run(&server, &log_key, &key, name.as_deref(), &state)
         }
         Command::Key { command: KeyCommand::Show { data } } => {
             println!("{}", DataDir::verifier_key(&data)?);

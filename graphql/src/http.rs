@@ -80,6 +80,8 @@ pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/checkpoint", get(tlog::checkpoint))
+        .route("/checkpoint/witnessed", get(tlog::witnessed))
+        .route("/checkpoint/cosignature", axum::routing::post(tlog::cosignature))
         .route("/tile/{*path}", get(tlog::tile))
         .layer(middleware::from_fn_with_state(shared.clone(), measure))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))

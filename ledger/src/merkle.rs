@@ -14,6 +14,7 @@
 //! [`MemoryTree`] is the same tree in memory, for the auditor (`audit`), which trusts nothing stored.
 
 pub mod checkpoint;
+pub mod cosignature;
 
 use tlog_tiles::HashReader;
 pub use tlog_tiles::{EMPTY_HASH, Hash as TreeHash, Tile};

@@ -231,6 +231,7 @@ struct Shared {
     requests: Option<mpsc::Sender<writer::Request>>,
     head: watch::Receiver<Head>,
     checkpoint: Published,
+    log_key: Option<Arc<LogKey>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -317,6 +318,7 @@ impl Ledger {
         let (head_tx, head_rx) = watch::channel(head);
         let (requests, inbox) = mpsc::channel();
         let clock = config.clock.clone();
+        let log_key = config.log_key.clone();
         let writer =
             writer::Writer::new(db, trees.clone(), syncer, config, head, (head_tx, checkpoint.clone()), dir.clone());
         let handle = std::thread::Builder::new().name("ledger-writer".into()).spawn(move || writer.run(inbox))?;
@@ -328,6 +330,7 @@ impl Ledger {
                 requests: Some(requests),
                 head: head_rx,
                 checkpoint,
+                log_key,
                 writer: Mutex::new(Some(handle)),
             }),
         })
@@ -446,6 +449,11 @@ impl Ledger {
     /// a head that has been published, and is replaced after every commit group.
     pub fn checkpoint(&self) -> Option<Arc<SignedCheckpoint>> {
         self.shared.checkpoint.read().ok().and_then(|c| c.clone())
+    }
+
+    /// The verifier key of the log key checkpoints are signed with.
+    pub fn log_vkey(&self) -> Option<&str> {
+        self.shared.log_key.as_deref().map(LogKey::vkey)
     }
 
     /// Refuses a tree size beyond the durable head.

@@ -527,7 +527,7 @@ async fn unknown_routes_are_404() {
 
 #[tokio::test]
 async fn closed_reads_need_a_token() {
-    let closed = AppConfig { reads_require_token: true };
+    let closed = AppConfig { reads_require_token: true, ..AppConfig::default() };
     let server = tokio::task::spawn_blocking(move || TestServer::with(closed, ServerConfig::default(), true))
         .await
         .expect("seeding does not panic");

@@ -534,7 +534,7 @@ async fn misbehaving_clients_are_closed_and_the_server_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_reads_need_a_token_in_connection_init() {
-    let closed = AppConfig { reads_require_token: true };
+    let closed = AppConfig { reads_require_token: true, ..AppConfig::default() };
     let server = tokio::task::spawn_blocking(move || TestServer::with(closed, ServerConfig::default(), false))
         .await
         .expect("server");

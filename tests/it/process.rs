@@ -64,8 +64,14 @@ impl Drop for Server {
 
 /// Starts `samverkan serve` on 127.0.0.1:0 and waits (bounded) for the line giving its address.
 pub(crate) fn start_server(data: &Path) -> Server {
+    start_server_with(data, &[])
+}
+
+/// [`start_server`] with more arguments for `serve`.
+pub(crate) fn start_server_with(data: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(SAMVERKAN)
         .args(["serve", "--data", path_arg(data), "--listen", "127.0.0.1:0"])
+        .args(extra)
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -12,7 +12,7 @@ use ledger::{Append, Ledger, LedgerConfig};
 use samverkan_tests::{Rng, decision};
 use sha2_011::Sha256;
 
-use crate::process::{SAMVERKAN, path_arg, start_server};
+use crate::process::{SAMVERKAN, path_arg, start_server, start_server_with};
 
 fn samverkan(args: &[&str]) -> Output {
     Command::new(SAMVERKAN).args(args).env("RUST_LOG", "off").output().expect("samverkan runs")
@@ -308,4 +308,90 @@ fn a_running_server_serves_checkpoint_and_tiles_and_audit_reads_them() {
     }
     let audit = samverkan(&["audit", "--server", &url, "--key", "samverkan/x+01234567+AAAA", "--pin", path_arg(&pin)]);
     assert!(!audit.status.success(), "a wrong key fails");
+}
+
+#[test]
+fn witnesses_cosign_what_extends_their_last_checkpoint_and_audit_can_require_them() {
+    use ledger::merkle::checkpoint::LogKey;
+    use ledger::merkle::cosignature::WitnessKey;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let (dir, leaves) = fixtures_ledger(&data);
+    let size = leaves.len() as u64;
+    let earlier_root = dir.ledger.tree_root(size - 5).expect("root");
+    drop(dir);
+    let log_key = LogKey::open(
+        &std::fs::read_to_string(data.join("log.key")).expect("key"),
+        &std::fs::read_to_string(data.join("log.vkey")).expect("vkey"),
+    )
+    .expect("the log key");
+    let mut vkeys = Vec::new();
+    for name in ["w1", "w2", "w3"] {
+        let skey = WitnessKey::generate(&format!("witness.example/{name}")).expect("key");
+        std::fs::write(tmp.path().join(format!("{name}.key")), &skey).expect("write");
+        vkeys.push(WitnessKey::open(&skey).expect("opens").vkey());
+    }
+    // w1 and w2 are the server's witnesses; w3 is not.
+    let server = start_server_with(&data, &["--witness", &vkeys[0], "--witness", &vkeys[1]]);
+    let url = format!("http://{}", server.addr);
+    let log_vkey = data.join("log.vkey");
+    let witness = |name: &str| {
+        samverkan(&[
+            "witness",
+            "--server",
+            &url,
+            "--log-key",
+            path_arg(&log_vkey),
+            "--key",
+            path_arg(&tmp.path().join(format!("{name}.key"))),
+        ])
+    };
+    let audit = |required: &str| {
+        samverkan(&[
+            "audit",
+            "--server",
+            &url,
+            "--key",
+            path_arg(&log_vkey),
+            "--require-witnesses",
+            required,
+            "--witness",
+            &vkeys[0],
+            "--witness",
+            &vkeys[1],
+        ])
+    };
+    assert!(!audit("1").status.success(), "nothing is cosigned yet");
+
+    // w1 cosigned an earlier, real checkpoint: it checks the consistency proof and cosigns.
+    std::fs::write(tmp.path().join("w1.key.state"), log_key.sign(size - 5, earlier_root).expect("signs").note())
+        .expect("write");
+    let run = witness("w1");
+    assert!(run.status.success(), "{}", stderr(&run));
+    let one = audit("1");
+    assert!(one.status.success(), "{}", stderr(&one));
+    assert!(String::from_utf8_lossy(&one.stdout).contains("cosigned by 1 witness"));
+    let two = audit("2");
+    assert!(!two.status.success());
+    assert!(stderr(&two).contains("cosigned by 2"), "{}", stderr(&two));
+    let run = witness("w2");
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(audit("2").status.success(), "both cosigned the same checkpoint");
+    let (_, _, note) = get(server.addr, "/checkpoint");
+    let note = String::from_utf8(note).expect("utf-8");
+    assert_eq!(ledger::merkle::cosignature::cosigners(&note, &vkeys).expect("verifies").len(), 2, "{note}");
+
+    // A witness the server does not know is refused; so is a witness whose last checkpoint is of
+    // another history (same size, another root, signed with the real key: a split view).
+    let run = witness("w3");
+    assert!(!run.status.success());
+    assert!(stderr(&run).contains("no cosignature by a witness this server is configured with"), "{}", stderr(&run));
+    std::fs::write(
+        tmp.path().join("w2.key.state"),
+        log_key.sign(size, merkle::leaf_hash(b"fork")).expect("signs").note(),
+    )
+    .expect("write");
+    let run = witness("w2");
+    assert!(!run.status.success(), "{}", String::from_utf8_lossy(&run.stdout));
+    assert!(stderr(&run).contains("split view"), "{}", stderr(&run));
 }

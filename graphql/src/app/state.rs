@@ -18,6 +18,8 @@ use crate::error::ApiError;
 pub struct AppConfig {
     /// Require a token (any role) for reads too. Off by default: the portal is public.
     pub reads_require_token: bool,
+    /// The verifier keys of the witnesses whose cosignatures the server accepts and serves.
+    pub witnesses: Vec<String>,
 }
 
 /// The running application: the ledger, the projections kept up to date with it, the tokens, the
@@ -33,6 +35,8 @@ pub struct App {
     /// Serialises the check-then-append of commands, so two concurrent commands cannot both pass
     /// validation against the same state (say, two registrations of one party).
     pub(super) write: tokio::sync::Mutex<()>,
+    /// Cosigned checkpoints by size (`witness.rs`).
+    pub(super) cosigned: std::sync::Mutex<std::collections::BTreeMap<u64, String>>,
 }
 
 impl App {
@@ -48,6 +52,7 @@ impl App {
             metrics: Metrics::default(),
             config,
             write: tokio::sync::Mutex::new(()),
+            cosigned: std::sync::Mutex::default(),
         }))
     }
 

@@ -27,8 +27,36 @@ pub(crate) enum Source {
     },
 }
 
+/// The witnesses an audit demands.
+#[derive(Debug, Default)]
+pub(crate) struct Witnesses {
+    /// Their verifier keys.
+    pub(crate) keys: Vec<String>,
+    /// How many of them must have cosigned.
+    pub(crate) required: usize,
+}
+
+impl Witnesses {
+    /// Refuses a checkpoint that too few of the witnesses cosigned.
+    fn check(&self, note: &str) -> anyhow::Result<Vec<String>> {
+        if self.required == 0 {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = self.keys.iter().map(|k| read_key(k)).collect::<anyhow::Result<_>>()?;
+        let names = ledger::merkle::cosignature::cosigners(note, &keys).context("the checkpoint's cosignatures")?;
+        if names.len() < self.required {
+            anyhow::bail!(
+                "the checkpoint carries cosignatures by {} of the witnesses given, {} are required",
+                names.len(),
+                self.required
+            );
+        }
+        Ok(names)
+    }
+}
+
 /// Runs an audit and prints what it established.
-pub(crate) fn run(source: &Source, key: &str, pin: Option<&Path>) -> anyhow::Result<()> {
+pub(crate) fn run(source: &Source, key: &str, pin: Option<&Path>, witnesses: &Witnesses) -> anyhow::Result<()> {
     let vkey = read_key(key)?;
     let pinned = match pin {
         Some(path) if path.exists() => {
@@ -40,17 +68,22 @@ pub(crate) fn run(source: &Source, key: &str, pin: Option<&Path>) -> anyhow::Res
         Source::File { log, checkpoint } => {
             let note = std::fs::read_to_string(checkpoint)
                 .with_context(|| format!("cannot read the checkpoint {}", checkpoint.display()))?;
+            let cosigned = witnesses.check(&note)?;
             let file = std::fs::File::open(log).with_context(|| format!("cannot open {}", log.display()))?;
             let leaves = std::io::BufReader::new(file).lines().enumerate().map(|(i, line)| {
                 let position = i as u64 + 1;
                 let line = line.map_err(|e| AuditError::Leaf { position, reason: e.to_string() })?;
                 merkle::leaf_bytes_of_line(&line).map_err(|reason| AuditError::Leaf { position, reason })
             });
-            ledger::audit::audit(leaves, &note, &vkey, pinned.as_deref(), None)?
+            (ledger::audit::audit(leaves, &note, &vkey, pinned.as_deref(), None)?, cosigned)
         }
-        Source::Server(url) => audit_server(url.trim_end_matches('/'), &vkey, pinned.as_deref())?,
+        Source::Server(url) => audit_server(url.trim_end_matches('/'), &vkey, pinned.as_deref(), witnesses)?,
     };
+    let (report, cosigned) = report;
     print_report(&report);
+    if !cosigned.is_empty() {
+        println!("ok: cosigned by {} witness(es): {}", cosigned.len(), cosigned.join(", "));
+    }
     if let Some(path) = pin {
         write_pin(path, report.checkpoint.note())?;
         println!("pinned: the checkpoint of {} events is in {}", report.checkpoint.size, path.display());
@@ -59,7 +92,7 @@ pub(crate) fn run(source: &Source, key: &str, pin: Option<&Path>) -> anyhow::Res
 }
 
 /// The verifier key: given as is, or the path of a file holding it.
-fn read_key(key: &str) -> anyhow::Result<String> {
+pub(super) fn read_key(key: &str) -> anyhow::Result<String> {
     let path = Path::new(key);
     if path.is_file() {
         return Ok(std::fs::read_to_string(path)
@@ -87,7 +120,7 @@ fn print_report(report: &AuditReport) {
 }
 
 /// Replaces the pin atomically: a crash leaves the old pin or the new one.
-fn write_pin(path: &Path, note: &str) -> anyhow::Result<()> {
+pub(super) fn write_pin(path: &Path, note: &str) -> anyhow::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
@@ -96,20 +129,51 @@ fn write_pin(path: &Path, note: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fetches the checkpoint and every entry bundle it covers, and audits them.
-fn audit_server(url: &str, vkey: &str, pinned: Option<&str>) -> anyhow::Result<AuditReport> {
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(120))).build().into();
-    let get = |path: &str| -> anyhow::Result<Vec<u8>> {
-        let mut response = agent.get(&format!("{url}/{path}")).call().with_context(|| format!("GET {url}/{path}"))?;
-        response
-            .body_mut()
-            .with_config()
-            .limit(64 * 1024 * 1024)
-            .read_to_vec()
-            .with_context(|| format!("reading {url}/{path}"))
+/// The HTTP client of the auditor and the witness.
+pub(super) fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(120))).build().into()
+}
+
+/// `GET {url}/{path}`, its body (up to 64 MiB).
+pub(super) fn get(agent: &ureq::Agent, url: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+    let mut response = agent
+        .get(&format!("{url}/{path}"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .with_context(|| format!("GET {url}/{path}"))?;
+    let status = response.status();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_vec()
+        .with_context(|| format!("reading {url}/{path}"))?;
+    if !status.is_success() {
+        let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+        anyhow::bail!("GET {url}/{path}: {status}: {}", text.trim());
+    }
+    Ok(body)
+}
+
+/// Fetches the checkpoint (the witnessed one, if witnesses are required) and every entry bundle it
+/// covers, and audits them.
+fn audit_server(
+    url: &str,
+    vkey: &str,
+    pinned: Option<&str>,
+    witnesses: &Witnesses,
+) -> anyhow::Result<(AuditReport, Vec<String>)> {
+    let agent = agent();
+    let get = |path: &str| get(&agent, url, path);
+    let path = if witnesses.required > 0 {
+        format!("checkpoint/witnessed?min={}", witnesses.required)
+    } else {
+        "checkpoint".to_owned()
     };
-    let note = String::from_utf8(get("checkpoint")?).context("the checkpoint is not UTF-8")?;
+    let note = String::from_utf8(get(&path)?).context("the checkpoint is not UTF-8")?;
+    let cosigned = witnesses.check(&note)?;
     // Checked before anything is fetched: a forged or split checkpoint needs no events to refuse.
     let (now, pin) = ledger::audit::check_checkpoints(&note, vkey, pinned)?;
     let full = 1u64 << TILE_HEIGHT;
@@ -127,7 +191,7 @@ fn audit_server(url: &str, vkey: &str, pinned: Option<&str>) -> anyhow::Result<A
         Some(pin) if pin.size > 0 && pin.size < now.size => Some(consistency_proof(&agent, url, pin.size, now.size)?),
         _ => None,
     };
-    Ok(ledger::audit::audit(leaves, &note, vkey, pinned, proof.as_deref())?)
+    Ok((ledger::audit::audit(leaves, &note, vkey, pinned, proof.as_deref())?, cosigned))
 }
 
 /// The leaves of one entry bundle, each checked to be an event's JSON in canonical form.
@@ -162,7 +226,7 @@ fn read_bundle(bundle: &[u8], first: u64, width: u32) -> Vec<Result<Vec<u8>, Aud
 }
 
 /// The server's consistency proof, through GraphQL.
-fn consistency_proof(agent: &ureq::Agent, url: &str, from: u64, to: u64) -> anyhow::Result<Vec<TreeHash>> {
+pub(super) fn consistency_proof(agent: &ureq::Agent, url: &str, from: u64, to: u64) -> anyhow::Result<Vec<TreeHash>> {
     let body = serde_json::json!({
         "query": "query($from: Int!, $to: Int) { consistencyProof(from: $from, to: $to) { hashes } }",
         "variables": {"from": from, "to": to},

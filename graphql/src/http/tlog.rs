@@ -2,9 +2,11 @@
 //! `tlog-tiles` resources, `GET /tile/<L>/<N>[.p/<W>]` (hash tiles) and
 //! `GET /tile/entries/<N>[.p/<W>]` (entry bundles: each leaf as a 16-bit big-endian length and
 //! its bytes, the RFC 8785 form of the exported event), so that existing tlog clients can fetch
-//! and verify the log. Full tiles never change and are served as immutable.
+//! and verify the log. Full tiles never change and are served as immutable. Witnesses post their
+//! cosignatures to `POST /checkpoint/cosignature`; `GET /checkpoint` carries those for the latest
+//! checkpoint and `GET /checkpoint/witnessed?min=N` is the largest checkpoint N of them cosigned.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -19,13 +21,51 @@ pub(super) async fn checkpoint(State(shared): State<Shared>, headers: HeaderMap)
     if let Some(refused) = refuse_unless_readable(&shared, &headers) {
         return refused;
     }
-    match shared.app.checkpoint() {
-        Some(c) => (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
-            c.note().to_owned(),
-        )
-            .into_response(),
+    match shared.app.checkpoint_note() {
+        Some(note) => note_response(note),
         None => text(StatusCode::NOT_FOUND, "this ledger has no log key, so it signs no checkpoints\n".into()),
+    }
+}
+
+fn note_response(note: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], note).into_response()
+}
+
+/// `GET /checkpoint/witnessed?min=N`: the largest checkpoint at least N (default 1) of the
+/// configured witnesses cosigned, with their cosignatures.
+pub(super) async fn witnessed(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<WitnessedQuery>,
+) -> Response {
+    if let Some(refused) = refuse_unless_readable(&shared, &headers) {
+        return refused;
+    }
+    let min = query.min.unwrap_or(1);
+    match shared.app.witnessed(min) {
+        Some(note) => note_response(note),
+        None => {
+            text(StatusCode::NOT_FOUND, format!("no checkpoint is cosigned by {min} of this server's witnesses yet\n"))
+        }
+    }
+}
+
+/// The query of `GET /checkpoint/witnessed`.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct WitnessedQuery {
+    min: Option<usize>,
+}
+
+/// `POST /checkpoint/cosignature`: a witness's cosigned note (text).
+pub(super) async fn cosignature(State(shared): State<Shared>, body: String) -> Response {
+    match shared.app.add_cosignature(&body) {
+        Ok((size, count)) => text(
+            StatusCode::OK,
+            format!("accepted: the checkpoint of {size} events now carries {count} witness cosignature(s)\n"),
+        ),
+        Err(e) if e.code == Code::Forbidden => text(StatusCode::FORBIDDEN, format!("{}\n", e.message)),
+        Err(e) if e.code == Code::NotFound => text(StatusCode::NOT_FOUND, format!("{}\n", e.message)),
+        Err(e) => text(StatusCode::BAD_REQUEST, format!("{}\n", e.message)),
     }
 }
 
