@@ -56,7 +56,7 @@ impl World {
     #[allow(clippy::expect_used)]
     fn open(seed: bool) -> World {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let config = LedgerConfig { durability: Durability::FlushOnly, clock: Clock::custom(|| NOW) };
+        let config = LedgerConfig { durability: Durability::FlushOnly, clock: Clock::custom(|| NOW), ..LedgerConfig::default() };
         let ledger = Ledger::open(dir.path(), config).expect("a ledger in a new temporary directory");
         if seed {
             let lines = jsonl::read_lines(HISTORY.as_bytes(), &mut |_| {}).expect("the fixtures parse");
