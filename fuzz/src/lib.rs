@@ -39,7 +39,7 @@ pub struct World {
 }
 
 impl World {
-    /// The ledger holding the fixture history (834 events).
+    /// The ledger holding the fixture history (843 events).
     pub fn seeded() -> &'static World {
         static SEEDED: OnceLock<World> = OnceLock::new();
         SEEDED.get_or_init(|| World::open(true))

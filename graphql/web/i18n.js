@@ -189,6 +189,7 @@ const TERMS = {
     ANNUAL_DIALOGUE_MISSING: 'Årlig dialog saknas', ANNUAL_DIALOGUE_LATE: 'Årlig dialog hölls sent',
     PROBLEM_WITHOUT_FEEDBACK: 'Problem utan återkoppling', PROBLEM_RAISED_OUTSIDE_CHAIN: 'Problem lyft till VIS utanför ordningen',
     CASE_STALLED: 'Ärende står still', NOTICE_PERIOD_UNKNOWN: 'Uppsägningstid okänd',
+    STATUTORY_AGREEMENT_MISSING: 'Lagstadgad överenskommelse saknas',
   },
   en: {
     IN_FORCE: 'In force', DRAFT: 'Draft', RECOMMENDED: 'Recommended', CONTINUATION_PENDING: 'Continuation pending',
@@ -209,6 +210,7 @@ const TERMS = {
     ANNUAL_DIALOGUE_MISSING: 'No annual dialogue', ANNUAL_DIALOGUE_LATE: 'Annual dialogue held late',
     PROBLEM_WITHOUT_FEEDBACK: 'Problem without feedback', PROBLEM_RAISED_OUTSIDE_CHAIN: 'Problem raised to VIS outside the chain',
     CASE_STALLED: 'Case at a standstill', NOTICE_PERIOD_UNKNOWN: 'Notice period unknown',
+    STATUTORY_AGREEMENT_MISSING: 'Statutory agreement missing',
   },
 };
 

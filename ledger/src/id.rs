@@ -109,6 +109,10 @@ slug_id!(
     CaseId
 );
 slug_id!(
+    /// A statutory duty to have an agreement (HÖK 5; Förstudie 8), e.g. `missbruk-beroende`.
+    DutyId
+);
+slug_id!(
     /// A reported problem in collaboration (Riktlinje 8.6).
     ProblemId
 );
@@ -217,7 +221,7 @@ pub struct StreamId(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "invalid stream {given:?}: expected county, followup/<year> or \
-     party|agreement|group|case|body|decision|problem/<id>"
+     party|agreement|group|case|body|decision|problem|duty/<id>"
 )]
 pub struct InvalidStream {
     /// The rejected input.
@@ -249,7 +253,7 @@ impl StreamId {
         let (kind, rest) = s.split_once('/').ok_or_else(bad)?;
         match kind {
             "followup" => rest.parse::<i32>().map(Self::followup).map_err(|_| bad()),
-            "party" | "agreement" | "group" | "case" | "body" | "decision" | "problem" => {
+            "party" | "agreement" | "group" | "case" | "body" | "decision" | "problem" | "duty" => {
                 check_slug(rest).map_err(|_| bad())?;
                 Ok(Self::entity(kind, rest))
             }

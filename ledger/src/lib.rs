@@ -41,8 +41,8 @@ pub use encoding::fuzzing;
 pub use error::{LedgerError, Result};
 pub use event::*;
 pub use id::{
-    AgreementId, BodyId, CaseId, DecisionId, DistrictId, EventId, GroupId, InvalidSlug, InvalidStream, MAX_SLUG_LEN,
-    PartyId, Position, ProblemId, Slug, StreamId,
+    AgreementId, BodyId, CaseId, DecisionId, DistrictId, DutyId, EventId, GroupId, InvalidSlug, InvalidStream,
+    MAX_SLUG_LEN, PartyId, Position, ProblemId, Slug, StreamId,
 };
 pub use memory::MemoryChain;
 pub use sequence::{Append, AppendOutcome, Committed, Head, VersionConflict};

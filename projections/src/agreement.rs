@@ -199,6 +199,9 @@ pub struct AgreementView {
     pub pending_parties: Vec<PartyId>,
     /// The group that stewards it.
     pub steward: Option<GroupId>,
+    /// The provisions it is concluded under (`StatutoryBasisCited` effective by the date), e.g.
+    /// `SoL 5:9a`: the statutory duties it fulfils for the parties it binds.
+    pub statutory_basis: Vec<String>,
     /// Its interpretations.
     pub interpretations: Vec<Interpretation>,
     /// Whether the version that applies (or the latest, before any applies) is published in the
@@ -348,6 +351,8 @@ pub(crate) struct AgreementState {
     superseded: Option<(Date, AgreementId)>,
     interpretations: Vec<Interpretation>,
     steward: Option<GroupId>,
+    /// Statutory references cited, with the day each citation takes effect.
+    basis: Vec<(Date, Vec<String>)>,
     because: Vec<Position>,
 }
 
@@ -448,6 +453,7 @@ impl AgreementState {
                     superseded: None,
                     interpretations: Vec::new(),
                     steward: None,
+                    basis: Vec::new(),
                     because: Vec::new(),
                 });
             }
@@ -540,6 +546,7 @@ impl AgreementState {
                 position: event.position(),
             }),
             A::StewardAssigned(e) => s.steward = Some(e.group.clone()),
+            A::StatutoryBasisCited(e) => s.basis.push((on, e.references.clone())),
             // Handled above: a second drafting changes nothing.
             A::Drafted(_) => {}
         }
@@ -890,6 +897,13 @@ impl AgreementState {
             parties,
             pending_parties,
             steward: self.steward.clone(),
+            statutory_basis: {
+                let mut refs: Vec<String> =
+                    self.basis.iter().filter(|(from, _)| *from <= at).flat_map(|(_, r)| r.iter().cloned()).collect();
+                refs.sort();
+                refs.dedup();
+                refs
+            },
             interpretations: self.interpretations.clone(),
             published: focus.is_some_and(|v| v.published.is_some()),
             notice_months: self.notice_months,

@@ -4,8 +4,8 @@
 //! behind it.
 
 use ledger::{
-    AgreementId, AgreementKind, Binding, CaseId, CaseLevel, Date, PartyId, PartyKind, Position, ProblemId, Slug,
-    Timestamp,
+    AgreementId, AgreementKind, Binding, CaseId, CaseLevel, Date, DutyId, PartyId, PartyKind, Position, ProblemId,
+    Slug, Timestamp,
 };
 
 use crate::{AgreementView, CaseStatus, Projections, rules};
@@ -127,6 +127,14 @@ pub enum FindingKind {
         /// The party that gave notice.
         party: PartyId,
     },
+    /// A municipality or the region without an agreement in force for a statutory duty (HÖK 5;
+    /// Förstudie 8): none that binds it cites one of the duty's provisions.
+    StatutoryAgreementMissing {
+        /// The duty.
+        duty: DutyId,
+        /// The party.
+        party: PartyId,
+    },
 }
 
 impl FindingKind {
@@ -148,6 +156,7 @@ impl FindingKind {
             Self::ProblemRaisedOutsideChain { .. } => "PROBLEM_RAISED_OUTSIDE_CHAIN",
             Self::CaseStalled { .. } => "CASE_STALLED",
             Self::NoticePeriodUnknown { .. } => "NOTICE_PERIOD_UNKNOWN",
+            Self::StatutoryAgreementMissing { .. } => "STATUTORY_AGREEMENT_MISSING",
         }
     }
 
@@ -168,6 +177,7 @@ impl FindingKind {
         "PROBLEM_RAISED_OUTSIDE_CHAIN",
         "CASE_STALLED",
         "NOTICE_PERIOD_UNKNOWN",
+        "STATUTORY_AGREEMENT_MISSING",
     ];
 }
 
@@ -195,6 +205,7 @@ impl Projections {
         self.coordinator_findings(&agreements, at, as_known_at, &name_of_party, &mut out);
         self.follow_up_findings(at, as_known_at, &agreements, &mut out);
         self.problem_and_case_findings(at, as_known_at, &agreements, &mut out);
+        self.statutory_findings(at, as_known_at, &agreements, &name_of_party, &mut out);
         out.sort_by(|a, b| (a.kind.name(), a.arose_on).cmp(&(b.kind.name(), b.arose_on)));
         out
     }
@@ -442,6 +453,41 @@ impl Projections {
                     because: follow_up.because.clone(),
                 }),
                 _ => {}
+            }
+        }
+    }
+
+    /// STATUTORY_AGREEMENT_MISSING: each duty in effect on `at`, each municipality and the region
+    /// registered then that no agreement in force binding it fulfils. It arose on the later of the
+    /// duty's day and the party's registration.
+    fn statutory_findings(
+        &self,
+        at: Date,
+        known: Timestamp,
+        agreements: &[AgreementView],
+        name_of_party: &dyn Fn(&PartyId) -> String,
+        out: &mut Vec<Finding>,
+    ) {
+        for id in self.duties.all() {
+            let Some(duty) = self.duty_with(id, at, known, agreements) else { continue };
+            for coverage in duty.parties.iter().filter(|c| c.agreements.is_empty()) {
+                let registered = self
+                    .party_registration_view(&coverage.party, at, known)
+                    .and_then(|p| p.because.first().copied())
+                    .and_then(|position| self.event(position).map(|e| e.effective()));
+                let mut because = duty.because.clone();
+                because.extend(
+                    self.party_registration_view(&coverage.party, at, known).map(|p| p.because).unwrap_or_default(),
+                );
+                out.push(Finding {
+                    kind: FindingKind::StatutoryAgreementMissing {
+                        duty: duty.id.clone(),
+                        party: coverage.party.clone(),
+                    },
+                    arose_on: registered.map_or(duty.since, |r| r.max(duty.since)),
+                    subject: format!("{}: {}", name_of_party(&coverage.party), duty.title),
+                    because,
+                });
             }
         }
     }

@@ -19,6 +19,7 @@
 mod agreement;
 mod competence;
 mod county;
+mod duties;
 mod error;
 mod findings;
 mod fold;
@@ -37,6 +38,7 @@ pub use competence::{BodyRole, BodyView, DecisionView};
 pub use county::{
     CoordinatorArea, CoordinatorView, CoordinatorYear, FundsView, PriorityAreasView, ProblemStatus, ProblemView,
 };
+pub use duties::{DutyCoverage, DutyView};
 pub use error::{ProjectionError, Result};
 pub use findings::{Finding, FindingKind};
 pub use follow_up::{FollowUpItem, FollowUpYear};

@@ -14,8 +14,8 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use ledger::{
-    AgreementEvent, AgreementId, BodyId, ByStream, CaseEvent, CaseId, DecisionId, EventData, EventId, GroupEvent,
-    GroupId, PartyEvent, PartyId, Position, ProblemEvent, ProblemId, RecordedEvent, StreamId, Timestamp,
+    AgreementEvent, AgreementId, BodyId, ByStream, CaseEvent, CaseId, DecisionId, DutyId, EventData, EventId,
+    GroupEvent, GroupId, PartyEvent, PartyId, Position, ProblemEvent, ProblemId, RecordedEvent, StreamId, Timestamp,
 };
 
 use crate::error::{ProjectionError, Result};
@@ -71,6 +71,7 @@ pub struct Projections {
     pub(crate) problems: Registry<ProblemId>,
     pub(crate) bodies: Registry<BodyId>,
     pub(crate) decisions: Registry<DecisionId>,
+    pub(crate) duties: Registry<DutyId>,
     pub(crate) follow_up_years: BTreeSet<i32>,
 }
 
@@ -216,7 +217,8 @@ impl Projections {
                 | AgreementEvent::Terminated(_)
                 | AgreementEvent::Superseded(_)
                 | AgreementEvent::InterpretationIssued(_)
-                | AgreementEvent::StewardAssigned(_) => {}
+                | AgreementEvent::StewardAssigned(_)
+                | AgreementEvent::StatutoryBasisCited(_) => {}
             },
             ByStream::Group(e) => match e {
                 GroupEvent::Established(e) => self.groups.note(&e.group),
@@ -240,6 +242,7 @@ impl Projections {
             }
             ByStream::Body(e) => self.bodies.note(&e.body),
             ByStream::Decision(e) => self.decisions.note(&e.decision),
+            ByStream::Duty(e) => self.duties.note(&e.duty),
             // No list query folds the county stream one entity at a time; a retraction introduces
             // nothing.
             ByStream::County(_) | ByStream::Retraction(_) => {}

@@ -280,6 +280,23 @@ impl Validator<'_> {
         Ok(())
     }
 
+    /// Statutory references: at least one, none blank, none repeated (`SoL 5:9a`, `lag 2017:612`).
+    fn references(references: &[String]) -> Check {
+        if references.is_empty() {
+            return Err(Rejection::input("references must name at least one provision, e.g. \"SoL 5:9a\""));
+        }
+        for (i, r) in references.iter().enumerate() {
+            Self::not_blank("a reference", r)?;
+            if r.trim() != r || r.len() > 100 {
+                return Err(Rejection::input(format!("reference {r:?} must be trimmed and at most 100 characters")));
+            }
+            if references[..i].contains(r) {
+                return Err(Rejection::input(format!("reference {r:?} is given twice")));
+            }
+        }
+        Ok(())
+    }
+
     fn not_blank(field: &str, text: &str) -> Check {
         if text.trim().is_empty() { Err(Rejection::input(format!("{field} must not be empty"))) } else { Ok(()) }
     }
@@ -616,6 +633,14 @@ impl Validator<'_> {
             E::CoordinatorDesignated(e) => {
                 self.area(&e.area)?;
                 Self::not_blank("holder", &e.holder)
+            }
+            E::StatutoryDutyRecorded(e) => {
+                Self::not_blank("title", &e.title)?;
+                Self::references(&e.references)
+            }
+            E::StatutoryBasisCited(e) => {
+                self.agreement(&e.agreement)?;
+                Self::references(&e.references)
             }
             E::CaseOpened(e) => {
                 if self.case(&e.case).is_ok() {

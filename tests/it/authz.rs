@@ -220,6 +220,10 @@ fn rows(retractable: String) -> Vec<Row> {
             on(json!({"year": 2024, "amountSek": 1_000_000, "purpose": "Samverkan", "decision": OFFICIALS}))
         }),
         row("retractEvent", move |_| on(json!({"event": retractable, "reason": "Fel"}))),
+        row("recordStatutoryDuty", |_| {
+            on(json!({"duty": "authz-duty", "title": "Samarbete", "references": ["SoL 5:1a"]}))
+        }),
+        row("citeStatutoryBasis", |_| on(json!({"agreement": "hok", "references": ["SoL 5:1a"]}))),
     ]
 }
 

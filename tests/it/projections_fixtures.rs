@@ -46,9 +46,9 @@ fn status(agreement: &str, date: &str) -> AgreementStatus {
 }
 
 #[test]
-fn the_history_has_834_events() {
-    assert_eq!(history().chain.events().len(), 834);
-    assert_eq!(history().projections.head().get(), 834);
+fn the_history_has_843_events() {
+    assert_eq!(history().chain.events().len(), 843);
+    assert_eq!(history().projections.head().get(), 843);
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn every_fixture_event_passes_validation_against_its_predecessors() {
         .collect();
     let batch: Vec<(&ledger::NewEvent, &ledger::RecordedEvent)> =
         proposed.iter().zip(history().chain.events().iter()).collect();
-    assert_eq!(batch.len(), 834);
+    assert_eq!(batch.len(), 843);
     if let Err((index, rejection)) = Projections::new().validate_batch(&batch) {
         panic!("fixture line {}: {rejection}", index + 1);
     }
@@ -172,4 +172,27 @@ fn spel_om_pengar_is_in_force_while_its_parent_is() {
     assert!(
         !history().projections.agreement(&id("missbruk-beroende"), d("2016-12-31"), now()).expect("exists").in_force
     );
+}
+
+/// HÖK 5 and the förstudie: the agreements the law requires are recorded as duties; on the real
+/// history every municipality and the region is bound, on 2024-06-01, by an agreement citing each.
+#[test]
+fn every_statutory_duty_is_met_by_the_fixture_agreements_on_2024_06_01() {
+    let duties = history().projections.statutory_duties(d("2024-06-01"), now());
+    let ids: Vec<&str> = duties.iter().map(|duty| duty.id.as_str()).collect();
+    assert_eq!(ids, ["barn-unga-placerade", "psykisk-funktionsnedsattning", "missbruk-beroende", "utskrivning"]);
+    for duty in &duties {
+        assert_eq!(duty.parties.len(), 27, "{}: the 26 municipalities and the region", duty.id);
+        for party in &duty.parties {
+            assert!(!party.agreements.is_empty(), "{} for {}", duty.id, party.party);
+        }
+    }
+    let findings = history().projections.findings(d("2024-06-01"), now());
+    assert!(!findings.iter().any(|f| f.kind.name() == "STATUTORY_AGREEMENT_MISSING"), "{findings:?}");
+    // Before its record the ledger knew no duty: as known on 2023-12-31 there is none.
+    let before = Timestamp::from_micros(1_704_067_199_000_000);
+    assert!(history().projections.statutory_duties(d("2024-06-01"), before).is_empty());
+    // The HÖK duties apply from the HÖK's entry into force, not before.
+    let early = history().projections.statutory_duties(d("2022-09-04"), now());
+    assert_eq!(early.iter().map(|duty| duty.id.as_str()).collect::<Vec<_>>(), ["utskrivning"]);
 }

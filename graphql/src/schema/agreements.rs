@@ -21,7 +21,7 @@ pub(super) fn agreement_of(app: &App, id: &AgreementId, axes: Axes) -> ApiResult
 }
 
 /// One party on the axes, if registered by then.
-fn party_of(app: &App, id: &PartyId, axes: Axes) -> ApiResult<Option<Party>> {
+pub(super) fn party_of(app: &App, id: &PartyId, axes: Axes) -> ApiResult<Option<Party>> {
     let projections = app.projections()?;
     Ok(projections.party_registration_view(id, axes.at, axes.known).map(|view| Party { view, axes }))
 }
@@ -108,6 +108,11 @@ impl Agreement {
     async fn steward(&self, ctx: &Context<'_>) -> ApiResult<Option<Group>> {
         let Some(id) = &self.view.steward else { return Ok(None) };
         group_of(app(ctx)?, id, self.axes)
+    }
+    /// The provisions it is concluded under, as cited by `at` (e.g. `SoL 5:9a`): the statutory
+    /// duties it fulfils for the parties it binds.
+    async fn statutory_basis(&self) -> &[String] {
+        &self.view.statutory_basis
     }
     /// Interpretations issued (by VIS, HÖK 7.1) up to `at`.
     async fn interpretations(&self) -> Vec<Interpretation> {

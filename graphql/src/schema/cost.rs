@@ -29,7 +29,10 @@ fn list_of(field: &str, root: bool) -> (u64, bool) {
         ("changes" | "deadlines", true) => (200, true),
         ("findings" | "events" | "problems" | "decisions", true) => (100, true),
         ("parties" | "groups" | "cases" | "bodies" | "coordinators" | "funds", true) => (30, true),
+        // Each duty is checked against every agreement in force: a county-wide fold.
+        ("statutoryDuties", true) => (10, true),
         ("agreements", false) => (30, false),
+        ("references" | "statutoryBasis", false) => (5, false),
         ("because" | "history" | "citedBy" | "memberHistory" | "versions", false) => (20, false),
         ("parties" | "members" | "pendingParties" | "edges" | "nodes" | "interpretations", false) => (30, false),
         _ => (1, false),

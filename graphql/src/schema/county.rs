@@ -6,10 +6,13 @@
 
 use async_graphql::connection::{Connection, Edge, EmptyFields, query};
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
-use ledger::{BodyId, DecisionId, ProblemId};
-use projections::{BodyRole as Role, BodyView, CoordinatorView, DecisionView, ProblemStatus as Status, ProblemView};
+use ledger::{BodyId, DecisionId, DutyId, ProblemId};
+use projections::{
+    BodyRole as Role, BodyView, CoordinatorView, DecisionView, DutyCoverage, DutyView, ProblemStatus as Status,
+    ProblemView,
+};
 
-use super::agreements::{Agreement, agreement_of};
+use super::agreements::{Agreement, Party, agreement_of, party_of};
 use super::enums::{BodyKind, CoordinatorRole, Designator, ProblemRecipient};
 use super::events::Event;
 use super::organisation::{Group, group_of};
@@ -357,8 +360,98 @@ impl Decision {
 #[derive(Debug, Default)]
 pub(super) struct CountyQuery;
 
+/// A statutory duty to have an agreement (HÖK 5; Förstudie 8) on a date, with who fulfils it.
+#[derive(Debug, Clone)]
+pub(super) struct StatutoryDuty {
+    view: DutyView,
+    axes: Axes,
+}
+
+#[Object]
+impl StatutoryDuty {
+    /// The duty's id.
+    async fn id(&self) -> ID {
+        ID(self.view.id.to_string())
+    }
+    /// What must be agreed.
+    async fn title(&self) -> &str {
+        &self.view.title
+    }
+    /// The provisions that require it (`SoL 5:9a`, `HSL 16:3`, `lag 2017:612`).
+    async fn references(&self) -> &[String] {
+        &self.view.references
+    }
+    /// The day the duty, as last recorded by `at`, applies from.
+    async fn since(&self) -> Date {
+        Date(self.view.since)
+    }
+    /// Each municipality and the region, with the agreements in force that fulfil the duty for it.
+    async fn parties(&self) -> Vec<DutyParty> {
+        self.view.parties.iter().map(|c| DutyParty { coverage: c.clone(), axes: self.axes }).collect()
+    }
+    /// Whether every obliged party has such an agreement.
+    async fn met(&self) -> bool {
+        self.view.parties.iter().all(|c| !c.agreements.is_empty())
+    }
+    /// The duty's events.
+    async fn because(&self, ctx: &Context<'_>) -> ApiResult<Vec<Event>> {
+        Event::all_at(ctx, &self.view.because)
+    }
+}
+
+/// One obliged party's standing under a statutory duty.
+#[derive(Debug, Clone)]
+pub(super) struct DutyParty {
+    coverage: DutyCoverage,
+    axes: Axes,
+}
+
+#[Object]
+impl DutyParty {
+    /// The party.
+    async fn party(&self, ctx: &Context<'_>) -> ApiResult<Option<Party>> {
+        party_of(app(ctx)?, &self.coverage.party, self.axes)
+    }
+    /// The agreements in force that bind it and cite one of the duty's provisions (empty: unmet).
+    async fn agreements(&self, ctx: &Context<'_>) -> ApiResult<Vec<Agreement>> {
+        let app = app(ctx)?;
+        let mut out = Vec::new();
+        for id in &self.coverage.agreements {
+            out.extend(agreement_of(app, id, self.axes)?);
+        }
+        Ok(out)
+    }
+}
+
 #[Object]
 impl CountyQuery {
+    /// The statutory duties that apply on `at`, as known at `asKnownAt`, each with who fulfils it
+    /// (HÖK 5: the agreements the law requires of the region and each municipality).
+    async fn statutory_duties(
+        &self,
+        ctx: &Context<'_>,
+        at: Option<Date>,
+        as_known_at: Option<DateTime>,
+    ) -> ApiResult<Vec<StatutoryDuty>> {
+        let axes = Axes::new(at, as_known_at);
+        let views = readable(ctx)?.projections()?.statutory_duties(axes.at, axes.known);
+        Ok(views.into_iter().map(|view| StatutoryDuty { view, axes }).collect())
+    }
+
+    /// One statutory duty on `at`, as known at `asKnownAt`.
+    async fn statutory_duty(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        at: Option<Date>,
+        as_known_at: Option<DateTime>,
+    ) -> ApiResult<Option<StatutoryDuty>> {
+        let app = readable(ctx)?;
+        let id: DutyId = parse_id(&id)?;
+        let axes = Axes::new(at, as_known_at);
+        Ok(app.projections()?.statutory_duty(&id, axes.at, axes.known).map(|view| StatutoryDuty { view, axes }))
+    }
+
     /// Problem reports made by `at`, as known at `asKnownAt`, oldest first (Relay).
     #[allow(clippy::too_many_arguments)]
     async fn problems(

@@ -643,6 +643,26 @@ mutations! {
         /// Why.
         reason: String,
     }
+
+    /// Records a statutory duty to have an agreement (HÖK 5; Förstudie 8) as the secretariat reads
+    /// the law: from its effective date each municipality and the region must be bound by an
+    /// agreement in force citing one of its provisions. Recording it again reads it anew.
+    record_statutory_duty(RecordStatutoryDutyInput) => StatutoryDutyRecorded {
+        /// The duty's id, a lowercase slug, e.g. `missbruk-beroende`.
+        duty: ID,
+        /// What must be agreed.
+        title: String,
+        /// The provisions that require it, e.g. `["SoL 5:9a", "HSL 16:3"]`.
+        references: Vec<String>,
+    }
+
+    /// An agreement cites the law it is concluded under, from the effective date.
+    cite_statutory_basis(CiteStatutoryBasisInput) => StatutoryBasisCited {
+        /// The agreement.
+        agreement: ID,
+        /// The provisions, in the duties' notation, e.g. `["SoL 5:9a"]`.
+        references: Vec<String>,
+    }
 }
 
 #[cfg(test)]

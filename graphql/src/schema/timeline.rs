@@ -153,6 +153,9 @@ pub(super) enum FindingKindName {
     CaseStalled,
     /// A notice on an agreement that states no notice period: the leave date is unknown.
     NoticePeriodUnknown,
+    /// A municipality or the region without an agreement in force for a statutory duty (HÖK 5;
+    /// Förstudie 8).
+    StatutoryAgreementMissing,
 }
 
 /// Something an auditor should look at.
@@ -173,6 +176,8 @@ pub(super) struct Finding {
     problem: Option<String>,
     /// The year concerned (coordinators, follow-up).
     year: Option<i32>,
+    /// The statutory duty concerned.
+    duty: Option<String>,
     /// The day it arose: the first day the rule sees it.
     arose: Date,
     /// What it is about, as a person names it ("Botkyrka kommun", an agreement's title).
@@ -338,6 +343,7 @@ impl Finding {
             case: None,
             problem: None,
             year: None,
+            duty: None,
             arose: Date(f.arose_on),
             subject: f.subject.clone(),
             description,
@@ -443,6 +449,16 @@ impl From<projections::Finding> for Finding {
                 ..Finding::base(
                     &f,
                     format!("{party} gave notice on {who}, which states no notice period: its leave date is unknown"),
+                )
+            },
+            FindingKind::StatutoryAgreementMissing { duty, party } => Finding {
+                duty: s(duty),
+                party: s(party),
+                ..Finding::base(
+                    &f,
+                    format!(
+                        "{who}: no agreement in force binds this party under the law that requires it (statutory duty {duty})"
+                    ),
                 )
             },
         }

@@ -11,7 +11,9 @@ use super::kinds::{
     AgreementKind, Binding, BodyKind, CaseKind, CaseLevel, CoordinatorRole, Designator, GroupKind, MemberRole,
     PartyKind, ProblemRecipient,
 };
-use crate::id::{AgreementId, BodyId, CaseId, DecisionId, DistrictId, EventId, GroupId, PartyId, ProblemId, Slug};
+use crate::id::{
+    AgreementId, BodyId, CaseId, DecisionId, DistrictId, DutyId, EventId, GroupId, PartyId, ProblemId, Slug,
+};
 use crate::time::Date;
 
 /// A document an agreement version refers to.
@@ -440,6 +442,34 @@ pub struct CoordinatorDesignated {
     pub designated_by: Designator,
 }
 
+/// The law obliges the parties to have an agreement (HÖK 5: "Hälso- och sjukvårdslagen (16 kap.
+/// 3 §) och socialtjänstlagen (5 kap. 1 a §, 8a § och 9a §) reglerar att region och kommun ska ingå
+/// överenskommelser"; Förstudie 8, "Lagkrav om samverkan"). Recorded as data, as the secretariat
+/// reads the law: a new law or a new reading is one more event, not code. From its effective date
+/// each municipality and the region must be bound by an agreement in force that cites one of
+/// `references` ([`StatutoryBasisCited`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StatutoryDutyRecorded {
+    /// The duty's id.
+    pub duty: DutyId,
+    /// What must be agreed, e.g. "Samverkan kring personer med missbruk/beroende".
+    pub title: String,
+    /// The provisions that require it, e.g. `SoL 5:9a`, `HSL 16:3`, `lag 2017:612`.
+    pub references: Vec<String>,
+}
+
+/// An agreement cites the law that requires it: from the effective date it fulfils the statutory
+/// duties naming any of `references` for the parties it binds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StatutoryBasisCited {
+    /// The agreement.
+    pub agreement: AgreementId,
+    /// The provisions it is concluded under, in the duties' notation (`SoL 5:9a`).
+    pub references: Vec<String>,
+}
+
 /// An escalation case is opened (HÖK 7.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -766,6 +796,8 @@ catalogue!(
     ProblemRaisedToVis,
     FundsAllocated,
     EventRetracted,
+    StatutoryDutyRecorded,
+    StatutoryBasisCited,
 );
 
 impl EventData {
@@ -813,7 +845,9 @@ impl EventData {
             | E::AnnualDialogueHeld(_)
             | E::ProblemReported(_)
             | E::ProblemAnswered(_)
-            | E::EventRetracted(_) => None,
+            | E::EventRetracted(_)
+            | E::StatutoryDutyRecorded(_)
+            | E::StatutoryBasisCited(_) => None,
         }
     }
 }

@@ -54,6 +54,8 @@ pub enum ByStream<'a> {
     FollowUp(FollowUpEvent<'a>),
     /// `county`: coordinators, priority areas, funds.
     County(CountyEvent<'a>),
+    /// `duty/<id>`: a statutory duty to have an agreement.
+    Duty(&'a StatutoryDutyRecorded),
     /// A retraction, stored in the stream of the event it retracts, whichever that is.
     Retraction(&'a EventRetracted),
 }
@@ -100,6 +102,8 @@ pub enum AgreementEvent<'a> {
     InterpretationIssued(&'a InterpretationIssued),
     /// See [`StewardAssigned`].
     StewardAssigned(&'a StewardAssigned),
+    /// See [`StatutoryBasisCited`].
+    StatutoryBasisCited(&'a StatutoryBasisCited),
 }
 
 /// The events of a `group/<id>` stream.
@@ -218,6 +222,8 @@ impl EventData {
             E::ProblemRaisedToVis(e) => S::Problem(ProblemEvent::RaisedToVis(e)),
             E::FundsAllocated(e) => S::County(CountyEvent::FundsAllocated(e)),
             E::EventRetracted(e) => S::Retraction(e),
+            E::StatutoryDutyRecorded(e) => S::Duty(e),
+            E::StatutoryBasisCited(e) => S::Agreement(A::StatutoryBasisCited(e)),
         }
     }
 
@@ -237,6 +243,7 @@ impl EventData {
             ByStream::Problem(e) => entity("problem", e.problem().as_str()),
             ByStream::FollowUp(e) => StreamTarget::Stream(StreamId::followup(e.year())),
             ByStream::County(_) => StreamTarget::Stream(StreamId::county()),
+            ByStream::Duty(e) => entity("duty", e.duty.as_str()),
             ByStream::Retraction(e) => StreamTarget::OfEvent(e.event),
         }
     }
@@ -311,6 +318,7 @@ impl<'a> AgreementEvent<'a> {
             Self::Superseded(e) => &e.agreement,
             Self::InterpretationIssued(e) => &e.agreement,
             Self::StewardAssigned(e) => &e.agreement,
+            Self::StatutoryBasisCited(e) => &e.agreement,
         }
     }
 }
@@ -393,6 +401,7 @@ mod tests {
             ByStream::FollowUp(_) => "followup",
             ByStream::County(_) => "county",
             ByStream::Retraction(_) => "retraction",
+            ByStream::Duty(_) => "duty",
         }
     }
 
@@ -429,11 +438,12 @@ mod tests {
         }
         // API.md §1's grouping, pinned: moving a type to another stream would change its stored bytes.
         let expected = [
-            ("agreement", 15),
+            ("agreement", 16),
             ("body", 1),
             ("case", 4),
             ("county", 4),
             ("decision", 1),
+            ("duty", 1),
             ("followup", 3),
             ("group", 6),
             ("party", 2),

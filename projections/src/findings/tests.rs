@@ -4,7 +4,7 @@
 use ledger::{
     AgreementKind, AnnualDialogueHeld, Binding, CaseId, CaseKind, CaseLevel, CaseOpened, CoordinatorDesignated,
     CoordinatorRole, Designator, FollowUpPlanned, FollowUpReported, PartyKind, PartyRegistered, ProblemAnswered,
-    ProblemId, ProblemRaisedToVis, ProblemRecipient, ProblemReported, Slug,
+    ProblemId, ProblemRaisedToVis, ProblemRecipient, ProblemReported, Slug, StatutoryBasisCited, StatutoryDutyRecorded,
 };
 
 use super::FindingKind;
@@ -27,7 +27,7 @@ fn party(id: &str, kind: PartyKind) -> PartyRegistered {
 fn every_kind_has_its_name_in_the_list_of_names() {
     let kind = FindingKind::FollowUpPlanLate { year: 2024 };
     assert!(FindingKind::NAMES.contains(&kind.name()));
-    assert_eq!(FindingKind::NAMES.len(), 15);
+    assert_eq!(FindingKind::NAMES.len(), 16);
 }
 
 /// Letter 003: the municipalities and the region are asked to answer the recommendation by its
@@ -285,4 +285,54 @@ fn notice_period_unknown() {
     let unknown = FindingKind::NoticePeriodUnknown { agreement: aid("sak"), party: pid("m1") };
     assert!(!has(&given, "2020-02-29", &unknown));
     assert!(has(&given, "2020-03-01", &unknown));
+}
+
+/// HÖK 5 and Förstudie 8: the law obliges the region and each municipality to have certain
+/// agreements. From the duty's day, each municipality and the region not bound by an agreement in
+/// force that cites one of its provisions is a finding; KSON, a municipal association, is not
+/// obliged; a citation counts from its own day.
+#[test]
+fn statutory_agreement_missing_from_the_duty_s_day_for_municipalities_and_the_region_not_kson() {
+    let duty = StatutoryDutyRecorded {
+        duty: "missbruk".parse().expect("slug"),
+        title: "Samverkan kring personer med missbruk".into(),
+        references: vec!["SoL 5:9a".into(), "HSL 16:3".into()],
+    };
+    let given = Given::new()
+        .parties(2)
+        .event("2012-01-01", party("kson", PartyKind::MunicipalAssociation))
+        .event("2016-01-01", drafted("sak", AgreementKind::SubjectArea, Binding::EachParty, parties(2)))
+        .event("2016-01-01", proposed("sak", 1, None, None))
+        .event("2016-02-01", adopted("sak", 1, "region"))
+        .event("2016-02-01", adopted("sak", 1, "m1"))
+        .event("2016-03-01", StatutoryBasisCited { agreement: aid("sak"), references: vec!["SoL 5:9a".into()] })
+        .event("2016-01-01", duty);
+    let missing = |party: &str| FindingKind::StatutoryAgreementMissing {
+        duty: "missbruk".parse().expect("slug"),
+        party: pid(party),
+    };
+    // The day before the duty: nothing; from its day, every obliged party without a citing
+    // agreement in force (the agreement cites the law only from 2016-03-01).
+    assert!(!has(&given, "2015-12-31", &missing("m1")));
+    for day in ["2016-01-01", "2016-02-29"] {
+        for p in ["region", "m1", "m2"] {
+            assert!(has(&given, day, &missing(p)), "{p} on {day}");
+        }
+    }
+    // From the citation's day the pair region–m1 fulfils it; m2 never adopted, so it stays missing.
+    for day in ["2016-03-01", "2016-03-02"] {
+        assert!(!has(&given, day, &missing("region")), "{day}");
+        assert!(!has(&given, day, &missing("m1")), "{day}");
+        assert!(has(&given, day, &missing("m2")), "{day}");
+    }
+    assert!(!has(&given, "2016-03-01", &missing("kson")), "a municipal association is not obliged");
+    let findings = given.projections().findings(d("2016-03-01"), given.now());
+    let m2 = findings.iter().find(|f| f.kind == missing("m2")).expect("m2's finding");
+    assert_eq!(m2.arose_on, d("2016-01-01"));
+    assert_eq!(m2.subject, "Kommun 2: Samverkan kring personer med missbruk", "named, not an id");
+    // And the duty's view says who fulfils it with what.
+    let view = given.projections().statutory_duty(&"missbruk".parse().expect("slug"), d("2016-03-01"), given.now());
+    let covered: Vec<_> =
+        view.expect("the duty").parties.into_iter().filter(|c| !c.agreements.is_empty()).map(|c| c.party).collect();
+    assert_eq!(covered, vec![pid("region"), pid("m1")]);
 }
