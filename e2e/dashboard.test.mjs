@@ -227,6 +227,12 @@ describe('the dashboard page', { timeout: 180_000 }, () => {
     const detail = page.getByTestId('detail');
     await detail.getByTestId('because-event').first().waitFor({ timeout: UI_MS });
     assert.ok((await detail.getByTestId('because-event').count()) >= 28, 'every adoption is part of the evidence');
+    // The deciding event first: KSON's adoption, the last the HÖK waited for, before its publication.
+    const first = await detail.getByTestId('because-event').first().innerText();
+    assert.match(first, /PartyAdopted/);
+    assert.match(first, /Norrtälje/);
+    // Instants as YYYY-MM-DD HH:MM.
+    assert.match(first, /\d{4}-\d{2}-\d{2} \d{2}:\d{2}/);
     assert.match(await detail.innerText(), /Protokollsutdrag|Huvudöverenskommelse/);
     // The keyboard reaches the items too: focus the row's tab stop and open the next item.
     await row.locator('[tabindex="0"]').focus();
@@ -260,6 +266,34 @@ describe('the dashboard page', { timeout: 180_000 }, () => {
     assert.equal(await item.getAttribute('data-type'), 'CaseOpened');
     // Known "now", the page refreshes itself: the new case stands on the ladder's first step.
     await page.locator(`[data-testid="ladder-step-LOCAL"] [data-case="${caseId}"]`).waitFor({ timeout: UI_MS });
+  });
+
+  it('names a bad date in the address in the page\'s language, and shows today instead', async () => {
+    // Reloading cuts the requests in flight; those aborts are this test's doing, not the page's.
+    const before = pageProblems.length;
+    await page.goto(`${base}/#at=2022-02-30`);
+    await page.reload();
+    await page.locator('main[data-ready="true"]').waitFor({ timeout: UI_MS });
+    assert.match(await page.getByTestId('status').innerText(), /2022-02-30.*ÅÅÅÅ-MM-DD/);
+    await page.goto(`${base}/#at=tomorrow&lang=en`);
+    await page.reload();
+    await page.locator('main[data-ready="true"]').waitFor({ timeout: UI_MS });
+    assert.match(await page.getByTestId('status').innerText(), /"tomorrow" is not a date/);
+    await page.goto(`${base}/#at=2022-10-01`);
+    await page.reload();
+    await page.locator('main[data-ready="true"][data-at="2022-10-01"]').waitFor({ timeout: UI_MS });
+    assert.equal(await page.getByTestId('status').innerText(), '');
+    await page.locator('[data-testid="feed-status"][data-state="live"]').waitFor({ timeout: UI_MS });
+    // The date field is entered as YYYY-MM-DD whatever the browser's locale, and says so.
+    const field = page.getByTestId('date-input');
+    assert.equal(await field.inputValue(), '2022-10-01');
+    assert.equal(await field.getAttribute('placeholder'), 'ÅÅÅÅ-MM-DD');
+    await field.fill('2022-13-01');
+    await field.press('Tab');
+    assert.match(await page.getByTestId('status').innerText(), /2022-13-01.*ÅÅÅÅ-MM-DD/);
+    await pickDate('2022-10-01');
+    assert.equal(await page.getByTestId('status').innerText(), '', 'the message goes once the date is right');
+    pageProblems.push(...pageProblems.splice(before).filter((p) => !p.includes('net::ERR_ABORTED')));
   });
 
   it('switches the chrome to English and back', async () => {

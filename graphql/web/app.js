@@ -86,12 +86,30 @@ function addMonths(iso, months) {
   return `${year}-${pad(month)}-${pad(Math.min(d, last))}`;
 }
 
+// Instants as YYYY-MM-DD HH:MM in the reader's time zone, in both languages: the ledger's dates are
+// ISO everywhere, and an auditor compares them by eye.
 function formatInstant(iso) {
   if (!iso) return '';
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
-  return date.toLocaleString(currentLang() === 'sv' ? 'sv-SE' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short' });
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}`;
 }
+
+// Whether `iso` is a real calendar day in YYYY-MM-DD (2022-02-30 is not).
+function isDay(iso) {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(iso)) return false;
+  const [y, m, d] = iso.split('-').map(Number);
+  const date = new Date(Date.UTC(y, m - 1, d));
+  return date.getUTCFullYear() === y && date.getUTCMonth() === m - 1 && date.getUTCDate() === d;
+}
+
+// The event types that decide something (an answer, a decision, a change of who is bound), shown
+// first in the evidence of a change: for an entry into force, the adoption that completed it.
+const DECIDING = new Set([
+  'PartyAdopted', 'PartyDeclined', 'VersionDecided', 'RequiredPartiesChanged', 'ContinuationDecided',
+  'AgreementTerminated', 'AgreementSuperseded', 'NoticeGiven', 'NoticeWithdrawn', 'CaseResolved',
+]);
 
 // ---------------------------------------------------------------------------------------------
 // State of the page
@@ -121,15 +139,28 @@ function remember(list, label = 'name') {
   for (const item of list ?? []) state.names.set(item.id, item[label]);
 }
 
+// The address's state. What cannot be read is named in the status line (in the page's language)
+// and replaced by the default, never an empty page.
+let addressProblems = [];
 function readHash() {
   const params = new URLSearchParams(location.hash.slice(1));
-  const at = params.get('at');
-  if (at && /^\d{4}-\d{2}-\d{2}$/.test(at)) state.at = at;
-  const known = params.get('known');
-  if (known && !Number.isNaN(new Date(known).getTime())) state.known = new Date(known).toISOString();
-  const from = params.get('from');
-  if (from && /^\d{4}-\d{2}-\d{2}$/.test(from)) state.timelineFrom = from;
   setLang(params.get('lang') ?? localStorage.getItem('samverkan.lang') ?? 'sv');
+  addressProblems = [];
+  const at = params.get('at');
+  if (at !== null) {
+    if (isDay(at)) state.at = at;
+    else addressProblems.push(t('badDate', at));
+  }
+  const known = params.get('known');
+  if (known !== null) {
+    if (!Number.isNaN(new Date(known).getTime())) state.known = new Date(known).toISOString();
+    else addressProblems.push(t('badInstant', known));
+  }
+  const from = params.get('from');
+  if (from !== null) {
+    if (isDay(from)) state.timelineFrom = from;
+    else addressProblems.push(t('badDate', from));
+  }
 }
 
 function writeHash() {
@@ -167,7 +198,7 @@ async function loadDashboard() {
     remember(data.agreements, 'title');
     remember(data.groups);
     renderDashboard();
-    setStatus('');
+    setStatus(addressProblems.join(' '), addressProblems.length > 0);
     Object.assign($('main').dataset, { ready: 'true', at, known: known ?? 'now' });
     startFeed(data.ledger.position);
   } catch (error) {
@@ -596,9 +627,11 @@ async function selectItem(item, row) {
         }`,
         { on, known: state.known, agreement, kind },
       );
-      // Newest first: for an entry into force that is the adoption that completed it.
-      events = [...(data.changes[0]?.because ?? [])]
-        .sort((a, b) => (a.effective === b.effective ? b.position - a.position : a.effective < b.effective ? 1 : -1));
+      // The deciding events first, newest first among them: for an entry into force, the adoption
+      // that completed it; then the rest (publication, proposal, drafting), newest first.
+      const rank = (e) => (DECIDING.has(e.type) ? 0 : 1);
+      events = [...(data.changes[0]?.because ?? [])].sort((a, b) => rank(a) - rank(b)
+        || (a.effective === b.effective ? b.position - a.position : a.effective < b.effective ? 1 : -1));
     }
     if (seq !== detailSeq) return;
     body.replaceChildren(
@@ -664,6 +697,7 @@ function addFeedEvent(event) {
 // Controls
 
 function setDate(iso, { fromSlider = false } = {}) {
+  addressProblems = [];
   if (!/^\d{4}-\d{2}-\d{2}$/.test(iso)) return;
   state.at = iso;
   $('at').value = iso;
@@ -677,10 +711,11 @@ function setDate(iso, { fromSlider = false } = {}) {
 function localInputValue(instant) {
   const d = new Date(instant);
   const pad = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
 function setKnown(instant) {
+  addressProblems = [];
   state.known = instant;
   $('known-now').checked = !instant;
   $('known').disabled = !instant;
@@ -709,8 +744,6 @@ function init() {
   const slider = $('at-slider');
   slider.min = String(dayOf(FIRST_DAY));
   slider.max = String(dayOf(lastDay));
-  $('at').min = FIRST_DAY;
-  $('at').max = lastDay;
   $('at').value = state.at;
   slider.value = String(dayOf(state.at));
   slider.setAttribute('aria-valuetext', state.at);
@@ -722,7 +755,20 @@ function init() {
   }
 
   $('controls').addEventListener('submit', (event) => event.preventDefault());
-  $('at').addEventListener('change', () => setDate($('at').value));
+  // A text field in YYYY-MM-DD (a browser's date field shows its own locale's format): a complete
+  // day is taken as it is typed; anything else is named when the field is left.
+  $('at').addEventListener('input', () => {
+    const value = $('at').value.trim();
+    if (!isDay(value)) return;
+    if (value !== state.at) setDate(value);
+    else setStatus(addressProblems.join(' '), addressProblems.length > 0);
+  });
+  // (Leaving the field fires `change` again for a day already taken: that is no new date.)
+  $('at').addEventListener('change', () => {
+    const value = $('at').value.trim();
+    if (!isDay(value)) setStatus(t('badDateInput', value), true);
+    else if (value !== state.at) setDate(value);
+  });
   let slideTimer = null;
   slider.addEventListener('input', () => {
     const iso = isoOf(Number(slider.value));
@@ -733,11 +779,18 @@ function init() {
   });
   $('today').addEventListener('click', () => setDate(today));
   $('known-now').addEventListener('change', () => setKnown($('known-now').checked ? null : new Date().toISOString()));
-  $('known').addEventListener('change', () => {
-    const value = $('known').value;
-    const instant = new Date(value);
-    if (value && !Number.isNaN(instant.getTime())) setKnown(instant.toISOString());
-  });
+  const readKnown = (final) => {
+    const value = $('known').value.trim();
+    const ok = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$/.test(value) && isDay(value.slice(0, 10));
+    const instant = ok ? new Date(value.replace(' ', 'T')) : null;
+    if (instant && !Number.isNaN(instant.getTime())) {
+      if (instant.toISOString() !== state.known) setKnown(instant.toISOString());
+    } else if (final) {
+      setStatus(t('badInstantInput', value), true);
+    }
+  };
+  $('known').addEventListener('input', () => readKnown(false));
+  $('known').addEventListener('change', () => readKnown(true));
   $('only-in-force').addEventListener('change', () => {
     state.onlyInForce = $('only-in-force').checked;
     if (state.dashboard) renderAgreements(state.dashboard.agreements);

@@ -15,6 +15,12 @@ const WORDS = {
     language: 'Språk',
     loading: 'Hämtar…',
     loadFailed: 'Kunde inte hämta uppgifterna',
+    badDate: (v) => `Adressens datum ”${v}” är inget datum (ÅÅÅÅ-MM-DD); visar i stället dagens läge.`,
+    badInstant: (v) => `Adressens tidpunkt ”${v}” går inte att läsa; visar vad liggaren säger nu.`,
+    badDateInput: (v) => `”${v}” är inget datum: skriv ÅÅÅÅ-MM-DD.`,
+    badInstantInput: (v) => `”${v}” är ingen tidpunkt: skriv ÅÅÅÅ-MM-DD TT:MM.`,
+    dayFormat: 'ÅÅÅÅ-MM-DD',
+    instantFormat: 'ÅÅÅÅ-MM-DD TT:MM',
     inForceHeading: 'Överenskommelser',
     inForceSummary: (n, total) => `${n} av ${total} gäller`,
     onlyInForce: 'Visa bara gällande',
@@ -97,6 +103,12 @@ const WORDS = {
     language: 'Language',
     loading: 'Loading…',
     loadFailed: 'Could not load the data',
+    badDate: (v) => `The address's date "${v}" is not a date (YYYY-MM-DD); showing today instead.`,
+    badInstant: (v) => `The address's instant "${v}" cannot be read; showing what the ledger says now.`,
+    badDateInput: (v) => `"${v}" is not a date: write YYYY-MM-DD.`,
+    badInstantInput: (v) => `"${v}" is not an instant: write YYYY-MM-DD HH:MM.`,
+    dayFormat: 'YYYY-MM-DD',
+    instantFormat: 'YYYY-MM-DD HH:MM',
     inForceHeading: 'Agreements',
     inForceSummary: (n, total) => `${n} of ${total} in force`,
     onlyInForce: 'Only those in force',
@@ -218,6 +230,8 @@ const TERMS = {
 const SENTENCES = {
   sv: {
     PartyAdopted: (d, n) => `${n(d.party)} antog version ${d.version}`,
+    StatutoryDutyRecorded: (d) => `Lagkrav: ${d.title} (${d.references.join(', ')})`,
+    StatutoryBasisCited: (d, n) => `${n(d.agreement)} grundas på ${d.references.join(', ')}`,
     PartyDeclined: (d, n) => `${n(d.party)} avböjde version ${d.version}`,
     NoticeGiven: (d, n) => `${n(d.party)} sade upp överenskommelsen`,
     NoticeWithdrawn: (d, n) => `${n(d.party)} återkallade sin uppsägning`,
@@ -269,6 +283,8 @@ const SENTENCES = {
   },
   en: {
     PartyAdopted: (d, n) => `${n(d.party)} adopted version ${d.version}`,
+    StatutoryDutyRecorded: (d) => `Statutory duty: ${d.title} (${d.references.join(', ')})`,
+    StatutoryBasisCited: (d, n) => `${n(d.agreement)} is concluded under ${d.references.join(', ')}`,
     PartyDeclined: (d, n) => `${n(d.party)} declined version ${d.version}`,
     NoticeGiven: (d, n) => `${n(d.party)} gave notice`,
     NoticeWithdrawn: (d, n) => `${n(d.party)} withdrew its notice`,
@@ -354,9 +370,11 @@ export function sentence(kind, data, name, fallback) {
   }
 }
 
-/** Fills every `[data-i18n]` element's text and every `[data-i18n-label]` element's aria-label. */
+/** Fills every `[data-i18n]` element's text, every `[data-i18n-label]` element's aria-label and
+ * every `[data-i18n-placeholder]` element's placeholder. */
 export function translatePage(root = document) {
   for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll('[data-i18n-label]')) el.setAttribute('aria-label', t(el.dataset.i18nLabel));
+  for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.setAttribute('placeholder', t(el.dataset.i18nPlaceholder));
   document.title = t('title') + ' – Samverkan';
 }
