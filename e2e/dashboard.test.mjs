@@ -296,6 +296,22 @@ describe('the dashboard page', { timeout: 180_000 }, () => {
     pageProblems.push(...pageProblems.splice(before).filter((p) => !p.includes('net::ERR_ABORTED')));
   });
 
+  it('tells every timeline row apart and keeps the chosen date clear of the year labels', async () => {
+    await pickDate('2023-01-01');
+    // The label's own text (its <title> child holds the whole title).
+    const labels = await page.locator('.tl-label').evaluateAll((els) => els.map((e) => e.firstChild?.nodeValue ?? ''));
+    assert.ok(labels.length > 5, 'the timeline has its rows');
+    assert.equal(new Set(labels).size, labels.length, `two rows read the same: ${labels.join(' | ')}`);
+    const boxes = async (selector) => Promise.all((await page.locator(selector).all()).map((l) => l.boundingBox()));
+    const [at] = await boxes('.tl-at-label');
+    assert.ok(at, 'the chosen date is labelled');
+    for (const year of await boxes('.tl-year-label')) {
+      const apart = year.x + year.width <= at.x || at.x + at.width <= year.x || year.y + year.height <= at.y || at.y + at.height <= year.y;
+      assert.ok(apart, `a year label overlaps the chosen date's: ${JSON.stringify({ year, at })}`);
+    }
+    await pickDate('2022-10-01');
+  });
+
   it('switches the chrome to English and back', async () => {
     await page.getByRole('button', { name: 'EN', exact: true }).click();
     assert.equal(await page.locator('h1').textContent(), 'Collaboration in Stockholm county');

@@ -50,6 +50,21 @@ function mark(kind, parent) {
 }
 
 /**
+ * Row labels of at most `max` characters that tell the rows apart: a long title is cut at the end,
+ * unless another row's title would then read the same (two agreements beginning "Samverkan kring
+ * personer med missbruk…"); those keep their beginning and their end, with the middle cut.
+ */
+export function shortLabels(titles, max = 36) {
+  const cut = (t) => (t.length > max ? `${t.slice(0, max - 2)}…` : t);
+  const half = Math.floor((max - 1) / 2);
+  const middle = (t) => (t.length > max ? `${t.slice(0, half)}…${t.slice(t.length - (max - 1 - half))}` : t);
+  const first = titles.map(cut);
+  const count = new Map();
+  for (const label of first) count.set(label, (count.get(label) ?? 0) + 1);
+  return titles.map((t, i) => (count.get(first[i]) > 1 ? middle(t) : first[i]));
+}
+
+/**
  * Draws `rows` into `container` between the dates `from` and `to`.
  * rows: [{ id, title, spans: [[fromIso, untilIso|null]], items: [{ key, date, kind, label }] }]
  * Calls `onSelect(item, row)` when an item is opened and `onPickDate(iso)` when the axis is clicked.
@@ -88,13 +103,17 @@ export function drawTimeline(container, { rows, from, to, at, selectedKey, focus
   const firstYear = Number(from.slice(0, 4));
   const lastYear = Number(to.slice(0, 4));
   const years = lastYear - firstYear;
+  // The chosen date's label stands on the year labels' line: a year label it would cover is left out.
+  const atPx = visible(at) ? x(at) : null;
+  const atRight = atPx !== null && atPx > x1 - 60;
+  const coveredByAt = (px) => atPx !== null && (atRight ? px > atPx - 84 && px < atPx + 4 : px > atPx - 34 && px < atPx + 84);
   for (let year = firstYear; year <= lastYear + 1; year += 1) {
     for (const month of years <= 4 ? [1, 4, 7, 10] : [1]) {
       const iso = `${year}-${String(month).padStart(2, '0')}-01`;
       if (!visible(iso)) continue;
       const px = x(iso);
       el('line', { x1: px, x2: px, y1: AXIS_HEIGHT - (month === 1 ? 10 : 5), y2: height, class: month === 1 ? 'tl-year' : 'tl-quarter' }, axis);
-      if (month === 1 && (years <= 10 || year % 2 === 0)) {
+      if (month === 1 && (years <= 10 || year % 2 === 0) && !coveredByAt(px)) {
         const label = el('text', { x: px + 3, y: AXIS_HEIGHT - 12, class: 'tl-year-label' }, axis);
         label.textContent = String(year);
       }
@@ -102,13 +121,14 @@ export function drawTimeline(container, { rows, from, to, at, selectedKey, focus
   }
 
   const flat = [];
+  const labels = shortLabels(rows.map((row) => row.title));
   rows.forEach((row, r) => {
     const top = AXIS_HEIGHT + r * ROW_HEIGHT;
     const mid = top + ROW_HEIGHT / 2;
     const g = el('g', { class: 'tl-row', role: 'group', 'aria-label': row.title, 'data-testid': `timeline-row-${row.id}` }, svg);
     if (r % 2 === 0) el('rect', { x: 0, y: top, width, height: ROW_HEIGHT, class: 'tl-stripe' }, g);
     const label = el('text', { x: 8, y: mid + 4, class: 'tl-label' }, g);
-    label.textContent = row.title.length > 36 ? `${row.title.slice(0, 34)}…` : row.title;
+    label.textContent = labels[r];
     el('title', {}, label).textContent = row.title;
 
     for (const [start, until] of row.spans) {
