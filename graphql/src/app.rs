@@ -12,6 +12,7 @@ mod metrics;
 mod record;
 mod seed;
 mod state;
+mod verifier;
 mod witness;
 
 pub(crate) use auth::bearer;

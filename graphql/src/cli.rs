@@ -49,6 +49,10 @@ pub enum Command {
         /// The verifier key of a witness whose cosignatures to accept and serve; repeat for more.
         #[arg(long = "witness")]
         witnesses: Vec<String>,
+        /// Verify the whole ledger in the background every this many seconds while serving (the
+        /// chain, every event, the Merkle tree, the signed root; results in /metrics); 0: never.
+        #[arg(long, default_value_t = 3600)]
+        verify_every: u64,
     },
     /// Import a JSON Lines file: all of it, or nothing.
     Import {
@@ -234,12 +238,13 @@ pub fn usage_error(error: &clap::Error) -> String {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { data, listen, no_seed, reads_require_token, cors_origins, witnesses } => {
+        Command::Serve { data, listen, no_seed, reads_require_token, cors_origins, witnesses, verify_every } => {
             for vkey in &witnesses {
                 ledger::merkle::cosignature::check_vkey(vkey).with_context(|| format!("--witness {vkey}"))?;
             }
             let config = ServerConfig { cors_origins, ..ServerConfig::default() };
-            serve(&data, listen, !no_seed, AppConfig { reads_require_token, witnesses }, config)
+            let verify_every = (verify_every > 0).then(|| std::time::Duration::from_secs(verify_every));
+            serve(&data, listen, !no_seed, AppConfig { reads_require_token, witnesses }, config, verify_every)
         }
         Command::Import { file, data } => import(&file, &data),
         Command::Export { data, checkpoint } => export(&data, checkpoint.as_deref()),
@@ -490,7 +495,14 @@ fn write_table(at: ledger::Date, known: ledger::Timestamp, rows: &[projections::
     Ok(())
 }
 
-fn serve(data: &Path, listen: String, seed: bool, app_config: AppConfig, config: ServerConfig) -> anyhow::Result<()> {
+fn serve(
+    data: &Path,
+    listen: String,
+    seed: bool,
+    app_config: AppConfig,
+    config: ServerConfig,
+    verify_every: Option<std::time::Duration>,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     // Listen first: a serve that cannot listen (the port is taken) leaves the data directory as it
     // was – not created, not seeded.
@@ -514,6 +526,7 @@ fn serve(data: &Path, listen: String, seed: bool, app_config: AppConfig, config:
     }
     let served = runtime.block_on(async move {
         let _follower = state.spawn_follower();
+        let _verifier = verify_every.map(|every| state.spawn_verifier(every));
         tracing::info!(%local, data = %data.display(), "serving GraphQL on {url}/graphql");
         eprintln!("samverkan: serving {url}/graphql (data: {})", data.display());
         axum::serve(listener, app(state, config)).with_graceful_shutdown(shutdown_signal()).await?;

@@ -445,6 +445,27 @@ impl Ledger {
         crate::verify::verify_log(&self.shared.trees, self.head(), progress)
     }
 
+    /// [`Ledger::verify`] of the events up to the head as of this call, while appends go on (a
+    /// server's background verification): the same checks of every event and of the tree's hashes
+    /// for them, and, when the latest signed checkpoint is of that size, its root against the one
+    /// recomputed. What is appended meanwhile is left to the next run.
+    pub fn verify_online(&self, progress: &mut dyn FnMut(Position, Position)) -> Result<crate::verify::VerifyReport> {
+        let checkpoint = self.checkpoint();
+        let report = crate::verify::verify_up_to(&self.shared.trees, self.head(), progress)?;
+        if let Some(c) = checkpoint.filter(|c| c.size == report.events) {
+            if c.root != report.root {
+                return Err(LedgerError::Corrupt {
+                    position: report.head.position,
+                    reason: format!(
+                        "the signed checkpoint of {} events says root {}, the events give {}",
+                        c.size, c.root, report.root
+                    ),
+                });
+            }
+        }
+        Ok(report)
+    }
+
     /// The latest signed checkpoint (none without a log key). It covers exactly the events up to
     /// a head that has been published, and is replaced after every commit group.
     pub fn checkpoint(&self) -> Option<Arc<SignedCheckpoint>> {

@@ -40,13 +40,40 @@ pub(crate) fn verify_log(
     head: Head,
     progress: &mut dyn FnMut(Position, Position),
 ) -> Result<VerifyReport> {
+    walk(trees, head, Scope::Whole, progress)
+}
+
+/// What a walk covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// The whole log, which must end at the head (nothing is appended meanwhile).
+    Whole,
+    /// The log up to a head taken at the start, while appends go on past it: what comes after is
+    /// not looked at, and the tree's size and its entries beyond are not compared.
+    UpTo,
+}
+
+/// Like [`verify_log`], of the events up to `head` only, while the ledger keeps appending.
+pub(crate) fn verify_up_to(
+    trees: &Trees,
+    head: Head,
+    progress: &mut dyn FnMut(Position, Position),
+) -> Result<VerifyReport> {
+    walk(trees, head, Scope::UpTo, progress)
+}
+
+fn walk(trees: &Trees, head: Head, scope: Scope, progress: &mut dyn FnMut(Position, Position)) -> Result<VerifyReport> {
     let mut expected = Position::FIRST;
     let mut prev = Hash::GENESIS;
     let mut last_time = Timestamp::EPOCH;
     let mut versions: HashMap<StreamId, u64> = HashMap::new();
     let mut streams_of: HashMap<EventId, (StreamId, bool)> = HashMap::new();
     let mut count = 0u64;
-    for entry in trees.log.iter() {
+    let entries = match scope {
+        Scope::Whole => trees.log.iter(),
+        Scope::UpTo => trees.log.range(..=head.position.to_key()),
+    };
+    for entry in entries {
         let (key, value) = entry?;
         let position = Position::from_key(&key)
             .ok_or_else(|| LedgerError::Corrupt { position: expected, reason: "malformed log key".into() })?;
@@ -86,6 +113,10 @@ pub(crate) fn verify_log(
     if prev != head.hash {
         return Err(LedgerError::ChainBroken { position: last, expected: prev, found: head.hash });
     }
+    let root = merkle::root(trees, count)?;
+    if scope == Scope::UpTo {
+        return Ok(VerifyReport { events: count, head, root });
+    }
     let tree_corrupt = |reason: String| LedgerError::Corrupt { position: last, reason };
     let stored_count = tlog_tiles::stored_hash_count(count);
     if let Some(entry) = trees.merkle.range(stored_count.to_be_bytes()..).next() {
@@ -99,7 +130,6 @@ pub(crate) fn verify_log(
     if covered != count {
         return Err(tree_corrupt(format!("the Merkle tree says it covers {covered} events, the log has {count}")));
     }
-    let root = merkle::root(trees, count)?;
     Ok(VerifyReport { events: count, head, root })
 }
 

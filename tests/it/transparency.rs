@@ -395,3 +395,69 @@ fn witnesses_cosign_what_extends_their_last_checkpoint_and_audit_can_require_the
     assert!(!run.status.success(), "{}", String::from_utf8_lossy(&run.stdout));
     assert!(stderr(&run).contains("split view"), "{}", stderr(&run));
 }
+
+#[test]
+fn online_verification_passes_while_appends_go_on_and_catches_an_altered_tree_hash() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let (dir, leaves) = fixtures_ledger(&data);
+    // Appends and verifications side by side: no run reports what is appended meanwhile as damage.
+    let writer = {
+        let ledger = dir.ledger.clone();
+        std::thread::spawn(move || {
+            for i in 0..150 {
+                ledger.append(Append::one(decision(&format!("online-{i}")))).expect("append");
+            }
+        })
+    };
+    let mut runs = 0;
+    while !writer.is_finished() || runs < 3 {
+        let report = dir.ledger.verify_online(&mut |_, _| {}).expect("verifies while appending");
+        assert!(report.events >= leaves.len() as u64);
+        runs += 1;
+    }
+    writer.join().expect("the writer");
+    let report = dir.ledger.verify_online(&mut |_, _| {}).expect("verifies");
+    assert_eq!(report.events, leaves.len() as u64 + 150);
+    assert_eq!(Some(report.root), dir.ledger.checkpoint().map(|c| c.root), "the signed root is the recomputed one");
+    drop(dir);
+
+    // One stored hash of the tree changed on disk: the next online verification says where.
+    {
+        let db = crate::ledger_integrity::open_sled(&data.join("ledger"));
+        let tree = db.open_tree("merkle").expect("the tree");
+        tree.insert(7u64.to_be_bytes(), &[0u8; 32][..]).expect("write");
+        db.flush().expect("flush");
+    }
+    let dir = graphql::DataDir::open(&data, LedgerConfig::default()).expect("opens");
+    match dir.ledger.verify_online(&mut |_, _| {}) {
+        Err(ledger::LedgerError::Corrupt { reason, .. }) => assert!(reason.contains("Merkle tree"), "{reason}"),
+        other => panic!("an altered tree hash passed: {other:?}"),
+    }
+}
+
+#[test]
+fn a_server_verifies_in_the_background_and_reports_it_in_metrics() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let (dir, leaves) = fixtures_ledger(&data);
+    drop(dir);
+    let server = start_server_with(&data, &["--verify-every", "1"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let metric = |text: &str, name: &str| -> Option<f64> {
+        text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).and_then(|v| v.trim().parse().ok())
+    };
+    loop {
+        let (_, _, body) = get(server.addr, "/metrics");
+        let text = String::from_utf8(body).expect("utf-8");
+        if metric(&text, "samverkan_verify_runs_total").unwrap_or(0.0) >= 1.0 {
+            assert_eq!(metric(&text, "samverkan_verify_failing"), Some(0.0), "{text}");
+            assert_eq!(metric(&text, "samverkan_verify_failures_total"), Some(0.0));
+            assert_eq!(metric(&text, "samverkan_verify_last_success_events"), Some(leaves.len() as f64));
+            assert!(metric(&text, "samverkan_verify_last_success_timestamp_seconds").unwrap_or(0.0) > 1.7e9);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no background verification within 30 s: {text}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

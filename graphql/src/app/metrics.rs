@@ -1,5 +1,5 @@
 //! Prometheus metrics, written by hand in the text exposition format: events appended, head position,
-//! request latency and live subscribers.
+//! request latency, live subscribers and the background verification.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -17,6 +17,13 @@ pub struct Metrics {
     latency_micros_sum: AtomicU64,
     buckets: [AtomicU64; BUCKETS.len()],
     subscribers: Arc<AtomicU64>,
+    verify_runs: AtomicU64,
+    verify_failures: AtomicU64,
+    /// Whether the latest run failed (1) or not (0).
+    verify_failing: AtomicU64,
+    verify_last_success: AtomicU64,
+    verify_last_events: AtomicU64,
+    verify_last_micros: AtomicU64,
 }
 
 /// Counts one live subscriber while it exists.
@@ -54,6 +61,23 @@ impl Metrics {
         SubscriberGuard(self.subscribers.clone())
     }
 
+    /// Records a passed verification of `events` events, finished at `unix_seconds`.
+    pub fn verified(&self, events: u64, unix_seconds: u64, seconds: f64) {
+        self.verify_runs.fetch_add(1, Ordering::Relaxed);
+        self.verify_failing.store(0, Ordering::Relaxed);
+        self.verify_last_success.store(unix_seconds, Ordering::Relaxed);
+        self.verify_last_events.store(events, Ordering::Relaxed);
+        self.verify_last_micros.store((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// Records a failed verification.
+    pub fn verification_failed(&self, seconds: f64) {
+        self.verify_runs.fetch_add(1, Ordering::Relaxed);
+        self.verify_failures.fetch_add(1, Ordering::Relaxed);
+        self.verify_failing.store(1, Ordering::Relaxed);
+        self.verify_last_micros.store((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
     /// The number of live subscribers.
     pub fn subscribers(&self) -> u64 {
         self.subscribers.load(Ordering::Relaxed)
@@ -72,6 +96,54 @@ impl Metrics {
         let _ = writeln!(out, "# HELP samverkan_subscribers Live event subscriptions.");
         let _ = writeln!(out, "# TYPE samverkan_subscribers gauge");
         let _ = writeln!(out, "samverkan_subscribers {}", self.subscribers());
+        let gauge = |out: &mut String, name: &str, help: &str, kind: &str, value: String| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {value}");
+        };
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        gauge(
+            &mut out,
+            "samverkan_verify_runs_total",
+            "Background verifications run since start.",
+            "counter",
+            load(&self.verify_runs).to_string(),
+        );
+        gauge(
+            &mut out,
+            "samverkan_verify_failures_total",
+            "Background verifications that failed since start.",
+            "counter",
+            load(&self.verify_failures).to_string(),
+        );
+        gauge(
+            &mut out,
+            "samverkan_verify_failing",
+            "1 while the latest background verification failed.",
+            "gauge",
+            load(&self.verify_failing).to_string(),
+        );
+        gauge(
+            &mut out,
+            "samverkan_verify_last_success_timestamp_seconds",
+            "When a background verification last passed (Unix time; 0: never).",
+            "gauge",
+            load(&self.verify_last_success).to_string(),
+        );
+        gauge(
+            &mut out,
+            "samverkan_verify_last_success_events",
+            "How many events the last passed verification covered.",
+            "gauge",
+            load(&self.verify_last_events).to_string(),
+        );
+        gauge(
+            &mut out,
+            "samverkan_verify_last_duration_seconds",
+            "How long the latest background verification took.",
+            "gauge",
+            (load(&self.verify_last_micros) as f64 / 1e6).to_string(),
+        );
         let _ = writeln!(out, "# HELP samverkan_request_duration_seconds HTTP request latency.");
         let _ = writeln!(out, "# TYPE samverkan_request_duration_seconds histogram");
         for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
