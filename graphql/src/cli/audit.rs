@@ -176,21 +176,23 @@ fn audit_server(
     let cosigned = witnesses.check(&note)?;
     // Checked before anything is fetched: a forged or split checkpoint needs no events to refuse.
     let (now, pin) = ledger::audit::check_checkpoints(&note, vkey, pinned)?;
-    let full = 1u64 << TILE_HEIGHT;
-    let mut leaves: Vec<Result<Vec<u8>, AuditError>> = Vec::new();
-    let mut index = 0u64;
-    while index * full < now.size {
-        let width = (now.size - index * full).min(full) as u32;
-        let path = Tile::new(TILE_HEIGHT, 0, index, width, true).path();
-        let c2sp = path.replacen(&format!("tile/{TILE_HEIGHT}/data/"), "tile/entries/", 1);
-        let bundle = get(&c2sp)?;
-        leaves.extend(read_bundle(&bundle, index * full, width));
-        index += 1;
-    }
     let proof = match &pin {
         Some(pin) if pin.size > 0 && pin.size < now.size => Some(consistency_proof(&agent, url, pin.size, now.size)?),
         _ => None,
     };
+    // The bundles are fetched as the audit reads them: memory holds one bundle and the tree's
+    // hashes, never the whole log.
+    let full = 1u64 << TILE_HEIGHT;
+    let bundles = now.size.div_ceil(full);
+    let leaves = (0..bundles).flat_map(|index| {
+        let width = (now.size - index * full).min(full) as u32;
+        let path = Tile::new(TILE_HEIGHT, 0, index, width, true).path();
+        let c2sp = path.replacen(&format!("tile/{TILE_HEIGHT}/data/"), "tile/entries/", 1);
+        match get(&c2sp) {
+            Ok(bundle) => read_bundle(&bundle, index * full, width),
+            Err(e) => vec![Err(AuditError::Leaf { position: index * full + 1, reason: format!("{e:#}") })],
+        }
+    });
     Ok((ledger::audit::audit(leaves, &note, vkey, pinned, proof.as_deref())?, cosigned))
 }
 
