@@ -312,6 +312,24 @@ describe('the dashboard page', { timeout: 180_000 }, () => {
     await pickDate('2022-10-01');
   });
 
+  it('serves GraphiQL from the binary alone, and it answers a query', async () => {
+    const ide = await context.newPage();
+    const problems = [];
+    ide.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    ide.on('console', (message) => { if (message.type() === 'error') problems.push(`console: ${message.text()}`); });
+    ide.on('request', (request) => { if (!request.url().startsWith(base) && !request.url().startsWith('data:')) foreignRequests.push(request.url()); });
+    await ide.goto(`${base}/graphql`);
+    await ide.locator('.graphiql-container').waitFor({ timeout: UI_MS });
+    const answered = ide.waitForResponse((r) => r.url() === `${base}/graphql` && r.request().method() === 'POST'
+      && (r.request().postData() ?? '').includes('ledger'), { timeout: UI_MS });
+    await ide.locator('.graphiql-execute-button').click();
+    const response = await answered;
+    assert.equal(response.status(), 200);
+    await ide.locator('.result-window').getByText('headHash').waitFor({ timeout: UI_MS });
+    assert.deepEqual(problems, [], 'GraphiQL reported errors');
+    await ide.close();
+  });
+
   it('switches the chrome to English and back', async () => {
     await page.getByRole('button', { name: 'EN', exact: true }).click();
     assert.equal(await page.locator('h1').textContent(), 'Collaboration in Stockholm county');

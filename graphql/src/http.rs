@@ -1,9 +1,11 @@
-//! The HTTP side: `fn app(..) -> Router` with `POST /graphql`, GraphiQL on `GET /graphql`,
+//! The HTTP side: `fn app(..) -> Router` with `POST /graphql`, GraphiQL on `GET /graphql`
+//! (`graphiql.rs`, served from the binary, no CDN),
 //! subscriptions on `/graphql/ws` (`ws.rs`), the dashboard (`web.rs`), `/healthz`, `/readyz`,
 //! `/metrics`, and the transparency log: `/checkpoint` and `/tile/…` (`tlog.rs`).
 //! Tests call `app` with `oneshot`, no socket needed. Everything here reaches the application only
 //! through [`App`] and the schema.
 
+mod graphiql;
 mod tlog;
 mod web;
 mod ws;
@@ -11,14 +13,13 @@ mod ws;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -74,7 +75,8 @@ pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
     Router::new()
         .route("/", get(web::index))
         .route("/assets/{file}", get(web::asset))
-        .route("/graphql", get(graphiql).post(graphql_post))
+        .route("/graphql", get(graphiql::page).post(graphql_post))
+        .route("/graphiql/{file}", get(graphiql::file))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -214,10 +216,6 @@ async fn graphql_ws(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     ws::serve(upgrade, &headers, protocol, shared.schema.clone(), &shared.app, &shared.config)
-}
-
-async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish())
 }
 
 async fn healthz(State(shared): State<Shared>) -> Response {

@@ -514,7 +514,22 @@ async fn get_graphql_serves_graphiql() {
     assert!(headers[header::CONTENT_TYPE].to_str().expect("ascii").starts_with("text/html"));
     let html = String::from_utf8(bytes.to_vec()).expect("utf-8");
     assert!(html.to_lowercase().contains("graphiql"), "{html}");
-    assert!(html.contains("/graphql/ws"), "GraphiQL knows the subscription endpoint");
+    // Offline: every script and style from this server, none from a CDN (issue 17).
+    assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("//unpkg"), "{html}");
+    assert!(headers[header::CONTENT_SECURITY_POLICY].to_str().expect("ascii").contains("script-src 'self'"));
+    for file in ["graphiql.min.js", "graphiql.min.css", "react.production.min.js", "react-dom.production.min.js"] {
+        assert!(html.contains(&format!("/graphiql/{file}")), "{file}");
+        let (status, _, body) =
+            send(&server, Request::get(format!("/graphiql/{file}")).body(Body::empty()).expect("request")).await;
+        assert_eq!(status, StatusCode::OK, "{file}");
+        assert!(body.len() > 1000, "{file}");
+    }
+    let (_, _, init) =
+        send(&server, Request::get("/graphiql/graphiql-init.js").body(Body::empty()).expect("request")).await;
+    assert!(String::from_utf8_lossy(&init).contains("/graphql/ws"), "GraphiQL knows the subscription endpoint");
+    let (status, _, _) =
+        send(&server, Request::get("/graphiql/../Cargo.toml").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
