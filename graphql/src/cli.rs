@@ -2,6 +2,7 @@
 //! the auditor's verifier is `cli/audit.rs`, the witness `cli/witness.rs`.
 
 mod audit;
+mod remote;
 mod witness;
 
 use std::io::{BufReader, IsTerminal, Write};
@@ -14,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ledger::jsonl;
 use ledger::{LedgerConfig, Position};
 
-use crate::app::{App, AppConfig, DataDir, Role, Running};
+use crate::app::{App, AppConfig, DataDir, Opened, Role, Running};
 use crate::http::{ServerConfig, app};
 
 /// The collaboration ledger of Stockholm county's municipalities and Region Stockholm.
@@ -54,19 +55,20 @@ pub enum Command {
         #[arg(long, default_value_t = 3600)]
         verify_every: u64,
     },
-    /// Import a JSON Lines file: all of it, or nothing.
+    /// Import a JSON Lines file: all of it, or nothing. Through the server when one runs.
     Import {
         /// The file.
         file: PathBuf,
-        /// The data directory.
-        #[arg(long, default_value = "data", env = "SAMVERKAN_DATA")]
-        data: PathBuf,
+        /// Where: the data directory, or the server running on it.
+        #[command(flatten)]
+        via: Via,
     },
-    /// Write every event as JSON Lines to stdout.
+    /// Write every event as JSON Lines to stdout: one consistent snapshot, also while a server
+    /// runs (the online backup).
     Export {
-        /// The data directory.
-        #[arg(long, default_value = "data", env = "SAMVERKAN_DATA")]
-        data: PathBuf,
+        /// Where: the data directory, or the server running on it.
+        #[command(flatten)]
+        via: Via,
         /// Also write the signed checkpoint of exactly the exported events to this file, for
         /// `samverkan audit --log`.
         #[arg(long)]
@@ -124,11 +126,12 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
-    /// Walk the hash chain and the Merkle tree; exit non-zero on any break.
+    /// Walk the hash chain and the Merkle tree; exit non-zero on any break. Through the server
+    /// when one runs.
     Verify {
-        /// The data directory.
-        #[arg(long, default_value = "data", env = "SAMVERKAN_DATA")]
-        data: PathBuf,
+        /// Where: the data directory, or the server running on it.
+        #[command(flatten)]
+        via: Via,
     },
     /// What applied on DATE, as a table: every agreement with its status and version.
     At {
@@ -137,9 +140,9 @@ pub enum Command {
         /// Answer as the ledger knew it at this instant (RFC 3339), default now.
         #[arg(long)]
         known_at: Option<String>,
-        /// The data directory.
-        #[arg(long, default_value = "data", env = "SAMVERKAN_DATA")]
-        data: PathBuf,
+        /// Where: the data directory, or the server running on it.
+        #[command(flatten)]
+        via: Via,
     },
     /// Manage API tokens.
     Token {
@@ -162,12 +165,12 @@ pub enum KeyCommand {
     },
 }
 
-/// Token subcommands.
+/// Token subcommands. Each works through the server when one runs on the data directory.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a token and print it (only the token, on stdout). It is stored hashed.
     Create {
-        /// SECRETARIAT, PARTY, AUDITOR or READER.
+        /// ADMIN, SECRETARIAT, PARTY, AUDITOR or READER.
         #[arg(long)]
         role: String,
         /// The party of a PARTY token.
@@ -176,10 +179,44 @@ pub enum TokenCommand {
         /// A name for the token; recorded as `recordedBy` on what it records.
         #[arg(long)]
         name: String,
-        /// The data directory.
-        #[arg(long, default_value = "data", env = "SAMVERKAN_DATA")]
-        data: PathBuf,
+        /// The last day (YYYY-MM-DD, UTC) the token works; default: no expiry.
+        #[arg(long)]
+        expires: Option<String>,
+        /// Where: the data directory, or the server running on it.
+        #[command(flatten)]
+        via: Via,
     },
+    /// List the tokens: names, roles, parties, created, expires, revoked – never secrets.
+    List {
+        /// Where: the data directory, or the server running on it.
+        #[command(flatten)]
+        via: Via,
+    },
+    /// Revoke a token: refused from now on, also on open WebSocket connections. It stays listed.
+    Revoke {
+        /// The token's name.
+        name: String,
+        /// Where: the data directory, or the server running on it.
+        #[command(flatten)]
+        via: Via,
+    },
+}
+
+/// Where a command works: on the data directory itself, or – when a server holds it, or `--url`
+/// names one – through that server.
+#[derive(Debug, clap::Args)]
+pub struct Via {
+    /// The data directory. While a server runs on it, the command goes through that server with
+    /// the token the server left in the directory.
+    #[arg(long, default_value = "data", env = "SAMVERKAN_DATA")]
+    pub data: PathBuf,
+    /// Work through the server at this URL (e.g. http://127.0.0.1:8080) instead, with --token.
+    #[arg(long, env = "SAMVERKAN_URL")]
+    pub url: Option<String>,
+    /// The token for --url: ADMIN for tokens; ADMIN, SECRETARIAT or AUDITOR for export and
+    /// verify; ADMIN or SECRETARIAT for import.
+    #[arg(long, env = "SAMVERKAN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// The whole program behind the `samverkan` binary: logging to stderr (filtered by `RUST_LOG`,
@@ -246,8 +283,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let verify_every = (verify_every > 0).then(|| std::time::Duration::from_secs(verify_every));
             serve(&data, listen, !no_seed, AppConfig { reads_require_token, witnesses }, config, verify_every)
         }
-        Command::Import { file, data } => import(&file, &data),
-        Command::Export { data, checkpoint } => export(&data, checkpoint.as_deref()),
+        Command::Import { file, via } => import(&file, &via),
+        Command::Export { via, checkpoint } => export(&via, checkpoint.as_deref()),
         Command::Audit { server, log, checkpoint, key, pin, require_witnesses, witnesses } => {
             let source = match (server, log, checkpoint) {
                 (Some(url), _, _) => audit::Source::Server(url),
@@ -276,32 +313,71 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", DataDir::verifier_key(&data)?);
             Ok(())
         }
-        Command::Verify { data } => verify(&data),
-        Command::At { date, known_at, data } => at(&date, known_at.as_deref(), &data),
-        Command::Token { command: TokenCommand::Create { role, party, name, data } } => {
+        Command::Verify { via } => verify(&via),
+        Command::At { date, known_at, via } => at(&date, known_at.as_deref(), &via),
+        Command::Token { command: TokenCommand::Create { role, party, name, expires, via } } => {
             let role = Role::parse(&role, party.as_deref()).map_err(anyhow::Error::msg)?;
+            let expires_on = expires.as_deref().map(str::parse::<ledger::Date>).transpose()?;
             // A typo in --data must not become a new, empty ledger with a token in it: a missing
             // directory is refused (an existing empty one, made on purpose, becomes a data directory).
-            if !data.exists() {
+            if via.url.is_none() && !via.data.exists() {
                 anyhow::bail!(
                     "{} is not a Samverkan data directory (it does not exist); `samverkan serve --data {}` makes one",
-                    data.display(),
-                    data.display()
+                    via.data.display(),
+                    via.data.display()
                 );
             }
-            let dir = open_existing_or_new(&data)?;
-            if let Role::Party(party) = &role {
-                let mut projections = projections::Projections::new();
-                crate::app::apply_new(&mut projections, &dir.ledger)?;
-                if projections.party_registration_view(party, ledger::Date::MAX, ledger::Timestamp::now()).is_none() {
-                    anyhow::bail!(
-                        "no party \"{party}\" is registered in {}; a PARTY token names a registered party",
-                        data.display()
-                    );
+            let empty = via.data.read_dir().is_ok_and(|mut entries| entries.next().is_none());
+            let token = match if empty && via.url.is_none() {
+                Target::Here(Box::new(open_existing_or_new(&via.data)?))
+            } else {
+                target(&via)?
+            } {
+                Target::Server(server) => {
+                    let party = match &role {
+                        Role::Party(p) => Some(p.to_string()),
+                        _ => None,
+                    };
+                    server.create_token(role.name(), party.as_deref(), &name, expires.as_deref())?
                 }
-            }
-            let token = dir.tokens.create(&role, &name)?;
+                Target::Here(dir) => {
+                    if let Role::Party(party) = &role {
+                        let mut projections = projections::Projections::new();
+                        crate::app::apply_new(&mut projections, &dir.ledger)?;
+                        if projections
+                            .party_registration_view(party, ledger::Date::MAX, ledger::Timestamp::now())
+                            .is_none()
+                        {
+                            anyhow::bail!(
+                                "no party \"{party}\" is registered in {}; a PARTY token names a registered party",
+                                via.data.display()
+                            );
+                        }
+                    }
+                    dir.tokens.create(&role, &name, expires_on)?
+                }
+            };
             println!("{token}");
+            Ok(())
+        }
+        Command::Token { command: TokenCommand::List { via } } => {
+            let tokens = match target(&via)? {
+                Target::Server(server) => server.list_tokens()?,
+                Target::Here(dir) => dir.tokens.list()?,
+            };
+            ignore_closed_pipe(write_tokens(&tokens))
+        }
+        Command::Token { command: TokenCommand::Revoke { name, via } } => {
+            let revoked = match target(&via)? {
+                Target::Server(server) => server.revoke_token(&name)?,
+                Target::Here(dir) => dir.tokens.revoke(&name)?,
+            };
+            let when = revoked.token.revoked_at.as_deref().unwrap_or("-");
+            if revoked.already {
+                println!("the token {name:?} was already revoked (at {when})");
+            } else {
+                println!("revoked the token {name:?} at {when}");
+            }
             Ok(())
         }
         Command::Schema => {
@@ -315,12 +391,37 @@ fn open_existing_or_new(data: &Path) -> anyhow::Result<DataDir> {
     DataDir::open(data, LedgerConfig::default())
 }
 
-/// Refuses to create a data directory for commands that only read.
-fn open_existing(data: &Path) -> anyhow::Result<DataDir> {
-    if !data.join(crate::app::LEDGER_DIR).is_dir() {
-        anyhow::bail!("{} is not a Samverkan data directory (no ledger/ in it)", data.display());
+/// Where a command does its work.
+enum Target {
+    /// The data directory, opened by this process.
+    Here(Box<DataDir>),
+    /// The server holding it, or the one `--url` names.
+    Server(remote::Remote),
+}
+
+/// The data directory of `via`, opened here, or the server to go through: the one `--url` names,
+/// or the one holding the directory. Never makes a data directory.
+fn target(via: &Via) -> anyhow::Result<Target> {
+    if let Some(url) = &via.url {
+        return Ok(Target::Server(remote::Remote::at_url(url, via.token.clone())));
     }
-    DataDir::open(data, LedgerConfig::default())
+    Ok(match DataDir::open_or_running(&via.data)? {
+        Opened::Here(dir) => Target::Here(dir),
+        Opened::Running(mut running) => {
+            if via.token.is_some() {
+                running.token.clone_from(&via.token);
+            }
+            Target::Server(remote::Remote::running(running, &via.data))
+        }
+    })
+}
+
+/// A reader that stops early (`… | head`) is done, not failed.
+fn ignore_closed_pipe(written: std::io::Result<()>) -> anyhow::Result<()> {
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(Into::into),
+    }
 }
 
 fn progress_bar(total: u64, what: &str) -> Option<ProgressBar> {
@@ -336,12 +437,23 @@ fn progress_bar(total: u64, what: &str) -> Option<ProgressBar> {
     Some(bar)
 }
 
-fn import(file: &Path, data: &Path) -> anyhow::Result<()> {
+fn import(file: &Path, via: &Via) -> anyhow::Result<()> {
     let metadata = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
     if metadata.is_dir() {
         anyhow::bail!("{} is a directory, not a JSON Lines file", file.display());
     }
     let size = metadata.len();
+    // Restoring into a new directory is what import is for: a missing one is made (an existing one
+    // that is not a data directory is refused by the layout check).
+    let target = if via.url.is_none() && !via.data.join(crate::app::LEDGER_DIR).is_dir() {
+        Target::Here(Box::new(open_existing_or_new(&via.data)?))
+    } else {
+        target(via)?
+    };
+    let dir = match target {
+        Target::Server(server) => return import_through(&server, file, size),
+        Target::Here(dir) => dir,
+    };
     let reader = BufReader::new(std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?);
     let bar = progress_bar(size / 400 + 1, "reading");
     let lines = jsonl::read_lines(reader, &mut |n| {
@@ -358,7 +470,6 @@ fn import(file: &Path, data: &Path) -> anyhow::Result<()> {
     if lines.is_empty() {
         anyhow::bail!("{} holds no events; nothing was imported", file.display());
     }
-    let dir = open_existing_or_new(data)?;
     let count = lines.len();
     let report = crate::app::import_validated(&dir.ledger, lines)
         .with_context(|| format!("{} was not imported", file.display()))?;
@@ -371,23 +482,76 @@ fn import(file: &Path, data: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn export(data: &Path, checkpoint: Option<&Path>) -> anyhow::Result<()> {
-    let dir = open_existing(data)?;
-    if let Some(path) = checkpoint {
-        // The ledger is this process's alone (its lock), so its checkpoint covers exactly what is
-        // exported below.
-        let signed = dir.ledger.checkpoint().context("the ledger has no signed checkpoint")?;
-        std::fs::write(path, signed.note()).with_context(|| format!("cannot write {}", path.display()))?;
+/// `import` through a server: the file is sent (a bar of the bytes sent, on a terminal), then the
+/// server validates and appends it all or nothing.
+fn import_through(server: &remote::Remote, file: &Path, size: u64) -> anyhow::Result<()> {
+    let bar = progress_bar(size, "sending");
+    let sending = bar.clone();
+    let imported = server.import(file, move |sent| {
+        if let Some(b) = &sending {
+            b.set_position(sent);
+            if sent >= size {
+                b.set_message("validating and appending");
+            }
+        }
+    });
+    if let Some(b) = &bar {
+        b.finish_and_clear();
     }
-    let bar = progress_bar(dir.ledger.head().position.get(), "exporting");
+    let imported = imported.with_context(|| format!("{} was not imported", file.display()))?;
+    eprintln!(
+        "imported {} events ({} already stored) through the server; head is now {}",
+        imported.appended, imported.already_stored, imported.head
+    );
+    Ok(())
+}
+
+fn export(via: &Via, checkpoint: Option<&Path>) -> anyhow::Result<()> {
+    let target = target(via)?;
     let stdout = std::io::stdout();
     let mut out = StdoutWriter { inner: std::io::BufWriter::new(stdout.lock()), failed: None };
-    let exported = jsonl::export(&dir.ledger, &mut out, &mut |done: Position, _| {
-        if let Some(b) = &bar {
-            b.set_position(done.get());
+    let exported = match &target {
+        Target::Server(server) => {
+            // Exactly the events the latest checkpoint covers, when it is wanted with them.
+            let through = match checkpoint {
+                Some(path) => {
+                    let (note, size) = server.checkpoint()?;
+                    std::fs::write(path, note).with_context(|| format!("cannot write {}", path.display()))?;
+                    Some(size)
+                }
+                None => None,
+            };
+            let bar = progress_bar(0, "exporting");
+            let exported = server.export(through, &mut out, &mut |done, total| {
+                if let Some(b) = &bar {
+                    b.set_length(total);
+                    b.set_position(done);
+                }
+            });
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            exported.map(|_| ())
         }
-    })
-    .map(|_| ())
+        Target::Here(dir) => {
+            if let Some(path) = checkpoint {
+                // The ledger is this process's alone (its lock), so its checkpoint covers exactly
+                // what is exported below.
+                let signed = dir.ledger.checkpoint().context("the ledger has no signed checkpoint")?;
+                std::fs::write(path, signed.note()).with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            let bar = progress_bar(dir.ledger.head().position.get(), "exporting");
+            let exported = jsonl::export(&dir.ledger, &mut out, &mut |done: Position, _| {
+                if let Some(b) = &bar {
+                    b.set_position(done.get());
+                }
+            });
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            exported.map(|_| ()).map_err(anyhow::Error::from)
+        }
+    }
     .and_then(|()| out.flush().map_err(Into::into));
     if let Some(e) = out.failed {
         // A reader that stops early (`export | head`) is done, not failed.
@@ -396,11 +560,7 @@ fn export(data: &Path, checkpoint: Option<&Path>) -> anyhow::Result<()> {
         }
         anyhow::bail!("cannot write the export to standard output: {e}");
     }
-    exported?;
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    Ok(())
+    exported
 }
 
 /// Standard output for `export`, remembering a failed write so that the error names standard output
@@ -432,8 +592,18 @@ impl<W: Write> Write for StdoutWriter<W> {
     }
 }
 
-fn verify(data: &Path) -> anyhow::Result<()> {
-    let dir = open_existing(data)?;
+fn verify(via: &Via) -> anyhow::Result<()> {
+    let dir = match target(via)? {
+        Target::Server(server) => {
+            let report = server.verify().context("verification failed")?;
+            println!(
+                "ok: {} events, head {} {}, tree root {} (verified by the server while it serves)",
+                report.events, report.events, report.head_hash, report.root
+            );
+            return Ok(());
+        }
+        Target::Here(dir) => dir,
+    };
     let bar = progress_bar(dir.ledger.head().position.get(), "verifying");
     let report = dir.ledger.verify(&mut |done, _| {
         if let Some(b) = &bar {
@@ -451,25 +621,63 @@ fn verify(data: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn at(date: &str, known_at: Option<&str>, data: &Path) -> anyhow::Result<()> {
+fn at(date: &str, known_at: Option<&str>, via: &Via) -> anyhow::Result<()> {
     let at: ledger::Date = date.parse()?;
     let known: ledger::Timestamp = match known_at {
         Some(t) => t.parse()?,
         None => ledger::Timestamp::now(),
     };
-    let dir = open_existing(data)?;
-    let mut projections = projections::Projections::new();
-    crate::app::apply_new(&mut projections, &dir.ledger)?;
-    let rows = projections.agreements(at, known);
-    match write_table(at, known, &rows) {
-        // A reader that stops early (`at … | head`) is done, not failed.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(Into::into),
-    }
+    let rows: Vec<Row> = match target(via)? {
+        Target::Server(server) => server
+            .agreements(&at.to_string(), Some(&known.to_string()))?
+            .into_iter()
+            .map(|a| Row {
+                bound: a.parties.iter().filter(|p| p.bound).count(),
+                parties: a.parties.len(),
+                id: a.id,
+                status: a.status,
+                version: a.version.map_or("-".to_owned(), |v| v.to_string()),
+                from: a.in_force_from.unwrap_or_else(|| "-".to_owned()),
+                until: a.in_force_until.unwrap_or_else(|| "-".to_owned()),
+                title: a.title,
+            })
+            .collect(),
+        Target::Here(dir) => {
+            let mut projections = projections::Projections::new();
+            crate::app::apply_new(&mut projections, &dir.ledger)?;
+            projections
+                .agreements(at, known)
+                .iter()
+                .map(|a| Row {
+                    id: a.id.to_string(),
+                    status: a.status.as_str().to_owned(),
+                    version: a.version.map_or("-".to_owned(), |v| v.to_string()),
+                    from: a.in_force_from.map_or("-".to_owned(), |d| d.to_string()),
+                    until: a.in_force_until.map_or("-".to_owned(), |d| d.to_string()),
+                    bound: a.parties.iter().filter(|p| p.bound).count(),
+                    parties: a.parties.len(),
+                    title: a.title.clone(),
+                })
+                .collect()
+        }
+    };
+    ignore_closed_pipe(write_table(at, known, &rows))
+}
+
+/// One agreement in the table of `samverkan at`, wherever it came from.
+struct Row {
+    id: String,
+    status: String,
+    version: String,
+    from: String,
+    until: String,
+    bound: usize,
+    parties: usize,
+    title: String,
 }
 
 /// The table of `samverkan at` on standard output.
-fn write_table(at: ledger::Date, known: ledger::Timestamp, rows: &[projections::AgreementView]) -> std::io::Result<()> {
+fn write_table(at: ledger::Date, known: ledger::Timestamp, rows: &[Row]) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "What applied on {at}, as known at {known} ({} agreements)", rows.len())?;
     writeln!(
@@ -478,21 +686,33 @@ fn write_table(at: ledger::Date, known: ledger::Timestamp, rows: &[projections::
         "AGREEMENT", "STATUS", "VERSION", "FROM", "UNTIL", "BOUND"
     )?;
     for a in rows {
-        let bound = a.parties.iter().filter(|p| p.bound).count();
         let title: String = a.title.chars().take(60).collect();
         writeln!(
             out,
             "{:<28} {:<21} {:>7} {:<10} {:<10} {:>2}/{:<2}  {title}",
-            a.id.as_str(),
-            a.status.as_str(),
-            a.version.map_or("-".to_owned(), |v| v.to_string()),
-            a.in_force_from.map_or("-".to_owned(), |d| d.to_string()),
-            a.in_force_until.map_or("-".to_owned(), |d| d.to_string()),
-            bound,
-            a.parties.len(),
+            a.id, a.status, a.version, a.from, a.until, a.bound, a.parties,
         )?;
     }
-    Ok(())
+    out.flush()
+}
+
+/// The table of `samverkan token list` on standard output.
+fn write_tokens(tokens: &[crate::app::TokenInfo]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:<28} {:<12} {:<16} {:<28} {:<10} REVOKED", "NAME", "ROLE", "PARTY", "CREATED", "EXPIRES")?;
+    for t in tokens {
+        writeln!(
+            out,
+            "{:<28} {:<12} {:<16} {:<28} {:<10} {}",
+            t.name,
+            t.role,
+            t.party.as_deref().unwrap_or("-"),
+            t.created_at,
+            t.expires.map_or("-".to_owned(), |d| d.to_string()),
+            t.revoked_at.as_deref().unwrap_or("-"),
+        )?;
+    }
+    out.flush()
 }
 
 fn serve(
@@ -517,11 +737,13 @@ fn serve(
             tracing::info!(events = report.appended, "seeded an empty ledger with the fixtures");
         }
     }
+    // The command line's way in while this server holds the directory (`server.json`, 0600).
+    let local_token = dir.tokens.create_ephemeral(Role::Admin, "samverkan-cli")?;
     let state = App::new(dir.ledger.clone(), Arc::new(dir.tokens), app_config)
         .map_err(|e| anyhow::anyhow!("cannot fold the ledger: {}", e.message))?;
     let url = format!("http://{local}");
     // What the command line tells a user who runs a command on this directory meanwhile.
-    if let Err(e) = (Running { pid: std::process::id(), url: url.clone() }).write(data) {
+    if let Err(e) = (Running { pid: std::process::id(), url: url.clone(), token: Some(local_token) }).write(data) {
         tracing::warn!(error = %e, "could not record the server in the data directory");
     }
     let served = runtime.block_on(async move {

@@ -1,10 +1,12 @@
 //! The HTTP side: `fn app(..) -> Router` with `POST /graphql`, GraphiQL on `GET /graphql`
 //! (`graphiql.rs`, served from the binary, no CDN),
 //! subscriptions on `/graphql/ws` (`ws.rs`), the dashboard (`web.rs`), `/healthz`, `/readyz`,
-//! `/metrics`, and the transparency log: `/checkpoint` and `/tile/…` (`tlog.rs`).
+//! `/metrics`, the transparency log: `/checkpoint` and `/tile/…` (`tlog.rs`), and the operations
+//! endpoints under `/admin/` through which the command line works while a server runs (`admin.rs`).
 //! Tests call `app` with `oneshot`, no socket needed. Everything here reaches the application only
 //! through [`App`] and the schema.
 
+mod admin;
 mod graphiql;
 mod tlog;
 mod web;
@@ -26,6 +28,8 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub(crate) use admin::EXPORT_THROUGH;
+
 use crate::app::{App, bearer};
 use crate::error::ApiError;
 use crate::schema::{AppSchema, SchemaLimits, build_schema};
@@ -45,6 +49,8 @@ pub struct ServerConfig {
     /// How long a graphql-transport-ws connection may stay open without `connection_init` before
     /// it is closed with 4408.
     pub ws_init_timeout: Duration,
+    /// The largest file `POST /admin/import` accepts, in bytes.
+    pub max_import_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +61,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             limits: SchemaLimits::default(),
             ws_init_timeout: Duration::from_secs(10),
+            max_import_bytes: 1 << 30,
         }
     }
 }
@@ -70,7 +77,7 @@ struct Shared {
 pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
     let schema = build_schema(app.clone(), config.limits);
     let cors = cors_layer(&config.cors_origins);
-    let (timeout, max_body) = (config.request_timeout, config.max_body_bytes);
+    let (timeout, max_body, max_import) = (config.request_timeout, config.max_body_bytes, config.max_import_bytes);
     let shared = Shared { app, schema, config: Arc::new(config) };
     Router::new()
         .route("/", get(web::index))
@@ -89,6 +96,8 @@ pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(RequestBodyLimitLayer::new(max_body))
+        // The operations endpoints keep their own body limit and no timeout (`admin.rs`).
+        .merge(admin::routes(max_import))
         .layer(middleware::map_response(body_limit_refusal))
         .layer(cors)
         .layer(TraceLayer::new_for_http())

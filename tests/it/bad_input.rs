@@ -2302,6 +2302,27 @@ fn cli_cases() -> Vec<CliCase> {
             "no-such-file.jsonl",
         ),
         case("import a directory", &["import", "{dir}", "--data", "{data}"], "is a directory"),
+        case(
+            "revoke a token that does not exist",
+            &["token", "revoke", "nobody", "--data", "{data}"],
+            "no token is named",
+        ),
+        case(
+            "a token expiry that is not a date",
+            &["token", "create", "--role", "READER", "--name", "r", "--expires", "2026-13-01", "--data", "{data}"],
+            "YYYY-MM-DD",
+        ),
+        case(
+            "a token expiry in the past",
+            &["token", "create", "--role", "READER", "--name", "r", "--expires", "2000-01-01", "--data", "{data}"],
+            "in the past",
+        ),
+        case(
+            "token list in a directory that is not a ledger",
+            &["token", "list", "--data", "{dir}/other"],
+            "not a Samverkan data directory",
+        ),
+        case("export through a server that is not there", &["export", "--url", "http://127.0.0.1:9"], "cannot reach"),
     ]
 }
 

@@ -19,6 +19,7 @@ mod ledger_jsonl;
 mod ledger_tamper;
 mod load;
 mod no_rewrite;
+mod online;
 mod process;
 mod projections_fixtures;
 mod projections_properties;

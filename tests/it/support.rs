@@ -49,7 +49,7 @@ impl TestServer {
 
     /// Creates a token with a role.
     pub(crate) fn token(&self, role: Role, name: &str) -> String {
-        self.app.tokens().create(&role, name).expect("token created")
+        self.app.tokens().create(&role, name, None).expect("token created")
     }
 
     /// A fresh router over the state.

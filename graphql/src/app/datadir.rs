@@ -27,6 +27,19 @@ pub struct DataDir {
     pub log_key: Arc<LogKey>,
 }
 
+/// Why [`DataDir::open`] failed: another process holds the ledger, or anything else.
+#[derive(Debug)]
+enum OpenError {
+    InUse,
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for OpenError {
+    fn from(e: anyhow::Error) -> Self {
+        OpenError::Other(e)
+    }
+}
+
 /// The log's signing key, in note key form (`PRIVATE+KEY+…`).
 pub(crate) const KEY_FILE: &str = "log.key";
 /// The log's verifier key, `<origin>+<id>+<base64>`: public, what auditors pin.
@@ -35,6 +48,14 @@ pub(crate) const VKEY_FILE: &str = "log.vkey";
 impl DataDir {
     /// Opens (creating if missing or empty) the data directory at `root`.
     pub fn open(root: &Path, config: LedgerConfig) -> anyhow::Result<Self> {
+        match Self::open_inner(root, config) {
+            Ok(dir) => Ok(dir),
+            Err(OpenError::InUse) => anyhow::bail!("{}", in_use(root)),
+            Err(OpenError::Other(e)) => Err(e),
+        }
+    }
+
+    fn open_inner(root: &Path, config: LedgerConfig) -> Result<Self, OpenError> {
         check_layout(root)?;
         let new = !root.exists();
         std::fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
@@ -47,8 +68,11 @@ impl DataDir {
 
         let ledger = match Ledger::open(root.join(LEDGER_DIR), config) {
             Ok(ledger) => ledger,
-            Err(ledger::LedgerError::InUse { .. }) => anyhow::bail!("{}", in_use(root)),
-            Err(e) => return Err(e).with_context(|| format!("cannot open the ledger in {}", root.display())),
+            Err(ledger::LedgerError::InUse { .. }) => return Err(OpenError::InUse),
+            Err(e) => {
+                let context = format!("cannot open the ledger in {}", root.display());
+                return Err(OpenError::Other(anyhow::Error::new(e).context(context)));
+            }
         };
         // A new key is written only once the ledger opened: a directory that is refused gets nothing.
         if let Some(new) = new_key {
@@ -137,25 +161,36 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// The file a running server writes into its data directory: its process id and URL.
+/// The file a running server writes into its data directory (mode 0600): its process id, its URL
+/// and its local administration token, through which the command line works while it runs.
 pub(crate) const SERVER_FILE: &str = "server.json";
 
 /// What a running server says about itself in [`SERVER_FILE`].
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Running {
     /// Its process id.
     pub(crate) pid: u32,
     /// Where it serves.
     pub(crate) url: String,
+    /// A token of role ADMIN that lives as long as the server process, in memory only: whoever can
+    /// read the data directory's files may administer the server that holds them, as they could
+    /// open the directory themselves were it not running. Absent in files of older servers.
+    #[serde(default)]
+    pub(crate) token: Option<String>,
 }
 
 impl Running {
-    /// Records the server in the data directory (replaced atomically).
+    /// Records the server in the data directory (mode 0600, replaced atomically).
     pub(crate) fn write(&self, root: &Path) -> anyhow::Result<()> {
         let tmp = root.join(format!("{SERVER_FILE}.tmp"));
-        std::fs::write(&tmp, serde_json::to_vec(self)?)?;
+        write_private(&tmp, &serde_json::to_string(self)?)?;
         std::fs::rename(&tmp, root.join(SERVER_FILE))?;
         Ok(())
+    }
+
+    /// Reads the record of the server running on the data directory, if there is one.
+    pub(crate) fn read(root: &Path) -> Option<Self> {
+        std::fs::read(root.join(SERVER_FILE)).ok().and_then(|b| serde_json::from_slice::<Running>(&b).ok())
     }
 
     /// Removes the record (the server stops).
@@ -164,18 +199,48 @@ impl Running {
     }
 }
 
+/// A data directory as a command finds it: free to open, or held by a running server that said
+/// where it serves.
+#[derive(Debug)]
+pub(crate) enum Opened {
+    /// Opened by this process.
+    Here(Box<DataDir>),
+    /// A server holds it.
+    Running(Running),
+}
+
+impl DataDir {
+    /// Opens an existing data directory, or, when a server holds it, says where that server is.
+    /// A directory that is not a data directory is refused (never made into one).
+    pub(crate) fn open_or_running(root: &Path) -> anyhow::Result<Opened> {
+        if !root.join(LEDGER_DIR).is_dir() {
+            anyhow::bail!("{} is not a Samverkan data directory (no {LEDGER_DIR}/ in it)", root.display());
+        }
+        match Self::open_inner(root, LedgerConfig::default()) {
+            Ok(dir) => Ok(Opened::Here(Box::new(dir))),
+            Err(OpenError::InUse) => match Running::read(root) {
+                Some(running) if running.token.is_some() => Ok(Opened::Running(running)),
+                _ => anyhow::bail!("{}", in_use(root)),
+            },
+            Err(OpenError::Other(e)) => Err(e),
+        }
+    }
+}
+
 /// The message for a data directory whose ledger another process holds: which server, when it said.
 fn in_use(root: &Path) -> String {
-    let running = std::fs::read(root.join(SERVER_FILE)).ok().and_then(|b| serde_json::from_slice::<Running>(&b).ok());
-    match running {
+    match Running::read(root) {
         Some(r) => format!(
-            "a server is running on the data directory {} (pid {}, {}); stop it first – the command line cannot go through a running server yet",
+            "a server is running on the data directory {} (pid {}, {}) and did not leave its token in {SERVER_FILE}; \
+             use --url {} with --token, or stop it",
             root.display(),
             r.pid,
+            r.url,
             r.url
         ),
         None => format!(
-            "the data directory {} is in use by another process (its ledger's lock is held), probably a server; stop it first",
+            "the data directory {} is in use by another process (its ledger's lock is held) that did not say where it \
+             serves; if it is a server, use --url URL with --token, or stop it",
             root.display()
         ),
     }

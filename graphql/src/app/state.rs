@@ -81,6 +81,19 @@ impl App {
         self.tokens.authenticate(token)
     }
 
+    /// Refuses a party that is not registered (as of now), e.g. for a PARTY token.
+    pub fn require_registered_party(&self, party: &ledger::PartyId) -> Result<(), ApiError> {
+        let registered =
+            self.projections()?.party_registration_view(party, ledger::Date::MAX, ledger::Timestamp::now()).is_some();
+        if registered {
+            Ok(())
+        } else {
+            Err(ApiError::invalid(format!(
+                "no party \"{party}\" is registered; a PARTY token names a registered party"
+            )))
+        }
+    }
+
     /// Refuses a read when reads need a token and the caller has none.
     pub fn require_read(&self, caller: &Caller) -> Result<(), ApiError> {
         if !self.config.reads_require_token {

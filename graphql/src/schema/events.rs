@@ -13,8 +13,8 @@ use ledger::{EventData, EventId, Position, RecordedEvent, StreamId};
 
 use super::scalars::{Date, DateTime};
 use super::{app, readable};
-use crate::app::App;
-use crate::error::{ApiError, ApiResult};
+use crate::app::{App, Caller};
+use crate::error::{ApiError, ApiResult, Code};
 
 /// The most events one page of `events` returns.
 pub(super) const MAX_PAGE: usize = 500;
@@ -360,67 +360,133 @@ impl SubscriptionRoot {
         from_position: Option<u64>,
         streams: Option<Vec<String>>,
         types: Option<Vec<String>>,
-    ) -> async_graphql::Result<impl Stream<Item = Event> + use<>> {
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Event>> + use<>> {
         let app = Arc::clone(readable(ctx)?);
         let filter = EventFilter::new(streams, types)?;
         let start = match from_position {
             Some(p) => Position::new(p.max(1)),
             None => app.head().position.next(),
         };
+        // A subscription opened with a token lives on that token's authority: revoked or expired,
+        // the subscription ends with an error (issue 17).
+        let holder = match super::caller(ctx) {
+            Caller::Token { name, .. } => Some(name.clone()),
+            _ => None,
+        };
         let guard = app.metrics().subscriber();
-        Ok(follow(app, start, filter, guard))
+        Ok(follow(app, start, filter, holder, guard))
     }
+}
+
+/// What the subscription does next.
+enum Step {
+    /// Deliver this event.
+    Event(Arc<RecordedEvent>),
+    /// The token it was opened with no longer works: say so, then end.
+    Revoked(String),
+    /// End quietly (the ledger closed, or the log could not be read – logged).
+    End,
 }
 
 /// Reads the log from `start` and then follows the head. The cursor is the only state: each step
 /// reads at most `REPLAY_CHUNK` events from sled after the last one delivered, so a slow consumer
 /// (whose WebSocket is not being drained) simply stops this stream from being polled; nothing is
-/// buffered for it.
+/// buffered for it. With a `holder`, the token's validity is checked before every event and
+/// whenever tokens change while it waits.
 fn follow<G: Send + 'static>(
     app: Arc<App>,
     start: Position,
     filter: EventFilter,
+    holder: Option<String>,
     guard: G,
-) -> impl Stream<Item = Event> + Send {
+) -> impl Stream<Item = async_graphql::Result<Event>> + Send {
     let head = app.watch_head();
-    futures::stream::unfold(
-        (app, head, start, filter, Vec::<RecordedEvent>::new().into_iter(), guard),
-        |(app, mut head, mut next, filter, mut pending, guard)| async move {
-            loop {
-                if let Some(event) = pending.next() {
-                    return Some((Event(Arc::new(event)), (app, head, next, filter, pending, guard)));
-                }
-                if app.head().position < next {
-                    // Caught up: wait for the head to move past the cursor. `wait_for` checks the
-                    // current value first, so a commit between the check above and here is not missed.
-                    let target = next;
-                    if head.wait_for(|h| h.position >= target).await.is_err() {
-                        return None; // The ledger closed.
-                    }
-                }
-                // Reading sled is blocking work: do it off the async workers, one chunk at a time.
-                let reader = Arc::clone(&app);
-                let filter_copy = filter.clone();
-                let from = next;
-                let read = tokio::task::spawn_blocking(move || read_chunk(&reader, from, &filter_copy)).await;
-                let chunk = match read {
-                    Ok(Ok((chunk, after))) => {
-                        next = after;
-                        chunk
-                    }
-                    Ok(Err(e)) => {
-                        tracing::error!(position = %next, error = ?e, "subscription could not read the log; closing it");
-                        return None;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "subscription reader failed; closing it");
-                        return None;
-                    }
-                };
-                pending = chunk.into_iter();
+    let tokens = app.tokens().watch_changes();
+    let state = Follow { app, head, tokens, next: start, filter, holder, pending: Vec::new().into_iter(), done: false };
+    futures::stream::unfold((state, guard), |(mut state, guard)| async move {
+        if state.done {
+            return None;
+        }
+        match state.step().await {
+            Step::Event(event) => Some((Ok(Event(event)), (state, guard))),
+            Step::Revoked(name) => {
+                state.done = true;
+                let message = format!("the token {name:?} no longer works (revoked or expired); the subscription ends");
+                Some((Err(ApiError::new(Code::Unauthenticated, message).into()), (state, guard)))
             }
-        },
-    )
+            Step::End => None,
+        }
+    })
+}
+
+/// The state of one subscription following the log.
+struct Follow {
+    app: Arc<App>,
+    head: tokio::sync::watch::Receiver<ledger::Head>,
+    tokens: tokio::sync::watch::Receiver<u64>,
+    next: Position,
+    filter: EventFilter,
+    holder: Option<String>,
+    pending: std::vec::IntoIter<RecordedEvent>,
+    done: bool,
+}
+
+impl Follow {
+    /// Whether the token the subscription was opened with still works (always, without one).
+    fn authorised(&self) -> Result<(), String> {
+        match &self.holder {
+            Some(name) if !self.app.tokens().still_valid(name) => Err(name.clone()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn step(&mut self) -> Step {
+        loop {
+            if let Err(name) = self.authorised() {
+                return Step::Revoked(name);
+            }
+            if let Some(event) = self.pending.next() {
+                return Step::Event(Arc::new(event));
+            }
+            if self.app.head().position < self.next {
+                // Caught up: wait for the head to move past the cursor, or for the tokens to
+                // change. `wait_for` checks the current value first, so a commit between the check
+                // above and here is not missed.
+                let target = self.next;
+                tokio::select! {
+                    moved = self.head.wait_for(|h| h.position >= target) => {
+                        if moved.is_err() {
+                            return Step::End; // The ledger closed.
+                        }
+                    }
+                    changed = self.tokens.changed(), if self.holder.is_some() => {
+                        if changed.is_err() {
+                            self.holder = None; // The store is gone with the server; nothing to watch.
+                        }
+                        continue;
+                    }
+                }
+            }
+            // Reading sled is blocking work: do it off the async workers, one chunk at a time.
+            let reader = Arc::clone(&self.app);
+            let filter = self.filter.clone();
+            let from = self.next;
+            match tokio::task::spawn_blocking(move || read_chunk(&reader, from, &filter)).await {
+                Ok(Ok((chunk, after))) => {
+                    self.next = after;
+                    self.pending = chunk.into_iter();
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(position = %self.next, error = ?e, "subscription could not read the log; closing it");
+                    return Step::End;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "subscription reader failed; closing it");
+                    return Step::End;
+                }
+            }
+        }
+    }
 }
 
 /// Reads up to `REPLAY_CHUNK` events from `from`; returns those passing the filter and the position
