@@ -672,6 +672,7 @@ async fn operations_that_fail_before_they_run_get_an_error_message() {
             json!({"query": "query($n: Int!) { events(first: $n) { totalCount } }", "variables": {"n": "ten"}}),
             "INVALID_INPUT",
         ),
+        ("missing-variable", json!({"query": "query($n: Int!) { events(first: $n) { totalCount } }"}), "INVALID_INPUT"),
         (
             "persisted",
             json!({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0".repeat(64)}}}),
