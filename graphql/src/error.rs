@@ -28,6 +28,10 @@ pub enum Code {
     RuleViolation,
     /// Malformed input.
     InvalidInput,
+    /// An automatic persisted query (APQ) sent by its hash alone, and the server does not know the
+    /// hash: the client sends the query again with its hash (Apollo's protocol; the message is
+    /// `PersistedQueryNotFound`, which Apollo's clients also match).
+    PersistedQueryNotFound,
     /// Something on the server's side; details are in its log.
     Internal,
 }
@@ -42,6 +46,7 @@ impl Code {
             Code::Conflict => "CONFLICT",
             Code::RuleViolation => "RULE_VIOLATION",
             Code::InvalidInput => "INVALID_INPUT",
+            Code::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             Code::Internal => "INTERNAL",
         }
     }
@@ -131,18 +136,42 @@ impl ApiError {
     }
 }
 
+/// The message of async-graphql's persisted-query extension for a hash it does not know; Apollo's
+/// clients match it (and the code [`Code::PersistedQueryNotFound`]) to send the whole query.
+const PERSISTED_QUERY_NOT_FOUND: &str = "PersistedQueryNotFound";
+
 /// Gives every error of a response a code and a message of readable length. Resolver errors carry
 /// their code already; what is left are async-graphql's own parse and validation errors (syntax,
 /// unknown fields, wrong enum values, malformed scalars, depth and complexity limits), all of which
-/// are the client's input.
+/// are the client's input, and the persisted-query extension's unknown hash.
 fn with_codes(errors: &mut [ServerError]) {
     for error in errors {
         error.message = readable_message(&error.message);
+        let code = if error.message == PERSISTED_QUERY_NOT_FOUND && error.path.is_empty() {
+            Code::PersistedQueryNotFound
+        } else {
+            Code::InvalidInput
+        };
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            extensions.set("code", Code::InvalidInput.as_str());
+            extensions.set("code", code.as_str());
         }
     }
+}
+
+/// Whether a response is a request error: the request failed before execution began (it could not
+/// be parsed, failed validation or variable coercion, was over a limit or named an unknown
+/// persisted query), so there is no `data` at all – as opposed to a response whose execution
+/// began and whose `data` may be null because a field failed.
+///
+/// async-graphql does not say which it was, but the errors do: an execution error belongs to a
+/// field and always carries that field's `path`, while nothing before execution has a path.
+/// The HTTP handlers answer a request error with 400 (in the GraphQL response media type) and no
+/// `data` key, and the WebSocket with an `error` message.
+pub(crate) fn is_request_error(response: &Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty())
 }
 
 /// The schema extension that applies [`with_codes`] to every response: a request's over HTTP, and

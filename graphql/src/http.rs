@@ -1,8 +1,17 @@
-//! The HTTP side: `fn app(..) -> Router` with `POST /graphql`, GraphiQL on `GET /graphql`
-//! (`graphiql.rs`, served from the binary, no CDN),
+//! The HTTP side: `fn app(..) -> Router` with GraphQL over HTTP on `/graphql`, GraphiQL on a
+//! `GET /graphql` without a query (`graphiql.rs`, served from the binary, no CDN),
 //! subscriptions on `/graphql/ws` (`ws.rs`), the dashboard (`web.rs`), `/healthz`, `/readyz`,
 //! `/metrics`, the transparency log: `/checkpoint` and `/tile/…` (`tlog.rs`), and the operations
 //! endpoints under `/admin/` through which the command line works while a server runs (`admin.rs`).
+//!
+//! GraphQL over HTTP follows the GraphQL-over-HTTP spec (graphql-http's audit passes with no
+//! warning: `scripts/graphql-http-audit/`): `POST` with a JSON body, `GET` with `query`,
+//! `variables`, `operationName` and `extensions` in the URL (queries only: a mutation over `GET` is
+//! `405` with `Allow: POST`); the answer in `application/graphql-response+json` when `Accept`
+//! prefers it, `application/json` otherwise; a request error (nothing executed: syntax, validation,
+//! a missing variable, a limit, an unknown persisted query) without `data`, and `400` in the
+//! GraphQL response type (`200` in `application/json`). Automatic persisted queries (the hash in
+//! `extensions.persistedQuery`) work over both methods; the schema keeps the documents.
 //! Tests call `app` with `oneshot`, no socket needed. Everything here reaches the application only
 //! through [`App`] and the schema.
 
@@ -18,11 +27,13 @@ use std::time::{Duration, Instant};
 use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse};
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde::{Deserialize, Serialize};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -31,8 +42,8 @@ use tower_http::trace::TraceLayer;
 pub(crate) use admin::EXPORT_THROUGH;
 
 use crate::app::{App, bearer};
-use crate::error::ApiError;
-use crate::schema::{AppSchema, SchemaLimits, build_schema};
+use crate::error::{ApiError, is_request_error};
+use crate::schema::{AppSchema, ReadOnly, SchemaLimits, build_schema};
 
 /// Limits and switches of the HTTP server (the application's own policies are
 /// [`crate::app::AppConfig`]).
@@ -82,7 +93,7 @@ pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
     Router::new()
         .route("/", get(web::index))
         .route("/assets/{file}", get(web::asset))
-        .route("/graphql", get(graphiql::page).post(graphql_post))
+        .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphiql/{file}", get(graphiql::file))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
@@ -144,29 +155,160 @@ async fn graphql_post(
         Ok(request) => request.into_inner(),
         Err(rejection) => return request_error(&rejection.0),
     };
-    if request.query.trim().is_empty() {
+    graphql_execute(&shared, &headers, request, false).await
+}
+
+/// The GraphQL parameters of `GET /graphql?…`, named as the GraphQL-over-HTTP spec names them;
+/// `variables` and `extensions` are JSON text.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParameters {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+/// `GET /graphql`: a query in the URL (GraphQL over HTTP; never a mutation, which is `405` with
+/// `Allow: POST`), or, without `query` and `extensions` (a browser opening the address), the IDE.
+async fn graphql_get(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    parameters: Result<Query<GetParameters>, QueryRejection>,
+) -> Response {
+    let parameters = match parameters {
+        Ok(Query(parameters)) => parameters,
+        Err(rejection) => {
+            let message = format!("not a GraphQL request: {}", rejection.body_text());
+            return refusal(StatusCode::BAD_REQUEST, message);
+        }
+    };
+    if parameters.query.is_none() && parameters.extensions.is_none() {
+        return graphiql::page().await;
+    }
+    // The parameters as the JSON object a POST body would be, read by the same rules, so that GET
+    // and POST refuse the same shapes with the same messages.
+    let mut body = serde_json::Map::new();
+    body.insert("query".to_owned(), parameters.query.unwrap_or_default().into());
+    if let Some(name) = parameters.operation_name {
+        body.insert("operationName".to_owned(), name.into());
+    }
+    for (key, text) in [("variables", parameters.variables), ("extensions", parameters.extensions)] {
+        let Some(text) = text else { continue };
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(value) => body.insert(key.to_owned(), value),
+            Err(e) => {
+                let message = format!("not a GraphQL request: the {key} parameter is not JSON: {e}");
+                return refusal(StatusCode::BAD_REQUEST, message);
+            }
+        };
+    }
+    match serde_json::from_value::<async_graphql::Request>(serde_json::Value::Object(body)) {
+        Ok(request) => graphql_execute(&shared, &headers, request, true).await,
+        Err(e) => request_error(&async_graphql::ParseRequestError::InvalidRequest(Box::new(e))),
+    }
+}
+
+/// Runs a GraphQL request, `read_only` for `GET`, and answers as the GraphQL-over-HTTP spec says:
+/// in the media type `Accept` asks for; a request error (one that failed before execution: parse,
+/// validation, variables, limits, an unknown persisted query) has no `data` key and, in
+/// `application/graphql-response+json`, the status 400 (200 in `application/json`, which older
+/// clients read only on success); a mutation over `GET` is 405 with `Allow: POST`.
+async fn graphql_execute(
+    shared: &Shared,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+    read_only: bool,
+) -> Response {
+    // A request sent by its persisted query's hash alone has no text; the schema finds it.
+    if request.query.trim().is_empty() && !request.extensions.contains_key("persistedQuery") {
         let message = "not a GraphQL request: it has no \"query\"; send {\"query\": \"{ ledger { position } }\"}";
         return refusal(StatusCode::BAD_REQUEST, message.to_owned());
     }
     let token = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
     let caller = shared.app.authenticate(token);
-    let mut response = GraphQLResponse::from(shared.schema.execute(request.data(caller)).await).into_response();
-    // GraphQL over HTTP: a client that accepts only `application/json` gets `application/json`
-    // (async-graphql answers `application/graphql-response+json` whatever was asked).
-    if accepts_only_json(&headers) {
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut request = request.data(caller);
+    let marker = ReadOnly::default();
+    if read_only {
+        request = request.data(marker.clone());
     }
-    response
+    let response = shared.schema.execute(request).await;
+    let media = ResponseMediaType::accepted(headers);
+    let mut answer = if is_request_error(&response) {
+        let status = if marker.refused_a_mutation() {
+            StatusCode::METHOD_NOT_ALLOWED
+        } else if media == ResponseMediaType::GraphqlResponseJson {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        // Execution never began, so there is no `data` entry at all (the GraphQL spec's response
+        // section), whichever the media type.
+        let body = RequestErrorBody { errors: &response.errors, extensions: &response.extensions };
+        let mut answer = (status, axum::Json(body)).into_response();
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            answer.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        answer
+    } else {
+        GraphQLResponse::from(response).into_response()
+    };
+    answer.headers_mut().insert(header::CONTENT_TYPE, media.header_value());
+    answer
 }
 
-/// Whether the request's `Accept` names `application/json` and not
-/// `application/graphql-response+json` (nor a wildcard that would cover it).
-fn accepts_only_json(headers: &HeaderMap) -> bool {
-    let accept = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
-    let types: Vec<String> =
-        accept.split(',').filter_map(|t| t.split(';').next()).map(|t| t.trim().to_ascii_lowercase()).collect();
-    types.iter().any(|t| t == "application/json")
-        && !types.iter().any(|t| t == "application/graphql-response+json" || t == "*/*" || t == "application/*")
+/// The body of a request error: errors, and extensions if any, but no `data`.
+#[derive(Serialize)]
+struct RequestErrorBody<'a> {
+    errors: &'a [async_graphql::ServerError],
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
+}
+
+/// The media types of a GraphQL response over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResponseMediaType {
+    /// `application/json`: every client reads it; request errors answer 200.
+    Json,
+    /// `application/graphql-response+json`: the spec's own; request errors answer 4xx.
+    GraphqlResponseJson,
+}
+
+impl ResponseMediaType {
+    /// The media type the request's `Accept` asks for: `application/graphql-response+json` when
+    /// it names that type with a quality at least that of `application/json`; `application/json`
+    /// otherwise – also with no `Accept` or only a wildcard (the spec's advice, since a client that
+    /// names nothing may be one that predates the GraphQL response type).
+    fn accepted(headers: &HeaderMap) -> Self {
+        let (mut json, mut graphql) = (None::<f32>, None::<f32>);
+        for value in headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()) {
+            for item in value.split(',') {
+                let mut parts = item.split(';');
+                let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+                let quality = parts
+                    .find_map(|p| p.trim().strip_prefix("q="))
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                let slot = match essence.as_str() {
+                    "application/json" => &mut json,
+                    "application/graphql-response+json" => &mut graphql,
+                    _ => continue,
+                };
+                *slot = Some(slot.map_or(quality, |q| q.max(quality)));
+            }
+        }
+        match graphql {
+            Some(q) if q > 0.0 && json.is_none_or(|j| q >= j) => Self::GraphqlResponseJson,
+            _ => Self::Json,
+        }
+    }
+
+    fn header_value(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Self::Json => "application/json",
+            Self::GraphqlResponseJson => "application/graphql-response+json",
+        })
+    }
 }
 
 /// A request that is not a GraphQL request at all: a readable GraphQL-shaped error with a code,

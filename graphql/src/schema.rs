@@ -1,5 +1,10 @@
 //! The GraphQL schema: query, mutation and subscription roots, thin resolvers over [`App`].
 //!
+//! The extensions run in this order on every request: the persisted-query store (`persisted.rs`:
+//! a request sent by its hash alone gets its document here), the read-only check (`read_only.rs`:
+//! no mutation over `GET`), the cost check (`cost.rs`, on the real document, whichever way it came),
+//! the required variables (`variables.rs`) and the error codes (`error.rs`).
+//!
 //! Every resolver reaches the application through [`app`] (or [`readable`] for a read, which also
 //! checks that the caller may read) and converts the projections' views into the output types of
 //! its area's module; none of them touches the ledger.
@@ -13,12 +18,16 @@ mod enums;
 mod events;
 mod mutations;
 mod organisation;
+mod persisted;
+mod read_only;
 mod scalars;
 mod timeline;
 mod transparency;
+mod variables;
 
 use std::sync::Arc;
 
+use async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries;
 use async_graphql::{Context, MergedObject, Schema};
 
 use crate::app::{App, Caller};
@@ -39,6 +48,7 @@ pub struct QueryRoot(
 
 pub(crate) use events::SubscriptionRoot;
 pub(crate) use mutations::MutationRoot;
+pub(crate) use read_only::ReadOnly;
 
 /// The schema type.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -69,7 +79,13 @@ pub fn build_schema(app: Arc<App>, limits: SchemaLimits) -> AppSchema {
         .data(app)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
+        // Invariant: the extensions' `prepare_request` steps run in the order they are added, and
+        // the persisted-query store must come before the cost check, which must price the
+        // document a hash stands for (a request sent by its hash alone has no text).
+        .extension(ApolloPersistedQueries::new(persisted::PersistedQueries::new()))
+        .extension(read_only::ReadOnlyCheck)
         .extension(cost::CostLimit { max: limits.max_cost })
+        .extension(variables::RequiredVariables)
         .extension(ErrorCodes)
         .finish()
 }

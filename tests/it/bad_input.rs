@@ -3,7 +3,8 @@
 //!
 //! - GraphQL over HTTP, through the router (`oneshot`): syntax errors, wrong types, unknown and
 //!   malformed ids, wrong enum values, huge strings, deep and complex queries, oversized, non-JSON
-//!   and wrongly typed bodies, missing queries, bad cursors and bad dates;
+//!   and wrongly typed bodies, missing queries, bad cursors and bad dates; queries over `GET` with
+//!   bad parameters and mutations over `GET` (405); malformed automatic persisted queries;
 //! - the domain rules: every rule of DOMAIN.md a mutation can break, on the real fixtures plus a
 //!   little set-up;
 //! - the WebSocket (`/graphql/ws` on a real socket): malformed messages, `subscribe` before
@@ -66,6 +67,8 @@ enum Sent {
     Raw { content_type: Option<&'static str>, body: Vec<u8> },
     /// A JSON body streamed without a Content-Length.
     Streamed { body: Vec<u8> },
+    /// A `GET` of this path and query string, with the SECRETARIAT token.
+    Get { url: String },
 }
 
 /// One named bad input and the refusal it must get.
@@ -115,6 +118,17 @@ fn raw(
     Case {
         name: name.to_owned(),
         send: Sent::Raw { content_type, body: body.into() },
+        status,
+        code: "INVALID_INPUT",
+        fragment,
+    }
+}
+
+/// A `GET /graphql?{parameters}` refused with `status` and `INVALID_INPUT`.
+fn get(name: &str, parameters: &str, status: StatusCode, fragment: &'static str) -> Case {
+    Case {
+        name: name.to_owned(),
+        send: Sent::Get { url: format!("/graphql?{parameters}") },
         status,
         code: "INVALID_INPUT",
         fragment,
@@ -623,6 +637,69 @@ fn graphql_cases() -> Vec<Case> {
             "application/json",
         ),
         raw("content type xml", Some("application/xml"), "<query/>", S::UNSUPPORTED_MEDIA_TYPE, "application/json"),
+        // Queries over GET (issue 17): the same refusals as over POST, and never a mutation.
+        get(
+            "GET: variables not JSON",
+            "query=%7B%20ledger%20%7B%20position%20%7D%20%7D&variables=%7Bx",
+            S::BAD_REQUEST,
+            "not JSON",
+        ),
+        get(
+            "GET: variables a list",
+            "query=%7B%20ledger%20%7B%20position%20%7D%20%7D&variables=%5B%5D",
+            S::BAD_REQUEST,
+            "JSON object",
+        ),
+        get(
+            "GET: extensions not JSON",
+            "query=%7B%20ledger%20%7B%20position%20%7D%20%7D&extensions=x",
+            S::BAD_REQUEST,
+            "not JSON",
+        ),
+        get("GET: empty query", "query=", S::BAD_REQUEST, "no \"query\""),
+        get("GET: syntax error", "query=%7B%20ledger%20%7B", ok, "expected"),
+        get(
+            "GET: unknown operation name",
+            "query=query%20A%20%7B%20ledger%20%7B%20position%20%7D%20%7D&operationName=B",
+            ok,
+            "\"B\"",
+        ),
+        get(
+            "GET: a mutation",
+            "query=mutation%20%7B%20recordDecision(input%3A%20%7Bdecision%3A%20%22get%22%2C%20body%3A%20%22nacka-kf%22%2C%20subject%3A%20%22x%22%2C%20effective%3A%20%222024-01-01%22%7D)%20%7B%20position%20%7D%20%7D",
+            S::METHOD_NOT_ALLOWED,
+            "POST",
+        ),
+        get(
+            "GET: a mutation chosen by operationName",
+            "query=query%20Q%20%7B%20ledger%20%7B%20position%20%7D%20%7D%20mutation%20M%20%7B%20retractEvent(input%3A%20%7Bevent%3A%20%22x%22%2C%20reason%3A%20%22y%22%2C%20effective%3A%20%222024-01-01%22%7D)%20%7B%20position%20%7D%20%7D&operationName=M",
+            S::METHOD_NOT_ALLOWED,
+            "POST",
+        ),
+        // Automatic persisted queries (issue 17) sent wrong.
+        raw(
+            "persisted query: version 2",
+            Some("application/json"),
+            json!({"extensions": {"persistedQuery": {"version": 2, "sha256Hash": "0".repeat(64)}}}).to_string(),
+            ok,
+            "version",
+        ),
+        raw(
+            "persisted query: not an object",
+            Some("application/json"),
+            json!({"extensions": {"persistedQuery": "abc"}}).to_string(),
+            ok,
+            "PersistedQuery",
+        ),
+        raw(
+            "persisted query: hash of another query",
+            Some("application/json"),
+            json!({"query": "{ ledger { position } }",
+                   "extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0".repeat(64)}}})
+            .to_string(),
+            ok,
+            "does not match",
+        ),
         // Bad cursors and page sizes.
         query("cursor not base64", events_after, json!({"a": "!!not a cursor!!"}), ok, "INVALID_INPUT", "cursor"),
         query("cursor of something else", events_after, json!({"a": "ZXZlbnQ6eHl6"}), ok, "INVALID_INPUT", "cursor"),
@@ -1485,6 +1562,9 @@ async fn send(server: &TestServer, case: &Case, token: &str) -> (StatusCode, Byt
             Request::post("/graphql")
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(Body::from_stream(futures::stream::iter(chunks)))
+        }
+        Sent::Get { url } => {
+            Request::get(url).header(header::AUTHORIZATION, format!("Bearer {token}")).body(Body::empty())
         }
     };
     let response = server.router().oneshot(request.expect("request")).await.expect("the router always answers");

@@ -3,7 +3,10 @@
 //! the real fixtures; every kind of bad input (malformed cursor, page size out of range, unknown
 //! type, malformed stream, invalid UUID, syntax error, over-deep and over-complex queries, oversized
 //! and non-JSON bodies) giving a clear error while the server keeps serving; `/healthz`, `/metrics`
-//! and GraphiQL; and closing reads with `reads_require_token`.
+//! and GraphiQL; closing reads with `reads_require_token`; and the GraphQL-over-HTTP contract of
+//! issue 17: the response media type by `Accept`, request errors as 400 without `data` in
+//! `application/graphql-response+json`, queries over `GET` (mutations 405), and automatic
+//! persisted queries over POST and GET, priced like any other query.
 
 use std::collections::HashSet;
 
@@ -663,7 +666,10 @@ async fn the_response_media_type_follows_accept() {
         (Some("application/json; charset=utf-8"), "application/json"),
         (Some("application/graphql-response+json"), "application/graphql-response+json"),
         (Some("application/graphql-response+json, application/json;q=0.9"), "application/graphql-response+json"),
-        (Some("*/*"), "application/graphql-response+json"),
+        // The spec's advice for a client that names no GraphQL type: the type every client reads.
+        (Some("*/*"), "application/json"),
+        (None, "application/json"),
+        (Some("application/json, application/graphql-response+json;q=0.5"), "application/json"),
     ] {
         let (status, headers, _) = send(&server, with_accept(accept)).await;
         assert_eq!(status, StatusCode::OK);
@@ -689,4 +695,247 @@ async fn readiness_is_the_projections_caught_up_with_the_head() {
         .expect("appends");
     let (status, _, body) = send(&server, Request::get("/readyz").body(Body::empty()).expect("request")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{}", String::from_utf8_lossy(&body));
+}
+
+/// Sends a raw request through `router` and returns status, headers and body.
+async fn send_to(router: &axum::Router, request: Request<Body>) -> (StatusCode, HeaderMap, Bytes) {
+    let response = router.clone().oneshot(request).await.expect("the router always answers");
+    let (status, headers) = (response.status(), response.headers().clone());
+    (status, headers, response.into_body().collect().await.expect("body").to_bytes())
+}
+
+/// A GraphQL request through `router` (one router for all the requests of a test: the persisted
+/// queries live in its schema): `method` GET (`query` and `variables` in the URL) or POST
+/// (as JSON), with an `Accept` header if given; returns status, headers and the JSON body.
+async fn graphql(
+    router: &axum::Router,
+    get: bool,
+    body: Value,
+    accept: Option<&str>,
+) -> (StatusCode, HeaderMap, Value) {
+    let mut request = if get {
+        let mut url = String::from("/graphql?");
+        for (key, value) in body.as_object().expect("an object") {
+            let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+            url.push_str(&format!("{key}={}&", percent_encode(&text)));
+        }
+        Request::get(url)
+    } else {
+        Request::post("/graphql").header(header::CONTENT_TYPE, "application/json")
+    };
+    if let Some(accept) = accept {
+        request = request.header(header::ACCEPT, accept);
+    }
+    let body = if get { Body::empty() } else { Body::from(body.to_string()) };
+    let (status, headers, bytes) = send_to(router, request.body(body).expect("request")).await;
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| panic!("a JSON answer, got {status}: {}", String::from_utf8_lossy(&bytes)));
+    (status, headers, json)
+}
+
+/// `application/x-www-form-urlencoded` percent-encoding of a query-string value.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn content_type(headers: &HeaderMap) -> &str {
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default()
+}
+
+/// Issue 17: a request that fails before execution (syntax, validation, variable coercion, a limit)
+/// answers 400 without a `data` entry in `application/graphql-response+json`, and 200 without
+/// `data` in `application/json`, over POST and GET alike; a request whose execution began answers
+/// 200 with its `data`, even when a field failed.
+#[tokio::test]
+async fn request_errors_are_400_without_data_in_the_graphql_response_type() {
+    let server = seeded(ServerConfig::default()).await;
+    let router = server.router();
+    let failing = [
+        ("syntax", json!({"query": "{ ledger { position "})),
+        ("validation", json!({"query": "{ ledger { height } }"})),
+        (
+            "coercion",
+            json!({"query": "query($n: Int!) { events(first: $n) { totalCount } }", "variables": {"n": "ten"}}),
+        ),
+        ("missing variable", json!({"query": "query($n: Int!) { events(first: $n) { totalCount } }"})),
+        (
+            "null variable",
+            json!({"query": "query($n: Int!) { events(first: $n) { totalCount } }", "variables": {"n": null}}),
+        ),
+        ("depth", json!({"query": nested_query(30)})),
+        ("cost", json!({"query": crate::bad_input::fan_out_fragments(30)})),
+    ];
+    for get in [false, true] {
+        for (what, body) in &failing {
+            let mut body = body.clone();
+            if get {
+                if let Some(variables) = body.get("variables").cloned() {
+                    body["variables"] = json!(variables.to_string());
+                }
+            }
+            for (accept, media, status) in [
+                ("application/graphql-response+json", "application/graphql-response+json", StatusCode::BAD_REQUEST),
+                ("application/json", "application/json", StatusCode::OK),
+            ] {
+                let (got, headers, answer) = graphql(&router, get, body.clone(), Some(accept)).await;
+                let case = format!("{what}, GET {get}, Accept {accept}: {answer}");
+                assert_eq!(got, status, "{case}");
+                assert!(content_type(&headers).starts_with(media), "{case}");
+                assert!(answer.get("data").is_none(), "no data entry: {case}");
+                assert_eq!(answer["errors"][0]["extensions"]["code"], "INVALID_INPUT", "{case}");
+            }
+        }
+    }
+    // Execution began: 200 and `data`, with the field's error beside it.
+    let body = json!({"query": "{ event(id: \"not-a-uuid\") { id } ledger { position } }"});
+    let (status, _, answer) = graphql(&router, false, body, Some("application/graphql-response+json")).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["data"]["ledger"]["position"], json!(FIXTURE_EVENTS), "{answer}");
+    assert_eq!(answer["errors"][0]["path"], json!(["event"]), "{answer}");
+}
+
+/// Issue 17: `GET /graphql?query=…` runs queries (with `variables` and `operationName`), never a
+/// mutation: that is 405 with `Allow: POST` and nothing is written, whether the mutation comes as
+/// text or as a persisted query's hash. Without `query` the address is the IDE's.
+#[tokio::test]
+async fn get_runs_queries_and_refuses_mutations() {
+    let server = seeded(ServerConfig::default()).await;
+    let router = server.router();
+    let query = "query Head { ledger { position } } query Count($t: [String!]) { events(types: $t) { totalCount } }";
+    let body = json!({"query": query, "operationName": "Count", "variables": "{\"t\": [\"PartyAdopted\"]}"});
+    let (status, headers, answer) = graphql(&router, true, body, None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(content_type(&headers).starts_with("application/json"));
+    assert_eq!(answer, json!({"data": {"events": {"totalCount": 406}}}));
+
+    let secretariat = server.token(Role::Secretariat, "secretariat");
+    let mutation = r#"mutation { recordDecision(input: {decision: "via-get", body: "nacka-kf", subject: "GET", effective: "2024-01-01"}) { position } }"#;
+    let head = server.ledger.head().position;
+    for accept in [None, Some("application/graphql-response+json")] {
+        let url = format!("/graphql?query={}", percent_encode(mutation));
+        let mut request = Request::get(url).header(header::AUTHORIZATION, format!("Bearer {secretariat}"));
+        if let Some(accept) = accept {
+            request = request.header(header::ACCEPT, accept);
+        }
+        let (status, headers, bytes) = send_to(&router, request.body(Body::empty()).expect("request")).await;
+        let answer: Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{answer}");
+        assert_eq!(headers[header::ALLOW], "POST");
+        assert!(answer.get("data").is_none(), "{answer}");
+        assert!(answer["errors"][0]["message"].as_str().is_some_and(|m| m.contains("POST")), "{answer}");
+    }
+    // The same mutation persisted by a POST (which runs it) and then sent by its hash over GET.
+    let hash = sha256_hex(mutation);
+    let persisted = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}});
+    let body = json!({"query": mutation, "extensions": persisted});
+    let request = Request::post("/graphql")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {secretariat}"))
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    let (status, _, bytes) = send_to(&router, request).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&bytes));
+    let head = head.get() + 1;
+    assert_eq!(server.ledger.head().position.get(), head, "the POST wrote");
+    let request = Request::get(format!("/graphql?extensions={}", percent_encode(&persisted.to_string())))
+        .header(header::AUTHORIZATION, format!("Bearer {secretariat}"))
+        .body(Body::empty())
+        .expect("request");
+    let (status, headers, _) = send_to(&router, request).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers[header::ALLOW], "POST");
+    assert_eq!(server.ledger.head().position.get(), head, "nothing written over GET");
+
+    // Bad parameters are the same refusals as over POST.
+    for (url, says) in [
+        (
+            "/graphql?query=%7B%20ledger%20%7B%20position%20%7D%20%7D&variables=%7Bnot",
+            "variables parameter is not JSON",
+        ),
+        ("/graphql?query=%7B%20ledger%20%7B%20position%20%7D%20%7D&variables=%5B1%5D", "expected a JSON object"),
+        ("/graphql?query=", "no \"query\""),
+    ] {
+        let (status, _, bytes) = send_to(&router, Request::get(url).body(Body::empty()).expect("request")).await;
+        let answer: Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {answer}");
+        assert!(answer["errors"][0]["message"].as_str().is_some_and(|m| m.contains(says)), "{url}: {answer}");
+    }
+    // A browser opening the address gets the IDE.
+    let request = Request::get("/graphql").header(header::ACCEPT, "text/html,*/*;q=0.8").body(Body::empty());
+    let (status, headers, _) = send_to(&router, request.expect("request")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type(&headers).starts_with("text/html"));
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(text.as_bytes()))
+}
+
+/// Issue 17, automatic persisted queries (Apollo's protocol): an unknown hash is
+/// `PERSISTED_QUERY_NOT_FOUND`; the query sent with its hash runs and is kept; then the hash alone
+/// runs it, over POST and GET; a hash that does not match its query is refused.
+#[tokio::test]
+async fn persisted_queries_run_by_their_hash() {
+    let server = seeded(ServerConfig::default()).await;
+    let router = server.router();
+    let query = "query($t: [String!]) { events(types: $t) { totalCount } }";
+    let persisted = json!({"persistedQuery": {"version": 1, "sha256Hash": sha256_hex(query)}});
+    let variables = json!({"t": ["PartyAdopted"]});
+    let expected = json!({"data": {"events": {"totalCount": 406}}});
+
+    let hash_only = json!({"variables": variables, "extensions": persisted});
+    for (accept, status) in
+        [(None, StatusCode::OK), (Some("application/graphql-response+json"), StatusCode::BAD_REQUEST)]
+    {
+        let (got, _, answer) = graphql(&router, false, hash_only.clone(), accept).await;
+        assert_eq!(got, status, "{answer}");
+        assert_eq!(
+            answer,
+            json!({"errors": [{"message": "PersistedQueryNotFound", "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"}}]})
+        );
+    }
+    let with_text = json!({"query": query, "variables": variables, "extensions": persisted});
+    let (status, _, answer) = graphql(&router, false, with_text, None).await;
+    assert_eq!((status, answer), (StatusCode::OK, expected.clone()));
+    let (status, _, answer) = graphql(&router, false, hash_only, None).await;
+    assert_eq!((status, answer), (StatusCode::OK, expected.clone()), "by hash over POST");
+    let over_get = json!({"variables": variables.to_string(), "extensions": persisted.to_string()});
+    let (status, _, answer) = graphql(&router, true, over_get, None).await;
+    assert_eq!((status, answer), (StatusCode::OK, expected), "by hash over GET");
+
+    let wrong = json!({"persistedQuery": {"version": 1, "sha256Hash": sha256_hex("{ ledger { position } }")}});
+    let (status, _, answer) = graphql(&router, false, json!({"query": query, "extensions": wrong}), None).await;
+    assert_eq!(status, StatusCode::OK);
+    expect_code(&answer, "INVALID_INPUT");
+}
+
+/// Issue 17 with issue 20: a persisted query is priced like any other. The fan-out document sent
+/// with its hash is refused as too expensive (and kept, as the extension keeps what it sees), and
+/// sent again by its hash alone it is priced again and refused again, at once – the cost check
+/// runs after the persisted-query store, on the document the hash stands for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persisted_query_does_not_bypass_the_cost_limit() {
+    let server = seeded(ServerConfig::default()).await;
+    let router = server.router();
+    let document = crate::bad_input::fan_out_fragments(30);
+    let persisted = json!({"persistedQuery": {"version": 1, "sha256Hash": sha256_hex(&document)}});
+    for (what, body) in [
+        ("with its text", json!({"query": document, "extensions": persisted})),
+        ("by its hash", json!({"extensions": persisted})),
+        ("by its hash again", json!({"extensions": persisted})),
+    ] {
+        let start = std::time::Instant::now();
+        let (status, _, answer) = graphql(&router, false, body, Some("application/graphql-response+json")).await;
+        assert!(start.elapsed() < std::time::Duration::from_secs(1), "{what}: refused in {:?}", start.elapsed());
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {answer}");
+        let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("too expensive"), "{what}: priced, not {answer}");
+    }
+    assert_still_serving(&server).await;
 }

@@ -2,7 +2,8 @@
 //! speaking graphql-transport-ws: replay then live with no gap and no duplicate (also while events
 //! are appended during the switch), resuming exactly after a reconnect, the `streams` and `types`
 //! filters, starting after the head without `fromPosition`, bad arguments answered with an error
-//! instead of a hang, misbehaving clients closed while the server keeps serving, and tokens in
+//! instead of a hang, operations that fail validation answered with graphql-transport-ws's `error`
+//! message (issue 17), misbehaving clients closed while the server keeps serving, and tokens in
 //! `connection_init` when reads are closed.
 //!
 //! Events are appended straight to the ledger (blocking, so from `spawn_blocking`); every wait is
@@ -191,11 +192,27 @@ async fn positions(ws: &mut Ws, id: &str, n: usize) -> Vec<u64> {
     out
 }
 
+/// Expects operation `id` to be refused before it runs (parse, validation, variables) with
+/// graphql-transport-ws's `error` message, and returns its errors. Nothing follows it for `id`: the
+/// callers check that the next message on the connection is another operation's.
+async fn expect_error_message(ws: &mut Ws, id: &str) -> Vec<Value> {
+    let message = recv_json(ws).await;
+    assert_eq!(message["id"], json!(id), "{message}");
+    assert_eq!(message["type"], json!("error"), "an operation refused before it runs gets `error`: {message}");
+    let errors = message["payload"].as_array().expect("an error's payload is a list of GraphQL errors").clone();
+    assert!(!errors.is_empty(), "{message}");
+    for error in &errors {
+        assert!(error["message"].is_string() && error["extensions"]["code"].is_string(), "{message}");
+    }
+    errors
+}
+
 /// Expects subscription `id` to fail before delivering anything, and returns its errors.
 ///
-/// graphql-transport-ws says an operation that fails validation or execution before it starts
-/// gets one `error` message. async-graphql 7 instead sends a `next` whose payload carries
-/// `errors`, followed by `complete`; both end the operation without a hang, so both are accepted.
+/// An operation refused before it runs gets one `error` message ([`expect_error_message`]). One
+/// whose subscription field fails as it starts (a bad argument value) is an execution error with
+/// the field's path: a `next` whose payload carries `errors`, followed by `complete`. Both end the
+/// operation without a hang, so both are accepted here.
 async fn expect_subscription_error(ws: &mut Ws, id: &str) -> Vec<Value> {
     let message = recv_json(ws).await;
     assert_eq!(message["id"], json!(id), "{message}");
@@ -421,14 +438,15 @@ async fn bad_subscription_arguments_are_an_error_not_a_hang() {
         assert!(message.contains(mentioned), "{id}: the message names the bad value: {message}");
     }
 
-    // Type errors in the request are GraphQL validation errors, also without a hang.
+    // A negative position is an Int but no position: the field refuses it as it starts.
     subscribe(&mut ws, "negative", json!({"from": -1})).await;
     let errors = expect_subscription_error(&mut ws, "negative").await;
     assert!(errors[0]["message"].is_string(), "{errors:?}");
+    // Syntax and validation errors are refused before the operation runs: `error`.
     send(&mut ws, json!({"id": "syntax", "type": "subscribe", "payload": {"query": "subscription { events(fromPosition: 1) { position "}})).await;
-    expect_subscription_error(&mut ws, "syntax").await;
+    expect_error_message(&mut ws, "syntax").await;
     send(&mut ws, json!({"id": "unknown-field", "type": "subscribe", "payload": {"query": "subscription { events { nonsense } }"}})).await;
-    expect_subscription_error(&mut ws, "unknown-field").await;
+    expect_error_message(&mut ws, "unknown-field").await;
 
     // None of the failed operations is counted as a live subscriber, and the same connection
     // still subscribes.
@@ -634,4 +652,47 @@ async fn a_connection_that_never_initialises_is_closed_after_the_timeout() {
     let close = expect_closed(&mut legacy).await;
     assert_eq!(close.map(|(code, _)| code), Some(4408));
     assert!(idle.elapsed() >= init_timeout / 2, "closed after {:?}", idle.elapsed());
+}
+
+/// Issue 17, graphql-transport-ws: an operation refused before it runs – a syntax error, an unknown
+/// field, a variable of the wrong type, an unknown persisted query – gets one `error` message with
+/// the GraphQL errors, no `next` and no `complete`; its id is free again at once. A query that runs
+/// still gets `next` and `complete`, and a failed operation leaves the connection serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_that_fail_before_they_run_get_an_error_message() {
+    let (server, addr) = start(ServerConfig::default()).await;
+    append_batch(&server, decisions("r", 2)).await;
+    let mut ws = connected(addr).await;
+
+    let refused = [
+        ("syntax", json!({"query": "{ ledger { position "}), "INVALID_INPUT"),
+        ("unknown-field", json!({"query": "{ ledger { height } }"}), "INVALID_INPUT"),
+        (
+            "variable",
+            json!({"query": "query($n: Int!) { events(first: $n) { totalCount } }", "variables": {"n": "ten"}}),
+            "INVALID_INPUT",
+        ),
+        ("missing-variable", json!({"query": "query($n: Int!) { events(first: $n) { totalCount } }"}), "INVALID_INPUT"),
+        (
+            "persisted",
+            json!({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0".repeat(64)}}}),
+            "PERSISTED_QUERY_NOT_FOUND",
+        ),
+    ];
+    for (id, payload, code) in refused {
+        send(&mut ws, json!({"id": id, "type": "subscribe", "payload": payload})).await;
+        let errors = expect_error_message(&mut ws, id).await;
+        assert_eq!(errors[0]["extensions"]["code"], json!(code), "{id}: {errors:?}");
+        // A query that runs, under the same id at once: `next` then `complete`, nothing else –
+        // in particular no late `complete` of the refused operation.
+        send(&mut ws, json!({"id": id, "type": "subscribe", "payload": {"query": "{ ledger { position } }"}})).await;
+        let next = recv_json(&mut ws).await;
+        assert_eq!(next, json!({"type": "next", "id": id, "payload": {"data": {"ledger": {"position": 2}}}}));
+        assert_eq!(recv_json(&mut ws).await, json!({"type": "complete", "id": id}));
+    }
+
+    // A subscription on the same connection still delivers.
+    subscribe(&mut ws, "live", json!({"from": 1})).await;
+    assert_eq!(positions(&mut ws, "live", 2).await, vec![1, 2]);
+    assert_still_serving(&server, addr).await;
 }

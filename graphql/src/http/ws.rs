@@ -10,6 +10,9 @@
 //!   1011 but give up on 44xx, which is right: the same message would fail again.
 //! - A connection that sends no `connection_init` within [`ServerConfig::ws_init_timeout`] is closed
 //!   with `4408 Connection initialisation timeout`, so an idle socket cannot hold a slot forever.
+//! - An operation that fails before it runs (parse, validation, variables, limits, an unknown
+//!   persisted query) gets an `error` message with the errors, and nothing after it; the engine
+//!   would send them as a `next` followed by `complete`.
 //! - A close reason is cut to the 123 bytes a close frame can carry (a longer one makes the frame
 //!   invalid, and the client sees a protocol failure instead of the reason).
 //!
@@ -33,7 +36,7 @@ use serde::Deserialize;
 
 use super::ServerConfig;
 use crate::app::{App, Caller, bearer};
-use crate::error::{ApiError, Code};
+use crate::error::{ApiError, Code, is_request_error};
 use crate::schema::AppSchema;
 
 /// The longest reason a close frame can carry: 125 bytes of control-frame payload less the code.
@@ -67,7 +70,9 @@ pub(crate) fn serve(
             let incoming = incoming(stream, Arc::clone(&book), init_timeout);
             let outgoing = {
                 let book = Arc::clone(&book);
-                sink.with(move |message| futures::future::ready(Ok::<_, axum::Error>(book.outgoing(message))))
+                sink.with_flat_map(move |message| {
+                    futures::stream::iter(book.outgoing(message).map(Ok::<_, axum::Error>))
+                })
             };
             GraphQLWebSocket::new_with_pair(outgoing, incoming, schema, protocol)
                 .on_connection_init(move |payload| async move {
@@ -155,6 +160,9 @@ struct BookState {
     close: Option<(u16, String)>,
     /// The client has sent `connection_init`.
     init_received: bool,
+    /// The ids of operations that ended with our `error` message, whose `complete` from the engine
+    /// is not sent on (graphql-transport-ws: `error` ends the operation).
+    errored: HashSet<String>,
 }
 
 /// The two fields of a graphql-transport-ws message that say which subscription it is about.
@@ -226,22 +234,34 @@ impl Book {
         true
     }
 
-    /// A message from the engine, on its way to the client.
-    fn outgoing(&self, message: Message) -> Message {
+    /// A message from the engine, on its way to the client, if it goes on.
+    fn outgoing(&self, message: Message) -> Option<Message> {
         match message {
             Message::Text(text) => {
+                if self.transport_ws {
+                    if let Some((id, error)) = request_error(text.as_str()) {
+                        let mut state = self.state();
+                        state.running.remove(&id);
+                        state.errored.insert(id);
+                        return Some(Message::Text(error.into()));
+                    }
+                }
                 // The server's `complete` or `error` ends a subscription; its id is free again. The
                 // engine writes the type first, so `next` messages, the many, are not parsed.
                 let ends = |t: &str| t.starts_with(r#"{"type":"complete""#) || t.starts_with(r#"{"type":"error""#);
                 if self.transport_ws && ends(text.as_str()) {
-                    if let Ok(Envelope { id: Some(id), .. }) = serde_json::from_str::<Envelope>(text.as_str()) {
-                        self.state().running.remove(&id);
+                    if let Ok(Envelope { kind, id: Some(id) }) = serde_json::from_str::<Envelope>(text.as_str()) {
+                        let mut state = self.state();
+                        state.running.remove(&id);
+                        if kind == "complete" && state.errored.remove(&id) {
+                            return None;
+                        }
                     }
                 }
-                Message::Text(text)
+                Some(Message::Text(text))
             }
-            Message::Close(Some(frame)) => Message::Close(Some(self.close_frame(frame))),
-            other @ (Message::Binary(_) | Message::Ping(_) | Message::Pong(_) | Message::Close(None)) => other,
+            Message::Close(Some(frame)) => Some(Message::Close(Some(self.close_frame(frame)))),
+            other @ (Message::Binary(_) | Message::Ping(_) | Message::Pong(_) | Message::Close(None)) => Some(other),
         }
     }
 
@@ -267,6 +287,33 @@ impl Book {
     }
 }
 
+/// The engine's `next` message for an operation that failed before it ran, as graphql-transport-ws's
+/// `error` message (`{"id", "type": "error", "payload": [GraphQLError…]}`): its id and the message.
+/// `None` for every other message; only a `next` whose data is null is parsed at all.
+fn request_error(text: &str) -> Option<(String, String)> {
+    #[derive(Deserialize)]
+    struct Next {
+        id: String,
+        payload: async_graphql::Response,
+    }
+    #[derive(serde::Serialize)]
+    struct Error<'a> {
+        id: &'a str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        payload: &'a [async_graphql::ServerError],
+    }
+    if !text.starts_with(r#"{"type":"next""#) || !text.contains(r#""payload":{"data":null"#) {
+        return None;
+    }
+    let Next { id, payload } = serde_json::from_str(text).ok()?;
+    if !is_request_error(&payload) {
+        return None;
+    }
+    let error = serde_json::to_string(&Error { id: &id, kind: "error", payload: &payload.errors }).ok()?;
+    Some((id, error))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,11 +333,36 @@ mod tests {
         Message::Close(Some(CloseFrame { code, reason: reason.into() }))
     }
 
-    fn close_of(message: Message) -> Option<(u16, String)> {
-        match message {
+    fn close_of(message: Option<Message>) -> Option<(u16, String)> {
+        match message? {
             Message::Close(Some(frame)) => Some((frame.code, frame.reason.as_str().to_owned())),
             Message::Text(_) | Message::Binary(_) | Message::Ping(_) | Message::Pong(_) | Message::Close(None) => None,
         }
+    }
+
+    #[test]
+    fn an_operation_that_fails_before_it_runs_ends_with_an_error_message_and_no_complete() {
+        let book = Book::new(true);
+        book.incoming(subscribe("a"));
+        let failed = r#"{"type":"next","id":"a","payload":{"data":null,"errors":[{"message":"Unknown field \"x\"","locations":[{"line":1,"column":3}],"extensions":{"code":"INVALID_INPUT"}}]}}"#;
+        let sent = book.outgoing(Message::Text(failed.into())).map(|m| text(&m).to_owned());
+        let sent: serde_json::Value = serde_json::from_str(&sent.unwrap_or_default()).expect("JSON");
+        assert_eq!(
+            sent,
+            serde_json::json!({"id": "a", "type": "error", "payload": [{"message": "Unknown field \"x\"",
+                "locations": [{"line": 1, "column": 3}], "extensions": {"code": "INVALID_INPUT"}}]})
+        );
+        assert!(book.outgoing(Message::Text(r#"{"type":"complete","id":"a"}"#.into())).is_none(), "no complete");
+        // The id is free again, and its next operation's complete goes on.
+        assert_eq!(text(&book.incoming(subscribe("a"))), text(&subscribe("a")));
+        assert!(book.outgoing(Message::Text(r#"{"type":"complete","id":"a"}"#.into())).is_some());
+
+        // A field that failed while running is a `next` with a path: it goes on as it is.
+        let ran = r#"{"type":"next","id":"b","payload":{"data":null,"errors":[{"message":"no","path":["ledger"]}]}}"#;
+        assert_eq!(book.outgoing(Message::Text(ran.into())).map(|m| text(&m).to_owned()).as_deref(), Some(ran));
+        // The legacy protocol has no such rule.
+        let legacy = Book::new(false);
+        assert_eq!(legacy.outgoing(Message::Text(failed.into())).map(|m| text(&m).to_owned()).as_deref(), Some(failed));
     }
 
     #[test]

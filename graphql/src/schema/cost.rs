@@ -54,9 +54,10 @@ impl ExtensionFactory for CostLimit {
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for CostLimit {
-    /// Runs first of all: async-graphql's own parse step also checks the recursion depth by walking
-    /// every fragment spread, which is the exponential work this check exists to avoid. The
-    /// document parsed here (in linear time) is handed on, so it is not parsed twice.
+    /// Runs before async-graphql's own parse step, which also checks the recursion depth by walking
+    /// every fragment spread, the exponential work this check exists to avoid (only the
+    /// persisted-query and read-only extensions run before it, and they only parse, in linear
+    /// time). The document parsed here is handed on, so it is not parsed twice.
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
