@@ -22,6 +22,11 @@ use crate::http::{ServerConfig, app};
 #[derive(Debug, Parser)]
 #[command(name = "samverkan", version, about)]
 pub struct Cli {
+    /// How log lines are written to standard error: `text` (colours only on a terminal) or `json`
+    /// (one object a line). Levels come from `RUST_LOG` (default: `info` for serve, with an access
+    /// log line per request; `warn` for the one-shot commands).
+    #[arg(long, global = true, default_value = "text", env = "SAMVERKAN_LOG_FORMAT", value_parser = ["text", "json"])]
+    pub log_format: String,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -219,18 +224,11 @@ pub struct Via {
     pub token: Option<String>,
 }
 
-/// The whole program behind the `samverkan` binary: logging to stderr (filtered by `RUST_LOG`,
-/// default `warn`), the command line from the process arguments, and one line on stderr with the
-/// error and its causes on failure. Public so that the crash and bad-input tests can build a child
-/// process that runs exactly this code.
+/// The whole program behind the `samverkan` binary: the command line from the process arguments,
+/// logging to stderr (see [`Cli::log_format`]), and one line on stderr with the error and its causes
+/// on failure. Public so that the crash and bad-input tests can build a child process that runs
+/// exactly this code.
 pub fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // `--help` and `--version` print to stdout and succeed.
@@ -240,6 +238,7 @@ pub fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    init_logging(&cli);
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -247,6 +246,23 @@ pub fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to standard error: filtered by `RUST_LOG`, by default `info` for `serve` (its start, the
+/// access log, refused commands) and `warn` for the one-shot commands, which keep to their one line;
+/// as text (ANSI colours only on a terminal) or as JSON lines.
+fn init_logging(cli: &Cli) {
+    let default = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let installed = if cli.log_format == "json" {
+        builder.json().with_current_span(false).try_init()
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).try_init()
+    };
+    // A second initialisation (a test running the program twice in one process) keeps the first.
+    drop(installed);
 }
 
 /// A command-line usage error as the one line API.md §3 promises, e.g. "unrecognized subcommand

@@ -28,7 +28,7 @@ use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse};
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, Query, State, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -103,7 +103,6 @@ pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
         .route("/checkpoint/witnessed", get(tlog::witnessed))
         .route("/checkpoint/cosignature", axum::routing::post(tlog::cosignature))
         .route("/tile/{*path}", get(tlog::tile))
-        .layer(middleware::from_fn_with_state(shared.clone(), measure))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(RequestBodyLimitLayer::new(max_body))
@@ -112,6 +111,9 @@ pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
         .layer(middleware::map_response(body_limit_refusal))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
+        // Outermost, so that every route is measured and logged with what the client saw (a 408
+        // from the timeout, a 413 from the body limit).
+        .layer(middleware::from_fn_with_state(shared.clone(), measure))
         .with_state(shared)
 }
 
@@ -127,11 +129,55 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
     }
 }
 
+/// The response header carrying the request's id (the client's own, if it sent a sane one).
+const REQUEST_ID: &str = "x-request-id";
+
+/// The name of the GraphQL operation a response answered, left by the handler for the access log.
+#[derive(Debug, Clone)]
+struct OperationName(String);
+
+/// The metrics and the access log of every request: one line at `info` (target
+/// `samverkan::access`) with the request id, method, path, route, GraphQL operation, status and
+/// duration; the id is also returned in `x-request-id`.
 async fn measure(State(shared): State<Shared>, request: axum::extract::Request, next: Next) -> Response {
     let start = Instant::now();
-    let response = next.run(request).await;
-    shared.app.metrics().request(start.elapsed());
+    let id = request_id(request.headers());
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let method = request.method().clone();
+    let path: String = request.uri().path().chars().take(200).collect();
+    let mut response = next.run(request).await;
+    let elapsed = start.elapsed();
+    let status = response.status().as_u16();
+    shared.app.metrics().request(&route, method.as_str(), status, elapsed);
+    let operation = response.extensions().get::<OperationName>().map(|o| o.0.as_str()).unwrap_or("");
+    tracing::info!(
+        target: "samverkan::access",
+        request_id = %id.to_str().unwrap_or("-"),
+        method = %method,
+        path = %path,
+        route = %route,
+        operation,
+        status,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
+    response.headers_mut().insert(REQUEST_ID, id);
     response
+}
+
+/// The request's id: the client's `x-request-id` when it is 1–64 characters of letters, digits,
+/// `-`, `_` and `.`, else a new UUID.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    let sane = headers.get(REQUEST_ID).filter(|v| {
+        let bytes = v.as_bytes();
+        !bytes.is_empty()
+            && bytes.len() <= 64
+            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    });
+    match sane {
+        Some(value) => value.clone(),
+        None => HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("-")),
+    }
 }
 
 async fn graphql_post(
@@ -232,7 +278,18 @@ async fn graphql_execute(
     if read_only {
         request = request.data(marker.clone());
     }
+    let operation = request.operation_name.clone();
+    let started = Instant::now();
     let response = shared.schema.execute(request).await;
+    let codes: Vec<&str> = response
+        .errors
+        .iter()
+        .map(|e| match e.extensions.as_ref().and_then(|x| x.get("code")) {
+            Some(async_graphql::Value::String(code)) => code.as_str(),
+            _ => "UNKNOWN",
+        })
+        .collect();
+    shared.app.metrics().operation(operation.as_deref(), started.elapsed(), &codes);
     let media = ResponseMediaType::accepted(headers);
     let mut answer = if is_request_error(&response) {
         let status = if marker.refused_a_mutation() {
@@ -254,6 +311,9 @@ async fn graphql_execute(
         GraphQLResponse::from(response).into_response()
     };
     answer.headers_mut().insert(header::CONTENT_TYPE, media.header_value());
+    if let Some(name) = operation {
+        answer.extensions_mut().insert(OperationName(name.chars().take(100).collect()));
+    }
     answer
 }
 

@@ -231,12 +231,28 @@ struct Shared {
     requests: Option<mpsc::Sender<writer::Request>>,
     head: watch::Receiver<Head>,
     checkpoint: Published,
+    observer: Observed,
     log_key: Option<Arc<LogKey>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// The latest signed checkpoint, shared by the writer (who replaces it) and the readers.
 pub(crate) type Published = Arc<std::sync::RwLock<Option<Arc<SignedCheckpoint>>>>;
+
+/// What the writer observed of one durable commit group, for an operator's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitObservation {
+    /// Events the group stored.
+    pub events: usize,
+    /// How long making it durable took (sled's flush and the `fdatasync`).
+    pub sync: std::time::Duration,
+}
+
+/// Called by the writer after every durable commit group, on the writer's thread: it must be quick.
+pub type CommitObserver = Arc<dyn Fn(CommitObservation) + Send + Sync>;
+
+/// The observer slot, shared by the writer (who calls it) and the ledger (who sets it).
+pub(crate) type Observed = Arc<std::sync::RwLock<Option<CommitObserver>>>;
 
 impl Drop for Shared {
     fn drop(&mut self) {
@@ -319,8 +335,9 @@ impl Ledger {
         let (requests, inbox) = mpsc::channel();
         let clock = config.clock.clone();
         let log_key = config.log_key.clone();
-        let writer =
-            writer::Writer::new(db, trees.clone(), syncer, config, head, (head_tx, checkpoint.clone()), dir.clone());
+        let observer: Observed = Arc::default();
+        let published = (head_tx, checkpoint.clone(), observer.clone());
+        let writer = writer::Writer::new(db, trees.clone(), syncer, config, head, published, dir.clone());
         let handle = std::thread::Builder::new().name("ledger-writer".into()).spawn(move || writer.run(inbox))?;
         Ok(Self {
             shared: Arc::new(Shared {
@@ -330,6 +347,7 @@ impl Ledger {
                 requests: Some(requests),
                 head: head_rx,
                 checkpoint,
+                observer,
                 log_key,
                 writer: Mutex::new(Some(handle)),
             }),
@@ -464,6 +482,14 @@ impl Ledger {
             }
         }
         Ok(report)
+    }
+
+    /// Has `observer` called after every durable commit group from now on (replacing any earlier
+    /// one): how many events it stored and how long its sync took.
+    pub fn observe_commits(&self, observer: CommitObserver) {
+        if let Ok(mut slot) = self.shared.observer.write() {
+            *slot = Some(observer);
+        }
     }
 
     /// The latest signed checkpoint (none without a log key). It covers exactly the events up to

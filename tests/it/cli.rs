@@ -183,6 +183,8 @@ fn a_running_server_is_gone_through_and_a_failed_serve_changes_nothing() {
     let named = dir.path().join("named");
     let mut child = std::process::Command::new(crate::process::SAMVERKAN)
         .args(["serve", "--listen", "localhost:0", "--no-seed", "--data", named.to_str().expect("utf-8")])
+        // Only the start line on stderr (`serve` logs at `info` by default).
+        .env("RUST_LOG", "warn")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("runs");

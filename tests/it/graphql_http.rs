@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use graphql::{AppConfig, Role, ServerConfig};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -506,6 +506,55 @@ async fn metrics_are_prometheus_text_with_head_position_and_request_latency() {
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let (_, number) = line.rsplit_once(' ').expect("name and value");
         assert!(number.parse::<f64>().is_ok(), "bad sample line {line:?}");
+    }
+}
+
+/// Issue 17: `/metrics` comes from a Prometheus registry with requests by route, method and status,
+/// GraphQL operations by name with their errors by code, the ledger's commit groups and sync
+/// latency, and the process's own metrics; every response carries a request id.
+#[tokio::test]
+async fn metrics_count_routes_operations_errors_commits_and_the_process() {
+    let server = seeded(ServerConfig::default()).await;
+    let router = server.router();
+    let named = json!({"query": "query Probe { ledger { position } }", "operationName": "Probe"}).to_string();
+    let (status, headers, _) = send_to(&router, graphql_request(named)).await;
+    assert_eq!(status, StatusCode::OK);
+    let id = headers.get("x-request-id").expect("a request id").to_str().expect("ascii").to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    // A client's own sane id is kept; anything else is replaced.
+    let mut request = graphql_request(json!({"query": "{ nosuchfield }"}).to_string());
+    request.headers_mut().insert("x-request-id", HeaderValue::from_static("trace-42.a"));
+    let (_, headers, _) = send_to(&router, request).await;
+    assert_eq!(headers["x-request-id"], "trace-42.a");
+    let mut request = Request::get("/healthz").body(Body::empty()).expect("request");
+    request.headers_mut().insert("x-request-id", HeaderValue::from_static("no spaces allowed"));
+    let (_, headers, _) = send_to(&router, request).await;
+    assert_ne!(headers["x-request-id"], "no spaces allowed");
+    // One commit group through the ledger.
+    let token = server.token(Role::Secretariat, "metrics");
+    let register = json!({"query": "mutation { registerParty(input: {party: \"mby\", name: \"M\", kind: MUNICIPALITY, effective: \"2026-01-01\"}) { position } }"});
+    let mut request = graphql_request(register.to_string());
+    request
+        .headers_mut()
+        .insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).expect("ascii"));
+    let (status, _, body) = send_to(&router, request).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+
+    let (_, _, bytes) = send_to(&router, Request::get("/metrics").body(Body::empty()).expect("request")).await;
+    let text = String::from_utf8(bytes.to_vec()).expect("utf-8");
+    for expected in [
+        "samverkan_http_requests_total{method=\"POST\",route=\"/graphql\",status=\"200\"}",
+        "samverkan_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1",
+        "samverkan_graphql_operations_total{operation=\"Probe\",outcome=\"ok\"} 1",
+        "samverkan_graphql_operations_total{operation=\"anonymous\",outcome=\"error\"} 1",
+        "samverkan_graphql_errors_total{code=\"INVALID_INPUT\"} 1",
+        "samverkan_commit_group_events_count 1",
+        "samverkan_commit_sync_seconds_count 1",
+        "samverkan_events_appended_total 1",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from\n{text}");
     }
 }
 

@@ -245,3 +245,88 @@ async fn next_json(
     .await
     .expect("the server answers within the bound")
 }
+
+/// Issue 17: `serve --log-format json` writes one JSON object a line, an access-log line per
+/// request (with the request id the response carries, the operation and the status) at the default
+/// level, a refused command too, and no ANSI colour codes when standard error is not a terminal.
+#[test]
+fn serve_logs_every_request_as_a_json_line_with_its_request_id() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut child = Command::new(SAMVERKAN)
+        .args(["serve", "--log-format", "json", "--listen", "127.0.0.1:0", "--data", path_arg(&data)])
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let stderr = child.stderr.take().expect("piped");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_line = || lines.recv_timeout(BOUND).expect("the server logs within the bound");
+    let addr: std::net::SocketAddr = loop {
+        let line = next_line();
+        if let Some(rest) = line.split("serving http://").nth(1) {
+            break rest.split('/').next().unwrap_or_default().parse().expect("an address");
+        }
+    };
+    let request = "{\"query\":\"query Probe { ledger { position } }\",\"operationName\":\"Probe\"}";
+    let mut stream = std::net::TcpStream::connect(addr).expect("connects");
+    std::io::Write::write_all(
+        &mut stream,
+        format!(
+            "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nX-Request-Id: probe-7\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{request}",
+            request.len()
+        )
+        .as_bytes(),
+    )
+    .expect("sends");
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).expect("answer");
+    assert!(answer.to_ascii_lowercase().contains("x-request-id: probe-7"), "{answer}");
+    // A refused write is logged too.
+    let refused = post(
+        addr,
+        "svk_unknown",
+        &json!({"query": "mutation { registerParty(input: {party: \"x\", name: \"X\", kind: MUNICIPALITY, effective: \"2026-01-01\"}) { position } }"}),
+    );
+    assert!(refused.is_some());
+
+    let mut seen = Vec::new();
+    let (mut access, mut refusal) = (None, None);
+    while access.is_none() || refusal.is_none() {
+        let line = next_line();
+        assert!(!line.contains('\u{1b}'), "no ANSI codes off a terminal: {line:?}");
+        if !line.starts_with('{') {
+            seen.push(line);
+            continue;
+        }
+        let object: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let fields = &object["fields"];
+        if fields["request_id"] == json!("probe-7") {
+            access = Some(object.clone());
+        }
+        if fields["message"] == json!("command refused") {
+            refusal = Some(object.clone());
+        }
+        seen.push(line);
+        assert!(seen.len() < 500, "no access line for probe-7 among {seen:#?}");
+    }
+    let access = access.expect("found");
+    assert_eq!(access["level"], json!("INFO"), "{access}");
+    let fields = &access["fields"];
+    assert_eq!((fields["method"].clone(), fields["path"].clone()), (json!("POST"), json!("/graphql")), "{access}");
+    assert_eq!((fields["operation"].clone(), fields["status"].clone()), (json!("Probe"), json!(200)), "{access}");
+    assert!(fields["duration_ms"].as_f64().is_some(), "{access}");
+    let refusal = refusal.expect("found");
+    assert_eq!(refusal["fields"]["code"], json!("UNAUTHENTICATED"), "{refusal}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -102,8 +102,17 @@ pub(crate) fn error_code(body: &serde_json::Value) -> Option<&str> {
 
 /// The error codes API.md §2 documents; a client never sees another (`INTERNAL` is the server's
 /// fault and is a bug wherever bad input provokes it).
-pub(crate) const DOCUMENTED_CODES: &[&str] =
-    &["UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "CONFLICT", "RULE_VIOLATION", "INVALID_INPUT"];
+/// (`PERSISTED_QUERY_NOT_FOUND` is the code of Apollo's automatic persisted queries, documented in
+/// the README's changelog: a client that sent only a hash sends the query next.)
+pub(crate) const DOCUMENTED_CODES: &[&str] = &[
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "CONFLICT",
+    "RULE_VIOLATION",
+    "INVALID_INPUT",
+    "PERSISTED_QUERY_NOT_FOUND",
+];
 
 /// What an error message must never show a client or a CLI user: paths, Rust source locations and
 /// type names, panics and backtraces, or the storage engine. (`:: ` alone would also match prose, so

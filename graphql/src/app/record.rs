@@ -42,8 +42,27 @@ pub struct Committed {
 /// the event's stream (0: the stream must not exist yet); a lost race is `CONFLICT` and records
 /// nothing.
 ///
-/// Every refusal is an [`ApiError`] with its code, and nothing is appended.
+/// Every refusal is an [`ApiError`] with its code, and nothing is appended; it is logged (at `info`:
+/// a refused write is the client's, not the server's, failure, but an operator wants to see it).
 pub async fn record(
+    app: &App,
+    caller: &Caller,
+    command: Command,
+    expected_version: Option<u64>,
+) -> Result<Committed, ApiError> {
+    let type_name = command.type_name.clone();
+    let outcome = record_checked(app, caller, command, expected_version).await;
+    if let Err(e) = &outcome {
+        let by = match caller {
+            Caller::Token { name, .. } => name.as_str(),
+            _ => "-",
+        };
+        tracing::info!(code = e.code.as_str(), event_type = %type_name, by, reason = %e.message, "command refused");
+    }
+    outcome
+}
+
+async fn record_checked(
     app: &App,
     caller: &Caller,
     command: Command,

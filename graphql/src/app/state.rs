@@ -30,7 +30,7 @@ pub struct App {
     ledger: Ledger,
     projections: Arc<LiveProjections>,
     tokens: Arc<TokenStore>,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     config: AppConfig,
     /// Serialises the check-then-append of commands, so two concurrent commands cannot both pass
     /// validation against the same state (say, two registrations of one party).
@@ -45,11 +45,14 @@ impl App {
     /// appends made other than through this value.
     pub fn new(ledger: Ledger, tokens: Arc<TokenStore>, config: AppConfig) -> Result<Arc<Self>, ApiError> {
         let projections = LiveProjections::load(ledger.clone())?;
+        let metrics = Arc::new(Metrics::default());
+        let observed = Arc::clone(&metrics);
+        ledger.observe_commits(Arc::new(move |commit| observed.commit(commit)));
         Ok(Arc::new(Self {
             ledger,
             projections,
             tokens,
-            metrics: Metrics::default(),
+            metrics,
             config,
             write: tokio::sync::Mutex::new(()),
             cosigned: std::sync::Mutex::default(),

@@ -19,7 +19,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use tokio::sync::{oneshot, watch};
 
 use super::durability::Syncer;
-use super::{Durability, LedgerConfig, Published, Trees};
+use super::{CommitObservation, Durability, LedgerConfig, Observed, Published, Trees};
 use crate::error::{LedgerError, Result};
 use crate::merkle::{Growth, TreeHash};
 use crate::sequence::{Append, AppendOutcome, Head, Overlay, Sealed, admit};
@@ -65,6 +65,7 @@ pub(crate) struct Writer {
     head: Head,
     head_tx: watch::Sender<Head>,
     checkpoint: Published,
+    observer: Observed,
     poisoned: bool,
     /// The ledger's directory, where the head manifest lives.
     dir: std::path::PathBuf,
@@ -83,11 +84,11 @@ impl Writer {
         syncer: Syncer,
         config: LedgerConfig,
         head: Head,
-        (head_tx, checkpoint): (watch::Sender<Head>, Published),
+        (head_tx, checkpoint, observer): (watch::Sender<Head>, Published, Observed),
         dir: std::path::PathBuf,
     ) -> Self {
         let manifest = (head, std::time::Instant::now());
-        Self { db, trees, syncer, config, head, head_tx, checkpoint, poisoned: false, dir, manifest }
+        Self { db, trees, syncer, config, head, head_tx, checkpoint, observer, poisoned: false, dir, manifest }
     }
 
     /// Rewrites the head manifest when the head moved and the last write is older than
@@ -179,6 +180,7 @@ impl Writer {
                 }
                 return;
             }
+            let syncing = std::time::Instant::now();
             if let Err(e) = self.sync() {
                 // After a failed sync the kernel may have dropped the dirty pages; what is durable is
                 // unknown until sled recovers on reopen. Refuse everything from now on.
@@ -202,6 +204,9 @@ impl Writer {
             }
             self.head = head;
             self.head_tx.send_replace(head);
+            if let Some(observe) = self.observer.read().ok().and_then(|slot| slot.clone()) {
+                observe(CommitObservation { events: records.len(), sync: syncing.elapsed() });
+            }
         }
         for (request, outcome) in batch.into_iter().zip(outcomes) {
             // A caller that stopped waiting has lost nothing: its events are stored.
