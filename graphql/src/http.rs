@@ -5,10 +5,14 @@
 //! Tests call `app` with `oneshot`, no socket needed. Everything here reaches the application only
 //! through [`App`] and the schema.
 
+mod clients;
 mod graphiql;
+mod serve;
 mod tlog;
 mod web;
 mod ws;
+
+pub(crate) use serve::serve;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,7 +32,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::{App, bearer};
 use crate::error::ApiError;
-use crate::schema::{AppSchema, SchemaLimits, build_schema};
+use crate::schema::{AppSchema, Executor, Pools, RequestBounds, SchemaLimits, build_schema};
 
 /// Limits and switches of the HTTP server (the application's own policies are
 /// [`crate::app::AppConfig`]).
@@ -45,6 +49,22 @@ pub struct ServerConfig {
     /// How long a graphql-transport-ws connection may stay open without `connection_init` before
     /// it is closed with 4408.
     pub ws_init_timeout: Duration,
+    /// How long a client may take to send a request's head, counted from when the server starts
+    /// waiting for it: on a new connection, and on a kept-alive one after its last response (so
+    /// this is also the idle keep-alive timeout). A slowloris client is cut off after it.
+    pub header_timeout: Duration,
+    /// The most connections open at once, WebSockets included; one more is answered 503
+    /// (`OVERLOADED`) and closed at once.
+    pub max_connections: usize,
+    /// After SIGTERM, how long requests in flight may take to finish before the server exits anyway.
+    pub shutdown_grace: Duration,
+    /// The most GraphQL requests one client (a valid token, else an IP address) may have running at
+    /// once; one more is answered 429 (`TOO_MANY_REQUESTS`).
+    pub max_requests_per_client: usize,
+    /// The largest GraphQL answer, in bytes of JSON; a larger one is refused (`RESPONSE_TOO_LARGE`).
+    pub max_response_bytes: usize,
+    /// How many GraphQL executions run off the async workers at once.
+    pub pools: Pools,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +75,12 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             limits: SchemaLimits::default(),
             ws_init_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            max_connections: 2_048,
+            shutdown_grace: Duration::from_secs(10),
+            max_requests_per_client: 16,
+            max_response_bytes: 8 * 1024 * 1024,
+            pools: Pools::default(),
         }
     }
 }
@@ -63,19 +89,46 @@ impl Default for ServerConfig {
 struct Shared {
     app: Arc<App>,
     schema: AppSchema,
+    executor: Executor,
     config: Arc<ServerConfig>,
+    clients: Arc<clients::Clients>,
+    /// Turns true when the server begins its graceful shutdown.
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// Executes a GraphQL request off the async workers, until the request's deadline.
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        let deadline = Instant::now() + self.config.request_timeout;
+        let bounds = RequestBounds { deadline, max_response_bytes: self.config.max_response_bytes };
+        self.executor.execute(request, bounds).await
+    }
 }
 
 /// The router over an application. Routers built over one [`App`] share its state and write lock.
 pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
+    // No server loop to shut down: the sender is dropped, and nothing ever shuts down.
+    let (_, shutdown) = tokio::sync::watch::channel(false);
+    router(app, config, shutdown)
+}
+
+/// [`app`], with the signal of the server loop's graceful shutdown (`serve.rs`).
+fn router(app: Arc<App>, config: ServerConfig, shutdown: tokio::sync::watch::Receiver<bool>) -> Router {
     let schema = build_schema(app.clone(), config.limits);
+    let executor = Executor::new(schema.clone(), config.pools);
     let cors = cors_layer(&config.cors_origins);
     let (timeout, max_body) = (config.request_timeout, config.max_body_bytes);
-    let shared = Shared { app, schema, config: Arc::new(config) };
+    let clients = Arc::new(clients::Clients::new(config.max_requests_per_client));
+    let shared = Shared { app, schema, executor, config: Arc::new(config), clients, shutdown };
     Router::new()
         .route("/", get(web::index))
         .route("/assets/{file}", get(web::asset))
-        .route("/graphql", get(graphiql::page).post(graphql_post))
+        .route(
+            "/graphql",
+            get(graphiql::page)
+                .post(graphql_post)
+                .layer(middleware::from_fn_with_state(shared.clone(), clients::limit_per_client)),
+        )
         .route("/graphiql/{file}", get(graphiql::file))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
@@ -89,7 +142,7 @@ pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(RequestBodyLimitLayer::new(max_body))
-        .layer(middleware::map_response(body_limit_refusal))
+        .layer(middleware::map_response(refusal_body))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
         .with_state(shared)
@@ -141,7 +194,7 @@ async fn graphql_post(
     }
     let token = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
     let caller = shared.app.authenticate(token);
-    let mut response = GraphQLResponse::from(shared.schema.execute(request.data(caller)).await).into_response();
+    let mut response = GraphQLResponse::from(shared.execute(request.data(caller)).await).into_response();
     // GraphQL over HTTP: a client that accepts only `application/json` gets `application/json`
     // (async-graphql answers `application/graphql-response+json` whatever was asked).
     if accepts_only_json(&headers) {
@@ -199,12 +252,18 @@ fn refusal(status: StatusCode, message: String) -> Response {
 }
 
 /// tower-http's body limit answers a `Content-Length` over the limit itself, in plain text, before
-/// any handler runs; give that answer the same GraphQL-shaped body and code as every other refusal.
-async fn body_limit_refusal(response: Response) -> Response {
+/// any handler runs, and its timeout answers 408 with no body at all; give those answers the same
+/// GraphQL-shaped body and code as every other refusal.
+async fn refusal_body(response: Response) -> Response {
     let json =
         response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !json {
         return request_error(&async_graphql::ParseRequestError::PayloadTooLarge);
+    }
+    if response.status() == StatusCode::REQUEST_TIMEOUT && !json {
+        let message = "the request's deadline passed before its answer was ready, and its work was stopped; ask for less per request";
+        let body = ApiError::new(crate::error::Code::Timeout, message).into_response_body();
+        return (StatusCode::REQUEST_TIMEOUT, axum::Json(body)).into_response();
     }
     response
 }
@@ -215,7 +274,7 @@ async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    ws::serve(upgrade, &headers, protocol, shared.schema.clone(), &shared.app, &shared.config)
+    ws::serve(upgrade, &headers, protocol, shared.schema.clone(), &shared.app, &shared.config, shared.shutdown.clone())
 }
 
 async fn healthz(State(shared): State<Shared>) -> Response {

@@ -6,6 +6,7 @@
 
 // Vocabulary enums (PartyKind, GroupKind, …) live in `enums.rs` for inputs and outputs alike.
 mod agreements;
+mod bounds;
 mod cases;
 mod cost;
 mod county;
@@ -37,6 +38,8 @@ pub struct QueryRoot(
     transparency::TransparencyQuery,
 );
 
+pub use bounds::Pools;
+pub(crate) use bounds::{Executor, RequestBounds};
 pub(crate) use events::SubscriptionRoot;
 pub(crate) use mutations::MutationRoot;
 
@@ -70,6 +73,7 @@ pub fn build_schema(app: Arc<App>, limits: SchemaLimits) -> AppSchema {
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .extension(cost::CostLimit { max: limits.max_cost })
+        .extension(bounds::Bounded)
         .extension(ErrorCodes)
         .finish()
 }
