@@ -16,7 +16,7 @@ use ledger::jsonl;
 use ledger::{LedgerConfig, Position};
 
 use crate::app::{App, AppConfig, DataDir, Opened, Role, Running};
-use crate::http::{ServerConfig, app};
+use crate::http::ServerConfig;
 
 /// The collaboration ledger of Stockholm county's municipalities and Region Stockholm.
 #[derive(Debug, Parser)]
@@ -59,6 +59,9 @@ pub enum Command {
         /// chain, every event, the Merkle tree, the signed root; results in /metrics); 0: never.
         #[arg(long, default_value_t = 3600)]
         verify_every: u64,
+        /// Limits against hostile or broken clients.
+        #[command(flatten)]
+        limits: ServeLimits,
     },
     /// Import a JSON Lines file: all of it, or nothing. Through the server when one runs.
     Import {
@@ -157,6 +160,49 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+}
+
+/// `serve`'s limits against hostile or broken clients (issue 20).
+#[derive(Debug, clap::Args)]
+pub struct ServeLimits {
+    /// Seconds a client may take to send a request's head (from connecting, or from its last
+    /// answer on a kept-alive connection, so also the idle keep-alive timeout).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds a request may take, body and work included; then 408, and its work stops.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout: u64,
+    /// After SIGTERM or Ctrl-C, seconds requests in flight may take to finish before the server
+    /// exits anyway (WebSockets are closed with 1001 at once).
+    #[arg(long, default_value_t = 10)]
+    pub shutdown_grace: u64,
+    /// The most connections open at once, WebSockets included; more are refused with 503.
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+    /// The most GraphQL requests one client (a valid token, else an IP address) may have running
+    /// at once; more are refused with 429.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_requests_per_client: u64,
+    /// The largest GraphQL answer in bytes; a larger one is refused with RESPONSE_TOO_LARGE.
+    #[arg(long, default_value_t = 8 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_response_bytes: u64,
+}
+
+impl ServeLimits {
+    /// The server configuration with these limits.
+    fn apply(&self, config: ServerConfig) -> ServerConfig {
+        use std::time::Duration;
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        ServerConfig {
+            header_timeout: Duration::from_secs(self.header_timeout),
+            request_timeout: Duration::from_secs(self.request_timeout),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
+            max_connections: size(self.max_connections),
+            max_requests_per_client: size(self.max_requests_per_client),
+            max_response_bytes: size(self.max_response_bytes),
+            ..config
+        }
+    }
 }
 
 /// Key subcommands.
@@ -291,11 +337,20 @@ pub fn usage_error(error: &clap::Error) -> String {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { data, listen, no_seed, reads_require_token, cors_origins, witnesses, verify_every } => {
+        Command::Serve {
+            data,
+            listen,
+            no_seed,
+            reads_require_token,
+            cors_origins,
+            witnesses,
+            verify_every,
+            limits,
+        } => {
             for vkey in &witnesses {
                 ledger::merkle::cosignature::check_vkey(vkey).with_context(|| format!("--witness {vkey}"))?;
             }
-            let config = ServerConfig { cors_origins, ..ServerConfig::default() };
+            let config = limits.apply(ServerConfig { cors_origins, ..ServerConfig::default() });
             let verify_every = (verify_every > 0).then(|| std::time::Duration::from_secs(verify_every));
             serve(&data, listen, !no_seed, AppConfig { reads_require_token, witnesses }, config, verify_every)
         }
@@ -767,10 +822,13 @@ fn serve(
         let _verifier = verify_every.map(|every| state.spawn_verifier(every));
         tracing::info!(%local, data = %data.display(), "serving GraphQL on {url}/graphql");
         eprintln!("samverkan: serving {url}/graphql (data: {})", data.display());
-        axum::serve(listener, app(state, config)).with_graceful_shutdown(shutdown_signal()).await?;
+        crate::http::serve(listener, state, config, shutdown_signal()).await?;
         Ok::<(), anyhow::Error>(())
     });
     Running::remove(data);
+    // The loop has waited its grace period; work still running on blocking threads (a query past
+    // its deadline finishing its last resolver, a background verification) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     served
 }
 

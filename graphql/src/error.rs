@@ -13,7 +13,8 @@ use futures::stream::BoxStream;
 use ledger::LedgerError;
 use projections::{Rejection, RejectionCode};
 
-/// The error codes of API.md §2, plus `INTERNAL` for what the client cannot fix.
+/// The error codes of API.md §2, plus `INTERNAL` for what the client cannot fix and the codes of the
+/// server's bounds (issue 20): `TIMEOUT`, `TOO_MANY_REQUESTS`, `OVERLOADED`, `RESPONSE_TOO_LARGE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     /// No or unknown token.
@@ -34,6 +35,14 @@ pub enum Code {
     PersistedQueryNotFound,
     /// Something on the server's side; details are in its log.
     Internal,
+    /// The request's deadline passed before its answer was ready (HTTP 408); the work stopped.
+    Timeout,
+    /// This client has as many requests running as it may (HTTP 429); retry when one has finished.
+    TooManyRequests,
+    /// The server holds as many connections as it may (HTTP 503); retry shortly.
+    Overloaded,
+    /// The answer would be larger than the server sends; ask for less.
+    ResponseTooLarge,
 }
 
 impl Code {
@@ -48,6 +57,10 @@ impl Code {
             Code::InvalidInput => "INVALID_INPUT",
             Code::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             Code::Internal => "INTERNAL",
+            Code::Timeout => "TIMEOUT",
+            Code::TooManyRequests => "TOO_MANY_REQUESTS",
+            Code::Overloaded => "OVERLOADED",
+            Code::ResponseTooLarge => "RESPONSE_TOO_LARGE",
         }
     }
 }

@@ -16,10 +16,14 @@
 //! through [`App`] and the schema.
 
 mod admin;
+mod clients;
 mod graphiql;
+mod serve;
 mod tlog;
 mod web;
 mod ws;
+
+pub(crate) use serve::serve;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,7 +47,7 @@ pub(crate) use admin::EXPORT_THROUGH;
 
 use crate::app::{App, bearer};
 use crate::error::{ApiError, is_request_error};
-use crate::schema::{AppSchema, ReadOnly, SchemaLimits, build_schema};
+use crate::schema::{AppSchema, Executor, Pools, ReadOnly, RequestBounds, SchemaLimits, build_schema};
 
 /// Limits and switches of the HTTP server (the application's own policies are
 /// [`crate::app::AppConfig`]).
@@ -62,6 +66,22 @@ pub struct ServerConfig {
     pub ws_init_timeout: Duration,
     /// The largest file `POST /admin/import` accepts, in bytes.
     pub max_import_bytes: usize,
+    /// How long a client may take to send a request's head, counted from when the server starts
+    /// waiting for it: on a new connection, and on a kept-alive one after its last response (so
+    /// this is also the idle keep-alive timeout). A slowloris client is cut off after it.
+    pub header_timeout: Duration,
+    /// The most connections open at once, WebSockets included; one more is answered 503
+    /// (`OVERLOADED`) and closed at once.
+    pub max_connections: usize,
+    /// After SIGTERM, how long requests in flight may take to finish before the server exits anyway.
+    pub shutdown_grace: Duration,
+    /// The most GraphQL requests one client (a valid token, else an IP address) may have running at
+    /// once; one more is answered 429 (`TOO_MANY_REQUESTS`).
+    pub max_requests_per_client: usize,
+    /// The largest GraphQL answer, in bytes of JSON; a larger one is refused (`RESPONSE_TOO_LARGE`).
+    pub max_response_bytes: usize,
+    /// How many GraphQL executions run off the async workers at once.
+    pub pools: Pools,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +93,12 @@ impl Default for ServerConfig {
             limits: SchemaLimits::default(),
             ws_init_timeout: Duration::from_secs(10),
             max_import_bytes: 1 << 30,
+            header_timeout: Duration::from_secs(10),
+            max_connections: 2_048,
+            shutdown_grace: Duration::from_secs(10),
+            max_requests_per_client: 16,
+            max_response_bytes: 8 * 1024 * 1024,
+            pools: Pools::default(),
         }
     }
 }
@@ -81,19 +107,46 @@ impl Default for ServerConfig {
 struct Shared {
     app: Arc<App>,
     schema: AppSchema,
+    executor: Executor,
     config: Arc<ServerConfig>,
+    clients: Arc<clients::Clients>,
+    /// Turns true when the server begins its graceful shutdown.
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// Executes a GraphQL request off the async workers, until the request's deadline.
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        let deadline = Instant::now() + self.config.request_timeout;
+        let bounds = RequestBounds { deadline, max_response_bytes: self.config.max_response_bytes };
+        self.executor.execute(request, bounds).await
+    }
 }
 
 /// The router over an application. Routers built over one [`App`] share its state and write lock.
 pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
+    // No server loop to shut down: the sender is dropped, and nothing ever shuts down.
+    let (_, shutdown) = tokio::sync::watch::channel(false);
+    router(app, config, shutdown)
+}
+
+/// [`app`], with the signal of the server loop's graceful shutdown (`serve.rs`).
+fn router(app: Arc<App>, config: ServerConfig, shutdown: tokio::sync::watch::Receiver<bool>) -> Router {
     let schema = build_schema(app.clone(), config.limits);
+    let executor = Executor::new(schema.clone(), config.pools);
     let cors = cors_layer(&config.cors_origins);
     let (timeout, max_body, max_import) = (config.request_timeout, config.max_body_bytes, config.max_import_bytes);
-    let shared = Shared { app, schema, config: Arc::new(config) };
+    let clients = Arc::new(clients::Clients::new(config.max_requests_per_client));
+    let shared = Shared { app, schema, executor, config: Arc::new(config), clients, shutdown };
     Router::new()
         .route("/", get(web::index))
         .route("/assets/{file}", get(web::asset))
-        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route(
+            "/graphql",
+            get(graphql_get)
+                .post(graphql_post)
+                .layer(middleware::from_fn_with_state(shared.clone(), clients::limit_per_client)),
+        )
         .route("/graphiql/{file}", get(graphiql::file))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
@@ -108,7 +161,7 @@ pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
         .layer(RequestBodyLimitLayer::new(max_body))
         // The operations endpoints keep their own body limit and no timeout (`admin.rs`).
         .merge(admin::routes(max_import))
-        .layer(middleware::map_response(body_limit_refusal))
+        .layer(middleware::map_response(refusal_body))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
         // Outermost, so that every route is measured and logged with what the client saw (a 408
@@ -280,7 +333,7 @@ async fn graphql_execute(
     }
     let operation = request.operation_name.clone();
     let started = Instant::now();
-    let response = shared.schema.execute(request).await;
+    let response = shared.execute(request).await;
     let codes: Vec<&str> = response
         .errors
         .iter()
@@ -410,12 +463,18 @@ fn refusal(status: StatusCode, message: String) -> Response {
 }
 
 /// tower-http's body limit answers a `Content-Length` over the limit itself, in plain text, before
-/// any handler runs; give that answer the same GraphQL-shaped body and code as every other refusal.
-async fn body_limit_refusal(response: Response) -> Response {
+/// any handler runs, and its timeout answers 408 with no body at all; give those answers the same
+/// GraphQL-shaped body and code as every other refusal.
+async fn refusal_body(response: Response) -> Response {
     let json =
         response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !json {
         return request_error(&async_graphql::ParseRequestError::PayloadTooLarge);
+    }
+    if response.status() == StatusCode::REQUEST_TIMEOUT && !json {
+        let message = "the request's deadline passed before its answer was ready, and its work was stopped; ask for less per request";
+        let body = ApiError::new(crate::error::Code::Timeout, message).into_response_body();
+        return (StatusCode::REQUEST_TIMEOUT, axum::Json(body)).into_response();
     }
     response
 }
@@ -426,7 +485,7 @@ async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    ws::serve(upgrade, &headers, protocol, shared.schema.clone(), &shared.app, &shared.config)
+    ws::serve(upgrade, &headers, protocol, shared.schema.clone(), &shared.app, &shared.config, shared.shutdown.clone())
 }
 
 async fn healthz(State(shared): State<Shared>) -> Response {

@@ -19,4 +19,4 @@ pub use app::{
 };
 pub use error::{ApiError, Code};
 pub use http::{ServerConfig, app};
-pub use schema::{AppSchema, SchemaLimits, build_schema, sdl};
+pub use schema::{AppSchema, Pools, SchemaLimits, build_schema, sdl};

@@ -11,6 +11,7 @@
 
 // Vocabulary enums (PartyKind, GroupKind, …) live in `enums.rs` for inputs and outputs alike.
 mod agreements;
+mod bounds;
 mod cases;
 mod cost;
 mod county;
@@ -46,6 +47,8 @@ pub struct QueryRoot(
     transparency::TransparencyQuery,
 );
 
+pub use bounds::Pools;
+pub(crate) use bounds::{Executor, RequestBounds};
 pub(crate) use events::SubscriptionRoot;
 pub(crate) use mutations::MutationRoot;
 pub(crate) use read_only::ReadOnly;
@@ -86,6 +89,7 @@ pub fn build_schema(app: Arc<App>, limits: SchemaLimits) -> AppSchema {
         .extension(read_only::ReadOnlyCheck)
         .extension(cost::CostLimit { max: limits.max_cost })
         .extension(variables::RequiredVariables)
+        .extension(bounds::Bounded)
         .extension(ErrorCodes)
         .finish()
 }

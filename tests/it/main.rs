@@ -10,6 +10,7 @@ mod graphql_mutations;
 mod graphql_queries;
 mod graphql_schema;
 mod graphql_subscriptions;
+mod hostile;
 mod ledger_append;
 mod ledger_crash;
 mod ledger_durability;

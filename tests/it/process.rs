@@ -47,6 +47,27 @@ impl Server {
         self.child.id()
     }
 
+    /// SIGTERM: the graceful shutdown.
+    pub(crate) fn terminate(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill runs");
+        assert!(status.success(), "kill -TERM {}", self.child.id());
+    }
+
+    /// Waits (bounded) for the process to exit; its status, or `None` if it is still running at
+    /// the bound.
+    pub(crate) fn wait_exit(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + bound;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// SIGKILL, and reap the process.
     pub(crate) fn kill(&mut self) {
         self.child.kill().expect("SIGKILL");
@@ -116,6 +137,32 @@ pub(crate) fn post(addr: SocketAddr, token: &str, body: &Value) -> Option<Value>
     let body =
         if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body)? } else { body.to_owned() };
     serde_json::from_str(&body).ok()
+}
+
+/// One HTTP/1.1 request (`raw`, sent as it is) on a fresh connection, read to the end: the status
+/// and the body. `None` when the connection fails, is cut, or nothing comes within `bound`.
+pub(crate) fn exchange(addr: SocketAddr, raw: &str, bound: Duration) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    stream.set_read_timeout(Some(bound)).ok()?;
+    stream.write_all(raw.as_bytes()).ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let text = String::from_utf8(response).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body)? } else { body.to_owned() };
+    Some((status, body))
+}
+
+/// A GraphQL POST as [`exchange`] sends it, with no token.
+pub(crate) fn graphql_request(addr: SocketAddr, query: &str) -> String {
+    let body = serde_json::json!({ "query": query }).to_string();
+    format!(
+        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 /// Decodes a chunked HTTP body; `None` if it was cut short.

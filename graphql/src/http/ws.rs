@@ -13,6 +13,8 @@
 //! - An operation that fails before it runs (parse, validation, variables, limits, an unknown
 //!   persisted query) gets an `error` message with the errors, and nothing after it; the engine
 //!   would send them as a `next` followed by `complete`.
+//! - When the server shuts down, every connection is closed with `1001` (going away), so clients
+//!   know to reconnect elsewhere or later rather than report an error.
 //! - A close reason is cut to the 123 bytes a close frame can carry (a longer one makes the frame
 //!   invalid, and the client sees a protocol failure instead of the reason).
 //!
@@ -43,7 +45,7 @@ use crate::schema::AppSchema;
 const MAX_CLOSE_REASON: usize = 123;
 
 /// What the engine is given to make it close the connection for a reason of ours (a duplicate
-/// `subscribe`, the initialisation timeout): a message it refuses (a `subscribe` without an id).
+/// `subscribe`, the initialisation timeout, the server's shutdown): a message it refuses (a `subscribe` without an id).
 /// [`Book::outgoing`] then gives that close our code and reason.
 const REFUSED: &str = r#"{"type":"subscribe"}"#;
 
@@ -55,6 +57,7 @@ pub(crate) fn serve(
     schema: AppSchema,
     app: &Arc<App>,
     config: &ServerConfig,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Response {
     let book = Arc::new(Book::new(transport_ws(headers)));
     let app = Arc::clone(app);
@@ -67,7 +70,7 @@ pub(crate) fn serve(
         .max_frame_size(max)
         .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
-            let incoming = incoming(stream, Arc::clone(&book), init_timeout);
+            let incoming = incoming(stream, Arc::clone(&book), init_timeout, shutdown);
             let outgoing = {
                 let book = Arc::clone(&book);
                 sink.with_flat_map(move |message| {
@@ -93,27 +96,36 @@ pub(crate) fn serve(
 
 /// The client's messages, through [`Book::incoming`]; also a refused message when `init_timeout`
 /// has passed without a `connection_init`, which closes the connection with 4408 (on both
-/// protocols). Ends when the client's side ends.
+/// protocols), and one when the server shuts down, which closes it with 1001. Ends when the client's
+/// side ends.
 fn incoming(
     client: impl Stream<Item = Result<Message, axum::Error>> + Send + 'static,
     book: Arc<Book>,
     init_timeout: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<Message, axum::Error>> + Send + 'static {
     enum Next {
         Client(Result<Message, axum::Error>),
         ClientEnded,
         InitDeadline,
+        Shutdown,
     }
     let client = client.map(Next::Client).chain(futures::stream::once(futures::future::ready(Next::ClientEnded)));
     // The legacy subscriptions-transport-ws protocol (`graphql-ws`) defines no close codes, but an
     // idle socket holds a slot there too: it gets the same deadline, and the same 4408.
     let deadline = futures::stream::once(tokio::time::sleep(init_timeout)).map(|()| Next::InitDeadline);
-    futures::stream::select(client, deadline)
+    let shutdown =
+        futures::stream::once(async move { super::serve::shutting_down(&mut shutdown).await }).map(|()| Next::Shutdown);
+    futures::stream::select(client, futures::stream::select(deadline, shutdown))
         .take_while(|next| futures::future::ready(!matches!(next, Next::ClientEnded)))
         .filter_map(move |next| {
             futures::future::ready(match next {
                 Next::Client(message) => Some(message.map(|message| book.incoming(message))),
                 Next::InitDeadline => book.init_deadline_passed().then(|| Ok(Message::Text(REFUSED.into()))),
+                Next::Shutdown => {
+                    book.close_with(1001, "Going away: the server is shutting down".to_owned());
+                    Some(Ok(Message::Text(REFUSED.into())))
+                }
                 Next::ClientEnded => None,
             })
         })

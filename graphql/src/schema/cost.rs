@@ -18,7 +18,7 @@ use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Request, ServerError, ServerResult};
 
 /// The work of computing a county-wide answer or a log scan, in the units of one field.
-const HEAVY_BASE: u64 = 5_000;
+pub(crate) const HEAVY_BASE: u64 = 5_000;
 
 /// The expected length of a list field's answer (1 for every field not named here), and whether
 /// computing it is heavy work of its own: the root's county-wide lists and log scans are; a list
