@@ -47,7 +47,9 @@ pub(crate) use admin::EXPORT_THROUGH;
 
 use crate::app::{App, bearer};
 use crate::error::{ApiError, is_request_error};
-use crate::schema::{AppSchema, Executor, Pools, ReadOnly, RequestBounds, SchemaLimits, build_schema};
+use crate::schema::{
+    AppSchema, Executor, PersistedQueries, Pools, ReadOnly, RequestBounds, SchemaLimits, build_schema_with,
+};
 
 /// Limits and switches of the HTTP server (the application's own policies are
 /// [`crate::app::AppConfig`]).
@@ -132,8 +134,9 @@ pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
 
 /// [`app`], with the signal of the server loop's graceful shutdown (`serve.rs`).
 fn router(app: Arc<App>, config: ServerConfig, shutdown: tokio::sync::watch::Receiver<bool>) -> Router {
-    let schema = build_schema(app.clone(), config.limits);
-    let executor = Executor::new(schema.clone(), config.pools);
+    let persisted = PersistedQueries::new();
+    let schema = build_schema_with(app.clone(), config.limits, persisted.clone());
+    let executor = Executor::new(schema.clone(), config.pools, persisted);
     let cors = cors_layer(&config.cors_origins);
     let (timeout, max_body, max_import) = (config.request_timeout, config.max_body_bytes, config.max_import_bytes);
     let clients = Arc::new(clients::Clients::new(config.max_requests_per_client));

@@ -51,6 +51,7 @@ pub use bounds::Pools;
 pub(crate) use bounds::{Executor, RequestBounds};
 pub(crate) use events::SubscriptionRoot;
 pub(crate) use mutations::MutationRoot;
+pub(crate) use persisted::PersistedQueries;
 pub(crate) use read_only::ReadOnly;
 
 /// The schema type.
@@ -78,6 +79,12 @@ impl Default for SchemaLimits {
 
 /// Builds the schema over an application.
 pub fn build_schema(app: Arc<App>, limits: SchemaLimits) -> AppSchema {
+    build_schema_with(app, limits, persisted::PersistedQueries::new())
+}
+
+/// [`build_schema`] with its store of persisted queries, which the [`Executor`] shares to price a
+/// request sent by its hash alone before choosing its pool.
+pub(crate) fn build_schema_with(app: Arc<App>, limits: SchemaLimits, persisted: PersistedQueries) -> AppSchema {
     Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot)
         .data(app)
         .limit_depth(limits.max_depth)
@@ -85,7 +92,7 @@ pub fn build_schema(app: Arc<App>, limits: SchemaLimits) -> AppSchema {
         // Invariant: the extensions' `prepare_request` steps run in the order they are added, and
         // the persisted-query store must come before the cost check, which must price the
         // document a hash stands for (a request sent by its hash alone has no text).
-        .extension(ApolloPersistedQueries::new(persisted::PersistedQueries::new()))
+        .extension(ApolloPersistedQueries::new(persisted))
         .extension(read_only::ReadOnlyCheck)
         .extension(cost::CostLimit { max: limits.max_cost })
         .extension(variables::RequiredVariables)

@@ -170,7 +170,7 @@ impl Metrics {
     }
 
     /// Records one GraphQL operation over HTTP: its name as the client gave it (bounded: see
-    /// [`MAX_OPERATION_NAMES`]), its latency and the codes of its errors.
+    /// `MAX_OPERATION_NAMES`), its latency and the codes of its errors.
     pub fn operation(&self, name: Option<&str>, elapsed: Duration, error_codes: &[&str]) {
         let name = self.operation_label(name);
         let outcome = if error_codes.is_empty() { "ok" } else { "error" };
@@ -182,7 +182,7 @@ impl Metrics {
     }
 
     /// The label of an operation name: `anonymous` for none, `other` for one that is not a GraphQL
-    /// name or comes after [`MAX_OPERATION_NAMES`] others.
+    /// name or comes after `MAX_OPERATION_NAMES` others.
     fn operation_label(&self, name: Option<&str>) -> String {
         let Some(name) = name.filter(|n| !n.is_empty()) else { return "anonymous".to_owned() };
         let valid = name.len() <= 64

@@ -24,8 +24,9 @@ use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Opera
 use async_graphql::{Name, Request, Response, ServerError, ServerResult, Value};
 use tokio::sync::Semaphore;
 
-use super::AppSchema;
+use super::{AppSchema, PersistedQueries};
 use crate::error::{ApiError, Code};
+use async_graphql::extensions::apollo_persisted_queries::CacheStorage;
 
 /// How many GraphQL executions may run off the async workers at once.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +59,9 @@ pub(crate) struct RequestBounds {
 #[derive(Clone)]
 pub(crate) struct Executor {
     schema: AppSchema,
+    /// The schema's persisted documents: a request sent by its hash alone is priced by the
+    /// document the hash stands for, so a heavy document cannot take a light permit.
+    persisted: PersistedQueries,
     heavy: Arc<Semaphore>,
     light: Arc<Semaphore>,
 }
@@ -70,9 +74,10 @@ impl std::fmt::Debug for Executor {
 
 impl Executor {
     /// An executor over a schema (built with [`super::build_schema`], which installs [`Bounded`]).
-    pub(crate) fn new(schema: AppSchema, pools: Pools) -> Self {
+    pub(crate) fn new(schema: AppSchema, pools: Pools, persisted: PersistedQueries) -> Self {
         Self {
             schema,
+            persisted,
             heavy: Arc::new(Semaphore::new(pools.heavy.max(1))),
             light: Arc::new(Semaphore::new(pools.light.max(1))),
         }
@@ -84,13 +89,17 @@ impl Executor {
     pub(crate) async fn execute(&self, mut request: Request, bounds: RequestBounds) -> Response {
         let budget = Arc::new(Budget::new(bounds));
         let operation_name = request.operation_name.clone();
+        let classify = |document: &ExecutableDocument| {
+            (super::cost::price(document) >= super::cost::HEAVY_BASE, is_mutation(document, operation_name.as_deref()))
+        };
         let (heavy, mutation) = match request.parsed_query() {
-            Ok(document) => (
-                super::cost::price(document) >= super::cost::HEAVY_BASE,
-                is_mutation(document, operation_name.as_deref()),
-            ),
-            // Not even parsed: async-graphql refuses it at once, with its own message.
-            Err(_) => (false, false),
+            Ok(document) => classify(document),
+            // No text: a persisted query sent by its hash, priced by its document; else not even
+            // parsed, which async-graphql refuses at once with its own message.
+            Err(_) => match persisted_document(&self.persisted, &request).await {
+                Some(document) => classify(&document),
+                None => (false, false),
+            },
         };
         let request = request.data(Arc::clone(&budget));
         if mutation && !heavy {
@@ -114,6 +123,16 @@ impl Executor {
             Err(e) => Response::from_errors(vec![server_error(ApiError::internal(&e))]),
         }
     }
+}
+
+/// The persisted document a text-less request names by its hash, if the store has it.
+async fn persisted_document(store: &PersistedQueries, request: &Request) -> Option<ExecutableDocument> {
+    if !request.query.trim().is_empty() {
+        return None;
+    }
+    let Some(Value::Object(persisted)) = request.extensions.get("persistedQuery") else { return None };
+    let Some(Value::String(hash)) = persisted.get("sha256Hash") else { return None };
+    store.get(hash.clone()).await
 }
 
 /// Whether the operation a request names (or its only one) is a mutation.
@@ -283,5 +302,23 @@ mod tests {
         assert_eq!(small.check().map_err(|e| e.code), Err(Code::ResponseTooLarge), "every later field fails");
         let response = small.finish(Response::new(Value::Null));
         assert!(response.errors[0].message.contains("100 bytes"), "{:?}", response.errors);
+    }
+
+    #[tokio::test]
+    async fn a_request_sent_by_its_hash_is_priced_by_the_persisted_document() {
+        let store = PersistedQueries::new();
+        let heavy = "{ a: agreements { id } b: agreements { id } }";
+        let document = async_graphql::parser::parse_query(heavy).expect("parses");
+        store.set("abc123".to_owned(), document).await;
+        let by_hash = |hash: &str| {
+            let mut request = Request::new("");
+            let persisted = serde_json::json!({"version": 1, "sha256Hash": hash});
+            request.extensions.insert("persistedQuery".to_owned(), Value::from_json(persisted).expect("value"));
+            request
+        };
+        let found = persisted_document(&store, &by_hash("abc123")).await.expect("the stored document");
+        assert!(super::super::cost::price(&found) >= super::super::cost::HEAVY_BASE, "priced as heavy work");
+        assert!(persisted_document(&store, &by_hash("unknown")).await.is_none());
+        assert!(persisted_document(&store, &Request::new(heavy)).await.is_none(), "a text is parsed, not looked up");
     }
 }
