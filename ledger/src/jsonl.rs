@@ -216,10 +216,24 @@ pub fn append_of(lines: Vec<ImportLine>) -> Append {
 /// Writes every event from position 1 to the current head as JSON Lines. `progress(done, total)` is
 /// called as it goes. Returns the number of events written.
 pub fn export(ledger: &Ledger, out: &mut dyn Write, progress: &mut dyn FnMut(Position, Position)) -> Result<u64> {
-    let total = ledger.head().position;
+    export_through(ledger, ledger.head().position, out, progress)
+}
+
+/// [`export`] of the events from position 1 through `through` (at most the head of the moment): one
+/// consistent snapshot of the log, whatever is appended meanwhile (a server's online backup).
+pub fn export_through(
+    ledger: &Ledger,
+    through: Position,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(Position, Position),
+) -> Result<u64> {
+    let total = through.min(ledger.head().position);
     let mut count = 0u64;
     for event in ledger.read_from(Position::FIRST) {
         let event = event?;
+        if event.position > total {
+            break;
+        }
         let line = to_json_line(&event)?;
         out.write_all(line.as_bytes())?;
         out.write_all(b"\n")?;

@@ -259,7 +259,7 @@ async fn verify(State(shared): State<Shared>, headers: HeaderMap) -> Response {
         return refusal(status, e);
     }
     let app = Arc::clone(&shared.app);
-    match tokio::task::spawn_blocking(move || app.verify_report()).await {
+    match tokio::task::spawn_blocking(move || app.verify_now()).await {
         Ok(Ok(report)) => axum::Json(report).into_response(),
         Ok(Err(reason)) => failed(ApiError::new(Code::Internal, format!("verification failed: {reason}"))),
         Err(e) => failed(ApiError::internal(&e)),
