@@ -42,7 +42,7 @@ fn import_validates_every_line_against_the_rules_and_stores_nothing_on_a_rejecti
     let decision = r#"{"type":"DecisionRecorded","effective":"2023-01-02","data":{"decision":"ny-kf-1","body":"ny-kf","subject":"Test"}}"#;
     std::fs::write(&chained, format!("{body}\n{decision}\n")).expect("write");
     samverkan(&["import", chained.to_str().expect("utf-8"), "--data", data_arg]).expect("valid chain");
-    assert_eq!(head(&data), Position::new(845));
+    assert_eq!(head(&data), Position::new(851));
     samverkan(&["verify", "--data", data_arg]).expect("verifies");
 }
 

@@ -193,13 +193,13 @@ async fn events_pages_through_the_whole_history_without_overlap_or_gap() {
     let after = body["data"]["events"]["pageInfo"]["endCursor"].clone();
     let (_, body) = server
         .post(
-            "query($after: String) { events(first: 343, after: $after) { edges { node { position } } pageInfo { hasNextPage endCursor } } }",
+            "query($after: String) { events(first: 349, after: $after) { edges { node { position } } pageInfo { hasNextPage endCursor } } }",
             json!({"after": after}),
             None,
         )
         .await;
     let edges = body["data"]["events"]["edges"].as_array().expect("edges");
-    assert_eq!(edges.len(), 343, "{body:#}");
+    assert_eq!(edges.len(), 349, "{body:#}");
     assert_eq!(edges[0]["node"]["position"], json!(501));
     assert_eq!(body["data"]["events"]["pageInfo"]["hasNextPage"], json!(false));
 
