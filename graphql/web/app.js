@@ -9,18 +9,46 @@ import { currentLang, sentence, setLang, t, term, translatePage } from './i18n.j
 const FIRST_DAY = '2012-01-01';
 const DEADLINE_MONTHS = 6;
 const FEED_LIMIT = 40;
+// Rows of the agreements table per page, and rows of the timeline: a ledger may hold thousands of
+// agreements, and the page only ever asks for a page of them (filtered and ordered on the server).
+const PAGE_SIZE = 50;
+const TIMELINE_ROWS = 50;
+// Agreements with a steward, for the organisation card ("stewards …"): a bounded list.
+const STEWARDED_LIMIT = 500;
 
-// What applied on `at` as known at `known` (null: now).
+// One page of the agreements table, as the server filters and orders it.
+const AGREEMENT_PAGE = `
+  totalCount inForceCount
+  pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  nodes { id title kind status inForce inForceFrom inForceUntil version steward { id name } parties { bound } }`;
+
+const AGREEMENTS_QUERY = `
+query Agreements($at: Date!, $known: DateTime, $filter: AgreementFilter, $first: Int, $after: String, $last: Int, $before: String) {
+  agreementsConnection(at: $at, asKnownAt: $known, filter: $filter, first: $first, after: $after, last: $last, before: $before) {${AGREEMENT_PAGE}
+  }
+}`;
+
+// What applied on `at` as known at `known` (null: now), in two requests the server answers side
+// by side: each county-wide answer is a fold of its own, and a large ledger has many to fold.
 const STATE_QUERY = `
-query Dashboard($at: Date!, $known: DateTime, $until: Date!) {
+query Dashboard($at: Date!, $known: DateTime, $filter: AgreementFilter, $first: Int) {
   ledger { position headHash }
-  parties(at: $at, asKnownAt: $known) { id name kind }
-  agreements(at: $at, asKnownAt: $known) {
-    id title kind status inForce inForceFrom inForceUntil version
+  hok: agreement(id: "hok", at: $at, asKnownAt: $known) {
+    id title kind status inForce inForceFrom version
     versions { number recommendedOn responseDue }
-    steward { id name }
     parties { party { id name } adoptedOn declinedOn noticeGivenOn leavesOn bound }
     pendingParties { id name }
+  }
+  agreementsConnection(at: $at, asKnownAt: $known, filter: $filter, first: $first) {${AGREEMENT_PAGE}
+  }
+  findings(at: $at, asKnownAt: $known) { kind subject description arose }
+}`;
+
+const CONTEXT_QUERY = `
+query DashboardContext($at: Date!, $known: DateTime, $until: Date!) {
+  parties(at: $at, asKnownAt: $known) { id name kind }
+  stewarded: agreementsConnection(at: $at, asKnownAt: $known, filter: { stewarded: true }, first: ${STEWARDED_LIMIT}) {
+    nodes { id title steward { id } }
   }
   groups(at: $at, asKnownAt: $known) {
     id name kind active mandate establishedOn endsOn parent { id }
@@ -30,19 +58,22 @@ query Dashboard($at: Date!, $known: DateTime, $until: Date!) {
     id kind level status principled summary agreement { id title } history { effective }
   }
   deadlines(from: $at, to: $until, asKnownAt: $known) { on kind agreement parties group description }
-  findings(at: $at, asKnownAt: $known) { kind subject description arose }
 }`;
 
-// The whole history of every agreement as known at `known`: its own events (the `because` of the
-// agreement on the last day shown), and what the rules derived from them (`changes`).
+// The whole history of the agreements the table's search and kind select (at most TIMELINE_ROWS of
+// them) as known at `known`: each one's own events (its `because` on the last day shown), and what
+// the rules derived from them (its `changes`).
 const TIMELINE_QUERY = `
-query Timeline($end: Date!, $known: DateTime) {
+query Timeline($end: Date!, $known: DateTime, $filter: AgreementFilter) {
   parties(asKnownAt: $known) { id name }
-  agreements(at: $end, asKnownAt: $known) {
-    id title kind
-    because { id stream type effective data }
+  agreementsConnection(at: $end, asKnownAt: $known, filter: $filter, first: ${TIMELINE_ROWS}) {
+    totalCount
+    nodes {
+      id title kind
+      because { id stream type effective data }
+      changes(from: "${FIRST_DAY}", to: $end) { on kind agreement }
+    }
   }
-  changes(from: "${FIRST_DAY}", to: $end, asKnownAt: $known) { on kind agreement }
 }`;
 
 const EVENT_FIELDS = `id position stream type effective recordedAt recordedBy data hash
@@ -122,6 +153,12 @@ const state = {
   known: null, // an RFC 3339 instant, or null for "now"
   timelineFrom: '2021-01-01',
   onlyInForce: false,
+  search: '',
+  kind: '',
+  status: '',
+  page: null, // the agreements table's page: { totalCount, inForceCount, pageInfo, nodes }
+  pageStart: 1, // the position of the page's first row in the filtered list, from 1
+  readyMs: null, // when the page was first ready, ms after navigation started
   selectedKey: null,
   names: new Map(),
   dashboard: null,
@@ -182,27 +219,88 @@ function setStatus(text, error = false) {
 
 let stateSeq = 0;
 let timelineSeq = 0;
+// The timeline is first asked for once the rest of the page is drawn: it lies below the fold, and
+// on a large ledger its request would compete with the page's own for the server's cores.
+let timelineStarted = false;
+
+// The table's filter as the API takes it (null fields: no condition).
+function agreementFilter() {
+  return {
+    search: state.search || null,
+    kinds: state.kind ? [state.kind] : null,
+    statuses: state.status ? [state.status] : null,
+    inForce: state.onlyInForce ? true : null,
+  };
+}
+
+// The timeline follows the table's search and kind (not the status: that is of one day); local
+// agreements only when asked for.
+function timelineFilter() {
+  return {
+    search: state.search || null,
+    kinds: state.kind ? [state.kind] : ['MAIN', 'GUIDELINE', 'SUBJECT_AREA', 'SUPPLEMENTARY'],
+  };
+}
 
 async function loadDashboard() {
   const seq = ++stateSeq;
+  ++pageSeq; // a page asked for before this answer would belong to the old date
   $('main').dataset.ready = 'false';
   setStatus(t('loading'));
   const at = state.at;
   const known = state.known;
   try {
-    const data = await query(STATE_QUERY, { at, known, until: addMonths(at, DEADLINE_MONTHS) });
+    const [core, context] = await Promise.all([
+      query(STATE_QUERY, { at, known, filter: agreementFilter(), first: PAGE_SIZE }),
+      query(CONTEXT_QUERY, { at, known, until: addMonths(at, DEADLINE_MONTHS) }),
+    ]);
     if (seq !== stateSeq) return;
+    const data = { ...core, ...context };
     state.dashboard = data;
+    state.page = data.agreementsConnection;
+    state.pageStart = 1;
     state.loadedPosition = Math.max(state.loadedPosition, data.ledger.position);
     remember(data.parties);
-    remember(data.agreements, 'title');
+    remember(state.page.nodes, 'title');
+    remember(data.stewarded.nodes, 'title');
+    if (data.hok) remember([data.hok], 'title');
     remember(data.groups);
     renderDashboard();
     setStatus(addressProblems.join(' '), addressProblems.length > 0);
-    Object.assign($('main').dataset, { ready: 'true', at, known: known ?? 'now' });
+    if (state.readyMs === null) state.readyMs = Math.round(performance.now());
+    Object.assign($('main').dataset, { ready: 'true', at, known: known ?? 'now', readyMs: String(state.readyMs) });
     startFeed(data.ledger.position);
+    if (!timelineStarted) {
+      timelineStarted = true;
+      loadTimeline();
+    }
   } catch (error) {
     if (seq !== stateSeq) return;
+    setStatus(`${t('loadFailed')}: ${error.message}`, true);
+  }
+}
+
+let pageSeq = 0;
+
+// Another page of the table, or the first page of another filter: only the table is asked for.
+// `cursor` is { after } or { before } (or nothing: the first page).
+async function loadAgreements(cursor = {}, start = 1) {
+  const seq = ++pageSeq;
+  const table = $('agreements-table');
+  table.dataset.ready = 'false';
+  const variables = { at: state.at, known: state.known, filter: agreementFilter() };
+  if (cursor.before) Object.assign(variables, { before: cursor.before, last: PAGE_SIZE });
+  else Object.assign(variables, { after: cursor.after ?? null, first: PAGE_SIZE });
+  try {
+    const data = await query(AGREEMENTS_QUERY, variables);
+    if (seq !== pageSeq) return;
+    state.page = data.agreementsConnection;
+    state.pageStart = start;
+    remember(state.page.nodes, 'title');
+    renderAgreements();
+    setStatus(addressProblems.join(' '), addressProblems.length > 0);
+  } catch (error) {
+    if (seq !== pageSeq) return;
     setStatus(`${t('loadFailed')}: ${error.message}`, true);
   }
 }
@@ -210,11 +308,15 @@ async function loadDashboard() {
 async function loadTimeline() {
   const seq = ++timelineSeq;
   try {
-    const data = await query(TIMELINE_QUERY, { end: lastDay, known: state.known });
+    const data = await query(TIMELINE_QUERY, { end: lastDay, known: state.known, filter: timelineFilter() });
     if (seq !== timelineSeq) return;
     remember(data.parties);
-    remember(data.agreements, 'title');
-    state.timelineRows = timelineRows(data);
+    const shown = data.agreementsConnection;
+    remember(shown.nodes, 'title');
+    state.timelineRows = timelineRows(shown.nodes);
+    const scope = $('timeline-scope');
+    scope.hidden = shown.totalCount <= shown.nodes.length;
+    scope.textContent = scope.hidden ? '' : t('timelineShown', shown.nodes.length, shown.totalCount);
     renderTimeline();
   } catch (error) {
     if (seq !== timelineSeq) return;
@@ -240,10 +342,9 @@ const EVENT_MARKS = {
 const CHANGE_MARKS = { ENTERED_INTO_FORCE: 'in-force', ENDED: 'ended', VERSION_CHANGED: 'version', STATUS_CHANGED: 'other' };
 const KIND_ORDER = ['MAIN', 'GUIDELINE', 'SUBJECT_AREA', 'SUPPLEMENTARY', 'LOCAL'];
 
-function timelineRows(data) {
+function timelineRows(agreements) {
   const rows = [];
-  for (const agreement of data.agreements) {
-    if (agreement.kind === 'LOCAL') continue;
+  for (const agreement of agreements) {
     const own = agreement.because.filter((e) => e.stream === `agreement/${agreement.id}`);
     const items = [];
     for (const event of own) {
@@ -259,7 +360,7 @@ function timelineRows(data) {
         event: event.id,
       });
     }
-    const changes = data.changes.filter((c) => c.agreement === agreement.id && CHANGE_MARKS[c.kind]);
+    const changes = agreement.changes.filter((c) => CHANGE_MARKS[c.kind]);
     const spans = [];
     for (const change of changes) {
       if (change.kind === 'ENTERED_INTO_FORCE') spans.push([change.on, null]);
@@ -295,8 +396,8 @@ function badge(status) {
 function renderDashboard() {
   const data = state.dashboard;
   if (!data) return;
-  renderHok(data.agreements);
-  renderAgreements(data.agreements);
+  renderHok(data.hok);
+  renderAgreements();
   renderLadder(data.cases);
   renderDeadlines(data.deadlines);
   renderOrganisation(data.groups);
@@ -305,15 +406,14 @@ function renderDashboard() {
   $('ledger-head').textContent = `${t('position')} ${data.ledger.position} · ${data.ledger.headHash.slice(0, 16)}…`;
 }
 
-function renderHok(agreements) {
-  const hok = agreements.find((a) => a.id === 'hok') ?? agreements.find((a) => a.kind === 'MAIN');
+function renderHok(hok) {
   const card = document.querySelector('[data-testid="hok-card"]');
   const lists = { adopted: $('hok-adopted'), pending: $('hok-pending'), notice: $('hok-notice') };
   if (!hok) {
     card.dataset.status = 'NONE';
     card.dataset.inForce = 'false';
     $('hok-badge').replaceChildren();
-    $('hok-line').textContent = t('hokNotInForce');
+    $('hok-line').textContent = t('hokMissing');
     $('hok-meter').value = 0;
     $('hok-meter-label').textContent = '';
     for (const list of Object.values(lists)) list.replaceChildren();
@@ -357,13 +457,20 @@ function renderHok(agreements) {
   }
 }
 
-function renderAgreements(agreements) {
-  const inForce = agreements.filter((a) => a.inForce).length;
-  $('agreements-summary').textContent = t('inForceSummary', inForce, agreements.length);
-  const shown = agreements
-    .filter((a) => !state.onlyInForce || a.inForce)
-    .sort((a, b) => Number(b.inForce) - Number(a.inForce) || KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || a.title.localeCompare(b.title, 'sv'));
+// One page of the agreements the filter accepts, in the server's order (in force first, then by
+// kind and title), with the filtered counts and the pager.
+function renderAgreements() {
+  const page = state.page;
+  if (!page) return;
+  const shown = page.nodes;
+  $('agreements-summary').textContent = t('inForceSummary', page.inForceCount, page.totalCount);
+  const last = state.pageStart + shown.length - 1;
+  $('agreements-range').textContent = t('pageRange', state.pageStart, last, page.totalCount);
+  $('agreements-prev').disabled = !page.pageInfo.hasPreviousPage;
+  $('agreements-next').disabled = !page.pageInfo.hasNextPage;
+  Object.assign($('agreements-table').dataset, { ready: 'true', start: String(state.pageStart), total: String(page.totalCount) });
   $('agreements-body').replaceChildren(
+    ...(shown.length ? [] : [h('tr', {}, h('td', { colspan: 7, class: 'muted' }, t('noMatches')))]),
     ...shown.map((a) => {
       const bound = a.parties.filter((p) => p.bound).length;
       return h(
@@ -489,7 +596,7 @@ const ROLE_ORDER = ['CHAIR', 'VICE_CHAIR', 'MEMBER', 'SECRETARY', 'CONTACT'];
 const MAIN_KINDS = ['POLITICAL_STEERING', 'OFFICIALS_STEERING', 'CONSULTATION', 'WORKING', 'SECRETARIAT', 'SUBREGIONAL', 'LOCAL'];
 
 function renderGroup(group, children, depth) {
-  const stewards = (state.dashboard?.agreements ?? []).filter((a) => a.steward?.id === group.id);
+  const stewards = (state.dashboard?.stewarded.nodes ?? []).filter((a) => a.steward?.id === group.id);
   const members = [...group.members].sort((a, b) => ROLE_ORDER.indexOf(a.role) - ROLE_ORDER.indexOf(b.role) || a.person.name.localeCompare(b.person.name, 'sv'));
   const sides = new Map();
   for (const m of members) {
@@ -621,16 +728,18 @@ async function selectItem(item, row) {
       events = data.event ? [data.event] : [];
     } else {
       const { kind, on, agreement } = item.change;
+      // The agreement's own changes of that day: computed from it alone, whatever the ledger's size.
       const data = await query(
-        `query($on: Date!, $known: DateTime, $agreement: String, $kind: ChangeKind!) {
-          changes(from: $on, to: $on, asKnownAt: $known, agreement: $agreement, kinds: [$kind]) { because { ${EVENT_FIELDS} } }
+        `query($on: Date!, $known: DateTime, $agreement: ID!) {
+          agreement(id: $agreement, at: $on, asKnownAt: $known) { changes(from: $on, to: $on) { kind because { ${EVENT_FIELDS} } } }
         }`,
-        { on, known: state.known, agreement, kind },
+        { on, known: state.known, agreement },
       );
+      const change = (data.agreement?.changes ?? []).find((c) => c.kind === kind);
       // The deciding events first, newest first among them: for an entry into force, the adoption
       // that completed it; then the rest (publication, proposal, drafting), newest first.
       const rank = (e) => (DECIDING.has(e.type) ? 0 : 1);
-      events = [...(data.changes[0]?.because ?? [])].sort((a, b) => rank(a) - rank(b)
+      events = [...(change?.because ?? [])].sort((a, b) => rank(a) - rank(b)
         || (a.effective === b.effective ? b.position - a.position : a.effective < b.effective ? 1 : -1));
     }
     if (seq !== detailSeq) return;
@@ -791,9 +900,42 @@ function init() {
   };
   $('known').addEventListener('input', () => readKnown(false));
   $('known').addEventListener('change', () => readKnown(true));
+  // The table's filter: asked of the server, first page. Typing waits for a pause, so a search is
+  // one request, not one per letter.
+  $('agreements-filter').addEventListener('submit', (event) => event.preventDefault());
+  const refilter = ({ timeline = false } = {}) => {
+    loadAgreements();
+    if (timeline) loadTimeline();
+  };
   $('only-in-force').addEventListener('change', () => {
     state.onlyInForce = $('only-in-force').checked;
-    if (state.dashboard) renderAgreements(state.dashboard.agreements);
+    refilter();
+  });
+  $('agreements-status').addEventListener('change', () => {
+    state.status = $('agreements-status').value;
+    refilter();
+  });
+  $('agreements-kind').addEventListener('change', () => {
+    state.kind = $('agreements-kind').value;
+    refilter({ timeline: true });
+  });
+  let searchTimer = null;
+  $('agreements-search').addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => {
+      const text = $('agreements-search').value.trim();
+      if (text === state.search) return;
+      state.search = text;
+      refilter({ timeline: true });
+    }, 250);
+  });
+  $('agreements-next').addEventListener('click', () => {
+    const page = state.page;
+    if (page?.pageInfo.hasNextPage) loadAgreements({ after: page.pageInfo.endCursor }, state.pageStart + page.nodes.length);
+  });
+  $('agreements-prev').addEventListener('click', () => {
+    const page = state.page;
+    if (page?.pageInfo.hasPreviousPage) loadAgreements({ before: page.pageInfo.startCursor }, Math.max(1, state.pageStart - PAGE_SIZE));
   });
   $('timeline-from').addEventListener('change', () => {
     state.timelineFrom = $('timeline-from').value;
@@ -808,7 +950,6 @@ function init() {
   });
 
   loadDashboard();
-  loadTimeline();
 }
 
 init();

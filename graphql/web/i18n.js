@@ -24,6 +24,18 @@ const WORDS = {
     inForceHeading: 'Överenskommelser',
     inForceSummary: (n, total) => `${n} av ${total} gäller`,
     onlyInForce: 'Visa bara gällande',
+    filterAgreements: 'Filtrera överenskommelserna',
+    filterSearch: 'Sök',
+    filterSearchHint: 'titel eller id',
+    filterKind: 'Slag',
+    filterAll: 'Alla',
+    pages: 'Sidor',
+    previousPage: '‹ Föregående',
+    nextPage: 'Nästa ›',
+    pageRange: (from, to, total) => (total === 0 ? 'Inga träffar' : `${from}–${to} av ${total}`),
+    noMatches: 'Ingen överenskommelse matchar filtret',
+    hokMissing: 'Ingen huvudöverenskommelse med id ”hok” är registrerad',
+    timelineShown: (n, total) => `Tidslinjen visar ${n} av ${total} överenskommelser; sök eller välj slag ovan för att välja vilka.`,
     colAgreement: 'Överenskommelse',
     colVersion: 'Version',
     colStatus: 'Status',
@@ -112,6 +124,18 @@ const WORDS = {
     inForceHeading: 'Agreements',
     inForceSummary: (n, total) => `${n} of ${total} in force`,
     onlyInForce: 'Only those in force',
+    filterAgreements: 'Filter the agreements',
+    filterSearch: 'Search',
+    filterSearchHint: 'title or id',
+    filterKind: 'Kind',
+    filterAll: 'All',
+    pages: 'Pages',
+    previousPage: '‹ Previous',
+    nextPage: 'Next ›',
+    pageRange: (from, to, total) => (total === 0 ? 'No matches' : `${from}–${to} of ${total}`),
+    noMatches: 'No agreement matches the filter',
+    hokMissing: 'No main agreement with id "hok" is recorded',
+    timelineShown: (n, total) => `The timeline shows ${n} of ${total} agreements; search or choose a kind above to pick which.`,
     colAgreement: 'Agreement',
     colVersion: 'Version',
     colStatus: 'Status',
@@ -376,5 +400,6 @@ export function translatePage(root = document) {
   for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll('[data-i18n-label]')) el.setAttribute('aria-label', t(el.dataset.i18nLabel));
   for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.setAttribute('placeholder', t(el.dataset.i18nPlaceholder));
+  for (const el of root.querySelectorAll('[data-term]')) el.textContent = term(el.dataset.term);
   document.title = t('title') + ' – Samverkan';
 }

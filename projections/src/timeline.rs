@@ -205,30 +205,8 @@ impl Projections {
         }
         let in_span = |d: &Date| from <= *d && *d <= to;
         let everything = Horizon::everything(as_known_at);
-        // Candidate days of an agreement: every event's date and every date the rules compute.
-        let candidate_days = |id: &ledger::AgreementId, days: &mut BTreeSet<Date>| {
-            days.extend(self.visible_entity("agreement", id.as_str(), everything).events.iter().map(|e| e.effective()));
-            if let Some(view) = self.agreement(id, to, as_known_at) {
-                days.extend(view.in_force_from);
-                days.extend(view.ends_on.map(|(d, _)| d));
-                days.extend(view.versions.iter().filter_map(|v| v.in_force_from));
-                days.extend(view.versions.iter().filter_map(|v| v.expires.map(rules::expiry_end)));
-                days.extend(view.parties.iter().filter_map(|p| p.leaves_on));
-            }
-        };
         for id in self.agreements.all() {
-            let mut days = BTreeSet::new();
-            candidate_days(id, &mut days);
-            // A child (a supplementary agreement, the guideline) binds through its parent, so the
-            // parent's days are the child's too.
-            if let Some(parent) = self.agreement_state(id, everything).and_then(|s| s.parent) {
-                candidate_days(&parent, &mut days);
-            }
-            for day in days.into_iter().filter(in_span) {
-                let Some(after) = self.agreement(id, day, as_known_at) else { continue };
-                let before = self.agreement(id, day.previous_day(), as_known_at);
-                agreement_changes(before.as_ref(), &after, day, &mut out);
-            }
+            self.changes_of_agreement(id, from, to, as_known_at, &mut out);
         }
         for id in self.groups.all() {
             let Some(latest) = self.group(id, to, as_known_at) else { continue };
@@ -270,6 +248,52 @@ impl Projections {
         }
         out.sort_by_key(|c| c.on);
         out
+    }
+
+    /// What changed for one agreement on any day from `from` to `to` (both included), as known at
+    /// `as_known_at`: the agreement's part of [`Projections::changes`], at the cost of folding that
+    /// agreement (and its parent) alone. Ordered by day.
+    pub fn agreement_changes(&self, id: &AgreementId, from: Date, to: Date, as_known_at: Timestamp) -> Vec<Change> {
+        let mut out = Vec::new();
+        if to >= from {
+            self.changes_of_agreement(id, from, to, as_known_at, &mut out);
+        }
+        out
+    }
+
+    fn changes_of_agreement(
+        &self,
+        id: &AgreementId,
+        from: Date,
+        to: Date,
+        as_known_at: Timestamp,
+        out: &mut Vec<Change>,
+    ) {
+        let in_span = |d: &Date| from <= *d && *d <= to;
+        let everything = Horizon::everything(as_known_at);
+        // Candidate days of an agreement: every event's date and every date the rules compute.
+        let candidate_days = |id: &ledger::AgreementId, days: &mut BTreeSet<Date>| {
+            days.extend(self.visible_entity("agreement", id.as_str(), everything).events.iter().map(|e| e.effective()));
+            if let Some(view) = self.agreement(id, to, as_known_at) {
+                days.extend(view.in_force_from);
+                days.extend(view.ends_on.map(|(d, _)| d));
+                days.extend(view.versions.iter().filter_map(|v| v.in_force_from));
+                days.extend(view.versions.iter().filter_map(|v| v.expires.map(rules::expiry_end)));
+                days.extend(view.parties.iter().filter_map(|p| p.leaves_on));
+            }
+        };
+        let mut days = BTreeSet::new();
+        candidate_days(id, &mut days);
+        // A child (a supplementary agreement, the guideline) binds through its parent, so the
+        // parent's days are the child's too.
+        if let Some(parent) = self.agreement_state(id, everything).and_then(|s| s.parent) {
+            candidate_days(&parent, &mut days);
+        }
+        for day in days.into_iter().filter(in_span) {
+            let Some(after) = self.agreement(id, day, as_known_at) else { continue };
+            let before = self.agreement(id, day.previous_day(), as_known_at);
+            agreement_changes(before.as_ref(), &after, day, out);
+        }
     }
 
     /// The deadlines from `from` to `to` (both included), as known at `as_known_at`. Ordered by day.

@@ -20,7 +20,7 @@ use tower::ServiceExt;
 use crate::support::{TestServer, error_code, nested_query};
 
 /// Events in `fixtures/history.jsonl`.
-const FIXTURE_EVENTS: u64 = 843;
+const FIXTURE_EVENTS: u64 = 849;
 /// `PartyAdopted` events in the stream `agreement/hok` of the fixtures.
 const HOK_ADOPTIONS: usize = 28;
 
@@ -176,7 +176,7 @@ async fn events_pages_through_the_whole_history_without_overlap_or_gap() {
             .map(|e| e["cursor"].as_str().expect("cursor"))
             .collect();
         assert_eq!(cursors.iter().collect::<HashSet<_>>().len(), cursors.len(), "cursors are unique");
-        assert!(!cursors.contains(&"1") && !cursors.contains(&"843"), "cursors are not bare positions");
+        assert!(!cursors.contains(&"1") && !cursors.contains(&"849"), "cursors are not bare positions");
 
         // The hash chain links across page boundaries too.
         let edges: Vec<&Value> = pages.iter().flat_map(|p| p["edges"].as_array().expect("edges").iter()).collect();
@@ -196,13 +196,13 @@ async fn events_pages_through_the_whole_history_without_overlap_or_gap() {
     let after = body["data"]["events"]["pageInfo"]["endCursor"].clone();
     let (_, body) = server
         .post(
-            "query($after: String) { events(first: 343, after: $after) { edges { node { position } } pageInfo { hasNextPage endCursor } } }",
+            "query($after: String) { events(first: 349, after: $after) { edges { node { position } } pageInfo { hasNextPage endCursor } } }",
             json!({"after": after}),
             None,
         )
         .await;
     let edges = body["data"]["events"]["edges"].as_array().expect("edges");
-    assert_eq!(edges.len(), 343, "{body:#}");
+    assert_eq!(edges.len(), 349, "{body:#}");
     assert_eq!(edges[0]["node"]["position"], json!(501));
     assert_eq!(body["data"]["events"]["pageInfo"]["hasNextPage"], json!(false));
 
@@ -672,7 +672,7 @@ async fn events_page_backwards_count_and_are_found_by_position() {
     assert_eq!(events["totalCount"], FIXTURE_EVENTS, "{body}");
     let positions: Vec<u64> =
         events["edges"].as_array().expect("edges").iter().map(|e| e["node"]["position"].as_u64().expect("n")).collect();
-    assert_eq!(positions, vec![839, 840, 841, 842, 843]);
+    assert_eq!(positions, vec![845, 846, 847, 848, 849]);
     assert_eq!(events["pageInfo"]["hasPreviousPage"], true);
     assert_eq!(events["pageInfo"]["hasNextPage"], false);
     let (_, body) = server.post(query, json!({"last": 2, "before": events["pageInfo"]["startCursor"]}), None).await;
@@ -682,7 +682,7 @@ async fn events_page_backwards_count_and_are_found_by_position() {
         .iter()
         .map(|e| e["node"]["position"].as_u64().expect("n"))
         .collect();
-    assert_eq!(earlier, vec![837, 838], "{body}");
+    assert_eq!(earlier, vec![843, 844], "{body}");
     assert_eq!(body["data"]["events"]["pageInfo"]["hasNextPage"], true);
     let (_, body) = server.post(query, json!({"last": 3, "types": ["PartyAdopted"]}), None).await;
     assert!(

@@ -91,7 +91,7 @@ fn flipped_bytes_in_the_raw_files_are_reported_never_accepted() {
         let log = db.open_tree("log").expect("log tree");
         log.iter().map(|entry| entry.expect("read").1.to_vec()).collect()
     };
-    assert_eq!(records.len(), 843);
+    assert_eq!(records.len(), 849);
     let db_file: PathBuf = pristine.join("ledger").join("db");
     let raw = std::fs::read(&db_file).expect("read db file");
 

@@ -46,9 +46,9 @@ fn status(agreement: &str, date: &str) -> AgreementStatus {
 }
 
 #[test]
-fn the_history_has_843_events() {
-    assert_eq!(history().chain.events().len(), 843);
-    assert_eq!(history().projections.head().get(), 843);
+fn the_history_has_849_events() {
+    assert_eq!(history().chain.events().len(), 849);
+    assert_eq!(history().projections.head().get(), 849);
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn every_fixture_event_passes_validation_against_its_predecessors() {
         .collect();
     let batch: Vec<(&ledger::NewEvent, &ledger::RecordedEvent)> =
         proposed.iter().zip(history().chain.events().iter()).collect();
-    assert_eq!(batch.len(), 843);
+    assert_eq!(batch.len(), 849);
     if let Err((index, rejection)) = Projections::new().validate_batch(&batch) {
         panic!("fixture line {}: {rejection}", index + 1);
     }
@@ -195,4 +195,71 @@ fn every_statutory_duty_is_met_by_the_fixture_agreements_on_2024_06_01() {
     // The HÖK duties apply from the HÖK's entry into force, not before.
     let early = history().projections.statutory_duties(d("2022-09-04"), now());
     assert_eq!(early.iter().map(|duty| duty.id.as_str()).collect::<Vec<_>>(), ["utskrivning"]);
+}
+
+/// Riktlinje 7.1.1 and 7.1.2: the coordinators recorded for Stockholm's three recorded districts in
+/// 2024 (fixtures/README.md, "Local coordinators") take those areas out of the coordinator findings
+/// of 2024-06-01 – and only from their record on: as known before it, the findings stand. Areas
+/// without a record keep theirs, and Norrtälje (KSON, Riktlinje 7.2) never has one.
+#[test]
+fn recorded_coordinators_remove_their_areas_findings_for_the_year() {
+    use projections::FindingKind;
+    let districts = ["bromma", "hagersten-alvsjo", "rinkeby-kista"];
+    let health_centre_missing = |findings: &[projections::Finding]| -> Vec<String> {
+        findings
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FindingKind::HealthCentreCoordinatorMissing { area, year: 2024 } => Some(area.to_string()),
+                _ => None,
+            })
+            .collect()
+    };
+    let function_missing = |findings: &[projections::Finding]| -> Vec<String> {
+        findings
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FindingKind::MunicipalFunctionMissing { municipality, year: 2024 } => Some(municipality.to_string()),
+                _ => None,
+            })
+            .collect()
+    };
+    let designations: Vec<&ledger::RecordedEvent> =
+        history().chain.events().iter().filter(|e| e.data().type_name() == "CoordinatorDesignated").collect();
+    assert_eq!(designations.len(), 6, "a municipal function and a health centre for each district");
+    let first_record = designations.iter().map(|e| e.recorded_at()).min().expect("recorded");
+
+    let now_known = history().projections.findings(d("2024-06-01"), now());
+    let missing = health_centre_missing(&now_known);
+    for district in districts {
+        assert!(!missing.iter().any(|a| a == district), "{district} has its samordnande vårdcentral: {missing:?}");
+    }
+    assert!(missing.iter().any(|a| a == "nacka"), "an area without a record keeps its finding: {missing:?}");
+    assert!(!missing.iter().any(|a| a == "norrtalje"), "KSON holds Norrtälje's coordination: {missing:?}");
+    let functions = function_missing(&now_known);
+    assert!(!functions.iter().any(|m| m == "stockholm"), "Stockholm's districts have their functions: {functions:?}");
+    assert!(functions.iter().any(|m| m == "botkyrka"), "{functions:?}");
+    // None of the records is late or by the wrong designator.
+    assert!(
+        !now_known.iter().any(|f| matches!(
+            f.kind,
+            FindingKind::HealthCentreCoordinatorLate { .. }
+                | FindingKind::HealthCentreCoordinatorWrongDesignator { .. }
+        )),
+        "{now_known:?}"
+    );
+
+    // As known just before the first record, the ledger knew of no coordinator there.
+    let before = Timestamp::from_micros(first_record.as_micros() - 1);
+    let then = history().projections.findings(d("2024-06-01"), before);
+    let missing_then = health_centre_missing(&then);
+    for district in districts {
+        assert!(missing_then.iter().any(|a| a == district), "{district} before the record: {missing_then:?}");
+    }
+    assert!(function_missing(&then).iter().any(|m| m == "stockholm"));
+    // The designations are of 2024: the year before keeps its findings.
+    let findings_2023 = history().projections.findings(d("2023-06-01"), now());
+    assert!(findings_2023.iter().any(|f| matches!(
+        &f.kind,
+        FindingKind::HealthCentreCoordinatorMissing { area, year: 2023 } if area.as_str() == "bromma"
+    )));
 }

@@ -1,8 +1,13 @@
 //! Agreements and the parties bound by them (API.md §2 `Agreement`, `Participation`, `Party`), on
 //! both time axes. `Party` lives here rather than with the groups because what a party is in this
 //! API is mostly which agreements bind it, and `Agreement` and `Party` refer to each other.
+//! `agreementsConnection` is the county's agreements a page at a time, filtered and ordered on the
+//! server, for readers (the dashboard among them) that must not receive thousands at once.
 
-use async_graphql::{Context, ID, Object, SimpleObject};
+use std::cmp::Ordering;
+
+use async_graphql::connection::{Connection, Edge, query};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use ledger::{AgreementId, PartyId};
 use projections::{AgreementView, Participation as ParticipationView, PartyView, VersionView};
 
@@ -10,6 +15,7 @@ use super::enums::{AgreementKind, AgreementStatus, Binding, PartyKind};
 use super::events::Event;
 use super::organisation::{Group, group_of};
 use super::scalars::{Axes, Date, DateTime, parse_id};
+use super::timeline::{Change, check_range};
 use super::{app, readable};
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
@@ -127,6 +133,18 @@ impl Agreement {
                 position: i.position.get(),
             })
             .collect()
+    }
+    /// What changed for this agreement on any day from `from` to `to` (both included), as known at
+    /// `asKnownAt`: its part of the root `changes`, computed from this agreement (and its parent)
+    /// alone. Ordered by day.
+    async fn changes(&self, ctx: &Context<'_>, from: Date, to: Date) -> ApiResult<Vec<Change>> {
+        check_range(from, to)?;
+        let projections = app(ctx)?.projections()?;
+        Ok(projections
+            .agreement_changes(&self.view.id, from.0, to.0, self.axes.known)
+            .into_iter()
+            .map(Change::from)
+            .collect())
     }
     /// The events that make this answer what it is.
     async fn because(&self, ctx: &Context<'_>) -> ApiResult<Vec<Event>> {
@@ -295,6 +313,87 @@ impl Party {
     }
 }
 
+/// Which agreements an `agreementsConnection` holds; every condition given must hold.
+#[derive(InputObject, Debug, Default)]
+pub(super) struct AgreementFilter {
+    /// Text the id or the title contains, in any case (`spel`, `c12-a3`); blank: any.
+    search: Option<String>,
+    /// Only these kinds.
+    kinds: Option<Vec<AgreementKind>>,
+    /// Only these statuses on `at`.
+    statuses: Option<Vec<AgreementStatus>>,
+    /// Only those in force on `at` (true) or not in force (false).
+    in_force: Option<bool>,
+    /// Only those with a steward on `at` (true) or without one (false).
+    stewarded: Option<bool>,
+}
+
+impl AgreementFilter {
+    fn accepts(&self, view: &AgreementView, search: Option<&str>) -> bool {
+        let kind = AgreementKind::from(view.kind);
+        let status = AgreementStatus::from(view.status);
+        search.is_none_or(|text| {
+            view.id.as_str().to_lowercase().contains(text) || view.title.to_lowercase().contains(text)
+        }) && self.kinds.as_ref().is_none_or(|kinds| kinds.contains(&kind))
+            && self.statuses.as_ref().is_none_or(|statuses| statuses.contains(&status))
+            && self.in_force.is_none_or(|wanted| view.in_force == wanted)
+            && self.stewarded.is_none_or(|wanted| view.steward.is_some() == wanted)
+    }
+}
+
+/// The most agreements one page holds, and the page size when neither `first` nor `last` is given.
+const MAX_PAGE: usize = 500;
+const DEFAULT_PAGE: usize = 50;
+
+/// The order of kinds in a list: the main agreement first, local agreements last.
+fn kind_rank(kind: ledger::AgreementKind) -> u8 {
+    match kind {
+        ledger::AgreementKind::Main => 0,
+        ledger::AgreementKind::Guideline => 1,
+        ledger::AgreementKind::SubjectArea => 2,
+        ledger::AgreementKind::Supplementary => 3,
+        ledger::AgreementKind::Local => 4,
+    }
+}
+
+/// A title's sort key in Swedish alphabetical order: case folded, and å, ä, ö after z in that
+/// order (a plain comparison of code points would put ä before å).
+fn title_key(title: &str) -> Vec<u32> {
+    title
+        .chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'å' => u32::from('z') + 1,
+            'ä' | 'æ' => u32::from('z') + 2,
+            'ö' | 'ø' => u32::from('z') + 3,
+            c => u32::from(c),
+        })
+        .collect()
+}
+
+/// The connection's order: in force on `at` first, then by kind, by title, and by id.
+fn listing_order(a: &(Vec<u32>, AgreementView), b: &(Vec<u32>, AgreementView)) -> Ordering {
+    b.1.in_force
+        .cmp(&a.1.in_force)
+        .then_with(|| kind_rank(a.1.kind).cmp(&kind_rank(b.1.kind)))
+        .then_with(|| a.0.cmp(&b.0))
+        .then_with(|| a.1.id.as_str().cmp(b.1.id.as_str()))
+}
+
+/// The counts of an `agreementsConnection`, over every agreement the filter accepts (not only the
+/// page).
+#[derive(SimpleObject, Debug)]
+pub(super) struct AgreementCounts {
+    /// How many agreements the filter accepts.
+    total_count: u64,
+    /// How many of them are in force on `at`.
+    in_force_count: u64,
+}
+
+/// A page of agreements with its counts (Relay; cursors are offsets into the filtered, ordered
+/// list, so they hold for the same arguments and the same `asKnownAt`).
+pub(super) type AgreementConnection = Connection<usize, Agreement, AgreementCounts>;
+
 /// The agreements-and-parties part of the query root.
 #[derive(Debug, Default)]
 pub(super) struct AgreementQuery;
@@ -311,6 +410,67 @@ impl AgreementQuery {
         let axes = Axes::new(at, as_known_at);
         let projections = readable(ctx)?.projections()?;
         Ok(projections.agreements(axes.at, axes.known).into_iter().map(|view| Agreement { view, axes }).collect())
+    }
+
+    /// The agreements known by `asKnownAt`, as they stood on `at`, that `filter` accepts, a page at a
+    /// time (Relay: `first`/`after` forwards, `last`/`before` backwards; 50 when neither `first`
+    /// nor `last` is given, at most 500). Ordered: in force on `at` first, then by kind (main,
+    /// guideline, subject area, supplementary, local), by title (Swedish order), and by id.
+    #[allow(clippy::too_many_arguments)]
+    async fn agreements_connection(
+        &self,
+        ctx: &Context<'_>,
+        at: Option<Date>,
+        as_known_at: Option<DateTime>,
+        filter: Option<AgreementFilter>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<AgreementConnection> {
+        for n in [first, last].into_iter().flatten() {
+            if n < 0 || n as usize > MAX_PAGE {
+                return Err(ApiError::invalid(format!("first and last must be 0–{MAX_PAGE}, got {n}")).into());
+            }
+        }
+        let axes = Axes::new(at, as_known_at);
+        let filter = filter.unwrap_or_default();
+        let search = filter.search.as_deref().map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
+        // The projections are read (under their lock) before the first await, never across it.
+        let mut items: Vec<(Vec<u32>, AgreementView)> = readable(ctx)?
+            .projections()?
+            .agreements(axes.at, axes.known)
+            .into_iter()
+            .filter(|view| filter.accepts(view, search.as_deref()))
+            .map(|view| (title_key(&view.title), view))
+            .collect();
+        items.sort_by(listing_order);
+        let counts = AgreementCounts {
+            total_count: items.len() as u64,
+            in_force_count: items.iter().filter(|(_, view)| view.in_force).count() as u64,
+        };
+        let first = if first.is_none() && last.is_none() { Some(DEFAULT_PAGE as i32) } else { first };
+        let connection =
+            query(after, before, first, last, |after: Option<usize>, before: Option<usize>, first, last| async move {
+                let mut start = after.map_or(0, |a| a.saturating_add(1)).min(items.len());
+                let mut end = before.unwrap_or(items.len()).min(items.len()).max(start);
+                if let Some(first) = first {
+                    end = end.min(start.saturating_add(first));
+                }
+                if let Some(last) = last {
+                    start = start.max(end.saturating_sub(last));
+                }
+                let mut connection = Connection::with_additional_fields(start > 0, end < items.len(), counts);
+                connection.edges.extend(
+                    items
+                        .drain(start..end)
+                        .enumerate()
+                        .map(|(i, (_, view))| Edge::new(start + i, Agreement { view, axes })),
+                );
+                Ok::<_, async_graphql::Error>(connection)
+            })
+            .await?;
+        Ok(connection)
     }
 
     /// One agreement on `at`, as known at `asKnownAt`; null if not drafted by then.

@@ -26,6 +26,8 @@ pub(crate) const HEAVY_BASE: u64 = 5_000;
 fn list_of(field: &str, root: bool) -> (u64, bool) {
     match (field, root) {
         ("agreements", true) => (100, true),
+        // A county-wide fold, then one page: its length is that of `edges`/`nodes` below.
+        ("agreementsConnection", true) => (1, true),
         ("changes" | "deadlines", true) => (200, true),
         ("findings" | "events" | "problems" | "decisions", true) => (100, true),
         ("parties" | "groups" | "cases" | "bodies" | "coordinators" | "funds", true) => (30, true),
@@ -33,7 +35,7 @@ fn list_of(field: &str, root: bool) -> (u64, bool) {
         ("statutoryDuties", true) => (10, true),
         ("agreements", false) => (30, false),
         ("references" | "statutoryBasis", false) => (5, false),
-        ("because" | "history" | "citedBy" | "memberHistory" | "versions", false) => (20, false),
+        ("because" | "history" | "citedBy" | "memberHistory" | "versions" | "changes", false) => (20, false),
         ("parties" | "members" | "pendingParties" | "edges" | "nodes" | "interpretations", false) => (30, false),
         _ => (1, false),
     }
@@ -156,17 +158,48 @@ mod tests {
         assert!(one >= super::HEAVY_BASE);
     }
 
+    /// A template constant of the dashboard's `app.js` with its `${NAME}` interpolations (other
+    /// constants of the file) filled in.
+    fn dashboard_constant(app: &str, name: &str) -> String {
+        let start = app.find(&format!("const {name} = ")).expect("the constant is in app.js") + name.len() + 9;
+        let rest = &app[start..];
+        let text = if let Some(body) = rest.strip_prefix('`') {
+            &body[..body.find('`').expect("the template ends")]
+        } else {
+            rest[..rest.find(';').expect("the constant ends")].trim_matches('\'')
+        };
+        let mut out = String::new();
+        let mut text = text;
+        while let Some(open) = text.find("${") {
+            let close = open + text[open..].find('}').expect("the interpolation ends");
+            out.push_str(&text[..open]);
+            out.push_str(&dashboard_constant(app, &text[open + 2..close]));
+            text = &text[close + 1..];
+        }
+        out.push_str(text);
+        out
+    }
+
     #[test]
     fn the_dashboards_own_queries_are_well_within_the_limit() {
         let app = include_str!("../../web/app.js");
-        for name in ["STATE_QUERY", "TIMELINE_QUERY"] {
-            let start = app.find(&format!("const {name} = `")).expect("the query is in app.js") + name.len() + 10;
-            let end = start + app[start..].find('`').expect("the query ends");
-            let query = app[start..end].replace("${FIRST_DAY}", "2012-01-01");
+        for name in ["STATE_QUERY", "CONTEXT_QUERY", "TIMELINE_QUERY", "AGREEMENTS_QUERY"] {
+            let query = dashboard_constant(app, name);
+            assert!(!query.contains("${"), "{query}");
             let price = priced(&query);
             let limit = crate::schema::SchemaLimits::default().max_cost;
             assert!(price * 3 < limit, "{name} is priced {price}, over a third of the limit {limit}");
         }
+    }
+
+    #[test]
+    fn a_page_of_agreements_costs_a_county_wide_fold_and_its_page() {
+        let page = priced("{ agreementsConnection(first: 50) { totalCount nodes { id title } } }");
+        let all = priced("{ agreements { id title } }");
+        assert!(page >= super::HEAVY_BASE, "the filter and the order need every agreement folded");
+        assert!(page < all, "a page is priced below the whole list ({page} vs {all})");
+        let sixty: String = (0..60).map(|i| format!("a{i}: agreementsConnection {{ totalCount }} ")).collect();
+        assert!(priced(&format!("{{ {sixty} }}")) > crate::schema::SchemaLimits::default().max_cost);
     }
 
     #[test]

@@ -547,7 +547,7 @@ fn wanted(kind: &str, agreement: Option<&str>, kinds: Option<&[&str]>, of_agreem
     kinds.is_none_or(|kinds| kinds.contains(&kind)) && of_agreement.is_none_or(|wanted| agreement == Some(wanted))
 }
 
-fn check_range(from: Date, to: Date) -> Result<(), ApiError> {
+pub(super) fn check_range(from: Date, to: Date) -> Result<(), ApiError> {
     if from > to {
         return Err(ApiError::invalid(format!("from ({}) is after to ({})", from.0, to.0)));
     }
