@@ -6,7 +6,8 @@
 //
 // A second server holds a generated history of 200,000 events (generate-history, imported with
 // `samverkan import`, served with `--no-seed`), made while the first part runs: there the
-// agreements table pages and filters on the server, and the page must be ready in 2 s.
+// agreements table pages and filters on the server, and it must show its first page in 2 s (the
+// heavier panels – findings, organisation, deadlines – come after it; their time is printed).
 //
 // SAMVERKAN_BIN names the binary (default: target/debug/samverkan under CARGO_TARGET_DIR or the
 // repository), GENERATE_BIN the generator (default: generate-history beside it); CHROMIUM the
@@ -396,6 +397,47 @@ describe('the dashboard page', { timeout: 180_000 }, () => {
     assert.equal(await page.locator('h1').textContent(), 'Samverkan i Stockholms län');
   });
 
+  it('works with a server whose reads need a token, kept for the tab only', async () => {
+    const closedDir = mkdtempSync(join(tmpdir(), 'samverkan-e2e-closed-'));
+    const { child, url } = await startServer(closedDir, ['--reads-require-token']);
+    const tabProblems = [];
+    try {
+      await waitForHealth(url);
+      // Made through the running server (issue 17: the command line goes through it).
+      const reader = execFileSync(bin, ['token', 'create', '--role', 'READER', '--name', 'e2e-reader', '--data', closedDir], { encoding: 'utf8' }).trim();
+      const tab = await context.newPage();
+      tab.on('pageerror', (error) => tabProblems.push(`page error: ${error.message}`));
+      await tab.goto(`${url}/`);
+      const status = tab.getByTestId('status');
+      await status.filter({ hasText: /token/ }).waitFor({ timeout: UI_MS });
+      assert.equal(await tab.locator('main').getAttribute('data-ready'), 'false', 'nothing shown without a token');
+      await tab.getByTestId('token-input').fill('svk_not-a-token');
+      await tab.getByTestId('token-use').click();
+      await status.filter({ hasText: /tog inte emot|did not accept/ }).waitFor({ timeout: UI_MS });
+      await tab.getByTestId('token-input').fill(reader);
+      await tab.getByTestId('token-use').click();
+      await tab.locator('main[data-ready="true"]').waitFor({ timeout: UI_MS });
+      await tab.locator('[data-testid="agreements-table"][data-ready="true"]').waitFor({ timeout: UI_MS });
+      // The live feed subscribes with the token too.
+      await tab.locator('[data-testid="feed-status"][data-state="live"]').waitFor({ timeout: UI_MS });
+      // Kept for this tab: a reload needs no typing.
+      await tab.reload();
+      await tab.locator('main[data-ready="true"]').waitFor({ timeout: UI_MS });
+      assert.equal(await tab.evaluate(() => sessionStorage.getItem('samverkan.token')), reader);
+      // Another tab starts without it.
+      const other = await context.newPage();
+      await other.goto(`${url}/`);
+      await other.getByTestId('status').filter({ hasText: /token/ }).waitFor({ timeout: UI_MS });
+      assert.equal(await other.evaluate(() => sessionStorage.getItem('samverkan.token')), null);
+      await other.close();
+      await tab.close();
+      assert.deepEqual(tabProblems, [], 'the page reported errors');
+    } finally {
+      await stopServer(child);
+      rmSync(closedDir, { recursive: true, force: true });
+    }
+  });
+
   it('saves a screenshot and had no errors', async () => {
     mkdirSync(outDir, { recursive: true });
     await page.getByTestId('timeline-row-hok').locator('[data-kind="in-force"]').first().click();
@@ -444,16 +486,21 @@ describe('the dashboard at 200,000 events', { timeout: BIG_HISTORY_MS + 120_000 
     .locator(`[data-testid="agreements-table"][data-ready="true"][data-start="${start}"][data-total="${total}"]`)
     .waitFor({ timeout: UI_MS });
 
-  it('is ready in 2 s, the agreements table a page of 50', async () => {
+  it('shows the agreements table, a page of 50, in 2 s', async () => {
     const started = Date.now();
     await bigPage.goto(`${big}/`);
+    // Issue 15's bound: from the start of navigation to the table's first page drawn with its
+    // count and paging, as the page measured it (performance.now() when the page was rendered).
+    const table = bigPage.locator('[data-testid="agreements-table"][data-ready="true"][data-ready-ms]');
+    await table.waitFor({ timeout: UI_MS });
+    const tableMs = Number(await table.getAttribute('data-ready-ms'));
+    const tableWallMs = Date.now() - started;
     const main = bigPage.locator('main[data-ready="true"]');
     await main.waitFor({ timeout: UI_MS });
-    const wallMs = Date.now() - started;
-    // From the start of navigation to the table (and every other panel) drawn, as the page measured it.
     const readyMs = Number(await main.getAttribute('data-ready-ms'));
-    console.log(`# 200k: generated in ${history.generatedMs} ms, imported in ${history.importedMs} ms; page ready in ${readyMs} ms (${wallMs} ms around it)`);
-    assert.ok(readyMs > 0 && readyMs <= BIG_READY_MS, `the dashboard was ready in ${readyMs} ms at ${BIG_EVENTS} events; the bound is ${BIG_READY_MS} ms`);
+    console.log(`# 200k: generated in ${history.generatedMs} ms, imported in ${history.importedMs} ms; `
+      + `table shown in ${tableMs} ms (${tableWallMs} ms around it), every panel in ${readyMs} ms`);
+    assert.ok(tableMs > 0 && tableMs <= BIG_READY_MS, `the agreements table showed its page ${tableMs} ms after navigation at ${BIG_EVENTS} events; the bound is ${BIG_READY_MS} ms`);
     const total = history.drafted.length;
     assert.ok(total > 3000, `the generated history holds ${total} agreements`);
     await tableAt(1, total);

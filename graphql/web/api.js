@@ -9,11 +9,40 @@ export class ApiError extends Error {
   }
 }
 
+// A server started with `--reads-require-token` answers only callers with a token. The reader
+// types it once; it is kept in this tab's session storage (gone when the tab closes, never sent
+// anywhere but this server) and sent with every query and in the feed's connection_init.
+const TOKEN_KEY = 'samverkan.token';
+
+/** The token this tab uses, or '' for none. */
+export function token() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+/** Keeps `value` as this tab's token ('' forgets it). */
+export function setToken(value) {
+  try {
+    if (value) sessionStorage.setItem(TOKEN_KEY, value);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Storage refused (a private window with storage off): the token is not kept.
+  }
+}
+
 /** Runs a query and returns its `data`, or throws an ApiError. */
 export async function query(text, variables = {}, { signal } = {}) {
+  const secret = token();
   const response = await fetch('/graphql', {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json',
+      ...(secret ? { authorization: `Bearer ${secret}` } : {}),
+    },
     body: JSON.stringify({ query: text, variables }),
     signal,
   });
@@ -49,7 +78,8 @@ export function subscribe(subscription, variables, { onData, onStatus }) {
     onStatus(retry === 0 ? 'connecting' : 'reconnecting');
     socket = new WebSocket(url, 'graphql-transport-ws');
     socket.addEventListener('open', () => {
-      socket.send(JSON.stringify({ type: 'connection_init', payload: {} }));
+      const secret = token();
+      socket.send(JSON.stringify({ type: 'connection_init', payload: secret ? { Authorization: `Bearer ${secret}` } : {} }));
     });
     socket.addEventListener('message', (message) => {
       let frame;

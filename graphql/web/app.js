@@ -2,7 +2,7 @@
 // from the public GraphQL API (see api.js), so this file doubles as an example for other
 // dashboards. All text from the ledger goes into the page as text nodes, never as HTML.
 
-import { query, subscribe } from './api.js';
+import { query, setToken, subscribe, token } from './api.js';
 import { drawTimeline, dayOf, isoOf } from './timeline.js';
 import { currentLang, sentence, setLang, t, term, translatePage } from './i18n.js';
 
@@ -28,18 +28,17 @@ query Agreements($at: Date!, $known: DateTime, $filter: AgreementFilter, $first:
   }
 }`;
 
-// What applied on `at` as known at `known` (null: now), in two requests the server answers side
-// by side: each county-wide answer is a fold of its own, and a large ledger has many to fold.
+// What applied on `at` as known at `known` (null: now), in two requests besides the table's own
+// page (AGREEMENTS_QUERY, asked first and drawn as soon as it comes): each county-wide answer is a
+// fold of its own, and a large ledger has many to fold.
 const STATE_QUERY = `
-query Dashboard($at: Date!, $known: DateTime, $filter: AgreementFilter, $first: Int) {
+query Dashboard($at: Date!, $known: DateTime) {
   ledger { position headHash }
   hok: agreement(id: "hok", at: $at, asKnownAt: $known) {
     id title kind status inForce inForceFrom version
     versions { number recommendedOn responseDue }
     parties { party { id name } adoptedOn declinedOn noticeGivenOn leavesOn bound }
     pendingParties { id name }
-  }
-  agreementsConnection(at: $at, asKnownAt: $known, filter: $filter, first: $first) {${AGREEMENT_PAGE}
   }
   findings(at: $at, asKnownAt: $known) { kind subject description arose }
 }`;
@@ -159,6 +158,7 @@ const state = {
   page: null, // the agreements table's page: { totalCount, inForceCount, pageInfo, nodes }
   pageStart: 1, // the position of the page's first row in the filtered list, from 1
   readyMs: null, // when the page was first ready, ms after navigation started
+  tableReadyMs: null, // when the agreements table first showed its page, ms after navigation started
   selectedKey: null,
   names: new Map(),
   dashboard: null,
@@ -244,24 +244,33 @@ function timelineFilter() {
 
 async function loadDashboard() {
   const seq = ++stateSeq;
-  ++pageSeq; // a page asked for before this answer would belong to the old date
+  const tableSeq = ++pageSeq; // a page asked for before this one would belong to the old date
   $('main').dataset.ready = 'false';
   setStatus(t('loading'));
   const at = state.at;
   const known = state.known;
+  // The table's page first, and drawn the moment it comes: it is what a reader looks for, and on
+  // a large ledger the rest of the page (findings, organisation, deadlines) takes longer.
+  const table = query(AGREEMENTS_QUERY, { at, known, filter: agreementFilter(), first: PAGE_SIZE }).then((data) => {
+    if (seq !== stateSeq || tableSeq !== pageSeq) return;
+    state.page = data.agreementsConnection;
+    state.pageStart = 1;
+    remember(state.page.nodes, 'title');
+    renderAgreements();
+    if (state.tableReadyMs === null) state.tableReadyMs = Math.round(performance.now());
+    $('agreements-table').dataset.readyMs = String(state.tableReadyMs);
+  });
   try {
     const [core, context] = await Promise.all([
-      query(STATE_QUERY, { at, known, filter: agreementFilter(), first: PAGE_SIZE }),
+      query(STATE_QUERY, { at, known }),
       query(CONTEXT_QUERY, { at, known, until: addMonths(at, DEADLINE_MONTHS) }),
+      table,
     ]);
     if (seq !== stateSeq) return;
     const data = { ...core, ...context };
     state.dashboard = data;
-    state.page = data.agreementsConnection;
-    state.pageStart = 1;
     state.loadedPosition = Math.max(state.loadedPosition, data.ledger.position);
     remember(data.parties);
-    remember(state.page.nodes, 'title');
     remember(data.stewarded.nodes, 'title');
     if (data.hok) remember([data.hok], 'title');
     remember(data.groups);
@@ -276,6 +285,12 @@ async function loadDashboard() {
     }
   } catch (error) {
     if (seq !== stateSeq) return;
+    if (error.code === 'UNAUTHENTICATED') {
+      // This server reads only for a token holder: ask for one.
+      setStatus(t(token() ? 'tokenRefused' : 'tokenNeeded', error.message), true);
+      $('token').focus();
+      return;
+    }
     setStatus(`${t('loadFailed')}: ${error.message}`, true);
   }
 }
@@ -864,6 +879,19 @@ function init() {
   }
 
   $('controls').addEventListener('submit', (event) => event.preventDefault());
+  // The token for a server that closes its reads (`--reads-require-token`), kept for this tab.
+  $('token').value = token();
+  $('token-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    setToken($('token').value.trim());
+    // The feed follows with the new token, and every panel is asked again.
+    if (stopFeed) {
+      stopFeed();
+      stopFeed = null;
+    }
+    timelineStarted = false;
+    loadDashboard();
+  });
   // A text field in YYYY-MM-DD (a browser's date field shows its own locale's format): a complete
   // day is taken as it is typed; anything else is named when the field is left.
   $('at').addEventListener('input', () => {
