@@ -43,6 +43,11 @@ pub enum Code {
     Overloaded,
     /// The answer would be larger than the server sends; ask for less.
     ResponseTooLarge,
+    /// The disk holding the ledger is full: nothing was recorded; reads go on. Retry once the
+    /// operator has freed space (and restarted the server).
+    StorageFull,
+    /// The ledger cannot record now (a storage failure); reads go on. Retry later.
+    Unavailable,
 }
 
 impl Code {
@@ -61,6 +66,8 @@ impl Code {
             Code::TooManyRequests => "TOO_MANY_REQUESTS",
             Code::Overloaded => "OVERLOADED",
             Code::ResponseTooLarge => "RESPONSE_TOO_LARGE",
+            Code::StorageFull => "STORAGE_FULL",
+            Code::Unavailable => "UNAVAILABLE",
         }
     }
 }
@@ -116,6 +123,22 @@ impl From<LedgerError> for ApiError {
             | LedgerError::Proof(_) => ApiError::invalid(e.to_string()),
             LedgerError::UnknownEvent(_) => ApiError::not_found(e.to_string()),
             LedgerError::IdReused { .. } | LedgerError::Conflict { .. } => ApiError::new(Code::Conflict, e.to_string()),
+            LedgerError::StorageFull { .. } => {
+                tracing::error!(error = %e, "a write was refused: the disk is full");
+                ApiError::new(
+                    Code::StorageFull,
+                    "the disk holding the ledger is full: nothing was recorded; reads go on, and writes once the \
+                     operator has freed space and restarted the server",
+                )
+            }
+            LedgerError::Poisoned => {
+                tracing::error!(error = %e, "a write was refused");
+                ApiError::new(
+                    Code::Unavailable,
+                    "the ledger cannot record now after a storage failure: nothing was recorded; reads go on, \
+                     and writes once the operator has restarted the server",
+                )
+            }
             LedgerError::Io(_)
             | LedgerError::Storage(_)
             | LedgerError::NotALedger { .. }
@@ -124,7 +147,6 @@ impl From<LedgerError> for ApiError {
             | LedgerError::ChainBroken { .. }
             | LedgerError::Gap { .. }
             | LedgerError::UnsupportedSchema { .. }
-            | LedgerError::Poisoned
             | LedgerError::Closed => ApiError::internal(&e),
         }
     }

@@ -146,6 +146,18 @@ pub enum LedgerError {
     #[error("the ledger stopped accepting appends after a failed sync; restart to recover")]
     Poisoned,
 
+    /// The disk holding the ledger is full (or its quota used up): nothing of this append was
+    /// acknowledged, and the ledger refuses appends until it is reopened with space free, because
+    /// sled 0.34 stops its log at its first write error and an `fdatasync` that failed may have
+    /// dropped pages. Reads go on. Free space, then restart the server (or reopen the ledger).
+    #[error(
+        "the disk holding the ledger is full: nothing was recorded; free space and restart the server to record again ({reason})"
+    )]
+    StorageFull {
+        /// What the operating system said.
+        reason: String,
+    },
+
     /// A proof or tile was asked for that the tree cannot give (a size beyond the head, a leaf
     /// outside the tree). Nothing is wrong with the ledger; fix the request.
     #[error("{0}")]

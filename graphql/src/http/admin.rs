@@ -97,6 +97,8 @@ fn status_of(error: &ApiError) -> StatusCode {
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::Conflict => StatusCode::CONFLICT,
         Code::RuleViolation | Code::InvalidInput => StatusCode::BAD_REQUEST,
+        Code::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

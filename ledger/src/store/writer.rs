@@ -67,6 +67,8 @@ pub(crate) struct Writer {
     checkpoint: Published,
     observer: Observed,
     poisoned: bool,
+    /// Why it is poisoned, when the cause was a full disk (then every later append hears that).
+    full: Option<String>,
     /// The ledger's directory, where the head manifest lives.
     dir: std::path::PathBuf,
     /// The head the manifest names, and when it was written.
@@ -88,7 +90,20 @@ impl Writer {
         dir: std::path::PathBuf,
     ) -> Self {
         let manifest = (head, std::time::Instant::now());
-        Self { db, trees, syncer, config, head, head_tx, checkpoint, observer, poisoned: false, dir, manifest }
+        Self {
+            db,
+            trees,
+            syncer,
+            config,
+            head,
+            head_tx,
+            checkpoint,
+            observer,
+            poisoned: false,
+            full: None,
+            dir,
+            manifest,
+        }
     }
 
     /// Rewrites the head manifest when the head moved and the last write is older than
@@ -137,7 +152,10 @@ impl Writer {
     fn commit(&mut self, batch: Vec<Request>) {
         if self.poisoned {
             for request in batch {
-                request.reply.send(Err(LedgerError::Poisoned));
+                request.reply.send(Err(match &self.full {
+                    Some(reason) => LedgerError::StorageFull { reason: reason.clone() },
+                    None => LedgerError::Poisoned,
+                }));
             }
             return;
         }
@@ -172,11 +190,17 @@ impl Writer {
             };
             let signed = self.config.log_key.as_ref().map(|key| key.sign(head.position.get(), grown.root));
             if let Err(e) = self.write(&records, &head, &grown.added) {
-                // The transaction did not apply: nothing of this batch is stored.
+                // The transaction did not apply: nothing of this batch is stored. sled 0.34 keeps a
+                // write error as its own from then on, so a full disk stops appends like a failed
+                // sync does.
                 tracing::error!(error = %e, "append transaction failed");
+                if let Some(reason) = disk_full(&e) {
+                    self.poisoned = true;
+                    self.full = Some(reason);
+                }
                 let reason = e.to_string();
                 for request in batch {
-                    request.reply.send(Err(LedgerError::Io(std::io::Error::other(reason.clone()))));
+                    request.reply.send(Err(self.full_or(LedgerError::Io(std::io::Error::other(reason.clone())))));
                 }
                 return;
             }
@@ -186,9 +210,10 @@ impl Writer {
                 // unknown until sled recovers on reopen. Refuse everything from now on.
                 tracing::error!(error = %e, "sync failed; the ledger refuses further appends");
                 self.poisoned = true;
+                self.full = disk_full(&e);
                 let reason = e.to_string();
                 for request in batch {
-                    request.reply.send(Err(LedgerError::Io(std::io::Error::other(reason.clone()))));
+                    request.reply.send(Err(self.full_or(LedgerError::Io(std::io::Error::other(reason.clone())))));
                 }
                 return;
             }
@@ -253,12 +278,34 @@ impl Writer {
             })
     }
 
+    /// [`LedgerError::StorageFull`] when the disk is full, else `other`.
+    fn full_or(&self, other: LedgerError) -> LedgerError {
+        match &self.full {
+            Some(reason) => LedgerError::StorageFull { reason: reason.clone() },
+            None => other,
+        }
+    }
+
     fn sync(&mut self) -> Result<()> {
         match self.config.durability {
             Durability::Fsync => self.syncer.flush_and_sync(&self.db),
             Durability::FlushOnly => self.db.flush().map(|_| ()).map_err(Into::into),
         }
     }
+}
+
+/// What the operating system said, when `error` is a full disk or an exhausted quota (`ENOSPC`,
+/// `EDQUOT`), however sled or the syncer wrapped it.
+fn disk_full(error: &LedgerError) -> Option<String> {
+    let io = match error {
+        LedgerError::Io(e) => Some(e),
+        LedgerError::Storage(sled::Error::Io(e)) => Some(e),
+        _ => None,
+    }?;
+    let full = io.kind() == std::io::ErrorKind::StorageFull
+        || io.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(io.raw_os_error(), Some(28 | 122));
+    full.then(|| io.to_string())
 }
 
 /// What one commit group adds to the Merkle tree.
