@@ -821,7 +821,8 @@ fn serve(
         let _follower = state.spawn_follower();
         let _verifier = verify_every.map(|every| state.spawn_verifier(every));
         tracing::info!(%local, data = %data.display(), "serving GraphQL on {url}/graphql");
-        eprintln!("samverkan: serving {url}/graphql (data: {})", data.display());
+        // The line tests and scripts read the address from: "serving http://…/graphql" first.
+        eprintln!("samverkan: serving {url}/graphql (GraphiQL) and the dashboard at {url}/ (data: {})", data.display());
         crate::http::serve(listener, state, config, shutdown_signal()).await?;
         Ok::<(), anyhow::Error>(())
     });

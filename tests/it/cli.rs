@@ -194,6 +194,8 @@ fn a_running_server_is_gone_through_and_a_failed_serve_changes_nothing() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(line.contains("serving http://"), "{line}");
+    // Both doors for a person: the IDE and the dashboard (issue 17).
+    assert!(line.contains("/graphql (GraphiQL)") && line.contains("the dashboard at http://"), "{line}");
 }
 
 /// Issue 20: a new data directory is the secretariat's own (0700), and so is the token file (0600).
