@@ -112,6 +112,8 @@ struct Shared {
     executor: Executor,
     config: Arc<ServerConfig>,
     clients: Arc<clients::Clients>,
+    /// The slots of the operations endpoints (`admin.rs`).
+    operations: Arc<admin::Operations>,
     /// Turns true when the server begins its graceful shutdown.
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -140,7 +142,8 @@ fn router(app: Arc<App>, config: ServerConfig, shutdown: tokio::sync::watch::Rec
     let cors = cors_layer(&config.cors_origins);
     let (timeout, max_body, max_import) = (config.request_timeout, config.max_body_bytes, config.max_import_bytes);
     let clients = Arc::new(clients::Clients::new(config.max_requests_per_client));
-    let shared = Shared { app, schema, executor, config: Arc::new(config), clients, shutdown };
+    let operations = Arc::new(admin::Operations::default());
+    let shared = Shared { app, schema, executor, config: Arc::new(config), clients, operations, shutdown };
     Router::new()
         .route("/", get(web::index))
         .route("/assets/{file}", get(web::asset))

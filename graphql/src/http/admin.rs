@@ -29,9 +29,44 @@ use axum::routing::{get, post};
 use ledger::{Date, Position};
 use serde::Deserialize;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use super::Shared;
 use crate::app::{App, Caller, Role, TokenError, bearer};
 use crate::error::{ApiError, Code};
+
+/// How many of each heavy operation may run at once: one verification (a walk of the whole log), two
+/// exports (each streams the whole log), one import (its body is held in memory). One more is
+/// refused at once with 429 rather than queued: an operator retries, a runaway script is stopped.
+#[derive(Debug)]
+pub(super) struct Operations {
+    verify: Arc<Semaphore>,
+    export: Arc<Semaphore>,
+    import: Arc<Semaphore>,
+}
+
+impl Default for Operations {
+    fn default() -> Self {
+        Self {
+            verify: Arc::new(Semaphore::new(1)),
+            export: Arc::new(Semaphore::new(2)),
+            import: Arc::new(Semaphore::new(1)),
+        }
+    }
+}
+
+/// A slot of `semaphore`, if one is free.
+fn slot(semaphore: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+    Arc::clone(semaphore).try_acquire_owned().ok()
+}
+
+/// The 429 that says as many `what` as may run are running.
+fn busy(what: &str) -> Response {
+    let message = format!("as many {what} as the server runs at once are running; retry when one has finished");
+    let mut response = refusal(StatusCode::TOO_MANY_REQUESTS, ApiError::new(Code::TooManyRequests, message));
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
 
 /// The response header naming the last position an export holds, so that a client can tell a
 /// complete export from one cut short.
@@ -236,9 +271,14 @@ async fn export(State(shared): State<Shared>, headers: HeaderMap, Query(query): 
         Some(n) if n <= head.get() => Position::new(n),
         Some(n) => return failed(ApiError::invalid(format!("through={n} is past the head, {head}"))),
     };
+    let permit = match slot(&shared.operations.export) {
+        Some(permit) => permit,
+        None => return busy("exports"),
+    };
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     let app = Arc::clone(&shared.app);
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let mut out = ChannelWriter { buffer: Vec::with_capacity(ChannelWriter::PIECE), sender: sender.clone() };
         match app.export_through(through, &mut out) {
             Ok(count) => tracing::info!(events = count, "exported"),
@@ -260,18 +300,39 @@ async fn verify(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     if let Err((status, e)) = authorize(&shared.app, &headers, Needs::Operator) {
         return refusal(status, e);
     }
+    let permit = match slot(&shared.operations.verify) {
+        Some(permit) => permit,
+        None => return busy("verifications"),
+    };
     let app = Arc::clone(&shared.app);
-    match tokio::task::spawn_blocking(move || app.verify_now()).await {
+    let verified = tokio::task::spawn_blocking(move || app.verify_now()).await;
+    drop(permit);
+    match verified {
         Ok(Ok(report)) => axum::Json(report).into_response(),
         Ok(Err(reason)) => failed(ApiError::new(Code::Internal, format!("verification failed: {reason}"))),
         Err(e) => failed(ApiError::internal(&e)),
     }
 }
 
-async fn import(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn import(State(shared): State<Shared>, headers: HeaderMap, body: Body) -> Response {
     let caller = match authorize(&shared.app, &headers, Needs::Writer) {
         Ok(caller) => caller,
         Err((status, e)) => return refusal(status, e),
+    };
+    // The slot first, then the body: a second import is refused before its file is read.
+    let _permit = match slot(&shared.operations.import) {
+        Some(permit) => permit,
+        None => return busy("imports"),
+    };
+    let body = match axum::body::to_bytes(body, shared.config.max_import_bytes).await {
+        Ok(body) => body,
+        Err(_) => {
+            let message = format!(
+                "the file is larger than the {} bytes an import may be, or was cut short",
+                shared.config.max_import_bytes
+            );
+            return refusal(StatusCode::PAYLOAD_TOO_LARGE, ApiError::invalid(message));
+        }
     };
     let app = Arc::clone(&shared.app);
     let outcome = blocking(move || {
@@ -302,5 +363,27 @@ async fn import(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
             tracing::info!(error = %e.message, "import refused");
             failed(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_verification_two_exports_and_one_import_at_once_the_next_is_429() {
+        let operations = Operations::default();
+        let verifying = slot(&operations.verify).expect("the first");
+        assert!(slot(&operations.verify).is_none(), "the second waits for none");
+        drop(verifying);
+        assert!(slot(&operations.verify).is_some(), "free again once the first is done");
+        let exports = [slot(&operations.export), slot(&operations.export)];
+        assert!(exports.iter().all(Option::is_some));
+        assert!(slot(&operations.export).is_none());
+        let _import = slot(&operations.import).expect("the first");
+        assert!(slot(&operations.import).is_none());
+        let refused = busy("imports");
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.headers()[header::RETRY_AFTER], "5");
     }
 }
