@@ -217,6 +217,9 @@ describe('the dashboard page', { timeout: 180_000 }, () => {
     await page.locator('main[data-ready="true"]').waitFor({ timeout: UI_MS });
     await page.locator('[data-testid="feed-status"][data-state="live"]').waitFor({ timeout: UI_MS });
     assert.equal(await page.locator('h1').textContent(), 'Samverkan i Stockholms län');
+    // Every panel drawn: none still says it is loading, none is marked busy.
+    assert.equal(await page.getByTestId('panel-loading').count(), 0);
+    assert.equal(await page.locator('section[aria-busy="true"]').count(), 0);
   });
 
   it('shows the HÖK not yet in force on 2022-07-01', async () => {
@@ -495,11 +498,16 @@ describe('the dashboard at 200,000 events', { timeout: BIG_HISTORY_MS + 120_000 
     await table.waitFor({ timeout: UI_MS });
     const tableMs = Number(await table.getAttribute('data-ready-ms'));
     const tableWallMs = Date.now() - started;
+    // Usable then: the count shown and the next page a click away, whether or not the slower panels
+    // (marked busy until their answer is drawn) have come.
+    const panelsStillLoading = await bigPage.locator('section[data-loading="true"]').count();
+    assert.match(await bigPage.getByTestId('agreements-range').innerText(), /^1–50 av \d+$/);
+    assert.equal(await bigPage.getByTestId('agreements-next').isDisabled(), false, 'the next page can be asked for');
     const main = bigPage.locator('main[data-ready="true"]');
     await main.waitFor({ timeout: UI_MS });
     const readyMs = Number(await main.getAttribute('data-ready-ms'));
     console.log(`# 200k: generated in ${history.generatedMs} ms, imported in ${history.importedMs} ms; `
-      + `table shown in ${tableMs} ms (${tableWallMs} ms around it), every panel in ${readyMs} ms`);
+      + `table shown in ${tableMs} ms (${tableWallMs} ms around it; ${panelsStillLoading} panels still loading then), every panel in ${readyMs} ms`);
     assert.ok(tableMs > 0 && tableMs <= BIG_READY_MS, `the agreements table showed its page ${tableMs} ms after navigation at ${BIG_EVENTS} events; the bound is ${BIG_READY_MS} ms`);
     const total = history.drafted.length;
     assert.ok(total > 3000, `the generated history holds ${total} agreements`);

@@ -28,7 +28,7 @@ query Agreements($at: Date!, $known: DateTime, $filter: AgreementFilter, $first:
   }
 }`;
 
-// What applied on `at` as known at `known` (null: now), in two requests besides the table's own
+// What applied on `at` as known at `known` (null: now), in two requests after the table's own
 // page (AGREEMENTS_QUERY, asked first and drawn as soon as it comes): each county-wide answer is a
 // fold of its own, and a large ledger has many to fold.
 const STATE_QUERY = `
@@ -242,15 +242,37 @@ function timelineFilter() {
   };
 }
 
+// The panels besides the table (findings, HÖK, cases, deadlines, organisation): on a large ledger
+// their answers come after the table's page, so until they are drawn their cards are marked busy,
+// and the first time (nothing drawn yet) they say they are loading rather than look empty.
+const SLOW_PANELS = ['findings-body', 'hok-line', 'ladder', 'deadlines', 'org'];
+
+function panelsLoading(loading) {
+  for (const id of SLOW_PANELS) {
+    const card = $(id).closest('section');
+    card.setAttribute('aria-busy', String(loading));
+    card.dataset.loading = String(loading);
+    if (state.dashboard) continue;
+    const el = $(id);
+    if (!loading) el.replaceChildren(); // a failed first load: the status line says why
+    else if (el.tagName === 'P') el.textContent = t('loading');
+    else el.replaceChildren(h(el.tagName === 'DIV' ? 'p' : 'li', { class: 'muted', 'data-testid': 'panel-loading' }, t('loading')));
+  }
+}
+
 async function loadDashboard() {
   const seq = ++stateSeq;
   const tableSeq = ++pageSeq; // a page asked for before this one would belong to the old date
   $('main').dataset.ready = 'false';
   setStatus(t('loading'));
+  panelsLoading(true);
   const at = state.at;
   const known = state.known;
   // The table's page first, and drawn the moment it comes: it is what a reader looks for, and on
-  // a large ledger the rest of the page (findings, organisation, deadlines) takes longer.
+  // a large ledger the rest of the page (findings, organisation, deadlines) takes longer. The rest
+  // is asked for only once the table has its answer: the server runs documents priced as heavy
+  // work (each of these three is) a few at a time – one at a time on two cores – in the order they
+  // arrive, and a page asked for beside them could wait behind both.
   const table = query(AGREEMENTS_QUERY, { at, known, filter: agreementFilter(), first: PAGE_SIZE }).then((data) => {
     if (seq !== stateSeq || tableSeq !== pageSeq) return;
     state.page = data.agreementsConnection;
@@ -261,10 +283,11 @@ async function loadDashboard() {
     $('agreements-table').dataset.readyMs = String(state.tableReadyMs);
   });
   try {
+    await table;
+    if (seq !== stateSeq) return;
     const [core, context] = await Promise.all([
       query(STATE_QUERY, { at, known }),
       query(CONTEXT_QUERY, { at, known, until: addMonths(at, DEADLINE_MONTHS) }),
-      table,
     ]);
     if (seq !== stateSeq) return;
     const data = { ...core, ...context };
@@ -275,6 +298,7 @@ async function loadDashboard() {
     if (data.hok) remember([data.hok], 'title');
     remember(data.groups);
     renderDashboard();
+    panelsLoading(false);
     setStatus(addressProblems.join(' '), addressProblems.length > 0);
     if (state.readyMs === null) state.readyMs = Math.round(performance.now());
     Object.assign($('main').dataset, { ready: 'true', at, known: known ?? 'now', readyMs: String(state.readyMs) });
@@ -285,6 +309,7 @@ async function loadDashboard() {
     }
   } catch (error) {
     if (seq !== stateSeq) return;
+    panelsLoading(false);
     if (error.code === 'UNAUTHENTICATED') {
       // This server reads only for a token holder: ask for one.
       setStatus(t(token() ? 'tokenRefused' : 'tokenNeeded', error.message), true);

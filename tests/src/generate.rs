@@ -14,6 +14,8 @@ use ledger::{
     VersionRecommended,
 };
 
+use projections::rules;
+
 use crate::Rng;
 
 /// One generated event with the record time it should carry.
@@ -197,9 +199,11 @@ impl Generator {
             });
         }
 
-        // The main agreement: every party adopts; in force from the last adoption.
+        // The main agreement: every party adopts; in force from the last adoption (never before its
+        // earliest date).
         let main: AgreementId = slug(&format!("c{c}-hok"));
-        self.agreement(&main, AgreementKind::Main, Binding::AllParties, &parties, &steering, council);
+        let main_in_force =
+            self.agreement(&main, AgreementKind::Main, Binding::AllParties, &parties, &steering, council);
 
         // Subject-area agreements, adopted pair by pair; some revised, some with notice and a case.
         let count = self.rng.range(3, 12) as usize;
@@ -211,7 +215,7 @@ impl Generator {
             }
         }
         let noticed = self.rng.range(1, parties.len() as u64) as usize;
-        self.notice(&main, &parties[noticed], &steering, council);
+        self.notice(&main, main_in_force, &parties[noticed], &steering, council);
 
         // Follow-up of the main agreement.
         let year = self.day.year() + 1;
@@ -222,6 +226,9 @@ impl Generator {
         self.emit(AnnualDialogueHeld { year, participants: vec![region.to_string()], summary: "Dialog".into() });
     }
 
+    /// Drafts, recommends, adopts and publishes an agreement; returns a day from which it is surely in
+    /// force: its first version's entry into force once every party has adopted (for EACH_PARTY that
+    /// day binds every pair, at or after the first pair's).
     fn agreement(
         &mut self,
         id: &AgreementId,
@@ -230,7 +237,7 @@ impl Generator {
         parties: &[PartyId],
         steering: &BodyId,
         council: impl Fn(&PartyId) -> BodyId,
-    ) {
+    ) -> Date {
         self.advance(30);
         self.emit(AgreementDrafted {
             agreement: id.clone(),
@@ -243,6 +250,7 @@ impl Generator {
             revision_lead_months: Some(3),
         });
         let versions = if self.rng.range(0, 4) == 0 { 2 } else { 1 };
+        let mut in_force_from = None;
         for version in 1..=versions {
             self.advance(30);
             let earliest = self.day.add_months(6);
@@ -269,10 +277,15 @@ impl Generator {
                 decision: decided,
                 response_due: self.day.add_months(6),
             });
+            let mut adoptions = Vec::with_capacity(parties.len());
             for party in parties {
                 self.advance(2);
                 let decision = self.decision(&council(party), "Antagande");
                 self.emit(PartyAdopted { agreement: id.clone(), version, party: party.clone(), decision });
+                adoptions.push(Some(self.day));
+            }
+            if version == 1 {
+                in_force_from = rules::entry_into_force_all_parties(Some(earliest), adoptions);
             }
             self.emit(VersionPublished {
                 agreement: id.clone(),
@@ -280,10 +293,25 @@ impl Generator {
                 url: format!("https://example.org/{id}/{version}"),
             });
         }
+        // Every party adopted the first version, so the rule gives a day; the fallback is never taken.
+        in_force_from.unwrap_or(self.day)
     }
 
-    fn notice(&mut self, id: &AgreementId, party: &PartyId, steering: &BodyId, council: impl Fn(&PartyId) -> BodyId) {
+    /// A party's notice and the continuation decided after it. Notice can only be given on an
+    /// agreement in force (the rule every import obeys), so it is never dated before `in_force_from`: the subject-area
+    /// agreements between the main agreement's adoption and the notice may all be short (seed 113's
+    /// first county gave notice five days before its HÖK came into force).
+    fn notice(
+        &mut self,
+        id: &AgreementId,
+        in_force_from: Date,
+        party: &PartyId,
+        steering: &BodyId,
+        council: impl Fn(&PartyId) -> BodyId,
+    ) {
+        // After the random wait, so a history that was already valid stays the same.
         self.advance(400);
+        self.day = self.day.max(in_force_from);
         let decision = self.decision(&council(party), "Uppsägning");
         self.emit(NoticeGiven { agreement: id.clone(), party: party.clone(), decision });
         self.advance(60);
