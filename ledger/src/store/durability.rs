@@ -8,7 +8,11 @@
 //!
 //! So after every `flush()` the ledger calls `fdatasync` on sled's `db` file, and `fsync` on every
 //! blob file it has not synced yet plus the `blobs/` directory when one appeared. Only then is an
-//! append acknowledged. Snapshot files (`snap.*`) are `fsync`ed by sled itself.
+//! append acknowledged. Snapshot files (`snap.*`) are `fsync`ed by sled itself (their renames and
+//! removals by the directory sync at open). sled writes its settings file `conf` once, when it
+//! creates the database, and never syncs it: after a power cut it could be empty (sled rewrites
+//! it) or torn (sled then fails to open), so the ledger syncs it at open, before the directory
+//! entries that name it (found by `tests/it/ledger_power_loss.rs`).
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -25,9 +29,11 @@ pub(crate) struct Syncer {
 }
 
 impl Syncer {
-    /// Opens sled's files in `dir` (after sled has created them) and makes the directory entries
-    /// themselves durable.
+    /// Opens sled's files in `dir` (after sled has created them) and makes them and the directory
+    /// entries themselves durable: the settings file `conf` first, so that no durable entry names
+    /// a `conf` whose bytes a power cut can still take back.
     pub(crate) fn open(dir: &Path) -> io::Result<Self> {
+        File::open(dir.join("conf"))?.sync_all()?;
         let db_file = File::open(dir.join("db"))?;
         sync_dir(dir)?;
         let mut syncer = Self { db_file, blobs_dir: dir.join("blobs"), synced_blobs: HashSet::new() };
