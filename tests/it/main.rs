@@ -18,6 +18,7 @@ mod ledger_durability;
 mod ledger_guard;
 mod ledger_integrity;
 mod ledger_jsonl;
+mod ledger_power_loss;
 mod ledger_tamper;
 mod load;
 mod no_rewrite;
