@@ -481,24 +481,24 @@ int renameat2(int od, const char *from, int nd, const char *to, unsigned flags) 
 
 /* ---- what the model does not cover: recorded so the replay refuses the trace ---- */
 
-void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
-    REAL(mmap);
+/* A shared writable mapping of a file writes it behind the model's back: note it. */
+static void note_mapping(int prot, int flags, int fd) {
     if (fd >= 0 && (prot & PROT_WRITE) && (flags & MAP_SHARED)) {
         pthread_mutex_lock(&lock);
         init();
         record_unknown("a shared writable mmap", fd);
         pthread_mutex_unlock(&lock);
     }
+}
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+    REAL(mmap);
+    note_mapping(prot, flags, fd);
     return real_mmap(addr, len, prot, flags, fd, off);
 }
 void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off) {
     REAL(mmap64);
-    if (fd >= 0 && (prot & PROT_WRITE) && (flags & MAP_SHARED)) {
-        pthread_mutex_lock(&lock);
-        init();
-        record_unknown("a shared writable mmap", fd);
-        pthread_mutex_unlock(&lock);
-    }
+    note_mapping(prot, flags, fd);
     return real_mmap64(addr, len, prot, flags, fd, off);
 }
 
