@@ -170,7 +170,7 @@ impl Metrics {
     }
 
     /// Records one GraphQL operation over HTTP: its name as the client gave it (bounded: see
-    /// [`MAX_OPERATION_NAMES`]), its latency and the codes of its errors.
+    /// `MAX_OPERATION_NAMES`), its latency and the codes of its errors.
     pub fn operation(&self, name: Option<&str>, elapsed: Duration, error_codes: &[&str]) {
         let name = self.operation_label(name);
         let outcome = if error_codes.is_empty() { "ok" } else { "error" };
