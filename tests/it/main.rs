@@ -4,6 +4,7 @@
 mod authz;
 mod bad_input;
 mod cli;
+mod full_disk;
 mod generator;
 mod graphql_http;
 mod graphql_mutations;
