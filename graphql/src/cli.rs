@@ -487,6 +487,24 @@ fn target(via: &Via) -> anyhow::Result<Target> {
     })
 }
 
+/// [`target`] for the commands that only read (`export`, `verify`): a data directory no server
+/// holds is opened read-only ([`DataDir::open_read_only`]), writing nothing into it, so that a
+/// rescue export works on a full disk.
+fn target_read_only(via: &Via) -> anyhow::Result<Target> {
+    if let Some(url) = &via.url {
+        return Ok(Target::Server(remote::Remote::at_url(url, via.token.clone())));
+    }
+    Ok(match DataDir::open_read_only(&via.data)? {
+        Opened::Here(dir) => Target::Here(dir),
+        Opened::Running(mut running) => {
+            if via.token.is_some() {
+                running.token.clone_from(&via.token);
+            }
+            Target::Server(remote::Remote::running(running, &via.data))
+        }
+    })
+}
+
 /// A reader that stops early (`… | head`) is done, not failed.
 fn ignore_closed_pipe(written: std::io::Result<()>) -> anyhow::Result<()> {
     match written {
@@ -578,7 +596,7 @@ fn import_through(server: &remote::Remote, file: &Path, size: u64) -> anyhow::Re
 }
 
 fn export(via: &Via, checkpoint: Option<&Path>) -> anyhow::Result<()> {
-    let target = target(via)?;
+    let target = target_read_only(via)?;
     let stdout = std::io::stdout();
     let mut out = StdoutWriter { inner: std::io::BufWriter::new(stdout.lock()), failed: None };
     let exported = match &target {
@@ -664,7 +682,7 @@ impl<W: Write> Write for StdoutWriter<W> {
 }
 
 fn verify(via: &Via) -> anyhow::Result<()> {
-    let dir = match target(via)? {
+    let dir = match target_read_only(via)? {
         Target::Server(server) => {
             let report = server.verify().context("verification failed")?;
             println!(

@@ -13,8 +13,9 @@ use futures::stream::BoxStream;
 use ledger::LedgerError;
 use projections::{Rejection, RejectionCode};
 
-/// The error codes of API.md §2, plus `INTERNAL` for what the client cannot fix and the codes of the
-/// server's bounds (issue 20): `TIMEOUT`, `TOO_MANY_REQUESTS`, `OVERLOADED`, `RESPONSE_TOO_LARGE`.
+/// The error codes of API.md §2, plus `INTERNAL` for what the client cannot fix, the codes of the
+/// server's bounds (issue 20): `TIMEOUT`, `TOO_MANY_REQUESTS`, `OVERLOADED`, `RESPONSE_TOO_LARGE`,
+/// and of its storage (issue 20): `STORAGE_FULL`, `UNAVAILABLE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     /// No or unknown token.
@@ -43,10 +44,11 @@ pub enum Code {
     Overloaded,
     /// The answer would be larger than the server sends; ask for less.
     ResponseTooLarge,
-    /// The disk holding the ledger is full: nothing was recorded; reads go on. Retry once the
-    /// operator has freed space (and restarted the server).
+    /// The disk holding the ledger is full (or its quota used up): the write was not recorded.
+    /// Reads go on; retry the write once space is freed (with the same `eventId`, safely).
     StorageFull,
-    /// The ledger cannot record now (a storage failure); reads go on. Retry later.
+    /// The ledger cannot write to its storage for another reason (a failed sync, an IO error):
+    /// the write was not acknowledged. Reads go on; the server's log has the details.
     Unavailable,
 }
 
@@ -123,20 +125,18 @@ impl From<LedgerError> for ApiError {
             | LedgerError::Proof(_) => ApiError::invalid(e.to_string()),
             LedgerError::UnknownEvent(_) => ApiError::not_found(e.to_string()),
             LedgerError::IdReused { .. } | LedgerError::Conflict { .. } => ApiError::new(Code::Conflict, e.to_string()),
-            LedgerError::StorageFull { .. } => {
-                tracing::error!(error = %e, "a write was refused: the disk is full");
-                ApiError::new(
-                    Code::StorageFull,
-                    "the disk holding the ledger is full: nothing was recorded; reads go on, and writes once the \
-                     operator has freed space and restarted the server",
-                )
+            // The disk is full however it showed (the writer's check, or sled's own ENOSPC): the
+            // ledger's message says whether writes resume by themselves.
+            LedgerError::StorageFull { .. } => ApiError::new(Code::StorageFull, e.to_string()),
+            _ if e.is_out_of_space() => {
+                tracing::error!(error = %e, "the disk holding the ledger is full");
+                ApiError::new(Code::StorageFull, LedgerError::StorageFull { resumes: false }.to_string())
             }
-            LedgerError::Poisoned => {
-                tracing::error!(error = %e, "a write was refused");
+            _ if e.is_write_unavailable() => {
+                tracing::error!(error = %e, "the ledger cannot write to its storage");
                 ApiError::new(
                     Code::Unavailable,
-                    "the ledger cannot record now after a storage failure: nothing was recorded; reads go on, \
-                     and writes once the operator has restarted the server",
+                    "the ledger cannot write to its storage; nothing was acknowledged; the server's log has the details",
                 )
             }
             LedgerError::Io(_)
@@ -147,6 +147,7 @@ impl From<LedgerError> for ApiError {
             | LedgerError::ChainBroken { .. }
             | LedgerError::Gap { .. }
             | LedgerError::UnsupportedSchema { .. }
+            | LedgerError::Poisoned
             | LedgerError::Closed => ApiError::internal(&e),
         }
     }

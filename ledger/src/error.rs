@@ -15,6 +15,7 @@ pub type Result<T, E = LedgerError> = std::result::Result<T, E>;
 pub enum LedgerError {
     /// The operating system refused a read, write or sync. The append that hit it was not
     /// acknowledged; after a failed sync the ledger refuses further appends (see `Poisoned`).
+    /// Report it as the storage being unavailable; what failed is in the log.
     #[error("disk error: {0}")]
     Io(std::io::Error),
 
@@ -141,22 +142,27 @@ pub enum LedgerError {
         actual: u64,
     },
 
+    /// The file system holding the ledger is full (`ENOSPC`) or the owner's quota is used up
+    /// (`EDQUOT`); the append was not acknowledged. Tell the client the disk is full, and retry
+    /// once space is freed.
+    ///
+    /// With `resumes`, the writer saw too little free space *before* writing anything: nothing of
+    /// the append was recorded, the ledger is intact, and appends succeed by themselves as soon as
+    /// enough space is free again (no restart). Without it, sled itself ran out of space while
+    /// writing; sled cannot write again in this process, so every later append gets this error
+    /// until the process is restarted after space was freed. Reopening recovers everything that
+    /// was acknowledged; the append that failed here may or may not be there then (as after a
+    /// crash), so retry it with the same event id, which is idempotent.
+    #[error("{}", if *resumes { STORAGE_FULL } else { STORAGE_FULL_RESTART })]
+    StorageFull {
+        /// Whether appends resume by themselves once space is free.
+        resumes: bool,
+    },
+
     /// A sync to disk failed earlier, so the ledger can no longer say what is durable; it refuses
     /// appends until reopened (reopening recovers what sled had made durable).
     #[error("the ledger stopped accepting appends after a failed sync; restart to recover")]
     Poisoned,
-
-    /// The disk holding the ledger is full (or its quota used up): nothing of this append was
-    /// acknowledged, and the ledger refuses appends until it is reopened with space free, because
-    /// sled 0.34 stops its log at its first write error and an `fdatasync` that failed may have
-    /// dropped pages. Reads go on. Free space, then restart the server (or reopen the ledger).
-    #[error(
-        "the disk holding the ledger is full: nothing was recorded; free space and restart the server to record again ({reason})"
-    )]
-    StorageFull {
-        /// What the operating system said.
-        reason: String,
-    },
 
     /// A proof or tile was asked for that the tree cannot give (a size beyond the head, a leaf
     /// outside the tree). Nothing is wrong with the ledger; fix the request.
@@ -166,6 +172,38 @@ pub enum LedgerError {
     /// The ledger's writer has shut down.
     #[error("the ledger is closed")]
     Closed,
+}
+
+const STORAGE_FULL: &str =
+    "the disk holding the ledger is full; nothing was recorded; writes resume when space is freed";
+const STORAGE_FULL_RESTART: &str = "the disk holding the ledger filled up while the ledger wrote; nothing was \
+     acknowledged; writes resume once space is freed and the server is restarted";
+
+impl LedgerError {
+    /// Whether this is the file system reporting no space (`ENOSPC`) or an exhausted quota
+    /// (`EDQUOT`), directly or through sled.
+    pub fn is_out_of_space(&self) -> bool {
+        match self {
+            LedgerError::StorageFull { .. } => true,
+            LedgerError::Io(e) | LedgerError::Storage(sled::Error::Io(e)) => out_of_space(e),
+            _ => false,
+        }
+    }
+}
+
+impl LedgerError {
+    /// Whether this is the storage failing to read, write or sync (an operating-system error,
+    /// directly or through sled, or the writer refusing after a failed sync), as opposed to an
+    /// integrity failure or a refused input: the ledger is intact as far as it knows, but cannot
+    /// write now.
+    pub fn is_write_unavailable(&self) -> bool {
+        matches!(self, LedgerError::Io(_) | LedgerError::Storage(sled::Error::Io(_)) | LedgerError::Poisoned)
+    }
+}
+
+/// `ENOSPC` or `EDQUOT`.
+pub(crate) fn out_of_space(error: &std::io::Error) -> bool {
+    matches!(error.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
 }
 
 /// sled's own wording for a checksum failure is a Rust debug dump (`Some(Inline(…)) backtrace ()`);

@@ -24,6 +24,7 @@
 
 mod durability;
 mod manifest;
+mod read_only;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -89,7 +90,7 @@ impl std::fmt::Debug for Clock {
 }
 
 /// How to open a ledger.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LedgerConfig {
     /// What an append waits for.
     pub durability: Durability,
@@ -97,6 +98,27 @@ pub struct LedgerConfig {
     pub clock: Clock,
     /// The key checkpoints are signed with; without one the tree is kept but nothing is signed.
     pub log_key: Option<Arc<LogKey>>,
+    /// The free space (bytes) the ledger leaves on its file system: a commit group that would
+    /// leave less is refused with [`LedgerError::StorageFull`] before anything is written, and
+    /// appends resume once there is more. Room for what sled writes besides the records (a new
+    /// segment, a snapshot) and for the manifest; see `store/writer.rs`. 0 turns the check off,
+    /// leaving sled to meet a full disk itself (tests of that path).
+    pub min_free_bytes: u64,
+}
+
+/// The default of [`LedgerConfig::min_free_bytes`]: 16 MiB, a few of sled's 512 KiB segments and
+/// the snapshot of a large ledger's page table.
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 16 * 1024 * 1024;
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            durability: Durability::default(),
+            clock: Clock::default(),
+            log_key: None,
+            min_free_bytes: DEFAULT_MIN_FREE_BYTES,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -233,8 +255,18 @@ struct Shared {
     checkpoint: Published,
     observer: Observed,
     log_key: Option<Arc<LogKey>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    /// The writer thread, and the channel on which it says it has finished.
+    writer: Mutex<Option<(JoinHandle<()>, mpsc::Receiver<()>)>>,
+    /// For a read-only ledger, the copy of sled's files it reads, held only to be removed after sled
+    /// is closed (a field dropped after `trees`).
+    _scratch: Option<read_only::Scratch>,
 }
+
+/// How long closing the ledger waits for its writer to finish what it was given and flush. A
+/// writer that takes longer is stuck in sled (see `store/writer.rs`); it is left behind, logged,
+/// so that a server's shutdown is never held by it. Nothing acknowledged is lost that way: an
+/// append is acknowledged only after its sync.
+const WRITER_CLOSE_BOUND: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The latest signed checkpoint, shared by the writer (who replaces it) and the readers.
 pub(crate) type Published = Arc<std::sync::RwLock<Option<Arc<SignedCheckpoint>>>>;
@@ -259,8 +291,17 @@ impl Drop for Shared {
         // Closing the channel stops the writer after it has finished what it was given.
         self.requests.take();
         if let Ok(mut slot) = self.writer.lock() {
-            if let Some(handle) = slot.take() {
-                let _ = handle.join();
+            if let Some((handle, done)) = slot.take() {
+                match done.recv_timeout(WRITER_CLOSE_BOUND) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => tracing::error!(
+                        "the ledger's writer did not finish within {} s; closing without it",
+                        WRITER_CLOSE_BOUND.as_secs()
+                    ),
+                    // Finished (or gone in a panic): joining returns at once.
+                    Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        let _ = handle.join();
+                    }
+                }
             }
         }
     }
@@ -338,7 +379,11 @@ impl Ledger {
         let observer: Observed = Arc::default();
         let published = (head_tx, checkpoint.clone(), observer.clone());
         let writer = writer::Writer::new(db, trees.clone(), syncer, config, head, published, dir.clone());
-        let handle = std::thread::Builder::new().name("ledger-writer".into()).spawn(move || writer.run(inbox))?;
+        let (finished, done) = mpsc::channel();
+        let handle = std::thread::Builder::new().name("ledger-writer".into()).spawn(move || {
+            writer.run(inbox);
+            let _ = finished.send(());
+        })?;
         Ok(Self {
             shared: Arc::new(Shared {
                 dir,
@@ -349,7 +394,75 @@ impl Ledger {
                 checkpoint,
                 observer,
                 log_key,
-                writer: Mutex::new(Some(handle)),
+                writer: Mutex::new(Some((handle, done))),
+                _scratch: None,
+            }),
+        })
+    }
+
+    /// Opens the ledger in `dir` for reading only, writing nothing into `dir`: for `export` and
+    /// `verify` on a stopped server, which must work on a full disk.
+    ///
+    /// sled 0.34.7 has no read-only mode: opening a database writes a new snapshot file whenever
+    /// the log has moved on since the last one (and fails, leaving a `snap.*.generating` file, on
+    /// a full disk), and [`Ledger::open`] itself rewrites the head manifest and syncs. So this
+    /// copies sled's files (`conf`, `db`, the complete `snap.*` files, `blobs/`) into a private
+    /// temporary directory (`TMPDIR`) under a shared lock on sled's `db` file, and opens the copy,
+    /// which it removes when the ledger closes. The copy takes as much space in `TMPDIR` as sled's
+    /// files; it fails with [`LedgerError::Io`] when there is none. The checks are those of
+    /// [`Ledger::open`]: the head manifest in `dir`, the format marker, the head. An incomplete
+    /// snapshot file is left where it is and not copied, as `open` would move it aside.
+    ///
+    /// Fails with [`LedgerError::InUse`] while another process has the ledger open, and with
+    /// [`LedgerError::NotALedger`] when `dir` holds no ledger. Appends answer
+    /// [`LedgerError::Closed`].
+    pub fn open_read_only(dir: impl AsRef<Path>, config: LedgerConfig) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        if !(dir.join("conf").is_file() && dir.join("db").is_file()) {
+            return Err(LedgerError::NotALedger { path: dir, reason: "it holds no sled database".into() });
+        }
+        let committed = manifest::Manifest::read(&dir)?;
+        let scratch = read_only::Scratch::copy_of(&dir)?;
+        let db = open_sled(scratch.path())?;
+        let trees = Trees {
+            log: db.open_tree("log")?,
+            streams: db.open_tree("streams")?,
+            ids: db.open_tree("ids")?,
+            meta: db.open_tree("meta")?,
+            merkle: db.open_tree("merkle")?,
+        };
+        if let Some(committed) = &committed {
+            check_manifest(&dir, &trees, &trees.head()?, committed)?;
+        }
+        match trees.meta.get("format")? {
+            Some(marker) if marker.as_ref() == FORMAT_MARKER => {}
+            found => {
+                let reason = match found {
+                    Some(other) => format!("unsupported format {:?}", String::from_utf8_lossy(&other)),
+                    None => "sled database without a ledger marker".into(),
+                };
+                return Err(LedgerError::NotALedger { path: dir, reason });
+            }
+        }
+        let head = trees.head()?;
+        check_head(&trees, &head)?;
+        // Only in the copy: a ledger from before the tree gets one to read checkpoints from.
+        build_tree(&trees, &head)?;
+        let checkpoint: Published = Arc::new(std::sync::RwLock::new(sign(&config, &trees, head.position.get())?));
+        // No writer: the head never moves (the sender is dropped; the receiver keeps its value).
+        let (_, head_rx) = watch::channel(head);
+        Ok(Self {
+            shared: Arc::new(Shared {
+                dir,
+                trees,
+                clock: config.clock,
+                requests: None,
+                head: head_rx,
+                checkpoint,
+                observer: Arc::default(),
+                log_key: config.log_key,
+                writer: Mutex::new(None),
+                _scratch: Some(scratch),
             }),
         })
     }

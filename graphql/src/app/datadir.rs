@@ -227,6 +227,37 @@ impl DataDir {
     }
 }
 
+impl DataDir {
+    /// [`DataDir::open_or_running`] for commands that only read (`export`, `verify`): the ledger
+    /// is opened with [`Ledger::open_read_only`], which reads a copy of sled's files and writes
+    /// nothing into the data directory, so it works on a full disk. No log key is made where there
+    /// is none (the ledger then has no signed checkpoint); a key file is only read.
+    pub(crate) fn open_read_only(root: &Path) -> anyhow::Result<Opened> {
+        if !root.join(LEDGER_DIR).is_dir() {
+            anyhow::bail!("{} is not a Samverkan data directory (no {LEDGER_DIR}/ in it)", root.display());
+        }
+        let (log_key, new_key) = open_log_key(root)?;
+        // A key made just now was never saved: nothing may be signed with it.
+        let signing = new_key.is_none().then(|| log_key.clone());
+        let config = LedgerConfig { log_key: signing, ..LedgerConfig::default() };
+        let ledger = match Ledger::open_read_only(root.join(LEDGER_DIR), config) {
+            Ok(ledger) => ledger,
+            Err(ledger::LedgerError::InUse { .. }) => {
+                return match Running::read(root) {
+                    Some(running) if running.token.is_some() => Ok(Opened::Running(running)),
+                    _ => anyhow::bail!("{}", in_use(root)),
+                };
+            }
+            Err(e) => {
+                let context = format!("cannot open the ledger in {}", root.display());
+                return Err(anyhow::Error::new(e).context(context));
+            }
+        };
+        let tokens = TokenStore::open(root)?;
+        Ok(Opened::Here(Box::new(Self { root: root.to_path_buf(), ledger, tokens, log_key })))
+    }
+}
+
 /// The message for a data directory whose ledger another process holds: which server, when it said.
 fn in_use(root: &Path) -> String {
     match Running::read(root) {

@@ -44,9 +44,14 @@ impl Syncer {
     /// Flushes sled and makes everything it wrote durable.
     pub(crate) fn flush_and_sync(&mut self, db: &sled::Db) -> Result<(), crate::error::LedgerError> {
         db.flush()?;
-        self.db_file.sync_data()?;
-        self.sync_new_blobs()?;
+        self.sync()?;
         Ok(())
+    }
+
+    /// Makes durable what sled's last `flush()` wrote.
+    pub(crate) fn sync(&mut self) -> io::Result<()> {
+        self.db_file.sync_data()?;
+        self.sync_new_blobs()
     }
 
     fn sync_new_blobs(&mut self) -> io::Result<()> {

@@ -11,6 +11,31 @@
 //!
 //! Invariant: `self.head`, the published head and the published checkpoint always describe what
 //! is durable on disk.
+//!
+//! **A full disk.** Before it writes a commit group the writer asks the file system how much space
+//! is free; with less than [`LedgerConfig::min_free_bytes`] plus a few times the group's size, it
+//! refuses the group with [`LedgerError::StorageFull`] (`resumes`) without touching sled. That is
+//! the ordinary way a full disk shows: nothing was written, nothing has to be recovered, and the
+//! next group after space was freed simply succeeds. It matters because sled does not survive its
+//! own failed writes: sled 0.34.7 stores the first IO error of a buffer write in a global error
+//! slot (`Config::set_global_error`), never clears it while the database is open, and refuses
+//! every later write with it; on one path (`Log::exit_reservation`) it sets the slot without
+//! waking a thread waiting in `flush()`, which can then wait forever. Keeping sled away from
+//! `ENOSPC` is what keeps writes fast-failing and resumable.
+//!
+//! When sled fails anyway (the space went between the check and the write, or the margin was too
+//! small), the writer distinguishes where:
+//! - sled's transaction or its `flush()` failed (`Broken`): the group is not acknowledged and sled
+//!   cannot write again in this process, so every later append fails at once with the same kind of
+//!   error (`StorageFull` without `resumes`, or the storage error). Reopening sled would recover
+//!   exactly what a crash at that moment leaves, but every reader shares this sled instance and
+//!   its file lock, so it is left to a restart (see RELIABILITY.md).
+//! - `fdatasync` failed after a successful flush (`Poisoned`): the kernel may have dropped the
+//!   dirty pages while still showing them to reads, so what is on disk is unknown; appends are
+//!   refused with [`LedgerError::Poisoned`] until an operator has looked.
+//!
+//! Either way an error reply means not acknowledged, an acknowledged append stays durable, and
+//! no append waits: a broken writer answers every request at once.
 
 use std::sync::mpsc;
 
@@ -66,14 +91,28 @@ pub(crate) struct Writer {
     head_tx: watch::Sender<Head>,
     checkpoint: Published,
     observer: Observed,
-    poisoned: bool,
-    /// Why it is poisoned, when the cause was a full disk (then every later append hears that).
-    full: Option<String>,
+    state: State,
     /// The ledger's directory, where the head manifest lives.
     dir: std::path::PathBuf,
     /// The head the manifest names, and when it was written.
     manifest: (Head, std::time::Instant),
 }
+
+/// Whether the writer can still write (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Healthy,
+    /// sled failed to write (`full`: for lack of space); it refuses every write from now on.
+    Broken {
+        full: bool,
+    },
+    /// A sync failed: what is durable is unknown.
+    Poisoned,
+}
+
+/// How much more space than the records' own size a commit group may take on disk: the index
+/// entries, the Merkle tree's hashes and the rewritten tree nodes that go with them.
+const SPACE_PER_RECORD_BYTE: u64 = 4;
 
 /// How often at most the head manifest is rewritten after commits (it may lag the head; see
 /// `manifest.rs`).
@@ -90,20 +129,7 @@ impl Writer {
         dir: std::path::PathBuf,
     ) -> Self {
         let manifest = (head, std::time::Instant::now());
-        Self {
-            db,
-            trees,
-            syncer,
-            config,
-            head,
-            head_tx,
-            checkpoint,
-            observer,
-            poisoned: false,
-            full: None,
-            dir,
-            manifest,
-        }
+        Self { db, trees, syncer, config, head, head_tx, checkpoint, observer, state: State::Healthy, dir, manifest }
     }
 
     /// Rewrites the head manifest when the head moved and the last write is older than
@@ -141,7 +167,7 @@ impl Writer {
             self.write_manifest(false);
         }
         // A last flush so that a clean shutdown leaves sled with nothing to recover.
-        if !self.poisoned {
+        if self.state == State::Healthy {
             if let Err(e) = self.db.flush() {
                 tracing::error!(error = %e, "final flush failed");
             }
@@ -150,14 +176,20 @@ impl Writer {
     }
 
     fn commit(&mut self, batch: Vec<Request>) {
-        if self.poisoned {
-            for request in batch {
-                request.reply.send(Err(match &self.full {
-                    Some(reason) => LedgerError::StorageFull { reason: reason.clone() },
-                    None => LedgerError::Poisoned,
-                }));
+        match self.state {
+            State::Healthy => {}
+            State::Broken { full } => {
+                for request in batch {
+                    request.reply.send(Err(broken(full, "sled refused an earlier write")));
+                }
+                return;
             }
-            return;
+            State::Poisoned => {
+                for request in batch {
+                    request.reply.send(Err(LedgerError::Poisoned));
+                }
+                return;
+            }
         }
         let now = self.config.clock.now();
         let mut head = self.head;
@@ -177,6 +209,15 @@ impl Writer {
         }
 
         if !records.is_empty() {
+            // Before sled is touched: refusing here leaves nothing to recover (module docs).
+            let bytes: u64 = records.iter().map(|r| r.record.len() as u64).sum();
+            if let Some((free, needed)) = self.too_little_space(bytes) {
+                tracing::warn!(free, needed, "too little free space; the append was refused");
+                for request in batch {
+                    request.reply.send(Err(LedgerError::StorageFull { resumes: true }));
+                }
+                return;
+            }
             let grown = match self.grow(&records) {
                 Ok(grown) => grown,
                 Err(e) => {
@@ -189,31 +230,26 @@ impl Writer {
                 }
             };
             let signed = self.config.log_key.as_ref().map(|key| key.sign(head.position.get(), grown.root));
-            if let Err(e) = self.write(&records, &head, &grown.added) {
-                // The transaction did not apply: nothing of this batch is stored. sled 0.34 keeps a
-                // write error as its own from then on, so a full disk stops appends like a failed
-                // sync does.
-                tracing::error!(error = %e, "append transaction failed");
-                if let Some(reason) = disk_full(&e) {
-                    self.poisoned = true;
-                    self.full = Some(reason);
-                }
+            // A failure of sled's transaction or of its flush: nothing of this batch is
+            // acknowledged, and sled keeps the error for every later write (module docs).
+            let syncing = std::time::Instant::now();
+            if let Err(e) = self.write(&records, &head, &grown.added).and_then(|()| self.flush()) {
+                let full = e.is_out_of_space();
+                tracing::error!(error = %e, "sled could not write an append; the ledger refuses appends until restarted");
+                self.state = State::Broken { full };
                 let reason = e.to_string();
                 for request in batch {
-                    request.reply.send(Err(self.full_or(LedgerError::Io(std::io::Error::other(reason.clone())))));
+                    request.reply.send(Err(broken(full, &reason)));
                 }
                 return;
             }
-            let syncing = std::time::Instant::now();
             if let Err(e) = self.sync() {
-                // After a failed sync the kernel may have dropped the dirty pages; what is durable is
-                // unknown until sled recovers on reopen. Refuse everything from now on.
+                // After a failed sync the kernel may have dropped the dirty pages while still showing
+                // them to reads; what is durable is unknown. Refuse everything from now on.
                 tracing::error!(error = %e, "sync failed; the ledger refuses further appends");
-                self.poisoned = true;
-                self.full = disk_full(&e);
-                let reason = e.to_string();
+                self.state = State::Poisoned;
                 for request in batch {
-                    request.reply.send(Err(self.full_or(LedgerError::Io(std::io::Error::other(reason.clone())))));
+                    request.reply.send(Err(LedgerError::Poisoned));
                 }
                 return;
             }
@@ -278,38 +314,45 @@ impl Writer {
             })
     }
 
-    /// [`LedgerError::StorageFull`] when the disk is full, else `other`.
-    fn full_or(&self, other: LedgerError) -> LedgerError {
-        match &self.full {
-            Some(reason) => LedgerError::StorageFull { reason: reason.clone() },
-            None => other,
-        }
+    /// sled's flush: its buffers written with `pwrite` (and `sync_file_range`).
+    fn flush(&self) -> Result<()> {
+        self.db.flush().map(|_| ()).map_err(Into::into)
     }
 
+    /// After [`Writer::flush`]: `fdatasync`/`fsync` of what sled wrote, when the configuration asks.
     fn sync(&mut self) -> Result<()> {
         match self.config.durability {
-            Durability::Fsync => self.syncer.flush_and_sync(&self.db),
-            Durability::FlushOnly => self.db.flush().map(|_| ()).map_err(Into::into),
+            Durability::Fsync => self.syncer.sync().map_err(Into::into),
+            Durability::FlushOnly => Ok(()),
         }
     }
-}
 
-/// What the operating system said, when `error` is a full disk or an exhausted quota (`ENOSPC`,
-/// `EDQUOT`), however sled or the syncer wrapped it.
-fn disk_full(error: &LedgerError) -> Option<String> {
-    let io = match error {
-        LedgerError::Io(e) => Some(e),
-        LedgerError::Storage(sled::Error::Io(e)) => Some(e),
-        _ => None,
-    }?;
-    let full = io.kind() == std::io::ErrorKind::StorageFull
-        || io.kind() == std::io::ErrorKind::QuotaExceeded
-        || matches!(io.raw_os_error(), Some(28 | 122));
-    full.then(|| io.to_string())
+    /// The free space of the ledger's file system and what a group of `bytes` of records needs
+    /// (beyond [`LedgerConfig::min_free_bytes`]), when there is less. A file system that cannot
+    /// say is written to (sled then reports what happens).
+    fn too_little_space(&self, bytes: u64) -> Option<(u64, u64)> {
+        if self.config.min_free_bytes == 0 {
+            return None;
+        }
+        let needed = self.config.min_free_bytes.saturating_add(bytes.saturating_mul(SPACE_PER_RECORD_BYTE));
+        match fs2::available_space(&self.dir) {
+            Ok(free) if free < needed => Some((free, needed)),
+            _ => None,
+        }
+    }
 }
 
 /// What one commit group adds to the Merkle tree.
 struct Grown {
     root: TreeHash,
     added: Vec<([u8; 8], TreeHash)>,
+}
+
+/// The error for an append refused because sled failed earlier (or now, for `reason`).
+fn broken(full: bool, reason: &str) -> LedgerError {
+    if full {
+        LedgerError::StorageFull { resumes: false }
+    } else {
+        LedgerError::Io(std::io::Error::other(format!("{reason}; the ledger refuses appends until restarted")))
+    }
 }
