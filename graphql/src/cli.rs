@@ -813,6 +813,12 @@ fn serve(
     verify_every: Option<std::time::Duration>,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // The signal handlers go in before anything else, so that a SIGTERM at any moment from here on
+    // stops the server gracefully rather than killing it with the default action.
+    let signal = {
+        let _runtime = runtime.enter();
+        shutdown_signal().context("cannot install the handlers of SIGTERM and SIGINT")?
+    };
     // Listen first: a serve that cannot listen (the port is taken) leaves the data directory as it
     // was – not created, not seeded.
     let listener = runtime
@@ -841,7 +847,7 @@ fn serve(
         tracing::info!(%local, data = %data.display(), "serving GraphQL on {url}/graphql");
         // The line tests and scripts read the address from: "serving http://…/graphql" first.
         eprintln!("samverkan: serving {url}/graphql (GraphiQL) and the dashboard at {url}/ (data: {})", data.display());
-        crate::http::serve(listener, state, config, shutdown_signal()).await?;
+        crate::http::serve(listener, state, config, signal).await?;
         Ok::<(), anyhow::Error>(())
     });
     Running::remove(data);
@@ -851,23 +857,25 @@ fn serve(
     served
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes at SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is called, not
+/// when the future is first polled: the server loop first polls it only once its first accept is
+/// pending, and on a loaded machine a SIGTERM sent before that used to kill the process outright –
+/// a subscriber then saw its connection end without the 1001 close frame.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {},
+                _ = interrupt.recv() => {},
             }
-            Err(_) => futures::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = futures::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

@@ -47,9 +47,7 @@ pub(crate) use admin::EXPORT_THROUGH;
 
 use crate::app::{App, bearer};
 use crate::error::{ApiError, is_request_error};
-use crate::schema::{
-    AppSchema, Executor, PersistedQueries, Pools, ReadOnly, RequestBounds, SchemaLimits, build_schema_with,
-};
+use crate::schema::{Executor, PersistedQueries, Pools, ReadOnly, RequestBounds, SchemaLimits, build_schema_with};
 
 /// Limits and switches of the HTTP server (the application's own policies are
 /// [`crate::app::AppConfig`]).
@@ -108,7 +106,6 @@ impl Default for ServerConfig {
 #[derive(Clone)]
 struct Shared {
     app: Arc<App>,
-    schema: AppSchema,
     executor: Executor,
     config: Arc<ServerConfig>,
     clients: Arc<clients::Clients>,
@@ -138,12 +135,12 @@ pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
 fn router(app: Arc<App>, config: ServerConfig, shutdown: tokio::sync::watch::Receiver<bool>) -> Router {
     let persisted = PersistedQueries::new();
     let schema = build_schema_with(app.clone(), config.limits, persisted.clone());
-    let executor = Executor::new(schema.clone(), config.pools, persisted);
+    let executor = Executor::new(schema, config.pools, persisted);
     let cors = cors_layer(&config.cors_origins);
     let (timeout, max_body, max_import) = (config.request_timeout, config.max_body_bytes, config.max_import_bytes);
     let clients = Arc::new(clients::Clients::new(config.max_requests_per_client));
     let operations = Arc::new(admin::Operations::default());
-    let shared = Shared { app, schema, executor, config: Arc::new(config), clients, operations, shutdown };
+    let shared = Shared { app, executor, config: Arc::new(config), clients, operations, shutdown };
     Router::new()
         .route("/", get(web::index))
         .route("/assets/{file}", get(web::asset))
@@ -491,7 +488,15 @@ async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    ws::serve(upgrade, &headers, protocol, shared.schema.clone(), &shared.app, &shared.config, shared.shutdown.clone())
+    ws::serve(
+        upgrade,
+        &headers,
+        protocol,
+        shared.executor.clone(),
+        &shared.app,
+        &shared.config,
+        shared.shutdown.clone(),
+    )
 }
 
 async fn healthz(State(shared): State<Shared>) -> Response {

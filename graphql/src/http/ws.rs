@@ -18,13 +18,21 @@
 //! - A close reason is cut to the 123 bytes a close frame can carry (a longer one makes the frame
 //!   invalid, and the client sees a protocol failure instead of the reason).
 //!
+//! - A query or mutation sent over the socket runs as one sent by HTTP does ([`Operations`]): off
+//!   the async workers, within the request deadline and the response-size cap; only subscriptions
+//!   run for as long as the client wants them.
+//! - When the server closes a connection it completes the closing handshake (RFC 6455 §7.1.1): it
+//!   waits, briefly, for the client's close frame before dropping the TCP connection, so that the
+//!   client's answer does not meet a closed socket, whose reset can make the client lose the close
+//!   frame it had not read yet.
+//!
 //! The legacy subscriptions-transport-ws protocol (`graphql-ws`) defines no close codes; its
 //! connections get the length limit and the initialisation deadline (closed with 4408 too).
 
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
@@ -33,16 +41,20 @@ use axum::extract::WebSocketUpgrade;
 use axum::extract::ws::{CloseFrame, Message};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use futures::stream::BoxStream;
 use futures::{SinkExt, Stream, StreamExt};
 use serde::Deserialize;
 
 use super::ServerConfig;
 use crate::app::{App, Caller, bearer};
 use crate::error::{ApiError, Code, is_request_error};
-use crate::schema::AppSchema;
+use crate::schema::{Executor, RequestBounds};
 
 /// The longest reason a close frame can carry: 125 bytes of control-frame payload less the code.
 const MAX_CLOSE_REASON: usize = 123;
+
+/// How long a connection the server closes waits for the client's close frame before it is dropped.
+const CLOSING_HANDSHAKE: Duration = Duration::from_secs(1);
 
 /// What the engine is given to make it close the connection for a reason of ours (a duplicate
 /// `subscribe`, the initialisation timeout, the server's shutdown): a message it refuses (a `subscribe` without an id).
@@ -54,7 +66,7 @@ pub(crate) fn serve(
     upgrade: WebSocketUpgrade,
     headers: &HeaderMap,
     protocol: GraphQLProtocol,
-    schema: AppSchema,
+    executor: Executor,
     app: &Arc<App>,
     config: &ServerConfig,
     shutdown: tokio::sync::watch::Receiver<bool>,
@@ -64,46 +76,126 @@ pub(crate) fn serve(
     // A message is a request too: the same limit as a request body (tungstenite's default is 64 MiB).
     let max = config.max_body_bytes;
     let init_timeout = config.ws_init_timeout;
+    let operations = Operations {
+        executor,
+        book: Arc::clone(&book),
+        timeout: config.request_timeout,
+        max_response_bytes: config.max_response_bytes,
+    };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| {
-            let (sink, stream) = socket.split();
-            let incoming = incoming(stream, Arc::clone(&book), init_timeout, shutdown);
+        .on_upgrade(move |socket| async move {
+            let (mut sink, mut stream) = socket.split();
+            let incoming = incoming(&mut stream, Arc::clone(&book), init_timeout, shutdown);
             let outgoing = {
                 let book = Arc::clone(&book);
-                sink.with_flat_map(move |message| {
+                (&mut sink).with_flat_map(move |message| {
                     futures::stream::iter(book.outgoing(message).map(Ok::<_, axum::Error>))
                 })
             };
-            GraphQLWebSocket::new_with_pair(outgoing, incoming, schema, protocol)
+            let engine_book = Arc::clone(&book);
+            GraphQLWebSocket::new_with_pair(outgoing, incoming, operations, protocol)
                 .on_connection_init(move |payload| async move {
                     let caller = app.authenticate(token_from_init(&payload));
                     if app.config().reads_require_token && !matches!(caller, Caller::Token { .. }) {
                         let message = "this server needs a token in connection_init";
-                        book.close_with(4403, format!("Forbidden: {message}"));
+                        engine_book.close_with(4403, format!("Forbidden: {message}"));
                         return Err(ApiError::new(Code::Unauthenticated, message).into());
                     }
+                    engine_book.state().caller = Some(caller.clone());
                     let mut data = Data::default();
                     data.insert(caller);
                     Ok(data)
                 })
                 .serve()
+                .await;
+            finish_closing(sink, stream).await;
         })
         .into_response()
+}
+
+/// After the engine is done: the rest of the closing handshake (RFC 6455 §5.5.1, §7.1.1). When the
+/// server sent the close frame, the client answers with its own; the connection is dropped once
+/// that came (or the client's side ended, or [`CLOSING_HANDSHAKE`] passed), so the client's answer
+/// does not meet a closed socket. When the client closed first, its frame was read already and the
+/// stream has ended. Whatever the client sends meanwhile is read and dropped.
+async fn finish_closing<S, R>(mut sink: S, mut stream: R)
+where
+    S: futures::Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let _ = sink.flush().await;
+    let answered = async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSING_HANDSHAKE, answered).await;
+    let _ = sink.close().await;
+}
+
+/// What the engine runs each operation with. A subscription runs as the schema runs it, for as long
+/// as the client keeps it; a query or mutation goes through the [`Executor`], as one sent by HTTP
+/// does: off the async workers, within the request deadline and the response-size cap, with the
+/// caller the connection's `connection_init` named.
+#[derive(Clone)]
+struct Operations {
+    executor: Executor,
+    book: Arc<Book>,
+    timeout: Duration,
+    max_response_bytes: usize,
+}
+
+impl async_graphql::Executor for Operations {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        self.bounded(request).await
+    }
+
+    fn execute_stream(
+        &self,
+        mut request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        let this = self.clone();
+        futures::stream::once(async move {
+            if this.executor.is_subscription(&mut request).await {
+                this.executor.schema().execute_stream_with_session_data(request, session_data.unwrap_or_default())
+            } else {
+                futures::stream::once(async move { this.bounded(request).await }).boxed()
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+}
+
+impl Operations {
+    /// A query or mutation within the bounds of one request.
+    async fn bounded(&self, mut request: async_graphql::Request) -> async_graphql::Response {
+        let caller = self.book.state().caller.clone();
+        if let Some(caller) = caller {
+            request = request.data(caller);
+        }
+        let bounds =
+            RequestBounds { deadline: Instant::now() + self.timeout, max_response_bytes: self.max_response_bytes };
+        self.executor.execute(request, bounds).await
+    }
 }
 
 /// The client's messages, through [`Book::incoming`]; also a refused message when `init_timeout`
 /// has passed without a `connection_init`, which closes the connection with 4408 (on both
 /// protocols), and one when the server shuts down, which closes it with 1001. Ends when the client's
 /// side ends.
-fn incoming(
-    client: impl Stream<Item = Result<Message, axum::Error>> + Send + 'static,
+fn incoming<'a>(
+    client: impl Stream<Item = Result<Message, axum::Error>> + Send + 'a,
     book: Arc<Book>,
     init_timeout: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
-) -> impl Stream<Item = Result<Message, axum::Error>> + Send + 'static {
+) -> impl Stream<Item = Result<Message, axum::Error>> + Send + 'a {
     enum Next {
         Client(Result<Message, axum::Error>),
         ClientEnded,
@@ -172,6 +264,8 @@ struct BookState {
     close: Option<(u16, String)>,
     /// The client has sent `connection_init`.
     init_received: bool,
+    /// Who the `connection_init` named, once the server accepted it.
+    caller: Option<Caller>,
     /// The ids of operations that ended with our `error` message, whose `complete` from the engine
     /// is not sent on (graphql-transport-ws: `error` ends the operation).
     errored: HashSet<String>,
@@ -225,6 +319,11 @@ impl Book {
                     state.close.get_or_insert((4409, format!("Subscriber for {id} already exists")));
                     return Message::Text(REFUSED.into());
                 }
+                // An operation under this id ended with our `error`, and the engine has not sent its
+                // `complete` yet (what the engine sends passes `outgoing` before it reads on), so its
+                // stream is still in the engine's map, which this subscribe replaces: that
+                // `complete` never comes, and the one that comes is the new operation's.
+                state.errored.remove(&id);
                 state.running.insert(id);
             }
             "complete" => {
@@ -372,6 +471,15 @@ mod tests {
         // A field that failed while running is a `next` with a path: it goes on as it is.
         let ran = r#"{"type":"next","id":"b","payload":{"data":null,"errors":[{"message":"no","path":["ledger"]}]}}"#;
         assert_eq!(book.outgoing(Message::Text(ran.into())).map(|m| text(&m).to_owned()).as_deref(), Some(ran));
+        // The client reuses the id before the engine sent the failed operation's `complete` (the
+        // engine then replaces that operation): the new operation's `complete` goes on.
+        book.incoming(subscribe("c"));
+        assert!(book.outgoing(Message::Text(failed.replace("\"a\"", "\"c\"").into())).is_some());
+        book.incoming(subscribe("c"));
+        let next = r#"{"type":"next","id":"c","payload":{"data":{"x":1}}}"#;
+        assert_eq!(book.outgoing(Message::Text(next.into())).map(|m| text(&m).to_owned()).as_deref(), Some(next));
+        assert!(book.outgoing(Message::Text(r#"{"type":"complete","id":"c"}"#.into())).is_some(), "complete of c");
+
         // The legacy protocol has no such rule.
         let legacy = Book::new(false);
         assert_eq!(legacy.outgoing(Message::Text(failed.into())).map(|m| text(&m).to_owned()).as_deref(), Some(failed));

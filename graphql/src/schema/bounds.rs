@@ -83,6 +83,11 @@ impl Executor {
         }
     }
 
+    /// The schema it executes.
+    pub(crate) fn schema(&self) -> &AppSchema {
+        &self.schema
+    }
+
     /// Executes a request within `bounds`. Never runs past the deadline by more than one resolver's
     /// time; a caller that stops waiting (a timed-out HTTP request) leaves the work to stop by
     /// itself at the deadline.
@@ -125,6 +130,23 @@ impl Executor {
     }
 }
 
+impl Executor {
+    /// Whether a request is a subscription, by its text or, sent by its hash alone, by the
+    /// persisted document. A request that is neither parsed nor persisted is not (async-graphql
+    /// refuses it with its own message wherever it goes).
+    pub(crate) async fn is_subscription(&self, request: &mut Request) -> bool {
+        let name = request.operation_name.clone();
+        let kind = match request.parsed_query() {
+            Ok(document) => operation_type(document, name.as_deref()),
+            Err(_) => match persisted_document(&self.persisted, request).await {
+                Some(document) => operation_type(&document, name.as_deref()),
+                None => None,
+            },
+        };
+        kind == Some(OperationType::Subscription)
+    }
+}
+
 /// The persisted document a text-less request names by its hash, if the store has it.
 async fn persisted_document(store: &PersistedQueries, request: &Request) -> Option<ExecutableDocument> {
     if !request.query.trim().is_empty() {
@@ -137,13 +159,19 @@ async fn persisted_document(store: &PersistedQueries, request: &Request) -> Opti
 
 /// Whether the operation a request names (or its only one) is a mutation.
 fn is_mutation(document: &ExecutableDocument, name: Option<&str>) -> bool {
+    operation_type(document, name) == Some(OperationType::Mutation)
+}
+
+/// The type of the operation a request names (or of its only one); `None` when it names none
+/// that the document has.
+fn operation_type(document: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
     let operation = match (&document.operations, name) {
         (DocumentOperations::Single(op), _) => Some(op),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(&Name::new(name)),
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
         (DocumentOperations::Multiple(_), None) => None,
     };
-    operation.is_some_and(|op| op.node.ty == OperationType::Mutation)
+    operation.map(|op| op.node.ty)
 }
 
 /// A request-wide error (no location in the document), with its code.
