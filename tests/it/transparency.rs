@@ -454,10 +454,58 @@ fn a_server_verifies_in_the_background_and_reports_it_in_metrics() {
             assert_eq!(metric(&text, "samverkan_verify_failing"), Some(0.0), "{text}");
             assert_eq!(metric(&text, "samverkan_verify_failures_total"), Some(0.0));
             assert_eq!(metric(&text, "samverkan_verify_last_success_events"), Some(leaves.len() as f64));
+            assert_eq!(metric(&text, "samverkan_verify_progress_events"), Some(leaves.len() as f64), "{text}");
+            assert_eq!(metric(&text, "samverkan_verify_target_events"), Some(leaves.len() as f64), "{text}");
             assert!(metric(&text, "samverkan_verify_last_success_timestamp_seconds").unwrap_or(0.0) > 1.7e9);
             break;
         }
         assert!(std::time::Instant::now() < deadline, "no background verification within 30 s: {text}");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+}
+
+/// Issue 20: the open checks only the head, so a stored hash altered in the middle is served until
+/// a verification walks it. The server's first background verification runs right after start-up:
+/// it fails, `/metrics` says so (with its progress at the target), every write is refused with
+/// `UNAVAILABLE` saying why, and reads go on with nothing appended.
+#[test]
+fn a_server_finds_an_altered_ledger_right_after_start_up_and_stops_writing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let (dir, leaves) = fixtures_ledger(&data);
+    drop(dir);
+    {
+        let db = crate::ledger_integrity::open_sled(&data.join("ledger"));
+        let tree = db.open_tree("merkle").expect("the tree");
+        tree.insert(7u64.to_be_bytes(), &[0u8; 32][..]).expect("write");
+        db.flush().expect("flush");
+    }
+    let token = crate::process::create_token(&data, "SECRETARIAT", "secretariat");
+    // An hour between runs: only the one at start-up can be seen here.
+    let server = start_server_with(&data, &["--verify-every", "3600"]);
+    let metric = |text: &str, name: &str| -> Option<f64> {
+        text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).and_then(|v| v.trim().parse().ok())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let text = loop {
+        let (_, _, body) = get(server.addr, "/metrics");
+        let text = String::from_utf8(body).expect("utf-8");
+        if metric(&text, "samverkan_verify_runs_total").unwrap_or(0.0) >= 1.0 {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "no verification within 30 s of start-up: {text}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(metric(&text, "samverkan_verify_failing"), Some(1.0), "{text}");
+    assert_eq!(metric(&text, "samverkan_verify_failures_total"), Some(1.0), "{text}");
+    assert_eq!(metric(&text, "samverkan_verify_target_events"), Some(leaves.len() as f64), "{text}");
+
+    let register = serde_json::json!({"query": "mutation { registerParty(input: {party: \"after-damage\", name: \"P\", kind: MUNICIPALITY, effective: \"2026-01-01\"}) { position } }"});
+    let refused = crate::process::post(server.addr, &token, &register).expect("answered");
+    assert_eq!(refused["errors"][0]["extensions"]["code"], serde_json::json!("UNAVAILABLE"), "{refused}");
+    let message = refused["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("integrity verification") && message.contains("reads go on"), "{message}");
+    let head = crate::process::post(server.addr, "", &serde_json::json!({"query": "{ ledger { position } }"}))
+        .expect("reads are answered");
+    assert_eq!(head["data"]["ledger"]["position"].as_u64(), Some(leaves.len() as u64), "nothing was appended");
 }

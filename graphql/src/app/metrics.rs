@@ -45,6 +45,8 @@ pub struct Metrics {
     verify_last_success: IntGauge,
     verify_last_events: IntGauge,
     verify_last_duration: Gauge,
+    verify_progress: IntGauge,
+    verify_target: IntGauge,
 }
 
 /// Counts one live subscriber while it exists.
@@ -140,6 +142,14 @@ impl Metrics {
                 "samverkan_verify_last_success_timestamp_seconds",
                 "When a background verification last passed (Unix time; 0: never).",
             )?,
+            verify_progress: gauge(
+                "samverkan_verify_progress_events",
+                "Events the running (or last) verification has checked so far.",
+            )?,
+            verify_target: gauge(
+                "samverkan_verify_target_events",
+                "Events the running (or last) verification checks: the head when it began.",
+            )?,
             verify_last_events: gauge(
                 "samverkan_verify_last_success_events",
                 "How many events the last passed verification covered.",
@@ -223,6 +233,12 @@ impl Metrics {
         self.verify_last_success.set(i64::try_from(unix_seconds).unwrap_or(i64::MAX));
         self.verify_last_events.set(i64::try_from(events).unwrap_or(i64::MAX));
         self.verify_last_duration.set(seconds);
+    }
+
+    /// Records how far the running verification has come.
+    pub fn verify_progress(&self, done: u64, total: u64) {
+        self.verify_progress.set(i64::try_from(done).unwrap_or(i64::MAX));
+        self.verify_target.set(i64::try_from(total).unwrap_or(i64::MAX));
     }
 
     /// Records a failed verification.

@@ -69,6 +69,7 @@ async fn record_checked(
     expected_version: Option<u64>,
 ) -> Result<Committed, ApiError> {
     let (name, role) = caller.require_token()?;
+    app.writes_allowed()?;
     let Command { type_name, data, effective, source, event_id } = command;
     let data = EventData::from_json(&type_name, data).map_err(|e| ApiError::invalid(e.to_string()))?;
     role.may_record(&data).map_err(|reason| ApiError::new(Code::Forbidden, reason))?;

@@ -37,6 +37,9 @@ pub struct App {
     pub(super) write: tokio::sync::Mutex<()>,
     /// Cosigned checkpoints by size (`witness.rs`).
     pub(super) cosigned: std::sync::Mutex<std::collections::BTreeMap<u64, String>>,
+    /// Set while the latest background verification failed: when, and why (`verifier.rs`); writes
+    /// are refused meanwhile.
+    pub(super) unverified: std::sync::Mutex<Option<String>>,
 }
 
 impl App {
@@ -56,6 +59,7 @@ impl App {
             config,
             write: tokio::sync::Mutex::new(()),
             cosigned: std::sync::Mutex::default(),
+            unverified: std::sync::Mutex::default(),
         }))
     }
 

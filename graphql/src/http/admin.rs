@@ -324,6 +324,9 @@ async fn import(State(shared): State<Shared>, headers: HeaderMap, body: Body) ->
         Some(permit) => permit,
         None => return busy("imports"),
     };
+    if let Err(e) = shared.app.writes_allowed() {
+        return failed(e);
+    }
     let body = match axum::body::to_bytes(body, shared.config.max_import_bytes).await {
         Ok(body) => body,
         Err(_) => {
