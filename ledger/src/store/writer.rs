@@ -130,6 +130,7 @@ fn refuse_all(state: State, replies: impl IntoIterator<Item = Reply>) {
     for reply in replies {
         reply.send(Err(match state {
             State::Broken { full } => broken(full, "sled refused an earlier write"),
+            // Never called for a healthy writer; refusing is the safe answer all the same.
             State::Poisoned | State::Healthy => LedgerError::Poisoned,
         }));
     }
