@@ -222,7 +222,8 @@ impl Writer {
     pub(crate) fn run(mut self, inbox: mpsc::Receiver<Request>) {
         // Rendezvous: the writer hands group k+1 over only when the sync stage has finished group
         // k, so at most two groups are in flight (one syncing, one written) and requests arriving
-        // meanwhile gather into the next, larger group.
+        // meanwhile wait in the inbox for the next group. (With a fixed set of writers that each
+        // wait for their answer, this splits them over two alternating groups; BENCHMARKS.md.)
         let (to_sync, groups) = mpsc::sync_channel::<Written>(0);
         let stage = self
             .sync
