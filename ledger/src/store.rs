@@ -20,7 +20,9 @@
 //! event of that append, with its index entries and the new head, has been written by sled, sled's
 //! `flush()` has returned, and `fdatasync` on sled's `db` file (plus `fsync` on any new blob file)
 //! has returned. It survives a process crash and, as far as the drive honours cache flushes, a power
-//! loss. Concurrent appends share one flush and sync (group commit).
+//! loss. Concurrent appends share one flush and sync (group commit), and the writer writes the next
+//! group while the previous one syncs (see `store/writer.rs`): an append is answered only after a
+//! flush and sync that began after its group was written.
 
 mod durability;
 mod manifest;

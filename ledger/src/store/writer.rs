@@ -1,16 +1,29 @@
-//! The single writer thread, with group commit.
+//! The single writer, with a pipelined group commit.
 //!
-//! Appends arrive on a channel. The writer takes the first waiting request, then everything else
-//! already waiting (up to `MAX_BATCH_EVENTS`), admits each request in order on top of the ones before
-//! it, writes all admitted records in one sled transaction, flushes and syncs once, publishes the new
-//! head, and only then replies. Concurrent writers therefore share one `fdatasync`: throughput grows
-//! with concurrency while every acknowledged append is durable.
+//! Appends arrive on a channel. The writer thread takes the first waiting request, then everything
+//! else already waiting (up to `MAX_BATCH_EVENTS`), admits each request in order on top of the ones
+//! before it, and writes all admitted records in one sled transaction. It then hands the group to
+//! the sync stage (its own thread, `ledger-sync`), which calls sled's `flush()` and `fdatasync`,
+//! publishes the new head, and only then replies. While group k is being flushed and synced, the
+//! writer admits, seals and writes group k+1 (at most two groups are in flight; the hand-over is a
+//! rendezvous), so the CPU work of a group overlaps the disk's wait of the one before. Concurrent
+//! writers therefore share one `fdatasync`, and no time of the writer thread is spent waiting for it.
+//!
+//! sled's flush writes everything written before it was called, so group k's sync may cover part of
+//! group k+1 as well; that is harmless (group k+1 is answered only after its own sync). A group
+//! that stores nothing (conflicts, retries of stored events) still passes through the sync stage,
+//! so an idempotent retry is never answered with an event whose sync has not returned yet.
+//! One limit of sled 0.34.7: a transaction over several trees takes sled's global
+//! concurrency-control lock exclusively, and `flush()` holds it shared while it writes and waits for
+//! `sync_file_range`, so the transaction of group k+1 waits for that part of group k's flush; it
+//! overlaps the `fdatasync` and all of the admission and sealing.
 //!
 //! The same transaction stores the Merkle tree's new hashes; the checkpoint of the new tree is signed
 //! before it and published with the head after the sync.
 //!
-//! Invariant: `self.head`, the published head and the published checkpoint always describe what
-//! is durable on disk.
+//! Invariant: the published head, the published checkpoint and the head manifest always describe
+//! what is durable on disk; the writer's own `head` may be one group ahead of them (written, not yet
+//! synced).
 //!
 //! **A full disk.** Before it writes a commit group the writer asks the file system how much space
 //! is free; with less than [`LedgerConfig::min_free_bytes`] plus a few times the group's size, it
@@ -25,9 +38,9 @@
 //!
 //! When sled fails anyway (the space went between the check and the write, or the margin was too
 //! small), the writer distinguishes where:
-//! - sled's transaction or its `flush()` failed (`Broken`): the group is not acknowledged and sled
-//!   cannot write again in this process, so every later append fails at once with the same kind of
-//!   error (`StorageFull` without `resumes`, or the storage error). Reopening sled would recover
+//! - sled's transaction (writer thread) or its `flush()` (sync stage) failed (`Broken`): the group
+//!   is not acknowledged and sled cannot write again in this process, so every later append fails
+//!   at once with the same kind of error (`StorageFull` without `resumes`, or the storage error). Reopening sled would recover
 //!   exactly what a crash at that moment leaves, but every reader shares this sled instance and
 //!   its file lock, so it is left to a restart (see RELIABILITY.md).
 //! - `fdatasync` failed after a successful flush (`Poisoned`): the kernel may have dropped the
@@ -35,7 +48,8 @@
 //!   refused with [`LedgerError::Poisoned`] until an operator has looked.
 //!
 //! Either way an error reply means not acknowledged, an acknowledged append stays durable, and
-//! no append waits: a broken writer answers every request at once.
+//! no append waits: a broken writer answers every request at once. The state is shared by the two
+//! stages: a group already written when the other stage fails is refused too, never acknowledged.
 
 use std::sync::mpsc;
 
@@ -46,6 +60,7 @@ use tokio::sync::{oneshot, watch};
 use super::durability::Syncer;
 use super::{CommitObservation, Durability, LedgerConfig, Observed, Published, Trees};
 use crate::error::{LedgerError, Result};
+use crate::merkle::checkpoint::{CheckpointError, SignedCheckpoint};
 use crate::merkle::{Growth, TreeHash};
 use crate::sequence::{Append, AppendOutcome, Head, Overlay, Sealed, admit};
 
@@ -83,20 +98,20 @@ impl Reply {
 }
 
 pub(crate) struct Writer {
-    db: sled::Db,
     trees: Trees,
-    syncer: Syncer,
     config: LedgerConfig,
+    /// The head of everything written to sled: durable, or on its way to the sync stage.
     head: Head,
-    head_tx: watch::Sender<Head>,
-    checkpoint: Published,
-    observer: Observed,
-    state: State,
-    /// The ledger's directory, where the head manifest lives.
+    /// Shared with the sync stage, which may break it too.
+    state: Shared<State>,
+    /// The ledger's directory, for the free-space check.
     dir: std::path::PathBuf,
-    /// The head the manifest names, and when it was written.
-    manifest: (Head, std::time::Instant),
+    /// The sync stage, handed to its thread when [`Writer::run`] starts.
+    sync: Option<SyncStage>,
 }
+
+/// A value the writer and its sync stage share.
+type Shared<T> = std::sync::Arc<std::sync::Mutex<T>>;
 
 /// Whether the writer can still write (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +125,32 @@ enum State {
     Poisoned,
 }
 
+/// Answers every request with the error of a failed `state`.
+fn refuse_all(state: State, replies: impl IntoIterator<Item = Reply>) {
+    for reply in replies {
+        reply.send(Err(match state {
+            State::Broken { full } => broken(full, "sled refused an earlier write"),
+            // Never called for a healthy writer; refusing is the safe answer all the same.
+            State::Poisoned | State::Healthy => LedgerError::Poisoned,
+        }));
+    }
+}
+
+/// Reads the shared state. A poisoned lock means a thread of the writer panicked while holding it:
+/// nothing it was doing can be trusted to have been made durable, so the writer counts as poisoned.
+fn read_state(state: &Shared<State>) -> State {
+    state.lock().map_or(State::Poisoned, |s| *s)
+}
+
+/// Moves a healthy writer into `to`; a writer already failed keeps its first failure.
+fn fail(state: &Shared<State>, to: State) {
+    if let Ok(mut s) = state.lock() {
+        if *s == State::Healthy {
+            *s = to;
+        }
+    }
+}
+
 /// How much more space than the records' own size a commit group may take on disk: the index
 /// entries, the Merkle tree's hashes and the rewritten tree nodes that go with them.
 const SPACE_PER_RECORD_BYTE: u64 = 4;
@@ -117,6 +158,38 @@ const SPACE_PER_RECORD_BYTE: u64 = 4;
 /// How often at most the head manifest is rewritten after commits (it may lag the head; see
 /// `manifest.rs`).
 const MANIFEST_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A commit group the writer has admitted (and, when it stores events, written to sled), on its
+/// way to the sync stage, which answers it once a sync covers it.
+struct Written {
+    /// Every request of the group with its outcome.
+    replies: Vec<(Reply, Result<AppendOutcome>)>,
+    /// The head after the group (the previous group's head when it stores nothing).
+    head: Head,
+    /// How many events it stores (0: conflicts and retries only).
+    events: usize,
+    /// The checkpoint of the tree after the group, when a log key signs them.
+    signed: Option<Result<SignedCheckpoint, CheckpointError>>,
+}
+
+/// The second stage of the writer: sled's flush and the sync, then the answers (see the module
+/// docs). It owns everything that may only move once events are durable: the published head and
+/// checkpoint, the commit observer and the head manifest.
+struct SyncStage {
+    db: sled::Db,
+    syncer: Syncer,
+    durability: Durability,
+    state: Shared<State>,
+    head_tx: watch::Sender<Head>,
+    checkpoint: Published,
+    observer: Observed,
+    /// The ledger's directory, where the head manifest lives.
+    dir: std::path::PathBuf,
+    /// The durable head.
+    head: Head,
+    /// The head the manifest names, and when it was written.
+    manifest: (Head, std::time::Instant),
+}
 
 impl Writer {
     pub(crate) fn new(
@@ -128,29 +201,43 @@ impl Writer {
         (head_tx, checkpoint, observer): (watch::Sender<Head>, Published, Observed),
         dir: std::path::PathBuf,
     ) -> Self {
-        let manifest = (head, std::time::Instant::now());
-        Self { db, trees, syncer, config, head, head_tx, checkpoint, observer, state: State::Healthy, dir, manifest }
+        let state: Shared<State> = std::sync::Arc::new(std::sync::Mutex::new(State::Healthy));
+        let sync = SyncStage {
+            db,
+            syncer,
+            durability: config.durability,
+            state: state.clone(),
+            head_tx,
+            checkpoint,
+            observer,
+            dir: dir.clone(),
+            head,
+            manifest: (head, std::time::Instant::now()),
+        };
+        Self { trees, config, head, state, dir, sync: Some(sync) }
     }
 
-    /// Rewrites the head manifest when the head moved and the last write is older than
-    /// [`MANIFEST_EVERY`] (or `now`), after the sync that made the head durable. A failure is logged:
-    /// the manifest only guards, and a stale one still does.
-    fn write_manifest(&mut self, force: bool) {
-        let (written, at) = self.manifest;
-        // Without fsync the head is not durable against power loss, and the manifest must never
-        // name more than is: then it is written only when the ledger closes (after the last flush).
-        let durable = self.config.durability == Durability::Fsync;
-        if written == self.head || !(force || (durable && at.elapsed() >= MANIFEST_EVERY)) {
-            return;
-        }
-        match super::manifest::Manifest::of(&self.head).write(&self.dir) {
-            Ok(()) => self.manifest = (self.head, std::time::Instant::now()),
-            Err(e) => tracing::error!(error = %e, "the head manifest could not be written"),
-        }
-    }
-
-    /// Serves requests until every sender is gone.
+    /// Serves requests until every sender is gone, then waits for the sync stage to answer what it
+    /// was given and to flush a last time.
     pub(crate) fn run(mut self, inbox: mpsc::Receiver<Request>) {
+        // Rendezvous: the writer hands group k+1 over only when the sync stage has finished group
+        // k, so at most two groups are in flight (one syncing, one written) and requests arriving
+        // meanwhile wait in the inbox for the next group. (With a fixed set of writers that each
+        // wait for their answer, this splits them over two alternating groups; BENCHMARKS.md.)
+        let (to_sync, groups) = mpsc::sync_channel::<Written>(0);
+        let stage = self
+            .sync
+            .take()
+            .map(|stage| std::thread::Builder::new().name("ledger-sync".into()).spawn(move || stage.run(groups)));
+        let stage = match stage {
+            Some(Ok(handle)) => Some(handle),
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "the ledger's sync thread could not start; appends are refused");
+                fail(&self.state, State::Poisoned);
+                None
+            }
+            None => None,
+        };
         while let Ok(first) = inbox.recv() {
             let mut events = first.append.len();
             let mut batch = vec![first];
@@ -163,33 +250,32 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.commit(batch);
-            self.write_manifest(false);
-        }
-        // A last flush so that a clean shutdown leaves sled with nothing to recover.
-        if self.state == State::Healthy {
-            if let Err(e) = self.db.flush() {
-                tracing::error!(error = %e, "final flush failed");
+            if let Some(written) = self.commit(batch) {
+                if let Err(mpsc::SendError(written)) = to_sync.send(written) {
+                    // The sync stage is gone (it panicked): nothing more can be made durable.
+                    fail(&self.state, State::Poisoned);
+                    for (reply, _) in written.replies {
+                        reply.send(Err(LedgerError::Poisoned));
+                    }
+                }
             }
-            self.write_manifest(true);
+        }
+        drop(to_sync);
+        if let Some(handle) = stage {
+            if handle.join().is_err() {
+                tracing::error!("the ledger's sync thread panicked");
+            }
         }
     }
 
-    fn commit(&mut self, batch: Vec<Request>) {
-        match self.state {
-            State::Healthy => {}
-            State::Broken { full } => {
-                for request in batch {
-                    request.reply.send(Err(broken(full, "sled refused an earlier write")));
-                }
-                return;
-            }
-            State::Poisoned => {
-                for request in batch {
-                    request.reply.send(Err(LedgerError::Poisoned));
-                }
-                return;
-            }
+    /// Admits a group and writes it to sled. Requests it refuses are answered here (an error is
+    /// never an acknowledgement); the rest go to the sync stage, even a group that stores nothing,
+    /// so that a retry answered with an event of an earlier group waits for that group's sync.
+    fn commit(&mut self, batch: Vec<Request>) -> Option<Written> {
+        let state = read_state(&self.state);
+        if state != State::Healthy {
+            refuse_all(state, batch.into_iter().map(|request| request.reply));
+            return None;
         }
         let now = self.config.clock.now();
         let mut head = self.head;
@@ -208,6 +294,7 @@ impl Writer {
             }
         }
 
+        let mut signed = None;
         if !records.is_empty() {
             // Before sled is touched: refusing here leaves nothing to recover (module docs).
             let bytes: u64 = records.iter().map(|r| r.record.len() as u64).sum();
@@ -216,7 +303,7 @@ impl Writer {
                 for request in batch {
                     request.reply.send(Err(LedgerError::StorageFull { resumes: true }));
                 }
-                return;
+                return None;
             }
             let grown = match self.grow(&records) {
                 Ok(grown) => grown,
@@ -226,53 +313,26 @@ impl Writer {
                     for request in batch {
                         request.reply.send(Err(LedgerError::Io(std::io::Error::other(reason.clone()))));
                     }
-                    return;
+                    return None;
                 }
             };
-            let signed = self.config.log_key.as_ref().map(|key| key.sign(head.position.get(), grown.root));
-            // A failure of sled's transaction or of its flush: nothing of this batch is
-            // acknowledged, and sled keeps the error for every later write (module docs).
-            let syncing = std::time::Instant::now();
-            if let Err(e) = self.write(&records, &head, &grown.added).and_then(|()| self.flush()) {
+            signed = self.config.log_key.as_ref().map(|key| key.sign(head.position.get(), grown.root));
+            // A failure of sled's transaction: nothing of this group is acknowledged, and sled
+            // keeps the error for every later write (module docs).
+            if let Err(e) = self.write(&records, &head, &grown.added) {
                 let full = e.is_out_of_space();
                 tracing::error!(error = %e, "sled could not write an append; the ledger refuses appends until restarted");
-                self.state = State::Broken { full };
+                fail(&self.state, State::Broken { full });
                 let reason = e.to_string();
                 for request in batch {
                     request.reply.send(Err(broken(full, &reason)));
                 }
-                return;
-            }
-            if let Err(e) = self.sync() {
-                // After a failed sync the kernel may have dropped the dirty pages while still showing
-                // them to reads; what is durable is unknown. Refuse everything from now on.
-                tracing::error!(error = %e, "sync failed; the ledger refuses further appends");
-                self.state = State::Poisoned;
-                for request in batch {
-                    request.reply.send(Err(LedgerError::Poisoned));
-                }
-                return;
-            }
-            match signed {
-                Some(Ok(checkpoint)) => {
-                    if let Ok(mut slot) = self.checkpoint.write() {
-                        *slot = Some(std::sync::Arc::new(checkpoint));
-                    }
-                }
-                // The events are durable either way; the previous checkpoint stays until one signs.
-                Some(Err(e)) => tracing::error!(error = %e, "the checkpoint could not be signed"),
-                None => {}
+                return None;
             }
             self.head = head;
-            self.head_tx.send_replace(head);
-            if let Some(observe) = self.observer.read().ok().and_then(|slot| slot.clone()) {
-                observe(CommitObservation { events: records.len(), sync: syncing.elapsed() });
-            }
         }
-        for (request, outcome) in batch.into_iter().zip(outcomes) {
-            // A caller that stopped waiting has lost nothing: its events are stored.
-            request.reply.send(outcome);
-        }
+        let replies = batch.into_iter().map(|request| request.reply).zip(outcomes).collect();
+        Some(Written { replies, head, events: records.len(), signed })
     }
 
     /// The Merkle tree's hashes for the records, and its new root.
@@ -314,19 +374,6 @@ impl Writer {
             })
     }
 
-    /// sled's flush: its buffers written with `pwrite` (and `sync_file_range`).
-    fn flush(&self) -> Result<()> {
-        self.db.flush().map(|_| ()).map_err(Into::into)
-    }
-
-    /// After [`Writer::flush`]: `fdatasync`/`fsync` of what sled wrote, when the configuration asks.
-    fn sync(&mut self) -> Result<()> {
-        match self.config.durability {
-            Durability::Fsync => self.syncer.sync().map_err(Into::into),
-            Durability::FlushOnly => Ok(()),
-        }
-    }
-
     /// The free space of the ledger's file system and what a group of `bytes` of records needs
     /// (beyond [`LedgerConfig::min_free_bytes`]), when there is less. A file system that cannot
     /// say is written to (sled then reports what happens).
@@ -338,6 +385,105 @@ impl Writer {
         match fs2::available_space(&self.dir) {
             Ok(free) if free < needed => Some((free, needed)),
             _ => None,
+        }
+    }
+}
+
+impl SyncStage {
+    /// Makes each group durable and answers it, until the writer is gone; then flushes a last time
+    /// so that a clean shutdown leaves sled with nothing to recover.
+    fn run(mut self, groups: mpsc::Receiver<Written>) {
+        while let Ok(group) = groups.recv() {
+            self.complete(group);
+            self.write_manifest(false);
+        }
+        if read_state(&self.state) == State::Healthy {
+            if let Err(e) = self.db.flush() {
+                tracing::error!(error = %e, "final flush failed");
+            }
+            self.write_manifest(true);
+        }
+    }
+
+    /// Flushes and syncs what the writer wrote of `group` (and anything it wrote since, which a
+    /// later sync covers again), publishes the new head and checkpoint, and only then answers.
+    fn complete(&mut self, group: Written) {
+        let state = read_state(&self.state);
+        if state != State::Healthy {
+            // A failure after this group was written (the writer's next transaction, or the sync
+            // of the group before): it is not acknowledged.
+            refuse_all(state, group.replies.into_iter().map(|(reply, _)| reply));
+            return;
+        }
+        if group.events > 0 {
+            let syncing = std::time::Instant::now();
+            // sled's flush writes every buffer up to the latest write, so it covers this group.
+            if let Err(e) = self.db.flush().map_err(LedgerError::from) {
+                let full = e.is_out_of_space();
+                tracing::error!(error = %e, "sled could not write an append; the ledger refuses appends until restarted");
+                fail(&self.state, State::Broken { full });
+                let reason = e.to_string();
+                for (reply, _) in group.replies {
+                    reply.send(Err(broken(full, &reason)));
+                }
+                return;
+            }
+            if let Err(e) = self.sync() {
+                // After a failed sync the kernel may have dropped the dirty pages while still showing
+                // them to reads; what is durable is unknown. Refuse everything from now on.
+                tracing::error!(error = %e, "sync failed; the ledger refuses further appends");
+                fail(&self.state, State::Poisoned);
+                for (reply, _) in group.replies {
+                    reply.send(Err(LedgerError::Poisoned));
+                }
+                return;
+            }
+            match group.signed {
+                Some(Ok(checkpoint)) => {
+                    if let Ok(mut slot) = self.checkpoint.write() {
+                        *slot = Some(std::sync::Arc::new(checkpoint));
+                    }
+                }
+                // The events are durable either way; the previous checkpoint stays until one signs.
+                Some(Err(e)) => tracing::error!(error = %e, "the checkpoint could not be signed"),
+                None => {}
+            }
+            self.head = group.head;
+            self.head_tx.send_replace(group.head);
+            if let Some(observe) = self.observer.read().ok().and_then(|slot| slot.clone()) {
+                observe(CommitObservation { events: group.events, sync: syncing.elapsed() });
+            }
+        }
+        // A group that stores nothing is answered once every group before it is durable, which
+        // it is here: the stage takes the groups in order.
+        for (reply, outcome) in group.replies {
+            // A caller that stopped waiting has lost nothing: its events are stored.
+            reply.send(outcome);
+        }
+    }
+
+    /// After sled's flush: `fdatasync`/`fsync` of what sled wrote, when the configuration asks.
+    fn sync(&mut self) -> Result<()> {
+        match self.durability {
+            Durability::Fsync => self.syncer.sync().map_err(Into::into),
+            Durability::FlushOnly => Ok(()),
+        }
+    }
+
+    /// Rewrites the head manifest when the durable head moved and the last write is older than
+    /// [`MANIFEST_EVERY`] (or `force`). A failure is logged: the manifest only guards, and a stale
+    /// one still does.
+    fn write_manifest(&mut self, force: bool) {
+        let (written, at) = self.manifest;
+        // Without fsync the head is not durable against power loss, and the manifest must never
+        // name more than is: then it is written only when the ledger closes (after the last flush).
+        let durable = self.durability == Durability::Fsync;
+        if written == self.head || !(force || (durable && at.elapsed() >= MANIFEST_EVERY)) {
+            return;
+        }
+        match super::manifest::Manifest::of(&self.head).write(&self.dir) {
+            Ok(()) => self.manifest = (self.head, std::time::Instant::now()),
+            Err(e) => tracing::error!(error = %e, "the head manifest could not be written"),
         }
     }
 }

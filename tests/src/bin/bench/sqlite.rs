@@ -35,6 +35,9 @@ impl SqliteLog {
     /// Opens (creating) the database with WAL and `synchronous=FULL`: every commit syncs the WAL.
     pub(crate) fn create(path: &Path) -> anyhow::Result<Self> {
         let conn = Connection::open(path)?;
+        // Writers on connections of their own wait for SQLite's write lock in its busy handler
+        // (which sleeps and retries) instead of failing with SQLITE_BUSY.
+        conn.busy_timeout(std::time::Duration::from_secs(60))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
