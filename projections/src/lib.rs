@@ -24,6 +24,7 @@ mod error;
 mod findings;
 mod fold;
 mod follow_up;
+mod materialized;
 mod organisation;
 mod personal;
 pub mod rules;

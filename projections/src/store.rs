@@ -20,6 +20,7 @@ use ledger::{
 
 use crate::error::{ProjectionError, Result};
 use crate::fold::{Horizon, Visible};
+use crate::materialized::Timelines;
 
 /// Ids in the order they were first seen.
 #[derive(Debug, Clone)]
@@ -73,6 +74,11 @@ pub struct Projections {
     pub(crate) decisions: Registry<DecisionId>,
     pub(crate) duties: Registry<DutyId>,
     pub(crate) follow_up_years: BTreeSet<i32>,
+    /// The record time of every event of a `party/…` stream, in log order (see
+    /// [`Projections::party_epoch`]).
+    party_recorded: Vec<Timestamp>,
+    /// The agreement answers materialized so far (see [`crate::materialized`]).
+    pub(crate) timelines: Timelines,
 }
 
 impl Projections {
@@ -182,6 +188,9 @@ impl Projections {
                 list
             }
         };
+        if name.starts_with("party/") {
+            self.party_recorded.push(event.recorded_at());
+        }
         self.position_of.insert(event.id(), event.position().get());
         self.head = event.position().get();
         self.head_recorded_at = Some(event.recorded_at());
@@ -273,6 +282,25 @@ impl Projections {
         name.push('/');
         name.push_str(slug);
         self.visible_named(&name, horizon)
+    }
+
+    /// The events of an entity's stream recorded by `known` (retractions not yet applied): a prefix
+    /// of the stream, whose length identifies it.
+    pub(crate) fn entity_prefix(&self, kind: &str, slug: &str, known: Timestamp) -> &[Arc<RecordedEvent>] {
+        let mut name = String::with_capacity(kind.len() + 1 + slug.len());
+        name.push_str(kind);
+        name.push('/');
+        name.push_str(slug);
+        match self.streams.get(name.as_str()).and_then(|list| self.lists.get(*list as usize)) {
+            Some(all) => &all[..all.partition_point(|e| e.recorded_at() <= known)],
+            None => &[],
+        }
+    }
+
+    /// How many events of party streams are recorded by `known`: every party's kind as known at
+    /// `known` is decided by that prefix of the party events.
+    pub(crate) fn party_epoch(&self, known: Timestamp) -> usize {
+        self.party_recorded.partition_point(|t| *t <= known)
     }
 
     /// The stored event with this id, if it is recorded by `known` and not retracted by then.
