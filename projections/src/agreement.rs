@@ -2,6 +2,7 @@
 //! at a valid date by the rules of [`crate::rules`] (DOMAIN.md, "Rules the projections must apply").
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use ledger::{
     AgreementEvent, AgreementId, AgreementKind, Binding, CaseId, Date, DecisionId, Document, GroupId, PartyEvent,
@@ -949,6 +950,17 @@ impl crate::Projections {
     /// answer, otherwise folded (and the answer kept for every date it holds on); always equal to
     /// [`Projections::agreement_by_fold`](crate::Projections::agreement_by_fold).
     pub fn agreement(&self, id: &AgreementId, at: Date, as_known_at: ledger::Timestamp) -> Option<AgreementView> {
+        self.agreement_shared(id, at, as_known_at).map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Projections::agreement`](crate::Projections::agreement) as the materialized answer itself,
+    /// shared instead of copied.
+    pub fn agreement_shared(
+        &self,
+        id: &AgreementId,
+        at: Date,
+        as_known_at: ledger::Timestamp,
+    ) -> Option<Arc<AgreementView>> {
         self.timelines.agreement(self, id, at, as_known_at, &mut crate::materialized::Kinds::Single)
     }
 
@@ -956,6 +968,12 @@ impl crate::Projections {
     /// [`Projections::agreement`](crate::Projections::agreement); always equal to
     /// [`Projections::agreements_by_fold`](crate::Projections::agreements_by_fold)).
     pub fn agreements(&self, at: Date, as_known_at: ledger::Timestamp) -> Vec<AgreementView> {
+        self.agreements_shared(at, as_known_at).into_iter().map(Arc::unwrap_or_clone).collect()
+    }
+
+    /// [`Projections::agreements`](crate::Projections::agreements) as the materialized answers
+    /// themselves, shared instead of copied (a county-wide list copies nothing).
+    pub fn agreements_shared(&self, at: Date, as_known_at: ledger::Timestamp) -> Vec<Arc<AgreementView>> {
         // The kinds of every party are looked up once for the whole list, and only if some answer
         // has to be folded.
         let mut kinds = crate::materialized::Kinds::Lazy(None);

@@ -64,12 +64,33 @@ impl Span {
     }
 }
 
+/// An agreement stream an answer read, and the length of its prefix in the answer's cut.
+#[derive(Debug)]
+struct Dep {
+    id: AgreementId,
+    /// The stream's number, once it has events (so that checking a cut needs no name lookup).
+    stream: Option<u32>,
+    cut: usize,
+}
+
+impl Dep {
+    fn new(projections: &Projections, (id, cut): (AgreementId, usize)) -> Self {
+        let stream = projections.entity_stream("agreement", id.as_str());
+        Self { id, stream, cut }
+    }
+
+    /// Whether the stream has the same prefix as known at `known`.
+    fn holds(&self, projections: &Projections, known: Timestamp) -> bool {
+        let stream = self.stream.or_else(|| projections.entity_stream("agreement", self.id.as_str()));
+        stream.map_or(0, |list| projections.stream_cut(list, known)) == self.cut
+    }
+}
+
 /// The answers of one agreement for one record-time cut.
 #[derive(Debug)]
 struct Timeline {
-    /// Every agreement stream an answer read (its own first, then its parents'), with the length of
-    /// its prefix in this cut.
-    deps: Vec<(AgreementId, usize)>,
+    /// Every agreement stream an answer read (its own first, then its parents').
+    deps: Vec<Dep>,
     /// How many party events this cut has (the parties' kinds).
     party_epoch: usize,
     /// The answers, ordered by `from` (spans may overlap, where they agree).
@@ -79,11 +100,7 @@ struct Timeline {
 impl Timeline {
     /// Whether this timeline is the cut of `known`.
     fn is_cut_of(&self, projections: &Projections, known: Timestamp) -> bool {
-        self.party_epoch == projections.party_epoch(known)
-            && self
-                .deps
-                .iter()
-                .all(|(id, cut)| projections.entity_prefix("agreement", id.as_str(), known).len() == *cut)
+        self.party_epoch == projections.party_epoch(known) && self.deps.iter().all(|dep| dep.holds(projections, known))
     }
 
     /// The answer on `at`, if a span holds it.
@@ -131,10 +148,10 @@ impl Timelines {
         at: Date,
         known: Timestamp,
         kinds: &mut Kinds,
-    ) -> Option<AgreementView> {
+    ) -> Option<Arc<AgreementView>> {
         if let Some(answer) = self.lookup(projections, id, at, known) {
             self.hits.fetch_add(1, Ordering::Relaxed);
-            return answer.map(|view| AgreementView::clone(&view));
+            return answer;
         }
         let day = ValidDay::new(at);
         let mut deps = Vec::new();
@@ -144,9 +161,9 @@ impl Timelines {
                 Some(&*kinds.get_or_insert_with(|| projections.party_kinds(projections.parties.all().iter(), known)))
             }
         };
-        let view = projections.agreement_view(id, &day, known, 0, all_kinds, &mut deps);
+        let view = projections.agreement_view(id, &day, known, 0, all_kinds, &mut deps).map(Arc::new);
         let (from, until) = day.interval();
-        self.keep(projections, id, known, deps, Span { from, until, view: view.clone().map(Arc::new) });
+        self.keep(projections, id, known, deps, Span { from, until, view: view.clone() });
         view
     }
 
@@ -201,8 +218,8 @@ impl Timelines {
         // timeline is the cut of `known`, and the answer was folded as known at `known`); a dep
         // the timeline did not have yet joins it, so that no span is reused once it changes.
         for dep in deps {
-            if !timeline.deps.iter().any(|(id, _)| *id == dep.0) {
-                timeline.deps.push(dep);
+            if !timeline.deps.iter().any(|d| d.id == dep.0) {
+                timeline.deps.push(Dep::new(projections, dep));
             }
         }
         if timeline.spans.len() >= SPANS_PER_TIMELINE {

@@ -292,15 +292,29 @@ impl Projections {
         name.push('/');
         name.push_str(slug);
         match self.streams.get(name.as_str()).and_then(|list| self.lists.get(*list as usize)) {
-            Some(all) => &all[..all.partition_point(|e| e.recorded_at() <= known)],
+            Some(all) => &all[..recorded_by(all, known, |e| e.recorded_at())],
             None => &[],
         }
+    }
+
+    /// The number of the entity's stream (for [`Projections::stream_cut`]), if it has events.
+    pub(crate) fn entity_stream(&self, kind: &str, slug: &str) -> Option<u32> {
+        let mut name = String::with_capacity(kind.len() + 1 + slug.len());
+        name.push_str(kind);
+        name.push('/');
+        name.push_str(slug);
+        self.streams.get(name.as_str()).copied()
+    }
+
+    /// How many events of the stream numbered `list` are recorded by `known`.
+    pub(crate) fn stream_cut(&self, list: u32, known: Timestamp) -> usize {
+        self.lists.get(list as usize).map_or(0, |all| recorded_by(all, known, |e| e.recorded_at()))
     }
 
     /// How many events of party streams are recorded by `known`: every party's kind as known at
     /// `known` is decided by that prefix of the party events.
     pub(crate) fn party_epoch(&self, known: Timestamp) -> usize {
-        self.party_recorded.partition_point(|t| *t <= known)
+        recorded_by(&self.party_recorded, known, |t| *t)
     }
 
     /// The stored event with this id, if it is recorded by `known` and not retracted by then.
@@ -313,5 +327,14 @@ impl Projections {
         let event = prefix.iter().find(|e| e.id() == id)?;
         let retracted = prefix.iter().any(|e| matches!(e.data(), EventData::EventRetracted(r) if r.event == id));
         Some((event, retracted))
+    }
+}
+
+/// How many of `items` (in record-time order) are recorded by `known`. Most questions are asked
+/// as known now, which takes them all: that is checked first, without a search.
+fn recorded_by<T>(items: &[T], known: Timestamp, recorded_at: impl Fn(&T) -> Timestamp) -> usize {
+    match items.last() {
+        Some(last) if recorded_at(last) > known => items.partition_point(|item| recorded_at(item) <= known),
+        _ => items.len(),
     }
 }
