@@ -21,8 +21,9 @@
 //! `apply` does not touch this (it stays O(1)); a new event simply makes the next question on its
 //! stream miss, fold, and start the stream's new timeline. Memory is bounded: each agreement keeps
 //! the timeline of one cut (the one asked last), a timeline at most [`SPANS_PER_TIMELINE`] spans,
-//! and all timelines together at most [`VIEWS`] answers that exist; past a bound, the timelines are
-//! dropped and rebuilt by the questions that follow.
+//! and all timelines together about [`BYTES`] of kept views (a span whose answer equals its
+//! neighbour's shares the neighbour's view); past a bound, the timelines are dropped and rebuilt by
+//! the questions that follow.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,9 +38,27 @@ use crate::store::Projections;
 /// The most spans one agreement's timeline keeps (past it, it starts over).
 pub(crate) const SPANS_PER_TIMELINE: usize = 64;
 
-/// The most answers of agreements that existed (`Some` views) kept over all timelines: each is an
-/// `AgreementView`, up to a few KiB with its parties. Past it, every timeline is dropped.
-pub(crate) const VIEWS: usize = 8_192;
+/// About how many bytes of kept views all timelines may hold together (see [`weight`]). A view is
+/// 1–4 KiB with its parties, so this holds every agreement of the 1M-event benchmark (16,959) on a
+/// date with room to spare. Past it, every timeline is dropped.
+pub(crate) const BYTES: usize = 64 << 20;
+
+/// About how many bytes a kept view takes (its heap included; strings estimated).
+fn weight(view: &AgreementView) -> usize {
+    use std::mem::size_of;
+    size_of::<AgreementView>()
+        + view.title.len()
+        + view.versions.len() * (size_of::<crate::agreement::VersionView>() + 96)
+        + view.parties.len() * (size_of::<crate::agreement::Participation>() + 24)
+        + view.pending_parties.len() * 48
+        + view.statutory_basis.len() * 48
+        + view
+            .interpretations
+            .iter()
+            .map(|i| size_of::<crate::agreement::Interpretation>() + i.text.len())
+            .sum::<usize>()
+        + view.because.len() * size_of::<ledger::Position>()
+}
 
 /// How the fold learns the parties' kinds.
 pub(crate) enum Kinds {
@@ -56,6 +75,8 @@ struct Span {
     from: Option<Date>,
     until: Option<Date>,
     view: Option<Arc<AgreementView>>,
+    /// What keeping `view` costs here: 0 when it is shared with a neighbour.
+    bytes: usize,
 }
 
 impl Span {
@@ -110,16 +131,17 @@ impl Timeline {
         self.spans[..after].iter().rev().take(2).find(|s| s.holds_on(at))
     }
 
-    fn views(&self) -> usize {
-        self.spans.iter().filter(|s| s.view.is_some()).count()
+    /// The bytes of the views this timeline keeps (a view shared by neighbours counted once).
+    fn bytes(&self) -> usize {
+        self.spans.iter().map(|s| s.bytes).sum()
     }
 }
 
 #[derive(Debug, Default)]
 struct Map {
     by_agreement: HashMap<AgreementId, Timeline>,
-    /// `Some` views over all timelines.
-    views: usize,
+    /// The bytes of the views over all timelines.
+    bytes: usize,
 }
 
 /// The materialized timelines of every agreement asked about (behind a lock: answers are given
@@ -163,7 +185,7 @@ impl Timelines {
         };
         let view = projections.agreement_view(id, &day, known, 0, all_kinds, &mut deps).map(Arc::new);
         let (from, until) = day.interval();
-        self.keep(projections, id, known, deps, Span { from, until, view: view.clone() });
+        self.keep(projections, id, known, deps, Span { from, until, view: view.clone(), bytes: 0 });
         view
     }
 
@@ -197,20 +219,15 @@ impl Timelines {
         id: &AgreementId,
         known: Timestamp,
         deps: Vec<(AgreementId, usize)>,
-        span: Span,
+        mut span: Span,
     ) {
         let Ok(mut map) = self.inner.lock() else { return };
         let map = &mut *map;
-        let adds = usize::from(span.view.is_some());
-        if map.views + adds > VIEWS {
-            map.by_agreement.clear();
-            map.views = 0;
-        }
         let same_cut = map.by_agreement.get(id).is_some_and(|t| t.is_cut_of(projections, known));
         if !same_cut {
             let fresh = Timeline { deps: Vec::new(), party_epoch: projections.party_epoch(known), spans: Vec::new() };
             if let Some(old) = map.by_agreement.insert(id.clone(), fresh) {
-                map.views = map.views.saturating_sub(old.views());
+                map.bytes = map.bytes.saturating_sub(old.bytes());
             }
         }
         let Some(timeline) = map.by_agreement.get_mut(id) else { return };
@@ -223,11 +240,34 @@ impl Timelines {
             }
         }
         if timeline.spans.len() >= SPANS_PER_TIMELINE {
-            map.views = map.views.saturating_sub(timeline.views());
+            map.bytes = map.bytes.saturating_sub(timeline.bytes());
             timeline.spans.clear();
         }
         let at = timeline.spans.partition_point(|s| s.from <= span.from);
+        // An answer equal to a neighbour's (the same state on both sides of a date that changed
+        // nothing) shares the neighbour's view.
+        let neighbours = [at.checked_sub(1), Some(at)];
+        let shared = neighbours
+            .into_iter()
+            .flatten()
+            .filter_map(|i| timeline.spans.get(i)?.view.as_ref())
+            .find(|v| span.view.as_ref().is_some_and(|view| Arc::ptr_eq(v, view) || ***v == **view));
+        match (shared, &span.view) {
+            (Some(shared), _) => span.view = Some(Arc::clone(shared)),
+            (None, Some(view)) => span.bytes = weight(view),
+            (None, None) => {}
+        }
+        let adds = span.bytes;
         timeline.spans.insert(at, span);
-        map.views += adds;
+        map.bytes += adds;
+        if map.bytes > BYTES {
+            // Dropped after keeping, so that the answer just folded is not lost with the rest.
+            let kept = map.by_agreement.remove(id);
+            map.by_agreement.clear();
+            map.bytes = kept.as_ref().map_or(0, Timeline::bytes);
+            if let Some(kept) = kept {
+                map.by_agreement.insert(id.clone(), kept);
+            }
+        }
     }
 }
