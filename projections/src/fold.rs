@@ -125,7 +125,16 @@ impl ValidDay {
 
     /// Whether the day is on or before `last` (`day <= last`).
     pub(crate) fn on_or_before(&self, last: Date) -> bool {
-        !self.reached(last.next_day())
+        if self.day <= last {
+            // The interval ends after `last` (nothing follows `Date::MAX`, whose next day saturates).
+            if last < Date::MAX {
+                self.reached(last.next_day());
+            }
+            true
+        } else {
+            self.reached(last.next_day());
+            false
+        }
     }
 
     /// How many of `sorted` (ascending) are on or before the day, noting the two neighbours of the
@@ -154,5 +163,49 @@ impl ValidDay {
     /// The interval learnt so far: `(from, until)`, `None` for unbounded.
     pub(crate) fn interval(&self) -> (Option<Date>, Option<Date>) {
         (self.from.get(), self.until.get())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::ValidDay;
+    use ledger::Date;
+
+    fn day(n: i64) -> Date {
+        let mut d = Date::from_ymd(2020, 1, 1).expect("date");
+        for _ in 0..n {
+            d = d.next_day();
+        }
+        d
+    }
+
+    /// Every comparison made on a day answers the same on every day of the interval it learnt, and
+    /// differently just outside it (the interval is not narrower than the comparisons make it).
+    #[test]
+    fn a_valid_day_learns_the_interval_on_which_every_comparison_agrees() {
+        let thresholds = [3, 7, 7, 12, 20];
+        let sorted: Vec<Date> = thresholds.iter().map(|t| day(*t)).collect();
+        for at in 0..25 {
+            let probe = ValidDay::new(day(at));
+            let ask = |p: &ValidDay| {
+                let mut answers: Vec<bool> = sorted.iter().map(|t| p.reached(*t)).collect();
+                answers.extend(sorted.iter().map(|t| p.on_or_before(*t)));
+                answers.push(p.count_reached(|i| sorted.get(i).copied(), sorted.len()) == 2);
+                answers
+            };
+            let expected = ask(&probe);
+            let (from, until) = probe.interval();
+            for other in 0..25 {
+                let inside = from.is_none_or(|f| f <= day(other)) && until.is_none_or(|u| day(other) < u);
+                let same = ask(&ValidDay::new(day(other))) == expected;
+                assert_eq!(inside, same, "asked on day {at}, compared on day {other}: {from:?}..{until:?}");
+            }
+        }
+        // The last date there is: on or before it is every day, and the interval stays open.
+        let last = ValidDay::new(Date::MAX);
+        assert!(last.on_or_before(Date::MAX));
+        assert_eq!(last.interval(), (None, None));
     }
 }
