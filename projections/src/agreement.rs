@@ -1018,6 +1018,12 @@ impl crate::Projections {
         self.timelines.hits()
     }
 
+    /// How many times the materialized timelines passed their memory bound and were all dropped,
+    /// since these projections were made (for the benchmark: each drop means refolding).
+    pub fn materialized_drops(&self) -> u64 {
+        self.timelines.drops()
+    }
+
     /// The folded state of an agreement on a horizon.
     pub(crate) fn agreement_state(&self, id: &AgreementId, horizon: crate::fold::Horizon) -> Option<AgreementState> {
         AgreementState::fold(&self.visible_entity("agreement", id.as_str(), horizon))

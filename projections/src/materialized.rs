@@ -151,6 +151,8 @@ pub(crate) struct Timelines {
     inner: Mutex<Map>,
     /// How many answers a timeline held.
     hits: AtomicU64,
+    /// How many times the byte budget dropped every timeline.
+    drops: AtomicU64,
 }
 
 impl Clone for Timelines {
@@ -192,6 +194,11 @@ impl Timelines {
     /// How many answers a timeline held (rather than a fold).
     pub(crate) fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)
+    }
+
+    /// How many times the byte budget dropped every timeline.
+    pub(crate) fn drops(&self) -> u64 {
+        self.drops.load(Ordering::Relaxed)
     }
 
     /// `Some(answer)` if a timeline of the cut of `known` holds the answer on `at`.
@@ -262,6 +269,7 @@ impl Timelines {
         map.bytes += adds;
         if map.bytes > BYTES {
             // Dropped after keeping, so that the answer just folded is not lost with the rest.
+            self.drops.fetch_add(1, Ordering::Relaxed);
             let kept = map.by_agreement.remove(id);
             map.by_agreement.clear();
             map.bytes = kept.as_ref().map_or(0, Timeline::bytes);

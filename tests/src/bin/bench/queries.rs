@@ -124,6 +124,10 @@ pub(crate) fn over_http(plan: &Plan, server: &Server, report: &mut Report) -> an
         }
     }
     let [cold, warm] = over_http;
+    let (hits, drops) = {
+        let projections = server.app.projections().map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        (projections.materialized_answers(), projections.materialized_drops())
+    };
     let agreements = server
         .app
         .projections()
@@ -188,6 +192,15 @@ pub(crate) fn over_http(plan: &Plan, server: &Server, report: &mut Report) -> an
         ratio(local.p99(), fold.p99()),
         "p99 ≤ 1 ms",
         Verdict::of(local.p99() <= 1_000.0),
+    );
+    report.row(
+        "4",
+        "— the server's agreement answers given from a materialized timeline / times every timeline was dropped (memory bound)",
+        format!("{} / {drops}", thousands(hits)),
+        "",
+        "",
+        "",
+        Verdict::Info,
     );
     Ok(())
 }
