@@ -2,13 +2,14 @@
 //! at a valid date by the rules of [`crate::rules`] (DOMAIN.md, "Rules the projections must apply").
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use ledger::{
     AgreementEvent, AgreementId, AgreementKind, Binding, CaseId, Date, DecisionId, Document, GroupId, PartyEvent,
     PartyId, PartyKind, Position, RecordedEvent,
 };
 
-use crate::fold::Visible;
+use crate::fold::{ValidDay, Visible};
 use crate::rules;
 
 #[cfg(test)]
@@ -302,6 +303,14 @@ impl VersionState {
         self.answers.get(party).and_then(|a| Answers::adopted_in(a.until(on)))
     }
 
+    /// [`VersionState::adopted_as_of`] on a day under evaluation: only which answers are on or
+    /// before it matters, and that is what the day notes.
+    fn adopted_as_of_day(&self, party: &PartyId, on: &ValidDay) -> Option<Date> {
+        let answers = &self.answers.get(party)?.0;
+        let count = on.count_reached(|i| answers.get(i).map(|(d, _)| *d), answers.len());
+        Answers::adopted_in(&answers[..count])
+    }
+
     /// The party's declination date, if its last answer is a declination.
     fn declined(&self, party: &PartyId) -> Option<Date> {
         self.answers.get(party).and_then(|a| Answers::declined_in(&a.0))
@@ -376,8 +385,13 @@ impl AgreementState {
     }
 
     /// The parties whose kind the evaluation needs: the required ones and those who gave notice.
+    ///
+    /// Every party ever required counts, not only those required now: the EACH_PARTY pairing looks
+    /// for the region among all of them (`pair_froms`), so a region no longer required still
+    /// decides when the earlier pairs were bound – as it does when the whole list is answered with
+    /// every party's kind.
     pub(crate) fn parties_of_interest(&self) -> impl Iterator<Item = &PartyId> {
-        self.required.iter().chain(self.notices.keys())
+        self.required_history.iter().flat_map(|(_, parties)| parties).chain(self.notices.keys())
     }
 
     /// Whether a version with this number was proposed (or otherwise mentioned).
@@ -708,9 +722,12 @@ impl AgreementState {
 
     /// Evaluates the state at `at`. `kinds` holds the kinds of the registered parties of interest;
     /// `parent` is the parent agreement's view at `at`, needed for a supplementary agreement.
+    ///
+    /// `at` notes every comparison made against the date (see [`ValidDay`]): the answer is the same
+    /// for every date of the interval it ends with, given the same state, kinds and parent.
     pub(crate) fn evaluate(
         &self,
-        at: Date,
+        at: &ValidDay,
         kinds: &HashMap<PartyId, PartyKind>,
         parent: Option<&AgreementView>,
     ) -> AgreementView {
@@ -723,7 +740,7 @@ impl AgreementState {
         let applicable = self
             .versions
             .values()
-            .filter_map(|v| froms.get(&v.number).copied().flatten().filter(|f| *f <= at).map(|f| (f, v)))
+            .filter_map(|v| froms.get(&v.number).copied().flatten().filter(|f| at.reached(*f)).map(|f| (f, v)))
             .max_by_key(|(f, v)| (*f, v.number));
 
         // Everything that ends the agreement as a whole; the earliest wins.
@@ -781,7 +798,7 @@ impl AgreementState {
 
         let latest = self.versions.values().next_back();
         let status = match (ends_on, applicable) {
-            (Some((end, cause)), _) if end <= at => cause.status(),
+            (Some((end, cause)), _) if at.reached(end) => cause.status(),
             (_, Some(_)) if waits_for_parent => AgreementStatus::Recommended,
             (_, Some(_)) if continuation_pending => AgreementStatus::ContinuationPending,
             (_, Some(_)) => AgreementStatus::InForce,
@@ -824,14 +841,14 @@ impl AgreementState {
             .map(|party| {
                 let notice = self.notices.get(party).filter(|_| self.kind != AgreementKind::Guideline);
                 let leaves_on = notice.and_then(|n| self.leave_date(n));
-                let left = leaves_on.is_some_and(|l| l <= at);
+                let left = leaves_on.is_some_and(|l| at.reached(l));
                 let bound_by_rule = match self.binding {
                     // DOMAIN.md, "A party added to an agreement in force": bound from its own
                     // adoption of the version that applies.
-                    Binding::AllParties => applicable.is_some_and(|(_, v)| v.adopted_as_of(party, at).is_some()),
+                    Binding::AllParties => applicable.is_some_and(|(_, v)| v.adopted_as_of_day(party, at).is_some()),
                     Binding::Decision => true,
                     Binding::EachParty => pair_froms.iter().any(|(expires, froms)| {
-                        froms.get(party).is_some_and(|f| *f <= at) && expires.is_none_or(|e| at <= e)
+                        froms.get(party).is_some_and(|f| at.reached(*f)) && expires.is_none_or(|e| at.on_or_before(e))
                     }),
                 };
                 // DOMAIN.md, "Children": a supplementary agreement binds only parties bound by its
@@ -855,7 +872,7 @@ impl AgreementState {
             .collect();
 
         let pending_parties = match (self.binding, latest) {
-            (Binding::AllParties | Binding::EachParty, Some(v)) if ends_on.is_none_or(|(end, _)| end > at) => {
+            (Binding::AllParties | Binding::EachParty, Some(v)) if ends_on.is_none_or(|(end, _)| !at.reached(end)) => {
                 self.required.iter().filter(|p| v.adopted(p).is_none() && v.declined(p).is_none()).cloned().collect()
             }
             _ => Vec::new(),
@@ -898,8 +915,12 @@ impl AgreementState {
             pending_parties,
             steward: self.steward.clone(),
             statutory_basis: {
-                let mut refs: Vec<String> =
-                    self.basis.iter().filter(|(from, _)| *from <= at).flat_map(|(_, r)| r.iter().cloned()).collect();
+                let mut refs: Vec<String> = self
+                    .basis
+                    .iter()
+                    .filter(|(from, _)| at.reached(*from))
+                    .flat_map(|(_, r)| r.iter().cloned())
+                    .collect();
                 refs.sort();
                 refs.dedup();
                 refs
@@ -924,12 +945,61 @@ impl AgreementState {
 impl crate::Projections {
     /// The agreement as it stood on `at`, as the ledger knew it at `as_known_at`. `None` if it had not
     /// been drafted by then (or its drafting was retracted).
+    ///
+    /// Answered from the materialized timelines (`materialized.rs`) when they hold the
+    /// answer, otherwise folded (and the answer kept for every date it holds on); always equal to
+    /// [`Projections::agreement_by_fold`](crate::Projections::agreement_by_fold).
     pub fn agreement(&self, id: &AgreementId, at: Date, as_known_at: ledger::Timestamp) -> Option<AgreementView> {
-        self.agreement_view(id, at, as_known_at, 0, None)
+        self.agreement_shared(id, at, as_known_at).map(Arc::unwrap_or_clone)
     }
 
-    /// Every agreement drafted by `at`, in drafting order.
+    /// [`Projections::agreement`](crate::Projections::agreement) as the materialized answer itself,
+    /// shared instead of copied.
+    pub fn agreement_shared(
+        &self,
+        id: &AgreementId,
+        at: Date,
+        as_known_at: ledger::Timestamp,
+    ) -> Option<Arc<AgreementView>> {
+        self.timelines.agreement(self, id, at, as_known_at, &mut crate::materialized::Kinds::Single)
+    }
+
+    /// Every agreement drafted by `at`, in drafting order (materialized like
+    /// [`Projections::agreement`](crate::Projections::agreement); always equal to
+    /// [`Projections::agreements_by_fold`](crate::Projections::agreements_by_fold)).
     pub fn agreements(&self, at: Date, as_known_at: ledger::Timestamp) -> Vec<AgreementView> {
+        self.agreements_shared(at, as_known_at).into_iter().map(Arc::unwrap_or_clone).collect()
+    }
+
+    /// [`Projections::agreements`](crate::Projections::agreements) as the materialized answers
+    /// themselves, shared instead of copied (a county-wide list copies nothing).
+    pub fn agreements_shared(&self, at: Date, as_known_at: ledger::Timestamp) -> Vec<Arc<AgreementView>> {
+        // The kinds of every party are looked up once for the whole list, and only if some answer
+        // has to be folded.
+        let mut kinds = crate::materialized::Kinds::Lazy(None);
+        self.agreements
+            .all()
+            .iter()
+            .filter_map(|id| self.timelines.agreement(self, id, at, as_known_at, &mut kinds))
+            .collect()
+    }
+
+    /// [`Projections::agreement`](crate::Projections::agreement) folded from the raw events, with
+    /// nothing materialized: the specification the materialized answers are checked against (in
+    /// `tests/it/materialized.rs`) and the benchmark's baseline.
+    pub fn agreement_by_fold(
+        &self,
+        id: &AgreementId,
+        at: Date,
+        as_known_at: ledger::Timestamp,
+    ) -> Option<AgreementView> {
+        self.agreement_view(id, &ValidDay::new(at), as_known_at, 0, None, &mut Vec::new())
+    }
+
+    /// [`Projections::agreements`](crate::Projections::agreements) folded from the raw events, with
+    /// nothing materialized (the specification; see
+    /// [`Projections::agreement_by_fold`](crate::Projections::agreement_by_fold)).
+    pub fn agreements_by_fold(&self, at: Date, as_known_at: ledger::Timestamp) -> Vec<AgreementView> {
         // Every agreement needs the kinds of its parties, and the same parties recur across
         // agreements: look each party up once for the whole list. A superset of each agreement's
         // parties of interest gives the same answers, since evaluation only looks kinds up.
@@ -937,8 +1007,21 @@ impl crate::Projections {
         self.agreements
             .all()
             .iter()
-            .filter_map(|id| self.agreement_view(id, at, as_known_at, 0, Some(&kinds)))
+            .filter_map(|id| self.agreement_view(id, &ValidDay::new(at), as_known_at, 0, Some(&kinds), &mut Vec::new()))
             .collect()
+    }
+
+    /// How many answers of [`Projections::agreement`](crate::Projections::agreement) and
+    /// [`Projections::agreements`](crate::Projections::agreements) came from a materialized
+    /// timeline instead of a fold, since these projections were made (for tests and the benchmark).
+    pub fn materialized_answers(&self) -> u64 {
+        self.timelines.hits()
+    }
+
+    /// How many times the materialized timelines passed their memory bound and were all dropped,
+    /// since these projections were made (for the benchmark: each drop means refolding).
+    pub fn materialized_drops(&self) -> u64 {
+        self.timelines.drops()
     }
 
     /// The folded state of an agreement on a horizon.
@@ -946,17 +1029,24 @@ impl crate::Projections {
         AgreementState::fold(&self.visible_entity("agreement", id.as_str(), horizon))
     }
 
+    /// The fold itself: the agreement's view at `at` as known at `known`. `at` notes every
+    /// comparison made against the date (this agreement's and its parents'); `deps` gets each
+    /// agreement stream read, with the length of its prefix recorded by `known`.
+    ///
     /// `all_kinds`, when given, holds the kinds of (at least) every party of interest as registered
     /// by `known`; otherwise they are looked up.
-    fn agreement_view(
+    pub(crate) fn agreement_view(
         &self,
         id: &AgreementId,
-        at: Date,
+        at: &ValidDay,
         known: ledger::Timestamp,
         depth: u8,
         all_kinds: Option<&HashMap<PartyId, PartyKind>>,
+        deps: &mut Vec<(AgreementId, usize)>,
     ) -> Option<AgreementView> {
-        let state = self.agreement_state(id, crate::fold::Horizon::new(at, known))?;
+        let prefix = self.entity_prefix("agreement", id.as_str(), known);
+        deps.push((id.clone(), prefix.len()));
+        let state = AgreementState::fold(&Visible::on_day(prefix, at))?;
         let own_kinds;
         let kinds = match all_kinds {
             Some(kinds) => kinds,
@@ -968,7 +1058,7 @@ impl crate::Projections {
         // A parent chain is short; the depth bound only guards against a cycle in bad data.
         let parent = match (&state.parent, state.kind()) {
             (Some(parent), AgreementKind::Supplementary | AgreementKind::Guideline) if depth < 8 => {
-                self.agreement_view(parent, at, known, depth + 1, all_kinds)
+                self.agreement_view(parent, at, known, depth + 1, all_kinds, deps)
             }
             _ => None,
         };

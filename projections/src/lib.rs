@@ -5,6 +5,9 @@
 //!   clock, no sled); every query takes `at` (valid time, a [`Date`](ledger::Date)) and
 //!   `as_known_at` (record time, a [`Timestamp`](ledger::Timestamp)) and folds only the streams it
 //!   needs, using only events recorded at or before `as_known_at` and not retracted by then.
+//!   Agreement answers are also kept, each with the valid dates it holds on, per record-time cut,
+//!   so that asking again is a lookup ([`Projections::agreements_shared`]); the fold
+//!   ([`Projections::agreements_by_fold`]) stays the specification they are tested against.
 //! - [`rules`] holds the rules of DOMAIN.md as plain functions, each citing its source section.
 //! - The view structs ([`AgreementView`], [`GroupView`], [`CaseView`], …) are what the GraphQL layer
 //!   converts into its output types.
@@ -24,6 +27,7 @@ mod error;
 mod findings;
 mod fold;
 mod follow_up;
+mod materialized;
 mod organisation;
 mod personal;
 pub mod rules;

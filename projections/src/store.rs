@@ -20,6 +20,7 @@ use ledger::{
 
 use crate::error::{ProjectionError, Result};
 use crate::fold::{Horizon, Visible};
+use crate::materialized::Timelines;
 
 /// Ids in the order they were first seen.
 #[derive(Debug, Clone)]
@@ -73,6 +74,11 @@ pub struct Projections {
     pub(crate) decisions: Registry<DecisionId>,
     pub(crate) duties: Registry<DutyId>,
     pub(crate) follow_up_years: BTreeSet<i32>,
+    /// The record time of every event of a `party/…` stream, in log order (see
+    /// [`Projections::party_epoch`]).
+    party_recorded: Vec<Timestamp>,
+    /// The agreement answers materialized so far (see [`crate::materialized`]).
+    pub(crate) timelines: Timelines,
 }
 
 impl Projections {
@@ -182,6 +188,9 @@ impl Projections {
                 list
             }
         };
+        if name.starts_with("party/") {
+            self.party_recorded.push(event.recorded_at());
+        }
         self.position_of.insert(event.id(), event.position().get());
         self.head = event.position().get();
         self.head_recorded_at = Some(event.recorded_at());
@@ -275,6 +284,39 @@ impl Projections {
         self.visible_named(&name, horizon)
     }
 
+    /// The events of an entity's stream recorded by `known` (retractions not yet applied): a prefix
+    /// of the stream, whose length identifies it.
+    pub(crate) fn entity_prefix(&self, kind: &str, slug: &str, known: Timestamp) -> &[Arc<RecordedEvent>] {
+        let mut name = String::with_capacity(kind.len() + 1 + slug.len());
+        name.push_str(kind);
+        name.push('/');
+        name.push_str(slug);
+        match self.streams.get(name.as_str()).and_then(|list| self.lists.get(*list as usize)) {
+            Some(all) => &all[..recorded_by(all, known, |e| e.recorded_at())],
+            None => &[],
+        }
+    }
+
+    /// The number of the entity's stream (for [`Projections::stream_cut`]), if it has events.
+    pub(crate) fn entity_stream(&self, kind: &str, slug: &str) -> Option<u32> {
+        let mut name = String::with_capacity(kind.len() + 1 + slug.len());
+        name.push_str(kind);
+        name.push('/');
+        name.push_str(slug);
+        self.streams.get(name.as_str()).copied()
+    }
+
+    /// How many events of the stream numbered `list` are recorded by `known`.
+    pub(crate) fn stream_cut(&self, list: u32, known: Timestamp) -> usize {
+        self.lists.get(list as usize).map_or(0, |all| recorded_by(all, known, |e| e.recorded_at()))
+    }
+
+    /// How many events of party streams are recorded by `known`: every party's kind as known at
+    /// `known` is decided by that prefix of the party events.
+    pub(crate) fn party_epoch(&self, known: Timestamp) -> usize {
+        recorded_by(&self.party_recorded, known, |t| *t)
+    }
+
     /// The stored event with this id, if it is recorded by `known` and not retracted by then.
     pub(crate) fn find_event(&self, id: EventId, known: Timestamp) -> Option<(&RecordedEvent, bool)> {
         let event = self.event_by_id(id)?;
@@ -285,5 +327,14 @@ impl Projections {
         let event = prefix.iter().find(|e| e.id() == id)?;
         let retracted = prefix.iter().any(|e| matches!(e.data(), EventData::EventRetracted(r) if r.event == id));
         Some((event, retracted))
+    }
+}
+
+/// How many of `items` (in record-time order) are recorded by `known`. Most questions are asked
+/// as known now, which takes them all: that is checked first, without a search.
+fn recorded_by<T>(items: &[T], known: Timestamp, recorded_at: impl Fn(&T) -> Timestamp) -> usize {
+    match items.last() {
+        Some(last) if recorded_at(last) > known => items.partition_point(|item| recorded_at(item) <= known),
+        _ => items.len(),
     }
 }

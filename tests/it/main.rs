@@ -21,6 +21,7 @@ mod ledger_jsonl;
 mod ledger_power_loss;
 mod ledger_tamper;
 mod load;
+mod materialized;
 mod no_rewrite;
 mod online;
 mod process;

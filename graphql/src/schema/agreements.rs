@@ -5,6 +5,7 @@
 //! server, for readers (the dashboard among them) that must not receive thousands at once.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use async_graphql::connection::{Connection, Edge, query};
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
@@ -23,7 +24,7 @@ use crate::error::{ApiError, ApiResult};
 /// One agreement on the axes, if drafted by then.
 pub(super) fn agreement_of(app: &App, id: &AgreementId, axes: Axes) -> ApiResult<Option<Agreement>> {
     let projections = app.projections()?;
-    Ok(projections.agreement(id, axes.at, axes.known).map(|view| Agreement { view, axes }))
+    Ok(projections.agreement_shared(id, axes.at, axes.known).map(|view| Agreement { view, axes }))
 }
 
 /// One party on the axes, if registered by then.
@@ -35,7 +36,8 @@ pub(super) fn party_of(app: &App, id: &PartyId, axes: Axes) -> ApiResult<Option<
 /// An agreement as it stood at `at`, as known at `asKnownAt`.
 #[derive(Debug, Clone)]
 pub(super) struct Agreement {
-    view: AgreementView,
+    /// Shared with the projections' materialized timelines: a list copies no view.
+    view: Arc<AgreementView>,
     axes: Axes,
 }
 
@@ -301,7 +303,7 @@ impl Party {
     async fn agreements(&self, ctx: &Context<'_>) -> ApiResult<Vec<Agreement>> {
         let projections = app(ctx)?.projections()?;
         Ok(projections
-            .agreements(self.axes.at, self.axes.known)
+            .agreements_shared(self.axes.at, self.axes.known)
             .into_iter()
             .filter(|a| a.parties.iter().any(|p| p.party == self.view.id && p.bound))
             .map(|view| Agreement { view, axes: self.axes })
@@ -372,7 +374,7 @@ fn title_key(title: &str) -> Vec<u32> {
 }
 
 /// The connection's order: in force on `at` first, then by kind, by title, and by id.
-fn listing_order(a: &(Vec<u32>, AgreementView), b: &(Vec<u32>, AgreementView)) -> Ordering {
+fn listing_order(a: &(Vec<u32>, Arc<AgreementView>), b: &(Vec<u32>, Arc<AgreementView>)) -> Ordering {
     b.1.in_force
         .cmp(&a.1.in_force)
         .then_with(|| kind_rank(a.1.kind).cmp(&kind_rank(b.1.kind)))
@@ -409,7 +411,11 @@ impl AgreementQuery {
     ) -> ApiResult<Vec<Agreement>> {
         let axes = Axes::new(at, as_known_at);
         let projections = readable(ctx)?.projections()?;
-        Ok(projections.agreements(axes.at, axes.known).into_iter().map(|view| Agreement { view, axes }).collect())
+        Ok(projections
+            .agreements_shared(axes.at, axes.known)
+            .into_iter()
+            .map(|view| Agreement { view, axes })
+            .collect())
     }
 
     /// The agreements known by `asKnownAt`, as they stood on `at`, that `filter` accepts, a page at a
@@ -437,9 +443,9 @@ impl AgreementQuery {
         let filter = filter.unwrap_or_default();
         let search = filter.search.as_deref().map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
         // The projections are read (under their lock) before the first await, never across it.
-        let mut items: Vec<(Vec<u32>, AgreementView)> = readable(ctx)?
+        let mut items: Vec<(Vec<u32>, Arc<AgreementView>)> = readable(ctx)?
             .projections()?
-            .agreements(axes.at, axes.known)
+            .agreements_shared(axes.at, axes.known)
             .into_iter()
             .filter(|view| filter.accepts(view, search.as_deref()))
             .map(|view| (title_key(&view.title), view))
