@@ -3,8 +3,9 @@
 //! adoption but not another party's; no token, unknown tokens, READER and AUDITOR tokens refused;
 //! rule violations, unknown ids, malformed ids, wrong enum values and malformed dates refused; stale
 //! `expectedVersion` (also for a retraction, whose stream is the retracted event's) and idempotent
-//! `eventId` retries; and queries seeing a mutation's event at once. Every refusal is checked to
-//! append nothing by comparing the ledger's head before and after.
+//! `eventId` retries; conflicting mutations racing each other, exactly one winning; and queries
+//! seeing a mutation's event at once. Every refusal is checked to append nothing by comparing the
+//! ledger's head before and after.
 
 use graphql::{Role, ServerConfig};
 use ledger::PartyId;
@@ -366,4 +367,59 @@ async fn the_same_event_id_twice_is_stored_once() {
     other["eventId"] = json!(id);
     let body = mutate(&server, "registerParty", other, Some(&token)).await;
     refused(&server, &body, "CONFLICT", after_first);
+}
+
+/// Concurrent mutations that conflict never both succeed, whatever order the server takes them in:
+/// in each round, two registrations of one new party race (one wins, the other breaks a rule), two
+/// different events with the same `eventId` race (one wins, the other is a conflict), and the same
+/// command with one `eventId` is sent twice at once (both answered with the one stored event). The
+/// winner's answer carries the position the ledger gave it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_conflicting_mutations_never_both_succeed() {
+    let server = seeded().await;
+    let token = server.token(Role::Secretariat, "registrator");
+    for round in 0..20 {
+        // The same party twice, without eventIds.
+        let before = head(&server);
+        let party = format!("racekommun-{round}");
+        let (a, b) = tokio::join!(
+            mutate(&server, "registerParty", new_party(&party), Some(&token)),
+            mutate(&server, "registerParty", new_party(&party), Some(&token)),
+        );
+        let (winner, loser) = if a["errors"].is_null() { (a, b) } else { (b, a) };
+        assert!(winner["errors"].is_null(), "round {round}: one registration wins: {winner:#}");
+        assert_eq!(error_code(&loser), Some("RULE_VIOLATION"), "round {round}: {loser:#}");
+        assert_eq!(head(&server), before + 1, "round {round}: exactly one event is stored");
+        assert_eq!(winner["data"]["registerParty"]["position"], json!(before + 1));
+
+        // Two different events under one eventId.
+        let before = head(&server);
+        let id = format!("0192f0c4-2222-4aaa-8bbb-{round:012}");
+        let mut first = new_party(&format!("idkommun-{round}-a"));
+        first["eventId"] = json!(id);
+        let mut second = new_party(&format!("idkommun-{round}-b"));
+        second["eventId"] = json!(id);
+        let (a, b) = tokio::join!(
+            mutate(&server, "registerParty", first, Some(&token)),
+            mutate(&server, "registerParty", second, Some(&token)),
+        );
+        let (winner, loser) = if a["errors"].is_null() { (a, b) } else { (b, a) };
+        assert!(winner["errors"].is_null(), "round {round}: one of the two wins: {winner:#}");
+        assert_eq!(error_code(&loser), Some("CONFLICT"), "round {round}: {loser:#}");
+        assert_eq!(head(&server), before + 1, "round {round}: exactly one event is stored");
+        assert_eq!(winner["data"]["registerParty"]["id"], json!(id));
+
+        // One command sent twice at once: an idempotent retry racing its original.
+        let before = head(&server);
+        let mut retry = new_party(&format!("retrykommun-{round}"));
+        retry["eventId"] = json!(format!("0192f0c4-3333-4aaa-8bbb-{round:012}"));
+        let (a, b) = tokio::join!(
+            mutate(&server, "registerParty", retry.clone(), Some(&token)),
+            mutate(&server, "registerParty", retry, Some(&token)),
+        );
+        assert!(a["errors"].is_null() && b["errors"].is_null(), "round {round}: both answered: {a:#} {b:#}");
+        assert_eq!(a, b, "round {round}: both answers are the one stored event");
+        assert_eq!(head(&server), before + 1, "round {round}: it is stored once");
+        assert_eq!(a["data"]["registerParty"]["position"], json!(before + 1));
+    }
 }

@@ -120,8 +120,8 @@ pub(crate) fn commit(ledger: &Ledger, event: NewEvent) -> anyhow::Result<ledger:
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Throughput {
     pub(crate) appends: u64,
-    seconds: f64,
-    commits: u64,
+    pub(crate) seconds: f64,
+    pub(crate) commits: u64,
     pub(crate) latency: Samples,
 }
 
@@ -230,7 +230,7 @@ pub(crate) fn concurrent(plan: &Plan, dir: &Path, report: &mut Report) -> anyhow
 
 /// Runs `writers` threads until `window` has passed; each calls `append(writer, i)` in a loop and
 /// returns the latencies and whatever `append` returned.
-fn drive<T: Send + 'static>(
+pub(crate) fn drive<T: Send + 'static>(
     writers: usize,
     window: Duration,
     append: impl Fn(usize, u64) -> anyhow::Result<T> + Send + Sync + 'static,

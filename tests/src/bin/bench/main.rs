@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Sections (`--only` takes their names): `single` (1), `concurrent` (2), `rebuild` (3), `queries`
-//! (4), `subscriptions` (5), `footprint` (6), `tlog` (7, the transparency log). Everything is written under `--dir` (default: a
+//! (4), `subscriptions` (5), `footprint` (6), `tlog` (7, the transparency log), `writers` (8, concurrent
+//! GraphQL mutations over HTTP beside the ledger's own writers). Everything is written under `--dir` (default: a
 //! fresh temporary directory, removed at the end), on the disk being measured.
 
 mod append;
@@ -21,6 +22,7 @@ mod server;
 mod sqlite;
 mod subscriptions;
 mod tlog;
+mod writers;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -77,6 +79,7 @@ enum Section {
     Subscriptions,
     Footprint,
     Tlog,
+    Writers,
 }
 
 /// The sides of section 2.
@@ -183,6 +186,10 @@ fn main() -> anyhow::Result<()> {
     if run(Section::Concurrent) {
         eprintln!("section 2: concurrent appends");
         append::concurrent(&plan, &dir, &mut report)?;
+    }
+    if run(Section::Writers) {
+        eprintln!("section 8: concurrent GraphQL writers");
+        writers::run(&plan, &dir, &mut report)?;
     }
     if run(Section::Rebuild)
         || run(Section::Queries)

@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,9 +25,14 @@ pub(crate) struct Server {
 impl Server {
     /// Opens the dataset's ledger, folds it and serves it.
     pub(crate) fn start(data: &Dataset) -> anyhow::Result<Self> {
+        Self::start_in(&data.data_dir)
+    }
+
+    /// Opens (or creates) the ledger of the data directory `data_dir`, folds it and serves it.
+    pub(crate) fn start_in(data_dir: &Path) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        let ledger = Ledger::open(data.ledger_dir(), LedgerConfig::default())?;
-        let tokens = Arc::new(TokenStore::open(&data.data_dir)?);
+        let ledger = Ledger::open(data_dir.join("ledger"), LedgerConfig::default())?;
+        let tokens = Arc::new(TokenStore::open(data_dir)?);
         let app = App::new(ledger.clone(), tokens, AppConfig::default())
             .map_err(|e| anyhow::anyhow!("cannot fold the ledger: {}", e.message))?;
         let router = graphql::app(app.clone(), ServerConfig::default());
@@ -49,6 +55,8 @@ impl Server {
 pub(crate) struct Http {
     addr: SocketAddr,
     reader: BufReader<TcpStream>,
+    /// Sent as `Authorization: Bearer …` with every request when set.
+    token: Option<String>,
 }
 
 impl Http {
@@ -56,13 +64,20 @@ impl Http {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-        Ok(Self { addr, reader: BufReader::new(stream) })
+        Ok(Self { addr, reader: BufReader::new(stream), token: None })
+    }
+
+    /// Sends `token` with every request from now on.
+    pub(crate) fn with_token(mut self, token: String) -> Self {
+        self.token = Some(token);
+        self
     }
 
     /// Sends a request and returns status and body.
     pub(crate) fn request(&mut self, method: &str, path: &str, body: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+        let authorization = self.token.as_ref().map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\n{authorization}content-type: application/json\r\ncontent-length: {}\r\n\r\n",
             self.addr,
             body.len()
         );

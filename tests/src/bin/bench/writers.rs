@@ -1,0 +1,103 @@
+//! Section 8 (issue 18): concurrent GraphQL writers. 1, 8 and 64 keep-alive HTTP clients each send
+//! `recordDecision` to the real server (`graphql::app` over a fresh data directory on 127.0.0.1:0)
+//! and wait for its answer, beside the ledger's own N-writer figure in the same run (window by
+//! window, interleaved), so the HTTP/GraphQL write path is measured against the group commit it
+//! could at best share.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use graphql::Role;
+use ledger::{Ledger, LedgerConfig};
+
+use crate::Plan;
+use crate::append::{Throughput, drive, ledger_group};
+use crate::report::{Report, Verdict, median, rate, ratio, us};
+use crate::server::{Http, Server};
+
+/// Issue 18's target: 64 HTTP writers reach at least this share of the ledger's own 64-writer rate.
+const TARGET_64: f64 = 0.5;
+
+/// Runs the section: a server over `dir/writers` and a bare ledger in `dir/ledger-writers`.
+pub(crate) fn run(plan: &Plan, dir: &Path, report: &mut Report) -> anyhow::Result<()> {
+    let server = Server::start_in(&dir.join("writers"))?;
+    let token = server.app.tokens().create_ephemeral(Role::Secretariat, "bench")?;
+    let mut setup = Http::connect(server.addr)?.with_token(token);
+    setup.graphql(
+        r#"mutation { registerBody(input: {body: "vis", name: "VIS", kind: NETWORK, effective: "2022-01-01"}) { position } }"#,
+    )?;
+    let ledger = Ledger::open(dir.join("ledger-writers"), LedgerConfig::default())?;
+    let mut serial = 0u64;
+    for &writers in &plan.writers {
+        let (mut http_runs, mut ledger_runs) = (Vec::new(), Vec::new());
+        for _ in 0..plan.rounds_concurrent {
+            ledger_runs.push(ledger_group(writers, plan.window, &ledger, &mut serial)?);
+            http_runs.push(http_group(writers, plan, &server, &mut serial)?);
+        }
+        eprintln!(
+            "  {writers} writers: HTTP {:?}, ledger {:?} appends/s; HTTP (appends, commits) {:?}, ledger {:?}",
+            http_runs.iter().map(|r| r.rate().round()).collect::<Vec<_>>(),
+            ledger_runs.iter().map(|r| r.rate().round()).collect::<Vec<_>>(),
+            http_runs.iter().map(|r| (r.appends, r.commits)).collect::<Vec<_>>(),
+            ledger_runs.iter().map(|r| (r.appends, r.commits)).collect::<Vec<_>>(),
+        );
+        let pick = |runs: &[Throughput]| -> Throughput {
+            let m = median(&runs.iter().map(Throughput::rate).collect::<Vec<_>>());
+            runs.iter()
+                .min_by(|a, b| (a.rate() - m).abs().total_cmp(&(b.rate() - m).abs()))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (http, led) = (pick(&http_runs), pick(&ledger_runs));
+        let target = writers == 64;
+        report.row(
+            "8",
+            format!(
+                "{writers} HTTP writers: recordDecision (mean batch {:.1}, p50 {}, p99 {})",
+                http.batch(),
+                us(http.latency.p50()),
+                us(http.latency.p99())
+            ),
+            rate(http.rate(), "mutations"),
+            format!("ledger {writers} writers {} (mean batch {:.1})", rate(led.rate(), "appends"), led.batch()),
+            ratio(http.rate(), led.rate()),
+            if target { format!("≥ {TARGET_64}× ledger") } else { String::new() },
+            if target { Verdict::of(http.rate() >= TARGET_64 * led.rate()) } else { Verdict::Info },
+        );
+    }
+    server.runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    Ok(())
+}
+
+/// `writers` threads, each with its own keep-alive connection, send `recordDecision` until the
+/// window has passed. Commits are counted as distinct record times (the ledger's writer gives every
+/// event of one group commit the same one).
+fn http_group(writers: usize, plan: &Plan, server: &Server, serial: &mut u64) -> anyhow::Result<Throughput> {
+    *serial += 1;
+    let base = *serial * 100_000_000;
+    // One connection and one token per writer (the server limits requests in flight per token, as
+    // 64 separate clients would meet it), each only ever locked by its own writer thread.
+    let clients = (0..writers)
+        .map(|w| {
+            let token = server.app.tokens().create_ephemeral(Role::Secretariat, &format!("bench-{w}"))?;
+            Ok(Mutex::new(Http::connect(server.addr)?.with_token(token)))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let clients = Arc::new(clients);
+    let (times, latency, seconds) = drive(writers, plan.window, move |w, i| {
+        let mut client = clients[w].lock().map_err(|_| anyhow::anyhow!("client lock poisoned"))?;
+        let query = format!(
+            r#"mutation {{ recordDecision(input: {{decision: "h{w}-{}", body: "vis", subject: "decision", effective: "2022-06-13"}}) {{ position recordedAt }} }}"#,
+            base + i
+        );
+        let body = client.graphql(&query)?;
+        let answer: serde_json::Value = serde_json::from_slice(&body)?;
+        answer["data"]["recordDecision"]["recordedAt"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no recordedAt in {answer}"))
+    })?;
+    let commits = times.iter().collect::<HashSet<_>>().len() as u64;
+    Ok(Throughput { appends: times.len() as u64, seconds, commits, latency })
+}
