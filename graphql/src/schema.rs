@@ -17,6 +17,7 @@ mod cost;
 mod county;
 mod enums;
 mod events;
+mod frames;
 mod mutations;
 mod organisation;
 mod persisted;
@@ -50,6 +51,7 @@ pub struct QueryRoot(
 pub use bounds::Pools;
 pub(crate) use bounds::{Executor, RequestBounds};
 pub(crate) use events::SubscriptionRoot;
+pub(crate) use frames::share_frames;
 pub(crate) use mutations::MutationRoot;
 pub(crate) use persisted::PersistedQueries;
 pub(crate) use read_only::ReadOnly;
@@ -87,6 +89,7 @@ pub fn build_schema(app: Arc<App>, limits: SchemaLimits) -> AppSchema {
 pub(crate) fn build_schema_with(app: Arc<App>, limits: SchemaLimits, persisted: PersistedQueries) -> AppSchema {
     Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot)
         .data(app)
+        .data(frames::FrameCache::default())
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         // Invariant: the extensions' `prepare_request` steps run in the order they are added, and

@@ -4,7 +4,8 @@
 //! filters, starting after the head without `fromPosition`, bad arguments answered with an error
 //! instead of a hang, operations that fail validation answered with graphql-transport-ws's `error`
 //! message (issue 17), misbehaving clients closed while the server keeps serving, and tokens in
-//! `connection_init` when reads are closed.
+//! `connection_init` when reads are closed; and a thousand subscribers of one document beside one
+//! client that never reads, with the server process's memory bounded (issue 19).
 //!
 //! Events are appended straight to the ledger (blocking, so from `spawn_blocking`); every wait is
 //! bounded by [`BOUND`].
@@ -695,4 +696,91 @@ async fn operations_that_fail_before_they_run_get_an_error_message() {
     subscribe(&mut ws, "live", json!({"from": 1})).await;
     assert_eq!(positions(&mut ws, "live", 2).await, vec![1, 2]);
     assert_still_serving(&server, addr).await;
+}
+
+/// The resident memory of a process, from `/proc/<pid>/status`, in KiB.
+fn vm_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("a VmRSS line");
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmRSS in kB")
+}
+
+/// Issue 19: a thousand subscribers of one document, which share its frames, and one client that
+/// subscribes from position 1 and never reads its socket. Events are recorded through the real
+/// server process (the ledger is its); every reading subscriber gets each of them once, in order,
+/// and the server's resident memory stays within a bound that per-subscriber or per-frame
+/// buffering would break. Timing is not asserted beyond the hang bound of each wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_subscribers_get_every_event_in_order_while_one_never_reads() {
+    const SUBSCRIBERS: usize = 1000;
+    const EVENTS: usize = 20;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = crate::process::start_server(&data);
+    let (addr, pid) = (server.addr, server.pid());
+    let token = tokio::task::spawn_blocking({
+        let data = data.clone();
+        move || crate::process::create_token(&data, "SECRETARIAT", "writer")
+    })
+    .await
+    .expect("token");
+    let post = |body: Value| {
+        let token = token.clone();
+        tokio::task::spawn_blocking(move || crate::process::post(addr, &token, &body).expect("the server answers"))
+    };
+    let head = post(json!({"query": "{ ledger { position } }"})).await.expect("head")["data"]["ledger"]["position"]
+        .as_u64()
+        .expect("a position");
+    assert!(head > 0, "serve seeded the fixtures");
+
+    // The client that never reads: everything from position 1 is sent to it, and it reads none of it.
+    let mut stalled = connected(addr).await;
+    subscribe(&mut stalled, "1", json!({"from": 1})).await;
+    let rss_started = vm_rss_kib(pid);
+
+    let subscribers: Vec<Ws> = futures::stream::iter(0..SUBSCRIBERS)
+        .map(|_| async move {
+            let mut ws = connected(addr).await;
+            subscribe(&mut ws, "1", json!({"from": head + 1})).await;
+            ws
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let rss_connected = vm_rss_kib(pid);
+
+    // Read concurrently with the appends, as live subscribers do.
+    let readers: Vec<_> = subscribers
+        .into_iter()
+        .map(|mut ws| tokio::spawn(async move { positions(&mut ws, "1", EVENTS).await }))
+        .collect();
+    for i in 0..EVENTS {
+        let party = format!("many-{}{}", char::from(b'a' + (i / 26) as u8), char::from(b'a' + (i % 26) as u8));
+        let mutation = format!(
+            "mutation {{ registerParty(input: {{party: \"{party}\", name: \"{party} kommun\", kind: MUNICIPALITY, \
+             effective: \"2026-01-01\"}}) {{ position }} }}"
+        );
+        let recorded = post(json!({"query": mutation})).await.expect("recorded");
+        assert_eq!(recorded["data"]["registerParty"]["position"].as_u64(), Some(head + 1 + i as u64), "{recorded}");
+    }
+    let expected: Vec<u64> = (head + 1..=head + EVENTS as u64).collect();
+    for reader in readers {
+        assert_eq!(reader.await.expect("reader"), expected, "every event once, in order");
+    }
+    let rss_done = vm_rss_kib(pid);
+
+    // Before issue 19 each connection zero-filled a 128 KiB read buffer, 125 MiB for a thousand:
+    // a connection costs far less now. Delivering the events adds no per-frame memory either
+    // (the shared frames are a bounded cache; the stalled client's backlog is not buffered).
+    let per_connection = rss_connected.saturating_sub(rss_started) / SUBSCRIBERS as u64;
+    eprintln!("server VmRSS: {rss_started} KiB started, {rss_connected} KiB connected, {rss_done} KiB done");
+    assert!(per_connection <= 64, "{per_connection} KiB per subscriber ({rss_started} → {rss_connected} KiB)");
+    let grown = rss_done.saturating_sub(rss_connected);
+    assert!(grown <= 32 * 1024, "{grown} KiB more after delivering {EVENTS} events to {SUBSCRIBERS} subscribers");
+
+    // The stalled client is still subscribed and the server still answers.
+    let head_now =
+        post(json!({"query": "{ ledger { position } }"})).await.expect("head")["data"]["ledger"]["position"].as_u64();
+    assert_eq!(head_now, Some(head + EVENTS as u64));
+    drop(stalled);
 }

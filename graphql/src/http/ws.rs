@@ -20,7 +20,9 @@
 //!
 //! - A query or mutation sent over the socket runs as one sent by HTTP does ([`Operations`]): off
 //!   the async workers, within the request deadline and the response-size cap; only subscriptions
-//!   run for as long as the client wants them.
+//!   run for as long as the client wants them. A subscription is marked with its document and
+//!   variables, so that subscribers of the same one share each event's resolved frame
+//!   (`schema/frames.rs`).
 //! - When the server closes a connection it completes the closing handshake (RFC 6455 §7.1.1): it
 //!   waits, briefly, for the client's close frame before dropping the TCP connection, so that the
 //!   client's answer does not meet a closed socket, whose reset can make the client lose the close
@@ -56,6 +58,14 @@ const MAX_CLOSE_REASON: usize = 123;
 /// How long a connection the server closes waits for the client's close frame before it is dropped.
 const CLOSING_HANDSHAKE: Duration = Duration::from_secs(1);
 
+/// The read buffer of a connection. tungstenite (0.26, axum's) zero-fills the whole free capacity
+/// of its read buffer before every read of the socket, and the connection's task reads the socket
+/// each time it is woken, which for a subscriber is once per event: with the default 128 KiB, a
+/// thousand subscribers cost 128 MB of `memset` per event, more than half of the server's time in
+/// the subscriptions benchmark (BENCHMARKS.md, issue 19). A bigger message still arrives whole: the
+/// buffer grows for the frame being read.
+const READ_BUFFER: usize = 4 * 1024;
+
 /// What the engine is given to make it close the connection for a reason of ours (a duplicate
 /// `subscribe`, the initialisation timeout, the server's shutdown): a message it refuses (a `subscribe` without an id).
 /// [`Book::outgoing`] then gives that close our code and reason.
@@ -86,6 +96,7 @@ pub(crate) fn serve(
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| async move {
             let (mut sink, mut stream) = socket.split();
             let incoming = incoming(&mut stream, Arc::clone(&book), init_timeout, shutdown);
@@ -163,6 +174,7 @@ impl async_graphql::Executor for Operations {
         let this = self.clone();
         futures::stream::once(async move {
             if this.executor.is_subscription(&mut request).await {
+                let request = crate::schema::share_frames(request);
                 this.executor.schema().execute_stream_with_session_data(request, session_data.unwrap_or_default())
             } else {
                 futures::stream::once(async move { this.bounded(request).await }).boxed()

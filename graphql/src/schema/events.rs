@@ -11,6 +11,7 @@ use base64::Engine;
 use futures::Stream;
 use ledger::{EventData, EventId, Position, RecordedEvent, StreamId};
 
+use super::frames::Frame;
 use super::scalars::{Date, DateTime};
 use super::{app, readable};
 use crate::app::{App, Caller};
@@ -360,7 +361,7 @@ impl SubscriptionRoot {
         from_position: Option<u64>,
         streams: Option<Vec<String>>,
         types: Option<Vec<String>>,
-    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Event>> + use<>> {
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Frame>> + use<>> {
         let app = Arc::clone(readable(ctx)?);
         let filter = EventFilter::new(streams, types)?;
         let start = match from_position {
@@ -389,7 +390,8 @@ enum Step {
 }
 
 /// Reads the log from `start` and then follows the head. The cursor is the only state: each step
-/// reads at most `REPLAY_CHUNK` events from sled after the last one delivered, so a slow consumer
+/// takes at most `REPLAY_CHUNK` events after the last one delivered, from the projections' memory
+/// when they are applied there (no copy, no decoding), else from sled, so a slow consumer
 /// (whose WebSocket is not being drained) simply stops this stream from being polled; nothing is
 /// buffered for it. With a `holder`, the token's validity is checked before every event and
 /// whenever tokens change while it waits.
@@ -399,7 +401,7 @@ fn follow<G: Send + 'static>(
     filter: EventFilter,
     holder: Option<String>,
     guard: G,
-) -> impl Stream<Item = async_graphql::Result<Event>> + Send {
+) -> impl Stream<Item = async_graphql::Result<Frame>> + Send {
     let head = app.watch_head();
     let tokens = app.tokens().watch_changes();
     let state = Follow { app, head, tokens, next: start, filter, holder, pending: Vec::new().into_iter(), done: false };
@@ -408,7 +410,7 @@ fn follow<G: Send + 'static>(
             return None;
         }
         match state.step().await {
-            Step::Event(event) => Some((Ok(Event(event)), (state, guard))),
+            Step::Event(event) => Some((Ok(Frame(event)), (state, guard))),
             Step::Revoked(name) => {
                 state.done = true;
                 let message = format!("the token {name:?} no longer works (revoked or expired); the subscription ends");
@@ -427,7 +429,7 @@ struct Follow {
     next: Position,
     filter: EventFilter,
     holder: Option<String>,
-    pending: std::vec::IntoIter<RecordedEvent>,
+    pending: std::vec::IntoIter<Arc<RecordedEvent>>,
     done: bool,
 }
 
@@ -440,13 +442,30 @@ impl Follow {
         }
     }
 
+    /// Up to `REPLAY_CHUNK` events from the cursor that pass the filter, and the position after the
+    /// last one looked at, from the projections' memory; `None` when the event at the cursor is not
+    /// applied there yet (or the projections cannot be read: sled then says why).
+    fn applied_chunk(&self) -> Option<(Vec<Arc<RecordedEvent>>, Position)> {
+        let projections = self.app.projections().ok()?;
+        let applied = projections.events_after(Position::new(self.next.get().checked_sub(1)?));
+        let window = &applied[..applied.len().min(REPLAY_CHUNK)];
+        let last = window.last()?;
+        // The projections hold the log gaplessly from position 1, so the window starts at the
+        // cursor; were it otherwise, sled is the authority.
+        if window.first()?.position() != self.next {
+            return None;
+        }
+        let chunk = window.iter().filter(|e| self.filter.accepts(e)).cloned().collect();
+        Some((chunk, last.position().next()))
+    }
+
     async fn step(&mut self) -> Step {
         loop {
             if let Err(name) = self.authorised() {
                 return Step::Revoked(name);
             }
             if let Some(event) = self.pending.next() {
-                return Step::Event(Arc::new(event));
+                return Step::Event(event);
             }
             if self.app.head().position < self.next {
                 // Caught up: wait for the head to move past the cursor, or for the tokens to
@@ -467,14 +486,20 @@ impl Follow {
                     }
                 }
             }
-            // Reading sled is blocking work: do it off the async workers, one chunk at a time.
+            if let Some((chunk, after)) = self.applied_chunk() {
+                self.next = after;
+                self.pending = chunk.into_iter();
+                continue;
+            }
+            // Not applied yet (the projections follow the head a moment later): read sled, which
+            // is blocking work, off the async workers, one chunk at a time.
             let reader = Arc::clone(&self.app);
             let filter = self.filter.clone();
             let from = self.next;
             match tokio::task::spawn_blocking(move || read_chunk(&reader, from, &filter)).await {
                 Ok(Ok((chunk, after))) => {
                     self.next = after;
-                    self.pending = chunk.into_iter();
+                    self.pending = chunk.into_iter().map(Arc::new).collect::<Vec<_>>().into_iter();
                 }
                 Ok(Err(e)) => {
                     tracing::error!(position = %self.next, error = ?e, "subscription could not read the log; closing it");

@@ -1,0 +1,293 @@
+//! Shared subscription frames: an event of the `events` subscription is resolved once per distinct
+//! subscription (document, operation name and variables), and every subscriber of that subscription
+//! gets a copy of the same resolved value instead of resolving the event through GraphQL again.
+//!
+//! Each subscriber still follows the log with its own cursor (`events.rs`), so order, gaps and
+//! slow consumers are exactly as without sharing: what is shared is only the work of turning the
+//! event at a position into the value of the subscription's selection. The async-graphql engine
+//! still runs every subscription and speaks the protocol; [`Frame`] is the stream's item type, and
+//! its resolution looks in the [`FrameCache`] first.
+//!
+//! A selection of plain fields (the scalars of `Event`, with aliases, without arguments or
+//! directives) is built directly from the event, without async-graphql's per-field machinery: the
+//! catch-up replay's fast path. Anything else resolves as `Event` does.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_graphql::indexmap::IndexMap;
+use async_graphql::parser::types::{Field, Selection, SelectionSet};
+use async_graphql::registry::Registry;
+use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, Request, ScalarType, ServerResult, Value};
+use ledger::RecordedEvent;
+
+use super::events::Event;
+use super::scalars::{Date, DateTime};
+
+/// How many resolved frames the cache keeps (the oldest goes first). A subscriber that reads an
+/// event after its frame left the cache resolves it again; nothing else depends on the bound.
+const CACHE_ENTRIES: usize = 4096;
+
+/// What identifies a subscription whose frames can be shared: its document, operation name and
+/// variables. Set by the WebSocket layer on a subscription request ([`share_frames`]).
+///
+/// Invariant: nothing in the resolution of `Event` depends on the caller. Who may read is checked
+/// when the subscription starts and, for a token, before every event (`events.rs`), outside what is
+/// shared. A field that came to depend on the caller would have to put the caller's role in the key.
+#[derive(Debug, Clone)]
+pub(crate) struct FrameKey(Arc<str>);
+
+impl FrameKey {
+    /// The key of a subscription request, or `None` when its frames are not shared: an
+    /// `inclusionProof` depends on the checkpoint at the time it is resolved (its default tree
+    /// size), so a document asking for one resolves every event itself, and so does a request
+    /// sent by its persisted hash alone.
+    fn of(request: &Request) -> Option<Self> {
+        // A request sent by its hash alone (persisted query) has no text here to key on.
+        let document = request.query.as_str();
+        if document.trim().is_empty() || document.contains("inclusionProof") {
+            return None;
+        }
+        let variables = serde_json::to_string(&request.variables).ok()?;
+        let name = request.operation_name.as_deref().unwrap_or("");
+        Some(Self(format!("{name}\u{0}{variables}\u{0}{document}").into()))
+    }
+}
+
+/// Marks a subscription request so that its frames are shared with the other subscribers of the
+/// same document and variables.
+pub(crate) fn share_frames(request: Request) -> Request {
+    match FrameKey::of(&request) {
+        Some(key) => request.data(key),
+        None => request,
+    }
+}
+
+/// The frames resolved recently, by subscription and position. Schema data: one per schema.
+#[derive(Debug, Default)]
+pub(crate) struct FrameCache {
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    frames: HashMap<(Arc<str>, u64), Value>,
+    /// Insertion order, for eviction. Invariant: holds exactly the keys of `frames`.
+    order: VecDeque<(Arc<str>, u64)>,
+}
+
+impl FrameCache {
+    /// The map survives a panic elsewhere while it was held: each entry is a complete value.
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, key: &FrameKey, position: u64) -> Option<Value> {
+        self.lock().frames.get(&(Arc::clone(&key.0), position)).cloned()
+    }
+
+    fn put(&self, key: &FrameKey, position: u64, value: &Value) {
+        let mut inner = self.lock();
+        let entry = (Arc::clone(&key.0), position);
+        if inner.frames.contains_key(&entry) {
+            return;
+        }
+        inner.frames.insert(entry.clone(), value.clone());
+        inner.order.push_back(entry);
+        while inner.order.len() > CACHE_ENTRIES {
+            if let Some(old) = inner.order.pop_front() {
+                inner.frames.remove(&old);
+            }
+        }
+    }
+
+    /// How many frames it holds (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().frames.len()
+    }
+}
+
+/// An event as an item of the `events` subscription: GraphQL type `Event`, resolved through the
+/// [`FrameCache`] when the subscription has a [`FrameKey`].
+#[derive(Debug, Clone)]
+pub(super) struct Frame(pub Arc<RecordedEvent>);
+
+impl OutputType for Frame {
+    fn type_name() -> Cow<'static, str> {
+        <Event as OutputType>::type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        <Event as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
+        let position = self.0.position().get();
+        let shared = ctx.data_opt::<FrameKey>().zip(ctx.data_opt::<FrameCache>());
+        if let Some((key, cache)) = shared {
+            if let Some(value) = cache.get(key, position) {
+                return Ok(value);
+            }
+        }
+        let value = match plain(&ctx.item.node, &self.0) {
+            Some(value) => value,
+            None => Event(Arc::clone(&self.0)).resolve(ctx, field).await?,
+        };
+        // Only a value resolved without error gets here: every fallible field of `Event` is
+        // non-null, so its error fails the whole value (`?` above) rather than leaving a null and
+        // an error beside it that a copy would lose.
+        if let Some((key, cache)) = shared {
+            cache.put(key, position, &value);
+        }
+        Ok(value)
+    }
+}
+
+/// The selection's value built directly from the event, when the selection is plain fields of
+/// `Event` (scalars, aliases allowed, no arguments, directives or fragments); `None` otherwise.
+/// Invariant: the value equals what `Event`'s resolvers give (a unit test compares the two).
+fn plain(selection: &SelectionSet, event: &RecordedEvent) -> Option<Value> {
+    let mut map = IndexMap::with_capacity(selection.items.len());
+    for item in &selection.items {
+        let Selection::Field(field) = &item.node else { return None };
+        let field = &field.node;
+        if !field.arguments.is_empty() || !field.directives.is_empty() || !field.selection_set.node.items.is_empty() {
+            return None;
+        }
+        let value = match field.name.node.as_str() {
+            "__typename" => Value::String("Event".to_owned()),
+            "id" => Value::String(event.id().to_string()),
+            "position" => Value::from(event.position().get()),
+            "stream" => Value::String(event.stream().as_str().to_owned()),
+            "streamVersion" => Value::from(event.stream_version()),
+            "type" => Value::String(event.type_name().to_owned()),
+            "effective" => Date(event.effective()).to_value(),
+            "recordedAt" => DateTime(event.recorded_at()).to_value(),
+            "recordedBy" => Value::String(event.recorded_by().to_owned()),
+            "prevHash" => Value::String(event.prev_hash().to_string()),
+            "hash" => Value::String(event.hash().to_string()),
+            // An event whose data cannot be shown takes the resolvers' way, which reports it.
+            "data" => async_graphql::to_value(event.data().to_json().ok()?).ok()?,
+            _ => return None,
+        };
+        let key: &Name = &field.alias.as_ref().unwrap_or(&field.name).node;
+        if map.insert(key.clone(), value).is_some() {
+            // The same response key twice: validation allows it only for the same field, but the
+            // merging rules are the engine's to apply.
+            return None;
+        }
+    }
+    Some(Value::Object(map))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(query: &str, from: u64) -> Request {
+        Request::new(query).variables(async_graphql::Variables::from_json(serde_json::json!({"from": from})))
+    }
+
+    #[test]
+    fn the_key_is_the_document_and_variables_and_an_inclusion_proof_is_never_shared() {
+        let q = "subscription($from: Int) { events(fromPosition: $from) { id position } }";
+        let a = FrameKey::of(&request(q, 1)).map(|k| k.0);
+        assert_eq!(a, FrameKey::of(&request(q, 1)).map(|k| k.0));
+        assert_ne!(a, FrameKey::of(&request(q, 2)).map(|k| k.0));
+        assert_ne!(a, FrameKey::of(&request(&q.replace("position", "hash"), 1)).map(|k| k.0));
+        let proof = "subscription { events { id inclusionProof { treeSize } } }";
+        assert!(FrameKey::of(&Request::new(proof)).is_none());
+        assert!(FrameKey::of(&Request::new("")).is_none());
+    }
+
+    /// An application with two recorded events, and its schema.
+    async fn schema_with_events() -> (tempfile::TempDir, crate::schema::AppSchema) {
+        use crate::app::{App, AppConfig, Caller, Command, Role, TokenStore, record};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ledger = ledger::Ledger::open(dir.path().join("ledger"), ledger::LedgerConfig::default()).expect("ledger");
+        let tokens = Arc::new(TokenStore::open(dir.path()).expect("tokens"));
+        let app = App::new(ledger, tokens, AppConfig::default()).expect("app");
+        let caller = Caller::Token { name: "test".to_owned(), role: Role::Secretariat };
+        for party in ["nacka", "solna"] {
+            let command = Command {
+                type_name: "PartyRegistered".to_owned(),
+                data: serde_json::json!({"party": party, "name": format!("{party} kommun"), "kind": "MUNICIPALITY"}),
+                effective: ledger::Date::from_ymd(2021, 1, 1).expect("date"),
+                source: None,
+                event_id: None,
+            };
+            record(&app, &caller, command, None).await.expect("recorded");
+        }
+        let schema = crate::schema::build_schema(app, crate::schema::SchemaLimits::default());
+        (dir, schema)
+    }
+
+    /// The first `n` frames of a subscription, as JSON.
+    async fn frames(schema: &crate::schema::AppSchema, request: Request, n: usize) -> Vec<serde_json::Value> {
+        use futures::StreamExt;
+        let stream = schema.execute_stream(request).take(n).collect::<Vec<_>>();
+        let responses = tokio::time::timeout(std::time::Duration::from_secs(30), stream).await.expect("frames in time");
+        responses
+            .into_iter()
+            .map(|r| {
+                assert!(r.errors.is_empty(), "{:?}", r.errors);
+                r.data.into_json().expect("JSON")
+            })
+            .collect()
+    }
+
+    const FIELDS: [&str; 12] = [
+        "__typename",
+        "id",
+        "position",
+        "stream",
+        "streamVersion",
+        "type",
+        "effective",
+        "recordedAt",
+        "recordedBy",
+        "prevHash",
+        "hash",
+        "data",
+    ];
+
+    #[tokio::test]
+    async fn plain_fields_built_directly_equal_what_the_resolvers_give_and_are_shared() {
+        let (_dir, schema) = schema_with_events().await;
+        // `@include(if: true)` changes nothing in the answer but takes the resolvers' way.
+        let fast = format!("subscription {{ events(fromPosition: 1) {{ {} alias: position }} }}", FIELDS.join(" "));
+        let slow = format!(
+            "subscription {{ events(fromPosition: 1) {{ {} alias: position }} }}",
+            FIELDS.map(|f| format!("{f} @include(if: true)")).join(" ")
+        );
+        let direct = frames(&schema, Request::new(fast.clone()), 2).await;
+        let resolved = frames(&schema, Request::new(slow), 2).await;
+        assert_eq!(direct, resolved);
+        assert_eq!(direct[1]["events"]["alias"], 2);
+        assert_eq!(direct[1]["events"]["data"]["party"], "solna");
+
+        // Shared: the second subscriber of the same document gets the frames the first resolved.
+        let cache = schema.data::<FrameCache>().expect("cache");
+        assert_eq!(cache.len(), 0, "nothing is shared without a key");
+        let first = frames(&schema, share_frames(Request::new(fast.clone())), 2).await;
+        assert_eq!(cache.len(), 2);
+        let second = frames(&schema, share_frames(Request::new(fast)), 2).await;
+        assert_eq!((first, second.clone()), (direct.clone(), direct));
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn the_cache_keeps_the_newest_frames_within_its_bound() {
+        let cache = FrameCache::default();
+        let key = FrameKey("k".into());
+        for position in 1..=(CACHE_ENTRIES as u64 + 10) {
+            cache.put(&key, position, &Value::from(position));
+        }
+        assert_eq!(cache.len(), CACHE_ENTRIES);
+        assert_eq!(cache.get(&key, 1), None);
+        assert_eq!(cache.get(&key, CACHE_ENTRIES as u64 + 10), Some(Value::from(CACHE_ENTRIES as u64 + 10)));
+        assert_eq!(cache.get(&FrameKey("other".into()), CACHE_ENTRIES as u64 + 10), None);
+    }
+}
