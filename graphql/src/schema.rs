@@ -16,6 +16,7 @@ mod cases;
 mod cost;
 mod county;
 mod enums;
+mod event;
 mod events;
 mod frames;
 mod mutations;

@@ -13,7 +13,7 @@ use ledger::{AgreementId, PartyId};
 use projections::{AgreementView, Participation as ParticipationView, PartyView, VersionView};
 
 use super::enums::{AgreementKind, AgreementStatus, Binding, PartyKind};
-use super::events::Event;
+use super::event::Event;
 use super::organisation::{Group, group_of};
 use super::scalars::{Axes, Date, DateTime, parse_id};
 use super::timeline::{Change, check_range};

@@ -6,7 +6,7 @@ use projections::CaseView;
 
 use super::agreements::{Agreement, agreement_of};
 use super::enums::{CaseKind, CaseLevel, CaseStatus};
-use super::events::Event;
+use super::event::Event;
 use super::scalars::{Axes, Date, DateTime, parse_id};
 use super::{app, readable};
 use crate::error::{ApiError, ApiResult};

@@ -14,7 +14,7 @@ use projections::{
 
 use super::agreements::{Agreement, Party, agreement_of, party_of};
 use super::enums::{BodyKind, CoordinatorRole, Designator, ProblemRecipient};
-use super::events::Event;
+use super::event::Event;
 use super::organisation::{Group, group_of};
 use super::scalars::{Axes, Date, DateTime, parse_id};
 use super::{app, readable};

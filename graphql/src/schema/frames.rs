@@ -22,7 +22,7 @@ use async_graphql::registry::Registry;
 use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, Request, ScalarType, ServerResult, Value};
 use ledger::RecordedEvent;
 
-use super::events::Event;
+use super::event::Event;
 use super::scalars::{Date, DateTime};
 
 /// How many resolved frames the cache keeps (the oldest goes first). A subscriber that reads an

@@ -17,7 +17,7 @@ use super::enums::{
     AgreementKind, Binding, BodyKind, CaseKind, CaseLevel, CoordinatorRole, Designator, GroupKind, MemberRole,
     PartyKind, ProblemRecipient,
 };
-use super::events::Event;
+use super::event::Event;
 use super::scalars::Date;
 use super::{app, caller};
 use crate::app::{Command, record};

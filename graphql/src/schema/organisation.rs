@@ -6,7 +6,7 @@ use ledger::GroupId;
 use projections::{GroupView, MemberView};
 
 use super::enums::{GroupKind, MemberRole};
-use super::events::Event;
+use super::event::Event;
 use super::scalars::{Axes, Date, DateTime, parse_id};
 use super::{app, readable};
 use crate::app::App;

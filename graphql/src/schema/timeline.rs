@@ -7,7 +7,7 @@ use async_graphql::{Context, Object, SimpleObject};
 use ledger::{Position, Timestamp};
 use projections::{ChangeKind, DeadlineKind, FindingKind};
 
-use super::events::Event;
+use super::event::Event;
 use super::readable;
 use super::scalars::{Axes, Date, DateTime};
 use crate::error::{ApiError, ApiResult};
