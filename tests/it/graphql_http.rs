@@ -988,3 +988,40 @@ async fn a_persisted_query_does_not_bypass_the_cost_limit() {
     }
     assert_still_serving(&server).await;
 }
+
+/// Issue 19: a large answer comes gzip- or brotli-compressed when the client accepts it, and the
+/// bytes decode to exactly the uncompressed answer; without `Accept-Encoding`, or for a small
+/// answer, it comes as it is.
+#[tokio::test]
+async fn large_answers_are_compressed_when_the_client_accepts_it() {
+    let server = seeded(ServerConfig::default()).await;
+    let query = json!({"query": "{ agreements(at: \"2024-06-01\") { id title status version parties { party { id name } } } }"}).to_string();
+    let request = |encoding: Option<&str>, body: &str| {
+        let mut request = Request::post("/graphql").header(header::CONTENT_TYPE, "application/json");
+        if let Some(encoding) = encoding {
+            request = request.header(header::ACCEPT_ENCODING, encoding);
+        }
+        request.body(Body::from(body.to_owned())).expect("a request")
+    };
+    let (status, headers, plain) = send(&server, request(None, &query)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.get(header::CONTENT_ENCODING).is_none(), "{headers:?}");
+    assert!(plain.len() > 4_096, "a large answer: {} bytes", plain.len());
+    assert!(serde_json::from_slice::<Value>(&plain).expect("JSON")["data"]["agreements"].is_array());
+
+    let (status, headers, gzipped) = send(&server, request(Some("gzip"), &query)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers.get(header::CONTENT_ENCODING).map(HeaderValue::as_bytes), Some(&b"gzip"[..]));
+    let mut decoded = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzipped[..]), &mut decoded).expect("gzip");
+    assert_eq!(decoded, plain.to_vec(), "the same answer");
+    assert!(gzipped.len() * 4 < plain.len(), "{} bytes gzipped of {}", gzipped.len(), plain.len());
+
+    let (_, headers, _) = send(&server, request(Some("br"), &query)).await;
+    assert_eq!(headers.get(header::CONTENT_ENCODING).map(HeaderValue::as_bytes), Some(&b"br"[..]));
+
+    let small = json!({"query": "{ ledger { position } }"}).to_string();
+    let (_, headers, body) = send(&server, request(Some("gzip"), &small)).await;
+    assert!(headers.get(header::CONTENT_ENCODING).is_none(), "a small answer is sent as it is: {headers:?}");
+    assert!(serde_json::from_slice::<Value>(&body).is_ok());
+}
