@@ -133,6 +133,17 @@ pub(crate) struct Trees {
 }
 
 impl Trees {
+    /// The ledger's trees in sled's database `db` (each created empty if missing).
+    fn open(db: &sled::Db) -> Result<Self> {
+        Ok(Self {
+            log: db.open_tree("log")?,
+            streams: db.open_tree("streams")?,
+            ids: db.open_tree("ids")?,
+            meta: db.open_tree("meta")?,
+            merkle: db.open_tree("merkle")?,
+        })
+    }
+
     fn stream_key(stream: &StreamId, version: u64) -> Vec<u8> {
         let mut key = Vec::with_capacity(stream.as_str().len() + 9);
         key.extend_from_slice(stream.as_str().as_bytes());
@@ -334,13 +345,7 @@ impl Ledger {
         }
         let committed = manifest::Manifest::read(&dir)?;
         let db = open_sled(&dir)?;
-        let trees = Trees {
-            log: db.open_tree("log")?,
-            streams: db.open_tree("streams")?,
-            ids: db.open_tree("ids")?,
-            meta: db.open_tree("meta")?,
-            merkle: db.open_tree("merkle")?,
-        };
+        let trees = Trees::open(&db)?;
         // Before anything is written: a sled state behind the manifest is refused as it is found.
         if let Some(committed) = &committed {
             check_manifest(&dir, &trees, &trees.head()?, committed)?;
@@ -426,13 +431,7 @@ impl Ledger {
         let committed = manifest::Manifest::read(&dir)?;
         let scratch = read_only::Scratch::copy_of(&dir)?;
         let db = open_sled(scratch.path())?;
-        let trees = Trees {
-            log: db.open_tree("log")?,
-            streams: db.open_tree("streams")?,
-            ids: db.open_tree("ids")?,
-            meta: db.open_tree("meta")?,
-            merkle: db.open_tree("merkle")?,
-        };
+        let trees = Trees::open(&db)?;
         if let Some(committed) = &committed {
             check_manifest(&dir, &trees, &trees.head()?, committed)?;
         }
