@@ -132,6 +132,12 @@ impl Throughput {
     pub(crate) fn batch(&self) -> f64 {
         self.appends as f64 / self.commits.max(1) as f64
     }
+
+    /// The run with the median rate, so its batch size and latencies belong to that rate.
+    pub(crate) fn median_of(runs: &[Throughput]) -> Throughput {
+        let m = median(&runs.iter().map(Throughput::rate).collect::<Vec<_>>());
+        runs.iter().min_by(|a, b| (a.rate() - m).abs().total_cmp(&(b.rate() - m).abs())).cloned().unwrap_or_default()
+    }
 }
 
 /// Section 2: 1, 8 and 64 writers; each writer appends one event at a time and waits for it.
@@ -166,14 +172,7 @@ pub(crate) fn concurrent(plan: &Plan, dir: &Path, report: &mut Report) -> anyhow
             ledger_runs.iter().map(|r| (r.appends, r.commits)).collect::<Vec<_>>(),
             raw_runs.iter().map(|r| (r.appends, r.commits)).collect::<Vec<_>>(),
         );
-        let pick = |runs: &[Throughput]| -> Throughput {
-            // The run with the median rate, so its batch size and latencies belong to that rate.
-            let m = median(&runs.iter().map(Throughput::rate).collect::<Vec<_>>());
-            runs.iter()
-                .min_by(|a, b| (a.rate() - m).abs().total_cmp(&(b.rate() - m).abs()))
-                .cloned()
-                .unwrap_or_default()
-        };
+        let pick = Throughput::median_of;
         let (raw, led, sql) = (pick(&raw_runs), pick(&ledger_runs), pick(&sqlite_runs));
         let sql_own = pick(&sqlite_own_runs);
         // Issue 18's targets: 8 writers ≥ 0.7× the raw group commit, 64 writers ≥ 0.8× and ≥ 3×

@@ -13,7 +13,7 @@ use ledger::{Ledger, LedgerConfig};
 
 use crate::Plan;
 use crate::append::{Throughput, drive, ledger_group};
-use crate::report::{Report, Verdict, median, rate, ratio, us};
+use crate::report::{Report, Verdict, rate, ratio, us};
 use crate::server::{Http, Server};
 
 /// Issue 18's target: 64 HTTP writers reach at least this share of the ledger's own 64-writer rate.
@@ -42,13 +42,7 @@ pub(crate) fn run(plan: &Plan, dir: &Path, report: &mut Report) -> anyhow::Resul
             http_runs.iter().map(|r| (r.appends, r.commits)).collect::<Vec<_>>(),
             ledger_runs.iter().map(|r| (r.appends, r.commits)).collect::<Vec<_>>(),
         );
-        let pick = |runs: &[Throughput]| -> Throughput {
-            let m = median(&runs.iter().map(Throughput::rate).collect::<Vec<_>>());
-            runs.iter()
-                .min_by(|a, b| (a.rate() - m).abs().total_cmp(&(b.rate() - m).abs()))
-                .cloned()
-                .unwrap_or_default()
-        };
+        let pick = Throughput::median_of;
         let (http, led) = (pick(&http_runs), pick(&ledger_runs));
         let target = writers == 64;
         report.row(
