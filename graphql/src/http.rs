@@ -118,9 +118,15 @@ struct Shared {
 impl Shared {
     /// Executes a GraphQL request off the async workers, until the request's deadline.
     async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
-        let deadline = Instant::now() + self.config.request_timeout;
-        let bounds = RequestBounds { deadline, max_response_bytes: self.config.max_response_bytes };
-        self.executor.execute(request, bounds).await
+        self.executor.execute(request, self.config.request_bounds()).await
+    }
+}
+
+impl ServerConfig {
+    /// The bounds of a request that begins now: its deadline and the largest answer. Requests over
+    /// HTTP and operations over the WebSocket alike.
+    pub(crate) fn request_bounds(&self) -> RequestBounds {
+        RequestBounds { deadline: Instant::now() + self.request_timeout, max_response_bytes: self.max_response_bytes }
     }
 }
 

@@ -51,7 +51,7 @@ impl App {
         match outcome {
             Ok(report) => {
                 let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                self.metrics().verified(report.events, now, seconds);
+                metrics.verified(report.events, now, seconds);
                 tracing::info!(events = report.events, seconds, "verification passed");
                 if self.unverified().take().is_some() {
                     tracing::warn!("a verification passed again: writes are accepted again");
@@ -66,7 +66,7 @@ impl App {
                 // Writes stop before the metrics say so: whoever reads the failure there finds
                 // them refused.
                 *self.unverified() = Some(ledger::Timestamp::now().to_string());
-                self.metrics().verification_failed(seconds);
+                metrics.verification_failed(seconds);
                 tracing::error!(error = %e, "verification FAILED: the ledger does not verify; writes are refused");
                 Err(e.to_string())
             }

@@ -34,7 +34,7 @@
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
@@ -50,7 +50,7 @@ use serde::Deserialize;
 use super::ServerConfig;
 use crate::app::{App, Caller, bearer};
 use crate::error::{ApiError, Code, is_request_error};
-use crate::schema::{Executor, RequestBounds};
+use crate::schema::Executor;
 
 /// The longest reason a close frame can carry: 125 bytes of control-frame payload less the code.
 const MAX_CLOSE_REASON: usize = 123;
@@ -78,7 +78,7 @@ pub(crate) fn serve(
     protocol: GraphQLProtocol,
     executor: Executor,
     app: &Arc<App>,
-    config: &ServerConfig,
+    config: &Arc<ServerConfig>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Response {
     let book = Arc::new(Book::new(transport_ws(headers)));
@@ -86,12 +86,7 @@ pub(crate) fn serve(
     // A message is a request too: the same limit as a request body (tungstenite's default is 64 MiB).
     let max = config.max_body_bytes;
     let init_timeout = config.ws_init_timeout;
-    let operations = Operations {
-        executor,
-        book: Arc::clone(&book),
-        timeout: config.request_timeout,
-        max_response_bytes: config.max_response_bytes,
-    };
+    let operations = Operations { executor, book: Arc::clone(&book), config: Arc::clone(config) };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(max)
@@ -157,8 +152,7 @@ where
 struct Operations {
     executor: Executor,
     book: Arc<Book>,
-    timeout: Duration,
-    max_response_bytes: usize,
+    config: Arc<ServerConfig>,
 }
 
 impl async_graphql::Executor for Operations {
@@ -192,9 +186,7 @@ impl Operations {
         if let Some(caller) = caller {
             request = request.data(caller);
         }
-        let bounds =
-            RequestBounds { deadline: Instant::now() + self.timeout, max_response_bytes: self.max_response_bytes };
-        self.executor.execute(request, bounds).await
+        self.executor.execute(request, self.config.request_bounds()).await
     }
 }
 
