@@ -48,7 +48,7 @@ pub(crate) fn schema_version(_type_name: &str) -> u16 {
 }
 
 /// The stored body. Field order is part of the format.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 struct Body {
     position: u64,
     id: EventId,
@@ -60,6 +60,23 @@ struct Body {
     recorded_by: String,
     source: Option<Source>,
     payload: Vec<u8>,
+}
+
+/// [`Body`] as read: the type and the payload borrowed from the record (the same bytes – bincode
+/// writes a `Vec<u8>` and a byte slice alike, as a length and the bytes – read without copying
+/// them, and without serde visiting the payload one byte at a time).
+#[derive(Debug, Deserialize)]
+struct BodyRef<'a> {
+    position: u64,
+    id: EventId,
+    stream: StreamId,
+    stream_version: u64,
+    event_type: &'a str,
+    effective: Date,
+    recorded_at: Timestamp,
+    recorded_by: String,
+    source: Option<Source>,
+    payload: &'a [u8],
 }
 
 /// Everything about an event except its hashes, ready to seal.
@@ -203,7 +220,7 @@ pub(crate) fn decode(position: Position, record: &[u8]) -> Result<RecordedEvent>
     check_header(position, record)?;
     let corrupt = |reason: String| LedgerError::Corrupt { position, reason };
     let schema = u16::from_be_bytes([record[1], record[2]]);
-    let (body, read): (Body, usize) = bincode::serde::decode_from_slice(&record[HEADER_LEN..], config())
+    let (body, read): (BodyRef<'_>, usize) = bincode::serde::borrow_decode_from_slice(&record[HEADER_LEN..], config())
         .map_err(|e| corrupt(format!("undecodable body: {e}")))?;
     if read != record.len() - HEADER_LEN {
         return Err(corrupt(format!("{} trailing bytes after the body", record.len() - HEADER_LEN - read)));
@@ -211,10 +228,10 @@ pub(crate) fn decode(position: Position, record: &[u8]) -> Result<RecordedEvent>
     if body.position != position.get() {
         return Err(corrupt(format!("record claims position {}", body.position)));
     }
-    let data = if schema == schema_version(&body.event_type) {
-        EventData::decode_payload(&body.event_type, &body.payload, config()).map_err(|e| corrupt(e.to_string()))?
+    let data = if schema == schema_version(body.event_type) {
+        EventData::decode_payload(body.event_type, body.payload, config()).map_err(|e| corrupt(e.to_string()))?
     } else {
-        upcast::upcast(&body.event_type, schema, &body.payload)?
+        upcast::upcast(body.event_type, schema, body.payload)?
     };
     // The stream is derived from the data except for retractions, whose stream is the retracted
     // event's: that one is checked by `verify`, which can see the retracted event.

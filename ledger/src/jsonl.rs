@@ -22,7 +22,7 @@ pub const DEFAULT_IMPORT_RECORDER: &str = "import";
 /// An event as a JSON line, fields in API.md's order.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct OutLine<'a> {
+struct OutLine<'a, D> {
     id: EventId,
     position: Position,
     stream: &'a StreamId,
@@ -33,7 +33,7 @@ struct OutLine<'a> {
     recorded_at: Timestamp,
     recorded_by: &'a str,
     source: Option<&'a Source>,
-    data: serde_json::Value,
+    data: D,
     prev_hash: String,
     hash: String,
 }
@@ -80,8 +80,29 @@ pub fn to_json_line(event: &RecordedEvent) -> Result<String> {
     serde_json::to_string(&out_line(event)?).map_err(|e| LedgerError::InvalidEvent(e.to_string()))
 }
 
-fn out_line(event: &RecordedEvent) -> Result<OutLine<'_>> {
-    Ok(OutLine {
+fn out_line(event: &RecordedEvent) -> Result<OutLine<'_, serde_json::Value>> {
+    Ok(out_line_with(event, event.data.to_json().map_err(|e| LedgerError::InvalidEvent(e.to_string()))?))
+}
+
+/// The event's payload as a value that serializes as its JSON form, built as it is written.
+struct PayloadJson<'a>(&'a EventData);
+
+impl Serialize for PayloadJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize_payload(serializer)
+    }
+}
+
+/// The event's RFC 8785 canonical JSON, written straight from the event: the same bytes as
+/// canonicalizing [`to_json`]'s value (the Merkle leaf; `merkle::leaf_bytes`), without building a
+/// `serde_json::Value` of the payload and then another of the line.
+pub(crate) fn canonical_json(event: &RecordedEvent) -> Result<Vec<u8>> {
+    serde_json_canonicalizer::to_vec(&out_line_with(event, PayloadJson(&event.data)))
+        .map_err(|e| LedgerError::InvalidEvent(e.to_string()))
+}
+
+fn out_line_with<D>(event: &RecordedEvent, data: D) -> OutLine<'_, D> {
+    OutLine {
         id: event.id,
         position: event.position,
         stream: &event.stream,
@@ -91,10 +112,10 @@ fn out_line(event: &RecordedEvent) -> Result<OutLine<'_>> {
         recorded_at: event.recorded_at,
         recorded_by: &event.recorded_by,
         source: event.source.as_ref(),
-        data: event.data.to_json().map_err(|e| LedgerError::InvalidEvent(e.to_string()))?,
+        data,
         prev_hash: event.prev_hash.to_string(),
         hash: event.hash.to_string(),
-    })
+    }
 }
 
 /// One parsed import line.

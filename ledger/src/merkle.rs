@@ -31,8 +31,7 @@ pub const TILE_HEIGHT: u8 = 8;
 
 /// The leaf bytes of an event: the RFC 8785 canonical form of its export JSON.
 pub fn leaf_bytes(event: &RecordedEvent) -> Result<Vec<u8>> {
-    let json = crate::jsonl::to_json(event)?;
-    serde_json_canonicalizer::to_vec(&json).map_err(|e| LedgerError::InvalidEvent(e.to_string()))
+    crate::jsonl::canonical_json(event)
 }
 
 /// The leaf bytes of one exported line (any JSON object; its key order and spacing do not matter).

@@ -159,3 +159,26 @@ fn sample(data: &EventData) -> Unsealed<'_> {
         data,
     }
 }
+
+#[test]
+fn the_merkle_leaf_written_straight_from_the_event_is_the_canonical_form_of_its_json() {
+    // `merkle::leaf_bytes` writes RFC 8785 straight from the event; the definition is the
+    // canonical form of the export JSON value. Every event type's golden sample, with and without
+    // a source (the samples carry one), must give the same bytes both ways.
+    let text = std::fs::read_to_string(GOLDEN).expect("golden file is checked in");
+    let lines: Vec<GoldenLine> = text.lines().map(|l| serde_json::from_str(l).expect("golden line parses")).collect();
+    let mut prev = Hash::GENESIS;
+    for (index, line) in lines.iter().enumerate() {
+        let data = EventData::from_json(&line.type_name, line.data.clone()).expect("sample data is valid");
+        let (_, sealed) = seal_sample(index, &data, prev);
+        let by_value =
+            serde_json_canonicalizer::to_vec(&crate::jsonl::to_json(&sealed).expect("json")).expect("canonical");
+        assert_eq!(
+            String::from_utf8_lossy(&crate::merkle::leaf_bytes(&sealed).expect("leaf")),
+            String::from_utf8_lossy(&by_value),
+            "{}",
+            line.type_name
+        );
+        prev = sealed.hash;
+    }
+}
