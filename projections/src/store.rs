@@ -9,7 +9,9 @@
 //! Every event is also kept in log order, so the server answers `because`, `history` and event
 //! lookups from memory instead of reading the ledger again.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::Arc;
 
@@ -31,7 +33,7 @@ pub(crate) struct Registry<T> {
 
 impl<T> Default for Registry<T> {
     fn default() -> Self {
-        Self { order: Vec::new(), seen: HashSet::new() }
+        Self { order: Vec::new(), seen: HashSet::default() }
     }
 }
 
