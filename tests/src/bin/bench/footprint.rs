@@ -31,7 +31,7 @@ fn disk_usage(path: &Path) -> anyhow::Result<(u64, u64)> {
 }
 
 /// A `VmHWM`/`VmRSS` value of `/proc/PID/status`, in bytes.
-fn proc_status(pid: u32, field: &str) -> Option<u64> {
+pub(crate) fn proc_status(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

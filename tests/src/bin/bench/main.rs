@@ -9,12 +9,14 @@
 //!
 //! Sections (`--only` takes their names): `single` (1), `concurrent` (2), `rebuild` (3), `queries`
 //! (4), `subscriptions` (5), `footprint` (6), `tlog` (7, the transparency log), `writers` (8, concurrent
-//! GraphQL mutations over HTTP beside the ledger's own writers). Everything is written under `--dir` (default: a
+//! GraphQL mutations over HTTP beside the ledger's own writers), `import` (9, `samverkan import` of
+//! the dataset's export: events/s and peak RSS). Everything is written under `--dir` (default: a
 //! fresh temporary directory, removed at the end), on the disk being measured.
 
 mod append;
 mod dataset;
 mod footprint;
+mod import;
 mod queries;
 mod rebuild;
 mod report;
@@ -80,6 +82,7 @@ enum Section {
     Footprint,
     Tlog,
     Writers,
+    Import,
 }
 
 /// The sides of section 2.
@@ -196,12 +199,17 @@ fn main() -> anyhow::Result<()> {
         || run(Section::Subscriptions)
         || run(Section::Footprint)
         || run(Section::Tlog)
+        || run(Section::Import)
     {
         eprintln!("building the dataset");
         let data = dataset::build(plan.events, &dir, &mut report)?;
         if run(Section::Tlog) {
             eprintln!("section 7: the transparency log");
             tlog::run(&plan, &data, &dir, &mut report)?;
+        }
+        if run(Section::Import) {
+            eprintln!("section 9: import");
+            import::run(&data, &dir, &mut report)?;
         }
         eprintln!("section 3: rebuild");
         let rebuilt = rebuild::run(&plan, &data, &mut report)?;
