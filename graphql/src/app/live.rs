@@ -21,16 +21,71 @@ pub enum FoldError {
     /// The projections refused an event (out of order, or a different event at a known position).
     #[error("the ledger could not be folded: {0}")]
     Projection(#[from] ProjectionError),
+    /// The thread reading the log ahead of the fold could not be started, or failed.
+    #[error("the thread reading the ledger for the fold failed")]
+    Reader,
+}
+
+impl From<std::io::Error> for FoldError {
+    fn from(e: std::io::Error) -> Self {
+        FoldError::Ledger(LedgerError::from(e))
+    }
 }
 
 /// Applies every event after `projections`' head up to the ledger's head (blocking). The one place
 /// the server, the importer and `samverkan at` fold the log.
+///
+/// A long way behind (a server's start, an import's fold of the ledger), reading and decoding run on
+/// a thread of their own, a batch ahead of the applying: the two take about as long as each other,
+/// so on two cores the fold takes about half the time.
 pub(crate) fn apply_new(projections: &mut Projections, ledger: &Ledger) -> Result<Position, FoldError> {
-    for event in ledger.read_from(projections.head().next()) {
-        projections.apply_owned(event?)?;
+    let from = projections.head().next();
+    if ledger.head().position.get().saturating_sub(from.get()) < PIPELINE_FROM {
+        for event in ledger.read_from(from) {
+            projections.apply_owned(event?)?;
+        }
+        return Ok(projections.head());
     }
-    Ok(projections.head())
+    fold_pipelined(projections, ledger, from, PIPELINE_BATCH)
 }
+
+/// [`apply_new`]'s fold with reading and decoding on a thread of their own, `batch` events ahead.
+fn fold_pipelined(
+    projections: &mut Projections,
+    ledger: &Ledger,
+    from: Position,
+    batch: usize,
+) -> Result<Position, FoldError> {
+    std::thread::scope(|scope| {
+        // Two batches in the channel at most: memory stays a few batches, whatever the log's length.
+        let (batches, inbox) = std::sync::mpsc::sync_channel::<Result<Vec<RecordedEvent>, LedgerError>>(2);
+        let reader = std::thread::Builder::new().name("fold-reader".into()).spawn_scoped(scope, move || {
+            let mut events = ledger.read_from(from);
+            loop {
+                let next: Result<Vec<RecordedEvent>, LedgerError> = events.by_ref().take(batch).collect();
+                let last = matches!(&next, Ok(b) if b.len() < batch) || next.is_err();
+                // The applier stopped (it failed): nothing more to read for it.
+                if batches.send(next).is_err() || last {
+                    return;
+                }
+            }
+        })?;
+        for batch in inbox {
+            for event in batch? {
+                projections.apply_owned(event)?;
+            }
+        }
+        // The channel ended: the reader has returned (a panic in it is a bug, reported as one).
+        reader.join().map_err(|_| FoldError::Reader)?;
+        Ok(projections.head())
+    })
+}
+
+/// How far behind the ledger [`apply_new`] reads on a thread of its own.
+const PIPELINE_FROM: u64 = 16 * 1024;
+
+/// Events per batch handed from the reading thread to the applying one.
+const PIPELINE_BATCH: usize = 1024;
 
 /// Projections behind a lock, with the ledger they follow.
 #[derive(Debug)]
@@ -54,6 +109,7 @@ impl LiveProjections {
         apply_new(&mut projections, &self.ledger).map_err(|e| match e {
             FoldError::Ledger(e) => ApiError::from(e),
             FoldError::Projection(e) => ApiError::internal(&e),
+            FoldError::Reader => ApiError::internal(&e),
         })
     }
 
@@ -91,6 +147,43 @@ impl LiveProjections {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::error!(error = ?e, "projections could not catch up"),
                 Err(e) => tracing::error!(error = %e, "projection follower failed"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ledger::{LedgerConfig, Position};
+    use projections::Projections;
+
+    use super::{apply_new, fold_pipelined};
+
+    #[test]
+    fn the_pipelined_fold_gives_the_projections_the_plain_fold_gives() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ledger = ledger::Ledger::open(dir.path(), LedgerConfig::default()).expect("ledger");
+        crate::app::seed::seed_if_empty(&ledger).expect("seeded");
+        let head = ledger.head().position;
+        assert!(head.get() > 100, "the fixtures hold a history");
+
+        let mut plain = Projections::new();
+        apply_new(&mut plain, &ledger).expect("plain fold");
+        // Batches that do and do not divide the log, from the start and from half-way.
+        for batch in [1, 7, 64, head.get() as usize, head.get() as usize + 1] {
+            let mut pipelined = Projections::new();
+            fold_pipelined(&mut pipelined, &ledger, Position::FIRST, batch).expect("pipelined fold");
+            assert_eq!(pipelined.head(), head, "batch {batch}");
+            let mut resumed = Projections::new();
+            for event in ledger.read_from(Position::FIRST).take(head.get() as usize / 2) {
+                resumed.apply_owned(event.expect("event")).expect("applied");
+            }
+            let from = resumed.head().next();
+            fold_pipelined(&mut resumed, &ledger, from, batch).expect("resumed fold");
+            for p in [&pipelined, &resumed] {
+                let got: Vec<_> = p.events_after(Position::new(0)).iter().map(|e| e.hash()).collect();
+                let want: Vec<_> = plain.events_after(Position::new(0)).iter().map(|e| e.hash()).collect();
+                assert_eq!(got, want, "batch {batch}");
             }
         }
     }
