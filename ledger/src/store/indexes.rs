@@ -1,0 +1,70 @@
+//! The in-memory indexes of format 2: event id → position and stream → positions, rebuilt at open
+//! from the chunks' index sections (no body is decoded) and extended by the writer after each
+//! commit group's transaction.
+//!
+//! They hold what sled holds, which may be one group ahead of the published durable head: readers
+//! that answer callers (`Ledger::read_stream`, `Ledger::get_by_id`) cut at the head, as they cut
+//! the log. Memory: about 40 bytes per event for the id map and 8 per event in the stream lists,
+//! plus one name per stream (a million events: under 60 MB).
+
+use std::collections::HashMap;
+
+use super::layout::Chunk;
+use crate::error::{LedgerError, Result};
+use crate::id::{EventId, Position, StreamId};
+
+/// Where every event is, by id and by stream.
+#[derive(Debug, Default)]
+pub(crate) struct Indexes {
+    /// Each stream's positions, in stream order: version `v` is at `[v - 1]`.
+    streams: HashMap<StreamId, Vec<u64>>,
+    ids: HashMap<EventId, u64>,
+}
+
+impl Indexes {
+    /// Rebuilds the indexes from every chunk of `chunks`, in log order.
+    pub(crate) fn rebuild(chunks: &sled::Tree) -> Result<Self> {
+        let mut indexes = Self::default();
+        for entry in chunks.iter() {
+            let (key, value) = entry?;
+            let chunk = Chunk::parse(&key, &value)?;
+            for item in chunk.items() {
+                let item = item?;
+                let stream = StreamId::parse(item.stream).map_err(|e| LedgerError::Corrupt {
+                    position: item.position,
+                    reason: format!("chunk: the index section names {e}"),
+                })?;
+                indexes.add(item.id, &stream, item.position);
+            }
+        }
+        Ok(indexes)
+    }
+
+    /// Adds an event (the next of its stream).
+    pub(crate) fn add(&mut self, id: EventId, stream: &StreamId, position: Position) {
+        match self.streams.get_mut(stream) {
+            Some(positions) => positions.push(position.get()),
+            None => {
+                self.streams.insert(stream.clone(), vec![position.get()]);
+            }
+        }
+        self.ids.insert(id, position.get());
+    }
+
+    /// How many events `stream` has.
+    pub(crate) fn stream_version(&self, stream: &StreamId) -> u64 {
+        self.streams.get(stream).map_or(0, |p| p.len() as u64)
+    }
+
+    /// Where the event `id` is.
+    pub(crate) fn position_of(&self, id: EventId) -> Option<Position> {
+        self.ids.get(&id).copied().map(Position::new)
+    }
+
+    /// The positions of `stream`'s events up to `end`, in stream order.
+    pub(crate) fn stream_positions(&self, stream: &StreamId, end: Position) -> Vec<Position> {
+        let Some(positions) = self.streams.get(stream) else { return Vec::new() };
+        let upto = positions.partition_point(|p| *p <= end.get());
+        positions[..upto].iter().copied().map(Position::new).collect()
+    }
+}

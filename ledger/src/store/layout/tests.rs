@@ -1,0 +1,1 @@
+//! Tests of the chunk and run layouts.
