@@ -569,8 +569,12 @@ impl Ledger {
         self.shared.head.clone()
     }
 
-    /// The event at `position`.
+    /// The event at `position`, if it is in the log up to the head (a group written but not yet
+    /// durable is not).
     pub fn get(&self, position: Position) -> Result<Option<RecordedEvent>> {
+        if position > self.head().position {
+            return Ok(None);
+        }
         self.shared.trees.get(position)
     }
 

@@ -174,3 +174,18 @@ fn a_migration_whose_progress_does_not_match_its_chunks_starts_over() {
     let ledger = Ledger::open(&dir, LedgerConfig::default()).expect("opens and migrates again");
     check_answers(&ledger);
 }
+
+#[test]
+fn a_format_1_ledger_from_before_the_merkle_tree_gets_its_tree_built_after_the_migration() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("ledger");
+    unpack(&dir);
+    {
+        let db = open_sled(&dir).expect("sled opens");
+        db.drop_tree("merkle").expect("drops the tree");
+        db.open_tree("meta").expect("meta").remove("tree_size").expect("removes its size");
+        db.flush().expect("flush");
+    }
+    let ledger = Ledger::open(&dir, LedgerConfig::default()).expect("opens, migrates, builds the tree");
+    check_answers(&ledger);
+}
