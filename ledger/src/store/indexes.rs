@@ -15,27 +15,35 @@ use crate::error::{LedgerError, Result};
 use crate::id::{EventId, Position, StreamId};
 
 /// Where every event is, by id and by stream.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Indexes {
-    /// Each stream's positions, in stream order: version `v` is at `[v - 1]`.
-    streams: HashMap<StreamId, Vec<u64>>,
+    /// Each stream's positions, in stream order: version `v` is at `[v - 1]`. Keyed by the name
+    /// (a valid `StreamId`'s), so that the open looks a name up without building a `StreamId`.
+    streams: HashMap<Box<str>, Vec<u64>>,
     ids: HashMap<EventId, u64>,
 }
 
 impl Indexes {
     /// Rebuilds the indexes from every chunk of `chunks`, in log order.
     pub(crate) fn rebuild(chunks: &sled::Tree) -> Result<Self> {
-        let mut indexes = Self::default();
+        let mut indexes = Self { streams: HashMap::new(), ids: HashMap::new() };
         for entry in chunks.iter() {
             let (key, value) = entry?;
             let chunk = Chunk::parse(&key, &value)?;
             for item in chunk.items() {
                 let item = item?;
-                let stream = StreamId::parse(item.stream).map_err(|e| LedgerError::Corrupt {
-                    position: item.position,
-                    reason: format!("chunk: the index section names {e}"),
-                })?;
-                indexes.add(item.id, &stream, item.position);
+                match indexes.streams.get_mut(item.stream) {
+                    Some(positions) => positions.push(item.position.get()),
+                    None => {
+                        // Checked once per stream: a name the index section made up is refused.
+                        let stream = StreamId::parse(item.stream).map_err(|e| LedgerError::Corrupt {
+                            position: item.position,
+                            reason: format!("chunk: the index section names {e}"),
+                        })?;
+                        indexes.streams.insert(stream.as_str().into(), vec![item.position.get()]);
+                    }
+                }
+                indexes.ids.insert(item.id, item.position.get());
             }
         }
         Ok(indexes)
@@ -43,10 +51,10 @@ impl Indexes {
 
     /// Adds an event (the next of its stream).
     pub(crate) fn add(&mut self, id: EventId, stream: &StreamId, position: Position) {
-        match self.streams.get_mut(stream) {
+        match self.streams.get_mut(stream.as_str()) {
             Some(positions) => positions.push(position.get()),
             None => {
-                self.streams.insert(stream.clone(), vec![position.get()]);
+                self.streams.insert(stream.as_str().into(), vec![position.get()]);
             }
         }
         self.ids.insert(id, position.get());
@@ -54,7 +62,7 @@ impl Indexes {
 
     /// How many events `stream` has.
     pub(crate) fn stream_version(&self, stream: &StreamId) -> u64 {
-        self.streams.get(stream).map_or(0, |p| p.len() as u64)
+        self.streams.get(stream.as_str()).map_or(0, |p| p.len() as u64)
     }
 
     /// Where the event `id` is.
@@ -64,7 +72,7 @@ impl Indexes {
 
     /// The positions of `stream`'s events up to `end`, in stream order.
     pub(crate) fn stream_positions(&self, stream: &StreamId, end: Position) -> Vec<Position> {
-        let Some(positions) = self.streams.get(stream) else { return Vec::new() };
+        let Some(positions) = self.streams.get(stream.as_str()) else { return Vec::new() };
         let upto = positions.partition_point(|p| *p <= end.get());
         positions[..upto].iter().copied().map(Position::new).collect()
     }

@@ -311,7 +311,7 @@ impl Writer {
             let grown = match self.grow(&records) {
                 Ok(grown) => grown,
                 Err(e) => {
-                    tracing::error!(error = %e, "the Merkle tree could not be extended");
+                    tracing::error!(error = %e, "the Merkle tree or the chunks could not be built");
                     let reason = e.to_string();
                     for request in batch {
                         request.reply.send(Err(LedgerError::Io(std::io::Error::other(reason.clone()))));
@@ -322,7 +322,7 @@ impl Writer {
             signed = self.config.log_key.as_ref().map(|key| key.sign(head.position.get(), grown.root));
             // A failure of sled's transaction: nothing of this group is acknowledged, and sled
             // keeps the error for every later write (module docs).
-            if let Err(e) = self.write(&records, &head, &grown.runs) {
+            if let Err(e) = self.write(&records, &head, &grown) {
                 let full = e.is_out_of_space();
                 tracing::error!(error = %e, "sled could not write an append; the ledger refuses appends until restarted");
                 fail(&self.state, State::Broken { full });
@@ -338,7 +338,9 @@ impl Writer {
         Some(Written { replies, head, events: records.len(), signed })
     }
 
-    /// The Merkle tree's hashes for the records, and its new root.
+    /// The values a group stores besides the head: its records in chunks, and the Merkle tree's
+    /// new hashes in runs with the tree's new root. Built before sled is touched, so that a failure
+    /// here refuses the group and leaves the writer healthy.
     fn grow(&self, records: &[Sealed]) -> Result<Grown> {
         let mut growth = Growth::new(&self.trees, self.head.position.get());
         for sealed in records {
@@ -347,24 +349,24 @@ impl Writer {
         let root = growth.root()?;
         let first = tlog_tiles::stored_hash_count(self.head.position.get());
         let runs = layout::runs(first, growth.added().map(|(_, hash)| hash));
-        Ok(Grown { root, runs })
-    }
-
-    /// Writes the records in chunks, the tree's new hashes and the new head in one transaction,
-    /// then extends the in-memory indexes (readers cut them at the published head).
-    fn write(&self, records: &[Sealed], head: &Head, runs: &[([u8; 8], Vec<u8>)]) -> Result<()> {
-        let Some(first) = records.first().map(|sealed| sealed.event.position) else { return Ok(()) };
         let entries: Vec<Entry<'_>> = records
             .iter()
             .map(|sealed| Entry { id: sealed.event.id, stream: sealed.event.stream.as_str(), record: &sealed.record })
             .collect();
-        let chunks = layout::chunks(first, &entries)?;
+        let chunks = layout::chunks(self.head.position.next(), &entries)?;
+        Ok(Grown { root, runs, chunks })
+    }
+
+    /// Writes the group's chunks, runs and new head in one transaction, then extends the in-memory
+    /// indexes (readers cut them at the published head).
+    fn write(&self, records: &[Sealed], head: &Head, grown: &Grown) -> Result<()> {
+        let (chunks, runs) = (&grown.chunks, &grown.runs);
         let head_bytes = Trees::encode_head(head);
         let tree_size = head.position.to_key();
         let trees = (&self.trees.chunks, &self.trees.hashes, &self.trees.meta);
         trees
             .transaction(|(chunk_tree, hash_tree, meta)| {
-                for (key, value) in &chunks {
+                for (key, value) in chunks {
                     chunk_tree.insert(&key.to_key()[..], value.as_slice())?;
                 }
                 for (key, value) in runs {
@@ -499,11 +501,14 @@ impl SyncStage {
     }
 }
 
-/// What one commit group adds to the Merkle tree.
+/// What one commit group stores, ready to write.
 struct Grown {
+    /// The Merkle tree's root after the group.
     root: TreeHash,
-    /// The new stored hashes, as the runs to store (`layout::runs`).
+    /// The tree's new stored hashes, as the runs to store (`layout::runs`).
     runs: Vec<([u8; 8], Vec<u8>)>,
+    /// The group's records, as the chunks to store (`layout::chunks`).
+    chunks: Vec<(crate::id::Position, Vec<u8>)>,
 }
 
 /// The error for an append refused because sled failed earlier (or now, for `reason`).
