@@ -332,3 +332,38 @@ fn an_altered_run_is_caught() {
     });
     assert!(matches!(zeroed, Err(LedgerError::Corrupt { ref reason, .. }) if reason.contains("Merkle")), "{zeroed:?}");
 }
+
+#[test]
+fn a_large_group_is_several_chunks_and_runs_and_reads_back_whole() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ledger = fixed_ledger(tmp.path());
+    ledger.append(Append::one(party(0, "first"))).expect("appends");
+    let group = (1..=1100).fold(Append::new(), |append, n| append.with(party(n, &format!("p{n}"))));
+    ledger.append(group).expect("appends");
+    let root = ledger.tree_root(1101).expect("root");
+    let proof = ledger.inclusion_proof(700, 1101).expect("proof");
+    drop(ledger);
+    {
+        let db = open_sled(tmp.path()).expect("sled opens");
+        let chunks: Vec<u64> = db
+            .open_tree("chunks")
+            .expect("chunks")
+            .iter()
+            .map(|e| u64::from_be_bytes(e.expect("reads").0.as_ref().try_into().expect("8 bytes")))
+            .collect();
+        assert!(chunks.len() >= 3 && chunks[..2] == [1, 2], "the group is split: {chunks:?}");
+        let runs = db.open_tree("tree_hashes").expect("tree").len();
+        assert_eq!(runs, 1 + 2, "the first group's run and two for the large group");
+    }
+    let ledger = Ledger::open(tmp.path(), LedgerConfig::default()).expect("reopens");
+    assert_eq!(ledger.verify(&mut |_, _| {}).expect("verifies").root, root);
+    assert_eq!(ledger.inclusion_proof(700, 1101).expect("proof"), proof);
+    let leaf = crate::merkle::leaf_hash(
+        &crate::merkle::leaf_bytes(&ledger.get(Position::new(701)).expect("reads").expect("event")).expect("leaf"),
+    );
+    assert!(crate::merkle::check_inclusion(&proof, 1101, root, 700, leaf));
+    let positions: Vec<u64> = ledger.read_from(Position::new(500)).map(|e| e.expect("reads").position.get()).collect();
+    assert_eq!(positions, (500..=1101).collect::<Vec<_>>());
+    assert_eq!(ledger.get_by_id(id(1100)).expect("reads").map(|e| e.position), Some(Position::new(1101)));
+    assert!(!ledger.entry_bundle(2, 256).expect("bundle").is_empty());
+}
