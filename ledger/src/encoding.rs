@@ -1,6 +1,6 @@
 //! The byte encoding of stored records. Only this module knows it.
 //!
-//! A record (the value under a position key in the `log` tree) is:
+//! A record (stored in a chunk of the `chunks` tree, `store/layout.rs`; format 1 kept one per key) is:
 //!
 //! ```text
 //! offset  size  field

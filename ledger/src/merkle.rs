@@ -6,8 +6,9 @@
 //! `SHA-256(0x00 ‖ bytes)`. Interior nodes are `SHA-256(0x01 ‖ left ‖ right)`.
 //!
 //! **Storage** follows Go's `sumdb/tlog` (through `tlog_tiles`, a port of it): every hash of every
-//! complete subtree, at its "stored hash index", in the sled tree `merkle`, written in the same
-//! transaction as the events it covers; `meta/tree_size` names how many leaves they cover. A root,
+//! complete subtree, at its "stored hash index", in the sled tree `tree_hashes` (a run of
+//! consecutive hashes per commit group, `store/layout.rs`), written in the same transaction as the
+//! events it covers; `meta/tree_size` names how many leaves they cover. A root,
 //! an inclusion proof or a consistency proof then reads at most a few dozen stored hashes, and a
 //! C2SP hash tile is 256 consecutive stored hashes of one level.
 //!

@@ -1,36 +1,45 @@
 //! The durable ledger: sled trees on disk, a group-committing writer thread, and readers.
 //!
-//! Trees (all keys big-endian, so sled's bytewise order is numeric order):
-//! - `log`: position → record (see `encoding`); gapless from 1.
-//! - `streams`: stream name ‖ 0x00 ‖ stream version → position.
-//! - `ids`: event id (16 bytes) → position.
+//! **Format 2** (`samverkan-ledger/2`; issue 18: a sled key costs about 10 µs to write, so an event
+//! writes a fraction of one). Trees, all keys big-endian so that sled's bytewise order is numeric:
+//! - `chunks`: position of the first record → a chunk, the records of (part of) one commit group
+//!   with an index section (event ids, stream names); see `store/layout.rs` for the bytes. Gapless
+//!   from 1, found by a range lookup (the last key not after the position). The records are
+//!   `encoding`'s bytes, unchanged from format 1, so every hash and proof is too.
+//! - `tree_hashes`: stored hash index of a run's first hash → the run, the Merkle tree's hashes a
+//!   commit group added (see `merkle`), read by range lookups, a run at a time.
 //! - `meta`: `format` → the format marker; `head` → position ‖ hash ‖ record time (micros);
-//!   `tree_size` → how many leaves the `merkle` tree covers.
-//! - `merkle`: stored hash index → hash, the Merkle tree over the log (see `merkle`).
+//!   `tree_size` → how many leaves the stored hashes cover.
 //!
-//! One append (of one or more events) is one sled transaction across all five trees, so after a
-//! crash either all of it is there or none of it. A ledger from before the tree gets it built when
-//! it is opened.
+//! The id and stream indexes are in memory (`store/indexes.rs`), rebuilt at open from the
+//! chunks' index sections and extended by the writer. One append (of one or more events) is one
+//! sled transaction across `chunks`, `tree_hashes` and `meta`, so after a crash either all of it is
+//! there or none of it: a commit group writes a few keys, not five per event. A format-1 ledger (a
+//! key per record, index entry and stored hash) is migrated when it is opened
+//! (`store/migrate.rs`), and a ledger from before the tree gets it built.
 //!
 //! After every commit group the writer signs a checkpoint of the new tree with the log key (when
 //! one is configured) and publishes it with the head, both only once the events are durable: a
 //! signed checkpoint never names events a crash could still take back.
 //!
 //! **What is durable when `append` returns `Ok`** (with the default [`Durability::Fsync`]): every
-//! event of that append, with its index entries and the new head, has been written by sled, sled's
-//! `flush()` has returned, and `fdatasync` on sled's `db` file (plus `fsync` on any new blob file)
-//! has returned. It survives a process crash and, as far as the drive honours cache flushes, a power
+//! event of that append, in its chunk with its index section, the tree's new hashes and the new
+//! head, has been written by sled, sled's `flush()` has returned, and `fdatasync` on sled's `db`
+//! file (plus `fsync` on any new blob file) has returned. It survives a process crash and, as far as the drive honours cache flushes, a power
 //! loss. Concurrent appends share one flush and sync (group commit), and the writer writes the next
 //! group while the previous one syncs (see `store/writer.rs`): an append is answered only after a
 //! flush and sync that began after its group was written.
 
 mod durability;
+mod indexes;
+pub(crate) mod layout;
 mod manifest;
+mod migrate;
 mod read_only;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::thread::JoinHandle;
 
 use tokio::sync::{oneshot, watch};
@@ -44,9 +53,11 @@ use crate::merkle::checkpoint::{LogKey, SignedCheckpoint};
 use crate::merkle::{self, TreeHash};
 use crate::sequence::{Append, AppendOutcome, Head, Index};
 use crate::time::Timestamp;
+use indexes::Indexes;
+pub(crate) use layout::Chunk;
 
-/// The marker stored under `meta/format`.
-const FORMAT_MARKER: &[u8] = b"samverkan-ledger/1";
+/// The marker stored under `meta/format` (format 1's is in `store/migrate.rs`).
+const FORMAT_MARKER: &[u8] = b"samverkan-ledger/2";
 
 /// What an append waits for before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -123,85 +134,74 @@ impl Default for LedgerConfig {
     }
 }
 
+/// The ledger's trees, and the in-memory indexes rebuilt from them.
 #[derive(Debug, Clone)]
 pub(crate) struct Trees {
-    pub(crate) log: sled::Tree,
-    pub(crate) streams: sled::Tree,
-    pub(crate) ids: sled::Tree,
+    pub(crate) chunks: sled::Tree,
+    pub(crate) hashes: sled::Tree,
     pub(crate) meta: sled::Tree,
-    pub(crate) merkle: sled::Tree,
+    /// Shared by the writer (who extends them after each transaction) and every reader.
+    pub(crate) indexes: Arc<RwLock<Indexes>>,
 }
 
+/// The names of format 2's trees besides `meta`.
+const CHUNKS: &str = "chunks";
+const HASHES: &str = "tree_hashes";
+
 impl Trees {
-    /// The ledger's trees in sled's database `db` (each created empty if missing).
+    /// The ledger's trees in sled's database `db` (each created empty if missing), with the
+    /// indexes rebuilt from the chunks.
     fn open(db: &sled::Db) -> Result<Self> {
+        let chunks = db.open_tree(CHUNKS)?;
+        let indexes = Indexes::rebuild(&chunks)?;
         Ok(Self {
-            log: db.open_tree("log")?,
-            streams: db.open_tree("streams")?,
-            ids: db.open_tree("ids")?,
+            chunks,
+            hashes: db.open_tree(HASHES)?,
             meta: db.open_tree("meta")?,
-            merkle: db.open_tree("merkle")?,
+            indexes: Arc::new(RwLock::new(indexes)),
         })
     }
 
-    fn stream_key(stream: &StreamId, version: u64) -> Vec<u8> {
-        let mut key = Vec::with_capacity(stream.as_str().len() + 9);
-        key.extend_from_slice(stream.as_str().as_bytes());
-        key.push(0);
-        key.extend_from_slice(&version.to_be_bytes());
-        key
+    /// The indexes, for reading. A writer that panicked while extending them left them at most
+    /// one group ahead of the head, which readers cut at anyway.
+    pub(crate) fn indexes(&self) -> std::sync::RwLockReadGuard<'_, Indexes> {
+        self.indexes.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn stream_prefix(stream: &StreamId) -> Vec<u8> {
-        let mut key = stream.as_str().as_bytes().to_vec();
-        key.push(0);
-        key
+    /// The chunk holding `position`, if any: the last chunk whose key is not after it.
+    fn chunk_of(&self, position: Position) -> Result<Option<(sled::IVec, sled::IVec)>> {
+        Ok(self.chunks.range(..=position.to_key()).next_back().transpose()?)
     }
 
-    fn read_position(value: &[u8], what: &str) -> Result<Position> {
-        Position::from_key(value).ok_or_else(|| LedgerError::Corrupt {
-            position: Position::new(0),
-            reason: format!("{what} index entry is {} bytes, not 8", value.len()),
-        })
+    /// The stored bytes of the record at `position`.
+    pub(crate) fn record(&self, position: Position) -> Result<Option<Vec<u8>>> {
+        let Some((key, value)) = self.chunk_of(position)? else { return Ok(None) };
+        let chunk = layout::Chunk::parse(&key, &value)?;
+        Ok(chunk.record(position).map(<[u8]>::to_vec))
     }
 
     fn get(&self, position: Position) -> Result<Option<RecordedEvent>> {
-        match self.log.get(position.to_key())? {
-            Some(bytes) => encoding::decode(position, &bytes).map(Some),
-            None => Ok(None),
-        }
+        let Some((key, value)) = self.chunk_of(position)? else { return Ok(None) };
+        let chunk = layout::Chunk::parse(&key, &value)?;
+        chunk.record(position).map(|record| encoding::decode(position, record)).transpose()
+    }
+
+    /// The records from `start` (inclusive) to `end` (inclusive), in log order, chunk by chunk.
+    fn records(&self, start: Position, end: Position) -> Records {
+        let from = match self.chunk_of(start) {
+            Ok(Some((key, _))) => key,
+            _ => sled::IVec::from(&start.to_key()),
+        };
+        Records { chunks: self.chunks.range(from..), current: None, start, end }
     }
 
     fn head(&self) -> Result<Head> {
-        let Some(bytes) = self.meta.get("head")? else { return Ok(Head::EMPTY) };
-        if bytes.len() != 48 {
-            return Err(LedgerError::Corrupt {
-                position: Position::new(0),
-                reason: "head record has the wrong size".into(),
-            });
-        }
-        let mut pos = [0u8; 8];
-        pos.copy_from_slice(&bytes[..8]);
-        let mut hash = [0u8; 32];
-        hash.copy_from_slice(&bytes[8..40]);
-        let mut micros = [0u8; 8];
-        micros.copy_from_slice(&bytes[40..48]);
-        Ok(Head {
-            position: Position::new(u64::from_be_bytes(pos)),
-            hash: Hash::from_bytes(hash),
-            recorded_at: Timestamp::from_micros(i64::from_be_bytes(micros)),
-        })
+        read_head(&self.meta)
     }
 
     /// How many leaves the stored Merkle tree covers.
     pub(crate) fn tree_size(&self) -> Result<u64> {
-        match self.meta.get("tree_size")? {
-            None => Ok(0),
-            Some(bytes) => Position::from_key(&bytes).map(Position::get).ok_or_else(|| LedgerError::Corrupt {
-                position: Position::new(0),
-                reason: format!("the tree size record is {} bytes, not 8", bytes.len()),
-            }),
-        }
+        read_tree_size(&self.meta)
     }
 
     fn encode_head(head: &Head) -> [u8; 48] {
@@ -213,23 +213,120 @@ impl Trees {
     }
 }
 
+/// The head recorded in `meta` (the same key and bytes in both formats).
+fn read_head(meta: &sled::Tree) -> Result<Head> {
+    let Some(bytes) = meta.get("head")? else { return Ok(Head::EMPTY) };
+    if bytes.len() != 48 {
+        return Err(LedgerError::Corrupt {
+            position: Position::new(0),
+            reason: "head record has the wrong size".into(),
+        });
+    }
+    let mut pos = [0u8; 8];
+    pos.copy_from_slice(&bytes[..8]);
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&bytes[8..40]);
+    let mut micros = [0u8; 8];
+    micros.copy_from_slice(&bytes[40..48]);
+    Ok(Head {
+        position: Position::new(u64::from_be_bytes(pos)),
+        hash: Hash::from_bytes(hash),
+        recorded_at: Timestamp::from_micros(i64::from_be_bytes(micros)),
+    })
+}
+
+/// How many leaves the stored Merkle tree covers, as `meta` says (both formats).
+fn read_tree_size(meta: &sled::Tree) -> Result<u64> {
+    match meta.get("tree_size")? {
+        None => Ok(0),
+        Some(bytes) => Position::from_key(&bytes).map(Position::get).ok_or_else(|| LedgerError::Corrupt {
+            position: Position::new(0),
+            reason: format!("the tree size record is {} bytes, not 8", bytes.len()),
+        }),
+    }
+}
+
+/// Records read chunk by chunk: each chunk is one sled read, its records slices of it.
+struct Records {
+    chunks: sled::Iter,
+    /// The chunk being read and where its records are.
+    current: Option<(sled::IVec, Position, std::vec::IntoIter<std::ops::Range<usize>>)>,
+    /// The next position to yield.
+    start: Position,
+    end: Position,
+}
+
+impl Iterator for Records {
+    type Item = Result<(Position, sled::IVec)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.start > self.end {
+                return None;
+            }
+            if let Some((bytes, first, ranges)) = &mut self.current {
+                if let Some(range) = ranges.next() {
+                    let position = *first;
+                    *first = first.next();
+                    if position < self.start {
+                        continue;
+                    }
+                    self.start = position.next();
+                    return Some(Ok((position, bytes.subslice(range.start, range.len()))));
+                }
+                self.current = None;
+            }
+            let (key, value) = match self.chunks.next()? {
+                Ok(entry) => entry,
+                Err(e) => {
+                    self.start = self.end.next();
+                    return Some(Err(e.into()));
+                }
+            };
+            let ranges = match layout::Chunk::parse(&key, &value) {
+                Ok(chunk) => {
+                    if chunk.first() > self.start {
+                        // A chunk missing: the next one begins after the position asked for.
+                        let found = chunk.first();
+                        let expected = self.start;
+                        self.start = self.end.next();
+                        return Some(Err(LedgerError::Gap { expected, found }));
+                    }
+                    (chunk.first(), chunk.record_ranges())
+                }
+                Err(e) => {
+                    self.start = self.end.next();
+                    return Some(Err(e));
+                }
+            };
+            self.current = Some((value, ranges.0, ranges.1.into_iter()));
+        }
+    }
+}
+
 impl merkle::Stored for Trees {
     fn hashes(&self, indexes: &[u64]) -> Result<Vec<TreeHash>> {
+        // Runs of consecutive indexes (a tile, a group's growth) read one run value once.
+        let mut run: Option<(u64, u64, sled::IVec)> = None;
+        let missing = |index: u64, why: &str| LedgerError::Corrupt {
+            position: Position::new(0),
+            reason: format!("the Merkle tree's stored hash {index} is {why}"),
+        };
         indexes
             .iter()
-            .map(|index| match self.merkle.get(index.to_be_bytes())? {
-                Some(bytes) if bytes.len() == 32 => {
-                    let mut hash = [0u8; 32];
-                    hash.copy_from_slice(&bytes);
-                    Ok(TreeHash(hash))
+            .map(|&index| {
+                if !matches!(&run, Some((first, count, _)) if (*first..first + count).contains(&index)) {
+                    let found = self.hashes.range(..=index.to_be_bytes()).next_back().transpose()?;
+                    let Some((key, value)) = found else { return Err(missing(index, "missing")) };
+                    let (first, count) = layout::run_span(&key, &value)?;
+                    run = Some((first, count, value));
                 }
-                found => Err(LedgerError::Corrupt {
-                    position: Position::new(0),
-                    reason: format!(
-                        "the Merkle tree's stored hash {index} is {}",
-                        found.map_or("missing".to_string(), |b| format!("{} bytes, not 32", b.len()))
-                    ),
-                }),
+                match &run {
+                    Some((first, _, bytes)) => {
+                        layout::run_hash(*first, bytes, index).ok_or_else(|| missing(index, "missing"))
+                    }
+                    None => Err(missing(index, "missing")),
+                }
             })
             .collect()
     }
@@ -237,23 +334,16 @@ impl merkle::Stored for Trees {
 
 impl Index for Trees {
     fn stream_version(&self, stream: &StreamId) -> Result<u64> {
-        let prefix = Self::stream_prefix(stream);
-        match self.streams.scan_prefix(&prefix).next_back() {
-            Some(entry) => {
-                let (key, _) = entry?;
-                let version = Position::from_key(&key[prefix.len()..]).ok_or_else(|| LedgerError::Corrupt {
-                    position: Position::new(0),
-                    reason: format!("stream index key for {stream} is malformed"),
-                })?;
-                Ok(version.get())
-            }
-            None => Ok(0),
-        }
+        Ok(self.indexes().stream_version(stream))
     }
 
     fn find(&self, id: EventId) -> Result<Option<RecordedEvent>> {
-        match self.ids.get(id.as_bytes())? {
-            Some(pos) => self.get(Self::read_position(&pos, "id")?),
+        let position = self.indexes().position_of(id);
+        match position {
+            Some(position) => self
+                .get(position)?
+                .map(Some)
+                .ok_or(LedgerError::Corrupt { position, reason: "the id index points at a missing record".into() }),
             None => Ok(None),
         }
     }
@@ -345,34 +435,12 @@ impl Ledger {
         }
         let committed = manifest::Manifest::read(&dir)?;
         let db = open_sled(&dir)?;
-        let trees = Trees::open(&db)?;
-        // Before anything is written: a sled state behind the manifest is refused as it is found.
-        if let Some(committed) = &committed {
-            check_manifest(&dir, &trees, &trees.head()?, committed)?;
-        }
-        match trees.meta.get("format")? {
-            Some(marker) if marker.as_ref() == FORMAT_MARKER => {}
-            Some(other) => {
-                return Err(LedgerError::NotALedger {
-                    path: dir,
-                    reason: format!("unsupported format {:?}", String::from_utf8_lossy(&other)),
-                });
-            }
-            None if trees.log.is_empty() && trees.meta.is_empty() => {
-                trees.meta.insert("format", FORMAT_MARKER)?;
-            }
-            None => {
-                return Err(LedgerError::NotALedger {
-                    path: dir,
-                    reason: "sled database without a ledger marker".into(),
-                });
-            }
-        }
+        let mut syncer = durability::Syncer::open(&dir)?;
+        let trees = prepare(&dir, &db, committed.as_ref(), Some(&mut syncer))?;
         let head = trees.head()?;
         check_head(&trees, &head)?;
         build_tree(&trees, &head)?;
         let checkpoint: Published = Arc::new(std::sync::RwLock::new(sign(&config, &trees, head.position.get())?));
-        let mut syncer = durability::Syncer::open(&dir)?;
         syncer.flush_and_sync(&db)?;
         // The manifest names this head from now on (an upgrade from a ledger without one, too).
         if committed.is_none_or(|c| c != manifest::Manifest::of(&head)) {
@@ -431,20 +499,8 @@ impl Ledger {
         let committed = manifest::Manifest::read(&dir)?;
         let scratch = read_only::Scratch::copy_of(&dir)?;
         let db = open_sled(scratch.path())?;
-        let trees = Trees::open(&db)?;
-        if let Some(committed) = &committed {
-            check_manifest(&dir, &trees, &trees.head()?, committed)?;
-        }
-        match trees.meta.get("format")? {
-            Some(marker) if marker.as_ref() == FORMAT_MARKER => {}
-            found => {
-                let reason = match found {
-                    Some(other) => format!("unsupported format {:?}", String::from_utf8_lossy(&other)),
-                    None => "sled database without a ledger marker".into(),
-                };
-                return Err(LedgerError::NotALedger { path: dir, reason });
-            }
-        }
+        // A format-1 ledger is migrated in the copy only (flushed, not synced: it is thrown away).
+        let trees = prepare(&dir, &db, committed.as_ref(), None)?;
         let head = trees.head()?;
         check_head(&trees, &head)?;
         // Only in the copy: a ledger from before the tree gets one to read checkpoints from.
@@ -513,55 +569,50 @@ impl Ledger {
         self.shared.head.clone()
     }
 
-    /// The event at `position`.
+    /// The event at `position`, if it is in the log up to the head (a group written but not yet
+    /// durable is not).
     pub fn get(&self, position: Position) -> Result<Option<RecordedEvent>> {
+        if position > self.head().position {
+            return Ok(None);
+        }
         self.shared.trees.get(position)
     }
 
-    /// The event with id `id`.
+    /// The event with id `id`, if it is in the log up to the head.
     pub fn get_by_id(&self, id: EventId) -> Result<Option<RecordedEvent>> {
-        self.shared.trees.find(id)
+        let end = self.head().position;
+        let position = self.shared.trees.indexes().position_of(id);
+        match position {
+            Some(position) if position <= end => self
+                .shared
+                .trees
+                .get(position)?
+                .map(Some)
+                .ok_or(LedgerError::Corrupt { position, reason: "the id index points at a missing record".into() }),
+            _ => Ok(None),
+        }
     }
 
     /// Events from `from` (inclusive) in log order, up to the head as of this call. Lazy: it reads
-    /// from sled as it goes.
+    /// from sled as it goes, a chunk (one commit group's records, or part of a large one) at a time.
     pub fn read_from(&self, from: Position) -> impl Iterator<Item = Result<RecordedEvent>> + Send + 'static {
         let end = self.head().position;
         let start = from.max(Position::FIRST);
-        // An open-ended range cut by `take_while`: sled's `range` must not be given inverted bounds.
         self.shared
             .trees
-            .log
-            .range(start.to_key()..)
-            .map(|entry| {
-                let (key, value) = entry?;
-                let position = Position::from_key(&key).ok_or_else(|| LedgerError::Corrupt {
-                    position: Position::new(0),
-                    reason: "malformed log key".into(),
-                })?;
-                Ok((position, value))
-            })
-            .take_while(move |entry| entry.as_ref().map_or(true, |(position, _)| *position <= end))
-            .map(|entry| entry.and_then(|(position, value)| encoding::decode(position, &value)))
+            .records(start, end)
+            .map(|entry| entry.and_then(|(position, record)| encoding::decode(position, &record)))
     }
 
-    /// The events of one stream, in stream order.
+    /// The events of one stream, in stream order, up to the head as of this call.
     pub fn read_stream(&self, stream: &StreamId) -> impl Iterator<Item = Result<RecordedEvent>> + Send + 'static {
         let trees = self.shared.trees.clone();
         let end = self.head().position;
-        self.shared.trees.streams.scan_prefix(Trees::stream_prefix(stream)).filter_map(move |entry| {
-            let read = || -> Result<Option<RecordedEvent>> {
-                let (_, pos) = entry?;
-                let position = Trees::read_position(&pos, "stream")?;
-                if position > end {
-                    return Ok(None);
-                }
-                trees
-                    .get(position)?
-                    .map(Some)
-                    .ok_or(LedgerError::Corrupt { position, reason: "stream index points at a missing record".into() })
-            };
-            read().transpose()
+        let positions = trees.indexes().stream_positions(stream, end);
+        positions.into_iter().map(move |position| {
+            trees
+                .get(position)?
+                .ok_or(LedgerError::Corrupt { position, reason: "the stream index points at a missing record".into() })
         })
     }
 
@@ -682,7 +733,7 @@ impl Ledger {
 /// `meta/tree_size` with the hashes, so an interrupted build resumes where it stopped.
 fn build_tree(trees: &Trees, head: &Head) -> Result<()> {
     use sled::Transactional;
-    const CHUNK: usize = 4096;
+    const STEP: usize = 4096;
     let mut size = trees.tree_size()?;
     if size > head.position.get() {
         return Err(LedgerError::Corrupt {
@@ -694,26 +745,24 @@ fn build_tree(trees: &Trees, head: &Head) -> Result<()> {
         return Ok(());
     }
     let from = size;
-    let mut events = trees.log.range(Position::new(size + 1).to_key()..);
+    let mut events = trees.records(Position::new(size + 1), head.position);
     while size < head.position.get() {
         let mut growth = merkle::Growth::new(trees, size);
-        for entry in events.by_ref().take(CHUNK) {
-            let (key, value) = entry?;
-            let position = Position::from_key(&key).ok_or_else(|| LedgerError::Corrupt {
-                position: Position::new(size + 1),
-                reason: "malformed log key".into(),
-            })?;
-            let event = encoding::decode(position, &value)?;
+        for entry in events.by_ref().take(STEP) {
+            let (position, record) = entry?;
+            let event = encoding::decode(position, &record)?;
             growth.push(merkle::leaf_hash(&merkle::leaf_bytes(&event)?))?;
         }
         if growth.size() == size {
             break;
         }
         let new_size = growth.size();
-        (&trees.merkle, &trees.meta)
+        let first = tlog_tiles::stored_hash_count(size);
+        let runs = layout::runs(first, growth.added().map(|(_, hash)| hash));
+        (&trees.hashes, &trees.meta)
             .transaction(|(tree, meta)| {
-                for (index, hash) in growth.added() {
-                    tree.insert(&index.to_be_bytes(), &hash.0)?;
+                for (key, value) in &runs {
+                    tree.insert(&key[..], value.as_slice())?;
                 }
                 meta.insert("tree_size", &Position::new(new_size).to_key())?;
                 Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
@@ -728,6 +777,63 @@ fn build_tree(trees: &Trees, head: &Head) -> Result<()> {
     }
     tracing::info!(events = size - from, "built the Merkle tree over events it did not cover");
     Ok(())
+}
+
+/// Reads the format marker; checks sled's state against the head manifest before anything is
+/// written (a state behind it is refused as it is found); migrates a format-1 ledger (syncing
+/// with `syncer`; see `store/migrate.rs`), marks a new one; and opens format 2's trees.
+fn prepare(
+    dir: &Path,
+    db: &sled::Db,
+    committed: Option<&manifest::Manifest>,
+    syncer: Option<&mut durability::Syncer>,
+) -> Result<Trees> {
+    let meta = db.open_tree("meta")?;
+    let marker = meta.get("format")?;
+    match marker.as_deref() {
+        Some(FORMAT_MARKER) => {
+            let trees = Trees::open(db)?;
+            if let Some(committed) = committed {
+                check_manifest(dir, &trees.head()?, committed, |p| trees.record(p))?;
+            }
+            let dropped = migrate::drop_old_trees(db)?;
+            if dropped > 0 {
+                tracing::warn!(dropped, "dropped format 1's trees left over by an interrupted migration");
+            }
+            Ok(trees)
+        }
+        Some(migrate::V1_MARKER) => {
+            if let Some(committed) = committed {
+                let log = db.open_tree("log")?;
+                check_manifest(dir, &read_head(&meta)?, committed, |p| Ok(log.get(p.to_key())?.map(|v| v.to_vec())))?;
+            }
+            migrate::migrate(db, syncer)?;
+            Trees::open(db)
+        }
+        Some(other) => Err(LedgerError::NotALedger {
+            path: dir.to_path_buf(),
+            reason: format!("unsupported format {:?}", String::from_utf8_lossy(other)),
+        }),
+        None => {
+            if let Some(committed) = committed {
+                check_manifest(dir, &Head::EMPTY, committed, |_| Ok(None))?;
+            }
+            let mut empty = meta.is_empty();
+            for name in db.tree_names() {
+                if name.as_ref() != b"meta" && name.as_ref() != b"__sled__default" {
+                    empty &= db.open_tree(name)?.is_empty();
+                }
+            }
+            if !empty {
+                return Err(LedgerError::NotALedger {
+                    path: dir.to_path_buf(),
+                    reason: "sled database without a ledger marker".into(),
+                });
+            }
+            meta.insert("format", FORMAT_MARKER)?;
+            Trees::open(db)
+        }
+    }
 }
 
 /// The checkpoint of the first `size` events, signed with the configured key.
@@ -788,9 +894,15 @@ fn check_directory(dir: &Path) -> Result<()> {
 }
 
 /// sled's log must hold the head the manifest names: as long or longer, with the same hash at the
-/// manifest's position. Anything else is sled's data lost or replaced (a deleted snapshot file, a
-/// restored older copy), refused with what was found and what was expected.
-fn check_manifest(dir: &Path, trees: &Trees, head: &Head, committed: &manifest::Manifest) -> Result<()> {
+/// manifest's position (`record` reads a stored record). Anything else is sled's data lost or
+/// replaced (a deleted snapshot file, a restored older copy), refused with what was found and what
+/// was expected.
+fn check_manifest(
+    dir: &Path,
+    head: &Head,
+    committed: &manifest::Manifest,
+    record: impl Fn(Position) -> Result<Option<Vec<u8>>>,
+) -> Result<()> {
     let found = || format!("sled holds {} events (head {})", head.position.get(), head.hash);
     let expected = format!(
         "the manifest {} records {} committed events (head {})",
@@ -808,7 +920,10 @@ fn check_manifest(dir: &Path, trees: &Trees, head: &Head, committed: &manifest::
         });
     }
     if committed.position.get() > 0 {
-        let hash = trees.get(committed.position)?.map(|e| e.hash());
+        let hash = match record(committed.position)? {
+            Some(bytes) => Some(encoding::decode(committed.position, &bytes)?.hash()),
+            None => None,
+        };
         if hash != Some(committed.hash) {
             return Err(LedgerError::Corrupt {
                 position: committed.position,
@@ -825,17 +940,20 @@ fn check_manifest(dir: &Path, trees: &Trees, head: &Head, committed: &manifest::
 
 /// The stored head must name the log's last record.
 fn check_head(trees: &Trees, head: &Head) -> Result<()> {
-    let last = trees.log.last()?;
+    let last = match trees.chunks.last()? {
+        None => None,
+        Some((key, value)) => {
+            let chunk = layout::Chunk::parse(&key, &value)?;
+            let position = Position::new(chunk.end().get() - 1);
+            chunk.record(position).map(|record| (position, record.to_vec()))
+        }
+    };
     match (last, head.position.get()) {
         (None, 0) => Ok(()),
         (None, _) => {
             Err(LedgerError::Corrupt { position: head.position, reason: "head points past an empty log".into() })
         }
-        (Some((key, value)), _) => {
-            let position = Position::from_key(&key).ok_or_else(|| LedgerError::Corrupt {
-                position: Position::new(0),
-                reason: "malformed log key".into(),
-            })?;
+        (Some((position, value)), _) => {
             if position != head.position {
                 return Err(LedgerError::Corrupt {
                     position,

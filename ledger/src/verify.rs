@@ -9,7 +9,7 @@ use crate::event::{EventData, RecordedEvent};
 use crate::id::{EventId, Position, StreamId};
 use crate::merkle::{self, Stored, TreeHash};
 use crate::sequence::Head;
-use crate::store::Trees;
+use crate::store::{Chunk, Trees, layout};
 use crate::time::Timestamp;
 
 /// How often (in events) the progress callback is called.
@@ -26,13 +26,15 @@ pub struct VerifyReport {
     pub root: TreeHash,
 }
 
-/// Checks, for every record in position order: the positions are gapless from 1; each record's
+/// Checks, for every chunk in position order: its key is the position of its first record and it
+/// begins where the one before ended (no gap, no overlap), and its index section names each
+/// record's id and stream. For every record: the positions are gapless from 1; each record's
 /// `prevHash` is the previous record's hash; each record's hash matches SHA-256 over its stored bytes
 /// (so any changed byte is caught); the record decodes, belongs at its key, and its stream versions
 /// count up from 1 without gaps; record time never decreases; a retraction sits in its target's
 /// stream; every hash the Merkle tree stores is the one recomputed from the events (leaf bytes,
-/// leaf hash, completed subtrees), the tree holds nothing more and covers exactly the log; and
-/// the last record is the stored head.
+/// leaf hash, completed subtrees), its runs follow each other without a gap or an overlap, the tree
+/// holds nothing more and covers exactly the log; and the last record is the stored head.
 ///
 /// Returns the first failure as a typed error. `progress(done, total)` is called as it goes.
 pub(crate) fn verify_log(
@@ -69,37 +71,63 @@ fn walk(trees: &Trees, head: Head, scope: Scope, progress: &mut dyn FnMut(Positi
     let mut versions: HashMap<StreamId, u64> = HashMap::new();
     let mut streams_of: HashMap<EventId, (StreamId, bool)> = HashMap::new();
     let mut count = 0u64;
-    let entries = match scope {
-        Scope::Whole => trees.log.iter(),
-        Scope::UpTo => trees.log.range(..=head.position.to_key()),
+    let chunks = match scope {
+        Scope::Whole => trees.chunks.iter(),
+        Scope::UpTo => trees.chunks.range(..=head.position.to_key()),
     };
-    for entry in entries {
+    'chunks: for entry in chunks {
         let (key, value) = entry?;
-        let position = Position::from_key(&key)
-            .ok_or_else(|| LedgerError::Corrupt { position: expected, reason: "malformed log key".into() })?;
-        if position != expected {
-            return Err(LedgerError::Gap { expected, found: position });
+        let chunk = Chunk::parse(&key, &value)?;
+        // Every chunk begins where the one before ended: no gap, no overlap.
+        if chunk.first() > expected {
+            return Err(LedgerError::Gap { expected, found: chunk.first() });
         }
-        let fields = encoding::chain_fields(position, &value)?;
-        if fields.prev_hash != prev {
-            return Err(LedgerError::ChainBroken { position, expected: prev, found: fields.prev_hash });
-        }
-        if fields.computed_hash != fields.stored_hash {
-            return Err(LedgerError::ChainBroken {
-                position,
-                expected: fields.computed_hash,
-                found: fields.stored_hash,
+        if chunk.first() < expected {
+            return Err(LedgerError::Corrupt {
+                position: chunk.first(),
+                reason: format!(
+                    "a chunk under key {} overlaps the one before it, which ends at {}",
+                    chunk.first(),
+                    expected.get() - 1
+                ),
             });
         }
-        let event = encoding::decode(position, &value)?;
-        check_event(&event, last_time, &mut versions, &mut streams_of)?;
-        check_tree(trees, count, &event)?;
-        last_time = event.recorded_at;
-        prev = fields.stored_hash;
-        count += 1;
-        expected = position.next();
-        if count % PROGRESS_EVERY == 0 {
-            progress(position, head.position);
+        for item in chunk.items() {
+            let item = item?;
+            let position = item.position;
+            if scope == Scope::UpTo && position > head.position {
+                break 'chunks;
+            }
+            let fields = encoding::chain_fields(position, item.record)?;
+            if fields.prev_hash != prev {
+                return Err(LedgerError::ChainBroken { position, expected: prev, found: fields.prev_hash });
+            }
+            if fields.computed_hash != fields.stored_hash {
+                return Err(LedgerError::ChainBroken {
+                    position,
+                    expected: fields.computed_hash,
+                    found: fields.stored_hash,
+                });
+            }
+            let event = encoding::decode(position, item.record)?;
+            if item.id != event.id || item.stream != event.stream.as_str() {
+                return Err(LedgerError::Corrupt {
+                    position,
+                    reason: format!(
+                        "the chunk's index section says event {} in stream {}, the record is {} in {}",
+                        item.id, item.stream, event.id, event.stream
+                    ),
+                });
+            }
+            check_event(&event, last_time, &mut versions, &mut streams_of)?;
+            check_tree(trees, count, &event)?;
+            last_time = event.recorded_at;
+            prev = fields.stored_hash;
+            count += 1;
+            expected = position.next();
+            if count % PROGRESS_EVERY == 0 {
+                progress(position, head.position);
+            }
         }
     }
     let last = Position::new(count);
@@ -114,23 +142,48 @@ fn walk(trees: &Trees, head: Head, scope: Scope, progress: &mut dyn FnMut(Positi
         return Err(LedgerError::ChainBroken { position: last, expected: prev, found: head.hash });
     }
     let root = merkle::root(trees, count)?;
+    let stored_count = tlog_tiles::stored_hash_count(count);
+    check_runs(trees, last, stored_count, scope)?;
     if scope == Scope::UpTo {
         return Ok(VerifyReport { events: count, head, root });
     }
-    let tree_corrupt = |reason: String| LedgerError::Corrupt { position: last, reason };
-    let stored_count = tlog_tiles::stored_hash_count(count);
-    if let Some(entry) = trees.merkle.range(stored_count.to_be_bytes()..).next() {
-        let (key, _) = entry?;
-        return Err(tree_corrupt(format!(
-            "the Merkle tree stores a hash at index {} beyond the {stored_count} a log of {count} events has",
-            hex::encode(key)
-        )));
-    }
     let covered = trees.tree_size()?;
     if covered != count {
-        return Err(tree_corrupt(format!("the Merkle tree says it covers {covered} events, the log has {count}")));
+        return Err(LedgerError::Corrupt {
+            position: last,
+            reason: format!("the Merkle tree says it covers {covered} events, the log has {count}"),
+        });
     }
     Ok(VerifyReport { events: count, head, root })
+}
+
+/// The runs of stored hashes follow each other from index 0 without a gap or an overlap, each a
+/// whole number of hashes; for the whole log they end exactly at `stored_count` (the hashes
+/// themselves are compared with the recomputed ones event by event, `check_tree`). While appends go
+/// on, only the runs up to `stored_count` are looked at.
+fn check_runs(trees: &Trees, last: Position, stored_count: u64, scope: Scope) -> Result<()> {
+    let corrupt = |reason: String| LedgerError::Corrupt { position: last, reason };
+    let mut next = 0u64;
+    for entry in trees.hashes.iter() {
+        let (key, value) = entry?;
+        let (first, count) = layout::run_span(&key, &value)?;
+        if scope == Scope::UpTo && first >= stored_count {
+            break;
+        }
+        if first != next {
+            return Err(corrupt(format!(
+                "the Merkle tree's run at stored hash {first} does not follow the one before, which ends at {next}"
+            )));
+        }
+        next = first + count;
+    }
+    if next < stored_count || (scope == Scope::Whole && next > stored_count) {
+        return Err(corrupt(format!(
+            "the Merkle tree stores {next} hashes; a log of {} events has {stored_count}",
+            last.get()
+        )));
+    }
+    Ok(())
 }
 
 /// Recomputes the tree's hashes for one more event (reading the stored hashes already checked)

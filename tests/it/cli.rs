@@ -88,16 +88,10 @@ fn verify_fails_on_a_damaged_chain() {
     let data = dir.path().join("data");
     let data_arg = data.to_str().expect("utf-8");
     samverkan(&["import", FIXTURE, "--data", data_arg]).expect("imports");
-    {
-        let db = crate::ledger_integrity::open_sled(&data.join("ledger"));
-        let log = db.open_tree("log").expect("log");
-        let key = 100u64.to_be_bytes();
-        let mut value = log.get(key).expect("read").expect("exists").to_vec();
-        let last = value.len() - 1;
-        value[last] ^= 0x20;
-        log.insert(key, value).expect("write");
-        db.flush().expect("flush");
-    }
+    crate::ledger_integrity::alter_record(&data.join("ledger"), 100, |record| {
+        let last = record.len() - 1;
+        record[last] ^= 0x20;
+    });
     let err = samverkan(&["verify", "--data", data_arg]).expect_err("broken chain");
     let message = format!("{err:#}");
     assert!(message.contains("position 100"), "{message}");

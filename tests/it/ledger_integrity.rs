@@ -27,16 +27,74 @@ pub(crate) fn open_sled(dir: &std::path::Path) -> sled::Db {
     panic!("sled's lock was not released within 2 s");
 }
 
+/// Where the records of a format-2 chunk lie in its bytes (`ledger/src/store/layout.rs`: version,
+/// count, 22-byte entries of record length ‖ id ‖ stream name length, the names, the records).
+pub(crate) fn record_ranges(chunk: &[u8]) -> Vec<std::ops::Range<usize>> {
+    assert_eq!(chunk[0], 1, "chunk layout version");
+    let count = usize::from(u16::from_be_bytes([chunk[1], chunk[2]]));
+    let entry = |i: usize| &chunk[3 + 22 * i..3 + 22 * (i + 1)];
+    let record_len = |i: usize| u32::from_be_bytes(entry(i)[..4].try_into().expect("4 bytes")) as usize;
+    let names: usize = (0..count).map(|i| usize::from(u16::from_be_bytes([entry(i)[20], entry(i)[21]]))).sum();
+    let mut at = 3 + 22 * count + names;
+    (0..count)
+        .map(|i| {
+            at += record_len(i);
+            at - record_len(i)..at
+        })
+        .collect()
+}
+
+/// Every stored record, in log order, read from the chunks of the sled database `db`.
+pub(crate) fn stored_records(db: &sled::Db) -> Vec<Vec<u8>> {
+    let chunks = db.open_tree("chunks").expect("chunks tree");
+    let mut records = Vec::new();
+    for entry in chunks.iter() {
+        let (_, chunk) = entry.expect("read");
+        records.extend(record_ranges(&chunk).into_iter().map(|range| chunk[range].to_vec()));
+    }
+    records
+}
+
+/// Changes the stored record at `position` in place, writing its chunk back through sled directly.
+pub(crate) fn alter_record(dir: &std::path::Path, position: u64, alter: impl FnOnce(&mut [u8])) {
+    let db = open_sled(dir);
+    let chunks = db.open_tree("chunks").expect("chunks tree");
+    let (key, chunk) = chunks.range(..=position.to_be_bytes()).next_back().expect("a chunk holds it").expect("read");
+    let first = u64::from_be_bytes(key.as_ref().try_into().expect("8-byte key"));
+    let mut value = chunk.to_vec();
+    let range = record_ranges(&value)[usize::try_from(position - first).expect("small")].clone();
+    alter(&mut value[range]);
+    chunks.insert(key, value).expect("write");
+    db.flush().expect("flush");
+}
+
+/// Overwrites the Merkle tree's stored hash at `index` with zeros, through sled directly.
+pub(crate) fn zero_stored_hash(dir: &std::path::Path, index: u64) {
+    let db = open_sled(dir);
+    let tree = db.open_tree("tree_hashes").expect("the tree");
+    let (key, run) = tree.range(..=index.to_be_bytes()).next_back().expect("a run holds it").expect("read");
+    let first = u64::from_be_bytes(key.as_ref().try_into().expect("8-byte key"));
+    let at = usize::try_from(index - first).expect("small") * 32;
+    let mut value = run.to_vec();
+    value[at..at + 32].fill(0);
+    tree.insert(key, value).expect("write");
+    db.flush().expect("flush");
+}
+
 /// Changes one byte of the stored record at `position` by writing through sled directly.
 fn flip_byte(dir: &std::path::Path, position: u64, offset: usize) {
-    let db = open_sled(dir);
-    let log = db.open_tree("log").expect("log tree");
-    let key = position.to_be_bytes();
-    let mut value = log.get(key).expect("read").expect("record exists").to_vec();
-    let at = offset % value.len();
-    value[at] ^= 0x01;
-    log.insert(key, value).expect("write");
-    db.flush().expect("flush");
+    alter_record(dir, position, |record| {
+        let at = offset % record.len();
+        record[at] ^= 0x01;
+    });
+}
+
+/// Writes five events in five commit groups (a chunk each) and closes the ledger.
+fn five_chunks(dir: &std::path::Path) {
+    let ledger = Ledger::open(dir, LedgerConfig::default()).expect("opens");
+    for event in [party("nacka"), decision("d1"), party("solna"), decision("d2"), decision("d3")] {
+        ledger.append(Append::one(event)).expect("append");
+    }
 }
 
 #[test]
@@ -82,12 +140,12 @@ fn a_tampered_last_record_is_refused_when_the_ledger_opens() {
 }
 
 #[test]
-fn a_deleted_record_is_reported_as_a_gap() {
+fn a_deleted_chunk_is_reported_as_a_gap() {
     let dir = tempfile::tempdir().expect("tempdir");
-    five_events(dir.path());
+    five_chunks(dir.path());
     {
         let db = open_sled(dir.path());
-        db.open_tree("log").expect("log").remove(2u64.to_be_bytes()).expect("remove");
+        db.open_tree("chunks").expect("chunks").remove(2u64.to_be_bytes()).expect("remove");
         db.flush().expect("flush");
     }
     let ledger = Ledger::open(dir.path(), LedgerConfig::default()).expect("opens");
@@ -98,16 +156,16 @@ fn a_deleted_record_is_reported_as_a_gap() {
 }
 
 #[test]
-fn a_swapped_pair_of_records_is_caught() {
+fn a_swapped_pair_of_chunks_is_caught() {
     let dir = tempfile::tempdir().expect("tempdir");
-    five_events(dir.path());
+    five_chunks(dir.path());
     {
         let db = open_sled(dir.path());
-        let log = db.open_tree("log").expect("log");
-        let a = log.get(2u64.to_be_bytes()).expect("read").expect("exists");
-        let b = log.get(3u64.to_be_bytes()).expect("read").expect("exists");
-        log.insert(2u64.to_be_bytes(), b).expect("write");
-        log.insert(3u64.to_be_bytes(), a).expect("write");
+        let chunks = db.open_tree("chunks").expect("chunks");
+        let a = chunks.get(2u64.to_be_bytes()).expect("read").expect("exists");
+        let b = chunks.get(3u64.to_be_bytes()).expect("read").expect("exists");
+        chunks.insert(2u64.to_be_bytes(), b).expect("write");
+        chunks.insert(3u64.to_be_bytes(), a).expect("write");
         db.flush().expect("flush");
     }
     let ledger = Ledger::open(dir.path(), LedgerConfig::default()).expect("opens");

@@ -88,8 +88,7 @@ fn flipped_bytes_in_the_raw_files_are_reported_never_accepted() {
     // The stored records, as sled holds them, to find them in the raw file.
     let records: Vec<Vec<u8>> = {
         let db = open_sled(&pristine.join("ledger"));
-        let log = db.open_tree("log").expect("log tree");
-        log.iter().map(|entry| entry.expect("read").1.to_vec()).collect()
+        crate::ledger_integrity::stored_records(&db)
     };
     assert_eq!(records.len(), 849);
     let db_file: PathBuf = pristine.join("ledger").join("db");

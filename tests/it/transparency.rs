@@ -423,12 +423,7 @@ fn online_verification_passes_while_appends_go_on_and_catches_an_altered_tree_ha
     drop(dir);
 
     // One stored hash of the tree changed on disk: the next online verification says where.
-    {
-        let db = crate::ledger_integrity::open_sled(&data.join("ledger"));
-        let tree = db.open_tree("merkle").expect("the tree");
-        tree.insert(7u64.to_be_bytes(), &[0u8; 32][..]).expect("write");
-        db.flush().expect("flush");
-    }
+    crate::ledger_integrity::zero_stored_hash(&data.join("ledger"), 7);
     let dir = graphql::DataDir::open(&data, LedgerConfig::default()).expect("opens");
     match dir.ledger.verify_online(&mut |_, _| {}) {
         Err(ledger::LedgerError::Corrupt { reason, .. }) => assert!(reason.contains("Merkle tree"), "{reason}"),
@@ -474,12 +469,7 @@ fn a_server_finds_an_altered_ledger_right_after_start_up_and_stops_writing() {
     let data = tmp.path().join("data");
     let (dir, leaves) = fixtures_ledger(&data);
     drop(dir);
-    {
-        let db = crate::ledger_integrity::open_sled(&data.join("ledger"));
-        let tree = db.open_tree("merkle").expect("the tree");
-        tree.insert(7u64.to_be_bytes(), &[0u8; 32][..]).expect("write");
-        db.flush().expect("flush");
-    }
+    crate::ledger_integrity::zero_stored_hash(&data.join("ledger"), 7);
     let token = crate::process::create_token(&data, "SECRETARIAT", "secretariat");
     // An hour between runs: only the one at start-up can be seen here.
     let server = start_server_with(&data, &["--verify-every", "3600"]);

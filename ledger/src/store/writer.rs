@@ -18,8 +18,10 @@
 //! `sync_file_range`, so the transaction of group k+1 waits for that part of group k's flush; it
 //! overlaps the `fdatasync` and all of the admission and sealing.
 //!
-//! The same transaction stores the Merkle tree's new hashes; the checkpoint of the new tree is signed
-//! before it and published with the head after the sync.
+//! The group's transaction writes a few keys whatever its size (format 2, `store/layout.rs`): its
+//! records in a chunk (or a few, for a large group), the Merkle tree's new hashes in one run, and
+//! the head; the in-memory id and stream indexes are extended after it. The checkpoint of the new
+//! tree is signed before it and published with the head after the sync.
 //!
 //! Invariant: the published head, the published checkpoint and the head manifest always describe
 //! what is durable on disk; the writer's own `head` may be one group ahead of them (written, not yet
@@ -58,6 +60,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use tokio::sync::{oneshot, watch};
 
 use super::durability::Syncer;
+use super::layout::{self, Entry};
 use super::{CommitObservation, Durability, LedgerConfig, Observed, Published, Trees};
 use crate::error::{LedgerError, Result};
 use crate::merkle::checkpoint::{CheckpointError, SignedCheckpoint};
@@ -308,7 +311,7 @@ impl Writer {
             let grown = match self.grow(&records) {
                 Ok(grown) => grown,
                 Err(e) => {
-                    tracing::error!(error = %e, "the Merkle tree could not be extended");
+                    tracing::error!(error = %e, "the Merkle tree or the chunks could not be built");
                     let reason = e.to_string();
                     for request in batch {
                         request.reply.send(Err(LedgerError::Io(std::io::Error::other(reason.clone()))));
@@ -319,7 +322,7 @@ impl Writer {
             signed = self.config.log_key.as_ref().map(|key| key.sign(head.position.get(), grown.root));
             // A failure of sled's transaction: nothing of this group is acknowledged, and sled
             // keeps the error for every later write (module docs).
-            if let Err(e) = self.write(&records, &head, &grown.added) {
+            if let Err(e) = self.write(&records, &head, &grown) {
                 let full = e.is_out_of_space();
                 tracing::error!(error = %e, "sled could not write an append; the ledger refuses appends until restarted");
                 fail(&self.state, State::Broken { full });
@@ -335,34 +338,39 @@ impl Writer {
         Some(Written { replies, head, events: records.len(), signed })
     }
 
-    /// The Merkle tree's hashes for the records, and its new root.
+    /// The values a group stores besides the head: its records in chunks, and the Merkle tree's
+    /// new hashes in runs with the tree's new root. Built before sled is touched, so that a failure
+    /// here refuses the group and leaves the writer healthy.
     fn grow(&self, records: &[Sealed]) -> Result<Grown> {
         let mut growth = Growth::new(&self.trees, self.head.position.get());
         for sealed in records {
             growth.push(sealed.leaf)?;
         }
         let root = growth.root()?;
-        let added = growth.added().map(|(index, hash)| (index.to_be_bytes(), *hash)).collect();
-        Ok(Grown { root, added })
+        let first = tlog_tiles::stored_hash_count(self.head.position.get());
+        let runs = layout::runs(first, growth.added().map(|(_, hash)| hash));
+        let entries: Vec<Entry<'_>> = records
+            .iter()
+            .map(|sealed| Entry { id: sealed.event.id, stream: sealed.event.stream.as_str(), record: &sealed.record })
+            .collect();
+        let chunks = layout::chunks(self.head.position.next(), &entries)?;
+        Ok(Grown { root, runs, chunks })
     }
 
-    /// Writes the records, their index entries, the tree's new hashes and the new head in one
-    /// transaction.
-    fn write(&self, records: &[Sealed], head: &Head, tree: &[([u8; 8], TreeHash)]) -> Result<()> {
+    /// Writes the group's chunks, runs and new head in one transaction, then extends the in-memory
+    /// indexes (readers cut them at the published head).
+    fn write(&self, records: &[Sealed], head: &Head, grown: &Grown) -> Result<()> {
+        let (chunks, runs) = (&grown.chunks, &grown.runs);
         let head_bytes = Trees::encode_head(head);
         let tree_size = head.position.to_key();
-        let trees = (&self.trees.log, &self.trees.streams, &self.trees.ids, &self.trees.meta, &self.trees.merkle);
+        let trees = (&self.trees.chunks, &self.trees.hashes, &self.trees.meta);
         trees
-            .transaction(|(log, streams, ids, meta, merkle)| {
-                for sealed in records {
-                    let event = &sealed.event;
-                    let key = event.position.to_key();
-                    log.insert(&key[..], sealed.record.as_slice())?;
-                    streams.insert(Trees::stream_key(&event.stream, event.stream_version), &key[..])?;
-                    ids.insert(&event.id.as_bytes()[..], &key[..])?;
+            .transaction(|(chunk_tree, hash_tree, meta)| {
+                for (key, value) in chunks {
+                    chunk_tree.insert(&key.to_key()[..], value.as_slice())?;
                 }
-                for (index, hash) in tree {
-                    merkle.insert(&index[..], &hash.0[..])?;
+                for (key, value) in runs {
+                    hash_tree.insert(&key[..], value.as_slice())?;
                 }
                 meta.insert("head", &head_bytes[..])?;
                 meta.insert("tree_size", &tree_size[..])?;
@@ -371,7 +379,12 @@ impl Writer {
             .map_err(|e| match e {
                 TransactionError::Storage(e) => LedgerError::Storage(e),
                 TransactionError::Abort(()) => LedgerError::InvalidEvent("transaction aborted".into()),
-            })
+            })?;
+        let mut indexes = self.trees.indexes.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for sealed in records {
+            indexes.add(sealed.event.id, &sealed.event.stream, sealed.event.position);
+        }
+        Ok(())
     }
 
     /// The free space of the ledger's file system and what a group of `bytes` of records needs
@@ -488,10 +501,14 @@ impl SyncStage {
     }
 }
 
-/// What one commit group adds to the Merkle tree.
+/// What one commit group stores, ready to write.
 struct Grown {
+    /// The Merkle tree's root after the group.
     root: TreeHash,
-    added: Vec<([u8; 8], TreeHash)>,
+    /// The tree's new stored hashes, as the runs to store (`layout::runs`).
+    runs: Vec<([u8; 8], Vec<u8>)>,
+    /// The group's records, as the chunks to store (`layout::chunks`).
+    chunks: Vec<(crate::id::Position, Vec<u8>)>,
 }
 
 /// The error for an append refused because sled failed earlier (or now, for `reason`).

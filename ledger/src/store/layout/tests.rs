@@ -1,0 +1,369 @@
+//! Format 2's values: the golden bytes of a chunk and of a run (`golden/chunk-v2.json`) are what the
+//! writer stores and what a ledger opened on them reads; chunks and runs split at their bounds and
+//! refuse malformed bytes; and `verify` catches a chunk or run altered on disk (its index section,
+//! its key, a record's byte, a run's length or key).
+
+use std::path::Path;
+
+use super::*;
+use crate::error::LedgerError;
+use crate::event::{EventData, NewEvent};
+use crate::sequence::{Append, Head};
+use crate::store::{Clock, Ledger, LedgerConfig, Trees, open_sled};
+use crate::time::{Date, Timestamp};
+
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/golden/chunk-v2.json");
+
+fn id(n: u128) -> EventId {
+    EventId::from_uuid(uuid::Uuid::from_u128(0x0192_f0c4_0000_4000_8000_0000_0000_0000 + n))
+}
+
+fn event(n: u128, type_name: &str, data: serde_json::Value) -> NewEvent {
+    let data = EventData::from_json(type_name, data).expect("valid sample data");
+    NewEvent::new(Date::from_ymd(2022, 6, 13).expect("valid date"), "storsthlm-registrator", data).with_id(id(n))
+}
+
+fn party(n: u128, slug: &str) -> NewEvent {
+    event(
+        n,
+        "PartyRegistered",
+        serde_json::json!({"party": slug, "name": format!("Party {slug}"), "kind": "MUNICIPALITY"}),
+    )
+}
+
+/// A ledger whose record time is fixed, so that its bytes are reproducible.
+fn fixed_ledger(dir: &Path) -> Ledger {
+    let clock = Clock::custom(|| Timestamp::from_micros(1_655_716_364_000_000));
+    Ledger::open(dir, LedgerConfig { clock, ..LedgerConfig::default() }).expect("opens")
+}
+
+/// The golden group: three events of two streams in one append.
+fn golden_append() -> Append {
+    Append::new()
+        .with(party(1, "stockholm"))
+        .with(event(
+            2,
+            "DistrictRegistered",
+            serde_json::json!({"district": "bromma", "municipality": "stockholm", "name": "Bromma"}),
+        ))
+        .with(party(3, "nacka"))
+}
+
+/// The only entry of a tree of the closed ledger in `dir`.
+fn only_entry(dir: &Path, tree: &str) -> (Vec<u8>, Vec<u8>) {
+    let db = open_sled(dir).expect("sled opens");
+    let tree = db.open_tree(tree).expect("tree");
+    assert_eq!(tree.len(), 1, "one value for the group");
+    let (key, value) = tree.first().expect("reads").expect("an entry");
+    (key.to_vec(), value.to_vec())
+}
+
+#[test]
+fn the_writer_stores_a_group_as_the_golden_chunk_and_run() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ledger = fixed_ledger(tmp.path());
+    ledger.append(golden_append()).expect("appends");
+    drop(ledger);
+    let (chunk_key, chunk) = only_entry(tmp.path(), "chunks");
+    let (run_key, run) = only_entry(tmp.path(), "tree_hashes");
+    let written = serde_json::json!({
+        "chunk_key": hex::encode(chunk_key),
+        "chunk": hex::encode(chunk),
+        "run_key": hex::encode(run_key),
+        "run": hex::encode(run),
+    });
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        let text = serde_json::to_string_pretty(&written).expect("JSON") + "\n";
+        std::fs::write(GOLDEN, text).expect("writes the golden file");
+    }
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(GOLDEN).expect("golden file")).expect("JSON");
+    assert_eq!(written, golden, "format 2's bytes changed: that needs a new format version and a migration");
+}
+
+#[test]
+fn a_ledger_made_of_the_golden_chunk_and_run_reads_and_verifies() {
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(GOLDEN).expect("golden file")).expect("JSON");
+    let bytes = |field: &str| hex::decode(golden[field].as_str().expect("hex string")).expect("hex");
+    let (chunk_key, chunk, run_key, run) = (bytes("chunk_key"), bytes("chunk"), bytes("run_key"), bytes("run"));
+
+    // The reader's view of the bytes.
+    let parsed = Chunk::parse(&chunk_key, &chunk).expect("parses");
+    assert_eq!((parsed.first(), parsed.end()), (Position::new(1), Position::new(4)));
+    let items: Vec<Item<'_>> = parsed.items().map(|i| i.expect("item")).collect();
+    let streams: Vec<&str> = items.iter().map(|i| i.stream).collect();
+    assert_eq!(streams, ["party/stockholm", "party/stockholm", "party/nacka"]);
+    assert_eq!(items.iter().map(|i| i.id).collect::<Vec<_>>(), [id(1), id(2), id(3)]);
+    let last = crate::encoding::decode(Position::new(3), items[2].record).expect("decodes");
+    assert_eq!(run_span(&run_key, &run).expect("a run"), (0, 4), "3 leaves store 4 hashes");
+
+    // A directory holding only those bytes opens as a ledger, reads and verifies.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    {
+        let db = open_sled(tmp.path()).expect("sled opens");
+        let meta = db.open_tree("meta").expect("meta");
+        meta.insert("format", crate::store::FORMAT_MARKER).expect("writes");
+        let head = Head { position: Position::new(3), hash: last.hash, recorded_at: last.recorded_at };
+        meta.insert("head", &Trees::encode_head(&head)[..]).expect("writes");
+        meta.insert("tree_size", &3u64.to_be_bytes()[..]).expect("writes");
+        db.open_tree("chunks").expect("chunks").insert(chunk_key, chunk).expect("writes");
+        db.open_tree("tree_hashes").expect("tree").insert(run_key, run).expect("writes");
+        db.flush().expect("flush");
+    }
+    let ledger = Ledger::open(tmp.path(), LedgerConfig::default()).expect("opens");
+    let events: Vec<_> = ledger.read_from(Position::FIRST).map(|e| e.expect("reads")).collect();
+    assert_eq!(events.iter().map(|e| e.id).collect::<Vec<_>>(), [id(1), id(2), id(3)]);
+    assert_eq!(ledger.verify(&mut |_, _| {}).expect("verifies").events, 3);
+    let stockholm = crate::id::StreamId::parse("party/stockholm").expect("stream");
+    assert_eq!(ledger.stream_version(&stockholm).expect("version"), 2);
+    assert_eq!(ledger.get_by_id(id(2)).expect("reads").map(|e| e.position), Some(Position::new(2)));
+}
+
+fn entry<'a>(n: u128, stream: &'a str, record: &'a [u8]) -> Entry<'a> {
+    Entry { id: id(n), stream, record }
+}
+
+#[test]
+fn a_chunk_holds_at_most_1024_records_and_96_kib() {
+    let small = vec![7u8; 10];
+    let many: Vec<Entry<'_>> = (0..2500).map(|n| entry(n, "party/p", &small)).collect();
+    let chunks_of_many = chunks(Position::new(10), &many).expect("chunks");
+    let keys: Vec<u64> = chunks_of_many.iter().map(|(key, _)| key.get()).collect();
+    assert_eq!(keys, [10, 1034, 2058]);
+    let big = vec![1u8; crate::encoding::MAX_BODY_BYTES + 67];
+    let large: Vec<Entry<'_>> = (0..3).map(|n| entry(n, "party/p", &big)).collect();
+    let chunks_of_large = chunks(Position::new(1), &large).expect("chunks");
+    assert_eq!(chunks_of_large.len(), 3, "a record of the largest size is a chunk of its own");
+    let medium = vec![2u8; 40 * 1024];
+    let some: Vec<Entry<'_>> = (0..5).map(|n| entry(n, "party/p", &medium)).collect();
+    let chunks_of_some = chunks(Position::new(1), &some).expect("chunks");
+    assert_eq!(chunks_of_some.iter().map(|(key, _)| key.get()).collect::<Vec<_>>(), [1, 3, 5]);
+    for (key, bytes) in chunks_of_many.iter().chain(&chunks_of_large).chain(&chunks_of_some) {
+        assert!(bytes.len() <= 128 * 1024, "an inline sled value");
+        let chunk = Chunk::parse(&key.to_key(), bytes).expect("parses");
+        for (item, range) in chunk.items().zip(chunk.record_ranges()) {
+            let item = item.expect("item");
+            assert_eq!(chunk.record(item.position), Some(item.record));
+            assert_eq!(&bytes[range], item.record);
+        }
+        assert_eq!(chunk.record(chunk.end()), None);
+        assert_eq!(chunk.record(Position::new(key.get() - 1)), None);
+    }
+}
+
+#[test]
+fn malformed_chunks_are_refused_as_corrupt() {
+    let record = vec![3u8; 10];
+    let (key, good) = chunks(Position::new(5), &[entry(1, "party/p", &record)]).expect("chunks").remove(0);
+    assert_eq!(key, Position::new(5));
+    let key = key.to_key();
+    assert!(Chunk::parse(&key, &good).is_ok());
+    let mut cases: Vec<(&str, Vec<u8>, Vec<u8>)> = Vec::new();
+    cases.push(("empty", key.to_vec(), Vec::new()));
+    cases.push(("short key", key[1..].to_vec(), good.clone()));
+    cases.push(("key 0", 0u64.to_be_bytes().to_vec(), good.clone()));
+    let mut version = good.clone();
+    version[0] = 2;
+    cases.push(("version", key.to_vec(), version));
+    let mut none = good.clone();
+    none[1..3].copy_from_slice(&0u16.to_be_bytes());
+    cases.push(("no records", key.to_vec(), none));
+    let mut longer = good.clone();
+    longer.push(0);
+    cases.push(("a trailing byte", key.to_vec(), longer));
+    cases.push(("a missing byte", key.to_vec(), good[..good.len() - 1].to_vec()));
+    let mut length = good.clone();
+    length[3..7].copy_from_slice(&u32::MAX.to_be_bytes());
+    cases.push(("a record length", key.to_vec(), length));
+    for (what, key, bytes) in cases {
+        assert!(matches!(Chunk::parse(&key, &bytes), Err(LedgerError::Corrupt { .. })), "{what}");
+    }
+}
+
+#[test]
+fn runs_hold_at_most_2048_hashes_and_refuse_partial_hashes() {
+    let hashes: Vec<TreeHash> = (0..5000u32).map(|n| crate::merkle::leaf_hash(&n.to_be_bytes())).collect();
+    let runs = runs(7, &hashes);
+    let spans: Vec<(u64, u64)> = runs.iter().map(|(key, bytes)| run_span(key, bytes).expect("a run")).collect();
+    assert_eq!(spans, [(7, 2048), (2055, 2048), (4103, 904)]);
+    assert_eq!(run_hash(2055, &runs[1].1, 2055 + 5), Some(hashes[2048 + 5]));
+    assert_eq!(run_hash(2055, &runs[1].1, 2054), None);
+    assert_eq!(run_hash(2055, &runs[1].1, 2055 + 2048), None);
+    for bad in [Vec::new(), vec![0u8; 31], vec![0u8; 33], vec![0u8; 32 * 2049]] {
+        assert!(run_span(&0u64.to_be_bytes(), &bad).is_err(), "{} bytes", bad.len());
+    }
+    assert!(run_span(&[0u8; 7], &[0u8; 32]).is_err());
+}
+
+/// Five events in three commit groups: chunks at 1 (2 events), 3 (2) and 5 (1).
+fn three_chunks(dir: &Path) {
+    let ledger = fixed_ledger(dir);
+    ledger.append(Append::new().with(party(1, "p1")).with(party(2, "p2"))).expect("appends");
+    ledger.append(Append::new().with(party(3, "p3")).with(party(4, "p4"))).expect("appends");
+    ledger.append(Append::one(party(5, "p5"))).expect("appends");
+}
+
+/// Edits the closed ledger in `dir` through sled, then opens it and verifies.
+fn tampered(edit: impl FnOnce(&sled::Tree, &sled::Tree)) -> Result<crate::verify::VerifyReport> {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    three_chunks(tmp.path());
+    {
+        let db = open_sled(tmp.path()).expect("sled opens");
+        edit(&db.open_tree("chunks").expect("chunks"), &db.open_tree("tree_hashes").expect("tree"));
+        db.flush().expect("flush");
+    }
+    Ledger::open(tmp.path(), LedgerConfig::default())?.verify(&mut |_, _| {})
+}
+
+/// Rewrites the chunk under `key` with `edit`.
+fn edit_chunk(chunks: &sled::Tree, key: u64, edit: impl FnOnce(&mut Vec<u8>)) {
+    let mut bytes = chunks.get(key.to_be_bytes()).expect("reads").expect("the chunk").to_vec();
+    edit(&mut bytes);
+    chunks.insert(key.to_be_bytes(), bytes).expect("writes");
+}
+
+/// Moves the chunk under `from` to `to`.
+fn move_chunk(chunks: &sled::Tree, from: u64, to: u64) {
+    let bytes = chunks.remove(from.to_be_bytes()).expect("removes").expect("the chunk");
+    chunks.insert(to.to_be_bytes(), bytes).expect("writes");
+}
+
+fn corrupt_at(result: Result<crate::verify::VerifyReport>, at: u64, words: &str) {
+    match result {
+        Err(LedgerError::Corrupt { position, reason }) => {
+            assert_eq!(position.get(), at, "{reason}");
+            assert!(reason.contains(words), "{reason}");
+        }
+        other => panic!("expected a corrupt record at {at}, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_untouched_ledger_verifies() {
+    assert_eq!(tampered(|_, _| {}).expect("verifies").events, 5);
+}
+
+#[test]
+fn a_wrong_id_in_an_index_section_is_caught() {
+    // Entry 1 (position 4) of the chunk at 3: its id is bytes 4..20 of the entry.
+    let result = tampered(|chunks, _| edit_chunk(chunks, 3, |bytes| bytes[HEADER_LEN + ENTRY_LEN + 4] ^= 0x40));
+    corrupt_at(result, 4, "index section");
+}
+
+#[test]
+fn a_wrong_stream_in_an_index_section_is_caught() {
+    // "party/p3" becomes "party/p9", a valid stream: the open indexes it, `verify` compares.
+    let result = tampered(|chunks, _| {
+        edit_chunk(chunks, 3, |bytes| {
+            let at = HEADER_LEN + 2 * ENTRY_LEN + "party/p".len();
+            assert_eq!(bytes[at], b'3');
+            bytes[at] = b'9';
+        })
+    });
+    corrupt_at(result, 3, "index section");
+}
+
+#[test]
+fn a_chunk_under_an_earlier_key_is_caught_as_an_overlap() {
+    corrupt_at(tampered(|chunks, _| move_chunk(chunks, 3, 2)), 2, "overlaps");
+}
+
+#[test]
+fn a_chunk_under_a_later_key_is_caught_as_a_gap() {
+    match tampered(|chunks, _| move_chunk(chunks, 3, 4)) {
+        Err(LedgerError::Gap { expected, found }) => assert_eq!((expected.get(), found.get()), (3, 4)),
+        other => panic!("expected a gap, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_chunk_past_the_head_is_refused_at_open() {
+    // The head manifest finds it first; without one, the stored head does.
+    corrupt_at(tampered(|chunks, _| move_chunk(chunks, 5, 6)), 5, "manifest");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    three_chunks(tmp.path());
+    std::fs::remove_file(tmp.path().join(crate::store::manifest::FILE)).expect("removes HEAD");
+    {
+        let db = open_sled(tmp.path()).expect("sled opens");
+        move_chunk(&db.open_tree("chunks").expect("chunks"), 5, 6);
+        db.flush().expect("flush");
+    }
+    match Ledger::open(tmp.path(), LedgerConfig::default()) {
+        Err(LedgerError::Corrupt { position, reason }) => {
+            assert_eq!(position.get(), 6, "{reason}");
+            assert!(reason.contains("head says 5"), "{reason}");
+        }
+        other => panic!("expected the open to refuse, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_flipped_record_byte_inside_a_chunk_is_caught_at_its_position() {
+    let result = tampered(|chunks, _| edit_chunk(chunks, 3, |bytes| *bytes.last_mut().expect("bytes") ^= 0x01));
+    assert!(
+        matches!(&result, Err(LedgerError::ChainBroken { position, .. } | LedgerError::Corrupt { position, .. }) if position.get() == 4),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn an_altered_run_is_caught() {
+    let truncated = tampered(|_, tree| {
+        let (key, run) = tree.last().expect("reads").expect("a run");
+        tree.insert(key, &run[..run.len() - 1]).expect("writes");
+    });
+    assert!(
+        matches!(truncated, Err(LedgerError::Corrupt { ref reason, .. }) if reason.contains("Merkle")),
+        "{truncated:?}"
+    );
+    let moved = tampered(|_, tree| {
+        let (key, run) = tree.last().expect("reads").expect("a run");
+        tree.remove(&key).expect("removes");
+        let first = u64::from_be_bytes(key.as_ref().try_into().expect("8 bytes"));
+        tree.insert((first + 1).to_be_bytes(), run).expect("writes");
+    });
+    assert!(matches!(moved, Err(LedgerError::Corrupt { ref reason, .. }) if reason.contains("Merkle")), "{moved:?}");
+    let zeroed = tampered(|_, tree| {
+        let (key, run) = tree.first().expect("reads").expect("a run");
+        let mut run = run.to_vec();
+        run[..32].fill(0);
+        tree.insert(key, run).expect("writes");
+    });
+    assert!(matches!(zeroed, Err(LedgerError::Corrupt { ref reason, .. }) if reason.contains("Merkle")), "{zeroed:?}");
+}
+
+#[test]
+fn a_large_group_is_several_chunks_and_runs_and_reads_back_whole() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ledger = fixed_ledger(tmp.path());
+    ledger.append(Append::one(party(0, "first"))).expect("appends");
+    let group = (1..=1100).fold(Append::new(), |append, n| append.with(party(n, &format!("p{n}"))));
+    ledger.append(group).expect("appends");
+    let root = ledger.tree_root(1101).expect("root");
+    let proof = ledger.inclusion_proof(700, 1101).expect("proof");
+    drop(ledger);
+    {
+        let db = open_sled(tmp.path()).expect("sled opens");
+        let chunks: Vec<u64> = db
+            .open_tree("chunks")
+            .expect("chunks")
+            .iter()
+            .map(|e| u64::from_be_bytes(e.expect("reads").0.as_ref().try_into().expect("8 bytes")))
+            .collect();
+        assert!(chunks.len() >= 3 && chunks[..2] == [1, 2], "the group is split: {chunks:?}");
+        let runs = db.open_tree("tree_hashes").expect("tree").len();
+        assert_eq!(runs, 1 + 2, "the first group's run and two for the large group");
+    }
+    let ledger = Ledger::open(tmp.path(), LedgerConfig::default()).expect("reopens");
+    assert_eq!(ledger.verify(&mut |_, _| {}).expect("verifies").root, root);
+    assert_eq!(ledger.inclusion_proof(700, 1101).expect("proof"), proof);
+    let leaf = crate::merkle::leaf_hash(
+        &crate::merkle::leaf_bytes(&ledger.get(Position::new(701)).expect("reads").expect("event")).expect("leaf"),
+    );
+    assert!(crate::merkle::check_inclusion(&proof, 1101, root, 700, leaf));
+    let positions: Vec<u64> = ledger.read_from(Position::new(500)).map(|e| e.expect("reads").position.get()).collect();
+    assert_eq!(positions, (500..=1101).collect::<Vec<_>>());
+    assert_eq!(ledger.get_by_id(id(1100)).expect("reads").map(|e| e.position), Some(Position::new(1101)));
+    assert!(!ledger.entry_bundle(2, 256).expect("bundle").is_empty());
+}
