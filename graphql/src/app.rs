@@ -23,6 +23,7 @@ pub use datadir::DataDir;
 pub(crate) use datadir::LEDGER_DIR;
 pub(crate) use datadir::{Opened, Running};
 pub use import::{ImportError, import_validated};
+pub(crate) use import::{Progress as ImportProgress, import_staged};
 pub(crate) use live::apply_new;
 pub use live::{FoldError, LiveProjections};
 pub use metrics::Metrics;

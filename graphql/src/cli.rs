@@ -543,25 +543,43 @@ fn import(file: &Path, via: &Via) -> anyhow::Result<()> {
         Target::Server(server) => return import_through(&server, file, size),
         Target::Here(dir) => dir,
     };
-    let reader = BufReader::new(std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?);
-    let bar = progress_bar(size / 400 + 1, "reading");
-    let lines = jsonl::read_lines(reader, &mut |n| {
+    // Three phases, each on its own bar on a terminal: the ledger folded into the projections the
+    // lines are judged against; the file read, staged and judged a step at a time (by its bytes);
+    // the publish that makes it all visible at once.
+    let existing = dir.ledger.head().position.get();
+    let mut projections = projections::Projections::new();
+    if existing > 0 {
+        let bar = progress_bar(existing, "folding the ledger");
+        crate::app::apply_new(&mut projections, &dir.ledger)
+            .with_context(|| format!("{} was not imported", file.display()))?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+    }
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let source = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let reader = BufReader::new(Counted { inner: source, read: std::sync::Arc::clone(&read) });
+    let bar = progress_bar(size, "reading, checking and staging");
+    let report = crate::app::import_staged(&dir.ledger, projections, jsonl::lines(reader), &mut |step| {
         if let Some(b) = &bar {
-            b.set_position(n as u64);
+            match step {
+                crate::app::ImportProgress::Staged { .. } => {
+                    b.set_position(read.load(std::sync::atomic::Ordering::Relaxed));
+                }
+                crate::app::ImportProgress::Publishing => b.set_message("publishing (making it durable)"),
+            }
         }
     })
     .with_context(|| format!("{} was not imported", file.display()))?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    let count = report.appended + report.already_stored;
     // An empty file is almost always a mistake (a failed export, the wrong file); say so rather
     // than report success.
-    if lines.is_empty() {
+    if count == 0 {
         anyhow::bail!("{} holds no events; nothing was imported", file.display());
     }
-    let count = lines.len();
-    let report = crate::app::import_validated(&dir.ledger, lines)
-        .with_context(|| format!("{} was not imported", file.display()))?;
     eprintln!(
         "imported {} events ({} already stored) from {count} lines; head is now {}",
         report.appended,
@@ -569,6 +587,20 @@ fn import(file: &Path, via: &Via) -> anyhow::Result<()> {
         dir.ledger.head().position
     );
     Ok(())
+}
+
+/// A reader that counts the bytes read through it (an import's progress by the file's bytes).
+struct Counted<R> {
+    inner: R,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// `import` through a server: the file is sent (a bar of the bytes sent, on a terminal), then the

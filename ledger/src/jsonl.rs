@@ -195,6 +195,19 @@ pub fn read_lines(reader: impl BufRead, progress: &mut dyn FnMut(usize)) -> Resu
     Ok(out)
 }
 
+/// The lines of a JSON Lines source, parsed one at a time as they are read (an import of any size
+/// in bounded memory). Blank lines are skipped; an invalid line is an error naming its number.
+pub fn lines(reader: impl BufRead) -> impl Iterator<Item = Result<ImportLine>> {
+    reader.lines().enumerate().filter_map(|(index, text)| {
+        let line = index + 1;
+        match text {
+            Err(e) => Some(Err(LedgerError::Import { line, reason: e.to_string() })),
+            Ok(text) if text.trim().is_empty() => None,
+            Ok(text) => Some(parse_line(line, &text)),
+        }
+    })
+}
+
 /// What an import did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImportReport {

@@ -36,6 +36,7 @@ pub(crate) mod layout;
 mod manifest;
 mod migrate;
 mod read_only;
+mod staging;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -55,6 +56,7 @@ use crate::sequence::{Append, AppendOutcome, Head, Index};
 use crate::time::Timestamp;
 use indexes::Indexes;
 pub(crate) use layout::Chunk;
+pub use staging::Staging;
 
 /// The marker stored under `meta/format` (format 1's is in `store/migrate.rs`).
 const FORMAT_MARKER: &[u8] = b"samverkan-ledger/2";
@@ -358,6 +360,8 @@ struct Shared {
     checkpoint: Published,
     observer: Observed,
     log_key: Option<Arc<LogKey>>,
+    /// Whether a staged import is open (`store/staging.rs`): one at a time.
+    staging: Arc<std::sync::atomic::AtomicBool>,
     /// The writer thread, and the channel on which it says it has finished.
     writer: Mutex<Option<(JoinHandle<()>, mpsc::Receiver<()>)>>,
     /// For a read-only ledger, the copy of sled's files it reads, held only to be removed after sled
@@ -469,6 +473,7 @@ impl Ledger {
                 checkpoint,
                 observer,
                 log_key,
+                staging: Arc::default(),
                 writer: Mutex::new(Some((handle, done))),
                 _scratch: None,
             }),
@@ -518,6 +523,7 @@ impl Ledger {
                 checkpoint,
                 observer: Arc::default(),
                 log_key: config.log_key,
+                staging: Arc::default(),
                 writer: Mutex::new(None),
                 _scratch: Some(scratch),
             }),
@@ -531,7 +537,7 @@ impl Ledger {
 
     fn send(&self, append: Append, reply: writer::Reply) -> Result<()> {
         let requests = self.shared.requests.as_ref().ok_or(LedgerError::Closed)?;
-        requests.send(writer::Request { append, reply }).map_err(|_| LedgerError::Closed)
+        requests.send(writer::Request { append, reply, kind: writer::Kind::Commit }).map_err(|_| LedgerError::Closed)
     }
 
     /// Appends atomically and waits until the events are durable (see the module docs). Blocks the
@@ -792,6 +798,10 @@ fn prepare(
     let marker = meta.get("format")?;
     match marker.as_deref() {
         Some(FORMAT_MARKER) => {
+            let reclaimed = staging::reclaim(db, read_head(&meta)?.position)?;
+            if reclaimed > 0 {
+                tracing::warn!(chunks = reclaimed, "removed an import that was staged and never published");
+            }
             let trees = Trees::open(db)?;
             if let Some(committed) = committed {
                 check_manifest(dir, &trees.head()?, committed, |p| trees.record(p))?;

@@ -1,6 +1,7 @@
 //! Imports that obey the rules: every line is checked by the projections' command validation (the
 //! same the mutations use), each against the ledger plus the file's earlier lines, before anything is
-//! appended. One rejected line rejects the file, naming the line.
+//! visible. One rejected line rejects the file, naming the line. The file is read, staged and judged
+//! a step at a time and published at the end (`ledger::Staging`): all or nothing at any size.
 
 use ledger::jsonl::{self, ImportLine, ImportReport};
 use ledger::{AppendOutcome, Ledger, LedgerError};
@@ -27,31 +28,71 @@ pub enum ImportError {
     Fold(#[from] FoldError),
 }
 
-/// Validates every line, then appends them all atomically.
+/// Validates every line and appends them all atomically: [`import_staged`] on projections folded
+/// from the ledger.
 pub fn import_validated(ledger: &Ledger, lines: Vec<ImportLine>) -> Result<ImportReport, ImportError> {
-    let numbers: Vec<usize> = lines.iter().map(ImportLine::line).collect();
-    let proposed: Vec<ledger::NewEvent> = lines.iter().map(|l| l.event.clone()).collect();
-    let append = jsonl::append_of(lines);
-    let committed = match ledger.preview(&append)? {
-        AppendOutcome::Committed(c) => c,
-        AppendOutcome::Conflict(c) => {
-            return Err(LedgerError::Conflict { stream: c.stream, expected: c.expected, actual: c.actual }.into());
-        }
-    };
     let mut projections = Projections::new();
     apply_new(&mut projections, ledger)?;
-    let mut batch = Vec::new();
-    let mut batch_lines = Vec::new();
-    for ((proposed, committed), line) in proposed.iter().zip(&committed).zip(&numbers) {
-        if !committed.already_stored {
-            batch.push((proposed, &committed.event));
-            batch_lines.push(*line);
+    import_staged(ledger, projections, lines.into_iter().map(Ok), &mut |_| {})
+}
+
+/// How far an import has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// So many lines are read, staged and judged.
+    Staged {
+        /// Lines read so far.
+        lines: usize,
+    },
+    /// Every line is staged and judged; the ledger is publishing them.
+    Publishing,
+}
+
+/// Events staged per step of an import (one commit group each, never visible before the publish).
+const STAGE_EVENTS: usize = 4096;
+
+/// Imports JSON Lines as they are read, all or nothing, in bounded steps: each step of
+/// [`STAGE_EVENTS`] lines is admitted, sealed and written by the ledger after its head without
+/// being visible ([`ledger::Staging`]), then each new event is judged by the projections' rules
+/// against `projections` (the ledger as it was, plus the file's earlier lines) and applied to
+/// them; after the last line the ledger publishes everything by moving its head in one step. A
+/// rejected line, an unreadable line or any failure abandons what was staged, and a crash before
+/// the publish leaves nothing visible (the ledger reclaims the staged data on open).
+///
+/// Memory: a step of lines and `projections` (which grow by the imported events); the file is
+/// never held whole. `progress` hears of every step and of the publish.
+pub(crate) fn import_staged(
+    ledger: &Ledger,
+    mut projections: Projections,
+    lines: impl Iterator<Item = Result<ImportLine, LedgerError>>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<ImportReport, ImportError> {
+    let mut staging = ledger.stage()?;
+    let mut report = ImportReport { appended: 0, already_stored: 0 };
+    let mut lines = lines.peekable();
+    let mut read = 0;
+    while lines.peek().is_some() {
+        let step: Vec<ImportLine> = lines.by_ref().take(STAGE_EVENTS).collect::<Result<_, _>>()?;
+        read += step.len();
+        let proposed: Vec<(usize, ledger::NewEvent)> = step.iter().map(|l| (l.line(), l.event.clone())).collect();
+        let committed = match staging.append(jsonl::append_of(step))? {
+            AppendOutcome::Committed(c) => c,
+            AppendOutcome::Conflict(c) => {
+                return Err(LedgerError::Conflict { stream: c.stream, expected: c.expected, actual: c.actual }.into());
+            }
+        };
+        for ((line, proposed), committed) in proposed.iter().zip(&committed) {
+            if committed.already_stored {
+                report.already_stored += 1;
+                continue;
+            }
+            projections.validate(proposed).map_err(|rejection| ImportError::Rejected { line: *line, rejection })?;
+            projections.apply(&committed.event).map_err(|e| ImportError::Fold(FoldError::from(e)))?;
+            report.appended += 1;
         }
+        progress(Progress::Staged { lines: read });
     }
-    if let Err((index, rejection)) = projections.validate_batch(&batch) {
-        return Err(ImportError::Rejected { line: batch_lines.get(index).copied().unwrap_or(0), rejection });
-    }
-    // The preview and the append see the same ledger unless another writer slips in between; the
-    // append re-checks everything the ledger itself guarantees.
-    Ok(jsonl::import_append(ledger, append)?)
+    progress(Progress::Publishing);
+    staging.publish()?;
+    Ok(report)
 }

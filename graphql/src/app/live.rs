@@ -163,7 +163,9 @@ mod tests {
     fn the_pipelined_fold_gives_the_projections_the_plain_fold_gives() {
         let dir = tempfile::tempdir().expect("temp dir");
         let ledger = ledger::Ledger::open(dir.path(), LedgerConfig::default()).expect("ledger");
-        crate::app::seed::seed_if_empty(&ledger).expect("seeded");
+        let fixtures = include_str!("../../../fixtures/history.jsonl");
+        let lines = ledger::jsonl::read_lines(fixtures.as_bytes(), &mut |_| {}).expect("the fixtures parse");
+        ledger::jsonl::import(&ledger, lines).expect("the fixtures import");
         let head = ledger.head().position;
         assert!(head.get() > 100, "the fixtures hold a history");
 

@@ -10,7 +10,8 @@ use ledger::Position;
 use ledger::jsonl::{self, ImportLine, ImportReport};
 use serde::Serialize;
 
-use super::import::{ImportError, import_validated};
+use super::import::{ImportError, import_staged};
+use super::live::FoldError;
 use super::state::App;
 use crate::error::ApiError;
 
@@ -40,7 +41,15 @@ impl App {
     /// query sees the imported events. Blocking: call it off the async workers.
     pub fn import_lines(&self, lines: Vec<ImportLine>) -> Result<Imported, ImportError> {
         let _write = self.write.blocking_lock();
-        let ImportReport { appended, already_stored } = import_validated(self.ledger(), lines)?;
+        // Judged against the projections the server answers from (caught up first): a copy that
+        // shares their events, not a second fold of the ledger.
+        let unfolded = |e: ApiError| {
+            ImportError::Fold(FoldError::Ledger(ledger::LedgerError::Io(std::io::Error::other(e.message))))
+        };
+        self.live().catch_up().map_err(unfolded)?;
+        let base = self.live().read().map_err(unfolded)?.clone();
+        let ImportReport { appended, already_stored } =
+            import_staged(self.ledger(), base, lines.into_iter().map(Ok), &mut |_| {})?;
         if let Err(e) = self.live().catch_up() {
             // The events are durable; the follower catches up on the next head move.
             tracing::warn!(error = %e.message, "the projections did not catch up after an import");

@@ -60,6 +60,17 @@ impl Indexes {
         self.ids.insert(id, position.get());
     }
 
+    /// Forgets every event after `head` (a staged import removed).
+    pub(crate) fn truncate(&mut self, head: Position) {
+        let head = head.get();
+        self.ids.retain(|_, position| *position <= head);
+        self.streams.retain(|_, positions| {
+            let keep = positions.partition_point(|p| *p <= head);
+            positions.truncate(keep);
+            !positions.is_empty()
+        });
+    }
+
     /// How many events `stream` has.
     pub(crate) fn stream_version(&self, stream: &StreamId) -> u64 {
         self.streams.get(stream.as_str()).map_or(0, |p| p.len() as u64)

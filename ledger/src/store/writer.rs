@@ -63,6 +63,7 @@ use super::durability::Syncer;
 use super::layout::{self, Entry};
 use super::{CommitObservation, Durability, LedgerConfig, Observed, Published, Trees};
 use crate::error::{LedgerError, Result};
+use crate::id::Position;
 use crate::merkle::checkpoint::{CheckpointError, SignedCheckpoint};
 use crate::merkle::{Growth, TreeHash};
 use crate::sequence::{Append, AppendOutcome, Head, Overlay, Sealed, admit};
@@ -76,6 +77,22 @@ const MAX_BATCH_EVENTS: usize = 4096;
 pub(crate) struct Request {
     pub(crate) append: Append,
     pub(crate) reply: Reply,
+    pub(crate) kind: Kind,
+}
+
+/// What a request asks of the writer (see `store/staging.rs` for the three kinds of a staged import).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// An ordinary append: admitted, written, synced, published, answered.
+    Commit,
+    /// A step of a staged import: admitted and written after everything before it, answered at
+    /// once, neither synced nor visible. Ordinary appends wait until the import ends.
+    Stage,
+    /// The end of a staged import: the head moves over everything staged in one transaction,
+    /// which is synced and published like a commit group.
+    Publish,
+    /// A staged import given up: what it wrote is removed.
+    Abandon,
 }
 
 /// Where the writer answers: a blocking caller waits on a std channel (usable from any thread,
@@ -111,6 +128,10 @@ pub(crate) struct Writer {
     dir: std::path::PathBuf,
     /// The sync stage, handed to its thread when [`Writer::run`] starts.
     sync: Option<SyncStage>,
+    /// While an import is staged: the head before it, and how many events it staged.
+    staging: Option<(Head, usize)>,
+    /// Ordinary appends that came while an import was staged, in arrival order.
+    parked: Vec<Request>,
 }
 
 /// A value the writer and its sync stage share.
@@ -217,7 +238,7 @@ impl Writer {
             head,
             manifest: (head, std::time::Instant::now()),
         };
-        Self { trees, config, head, state, dir, sync: Some(sync) }
+        Self { trees, config, head, state, dir, sync: Some(sync), staging: None, parked: Vec::new() }
     }
 
     /// Serves requests until every sender is gone, then waits for the sync stage to answer what it
@@ -241,26 +262,72 @@ impl Writer {
             }
             None => None,
         };
-        while let Ok(first) = inbox.recv() {
-            let mut events = first.append.len();
-            let mut batch = vec![first];
-            while events < MAX_BATCH_EVENTS {
-                match inbox.try_recv() {
-                    Ok(next) => {
-                        events += next.append.len();
-                        batch.push(next);
-                    }
-                    Err(_) => break,
+        let hand_over = |written: Written, state: &Shared<State>| {
+            if let Err(mpsc::SendError(written)) = to_sync.send(written) {
+                // The sync stage is gone (it panicked): nothing more can be made durable.
+                fail(state, State::Poisoned);
+                for (reply, _) in written.replies {
+                    reply.send(Err(LedgerError::Poisoned));
                 }
             }
-            if let Some(written) = self.commit(batch) {
-                if let Err(mpsc::SendError(written)) = to_sync.send(written) {
-                    // The sync stage is gone (it panicked): nothing more can be made durable.
-                    fail(&self.state, State::Poisoned);
-                    for (reply, _) in written.replies {
-                        reply.send(Err(LedgerError::Poisoned));
+        };
+        // A request of another kind taken while gathering a batch, served next.
+        let mut held: Option<Request> = None;
+        loop {
+            let first = match held.take() {
+                Some(request) => request,
+                None => match inbox.recv() {
+                    Ok(request) => request,
+                    Err(_) => break,
+                },
+            };
+            match first.kind {
+                Kind::Commit if self.staging.is_some() => self.parked.push(first),
+                Kind::Commit => {
+                    let mut events = first.append.len();
+                    let mut batch = vec![first];
+                    while events < MAX_BATCH_EVENTS {
+                        match inbox.try_recv() {
+                            Ok(next) if next.kind == Kind::Commit => {
+                                events += next.append.len();
+                                batch.push(next);
+                            }
+                            Ok(other) => {
+                                held = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if let Some(written) = self.commit(batch) {
+                        hand_over(written, &self.state);
                     }
                 }
+                Kind::Stage => self.stage(first),
+                Kind::Publish | Kind::Abandon => {
+                    if let Some(written) = self.end_staging(first) {
+                        hand_over(written, &self.state);
+                    }
+                    let parked = std::mem::take(&mut self.parked);
+                    if !parked.is_empty() {
+                        if let Some(written) = self.commit(parked) {
+                            hand_over(written, &self.state);
+                        }
+                    }
+                }
+            }
+        }
+        // An import that never ended (its handle went with the ledger): given up, then the appends
+        // parked behind it.
+        if self.staging.is_some() {
+            if let Err(e) = self.abandon() {
+                tracing::error!(error = %e, "an unfinished import could not be removed; the next open reclaims it");
+            }
+        }
+        let parked = std::mem::take(&mut self.parked);
+        if !parked.is_empty() {
+            if let Some(written) = self.commit(parked) {
+                hand_over(written, &self.state);
             }
         }
         drop(to_sync);
@@ -360,6 +427,13 @@ impl Writer {
     /// Writes the group's chunks, runs and new head in one transaction, then extends the in-memory
     /// indexes (readers cut them at the published head).
     fn write(&self, records: &[Sealed], head: &Head, grown: &Grown) -> Result<()> {
+        self.write_as(records, head, grown, None)
+    }
+
+    /// [`Writer::write`], or for a staged import (`staged`: the position its first event took) the
+    /// same without moving the head: the `staging` mark in `meta` says what lies after the head
+    /// is an import's, to be reclaimed at open if it is never published.
+    fn write_as(&self, records: &[Sealed], head: &Head, grown: &Grown, staged: Option<Position>) -> Result<()> {
         let (chunks, runs) = (&grown.chunks, &grown.runs);
         let head_bytes = Trees::encode_head(head);
         let tree_size = head.position.to_key();
@@ -372,8 +446,15 @@ impl Writer {
                 for (key, value) in runs {
                     hash_tree.insert(&key[..], value.as_slice())?;
                 }
-                meta.insert("head", &head_bytes[..])?;
-                meta.insert("tree_size", &tree_size[..])?;
+                match staged {
+                    None => {
+                        meta.insert("head", &head_bytes[..])?;
+                        meta.insert("tree_size", &tree_size[..])?;
+                    }
+                    Some(first) => {
+                        meta.insert(super::staging::MARK, &first.to_key()[..])?;
+                    }
+                }
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
             .map_err(|e| match e {
@@ -384,6 +465,122 @@ impl Writer {
         for sealed in records {
             indexes.add(sealed.event.id, &sealed.event.stream, sealed.event.position);
         }
+        Ok(())
+    }
+
+    /// A step of a staged import: admitted after everything staged so far, written after the head
+    /// without moving it, and answered at once (nothing of it is visible or durable until the
+    /// publish).
+    fn stage(&mut self, request: Request) {
+        let state = read_state(&self.state);
+        if state != State::Healthy {
+            refuse_all(state, [request.reply]);
+            return;
+        }
+        let (before, staged) = self.staging.unwrap_or((self.head, 0));
+        let mut head = self.head;
+        let admitted = {
+            let mut overlay = Overlay::new(&self.trees);
+            admit(&mut overlay, &mut head, &request.append, self.config.clock.now())
+        };
+        let admitted = match admitted {
+            Ok(admitted) => admitted,
+            Err(e) => return request.reply.send(Err(e)),
+        };
+        let records = admitted.sealed;
+        if !records.is_empty() {
+            let bytes: u64 = records.iter().map(|r| r.record.len() as u64).sum();
+            if let Some((free, needed)) = self.too_little_space(bytes) {
+                tracing::warn!(free, needed, "too little free space; an import's step was refused");
+                return request.reply.send(Err(LedgerError::StorageFull { resumes: true }));
+            }
+            let grown = match self.grow(&records) {
+                Ok(grown) => grown,
+                Err(e) => return request.reply.send(Err(e)),
+            };
+            if let Err(e) = self.write_as(&records, &head, &grown, Some(before.position.next())) {
+                let full = e.is_out_of_space();
+                tracing::error!(error = %e, "sled could not write an import's step; the ledger refuses appends until restarted");
+                fail(&self.state, State::Broken { full });
+                return request.reply.send(Err(broken(full, &e.to_string())));
+            }
+            // Written out (not synced): sled's memory stays bounded whatever the import's size, and
+            // a kill leaves the step on disk for the next open to reclaim.
+            if let Err(e) = self.trees.meta.flush() {
+                let full = LedgerError::from(e).is_out_of_space();
+                fail(&self.state, State::Broken { full });
+                return request.reply.send(Err(broken(full, "sled could not write an import's step")));
+            }
+            self.head = head;
+        }
+        self.staging = Some((before, staged + records.len()));
+        request.reply.send(Ok(admitted.outcome));
+    }
+
+    /// Publishes or abandons a staged import. A publish moves the head over everything staged in
+    /// one transaction and goes to the sync stage like a commit group (answered once durable and
+    /// visible); an abandon removes what was staged and is answered at once.
+    fn end_staging(&mut self, request: Request) -> Option<Written> {
+        let state = read_state(&self.state);
+        if state != State::Healthy {
+            refuse_all(state, [request.reply]);
+            return None;
+        }
+        let Some((_, staged)) = self.staging else {
+            // Nothing staged: nothing to publish or remove, answered after the groups before it.
+            let replies = vec![(request.reply, Ok(AppendOutcome::Committed(Vec::new())))];
+            return Some(Written { replies, head: self.head, events: 0, signed: None });
+        };
+        if request.kind == Kind::Abandon {
+            let outcome = self.abandon().map(|()| AppendOutcome::Committed(Vec::new()));
+            request.reply.send(outcome);
+            return None;
+        }
+        let head = self.head;
+        let published = (|| -> Result<Option<Result<SignedCheckpoint, CheckpointError>>> {
+            let root = crate::merkle::root(&self.trees, head.position.get())?;
+            let signed = self.config.log_key.as_ref().map(|key| key.sign(head.position.get(), root));
+            let head_bytes = Trees::encode_head(&head);
+            let tree_size = head.position.to_key();
+            self.trees
+                .meta
+                .transaction(|meta| {
+                    meta.insert("head", &head_bytes[..])?;
+                    meta.insert("tree_size", &tree_size[..])?;
+                    meta.remove(super::staging::MARK)?;
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                })
+                .map_err(|e| match e {
+                    TransactionError::Storage(e) => LedgerError::Storage(e),
+                    TransactionError::Abort(()) => LedgerError::InvalidEvent("transaction aborted".into()),
+                })?;
+            Ok(signed)
+        })();
+        match published {
+            Ok(signed) => {
+                self.staging = None;
+                let replies = vec![(request.reply, Ok(AppendOutcome::Committed(Vec::new())))];
+                // At least one event, so that the sync stage syncs and publishes the new head.
+                Some(Written { replies, head, events: staged.max(1), signed })
+            }
+            Err(e) => {
+                let full = e.is_out_of_space();
+                tracing::error!(error = %e, "sled could not publish an import; the ledger refuses appends until restarted");
+                fail(&self.state, State::Broken { full });
+                request.reply.send(Err(broken(full, &e.to_string())));
+                None
+            }
+        }
+    }
+
+    /// Removes what a staged import wrote after the head it began at, and the mark; forgets it in
+    /// the indexes. An interruption leaves the mark, and the next open finishes the removal.
+    fn abandon(&mut self) -> Result<()> {
+        let Some((before, _)) = self.staging else { return Ok(()) };
+        super::staging::remove_after(&self.trees, before.position)?;
+        self.trees.indexes.write().unwrap_or_else(std::sync::PoisonError::into_inner).truncate(before.position);
+        self.head = before;
+        self.staging = None;
         Ok(())
     }
 

@@ -1,0 +1,140 @@
+//! Staged imports: an import of any size, all or nothing, in bounded memory.
+//!
+//! [`Ledger::stage`] gives a [`Staging`]. Each [`Staging::append`] is one step: the writer admits
+//! it after everything staged before it, seals it and writes its chunks and Merkle runs after the
+//! head – without moving the head, and with the `staging` mark in `meta` naming the first staged
+//! position – and answers at once with the sealed events (for the caller to judge). Nothing staged
+//! is visible: every reader cuts at the published head. [`Staging::publish`] moves the head and
+//! the tree size over everything staged in one transaction, which the writer's sync stage makes
+//! durable before it publishes the head and answers. Dropping a `Staging` unpublished (a rejected
+//! line, an error, a panic) removes what it staged.
+//!
+//! While an import is staged, ordinary appends wait in the writer (parked in arrival order) and
+//! are committed after the publish or the removal.
+//!
+//! A crash before the publish leaves chunks and runs after the head and the mark; the next open
+//! removes them (`reclaim`) before it rebuilds the indexes, so a crashed import leaves nothing
+//! visible and nothing behind. Chunks after the head without the mark are still refused as
+//! corruption by the open.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+
+use super::writer::{Kind, Reply, Request};
+use super::{Ledger, Trees};
+use crate::error::{LedgerError, Result};
+use crate::id::Position;
+use crate::sequence::{Append, AppendOutcome, Head};
+
+/// The `meta` key marking an import staged after the head: the first staged position.
+pub(crate) const MARK: &str = "staging";
+
+/// How many keys one removal batch deletes.
+const REMOVE_BATCH: usize = 1024;
+
+/// An import being staged (see the module docs). Dropped without [`Staging::publish`], it removes
+/// what it staged.
+#[derive(Debug)]
+pub struct Staging {
+    ledger: Ledger,
+    /// Shared with the ledger: one staging at a time.
+    open: Arc<AtomicBool>,
+    done: bool,
+}
+
+impl Ledger {
+    /// Begins a staged import (see `store/staging.rs`). Fails with [`LedgerError::InUse`] while
+    /// another one is open, and with [`LedgerError::Closed`] on a read-only ledger.
+    pub fn stage(&self) -> Result<Staging> {
+        if self.shared.requests.is_none() {
+            return Err(LedgerError::Closed);
+        }
+        let open = Arc::clone(&self.shared.staging);
+        if open.swap(true, Ordering::AcqRel) {
+            return Err(LedgerError::InUse { path: self.dir().to_path_buf() });
+        }
+        Ok(Staging { ledger: self.clone(), open, done: false })
+    }
+}
+
+impl Staging {
+    fn ask(&self, append: Append, kind: Kind) -> Result<AppendOutcome> {
+        let (reply, rx) = mpsc::sync_channel(1);
+        let requests = self.ledger.shared.requests.as_ref().ok_or(LedgerError::Closed)?;
+        requests.send(Request { append, reply: Reply::Blocking(reply), kind }).map_err(|_| LedgerError::Closed)?;
+        rx.recv().map_err(|_| LedgerError::Closed)?
+    }
+
+    /// Stages `append` after everything staged so far: the events it would store, sealed (with
+    /// positions, stream versions and hashes), or the conflict it meets. Not visible, not durable.
+    pub fn append(&mut self, append: Append) -> Result<AppendOutcome> {
+        self.ask(append, Kind::Stage)
+    }
+
+    /// Publishes everything staged in one atomic step and waits until it is durable; returns the
+    /// new head.
+    pub fn publish(mut self) -> Result<Head> {
+        self.done = true;
+        self.ask(Append::new(), Kind::Publish)?;
+        Ok(self.ledger.head())
+    }
+
+    /// Removes everything staged (what dropping the `Staging` does, with its error).
+    pub fn abandon(mut self) -> Result<()> {
+        self.done = true;
+        self.ask(Append::new(), Kind::Abandon).map(|_| ())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.done {
+            if let Err(e) = self.ask(Append::new(), Kind::Abandon) {
+                tracing::error!(error = %e, "a staged import could not be removed; the next open reclaims it");
+            }
+        }
+        self.open.store(false, Ordering::Release);
+    }
+}
+
+/// Removes the chunks after `head` and the Merkle runs after its tree, then the mark (last, so an
+/// interrupted removal is finished by the next open).
+pub(crate) fn remove_after(trees: &Trees, head: Position) -> Result<()> {
+    remove_from(&trees.chunks, &head.next().to_key())?;
+    remove_from(&trees.hashes, &tlog_tiles::stored_hash_count(head.get()).to_be_bytes())?;
+    trees.meta.remove(MARK)?;
+    Ok(())
+}
+
+fn remove_from(tree: &sled::Tree, from: &[u8]) -> Result<()> {
+    loop {
+        let keys: Vec<sled::IVec> =
+            tree.range(from..).keys().take(REMOVE_BATCH).collect::<std::result::Result<_, _>>()?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for key in keys {
+            batch.remove(key);
+        }
+        tree.apply_batch(batch)?;
+    }
+}
+
+/// At open, before the indexes are built: removes an import that was staged and never published
+/// (a crash, a kill). Returns how many chunks it removed.
+pub(crate) fn reclaim(db: &sled::Db, head: Position) -> Result<usize> {
+    let meta = db.open_tree("meta")?;
+    if meta.get(MARK)?.is_none() {
+        return Ok(0);
+    }
+    let chunks = db.open_tree(super::CHUNKS)?;
+    let count = chunks.range(head.next().to_key()..).count();
+    remove_from(&chunks, &head.next().to_key())?;
+    remove_from(&db.open_tree(super::HASHES)?, &tlog_tiles::stored_hash_count(head.get()).to_be_bytes())?;
+    meta.remove(MARK)?;
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests;
