@@ -8,7 +8,7 @@
 //! 7/8 full, doubling) and 8 per event in the stream lists, plus a name per stream: a million
 //! events take about 60 MB.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use super::layout::Chunk;
 use crate::error::{LedgerError, Result};
@@ -26,7 +26,7 @@ pub(crate) struct Indexes {
 impl Indexes {
     /// Rebuilds the indexes from every chunk of `chunks`, in log order.
     pub(crate) fn rebuild(chunks: &sled::Tree) -> Result<Self> {
-        let mut indexes = Self { streams: HashMap::new(), ids: HashMap::new() };
+        let mut indexes = Self { streams: HashMap::default(), ids: HashMap::default() };
         for entry in chunks.iter() {
             let (key, value) = entry?;
             let chunk = Chunk::parse(&key, &value)?;
