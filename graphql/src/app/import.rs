@@ -28,7 +28,7 @@ pub enum ImportError {
     Fold(#[from] FoldError),
 }
 
-/// Validates every line and appends them all atomically: [`import_staged`] on projections folded
+/// Validates every line and appends them all atomically: `import_staged` on projections folded
 /// from the ledger.
 pub fn import_validated(ledger: &Ledger, lines: Vec<ImportLine>) -> Result<ImportReport, ImportError> {
     let mut projections = Projections::new();
