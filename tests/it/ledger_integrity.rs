@@ -66,6 +66,24 @@ pub(crate) fn alter_record(dir: &std::path::Path, position: u64, alter: impl FnO
     alter(&mut value[range]);
     chunks.insert(key, value).expect("write");
     db.flush().expect("flush");
+    drop(chunks);
+    drop(db);
+    wait_for_sled_to_let_go(dir);
+}
+
+/// sled releases its file lock when its last background thread of a closed database ends, a moment
+/// after the `Db` is dropped (longer on a busy machine). A command run next in this process (a
+/// read-only `verify`, which does not wait) must find it released.
+pub(crate) fn wait_for_sled_to_let_go(dir: &std::path::Path) {
+    for _ in 0..250 {
+        let free =
+            std::fs::File::open(dir.join("db")).map(|f| fs2::FileExt::try_lock_exclusive(&f).is_ok()).unwrap_or(true);
+        if free {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("sled still holds {} after 5 s", dir.display());
 }
 
 /// Overwrites the Merkle tree's stored hash at `index` with zeros, through sled directly.
