@@ -4,6 +4,7 @@
 //! through it; nothing here knows GraphQL or HTTP.
 
 mod auth;
+mod batch;
 mod datadir;
 mod files;
 mod import;

@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
-use ledger::{Append, AppendOutcome, Date, EventData, EventId, NewEvent, RecordedEvent, Source, StreamTarget};
+use ledger::{Date, EventData, EventId, NewEvent, RecordedEvent, Source};
+use tokio::sync::oneshot;
 
 use super::auth::Caller;
+use super::batch::{self, Pending};
 use super::state::App;
 use crate::error::{ApiError, Code};
 
@@ -78,71 +80,20 @@ async fn record_checked(
             id.parse::<EventId>().map_err(|_| ApiError::invalid(format!("invalid eventId {id:?}: expected a UUID")))
         })
         .transpose()?;
-    let target = data.stream();
-    let event = NewEvent { id, effective, recorded_by: name.to_owned(), source, data };
+    // The id is set here, so that what the write path previews and what it appends are one event.
+    let id = id.unwrap_or_else(EventId::new_random);
+    let event = NewEvent { id: Some(id), effective, recorded_by: name.to_owned(), source, data };
 
-    let _write = app.write.lock().await;
-    // Judge the command on everything the ledger holds, including appends made another way that
-    // the follower has not applied yet.
-    catch_up(app).await?;
-    let stream = {
-        let projections = app.projections()?;
-        // An idempotent retry is answered by the ledger with the original event; validating it
-        // again would refuse it (the party is registered by now), so only new events are validated.
-        let retry = id.is_some_and(|id| projections.event_by_id(id).is_some());
-        if !retry {
-            projections.validate(&event)?;
-        }
-        match (expected_version, target) {
-            (None, _) => None,
-            (Some(_), StreamTarget::Stream(stream)) => Some(stream),
-            (Some(_), StreamTarget::OfEvent(target)) => Some(
-                projections
-                    .event_by_id(target)
-                    .ok_or_else(|| ApiError::not_found(format!("event {target} is not in the ledger")))?
-                    .stream()
-                    .clone(),
-            ),
-        }
-    };
-
-    let mut append = Append::one(event);
-    if let (Some(stream), Some(expected)) = (stream, expected_version) {
-        append = append.expect_version(stream, expected);
-    }
-    let committed = match app.ledger().append_async(append).await? {
-        AppendOutcome::Committed(mut committed) => {
-            committed.pop().ok_or_else(|| ApiError::internal(&"an append of one event committed none"))?
-        }
-        AppendOutcome::Conflict(c) => {
-            return Err(ApiError::new(
-                Code::Conflict,
-                format!(
-                    "stream {} is at version {}, not the expected version {}; nothing was recorded – reload and retry",
-                    c.stream, c.actual, c.expected
-                ),
-            ));
-        }
-    };
-
-    let event = Arc::new(committed.event);
-    // The event is stored: from here on nothing may tell the client it was not (a retry without
-    // eventId would record it twice).
-    app.live().apply_committed(Arc::clone(&event));
-    if !committed.already_stored {
-        app.metrics().appended(1);
-        tracing::info!(
-            position = event.position().get(),
-            event_type = event.type_name(),
-            recorded_by = event.recorded_by(),
-            "event recorded"
-        );
-    }
-    Ok(Committed { event, already_stored: committed.already_stored })
+    // The combiner judges it in order with whatever else is waiting, appends, applies and answers
+    // (`batch.rs`); it runs on its own task, so this caller going away stops nothing half-way.
+    let (reply, answer) = oneshot::channel();
+    let app = app.shared().ok_or_else(|| ApiError::internal(&"the application is shutting down"))?;
+    batch::submit(app, Pending { event, expected_version, reply });
+    answer.await.map_err(|_| ApiError::internal(&"the write path stopped before it answered"))?
 }
 
 /// Applies everything new in the ledger to the projections, off the async workers.
-async fn catch_up(app: &App) -> Result<(), ApiError> {
+pub(super) async fn catch_up(app: &App) -> Result<(), ApiError> {
     // Quick and common: nothing new.
     if app.projections()?.head() == app.head().position {
         return Ok(());
