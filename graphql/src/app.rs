@@ -11,6 +11,7 @@ mod import;
 mod live;
 mod metrics;
 mod operations;
+mod queue;
 mod record;
 mod seed;
 mod state;

@@ -24,14 +24,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::Poll;
 
 use ledger::{Append, AppendOutcome, EventId, Ledger, NewEvent, Position, RecordedEvent, StreamId, StreamTarget};
 use projections::{Projections, Speculation};
-use tokio::sync::oneshot;
 
-use super::record::Committed;
+use super::queue::{Committed, Pending};
 use super::state::App;
 use crate::error::{ApiError, Code};
 
@@ -39,36 +38,14 @@ use crate::error::{ApiError, Code};
 /// write lock is held while a batch is judged.
 const MAX_BATCH: usize = 128;
 
-/// A command waiting to be judged: parsed, its caller authorised.
-#[derive(Debug)]
-pub(super) struct Pending {
-    /// The event, its id set (the caller's, else a fresh one), so that a preview and the append
-    /// give it the same id.
-    pub(super) event: NewEvent,
-    /// Optimistic concurrency on the event's stream.
-    pub(super) expected_version: Option<u64>,
-    /// Where the answer goes.
-    pub(super) reply: oneshot::Sender<Result<Committed, ApiError>>,
-}
-
-/// The queue of commands waiting for the next batch.
-#[derive(Debug, Default)]
-pub(super) struct Queue {
-    inner: Mutex<Waiting>,
-}
-
-#[derive(Debug, Default)]
-struct Waiting {
-    pending: Vec<Pending>,
-    /// Whether a combiner task is running (it takes the queue until it finds it empty).
-    running: bool,
-}
-
-impl Queue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
-        // The queue is consistent between any two statements, so a panic elsewhere leaves it usable.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+/// Applies everything new in the ledger to the projections, off the async workers.
+async fn catch_up(app: &App) -> Result<(), ApiError> {
+    // Quick and common: nothing new.
+    if app.projections()?.head() == app.head().position {
+        return Ok(());
     }
+    let live = app.live_handle();
+    tokio::task::spawn_blocking(move || live.catch_up()).await.map_err(|e| ApiError::internal(&e))?.map(|_| ())
 }
 
 /// Queues a command and makes sure a combiner will take it.
@@ -131,7 +108,7 @@ async fn commit(app: &App, batch: Vec<Pending>) {
     // Writes may have been stopped while the command waited; and it is judged on everything the
     // ledger holds, including appends made another way that the follower has not applied yet.
     let ready = match app.writes_allowed() {
-        Ok(()) => super::record::catch_up(app).await,
+        Ok(()) => catch_up(app).await,
         Err(e) => Err(e),
     };
     if let Err(e) = ready {

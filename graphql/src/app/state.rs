@@ -9,9 +9,9 @@ use projections::Projections;
 use tokio::sync::watch;
 
 use super::auth::{Caller, TokenStore};
-use super::batch::Queue;
 use super::live::LiveProjections;
 use super::metrics::Metrics;
+use super::queue::Queue;
 use crate::error::ApiError;
 
 /// The application's policies (HTTP's limits are the HTTP layer's own configuration).
@@ -90,6 +90,12 @@ impl App {
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// How many commands wait for the write path's next batch (`batch.rs`): what a batch that is
+    /// being judged or synced now lets accumulate.
+    pub fn queued_commands(&self) -> usize {
+        self.queue.len()
     }
 
     /// Who presented this token (anonymous for none).
