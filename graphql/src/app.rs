@@ -4,12 +4,14 @@
 //! through it; nothing here knows GraphQL or HTTP.
 
 mod auth;
+mod batch;
 mod datadir;
 mod files;
 mod import;
 mod live;
 mod metrics;
 mod operations;
+mod queue;
 mod record;
 mod seed;
 mod state;

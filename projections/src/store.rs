@@ -24,6 +24,11 @@ use crate::error::{ProjectionError, Result};
 use crate::fold::{Horizon, Visible};
 use crate::materialized::Timelines;
 
+// Withdraws speculative events index by index: a field added to `Projections` must be withdrawn
+// there too (it names every field, so it does not compile until it is).
+mod speculation;
+pub use speculation::Speculation;
+
 /// Ids in the order they were first seen.
 #[derive(Debug, Clone)]
 pub(crate) struct Registry<T> {

@@ -32,3 +32,4 @@ mod snapshots;
 mod support;
 mod tidy;
 mod transparency;
+mod writers;

@@ -5,7 +5,7 @@
 //! (read-your-writes); a follower task also catches up from the ledger whenever its head moves, for
 //! appends made any other way.
 
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use ledger::{Ledger, LedgerError, Position, RecordedEvent};
 use projections::{ProjectionError, Projections};
@@ -136,6 +136,12 @@ impl LiveProjections {
     /// Read access for a query.
     pub fn read(&self) -> Result<RwLockReadGuard<'_, Projections>, ApiError> {
         self.inner.read().map_err(|_| ApiError::internal(&"projections lock poisoned"))
+    }
+
+    /// Write access, for the write path's speculation (`batch.rs`): whatever it applies on top it
+    /// withdraws before it drops the guard, so no reader sees it.
+    pub(super) fn write(&self) -> Result<RwLockWriteGuard<'_, Projections>, ApiError> {
+        self.inner.write().map_err(|_| ApiError::internal(&"projections lock poisoned"))
     }
 
     /// Follows the ledger's head until it closes: catches up after every move.

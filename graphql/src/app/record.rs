@@ -2,11 +2,13 @@
 //! parse, role, validation, append, projections – and hands back what was committed. GraphQL's
 //! mutations are thin calls into it; so can anything else be.
 
-use std::sync::Arc;
-
-use ledger::{Append, AppendOutcome, Date, EventData, EventId, NewEvent, RecordedEvent, Source, StreamTarget};
+use ledger::{Date, EventData, EventId, NewEvent, Source};
+use tokio::sync::oneshot;
 
 use super::auth::Caller;
+use super::batch;
+pub use super::queue::Committed;
+use super::queue::Pending;
 use super::state::App;
 use crate::error::{ApiError, Code};
 
@@ -25,15 +27,6 @@ pub struct Command {
     pub source: Option<Source>,
     /// A client-chosen UUID that makes the command idempotent.
     pub event_id: Option<String>,
-}
-
-/// What [`record`] committed.
-#[derive(Debug, Clone)]
-pub struct Committed {
-    /// The event as stored; the projections hold this very value.
-    pub event: Arc<RecordedEvent>,
-    /// The command was an idempotent retry: the event was stored before, nothing new was recorded.
-    pub already_stored: bool,
 }
 
 /// Records one command for `caller`: authenticate, parse, authorise the role, validate against the
@@ -78,77 +71,16 @@ async fn record_checked(
             id.parse::<EventId>().map_err(|_| ApiError::invalid(format!("invalid eventId {id:?}: expected a UUID")))
         })
         .transpose()?;
-    let target = data.stream();
-    let event = NewEvent { id, effective, recorded_by: name.to_owned(), source, data };
+    // The id is set here, so that what the write path previews and what it appends are one event.
+    let id = id.unwrap_or_else(EventId::new_random);
+    let event = NewEvent { id: Some(id), effective, recorded_by: name.to_owned(), source, data };
 
-    let _write = app.write.lock().await;
-    // Judge the command on everything the ledger holds, including appends made another way that
-    // the follower has not applied yet.
-    catch_up(app).await?;
-    let stream = {
-        let projections = app.projections()?;
-        // An idempotent retry is answered by the ledger with the original event; validating it
-        // again would refuse it (the party is registered by now), so only new events are validated.
-        let retry = id.is_some_and(|id| projections.event_by_id(id).is_some());
-        if !retry {
-            projections.validate(&event)?;
-        }
-        match (expected_version, target) {
-            (None, _) => None,
-            (Some(_), StreamTarget::Stream(stream)) => Some(stream),
-            (Some(_), StreamTarget::OfEvent(target)) => Some(
-                projections
-                    .event_by_id(target)
-                    .ok_or_else(|| ApiError::not_found(format!("event {target} is not in the ledger")))?
-                    .stream()
-                    .clone(),
-            ),
-        }
-    };
-
-    let mut append = Append::one(event);
-    if let (Some(stream), Some(expected)) = (stream, expected_version) {
-        append = append.expect_version(stream, expected);
-    }
-    let committed = match app.ledger().append_async(append).await? {
-        AppendOutcome::Committed(mut committed) => {
-            committed.pop().ok_or_else(|| ApiError::internal(&"an append of one event committed none"))?
-        }
-        AppendOutcome::Conflict(c) => {
-            return Err(ApiError::new(
-                Code::Conflict,
-                format!(
-                    "stream {} is at version {}, not the expected version {}; nothing was recorded – reload and retry",
-                    c.stream, c.actual, c.expected
-                ),
-            ));
-        }
-    };
-
-    let event = Arc::new(committed.event);
-    // The event is stored: from here on nothing may tell the client it was not (a retry without
-    // eventId would record it twice).
-    app.live().apply_committed(Arc::clone(&event));
-    if !committed.already_stored {
-        app.metrics().appended(1);
-        tracing::info!(
-            position = event.position().get(),
-            event_type = event.type_name(),
-            recorded_by = event.recorded_by(),
-            "event recorded"
-        );
-    }
-    Ok(Committed { event, already_stored: committed.already_stored })
-}
-
-/// Applies everything new in the ledger to the projections, off the async workers.
-async fn catch_up(app: &App) -> Result<(), ApiError> {
-    // Quick and common: nothing new.
-    if app.projections()?.head() == app.head().position {
-        return Ok(());
-    }
-    let live = app.live_handle();
-    tokio::task::spawn_blocking(move || live.catch_up()).await.map_err(|e| ApiError::internal(&e))?.map(|_| ())
+    // The combiner judges it in order with whatever else is waiting, appends, applies and answers
+    // (`batch.rs`); it runs on its own task, so this caller going away stops nothing half-way.
+    let (reply, answer) = oneshot::channel();
+    let app = app.shared().ok_or_else(|| ApiError::internal(&"the application is shutting down"))?;
+    batch::submit(app, Pending { event, expected_version, reply });
+    answer.await.map_err(|_| ApiError::internal(&"the write path stopped before it answered"))?
 }
 
 #[cfg(test)]
@@ -259,5 +191,216 @@ mod tests {
         }
         assert_eq!(ok, 1);
         assert_eq!(app.head().position, Position::new(1));
+    }
+
+    /// A SECRETARIAT caller's command, spawned; returns once the command waits in the queue.
+    async fn queued(
+        app: &Arc<App>,
+        command: Command,
+        expected: Option<u64>,
+    ) -> tokio::task::JoinHandle<Result<super::Committed, crate::error::ApiError>> {
+        let before = app.queue.len();
+        let task = {
+            let app = Arc::clone(app);
+            tokio::spawn(async move { record(&app, &caller(Role::Secretariat), command, expected).await })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while app.queue.len() == before {
+            assert!(std::time::Instant::now() < deadline, "the command never reached the queue");
+            tokio::task::yield_now().await;
+        }
+        task
+    }
+
+    /// Runs `commands` as one batch, in this order: the write lock is held while they queue one
+    /// after another, so the combiner takes them all at once.
+    async fn one_batch(
+        app: &Arc<App>,
+        commands: Vec<(Command, Option<u64>)>,
+    ) -> Vec<Result<super::Committed, crate::error::ApiError>> {
+        let write = app.write.lock().await;
+        let mut tasks = Vec::new();
+        for (command, expected) in commands {
+            tasks.push(queued(app, command, expected).await);
+        }
+        drop(write);
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.expect("task"));
+        }
+        answers
+    }
+
+    fn district(district: &str, municipality: &str) -> Command {
+        Command {
+            type_name: "DistrictRegistered".to_owned(),
+            data: json!({"district": district, "name": format!("{district} stadsdel"), "municipality": municipality}),
+            effective: Date::from_ymd(2021, 1, 2).expect("date"),
+            source: None,
+            event_id: None,
+        }
+    }
+
+    fn with_id(mut command: Command, id: &str) -> Command {
+        command.event_id = Some(id.to_owned());
+        command
+    }
+
+    fn ok(answer: &Result<super::Committed, crate::error::ApiError>) -> u64 {
+        match answer {
+            Ok(c) => c.event.position().get(),
+            Err(e) => panic!("expected success, got {:?}: {}", e.code, e.message),
+        }
+    }
+
+    fn refused(answer: Result<super::Committed, crate::error::ApiError>) -> Code {
+        code(answer)
+    }
+
+    #[tokio::test]
+    async fn conflicting_commands_in_one_batch_never_both_succeed() {
+        let (_dir, app) = app();
+        // Eight registrations of one party in one batch: the first is judged valid, and every later
+        // one is judged on top of it.
+        let answers = one_batch(&app, (0..8).map(|_| (register("nacka"), None)).collect()).await;
+        let mut answers = answers.into_iter();
+        assert_eq!(ok(&answers.next().expect("first")), 1);
+        assert!(answers.all(|a| refused(a) == Code::RuleViolation));
+        assert_eq!(app.head().position, Position::new(1));
+
+        // One eventId for two different events: the second is a CONFLICT, the first stored.
+        let id = "0192f0c4-1d2e-7000-8000-0000000000aa";
+        let answers =
+            one_batch(&app, vec![(with_id(register("solna"), id), None), (with_id(register("sundbyberg"), id), None)])
+                .await;
+        let mut answers = answers.into_iter();
+        assert_eq!(ok(&answers.next().expect("first")), 2);
+        assert_eq!(refused(answers.next().expect("second")), Code::Conflict);
+        // The same event twice under one id: the second is answered with the first.
+        let id = "0192f0c4-1d2e-7000-8000-0000000000ab";
+        let answers =
+            one_batch(&app, vec![(with_id(register("huddinge"), id), None), (with_id(register("huddinge"), id), None)])
+                .await;
+        assert_eq!(ok(&answers[0]), 3);
+        assert_eq!(ok(&answers[1]), 3);
+        assert!(answers[1].as_ref().is_ok_and(|c| c.already_stored));
+
+        // Two appends to one stream expecting the same version: the first moves it on.
+        let answers =
+            one_batch(&app, vec![(district("farsta", "nacka"), Some(1)), (district("skarholmen", "nacka"), Some(1))])
+                .await;
+        let mut answers = answers.into_iter();
+        assert_eq!(ok(&answers.next().expect("first")), 4);
+        assert_eq!(refused(answers.next().expect("second")), Code::Conflict);
+        assert_eq!(app.head().position, Position::new(4));
+    }
+
+    #[tokio::test]
+    async fn a_command_valid_only_after_an_earlier_one_of_its_batch_is_judged_in_the_stored_order() {
+        let (_dir, app) = app();
+        // The district needs the municipality registered just before it in the same batch; and a
+        // version expected on top of the batch's earlier event.
+        let answers = one_batch(
+            &app,
+            vec![(register("nacka"), None), (district("fisksatra", "nacka"), Some(1)), (register("solna"), None)],
+        )
+        .await;
+        let positions: Vec<u64> = answers.iter().map(ok).collect();
+        assert_eq!(positions, [1, 2, 3], "stored in the order judged");
+        // The other way round, the district comes first and finds no municipality.
+        let answers =
+            one_batch(&app, vec![(district("rinkeby", "sundbyberg"), None), (register("sundbyberg"), None)]).await;
+        let mut answers = answers.into_iter();
+        assert_eq!(refused(answers.next().expect("district")), Code::NotFound);
+        assert_eq!(ok(&answers.next().expect("registration")), 4);
+        // What is stored is valid in its stored order: a fresh fold validates every event.
+        let projections = app.projections().expect("projections");
+        assert_eq!(projections.head(), Position::new(4), "read-your-writes");
+        for position in 1..=4 {
+            let event = projections.event(Position::new(position)).expect("applied");
+            assert!(projections.event_by_id(event.id()).is_some());
+        }
+        assert_eq!(projections.event(Position::new(2)).expect("district").type_name(), "DistrictRegistered");
+    }
+
+    #[tokio::test]
+    async fn a_refused_command_in_a_batch_leaves_the_others_alone() {
+        let (_dir, app) = app();
+        record(&app, &caller(Role::Secretariat), register("nacka"), None).await.expect("recorded");
+        let answers = one_batch(
+            &app,
+            vec![
+                (register("solna"), None),
+                (register("nacka"), None),
+                (district("x", "nowhere"), None),
+                (register("solna"), Some(5)),
+                (register("huddinge"), None),
+            ],
+        )
+        .await;
+        let mut answers = answers.into_iter();
+        assert_eq!(ok(&answers.next().expect("solna")), 2);
+        assert_eq!(refused(answers.next().expect("nacka again")), Code::RuleViolation);
+        assert_eq!(refused(answers.next().expect("no municipality")), Code::NotFound);
+        assert_eq!(refused(answers.next().expect("solna again")), Code::RuleViolation);
+        assert_eq!(ok(&answers.next().expect("huddinge")), 3, "the next free position: refusals append nothing");
+        assert_eq!(app.head().position, Position::new(3));
+        assert_eq!(app.projections().expect("projections").head(), Position::new(3));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_member_of_a_batch_is_visible_before_it_is_durable() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Condvar, Mutex};
+
+        // A clock that holds the ledger's writer thread, mid-admission, while the gate is closed:
+        // the batch is judged and sent, and nothing of it is written, synced or answered yet.
+        let gate = Arc::new((Mutex::new(true), Condvar::new()));
+        let held = Arc::new(AtomicBool::new(false));
+        let clock = {
+            let (gate, held) = (Arc::clone(&gate), Arc::clone(&held));
+            ledger::Clock::custom(move || {
+                if std::thread::current().name() == Some("ledger-writer") {
+                    let (open, changed) = &*gate;
+                    let mut open = open.lock().expect("gate");
+                    while !*open {
+                        held.store(true, Ordering::SeqCst);
+                        open = changed.wait(open).expect("gate");
+                    }
+                }
+                ledger::Timestamp::now()
+            })
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LedgerConfig { clock, ..LedgerConfig::default() };
+        let ledger = Ledger::open(dir.path().join("ledger"), config).expect("ledger");
+        let tokens = Arc::new(TokenStore::open(dir.path()).expect("tokens"));
+        let app = App::new(ledger, tokens, AppConfig::default()).expect("app");
+        record(&app, &caller(Role::Secretariat), register("nacka"), None).await.expect("recorded");
+
+        *gate.0.lock().expect("gate") = false;
+        let write = app.write.lock().await;
+        let first = queued(&app, district("fisksatra", "nacka"), None).await;
+        let second = queued(&app, register("solna"), None).await;
+        drop(write);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !held.load(Ordering::SeqCst) {
+            assert!(std::time::Instant::now() < deadline, "the batch never reached the ledger's writer");
+            tokio::task::yield_now().await;
+        }
+        // The batch was judged on a speculation holding its first member; a reader sees none of it.
+        {
+            let projections = app.projections().expect("readers are not blocked");
+            assert_eq!(projections.head(), Position::new(1));
+            assert_eq!(projections.events_after(Position::new(0)).len(), 1);
+        }
+        assert_eq!(app.head().position, Position::new(1));
+        assert!(!first.is_finished() && !second.is_finished(), "nothing answered before it is durable");
+
+        *gate.0.lock().expect("gate") = true;
+        gate.1.notify_all();
+        let (first, second) = (first.await.expect("task"), second.await.expect("task"));
+        assert_eq!((ok(&first), ok(&second)), (2, 3));
+        assert_eq!(app.projections().expect("projections").head(), Position::new(3));
     }
 }

@@ -1,6 +1,6 @@
 //! The [`App`] value: what every command and every query of the server works on.
 
-use std::sync::{Arc, RwLockReadGuard};
+use std::sync::{Arc, RwLockReadGuard, Weak};
 
 use ledger::merkle::TreeHash;
 use ledger::merkle::checkpoint::SignedCheckpoint;
@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use super::auth::{Caller, TokenStore};
 use super::live::LiveProjections;
 use super::metrics::Metrics;
+use super::queue::Queue;
 use crate::error::ApiError;
 
 /// The application's policies (HTTP's limits are the HTTP layer's own configuration).
@@ -33,8 +34,14 @@ pub struct App {
     metrics: Arc<Metrics>,
     config: AppConfig,
     /// Serialises the check-then-append of commands, so two concurrent commands cannot both pass
-    /// validation against the same state (say, two registrations of one party).
+    /// validation against the same state (say, two registrations of one party): the write path's
+    /// combiner holds it while it judges, appends and answers one batch (`batch.rs`), an import
+    /// while it validates and appends.
     pub(super) write: tokio::sync::Mutex<()>,
+    /// The commands waiting for the combiner's next batch.
+    pub(super) queue: Queue,
+    /// This value, for the combiner's task (which must own what it works on).
+    this: Weak<App>,
     /// Cosigned checkpoints by size (`witness.rs`).
     pub(super) cosigned: std::sync::Mutex<std::collections::BTreeMap<u64, String>>,
     /// Set while the latest background verification failed: when, and why (`verifier.rs`); writes
@@ -51,13 +58,15 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let observed = Arc::clone(&metrics);
         ledger.observe_commits(Arc::new(move |commit| observed.commit(commit)));
-        Ok(Arc::new(Self {
+        Ok(Arc::new_cyclic(|this| Self {
             ledger,
             projections,
             tokens,
             metrics,
             config,
             write: tokio::sync::Mutex::new(()),
+            queue: Queue::default(),
+            this: this.clone(),
             cosigned: std::sync::Mutex::default(),
             unverified: std::sync::Mutex::default(),
         }))
@@ -81,6 +90,12 @@ impl App {
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// How many commands wait for the write path's next batch (`batch.rs`): what a batch that is
+    /// being judged or synced now lets accumulate.
+    pub fn queued_commands(&self) -> usize {
+        self.queue.len()
     }
 
     /// Who presented this token (anonymous for none).
@@ -180,6 +195,11 @@ impl App {
     /// A C2SP entry bundle (blocking: reads up to 256 events; call it off the async workers).
     pub fn entry_bundle(&self, index: u64, width: u32) -> Result<Vec<u8>, ApiError> {
         Ok(self.ledger.entry_bundle(index, width)?)
+    }
+
+    /// This value as shared (none only while it is being dropped).
+    pub(super) fn shared(&self) -> Option<Arc<App>> {
+        self.this.upgrade()
     }
 
     pub(super) fn ledger(&self) -> &Ledger {
