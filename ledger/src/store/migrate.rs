@@ -300,7 +300,8 @@ fn flush(db: &sled::Db, syncer: Option<&mut Syncer>) -> Result<()> {
     }
 }
 
-fn transaction_error(e: TransactionError<()>) -> LedgerError {
+/// A sled transaction's failure as the ledger's error (the ledger's transactions never abort).
+pub(crate) fn transaction_error(e: TransactionError<()>) -> LedgerError {
     match e {
         TransactionError::Storage(e) => LedgerError::Storage(e),
         TransactionError::Abort(()) => LedgerError::InvalidEvent("transaction aborted".into()),

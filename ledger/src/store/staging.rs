@@ -100,9 +100,14 @@ impl Drop for Staging {
 /// Removes the chunks after `head` and the Merkle runs after its tree, then the mark (last, so an
 /// interrupted removal is finished by the next open).
 pub(crate) fn remove_after(trees: &Trees, head: Position) -> Result<()> {
-    remove_from(&trees.chunks, &head.next().to_key())?;
-    remove_from(&trees.hashes, &tlog_tiles::stored_hash_count(head.get()).to_be_bytes())?;
-    trees.meta.remove(MARK)?;
+    remove_staged(&trees.chunks, &trees.hashes, &trees.meta, head)
+}
+
+/// [`remove_after`] on the trees themselves (the open has no `Trees` yet).
+fn remove_staged(chunks: &sled::Tree, hashes: &sled::Tree, meta: &sled::Tree, head: Position) -> Result<()> {
+    remove_from(chunks, &head.next().to_key())?;
+    remove_from(hashes, &tlog_tiles::stored_hash_count(head.get()).to_be_bytes())?;
+    meta.remove(MARK)?;
     Ok(())
 }
 
@@ -130,9 +135,7 @@ pub(crate) fn reclaim(db: &sled::Db, head: Position) -> Result<usize> {
     }
     let chunks = db.open_tree(super::CHUNKS)?;
     let count = chunks.range(head.next().to_key()..).count();
-    remove_from(&chunks, &head.next().to_key())?;
-    remove_from(&db.open_tree(super::HASHES)?, &tlog_tiles::stored_hash_count(head.get()).to_be_bytes())?;
-    meta.remove(MARK)?;
+    remove_staged(&chunks, &db.open_tree(super::HASHES)?, &meta, head)?;
     Ok(count)
 }
 

@@ -56,7 +56,7 @@
 use std::sync::mpsc;
 
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::ConflictableTransactionError;
 use tokio::sync::{oneshot, watch};
 
 use super::durability::Syncer;
@@ -457,10 +457,7 @@ impl Writer {
                 }
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
-            .map_err(|e| match e {
-                TransactionError::Storage(e) => LedgerError::Storage(e),
-                TransactionError::Abort(()) => LedgerError::InvalidEvent("transaction aborted".into()),
-            })?;
+            .map_err(super::migrate::transaction_error)?;
         let mut indexes = self.trees.indexes.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         for sealed in records {
             indexes.add(sealed.event.id, &sealed.event.stream, sealed.event.position);
@@ -550,10 +547,7 @@ impl Writer {
                     meta.remove(super::staging::MARK)?;
                     Ok::<(), ConflictableTransactionError<()>>(())
                 })
-                .map_err(|e| match e {
-                    TransactionError::Storage(e) => LedgerError::Storage(e),
-                    TransactionError::Abort(()) => LedgerError::InvalidEvent("transaction aborted".into()),
-                })?;
+                .map_err(super::migrate::transaction_error)?;
             Ok(signed)
         })();
         match published {
