@@ -40,7 +40,7 @@ mod staging;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use tokio::sync::{oneshot, watch};
@@ -54,7 +54,7 @@ use crate::merkle::checkpoint::{LogKey, SignedCheckpoint};
 use crate::merkle::{self, TreeHash};
 use crate::sequence::{Append, AppendOutcome, Head, Index};
 use crate::time::Timestamp;
-use indexes::Indexes;
+use indexes::Indexing;
 pub(crate) use layout::Chunk;
 pub use staging::Staging;
 
@@ -142,8 +142,9 @@ pub(crate) struct Trees {
     pub(crate) chunks: sled::Tree,
     pub(crate) hashes: sled::Tree,
     pub(crate) meta: sled::Tree,
-    /// Shared by the writer (who extends them after each transaction) and every reader.
-    pub(crate) indexes: Arc<RwLock<Indexes>>,
+    /// Shared by the writer (who extends them after each transaction) and every reader; rebuilt
+    /// on a thread of their own from the open.
+    pub(crate) indexes: Arc<Indexing>,
 }
 
 /// The names of format 2's trees besides `meta`.
@@ -152,22 +153,16 @@ const HASHES: &str = "tree_hashes";
 
 impl Trees {
     /// The ledger's trees in sled's database `db` (each created empty if missing), with the
-    /// indexes rebuilt from the chunks.
+    /// indexes being rebuilt from the chunks (see [`Indexing`]).
     fn open(db: &sled::Db) -> Result<Self> {
         let chunks = db.open_tree(CHUNKS)?;
-        let indexes = Indexes::rebuild(&chunks)?;
-        Ok(Self {
-            chunks,
-            hashes: db.open_tree(HASHES)?,
-            meta: db.open_tree("meta")?,
-            indexes: Arc::new(RwLock::new(indexes)),
-        })
+        let indexes = Indexing::start(&chunks)?;
+        Ok(Self { chunks, hashes: db.open_tree(HASHES)?, meta: db.open_tree("meta")?, indexes: Arc::new(indexes) })
     }
 
-    /// The indexes, for reading. A writer that panicked while extending them left them at most
-    /// one group ahead of the head, which readers cut at anyway.
-    pub(crate) fn indexes(&self) -> std::sync::RwLockReadGuard<'_, Indexes> {
-        self.indexes.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The indexes, for reading, once rebuilt.
+    pub(crate) fn indexes(&self) -> Result<std::sync::RwLockReadGuard<'_, indexes::Indexes>> {
+        self.indexes.read()
     }
 
     /// The chunk holding `position`, if any: the last chunk whose key is not after it.
@@ -336,11 +331,11 @@ impl merkle::Stored for Trees {
 
 impl Index for Trees {
     fn stream_version(&self, stream: &StreamId) -> Result<u64> {
-        Ok(self.indexes().stream_version(stream))
+        Ok(self.indexes()?.stream_version(stream))
     }
 
     fn find(&self, id: EventId) -> Result<Option<RecordedEvent>> {
-        let position = self.indexes().position_of(id);
+        let position = self.indexes()?.position_of(id);
         match position {
             Some(position) => self
                 .get(position)?
@@ -432,6 +427,19 @@ impl Ledger {
     /// Fails with [`LedgerError::NotALedger`] if `dir` holds something else, and with an integrity
     /// error if the stored head does not match the log's last record.
     pub fn open(dir: impl AsRef<Path>, config: LedgerConfig) -> Result<Self> {
+        let ledger = Self::open_while_indexing(dir, config)?;
+        ledger.wait_indexed()?;
+        Ok(ledger)
+    }
+
+    /// [`Ledger::open`], returning while the in-memory id and stream indexes are still being
+    /// rebuilt from the log on a thread of their own (about 1 s at a million events), so that the
+    /// caller can read the log meanwhile (a server folding its projections): reading by position
+    /// needs no index. Anything that does (an append, [`Ledger::get_by_id`],
+    /// [`Ledger::read_stream`], [`Ledger::stream_version`]) waits for them. Call
+    /// [`Ledger::wait_indexed`] before serving: a chunk whose index section cannot be read fails
+    /// there instead of in the open.
+    pub fn open_while_indexing(dir: impl AsRef<Path>, config: LedgerConfig) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         check_directory(&dir)?;
         for moved in manifest::move_aside_stale_snapshots(&dir)? {
@@ -480,6 +488,12 @@ impl Ledger {
         })
     }
 
+    /// Waits until the in-memory indexes are rebuilt (at once after [`Ledger::open`]). Fails with
+    /// the integrity error that stopped the rebuild, and so does everything that needs them.
+    pub fn wait_indexed(&self) -> Result<()> {
+        self.shared.trees.indexes.wait()
+    }
+
     /// Opens the ledger in `dir` for reading only, writing nothing into `dir`: for `export` and
     /// `verify` on a stopped server, which must work on a full disk.
     ///
@@ -511,6 +525,7 @@ impl Ledger {
         // Only in the copy: a ledger from before the tree gets one to read checkpoints from.
         build_tree(&trees, &head)?;
         let checkpoint: Published = Arc::new(std::sync::RwLock::new(sign(&config, &trees, head.position.get())?));
+        trees.indexes.wait()?;
         // No writer: the head never moves (the sender is dropped; the receiver keeps its value).
         let (_, head_rx) = watch::channel(head);
         Ok(Self {
@@ -587,7 +602,7 @@ impl Ledger {
     /// The event with id `id`, if it is in the log up to the head.
     pub fn get_by_id(&self, id: EventId) -> Result<Option<RecordedEvent>> {
         let end = self.head().position;
-        let position = self.shared.trees.indexes().position_of(id);
+        let position = self.shared.trees.indexes()?.position_of(id);
         match position {
             Some(position) if position <= end => self
                 .shared
@@ -614,12 +629,15 @@ impl Ledger {
     pub fn read_stream(&self, stream: &StreamId) -> impl Iterator<Item = Result<RecordedEvent>> + Send + 'static {
         let trees = self.shared.trees.clone();
         let end = self.head().position;
-        let positions = trees.indexes().stream_positions(stream, end);
-        positions.into_iter().map(move |position| {
+        let (positions, failed) = match trees.indexes() {
+            Ok(indexes) => (indexes.stream_positions(stream, end), None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        failed.map(Err).into_iter().chain(positions.into_iter().map(move |position| {
             trees
                 .get(position)?
                 .ok_or(LedgerError::Corrupt { position, reason: "the stream index points at a missing record".into() })
-        })
+        }))
     }
 
     /// The current version of a stream (0 if it has no events).

@@ -66,7 +66,9 @@ impl DataDir {
         let (log_key, new_key) = open_log_key(root)?;
         let config = LedgerConfig { log_key: Some(log_key.clone()), ..config };
 
-        let ledger = match Ledger::open(root.join(LEDGER_DIR), config) {
+        // The indexes are rebuilt while the caller starts its work (a server folds its
+        // projections): `LiveProjections::load` waits for them before anything is served.
+        let ledger = match Ledger::open_while_indexing(root.join(LEDGER_DIR), config) {
             Ok(ledger) => ledger,
             Err(ledger::LedgerError::InUse { .. }) => return Err(OpenError::InUse),
             Err(e) => {

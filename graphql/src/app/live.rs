@@ -95,10 +95,13 @@ pub struct LiveProjections {
 }
 
 impl LiveProjections {
-    /// Folds the whole ledger (blocking).
+    /// Folds the whole ledger (blocking), and waits for the ledger's indexes, which a ledger opened
+    /// with [`Ledger::open_while_indexing`] rebuilds meanwhile: nothing is served before both are
+    /// complete, and an index that could not be rebuilt stops the start.
     pub fn load(ledger: Ledger) -> Result<Arc<Self>, ApiError> {
         let live = Arc::new(Self { ledger, inner: RwLock::new(Projections::new()) });
         live.catch_up()?;
+        live.ledger.wait_indexed()?;
         Ok(live)
     }
 

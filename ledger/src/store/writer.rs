@@ -458,7 +458,7 @@ impl Writer {
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
             .map_err(super::migrate::transaction_error)?;
-        let mut indexes = self.trees.indexes.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut indexes = self.trees.indexes.write()?;
         for sealed in records {
             indexes.add(sealed.event.id, &sealed.event.stream, sealed.event.position);
         }
@@ -572,7 +572,7 @@ impl Writer {
     fn abandon(&mut self) -> Result<()> {
         let Some((before, _)) = self.staging else { return Ok(()) };
         super::staging::remove_after(&self.trees, before.position)?;
-        self.trees.indexes.write().unwrap_or_else(std::sync::PoisonError::into_inner).truncate(before.position);
+        self.trees.indexes.write()?.truncate(before.position);
         self.head = before;
         self.staging = None;
         Ok(())

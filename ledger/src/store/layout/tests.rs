@@ -229,7 +229,7 @@ fn move_chunk(chunks: &sled::Tree, from: u64, to: u64) {
     chunks.insert(to.to_be_bytes(), bytes).expect("writes");
 }
 
-fn corrupt_at(result: Result<crate::verify::VerifyReport>, at: u64, words: &str) {
+fn corrupt_at<T: std::fmt::Debug>(result: Result<T>, at: u64, words: &str) {
     match result {
         Err(LedgerError::Corrupt { position, reason }) => {
             assert_eq!(position.get(), at, "{reason}");
@@ -366,4 +366,40 @@ fn a_large_group_is_several_chunks_and_runs_and_reads_back_whole() {
     assert_eq!(positions, (500..=1101).collect::<Vec<_>>());
     assert_eq!(ledger.get_by_id(id(1100)).expect("reads").map(|e| e.position), Some(Position::new(1101)));
     assert!(!ledger.entry_bundle(2, 256).expect("bundle").is_empty());
+}
+
+/// The indexes are rebuilt on a thread of their own: a ledger opened with `open_while_indexing`
+/// reads its log by position at once, and an index section the rebuild cannot read fails the wait
+/// and everything that needs the indexes – never an answer from half-built ones – while `open`
+/// itself refuses such a ledger as before.
+#[test]
+fn an_unreadable_index_section_fails_everything_that_needs_the_indexes_and_reading_by_position_does_not() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    three_chunks(tmp.path());
+    {
+        let db = open_sled(tmp.path()).expect("sled opens");
+        // "party/p3" becomes "parzy/p3": no stream has that kind.
+        edit_chunk(&db.open_tree("chunks").expect("chunks"), 3, |bytes| {
+            let at = HEADER_LEN + 2 * ENTRY_LEN + "par".len();
+            assert_eq!(bytes[at], b't');
+            bytes[at] = b'z';
+        });
+        db.flush().expect("flush");
+    }
+    corrupt_at(Ledger::open(tmp.path(), LedgerConfig::default()), 3, "index section");
+
+    let ledger = Ledger::open_while_indexing(tmp.path(), LedgerConfig::default()).expect("opens");
+    let read: Vec<u64> = ledger.read_from(Position::FIRST).map(|e| e.expect("decodes").position().get()).collect();
+    assert_eq!(read, [1, 2, 3, 4, 5], "reading by position needs no index");
+    corrupt_at(ledger.wait_indexed(), 3, "index section");
+    // Later callers hear it again, whoever they are.
+    corrupt_at(ledger.wait_indexed(), 0, "could not be rebuilt");
+    assert!(matches!(ledger.get_by_id(id(1)), Err(LedgerError::Corrupt { .. })));
+    assert!(matches!(
+        ledger.stream_version(&crate::StreamId::parse("party/p1").expect("stream")),
+        Err(LedgerError::Corrupt { .. })
+    ));
+    let appended = ledger.append(Append::one(party(6, "p6")));
+    assert!(matches!(appended, Err(LedgerError::Corrupt { .. })), "an append without indexes: {appended:?}");
+    assert_eq!(ledger.head().position.get(), 5, "nothing was appended");
 }
