@@ -259,6 +259,38 @@ pub(crate) fn decode(position: Position, record: &[u8]) -> Result<RecordedEvent>
     })
 }
 
+/// The record bytes of an event read or sealed before, encoded again from the event (what
+/// [`decode`] reads back as the same event; the stored bytes themselves unless the event was
+/// upcast from an older schema).
+pub(crate) fn encode_again(event: &RecordedEvent) -> Result<Vec<u8>> {
+    let type_name = event.data.type_name();
+    let payload = event
+        .data
+        .encode_payload(config())
+        .map_err(|e| LedgerError::InvalidEvent(format!("cannot encode {type_name}: {e}")))?;
+    let body = Body {
+        position: event.position.get(),
+        id: event.id,
+        stream: event.stream.clone(),
+        stream_version: event.stream_version,
+        event_type: type_name.to_owned(),
+        effective: event.effective,
+        recorded_at: event.recorded_at,
+        recorded_by: event.recorded_by.clone(),
+        source: event.source.clone(),
+        payload,
+    };
+    let body_bytes = bincode::serde::encode_to_vec(&body, config())
+        .map_err(|e| LedgerError::InvalidEvent(format!("cannot encode {type_name}: {e}")))?;
+    let mut record = Vec::with_capacity(HEADER_LEN + body_bytes.len());
+    record.push(FORMAT_VERSION);
+    record.extend_from_slice(&schema_version(type_name).to_be_bytes());
+    record.extend_from_slice(event.prev_hash.as_bytes());
+    record.extend_from_slice(event.hash.as_bytes());
+    record.extend_from_slice(&body_bytes);
+    Ok(record)
+}
+
 /// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`), which must reach the decoder
 /// the way `Ledger::get` and `verify` do, without a sled directory per input. Not part of the API.
 #[cfg(feature = "fuzzing")]

@@ -20,6 +20,7 @@
 
 pub mod audit;
 mod chain;
+mod compact;
 mod encoding;
 mod error;
 mod event;
@@ -34,6 +35,7 @@ mod upcast;
 mod verify;
 
 pub use chain::{Hash, InvalidHash};
+pub use compact::CompactEvent;
 pub use encoding::MAX_BODY_BYTES;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

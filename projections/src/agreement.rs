@@ -367,13 +367,13 @@ pub(crate) struct AgreementState {
 
 impl AgreementState {
     /// Folds the visible events of an agreement's stream. `None` if it was not drafted.
-    pub(crate) fn fold(visible: &Visible<'_>) -> Option<Self> {
+    pub(crate) fn fold(visible: &Visible) -> Option<Self> {
         let mut state: Option<Self> = None;
         // In valid-time order (record order within a day): what applied on a day is what the
         // events dated up to it made it, whatever order they were recorded in – a decision
         // recorded late but dated early takes its place in that order, and an answer about an
         // earlier day cannot depend on it.
-        let mut events = visible.events.clone();
+        let mut events: Vec<&RecordedEvent> = visible.events.iter().map(|e| &**e).collect();
         events.sort_by_key(|e| e.effective());
         for event in events {
             Self::apply(&mut state, event);
@@ -1046,7 +1046,7 @@ impl crate::Projections {
     ) -> Option<AgreementView> {
         let prefix = self.entity_prefix("agreement", id.as_str(), known);
         deps.push((id.clone(), prefix.len()));
-        let state = AgreementState::fold(&Visible::on_day(prefix, at))?;
+        let state = AgreementState::fold(&Visible::on_day(&prefix, at))?;
         let own_kinds;
         let kinds = match all_kinds {
             Some(kinds) => kinds,

@@ -16,6 +16,7 @@ use ledger::{
     AgreementKind, BodyId, BodyKind, ByStream, CaseLevel, Date, DecisionId, EventData, GroupId, GroupKind, PartyId,
     Slug, Timestamp,
 };
+use std::sync::Arc;
 
 use crate::Projections;
 use crate::fold::Horizon;
@@ -326,7 +327,7 @@ impl Projections {
     ) -> Option<DecisionView> {
         let visible = self.visible_entity("decision", id.as_str(), Horizon::new(at, known));
         let (event, recorded) = visible.events.iter().find_map(|e| match e.data() {
-            EventData::DecisionRecorded(d) => Some((*e, d.clone())),
+            EventData::DecisionRecorded(d) => Some((Arc::clone(e), d.clone())),
             _ => None,
         })?;
         Some(DecisionView {
@@ -340,29 +341,5 @@ impl Projections {
             position: event.position(),
             cited_by: citing.get(id).cloned().unwrap_or_default(),
         })
-    }
-
-    /// For every decision, the events citing it that happened by `at` as known at `known` (one pass
-    /// over the log; retracted events do not count).
-    fn citations(&self, at: Date, known: Timestamp) -> std::collections::HashMap<DecisionId, Vec<ledger::Position>> {
-        let recorded: Vec<&std::sync::Arc<ledger::RecordedEvent>> =
-            self.events_after(ledger::Position::new(0)).iter().take_while(|e| e.recorded_at() <= known).collect();
-        let retracted: std::collections::HashSet<ledger::EventId> = recorded
-            .iter()
-            .filter_map(|e| match e.data() {
-                EventData::EventRetracted(r) => Some(r.event),
-                _ => None,
-            })
-            .collect();
-        let mut out: std::collections::HashMap<DecisionId, Vec<ledger::Position>> = std::collections::HashMap::new();
-        for e in recorded {
-            if e.effective() <= at
-                && !retracted.contains(&e.id())
-                && let Some(decision) = e.data().cited_decision()
-            {
-                out.entry(decision.clone()).or_default().push(e.position());
-            }
-        }
-        out
     }
 }

@@ -134,7 +134,7 @@ struct County {
     funds: Vec<FundsView>,
 }
 
-fn fold_county(visible: &Visible<'_>) -> County {
+fn fold_county(visible: &Visible) -> County {
     use CountyEvent as E;
     let mut county = County::default();
     for event in &visible.events {
@@ -167,7 +167,7 @@ fn fold_county(visible: &Visible<'_>) -> County {
     county
 }
 
-fn fold_problem(visible: &Visible<'_>) -> Option<ProblemView> {
+fn fold_problem(visible: &Visible) -> Option<ProblemView> {
     use ProblemEvent as E;
     let mut view: Option<ProblemView> = None;
     for event in &visible.events {

@@ -33,6 +33,15 @@ pub enum ProjectionError {
         /// The offered event's record time.
         got: Timestamp,
     },
+    /// The event could not be encoded into its compact form (it was never sealed by a ledger of
+    /// this build). Rebuild from the ledger.
+    #[error("event at position {position} cannot be held compact: {reason}")]
+    Unencodable {
+        /// The event's position.
+        position: Position,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The projections' result type.

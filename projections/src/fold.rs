@@ -33,28 +33,28 @@ impl Horizon {
 
 /// The events of one stream that a query may see, in stream order, retractions already applied.
 #[derive(Debug, Default)]
-pub(crate) struct Visible<'a> {
+pub(crate) struct Visible {
     /// The events that count (never an `EventRetracted`).
-    pub(crate) events: Vec<&'a RecordedEvent>,
+    pub(crate) events: Vec<std::sync::Arc<RecordedEvent>>,
     /// The positions of the retractions that removed events from this slice: they are part of
     /// why the answer is what it is.
     pub(crate) retractions: Vec<Position>,
 }
 
-impl<'a> Visible<'a> {
+impl Visible {
     /// Splits a stream's events, already cut at the record-time horizon, into the events that
     /// count at `horizon.at` and the retractions.
-    pub(crate) fn of(prefix: &'a [std::sync::Arc<RecordedEvent>], horizon: Horizon) -> Self {
+    pub(crate) fn of(prefix: &[std::sync::Arc<RecordedEvent>], horizon: Horizon) -> Self {
         Self::split(prefix, |effective| horizon.has_happened(effective))
     }
 
     /// [`Visible::of`] at a day under evaluation, which notes the effective dates that decide
     /// what has happened by it.
-    pub(crate) fn on_day(prefix: &'a [std::sync::Arc<RecordedEvent>], day: &ValidDay) -> Self {
+    pub(crate) fn on_day(prefix: &[std::sync::Arc<RecordedEvent>], day: &ValidDay) -> Self {
         Self::split(prefix, |effective| day.reached(effective))
     }
 
-    fn split(prefix: &'a [std::sync::Arc<RecordedEvent>], has_happened: impl Fn(Date) -> bool) -> Self {
+    fn split(prefix: &[std::sync::Arc<RecordedEvent>], has_happened: impl Fn(Date) -> bool) -> Self {
         // Invariant: a retraction lives in the stream of the event it retracts and is recorded after
         // it, so the retractions that count are exactly those in this record-time prefix.
         let retracted: std::collections::HashSet<ledger::EventId> = prefix
@@ -69,7 +69,7 @@ impl<'a> Visible<'a> {
             if let EventData::EventRetracted(_) = event.data() {
                 visible.retractions.push(event.position());
             } else if !retracted.contains(&event.id()) && has_happened(event.effective()) {
-                visible.events.push(event);
+                visible.events.push(std::sync::Arc::clone(event));
             }
         }
         visible

@@ -48,6 +48,6 @@ pub use findings::{Finding, FindingKind};
 pub use follow_up::{FollowUpItem, FollowUpYear};
 pub use organisation::{CaseStatus, CaseStep, CaseView, DistrictView, GroupView, MandateView, MemberView, PartyView};
 pub use personal::find_personal_number;
-pub use store::{Projections, Speculation};
+pub use store::{EventSummary, Projections, Speculation};
 pub use timeline::{Change, ChangeKind, Deadline, DeadlineKind};
 pub use validate::{Rejection, RejectionCode};

@@ -169,7 +169,7 @@ pub struct CaseView {
     pub because: Vec<Position>,
 }
 
-fn fold_party(id: &PartyId, visible: &Visible<'_>) -> Option<PartyView> {
+fn fold_party(id: &PartyId, visible: &Visible) -> Option<PartyView> {
     use PartyEvent as E;
     let mut view: Option<PartyView> = None;
     for event in &visible.events {
@@ -210,7 +210,7 @@ fn close_memberships(members: &mut [MemberView], name: &str, on: Date) {
     }
 }
 
-fn fold_group(visible: &Visible<'_>, at: Date) -> Option<GroupView> {
+fn fold_group(visible: &Visible, at: Date) -> Option<GroupView> {
     use GroupEvent as E;
     let mut view: Option<GroupView> = None;
     for event in &visible.events {
@@ -282,7 +282,7 @@ fn fold_group(visible: &Visible<'_>, at: Date) -> Option<GroupView> {
 }
 
 /// Folds a case's events. `None` if it was not opened.
-pub(crate) fn fold_case(visible: &Visible<'_>) -> Option<CaseView> {
+pub(crate) fn fold_case(visible: &Visible) -> Option<CaseView> {
     use CaseEvent as E;
     let mut view: Option<CaseView> = None;
     for event in &visible.events {

@@ -6,18 +6,21 @@
 //! stream).
 //!
 //! Streams are numbered in first-seen order, and lookups go by name without parsing a `StreamId`.
-//! Every event is also kept in log order, so the server answers `because`, `history` and event
-//! lookups from memory instead of reading the ledger again.
+//! Every event is kept in log order in its compact form (the ledger's record bytes, about a quarter
+//! of the decoded event: issue 19), so the server answers `because`, `history` and event lookups
+//! from memory instead of reading the ledger again; a stream's events are decoded when a query
+//! folds it, and the decoded streams are kept in a bounded cache (`decoded.rs`).
 
 use std::collections::BTreeSet;
 
-use foldhash::{HashMap, HashSet};
+use foldhash::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
 use ledger::{
-    AgreementEvent, AgreementId, BodyId, ByStream, CaseEvent, CaseId, DecisionId, DutyId, EventData, EventId,
-    GroupEvent, GroupId, PartyEvent, PartyId, Position, ProblemEvent, ProblemId, RecordedEvent, StreamId, Timestamp,
+    AgreementEvent, AgreementId, BodyId, ByStream, CaseEvent, CaseId, CompactEvent, Date, DecisionId, DutyId,
+    EventData, EventId, GroupEvent, GroupId, PartyEvent, PartyId, Position, ProblemEvent, ProblemId, RecordedEvent,
+    StreamId, Timestamp,
 };
 
 use crate::error::{ProjectionError, Result};
@@ -29,24 +32,39 @@ use crate::materialized::Timelines;
 mod speculation;
 pub use speculation::Speculation;
 
+// The decoded streams kept between queries.
+mod decoded;
+use decoded::{Decoded, Events};
+
 /// Ids in the order they were first seen.
 #[derive(Debug, Clone)]
 pub(crate) struct Registry<T> {
     order: Vec<T>,
-    seen: HashSet<T>,
+    /// Each id's index in `order`.
+    seen: HashMap<T, u32>,
 }
 
 impl<T> Default for Registry<T> {
     fn default() -> Self {
-        Self { order: Vec::new(), seen: HashSet::default() }
+        Self { order: Vec::new(), seen: HashMap::default() }
     }
 }
 
 impl<T: Clone + Eq + Hash> Registry<T> {
     fn note(&mut self, id: &T) {
-        if self.seen.insert(id.clone()) {
-            self.order.push(id.clone());
+        self.number(id);
+    }
+
+    /// The id's index in first-seen order, noting it if it is new.
+    fn number(&mut self, id: &T) -> u32 {
+        if let Some(number) = self.seen.get(id) {
+            return *number;
         }
+        // Invariant: fewer than 2^32 ids of a kind.
+        let number = u32::try_from(self.order.len()).unwrap_or(u32::MAX);
+        self.seen.insert(id.clone(), number);
+        self.order.push(id.clone());
+        number
     }
 
     /// Every id, in first-seen order.
@@ -58,18 +76,22 @@ impl<T: Clone + Eq + Hash> Registry<T> {
 /// The projections of one ledger: feed it every event in log order with [`Projections::apply`],
 /// then ask it questions on both time axes.
 ///
-/// Cloning is cheap-ish (events are shared behind `Arc`), so a server can keep a snapshot per
-/// request if it wants.
+/// Cloning copies the compact events (a server judging an import clones its projections once);
+/// the clone starts with an empty cache of decoded streams.
 #[derive(Debug, Clone, Default)]
 pub struct Projections {
     head: u64,
     head_recorded_at: Option<Timestamp>,
     /// Stream name → index into `lists`.
     streams: HashMap<Box<str>, u32>,
-    /// Each stream's events in stream order.
-    lists: Vec<Vec<Arc<RecordedEvent>>>,
-    /// Every event in log order: the event at position `p` is at index `p - 1`.
-    log: Vec<Arc<RecordedEvent>>,
+    /// Each stream's positions, in stream order.
+    lists: Vec<Vec<u64>>,
+    /// Each stream's name, by its number.
+    names: Vec<Box<str>>,
+    /// Every event in log order, compact: the event at position `p` is at index `p - 1`.
+    log: Vec<CompactEvent>,
+    /// What queries look at without decoding, per event in log order: record time, stream, type.
+    facts: Vec<Fact>,
     /// Event id → position.
     position_of: HashMap<EventId, u64>,
     pub(crate) agreements: Registry<AgreementId>,
@@ -84,8 +106,35 @@ pub struct Projections {
     /// The record time of every event of a `party/…` stream, in log order (see
     /// [`Projections::party_epoch`]).
     party_recorded: Vec<Timestamp>,
+    /// Every event that cites a decision, in log order: position, the decision (its number in
+    /// `cited`), its effective date.
+    citations: Vec<(u64, u32, Date)>,
+    /// The decisions cited, numbered in first-cited order.
+    cited: Registry<DecisionId>,
+    /// The positions of every retraction, in log order.
+    retractions: Vec<u64>,
     /// The agreement answers materialized so far (see [`crate::materialized`]).
     pub(crate) timelines: Timelines,
+    /// Streams decoded by earlier queries.
+    decoded: Decoded,
+}
+
+/// What is known of an event without decoding it.
+#[derive(Debug, Clone, Copy)]
+struct Fact {
+    recorded_at: Timestamp,
+    list: u32,
+    /// Its type's index in `EventData::TYPES`.
+    kind: u8,
+}
+
+/// An event's stream and type, without decoding it.
+#[derive(Debug, Clone, Copy)]
+pub struct EventSummary<'a> {
+    /// The event's stream.
+    pub stream: &'a str,
+    /// Its type's name (`PartyRegistered`, …).
+    pub type_name: &'static str,
 }
 
 impl Projections {
@@ -113,53 +162,92 @@ impl Projections {
     /// An event at or below the head that was applied before (same id) is ignored, so a subscriber
     /// that replays from a slightly earlier position is harmless.
     ///
-    /// This keeps a copy of the event; a caller that owns the event and has no further use for it
-    /// should call [`Projections::apply_owned`], which does the same without the copy.
+    /// This encodes the event again into its compact form; a caller that has the stored bytes (as
+    /// read from the ledger) should call [`Projections::apply_compact`].
     pub fn apply(&mut self, event: &RecordedEvent) -> Result<()> {
         if self.admit(event)? {
-            self.index(Arc::new(event.clone()));
+            let compact = CompactEvent::of(event)
+                .map_err(|e| ProjectionError::Unencodable { position: event.position(), reason: e.to_string() })?;
+            self.index(event, compact);
         }
         Ok(())
     }
 
-    /// [`Projections::apply`] for an event the caller gives away (as read from the ledger): the
-    /// projections keep it as it is instead of a copy.
-    pub fn apply_owned(&mut self, event: RecordedEvent) -> Result<()> {
-        if self.admit(&event)? {
-            self.index(Arc::new(event));
+    /// [`Projections::apply`] for an event read from the ledger with its stored bytes.
+    ///
+    /// Invariant (the caller's): `compact` is `event`'s compact form, as
+    /// [`ledger::Ledger::read_compact_from`] gives them.
+    pub fn apply_compact(&mut self, event: &RecordedEvent, compact: CompactEvent) -> Result<()> {
+        if self.admit(event)? {
+            self.index(event, compact);
         }
         Ok(())
     }
 
     /// [`Projections::apply`] for an event already shared (as a writer hands it back after its
-    /// commit): the projections keep this very `Arc`.
+    /// commit).
     pub fn apply_shared(&mut self, event: Arc<RecordedEvent>) -> Result<()> {
-        if self.admit(&event)? {
-            self.index(event);
-        }
-        Ok(())
+        self.apply(&event)
     }
 
     /// The applied event at `position`.
-    pub fn event(&self, position: Position) -> Option<&Arc<RecordedEvent>> {
+    pub fn event(&self, position: Position) -> Option<Arc<RecordedEvent>> {
         let index = usize::try_from(position.get().checked_sub(1)?).ok()?;
-        self.log.get(index)
+        Some(expand(self.log.get(index)?))
     }
 
     /// The applied event with this id.
-    pub fn event_by_id(&self, id: EventId) -> Option<&Arc<RecordedEvent>> {
+    pub fn event_by_id(&self, id: EventId) -> Option<Arc<RecordedEvent>> {
         self.event(Position::new(*self.position_of.get(&id)?))
     }
 
-    /// Every applied event after `after`, in log order.
-    pub fn events_after(&self, after: Position) -> &[Arc<RecordedEvent>] {
+    /// Whether an event with this id is applied.
+    pub fn has_event(&self, id: EventId) -> bool {
+        self.position_of.contains_key(&id)
+    }
+
+    /// The stream and type of the event at `position`, without decoding it.
+    pub fn summary(&self, position: Position) -> Option<EventSummary<'_>> {
+        let index = usize::try_from(position.get().checked_sub(1)?).ok()?;
+        let fact = self.facts.get(index)?;
+        let type_name = EventData::TYPES.get(usize::from(fact.kind)).copied()?;
+        Some(EventSummary { stream: self.stream_name(fact.list)?, type_name })
+    }
+
+    /// Up to `limit` applied events after `after`, in log order.
+    pub fn events_after(&self, after: Position, limit: usize) -> Vec<Arc<RecordedEvent>> {
         let start = usize::try_from(after.get()).unwrap_or(usize::MAX).min(self.log.len());
-        &self.log[start..]
+        self.log[start..].iter().take(limit).map(expand).collect()
     }
 
     /// Every applied event of one stream, in stream order (empty for a stream never seen).
-    pub fn stream_events(&self, stream: &StreamId) -> &[Arc<RecordedEvent>] {
+    pub fn stream_events(&self, stream: &StreamId) -> Vec<Arc<RecordedEvent>> {
+        match self.streams.get(stream.as_str()) {
+            Some(list) => self.decoded_list(*list).to_vec(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The positions of one stream's applied events, in stream order.
+    pub fn stream_positions(&self, stream: &StreamId) -> &[u64] {
         self.streams.get(stream.as_str()).and_then(|list| self.lists.get(*list as usize)).map_or(&[], Vec::as_slice)
+    }
+
+    /// The name of the stream numbered `list`.
+    fn stream_name(&self, list: u32) -> Option<&str> {
+        self.names.get(list as usize).map(|name| &**name)
+    }
+
+    /// The decoded events of the stream numbered `list`, all of them, from the cache or decoded now.
+    fn decoded_list(&self, list: u32) -> Events {
+        let positions = self.lists.get(list as usize).map_or(&[][..], Vec::as_slice);
+        self.decoded.get(list, positions.len(), |from| {
+            positions[from..]
+                .iter()
+                .filter_map(|p| self.log.get(usize::try_from(p.saturating_sub(1)).ok()?))
+                .map(expand)
+                .collect()
+        })
     }
 
     /// Whether `event` is the next one to index (`Ok(false)`: applied before, ignore it).
@@ -182,15 +270,16 @@ impl Projections {
     }
 
     /// Indexes an admitted event.
-    fn index(&mut self, event: Arc<RecordedEvent>) {
+    fn index(&mut self, event: &RecordedEvent, compact: CompactEvent) {
         self.note_ids(event.data());
         let name = event.stream().as_str();
         let list = match self.streams.get(name) {
             Some(list) => *list,
             None => {
-                // Invariant: fewer than 2^32 streams (a u32 per event id keeps the index small).
+                // Invariant: fewer than 2^32 streams (a u32 per event keeps the facts small).
                 let list = u32::try_from(self.lists.len()).unwrap_or(u32::MAX);
                 self.lists.push(Vec::new());
+                self.names.push(name.into());
                 self.streams.insert(name.into(), list);
                 list
             }
@@ -198,13 +287,24 @@ impl Projections {
         if name.starts_with("party/") {
             self.party_recorded.push(event.recorded_at());
         }
-        self.position_of.insert(event.id(), event.position().get());
-        self.head = event.position().get();
-        self.head_recorded_at = Some(event.recorded_at());
-        if let Some(events) = self.lists.get_mut(list as usize) {
-            events.push(Arc::clone(&event));
+        let position = event.position().get();
+        if let Some(decision) = event.data().cited_decision() {
+            let number = self.cited.number(decision);
+            self.citations.push((position, number, event.effective()));
         }
-        self.log.push(event);
+        if let EventData::EventRetracted(_) = event.data() {
+            self.retractions.push(position);
+        }
+        self.position_of.insert(event.id(), position);
+        self.head = position;
+        self.head_recorded_at = Some(event.recorded_at());
+        if let Some(positions) = self.lists.get_mut(list as usize) {
+            positions.push(position);
+        }
+        // Invariant: fewer than 256 event types (`EventData::TYPES`).
+        let kind = u8::try_from(event.data().type_index()).unwrap_or(u8::MAX);
+        self.facts.push(Fact { recorded_at: event.recorded_at(), list, kind });
+        self.log.push(compact);
     }
 
     /// Notes the entity ids an event introduces, so that list queries know what to fold.
@@ -266,15 +366,16 @@ impl Projections {
     }
 
     /// The events of a stream visible on the horizon.
-    pub(crate) fn visible(&self, stream: &StreamId, horizon: Horizon) -> Visible<'_> {
+    pub(crate) fn visible(&self, stream: &StreamId, horizon: Horizon) -> Visible {
         self.visible_named(stream.as_str(), horizon)
     }
 
     /// The events of the stream with this name visible on the horizon (none if there is no such
     /// stream, which includes any name that is not a valid stream name).
-    fn visible_named(&self, name: &str, horizon: Horizon) -> Visible<'_> {
-        match self.streams.get(name).and_then(|list| self.lists.get(*list as usize)) {
-            Some(all) => {
+    fn visible_named(&self, name: &str, horizon: Horizon) -> Visible {
+        match self.streams.get(name) {
+            Some(list) => {
+                let all = self.decoded_list(*list);
                 let cut = all.partition_point(|e| e.recorded_at() <= horizon.known);
                 Visible::of(&all[..cut], horizon)
             }
@@ -283,39 +384,39 @@ impl Projections {
     }
 
     /// The events of an entity's stream (`agreement`, `party`, …) visible on the horizon.
-    pub(crate) fn visible_entity(&self, kind: &str, slug: &str, horizon: Horizon) -> Visible<'_> {
-        let mut name = String::with_capacity(kind.len() + 1 + slug.len());
-        name.push_str(kind);
-        name.push('/');
-        name.push_str(slug);
-        self.visible_named(&name, horizon)
+    pub(crate) fn visible_entity(&self, kind: &str, slug: &str, horizon: Horizon) -> Visible {
+        self.visible_named(&entity_name(kind, slug), horizon)
     }
 
     /// The events of an entity's stream recorded by `known` (retractions not yet applied): a prefix
     /// of the stream, whose length identifies it.
-    pub(crate) fn entity_prefix(&self, kind: &str, slug: &str, known: Timestamp) -> &[Arc<RecordedEvent>] {
-        let mut name = String::with_capacity(kind.len() + 1 + slug.len());
-        name.push_str(kind);
-        name.push('/');
-        name.push_str(slug);
-        match self.streams.get(name.as_str()).and_then(|list| self.lists.get(*list as usize)) {
-            Some(all) => &all[..recorded_by(all, known, |e| e.recorded_at())],
-            None => &[],
+    pub(crate) fn entity_prefix(&self, kind: &str, slug: &str, known: Timestamp) -> Vec<Arc<RecordedEvent>> {
+        match self.streams.get(entity_name(kind, slug).as_str()) {
+            Some(list) => {
+                let all = self.decoded_list(*list);
+                all[..recorded_by(&all, known, |e| e.recorded_at())].to_vec()
+            }
+            None => Vec::new(),
         }
     }
 
     /// The number of the entity's stream (for [`Projections::stream_cut`]), if it has events.
     pub(crate) fn entity_stream(&self, kind: &str, slug: &str) -> Option<u32> {
-        let mut name = String::with_capacity(kind.len() + 1 + slug.len());
-        name.push_str(kind);
-        name.push('/');
-        name.push_str(slug);
-        self.streams.get(name.as_str()).copied()
+        self.streams.get(entity_name(kind, slug).as_str()).copied()
     }
 
     /// How many events of the stream numbered `list` are recorded by `known`.
     pub(crate) fn stream_cut(&self, list: u32, known: Timestamp) -> usize {
-        self.lists.get(list as usize).map_or(0, |all| recorded_by(all, known, |e| e.recorded_at()))
+        self.lists.get(list as usize).map_or(0, |all| recorded_by(all, known, |p| self.recorded_at(*p)))
+    }
+
+    /// The record time of the event at `position` (the earliest there is for one not applied,
+    /// which no caller asks for).
+    fn recorded_at(&self, position: u64) -> Timestamp {
+        usize::try_from(position.saturating_sub(1))
+            .ok()
+            .and_then(|index| self.facts.get(index))
+            .map_or(Timestamp::from_micros(i64::MIN), |fact| fact.recorded_at)
     }
 
     /// How many events of party streams are recorded by `known`: every party's kind as known at
@@ -325,15 +426,62 @@ impl Projections {
     }
 
     /// The stored event with this id, if it is recorded by `known` and not retracted by then.
-    pub(crate) fn find_event(&self, id: EventId, known: Timestamp) -> Option<(&RecordedEvent, bool)> {
-        let event = self.event_by_id(id)?;
-        let list = self.streams.get(event.stream().as_str())?;
-        let all = self.lists.get(*list as usize)?;
+    pub(crate) fn find_event(&self, id: EventId, known: Timestamp) -> Option<(Arc<RecordedEvent>, bool)> {
+        let position = *self.position_of.get(&id)?;
+        let list = self.facts.get(usize::try_from(position.checked_sub(1)?).ok()?)?.list;
+        let all = self.decoded_list(list);
         let cut = all.partition_point(|e| e.recorded_at() <= known);
         let prefix = &all[..cut];
         let event = prefix.iter().find(|e| e.id() == id)?;
         let retracted = prefix.iter().any(|e| matches!(e.data(), EventData::EventRetracted(r) if r.event == id));
-        Some((event, retracted))
+        Some((Arc::clone(event), retracted))
+    }
+
+    /// For every decision, the events citing it that happened by `at` as known at `known` (retracted
+    /// events do not count), from the index of citations: nothing is decoded but the retractions.
+    pub(crate) fn citations(&self, at: Date, known: Timestamp) -> std::collections::HashMap<DecisionId, Vec<Position>> {
+        let retracted: std::collections::HashSet<u64> = self
+            .retractions
+            .iter()
+            .take_while(|p| self.recorded_at(**p) <= known)
+            .filter_map(|p| match self.event(Position::new(*p))?.data() {
+                EventData::EventRetracted(r) => self.position_of.get(&r.event).copied(),
+                _ => None,
+            })
+            .collect();
+        let mut out: std::collections::HashMap<DecisionId, Vec<Position>> = std::collections::HashMap::new();
+        for (position, number, effective) in &self.citations {
+            if self.recorded_at(*position) > known {
+                break;
+            }
+            if *effective <= at
+                && !retracted.contains(position)
+                && let Some(decision) = self.cited.all().get(*number as usize)
+            {
+                out.entry(decision.clone()).or_default().push(Position::new(*position));
+            }
+        }
+        out
+    }
+}
+
+/// The name of an entity's stream.
+fn entity_name(kind: &str, slug: &str) -> String {
+    let mut name = String::with_capacity(kind.len() + 1 + slug.len());
+    name.push_str(kind);
+    name.push('/');
+    name.push_str(slug);
+    name
+}
+
+/// The event a compact one stands for.
+fn expand(compact: &CompactEvent) -> Arc<RecordedEvent> {
+    match compact.expand() {
+        Ok(event) => Arc::new(event),
+        // Invariant: a compact event's bytes decoded (or were encoded from the event) when it was
+        // applied, and decoding is deterministic, so this is memory corrupted under us: there is
+        // no answer to give that would not be wrong.
+        Err(e) => panic!("a compact event at {} no longer decodes: {e}", compact.position()),
     }
 }
 

@@ -260,7 +260,7 @@ fn judge_one(projections: &Projections, pending: &Pending) -> Result<Judged, Api
     let event = &pending.event;
     // An idempotent retry is answered by the ledger with the original event; validating it again
     // would refuse it (the party is registered by now), so only new events are validated.
-    let retry = event.id.is_some_and(|id| projections.event_by_id(id).is_some());
+    let retry = event.id.is_some_and(|id| projections.has_event(id));
     if !retry {
         projections.validate(event)?;
     }
@@ -277,7 +277,7 @@ fn judge_one(projections: &Projections, pending: &Pending) -> Result<Judged, Api
     };
     // The ledger checks it again (and ignores it for a retry); checking it here keeps a lost race
     // from being sent, where its refusal would also refuse every later member of the batch.
-    let actual = projections.stream_events(&stream).len() as u64;
+    let actual = projections.stream_positions(&stream).len() as u64;
     if !retry && actual != expected {
         return Err(ApiError::new(
             Code::Conflict,

@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use ledger::{Ledger, LedgerError, Position, RecordedEvent};
+use ledger::{CompactEvent, Ledger, LedgerError, Position, RecordedEvent};
 use projections::{ProjectionError, Projections};
 
 use crate::error::ApiError;
@@ -41,8 +41,9 @@ impl From<std::io::Error> for FoldError {
 pub(crate) fn apply_new(projections: &mut Projections, ledger: &Ledger) -> Result<Position, FoldError> {
     let from = projections.head().next();
     if ledger.head().position.get().saturating_sub(from.get()) < PIPELINE_FROM {
-        for event in ledger.read_from(from) {
-            projections.apply_owned(event?)?;
+        for entry in ledger.read_compact_from(from) {
+            let (event, compact) = entry?;
+            projections.apply_compact(&event, compact)?;
         }
         return Ok(projections.head());
     }
@@ -58,11 +59,13 @@ fn fold_pipelined(
 ) -> Result<Position, FoldError> {
     std::thread::scope(|scope| {
         // Two batches in the channel at most: memory stays a few batches, whatever the log's length.
-        let (batches, inbox) = std::sync::mpsc::sync_channel::<Result<Vec<RecordedEvent>, LedgerError>>(2);
+        let (batches, inbox) =
+            std::sync::mpsc::sync_channel::<Result<Vec<(RecordedEvent, CompactEvent)>, LedgerError>>(2);
         let reader = std::thread::Builder::new().name("fold-reader".into()).spawn_scoped(scope, move || {
-            let mut events = ledger.read_from(from);
+            let mut events = ledger.read_compact_from(from);
             loop {
-                let next: Result<Vec<RecordedEvent>, LedgerError> = events.by_ref().take(batch).collect();
+                let next: Result<Vec<(RecordedEvent, CompactEvent)>, LedgerError> =
+                    events.by_ref().take(batch).collect();
                 let last = matches!(&next, Ok(b) if b.len() < batch) || next.is_err();
                 // The applier stopped (it failed): nothing more to read for it.
                 if batches.send(next).is_err() || last {
@@ -71,8 +74,8 @@ fn fold_pipelined(
             }
         })?;
         for batch in inbox {
-            for event in batch? {
-                projections.apply_owned(event)?;
+            for (event, compact) in batch? {
+                projections.apply_compact(&event, compact)?;
             }
         }
         // The channel ended: the reader has returned (a panic in it is a bug, reported as one).
@@ -186,14 +189,15 @@ mod tests {
             fold_pipelined(&mut pipelined, &ledger, Position::FIRST, batch).expect("pipelined fold");
             assert_eq!(pipelined.head(), head, "batch {batch}");
             let mut resumed = Projections::new();
-            for event in ledger.read_from(Position::FIRST).take(head.get() as usize / 2) {
-                resumed.apply_owned(event.expect("event")).expect("applied");
+            for entry in ledger.read_compact_from(Position::FIRST).take(head.get() as usize / 2) {
+                let (event, compact) = entry.expect("event");
+                resumed.apply_compact(&event, compact).expect("applied");
             }
             let from = resumed.head().next();
             fold_pipelined(&mut resumed, &ledger, from, batch).expect("resumed fold");
             for p in [&pipelined, &resumed] {
-                let got: Vec<_> = p.events_after(Position::new(0)).iter().map(|e| e.hash()).collect();
-                let want: Vec<_> = plain.events_after(Position::new(0)).iter().map(|e| e.hash()).collect();
+                let got: Vec<_> = p.events_after(Position::new(0), usize::MAX).iter().map(|e| e.hash()).collect();
+                let want: Vec<_> = plain.events_after(Position::new(0), usize::MAX).iter().map(|e| e.hash()).collect();
                 assert_eq!(got, want, "batch {batch}");
             }
         }

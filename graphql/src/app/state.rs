@@ -152,7 +152,7 @@ impl App {
         positions
             .iter()
             .map(|position| {
-                projections.event(*position).cloned().ok_or_else(|| {
+                projections.event(*position).ok_or_else(|| {
                     ApiError::internal(&format!("an answer cites position {position}, which is not applied"))
                 })
             })

@@ -114,6 +114,12 @@ impl EventFilter {
         self.streams.as_ref().filter(|s| s.len() == 1).and_then(|s| s.iter().next())
     }
 
+    /// Whether an event of this stream and type passes.
+    fn accepts_summary(&self, summary: &projections::EventSummary<'_>) -> bool {
+        self.streams.as_ref().is_none_or(|s| s.iter().any(|s| s.as_str() == summary.stream))
+            && self.types.as_ref().is_none_or(|t| t.contains(&summary.type_name))
+    }
+
     /// Whether the event passes.
     pub(super) fn accepts(&self, event: &RecordedEvent) -> bool {
         self.streams.as_ref().is_none_or(|s| s.contains(event.stream()))
@@ -154,17 +160,39 @@ impl EventQuery {
         let before = before.as_deref().map(position_of).transpose()?;
         let filter = EventFilter::new(stream.map(|s| vec![s]), types)?;
         let projections = app.projections()?;
-        let all: &[Arc<RecordedEvent>] = match filter.single_stream() {
-            Some(stream) => projections.stream_events(stream),
-            None => projections.events_after(Position::new(0)),
+        // Candidates by position, judged on their stream and type without decoding; only the page
+        // is decoded.
+        let all: Vec<u64> = match filter.single_stream() {
+            Some(stream) => projections.stream_positions(stream).to_vec(),
+            None => (1..=projections.head().get()).collect(),
         };
-        let total_count = all.iter().filter(|e| filter.accepts(e)).count() as u64;
-        let start = all.partition_point(|e| e.position() <= after);
-        let end = before.map_or(all.len(), |b| all.partition_point(|e| e.position() < b)).max(start);
+        let passes = |p: &u64| projections.summary(Position::new(*p)).is_some_and(|s| filter.accepts_summary(&s));
+        let total_count = all.iter().filter(|p| passes(p)).count() as u64;
+        let start = all.partition_point(|p| *p <= after.get());
+        let end = before.map_or(all.len(), |b| all.partition_point(|p| *p < b.get())).max(start);
         let window = &all[start..end];
+        let event = |p: u64| {
+            projections
+                .event(Position::new(p))
+                .ok_or_else(|| ApiError::internal(&format!("position {p} is indexed but not applied")))
+        };
         Ok(match last {
-            Some(last) => page_from_the_end(window, before.is_some(), last, &filter, total_count),
-            None => page_of_events(window, after, first.unwrap_or(DEFAULT_PAGE), &filter, total_count),
+            Some(last) => {
+                let mut picked: Vec<u64> = window.iter().rev().filter(|p| passes(p)).take(last + 1).copied().collect();
+                let has_previous_page = picked.len() > last;
+                picked.truncate(last);
+                picked.reverse();
+                let events = picked.into_iter().map(event).collect::<Result<Vec<_>, _>>()?;
+                page(events, before.is_some(), has_previous_page, total_count)
+            }
+            None => {
+                let first = first.unwrap_or(DEFAULT_PAGE);
+                let mut picked: Vec<u64> = window.iter().filter(|p| passes(p)).take(first + 1).copied().collect();
+                let has_next_page = picked.len() > first;
+                picked.truncate(first);
+                let events = picked.into_iter().map(event).collect::<Result<Vec<_>, _>>()?;
+                page(events, has_next_page, after.get() > 0, total_count)
+            }
         })
     }
 
@@ -176,9 +204,9 @@ impl EventQuery {
                 let id: EventId = id
                     .parse()
                     .map_err(|_| ApiError::invalid(format!("invalid event id {:?}: expected a UUID", id.as_str())))?;
-                Ok(app.projections()?.event_by_id(id).cloned().map(Event))
+                Ok(app.projections()?.event_by_id(id).map(Event))
             }
-            (None, Some(position)) => Ok(app.projections()?.event(Position::new(position)).cloned().map(Event)),
+            (None, Some(position)) => Ok(app.projections()?.event(Position::new(position)).map(Event)),
             _ => Err(ApiError::invalid("give the event's id or its position, one of them").into()),
         }
     }
@@ -199,55 +227,17 @@ pub(super) fn ledger_info(app: &App) -> LedgerInfo {
     }
 }
 
-/// A page of `first` events passing `filter` from `candidates` (in log order, all after `after`).
-fn page_of_events(
-    candidates: &[Arc<RecordedEvent>],
-    after: Position,
-    first: usize,
-    filter: &EventFilter,
+/// A page of `events` (in log order).
+fn page(
+    events: Vec<Arc<RecordedEvent>>,
+    has_next_page: bool,
+    has_previous_page: bool,
     total_count: u64,
 ) -> EventConnection {
-    let mut edges = Vec::with_capacity(first);
-    let mut has_next_page = false;
-    for event in candidates.iter().filter(|e| filter.accepts(e)) {
-        if edges.len() == first {
-            has_next_page = true;
-            break;
-        }
-        edges.push(EventEdge { cursor: cursor_of(event.position()), node: Event(Arc::clone(event)) });
-    }
+    let edges: Vec<EventEdge> =
+        events.into_iter().map(|e| EventEdge { cursor: cursor_of(e.position()), node: Event(e) }).collect();
     let page_info = PageInfo {
         has_next_page,
-        has_previous_page: after.get() > 0,
-        start_cursor: edges.first().map(|e| e.cursor.clone()),
-        end_cursor: edges.last().map(|e| e.cursor.clone()),
-    };
-    EventConnection { edges, page_info, total_count }
-}
-
-/// The last `last` events passing `filter` of `window` (in log order); `cut` says whether events
-/// follow the window (a `before` was given).
-fn page_from_the_end(
-    window: &[Arc<RecordedEvent>],
-    cut: bool,
-    last: usize,
-    filter: &EventFilter,
-    total_count: u64,
-) -> EventConnection {
-    let mut picked: Vec<&Arc<RecordedEvent>> = Vec::with_capacity(last);
-    let mut has_previous_page = false;
-    for event in window.iter().rev().filter(|e| filter.accepts(e)) {
-        if picked.len() == last {
-            has_previous_page = true;
-            break;
-        }
-        picked.push(event);
-    }
-    picked.reverse();
-    let edges: Vec<EventEdge> =
-        picked.into_iter().map(|e| EventEdge { cursor: cursor_of(e.position()), node: Event(Arc::clone(e)) }).collect();
-    let page_info = PageInfo {
-        has_next_page: cut,
         has_previous_page,
         start_cursor: edges.first().map(|e| e.cursor.clone()),
         end_cursor: edges.last().map(|e| e.cursor.clone()),
@@ -356,16 +346,15 @@ impl Follow {
     /// applied there yet (or the projections cannot be read: sled then says why).
     fn applied_chunk(&self) -> Option<(Vec<Arc<RecordedEvent>>, Position)> {
         let projections = self.app.projections().ok()?;
-        let applied = projections.events_after(Position::new(self.next.get().checked_sub(1)?));
-        let window = &applied[..applied.len().min(REPLAY_CHUNK)];
-        let last = window.last()?;
+        let window = projections.events_after(Position::new(self.next.get().checked_sub(1)?), REPLAY_CHUNK);
+        let last = window.last()?.position();
         // The projections hold the log gaplessly from position 1, so the window starts at the
         // cursor; were it otherwise, sled is the authority.
         if window.first()?.position() != self.next {
             return None;
         }
-        let chunk = window.iter().filter(|e| self.filter.accepts(e)).cloned().collect();
-        Some((chunk, last.position().next()))
+        let chunk = window.into_iter().filter(|e| self.filter.accepts(e)).collect();
+        Some((chunk, last.next()))
     }
 
     async fn step(&mut self) -> Step {

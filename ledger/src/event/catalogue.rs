@@ -679,6 +679,18 @@ macro_rules! catalogue {
                 }
             }
 
+            /// The event type's index in [`EventData::TYPES`].
+            pub fn type_index(&self) -> usize {
+                let mut index = 0usize;
+                $(
+                    if let EventData::$name(_) = self {
+                        return index;
+                    }
+                    index += 1;
+                )+
+                index
+            }
+
             /// Decodes a payload from JSON, given its type name.
             pub fn from_json(type_name: &str, data: serde_json::Value) -> Result<Self, DataError> {
                 match type_name {

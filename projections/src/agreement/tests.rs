@@ -345,19 +345,21 @@ fn the_list_answers_exactly_as_each_agreement_does() {
 }
 
 #[test]
-fn applying_owned_events_equals_applying_borrowed_ones() {
-    // `apply_owned` keeps the event itself instead of a copy; the answers and the re-apply rules
-    // must not change.
+fn applying_compact_events_equals_applying_events() {
+    // `apply_compact` keeps the bytes it is given instead of encoding the event again; the answers
+    // and the re-apply rules must not change.
     let mut given = in_force_main_agreement();
     let wrong = given.record("2023-01-16", notice("hok", "region"));
     given.record("2023-01-16", EventRetracted { event: wrong.id(), reason: "fel part".into() });
     let borrowed = given.projections();
     let mut owned = crate::Projections::new();
     for event in given.chain.events() {
-        owned.apply_owned(event.clone()).expect("apply");
+        owned.apply_compact(event, ledger::CompactEvent::of(event).expect("encodes")).expect("apply");
     }
     // Re-applying an event at or below the head is ignored, as with `apply`.
-    owned.apply_owned(wrong.clone()).expect("a replayed event is ignored");
+    owned
+        .apply_compact(&wrong, ledger::CompactEvent::of(&wrong).expect("encodes"))
+        .expect("a replayed event is ignored");
     assert_eq!(owned.head(), borrowed.head());
     for date in ["2022-07-01", "2022-09-05", "2025-02-01"] {
         for known in [Timestamp::EPOCH, wrong.recorded_at(), given.now()] {

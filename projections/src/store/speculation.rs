@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use ledger::{RecordedEvent, Timestamp};
+use ledger::{CompactEvent, RecordedEvent, Timestamp};
 
 use super::{Projections, Registry};
 use crate::error::Result;
@@ -40,6 +40,9 @@ struct Mark {
     lists: usize,
     log: usize,
     party_recorded: usize,
+    citations: usize,
+    cited: usize,
+    retractions: usize,
     /// The lengths of the registries, in the order of [`Projections::registries`].
     registries: [usize; 8],
     follow_up_years: BTreeSet<i32>,
@@ -77,6 +80,9 @@ impl Projections {
             lists: self.lists.len(),
             log: self.log.len(),
             party_recorded: self.party_recorded.len(),
+            citations: self.citations.len(),
+            cited: self.cited.order.len(),
+            retractions: self.retractions.len(),
             registries,
             follow_up_years: self.follow_up_years.clone(),
             timelines: None,
@@ -90,11 +96,15 @@ impl Speculation<'_> {
     /// the next position, record time not going backwards; an event applied before is ignored).
     pub fn apply(&mut self, event: Arc<RecordedEvent>) -> Result<()> {
         if self.projections.admit(&event)? {
+            let compact = CompactEvent::of(&event).map_err(|e| crate::ProjectionError::Unencodable {
+                position: event.position(),
+                reason: e.to_string(),
+            })?;
             if self.mark.timelines.is_none() {
                 self.mark.timelines = Some(std::mem::take(&mut self.projections.timelines));
             }
-            self.applied.push(Arc::clone(&event));
-            self.projections.index(event);
+            self.projections.index(&event, compact);
+            self.applied.push(event);
         }
         Ok(())
     }
@@ -130,7 +140,9 @@ impl Drop for Speculation<'_> {
             head_recorded_at,
             streams,
             lists,
+            names,
             log,
+            facts,
             position_of,
             agreements,
             parties,
@@ -142,7 +154,11 @@ impl Drop for Speculation<'_> {
             duties,
             follow_up_years,
             party_recorded,
+            citations,
+            cited,
+            retractions,
             timelines,
+            decoded,
         } = &mut *self.projections;
         let mark = &mut self.mark;
         for event in self.applied.iter().rev() {
@@ -151,16 +167,21 @@ impl Drop for Speculation<'_> {
             // every event of the list that was there before, and later ones are popped first.
             if let Some(&list) = streams.get(event.stream().as_str())
                 && (list as usize) < mark.lists
-                && let Some(events) = lists.get_mut(list as usize)
+                && let Some(positions) = lists.get_mut(list as usize)
             {
-                events.pop();
+                positions.pop();
+                decoded.forget(list);
             }
         }
-        for list in lists.drain(mark.lists.min(lists.len())..) {
-            if let Some(first) = list.first() {
-                streams.remove(first.stream().as_str());
-            }
+        lists.truncate(mark.lists);
+        for name in names.drain(mark.lists.min(names.len())..) {
+            streams.remove(&name);
         }
+        decoded.forget_from(u32::try_from(mark.lists).unwrap_or(u32::MAX));
+        facts.truncate(mark.log);
+        citations.truncate(mark.citations);
+        cited.truncate(mark.cited);
+        retractions.truncate(mark.retractions);
         log.truncate(mark.log);
         party_recorded.truncate(mark.party_recorded);
         let [a, p, g, c, pr, b, d, du] = mark.registries;
@@ -189,7 +210,7 @@ mod tests {
 
     use ledger::{
         BodyId, BodyKind, BodyRegistered, Date, DecisionId, DecisionRecorded, FollowUpPlanned, NewEvent, PartyKind,
-        PartyRegistered, RecordedEvent,
+        PartyRegistered,
     };
 
     use super::Registry;
@@ -209,7 +230,9 @@ mod tests {
             head_recorded_at,
             streams,
             lists,
+            names,
             log,
+            facts,
             position_of,
             agreements,
             parties,
@@ -221,14 +244,19 @@ mod tests {
             duties,
             follow_up_years,
             party_recorded,
+            citations,
+            cited,
+            retractions,
             timelines: _,
+            decoded: _,
         } = p;
-        let ids = |events: &[Arc<RecordedEvent>]| events.iter().map(|e| e.id()).collect::<Vec<_>>();
+        let cited = registry(cited);
         let mut streams: Vec<_> = streams.iter().map(|(name, list)| (name.to_string(), *list)).collect();
         streams.sort();
         let mut position_of: Vec<_> = position_of.iter().map(|(id, p)| (id.to_string(), *p)).collect();
         position_of.sort();
-        let lists: Vec<_> = lists.iter().map(|l| ids(l)).collect();
+        let log: Vec<_> = log.iter().map(|c| (c.position(), c.expand().expect("expands").id())).collect();
+        let facts: Vec<_> = facts.iter().map(|f| format!("{f:?}")).collect();
         let registries = [
             registry(agreements),
             registry(parties),
@@ -240,8 +268,7 @@ mod tests {
             registry(duties),
         ];
         format!(
-            "{head} {head_recorded_at:?}\n{streams:?}\n{lists:?}\n{:?}\n{position_of:?}\n{registries:?}\n{follow_up_years:?}\n{party_recorded:?}",
-            ids(log),
+            "{head} {head_recorded_at:?}\n{streams:?}\n{lists:?}\n{names:?}\n{log:?}\n{facts:?}\n{position_of:?}\n{registries:?}\n{follow_up_years:?}\n{party_recorded:?}\n{citations:?}\n{cited}\n{retractions:?}",
         )
     }
 
