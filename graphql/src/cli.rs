@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ledger::jsonl;
 use ledger::{LedgerConfig, Position};
 
-use crate::app::{App, AppConfig, DataDir, Opened, Role, Running};
+use crate::app::{App, AppConfig, DataDir, Opened, Role, Running, SnapshotStart};
 use crate::http::ServerConfig;
 
 /// The collaboration ledger of Stockholm county's municipalities and Region Stockholm.
@@ -866,8 +866,25 @@ fn serve(
     }
     // The command line's way in while this server holds the directory (`server.json`, 0600).
     let local_token = dir.tokens.create_ephemeral(Role::Admin, "samverkan-cli")?;
-    let state = App::new(dir.ledger.clone(), Arc::new(dir.tokens), app_config)
+    let (start, found) = crate::app::load_snapshot(data, &dir.ledger);
+    let state = App::new_from(dir.ledger.clone(), Arc::new(dir.tokens), app_config, start)
         .map_err(|e| anyhow::anyhow!("cannot fold the ledger: {}", e.message))?;
+    // One line on how the projections were built, after the serving line (which scripts read
+    // first): an operator sees at once whether the snapshot served, and why not.
+    let head = state.head().position.get();
+    let how = match found {
+        SnapshotStart::Snapshot { position } => {
+            format!(
+                "samverkan: started from the snapshot at position {position}; folded {} events after it",
+                head - position
+            )
+        }
+        SnapshotStart::None => format!("samverkan: no snapshot; folded the whole ledger ({head} events)"),
+        SnapshotStart::Refused(reason) => {
+            format!("samverkan: the snapshot was not used ({reason}); folded the whole ledger ({head} events)")
+        }
+    };
+    let stopping = Arc::clone(&state);
     let url = format!("http://{local}");
     // What the command line tells a user who runs a command on this directory meanwhile.
     if let Err(e) = (Running { pid: std::process::id(), url: url.clone(), token: Some(local_token) }).write(data) {
@@ -879,9 +896,20 @@ fn serve(
         tracing::info!(%local, data = %data.display(), "serving GraphQL on {url}/graphql");
         // The line tests and scripts read the address from: "serving http://…/graphql" first.
         eprintln!("samverkan: serving {url}/graphql (GraphiQL) and the dashboard at {url}/ (data: {})", data.display());
+        eprintln!("{how}");
         crate::http::serve(listener, state, config, signal).await?;
         Ok::<(), anyhow::Error>(())
     });
+    // The projections as they are now, for the next start (module docs of `app/snapshot.rs`).
+    match stopping.projections() {
+        Ok(projections) => match crate::app::save_snapshot(data, &projections) {
+            Ok(()) => tracing::info!(position = projections.head().get(), "wrote the snapshot of the projections"),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not write the snapshot of the projections"),
+        },
+        Err(e) => tracing::warn!(error = %e.message, "could not write the snapshot of the projections"),
+    }
+    dir.ledger.keep_indexes();
+    drop(stopping);
     Running::remove(data);
     // The loop has waited its grace period; work still running on blocking threads (a query past
     // its deadline finishing its last resolver, a background verification) must not hold the exit.

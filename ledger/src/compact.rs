@@ -37,6 +37,19 @@ impl CompactEvent {
         Self { position, record: record.into() }
     }
 
+    /// Record bytes kept elsewhere (a snapshot) for the event at `position`. Only the envelope is
+    /// checked here; whoever kept them must have kept them intact (a snapshot is hashed), since
+    /// [`CompactEvent::expand`] is expected never to fail.
+    pub fn from_bytes(position: Position, record: Vec<u8>) -> Result<Self> {
+        encoding::check_envelope(position, &record)?;
+        Ok(Self { position, record: record.into_boxed_slice() })
+    }
+
+    /// The record bytes (to keep them elsewhere, for [`CompactEvent::from_bytes`]).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.record
+    }
+
     /// The event's position.
     pub fn position(&self) -> Position {
         self.position

@@ -204,6 +204,11 @@ pub(crate) fn chain_fields(position: Position, record: &[u8]) -> Result<ChainFie
     })
 }
 
+/// Checks a record's envelope (its length and format version) without decoding its body.
+pub(crate) fn check_envelope(position: Position, record: &[u8]) -> Result<()> {
+    check_header(position, record)
+}
+
 fn check_header(position: Position, record: &[u8]) -> Result<()> {
     if record.len() < HEADER_LEN {
         return Err(LedgerError::Corrupt { position, reason: format!("record is only {} bytes", record.len()) });

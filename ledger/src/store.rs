@@ -155,9 +155,9 @@ const HASHES: &str = "tree_hashes";
 impl Trees {
     /// The ledger's trees in sled's database `db` (each created empty if missing), with the
     /// indexes being rebuilt from the chunks (see [`Indexing`]).
-    fn open(db: &sled::Db) -> Result<Self> {
+    fn open(db: &sled::Db, dir: Option<&Path>) -> Result<Self> {
         let chunks = db.open_tree(CHUNKS)?;
-        let indexes = Indexing::start(&chunks)?;
+        let indexes = Indexing::start(&chunks, dir)?;
         Ok(Self { chunks, hashes: db.open_tree(HASHES)?, meta: db.open_tree("meta")?, indexes: Arc::new(indexes) })
     }
 
@@ -487,6 +487,16 @@ impl Ledger {
                 _scratch: None,
             }),
         })
+    }
+
+    /// Keeps the in-memory indexes of the log up to the published head in the ledger's directory
+    /// (`INDEXES`), so that the next open reads them instead of every chunk of the log (about 1 s
+    /// and 290 MB of sled's memory at a million events). A clean close does it too; a server calls
+    /// this when it stops. A failure is logged, and the next open rebuilds them.
+    pub fn keep_indexes(&self) {
+        if self.shared.requests.is_some() {
+            self.shared.trees.indexes.save(&self.shared.dir, &self.head());
+        }
     }
 
     /// Waits until the in-memory indexes are rebuilt (at once after [`Ledger::open`]). Fails with
@@ -836,7 +846,7 @@ fn prepare(
             if reclaimed > 0 {
                 tracing::warn!(chunks = reclaimed, "removed an import that was staged and never published");
             }
-            let trees = Trees::open(db)?;
+            let trees = Trees::open(db, Some(dir))?;
             if let Some(committed) = committed {
                 check_manifest(dir, &trees.head()?, committed, |p| trees.record(p))?;
             }
@@ -852,7 +862,7 @@ fn prepare(
                 check_manifest(dir, &read_head(&meta)?, committed, |p| Ok(log.get(p.to_key())?.map(|v| v.to_vec())))?;
             }
             migrate::migrate(db, syncer)?;
-            Trees::open(db)
+            Trees::open(db, Some(dir))
         }
         Some(other) => Err(LedgerError::NotALedger {
             path: dir.to_path_buf(),
@@ -875,7 +885,7 @@ fn prepare(
                 });
             }
             meta.insert("format", FORMAT_MARKER)?;
-            Trees::open(db)
+            Trees::open(db, Some(dir))
         }
     }
 }

@@ -46,3 +46,39 @@ pub enum ProjectionError {
 
 /// The projections' result type.
 pub type Result<T, E = ProjectionError> = std::result::Result<T, E>;
+
+/// Why a snapshot could not be written or read ([`crate::Projections::write_snapshot`],
+/// [`crate::Projections::read_snapshot`]). A snapshot that cannot be read is never used: fold the
+/// ledger from position 1 instead, and say so.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// It does not start as a snapshot does.
+    #[error("not a snapshot of the projections")]
+    NotASnapshot,
+    /// It is a snapshot of another format (an older build's).
+    #[error("a snapshot of format {found}; this build reads format {expected}")]
+    Format {
+        /// Its format.
+        found: u32,
+        /// The format this build reads.
+        expected: u32,
+    },
+    /// Its bytes are not the ones its hash was computed over: damaged.
+    #[error("the snapshot's checksum does not match its contents")]
+    Checksum,
+    /// Its fields could not be read as written (damaged or cut short).
+    #[error("the snapshot cannot be read: {0}")]
+    Undecodable(String),
+    /// Writing it failed.
+    #[error("the snapshot could not be written: {0}")]
+    Write(String),
+    /// Reading or writing the bytes failed.
+    #[error("snapshot I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl SnapshotError {
+    pub(crate) fn io(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
+}

@@ -43,11 +43,11 @@ pub use county::{
     CoordinatorArea, CoordinatorView, CoordinatorYear, FundsView, PriorityAreasView, ProblemStatus, ProblemView,
 };
 pub use duties::{DutyCoverage, DutyView};
-pub use error::{ProjectionError, Result};
+pub use error::{ProjectionError, Result, SnapshotError};
 pub use findings::{Finding, FindingKind};
 pub use follow_up::{FollowUpItem, FollowUpYear};
 pub use organisation::{CaseStatus, CaseStep, CaseView, DistrictView, GroupView, MandateView, MemberView, PartyView};
 pub use personal::find_personal_number;
-pub use store::{EventSummary, Projections, Speculation};
+pub use store::{EventSummary, Projections, SNAPSHOT_FORMAT, Speculation};
 pub use timeline::{Change, ChangeKind, Deadline, DeadlineKind};
 pub use validate::{Rejection, RejectionCode};

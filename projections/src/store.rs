@@ -34,7 +34,10 @@ pub use speculation::Speculation;
 
 // The decoded streams kept between queries.
 mod decoded;
+// The projections as bytes, for a start-up that folds only what follows.
+mod snapshot;
 use decoded::{Decoded, Events};
+pub use snapshot::SNAPSHOT_FORMAT;
 
 /// Ids in the order they were first seen.
 #[derive(Debug, Clone)]

@@ -29,6 +29,7 @@ mod projections_fixtures;
 mod projections_properties;
 mod server_crash;
 mod snapshots;
+mod start_snapshot;
 mod support;
 mod tidy;
 mod transparency;

@@ -90,6 +90,12 @@ pub(crate) fn start_server(data: &Path) -> Server {
 
 /// [`start_server`] with more arguments for `serve`.
 pub(crate) fn start_server_with(data: &Path, extra: &[&str]) -> Server {
+    start_server_reporting(data, extra).0
+}
+
+/// [`start_server_with`], and the lines starting `samverkan:` the server wrote on standard error
+/// besides its address (the one after it tells an operator how it built its projections).
+pub(crate) fn start_server_reporting(data: &Path, extra: &[&str]) -> (Server, Vec<String>) {
     let mut child = Command::new(SAMVERKAN)
         .args(["serve", "--data", path_arg(data), "--listen", "127.0.0.1:0"])
         .args(extra)
@@ -101,18 +107,23 @@ pub(crate) fn start_server_with(data: &Path, extra: &[&str]) -> Server {
     let stderr = child.stderr.take().expect("piped stderr");
     let (tx, rx) = mpsc::channel();
     // The thread keeps draining stderr after the address, so the server never blocks on it.
+    let (said, heard) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(rest) = line.split("serving http://").nth(1) {
                 let _ = tx.send(rest.split('/').next().unwrap_or_default().to_owned());
             } else if line.contains("panicked") {
                 let _ = tx.send(format!("PANIC {line}"));
+            } else if line.starts_with("samverkan:") {
+                let _ = said.send(line);
             }
         }
     });
     let addr = rx.recv_timeout(Duration::from_secs(60)).expect("the server reports its address within 60 s");
     assert!(!addr.starts_with("PANIC"), "{addr}");
-    Server { child, addr: addr.parse().expect("a socket address") }
+    // The line on how it started follows the address line.
+    let lines = heard.recv_timeout(Duration::from_secs(10)).into_iter().chain(heard.try_iter()).collect();
+    (Server { child, addr: addr.parse().expect("a socket address") }, lines)
 }
 
 /// One HTTP/1.1 POST of a GraphQL request on a fresh connection. `None` when the connection fails or

@@ -102,7 +102,13 @@ impl LiveProjections {
     /// with [`Ledger::open_while_indexing`] rebuilds meanwhile: nothing is served before both are
     /// complete, and an index that could not be rebuilt stops the start.
     pub fn load(ledger: Ledger) -> Result<Arc<Self>, ApiError> {
-        let live = Arc::new(Self { ledger, inner: RwLock::new(Projections::new()) });
+        Self::load_from(ledger, Projections::new())
+    }
+
+    /// [`LiveProjections::load`] from projections of the ledger's first events (a snapshot's):
+    /// only the events after them are folded.
+    pub fn load_from(ledger: Ledger, start: Projections) -> Result<Arc<Self>, ApiError> {
+        let live = Arc::new(Self { ledger, inner: RwLock::new(start) });
         live.catch_up()?;
         live.ledger.wait_indexed()?;
         Ok(live)

@@ -54,7 +54,18 @@ impl App {
     /// [`App::spawn_follower`] from inside a Tokio runtime to keep the projections current with
     /// appends made other than through this value.
     pub fn new(ledger: Ledger, tokens: Arc<TokenStore>, config: AppConfig) -> Result<Arc<Self>, ApiError> {
-        let projections = LiveProjections::load(ledger.clone())?;
+        Self::new_from(ledger, tokens, config, Projections::new())
+    }
+
+    /// [`App::new`] from projections of the ledger's first events (a start-up snapshot's, from
+    /// [`crate::app::load_snapshot`]): only the events after them are folded.
+    pub fn new_from(
+        ledger: Ledger,
+        tokens: Arc<TokenStore>,
+        config: AppConfig,
+        start: Projections,
+    ) -> Result<Arc<Self>, ApiError> {
+        let projections = LiveProjections::load_from(ledger.clone(), start)?;
         let metrics = Arc::new(Metrics::default());
         let observed = Arc::clone(&metrics);
         ledger.observe_commits(Arc::new(move |commit| observed.commit(commit)));

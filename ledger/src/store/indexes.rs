@@ -34,12 +34,26 @@ pub(crate) struct Indexes {
 impl Indexes {
     /// Rebuilds the indexes from every chunk of `chunks`, in log order.
     pub(crate) fn rebuild(chunks: &sled::Tree) -> Result<Self> {
-        let mut indexes = Self { streams: HashMap::default(), ids: HashMap::default() };
-        for entry in chunks.iter() {
+        Self { streams: HashMap::default(), ids: HashMap::default() }.extend_after(chunks, Position::new(0))
+    }
+
+    /// These indexes (of the events up to `after`) extended with every event after `after`.
+    fn extend_after(mut self, chunks: &sled::Tree, after: Position) -> Result<Self> {
+        let indexes = &mut self;
+        // The chunk holding the first event after `after` (the last one not starting after it),
+        // then every later one.
+        let from = match chunks.range(..=after.next().to_key()).next_back().transpose()? {
+            Some((key, _)) => key,
+            None => sled::IVec::from(&after.next().to_key()),
+        };
+        for entry in chunks.range(from..) {
             let (key, value) = entry?;
             let chunk = Chunk::parse(&key, &value)?;
             for item in chunk.items() {
                 let item = item?;
+                if item.position <= after {
+                    continue;
+                }
                 match indexes.streams.get_mut(item.stream) {
                     Some(positions) => positions.push(item.position.get()),
                     None => {
@@ -54,7 +68,7 @@ impl Indexes {
                 indexes.ids.insert(item.id, item.position.get());
             }
         }
-        Ok(indexes)
+        Ok(self)
     }
 
     /// Adds an event (the next of its stream).
@@ -107,11 +121,18 @@ pub(crate) struct Indexing {
     build: Mutex<Build>,
 }
 
+/// What the rebuild's thread gives: the indexes, and up to which position they were read from the
+/// kept file.
+type Built = (Indexes, Option<Position>);
+
 #[derive(Debug)]
 enum Build {
-    /// The rebuild's thread, until someone joins it.
-    Running(Option<JoinHandle<Result<Indexes>>>),
-    Ready,
+    /// The rebuild's thread, until someone joins it: the indexes, and the position up to which
+    /// they were read from the kept file, if they were.
+    Running(Option<JoinHandle<Result<Built>>>),
+    /// Built; up to which position from the kept file.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Ready(Option<Position>),
     /// Why the rebuild failed (the first waiter got the error itself).
     Failed(String),
 }
@@ -122,16 +143,24 @@ impl Indexing {
     ///
     /// Invariant: nothing writes `chunks` until the rebuild is done: the writer needs the indexes
     /// to admit anything, and so waits for them first.
-    pub(crate) fn start(chunks: &sled::Tree) -> Result<Self> {
+    ///
+    /// With the ledger's directory, the indexes its last clean close kept there (`INDEXES`) are
+    /// read instead, when intact and of this log, and only the events after them are indexed.
+    pub(crate) fn start(chunks: &sled::Tree, dir: Option<&std::path::Path>) -> Result<Self> {
         let source = chunks.clone();
-        let build =
-            match std::thread::Builder::new().name("ledger-index".into()).spawn(move || Indexes::rebuild(&source)) {
-                Ok(handle) => Build::Running(Some(handle)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no thread for the index rebuild; rebuilding before the open returns");
-                    return Ok(Self::built(Indexes::rebuild(chunks)?));
-                }
-            };
+        let kept = dir.map(|dir| dir.join(FILE));
+        let build = match std::thread::Builder::new().name("ledger-index".into()).spawn(move || {
+            match kept.and_then(|file| load(&file, &source)) {
+                Some((indexes, at)) => indexes.extend_after(&source, at).map(|i| (i, Some(at))),
+                None => Indexes::rebuild(&source).map(|i| (i, None)),
+            }
+        }) {
+            Ok(handle) => Build::Running(Some(handle)),
+            Err(e) => {
+                tracing::warn!(error = %e, "no thread for the index rebuild; rebuilding before the open returns");
+                return Ok(Self::built(Indexes::rebuild(chunks)?));
+            }
+        };
         Ok(Self {
             indexes: RwLock::new(Indexes { streams: HashMap::default(), ids: HashMap::default() }),
             ready: AtomicBool::new(false),
@@ -140,7 +169,7 @@ impl Indexing {
     }
 
     fn built(indexes: Indexes) -> Self {
-        Self { indexes: RwLock::new(indexes), ready: AtomicBool::new(true), build: Mutex::new(Build::Ready) }
+        Self { indexes: RwLock::new(indexes), ready: AtomicBool::new(true), build: Mutex::new(Build::Ready(None)) }
     }
 
     /// Waits until the rebuild is done. Its error goes to the first caller as it was (the open,
@@ -152,7 +181,7 @@ impl Indexing {
         }
         let mut build = self.build.lock().unwrap_or_else(PoisonError::into_inner);
         match &mut *build {
-            Build::Ready => Ok(()),
+            Build::Ready(_) => Ok(()),
             Build::Failed(reason) => Err(LedgerError::Corrupt {
                 position: Position::new(0),
                 reason: format!("the in-memory indexes could not be rebuilt at open: {reason}"),
@@ -167,9 +196,13 @@ impl Indexing {
                     }),
                 };
                 match outcome {
-                    Ok(indexes) => {
+                    Ok((indexes, kept)) => {
+                        match kept {
+                            Some(at) => tracing::info!(%at, "the ledger's indexes were read from the kept file"),
+                            None => tracing::info!("the ledger's indexes were rebuilt from the log"),
+                        }
                         *self.indexes.write().unwrap_or_else(PoisonError::into_inner) = indexes;
-                        *build = Build::Ready;
+                        *build = Build::Ready(kept);
                         self.ready.store(true, Ordering::Release);
                         Ok(())
                     }
@@ -180,6 +213,17 @@ impl Indexing {
                 }
             }
         }
+    }
+
+    /// Up to which position the indexes were read from the kept file (`None`: rebuilt from the
+    /// log), once they are built.
+    #[cfg(test)]
+    pub(crate) fn kept_at(&self) -> Result<Option<Position>> {
+        self.wait()?;
+        Ok(match &*self.build.lock().unwrap_or_else(PoisonError::into_inner) {
+            Build::Ready(kept) => *kept,
+            _ => None,
+        })
     }
 
     /// The indexes, for reading, once rebuilt. A writer that panicked while extending them left
@@ -194,4 +238,120 @@ impl Indexing {
         self.wait()?;
         Ok(self.indexes.write().unwrap_or_else(PoisonError::into_inner))
     }
+
+    /// Keeps the indexes of the events up to `head` in `dir` (`INDEXES`), for the next open: written
+    /// beside it, synced and renamed over the old one. A failure is logged: the next open then
+    /// rebuilds them.
+    pub(crate) fn save(&self, dir: &std::path::Path, head: &crate::sequence::Head) {
+        if !self.ready.load(Ordering::Acquire) {
+            return;
+        }
+        let indexes = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
+        if let Err(e) = save(dir, &indexes, head) {
+            tracing::warn!(error = %e, "the ledger's indexes could not be kept for the next open");
+        }
+    }
+}
+
+/// The file the indexes are kept in, in the ledger's directory.
+pub(crate) const FILE: &str = "INDEXES";
+
+/// What the file starts with; then the format, the head (position, hash), the indexes in bincode
+/// (`streams` as name and positions, the ids in log order) and the SHA-256 of all before it.
+const MAGIC: &[u8; 16] = b"samverkan-index\x01";
+const FORMAT: u32 = 1;
+const HEADER: usize = 16 + 4 + 8 + 32;
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_little_endian().with_variable_int_encoding()
+}
+
+fn save(dir: &std::path::Path, indexes: &Indexes, head: &crate::sequence::Head) -> std::io::Result<()> {
+    use sha2::Digest;
+    use std::io::Write;
+    let end = head.position.get();
+    let mut ids: Vec<(u64, EventId)> =
+        indexes.ids.iter().filter(|(_, p)| **p <= end).map(|(id, p)| (*p, *id)).collect();
+    if ids.len() as u64 != end {
+        // Not the whole log (cannot happen for a healthy writer): nothing is kept.
+        return Ok(());
+    }
+    ids.sort_unstable_by_key(|(p, _)| *p);
+    let ids: Vec<EventId> = ids.into_iter().map(|(_, id)| id).collect();
+    let streams: Vec<(&str, &[u64])> = indexes
+        .streams
+        .iter()
+        .map(|(name, positions)| (&**name, &positions[..positions.partition_point(|p| *p <= end)]))
+        .filter(|(_, positions)| !positions.is_empty())
+        .collect();
+    let mut bytes = Vec::with_capacity(HEADER + 32 + ids.len() * 17);
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&FORMAT.to_le_bytes());
+    bytes.extend_from_slice(&end.to_le_bytes());
+    bytes.extend_from_slice(head.hash.as_bytes());
+    let body = bincode::serde::encode_to_vec((&streams, &ids), config()).map_err(std::io::Error::other)?;
+    bytes.extend_from_slice(&body);
+    let digest = sha2::Sha256::digest(&bytes);
+    bytes.extend_from_slice(&digest);
+    let temporary = dir.join(format!("{FILE}.tmp"));
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(&bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temporary, dir.join(FILE))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// The indexes kept in `file`, and the position they go up to, when the file is intact and of this
+/// log: the record at that position is in `chunks` with the hash the file names (and so, by the
+/// chain, is every record before it). Anything else is logged and `None`: the caller rebuilds.
+fn load(file: &std::path::Path, chunks: &sled::Tree) -> Option<(Indexes, Position)> {
+    use sha2::Digest;
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return refuse(file, &format!("cannot be read: {e}")),
+    };
+    if bytes.len() < HEADER + 32 || &bytes[..16] != MAGIC {
+        return refuse(file, "are not the ledger's kept indexes");
+    }
+    let (content, digest) = bytes.split_at(bytes.len() - 32);
+    if sha2::Sha256::digest(content).as_slice() != digest {
+        return refuse(file, "are damaged (the checksum does not match)");
+    }
+    let number = |range: std::ops::Range<usize>| content.get(range).and_then(|b| <[u8; 8]>::try_from(b).ok());
+    let format = content.get(16..20).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_le_bytes);
+    if format != Some(FORMAT) {
+        return refuse(file, &format!("are of format {format:?}; this build reads {FORMAT}"));
+    }
+    let at = Position::new(u64::from_le_bytes(number(20..28)?));
+    let hash = &content[28..HEADER];
+    if at.get() > 0 {
+        let stored = chunks.range(..=at.to_key()).next_back().transpose().ok().flatten().and_then(|(key, value)| {
+            let chunk = Chunk::parse(&key, &value).ok()?;
+            crate::encoding::chain_fields(at, chunk.record(at)?).ok()
+        });
+        match stored {
+            Some(fields) if fields.stored_hash.as_bytes() == hash => {}
+            _ => return refuse(file, &format!("do not match the log's event at position {at}")),
+        }
+    }
+    type Kept = (Vec<(Box<str>, Vec<u64>)>, Vec<EventId>);
+    let ((streams, ids), read): (Kept, usize) = match bincode::serde::decode_from_slice(&content[HEADER..], config()) {
+        Ok(decoded) => decoded,
+        Err(e) => return refuse(file, &format!("cannot be decoded: {e}")),
+    };
+    if read != content.len() - HEADER || ids.len() as u64 != at.get() {
+        return refuse(file, "do not hold what their header says");
+    }
+    let indexes = Indexes {
+        streams: streams.into_iter().collect(),
+        ids: ids.into_iter().enumerate().map(|(index, id)| (id, index as u64 + 1)).collect(),
+    };
+    Some((indexes, at))
+}
+
+fn refuse<T>(file: &std::path::Path, why: &str) -> Option<T> {
+    tracing::warn!(file = %file.display(), "the kept indexes {why}; rebuilding them from the log");
+    None
 }

@@ -40,6 +40,8 @@ pub struct Staging {
     /// Shared with the ledger: one staging at a time.
     open: Arc<AtomicBool>,
     done: bool,
+    /// The head the publish will make: the last event staged, or the head staging began at.
+    last: Head,
 }
 
 impl Ledger {
@@ -53,7 +55,7 @@ impl Ledger {
         if open.swap(true, Ordering::AcqRel) {
             return Err(LedgerError::InUse { path: self.dir().to_path_buf() });
         }
-        Ok(Staging { ledger: self.clone(), open, done: false })
+        Ok(Staging { ledger: self.clone(), open, done: false, last: self.head() })
     }
 }
 
@@ -68,7 +70,13 @@ impl Staging {
     /// Stages `append` after everything staged so far: the events it would store, sealed (with
     /// positions, stream versions and hashes), or the conflict it meets. Not visible, not durable.
     pub fn append(&mut self, append: Append) -> Result<AppendOutcome> {
-        self.ask(append, Kind::Stage)
+        let outcome = self.ask(append, Kind::Stage)?;
+        if let AppendOutcome::Committed(committed) = &outcome {
+            if let Some(last) = committed.iter().filter(|c| !c.already_stored).map(|c| &c.event).next_back() {
+                self.last = Head { position: last.position(), hash: last.hash(), recorded_at: last.recorded_at() };
+            }
+        }
+        Ok(outcome)
     }
 
     /// Publishes everything staged in one atomic step and waits until it is durable; returns the
@@ -76,7 +84,8 @@ impl Staging {
     pub fn publish(mut self) -> Result<Head> {
         self.done = true;
         self.ask(Append::new(), Kind::Publish)?;
-        Ok(self.ledger.head())
+        // Not the ledger's head now: an append that waited for the import may follow it at once.
+        Ok(self.last)
     }
 
     /// Removes everything staged (what dropping the `Staging` does, with its error).

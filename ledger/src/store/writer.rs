@@ -213,6 +213,8 @@ struct SyncStage {
     head: Head,
     /// The head the manifest names, and when it was written.
     manifest: (Head, std::time::Instant),
+    /// The in-memory indexes, kept in the directory at a clean close (`indexes.rs`).
+    indexes: std::sync::Arc<super::indexes::Indexing>,
 }
 
 impl Writer {
@@ -237,6 +239,7 @@ impl Writer {
             dir: dir.clone(),
             head,
             manifest: (head, std::time::Instant::now()),
+            indexes: std::sync::Arc::clone(&trees.indexes),
         };
         Self { trees, config, head, state, dir, sync: Some(sync), staging: None, parked: Vec::new() }
     }
@@ -606,6 +609,8 @@ impl SyncStage {
                 tracing::error!(error = %e, "final flush failed");
             }
             self.write_manifest(true);
+            // The writer is gone: the indexes hold exactly the log up to the head.
+            self.indexes.save(&self.dir, &self.head);
         }
     }
 

@@ -378,6 +378,8 @@ fn an_unreadable_index_section_fails_everything_that_needs_the_indexes_and_readi
     three_chunks(tmp.path());
     {
         let db = open_sled(tmp.path()).expect("sled opens");
+        // The indexes a clean close kept would be read instead of the index sections.
+        std::fs::remove_file(tmp.path().join(crate::store::indexes::FILE)).expect("kept indexes");
         // "party/p3" becomes "parzy/p3": no stream has that kind.
         edit_chunk(&db.open_tree("chunks").expect("chunks"), 3, |bytes| {
             let at = HEADER_LEN + 2 * ENTRY_LEN + "par".len();
@@ -402,4 +404,61 @@ fn an_unreadable_index_section_fails_everything_that_needs_the_indexes_and_readi
     let appended = ledger.append(Append::one(party(6, "p6")));
     assert!(matches!(appended, Err(LedgerError::Corrupt { .. })), "an append without indexes: {appended:?}");
     assert_eq!(ledger.head().position.get(), 5, "nothing was appended");
+}
+
+/// The indexes a clean close keeps (`INDEXES`) are read at the next open, with only the events
+/// after them indexed from the log; a damaged file, one of another log and one past the head are
+/// refused and the indexes rebuilt. In every case they answer as a rebuild does.
+#[test]
+fn the_kept_indexes_are_read_when_they_are_this_logs_and_rebuilt_otherwise() {
+    use crate::store::indexes::FILE;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    three_chunks(tmp.path());
+    let kept = std::fs::read(tmp.path().join(FILE)).expect("a clean close keeps the indexes");
+    // Three more events after the kept ones, then the older file back.
+    {
+        let ledger = fixed_ledger(tmp.path());
+        assert_eq!(ledger.shared.trees.indexes.kept_at().expect("built"), Some(Position::new(5)));
+        ledger.append(Append::new().with(party(6, "p6")).with(party(7, "p1-bis"))).expect("appends");
+        ledger.append(Append::one(party(8, "p8"))).expect("appends");
+    }
+    std::fs::write(tmp.path().join(FILE), &kept).expect("the older file back");
+    let answers = |ledger: &Ledger| {
+        let ids: Vec<Option<u64>> =
+            (1..=8).map(|n| ledger.get_by_id(id(n)).expect("reads").map(|e| e.position().get())).collect();
+        let versions: Vec<u64> = ["p1", "p2", "p3", "p4", "p5", "p6", "p1-bis", "p8", "p9"]
+            .iter()
+            .map(|p| ledger.stream_version(&crate::StreamId::parse(&format!("party/{p}")).expect("stream")).expect("v"))
+            .collect();
+        (ids, versions)
+    };
+    let expected = ((1..=8).map(Some).collect::<Vec<_>>(), vec![1, 1, 1, 1, 1, 1, 1, 1, 0]);
+    {
+        let ledger = fixed_ledger(tmp.path());
+        assert_eq!(
+            ledger.shared.trees.indexes.kept_at().expect("built"),
+            Some(Position::new(5)),
+            "read, then extended"
+        );
+        assert_eq!(answers(&ledger), expected);
+    }
+    let refused = |bytes: Vec<u8>, what: &str| {
+        std::fs::write(tmp.path().join(FILE), bytes).expect("write");
+        let ledger = fixed_ledger(tmp.path());
+        assert_eq!(ledger.shared.trees.indexes.kept_at().expect("built"), None, "{what}: rebuilt");
+        assert_eq!(answers(&ledger), expected, "{what}");
+    };
+    let mut damaged = kept.clone();
+    damaged[kept.len() / 2] ^= 0x01;
+    refused(damaged, "a flipped byte");
+    refused(kept[..kept.len() - 1].to_vec(), "cut short");
+    // Another log's: its event at 5 has another hash.
+    let other = tempfile::tempdir().expect("tempdir");
+    {
+        let ledger = Ledger::open(other.path(), LedgerConfig::default()).expect("opens");
+        for n in 1..=5 {
+            ledger.append(Append::one(party(100 + n, &format!("q{n}")))).expect("appends");
+        }
+    }
+    refused(std::fs::read(other.path().join(FILE)).expect("kept"), "another log's");
 }

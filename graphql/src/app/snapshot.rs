@@ -1,0 +1,98 @@
+//! The start-up snapshot of the projections (issue 19): `projections.snapshot` in the data
+//! directory, written when a server stops, read when one starts, so that the start folds only the
+//! events after it instead of the whole ledger.
+//!
+//! A snapshot is used only when it is intact (its format is this build's and its SHA-256 matches:
+//! `projections/src/store/snapshot.rs`) and belongs to this ledger: the event at its head is in
+//! the ledger with the same hash, and so (the hash chain) is every event before it. Anything else
+//! is said on standard error and in the log, and the server folds the whole ledger as it would
+//! without one: a snapshot can make a start faster, never an answer different.
+//!
+//! It is written beside the data as `projections.snapshot.tmp`, synced, renamed over the old one
+//! and the directory synced, so a crash leaves the old snapshot or the new one, never a mix.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::Path;
+
+use ledger::Ledger;
+use projections::Projections;
+
+/// The snapshot's file in the data directory.
+pub(crate) const FILE: &str = "projections.snapshot";
+
+/// What the start found.
+#[derive(Debug)]
+pub(crate) enum Start {
+    /// A snapshot of this ledger up to `position` was read.
+    Snapshot {
+        /// Its head.
+        position: u64,
+    },
+    /// There was none.
+    None,
+    /// There was one, not used: why.
+    Refused(String),
+}
+
+/// The projections to start from: the data directory's snapshot when it can be used, else empty
+/// ones (the fold then starts at position 1), with what was found.
+pub(crate) fn load(root: &Path, ledger: &Ledger) -> (Projections, Start) {
+    let path = root.join(FILE);
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Projections::new(), Start::None),
+        Err(e) => return refused(format!("{} cannot be opened: {e}", path.display())),
+    };
+    let projections = match Projections::read_snapshot(BufReader::with_capacity(1 << 20, file)) {
+        Ok(projections) => projections,
+        Err(e) => return refused(format!("{}: {e}", path.display())),
+    };
+    let head = projections.head();
+    if head > ledger.head().position {
+        return refused(format!(
+            "{} is at position {head}, after the ledger's head {}: it is not of this ledger",
+            path.display(),
+            ledger.head().position
+        ));
+    }
+    if head.get() > 0 {
+        let ours = match ledger.get(head) {
+            Ok(event) => event.map(|e| e.hash()),
+            Err(e) => return refused(format!("the ledger's event at {head} cannot be read: {e}")),
+        };
+        let theirs = projections.event(head).map(|e| e.hash());
+        if ours.is_none() || ours != theirs {
+            return refused(format!(
+                "{}'s event at position {head} is not the ledger's: it is of another ledger",
+                path.display()
+            ));
+        }
+    }
+    (projections, Start::Snapshot { position: head.get() })
+}
+
+fn refused(reason: String) -> (Projections, Start) {
+    tracing::warn!(%reason, "the snapshot of the projections is not used; folding the whole ledger");
+    (Projections::new(), Start::Refused(reason))
+}
+
+/// Writes `projections` as the data directory's snapshot (module docs).
+pub(crate) fn save(root: &Path, projections: &Projections) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let path = root.join(FILE);
+    let temporary = root.join(format!("{FILE}.tmp"));
+    let file = File::create(&temporary).with_context(|| format!("cannot create {}", temporary.display()))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    projections.write_snapshot(&mut out).with_context(|| format!("cannot write {}", temporary.display()))?;
+    let file = out
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    file.sync_all().with_context(|| format!("cannot sync {}", temporary.display()))?;
+    drop(file);
+    std::fs::rename(&temporary, &path)
+        .with_context(|| format!("cannot rename {} to {}", temporary.display(), path.display()))?;
+    File::open(root).and_then(|dir| dir.sync_all()).with_context(|| format!("cannot sync {}", root.display()))?;
+    Ok(())
+}
