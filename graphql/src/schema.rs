@@ -88,8 +88,8 @@ impl Default for SchemaLimits {
 
 /// Builds the schema over an application, with the depth and complexity limits async-graphql
 /// applies itself. The rest of what a request must keep (persisted queries, read-only requests, the
-/// cost limit, required variables, deadlines, the size cap, error codes) is the [`Executor`]'s,
-/// which the HTTP router runs every request through.
+/// cost limit, required variables, deadlines, the size cap, error codes) is the executor's
+/// (`schema/bounds.rs`), which the HTTP router runs every request through.
 pub fn build_schema(app: Arc<App>, limits: SchemaLimits) -> AppSchema {
     // Invariant: no `.extension(..)` here (`tests/it/tidy.rs`): any extension at all sends every
     // field of every answer through async-graphql's slow path (issue 19).
