@@ -1,15 +1,11 @@
 //! Turning failures into API errors, in one place: every error a client sees carries
 //! `extensions.code` (API.md §2) and a message a person understands, over HTTP and WebSocket alike.
 //! Ledger errors and the projections' rejections become [`ApiError`]s here; async-graphql's own
-//! parse and validation errors get their code from [`ErrorCodes`], the schema extension that sees
-//! every response of every transport. Internal details are logged once here and never sent.
+//! parse and validation errors get their code from [`coded`], which the schema's executor applies
+//! to every response of every transport (a request over HTTP, each response of an operation's
+//! stream over the WebSocket). Internal details are logged once here and never sent.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
 use async_graphql::{ErrorExtensions, Response, ServerError};
-use futures::StreamExt;
-use futures::stream::BoxStream;
 use ledger::LedgerError;
 use projections::{Rejection, RejectionCode};
 
@@ -172,14 +168,15 @@ impl ApiError {
     }
 }
 
-/// The message of async-graphql's persisted-query extension for a hash it does not know; Apollo's
-/// clients match it (and the code [`Code::PersistedQueryNotFound`]) to send the whole query.
+/// The message of the persisted-query protocol (`schema/persisted.rs`, async-graphql's message) for
+/// a hash it does not know; Apollo's clients match it (and the code
+/// [`Code::PersistedQueryNotFound`]) to send the whole query.
 const PERSISTED_QUERY_NOT_FOUND: &str = "PersistedQueryNotFound";
 
 /// Gives every error of a response a code and a message of readable length. Resolver errors carry
 /// their code already; what is left are async-graphql's own parse and validation errors (syntax,
 /// unknown fields, wrong enum values, malformed scalars, depth and complexity limits), all of which
-/// are the client's input, and the persisted-query extension's unknown hash.
+/// are the client's input, and the persisted-query protocol's unknown hash.
 fn with_codes(errors: &mut [ServerError]) {
     for error in errors {
         error.message = readable_message(&error.message);
@@ -210,39 +207,14 @@ pub(crate) fn is_request_error(response: &Response) -> bool {
         && response.errors.iter().all(|error| error.path.is_empty())
 }
 
-/// The schema extension that applies [`with_codes`] to every response: a request's over HTTP, and
-/// each response of an operation's stream over the WebSocket (where queries and mutations run as
-/// streams too).
-#[derive(Debug)]
-pub(crate) struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodes)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for ErrorCodes {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        with_codes(&mut response.errors);
-        response
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream)
-            .map(|mut response| {
-                with_codes(&mut response.errors);
-                response
-            })
-            .boxed()
-    }
+/// A response with [`with_codes`] applied: every error has its code and a readable message. The
+/// schema's executor (`schema/bounds.rs`) passes every response through here – a request's over
+/// HTTP, and each response of an operation's stream over the WebSocket (where queries and mutations
+/// run as streams too) – so that this stays the one place codes are given. (It was a schema
+/// extension; any extension at all sends every field through async-graphql's slow path, issue 19.)
+pub(crate) fn coded(mut response: Response) -> Response {
+    with_codes(&mut response.errors);
+    response
 }
 
 /// Shorthand for resolver results.

@@ -11,7 +11,7 @@
 //! prefers it, `application/json` otherwise; a request error (nothing executed: syntax, validation,
 //! a missing variable, a limit, an unknown persisted query) without `data`, and `400` in the
 //! GraphQL response type (`200` in `application/json`). Automatic persisted queries (the hash in
-//! `extensions.persistedQuery`) work over both methods; the schema keeps the documents.
+//! `extensions.persistedQuery`) work over both methods; the schema's executor keeps the documents.
 //! Tests call `app` with `oneshot`, no socket needed. Everything here reaches the application only
 //! through [`App`] and the schema.
 
@@ -47,7 +47,7 @@ pub(crate) use admin::EXPORT_THROUGH;
 
 use crate::app::{App, bearer};
 use crate::error::{ApiError, is_request_error};
-use crate::schema::{Executor, PersistedQueries, Pools, ReadOnly, RequestBounds, SchemaLimits, build_schema_with};
+use crate::schema::{Executor, PersistedQueries, Pools, ReadOnly, RequestBounds, SchemaLimits, build_schema};
 
 /// Limits and switches of the HTTP server (the application's own policies are
 /// [`crate::app::AppConfig`]).
@@ -152,9 +152,8 @@ pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
 
 /// [`app`], with the signal of the server loop's graceful shutdown (`serve.rs`).
 fn router(app: Arc<App>, config: ServerConfig, shutdown: tokio::sync::watch::Receiver<bool>) -> Router {
-    let persisted = PersistedQueries::new();
-    let schema = build_schema_with(app.clone(), config.limits, persisted.clone());
-    let executor = Executor::new(schema, config.pools, persisted);
+    let schema = build_schema(app.clone(), config.limits);
+    let executor = Executor::new(schema, config.pools, PersistedQueries::new(), config.limits.max_cost);
     let cors = cors_layer(&config.cors_origins);
     let (timeout, max_body, max_import) = (config.request_timeout, config.max_body_bytes, config.max_import_bytes);
     let clients = Arc::new(clients::Clients::new(config.max_requests_per_client));

@@ -1,18 +1,23 @@
 //! The GraphQL schema: query, mutation and subscription roots, thin resolvers over [`App`].
 //!
-//! The extensions run in this order on every request: the persisted-query store (`persisted.rs`:
-//! a request sent by its hash alone gets its document here), the read-only check (`read_only.rs`:
-//! no mutation over `GET`), the cost check (`cost.rs`, on the real document, whichever way it came),
-//! the required variables (`variables.rs`) and the error codes (`error.rs`).
+//! The schema has no extensions: in async-graphql 7.2 any extension at all sends every field of
+//! every answer through a slow path, which cost a county-wide answer milliseconds (issue 19). What
+//! they did runs around the engine, in the [`Executor`] (`bounds.rs`), on every request of every
+//! transport: the request checks (`checks.rs`: the persisted-query protocol, the read-only check,
+//! the cost check, the required variables, in that order, on a document parsed once and handed to
+//! the engine), the request's deadline and size cap (`bounds.rs`), and the error codes
+//! (`error.rs`). A schema executed without the [`Executor`] has none of them.
 //!
 //! Every resolver reaches the application through [`app`] (or [`readable`] for a read, which also
-//! checks that the caller may read) and converts the projections' views into the output types of
-//! its area's module; none of them touches the ledger.
+//! checks that the caller may read), which also holds it to its request's deadline, and converts
+//! the projections' views into the output types of its area's module; none of them touches the
+//! ledger.
 
 // Vocabulary enums (PartyKind, GroupKind, …) live in `enums.rs` for inputs and outputs alike.
 mod agreements;
 mod bounds;
 mod cases;
+mod checks;
 mod cost;
 mod county;
 mod enums;
@@ -30,11 +35,10 @@ mod variables;
 
 use std::sync::Arc;
 
-use async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries;
 use async_graphql::{Context, MergedObject, Schema};
 
 use crate::app::{App, Caller};
-use crate::error::{ApiError, ErrorCodes};
+use crate::error::ApiError;
 
 /// The query root (named `Query`, as in API.md).
 #[derive(MergedObject, Default, Debug)]
@@ -51,6 +55,7 @@ pub struct QueryRoot(
 
 pub use bounds::Pools;
 pub(crate) use bounds::{Executor, RequestBounds};
+pub(crate) use checks::Checked;
 pub(crate) use events::SubscriptionRoot;
 pub(crate) use frames::share_frames;
 pub(crate) use mutations::MutationRoot;
@@ -69,7 +74,8 @@ pub struct SchemaLimits {
     pub max_complexity: usize,
     /// The highest price of a document, computed on its parse tree before any other work
     /// (`schema/cost.rs`: fields × fragment spreads × expected list lengths, county-wide lists
-    /// and log scans priced as the work they take).
+    /// and log scans priced as the work they take). Applied by the executor that runs the schema
+    /// (the HTTP and WebSocket layers'), not by the schema itself.
     pub max_cost: u64,
 }
 
@@ -80,28 +86,18 @@ impl Default for SchemaLimits {
     }
 }
 
-/// Builds the schema over an application.
+/// Builds the schema over an application, with the depth and complexity limits async-graphql
+/// applies itself. The rest of what a request must keep (persisted queries, read-only requests, the
+/// cost limit, required variables, deadlines, the size cap, error codes) is the executor's
+/// (`schema/bounds.rs`), which the HTTP router runs every request through.
 pub fn build_schema(app: Arc<App>, limits: SchemaLimits) -> AppSchema {
-    build_schema_with(app, limits, persisted::PersistedQueries::new())
-}
-
-/// [`build_schema`] with its store of persisted queries, which the [`Executor`] shares to price a
-/// request sent by its hash alone before choosing its pool.
-pub(crate) fn build_schema_with(app: Arc<App>, limits: SchemaLimits, persisted: PersistedQueries) -> AppSchema {
+    // Invariant: no `.extension(..)` here (`tests/it/tidy.rs`): any extension at all sends every
+    // field of every answer through async-graphql's slow path (issue 19).
     Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot)
         .data(app)
         .data(frames::FrameCache::default())
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
-        // Invariant: the extensions' `prepare_request` steps run in the order they are added, and
-        // the persisted-query store must come before the cost check, which must price the
-        // document a hash stands for (a request sent by its hash alone has no text).
-        .extension(ApolloPersistedQueries::new(persisted))
-        .extension(read_only::ReadOnlyCheck)
-        .extension(cost::CostLimit { max: limits.max_cost })
-        .extension(variables::RequiredVariables)
-        .extension(bounds::Bounded)
-        .extension(ErrorCodes)
         .finish()
 }
 
@@ -110,8 +106,11 @@ pub fn sdl() -> String {
     Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot).finish().sdl()
 }
 
-/// The application, from a resolver's context.
+/// The application, from a resolver's context; fails once the request's deadline has passed or its
+/// answer is known to be over the size cap (`bounds.rs`), so every resolver that reaches the
+/// application is held to both.
 fn app<'a>(ctx: &Context<'a>) -> Result<&'a Arc<App>, ApiError> {
+    bounds::check(ctx)?;
     ctx.data::<Arc<App>>().map_err(|_| ApiError::internal(&"schema built without App"))
 }
 
@@ -121,6 +120,14 @@ fn readable<'a>(ctx: &Context<'a>) -> Result<&'a Arc<App>, ApiError> {
     let app = app(ctx)?;
     app.require_read(caller(ctx))?;
     Ok(app)
+}
+
+/// A county-wide list of the query root, its size accounted against the request's cap before the
+/// engine resolves its items (`bounds::account_list`), so that an answer certainly over the cap
+/// stops at once.
+fn listed<T>(ctx: &Context<'_>, items: Vec<T>) -> crate::error::ApiResult<Vec<T>> {
+    bounds::account_list(ctx, items.len())?;
+    Ok(items)
 }
 
 /// The caller of the current request (anonymous if the request carried none).

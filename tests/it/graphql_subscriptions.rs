@@ -698,6 +698,53 @@ async fn operations_that_fail_before_they_run_get_an_error_message() {
     assert_still_serving(&server, addr).await;
 }
 
+/// Issue 19: the request checks run around the engine, not as schema extensions, and a
+/// subscription over the WebSocket goes through them as a query does: a required variable left
+/// out, a document over the cost limit and an unknown persisted hash are refused with `error`
+/// before anything runs; a subscription sent with its persisted hash is kept, and then runs when
+/// sent by the hash alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_go_through_the_same_request_checks_as_queries() {
+    let (server, addr) = start(ServerConfig::default()).await;
+    append_batch(&server, decisions("c", 2)).await;
+    let mut ws = connected(addr).await;
+
+    let required = "subscription($from: Int!) { events(fromPosition: $from) { position } }";
+    send(&mut ws, json!({"id": "variable", "type": "subscribe", "payload": {"query": required}})).await;
+    let errors = expect_error_message(&mut ws, "variable").await;
+    assert_eq!(errors[0]["extensions"]["code"], json!("INVALID_INPUT"), "{errors:?}");
+    assert!(errors[0]["message"].as_str().is_some_and(|m| m.contains("is required")), "{errors:?}");
+
+    // Each fragment spreads the one before twice: 2^30 copies, refused on its price before the
+    // engine expands anything.
+    let mut fan_out = String::from("subscription { ...F30 }\nfragment F0 on Subscription { events { position } }\n");
+    for level in 1..=30 {
+        fan_out.push_str(&format!("fragment F{level} on Subscription {{ ...F{} ...F{} }}\n", level - 1, level - 1));
+    }
+    send(&mut ws, json!({"id": "cost", "type": "subscribe", "payload": {"query": fan_out}})).await;
+    let errors = expect_error_message(&mut ws, "cost").await;
+    assert_eq!(errors[0]["extensions"]["code"], json!("INVALID_INPUT"), "{errors:?}");
+    assert!(errors[0]["message"].as_str().is_some_and(|m| m.contains("too expensive")), "{errors:?}");
+
+    let document = "subscription { events(fromPosition: 1) { position } }";
+    let hash = {
+        use sha2::Digest;
+        format!("{:x}", sha2::Sha256::digest(document.as_bytes()))
+    };
+    let persisted = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}});
+    send(&mut ws, json!({"id": "by-hash", "type": "subscribe", "payload": {"extensions": persisted}})).await;
+    let errors = expect_error_message(&mut ws, "by-hash").await;
+    assert_eq!(errors[0]["extensions"]["code"], json!("PERSISTED_QUERY_NOT_FOUND"), "{errors:?}");
+    let with_text = json!({"query": document, "extensions": persisted});
+    send(&mut ws, json!({"id": "with-text", "type": "subscribe", "payload": with_text})).await;
+    assert_eq!(positions(&mut ws, "with-text", 2).await, vec![1, 2]);
+    // The store is the server's: another connection finds the document by its hash.
+    let mut other = connected(addr).await;
+    send(&mut other, json!({"id": "by-hash", "type": "subscribe", "payload": {"extensions": persisted}})).await;
+    assert_eq!(positions(&mut other, "by-hash", 2).await, vec![1, 2]);
+    assert_still_serving(&server, addr).await;
+}
+
 /// The resident memory of a process, from `/proc/<pid>/status`, in KiB.
 fn vm_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");

@@ -1,6 +1,7 @@
 //! Tidy checks of the source tree, so that none of it depends on memory (rust-analyzer's `tidy.rs`
-//! is the model): every `.rs` file opens with a `//!` line, and the modules of `graphql/src` import
-//! one way only – `cli` → `http` → `schema` → `app` → `error` – with no circle anywhere.
+//! is the model): every `.rs` file opens with a `//!` line, the modules of `graphql/src` import
+//! one way only – `cli` → `http` → `schema` → `app` → `error` – with no circle anywhere, and the
+//! GraphQL schema registers no async-graphql extension.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -218,4 +219,33 @@ fn the_layer_scan_sees_a_circle_and_a_wrong_way_import() {
     let x: Module = vec!["app".into(), "x".into()];
     let named = named_paths(&x, "use crate::http::ServerConfig;");
     assert!(layer(&named[0]) > layer(&x));
+}
+
+/// Issue 19: in async-graphql 7.2 the mere presence of a schema extension sends every field and
+/// every list item of every answer through a slow path (a registry lookup, type-name strings, a
+/// boxed future through the extension chain), which cost a county-wide answer milliseconds. What
+/// the extensions did runs around the engine (`graphql/src/schema/checks.rs`, `bounds.rs`), and
+/// nothing in `graphql/src` may register or define one again. A source check, because a schema
+/// does not tell which extensions it has.
+#[test]
+fn the_graphql_schema_registers_no_extension() {
+    let src = root().join("graphql/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    assert!(files.len() > 15, "found only {} files", files.len());
+    let forbidden = [".extension(", "impl Extension for", "impl ExtensionFactory for", "ApolloPersistedQueries::new"];
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("readable file");
+        for (number, line) in text.lines().enumerate() {
+            // Comments may say what is forbidden; code may not do it.
+            let code = line.split("//").next().unwrap_or("");
+            for pattern in forbidden.iter().filter(|p| code.contains(*p)) {
+                found.push(format!("{}:{}: {pattern}", file.strip_prefix(&src).unwrap_or(file).display(), number + 1));
+            }
+        }
+    }
+    assert!(found.is_empty(), "a schema extension in graphql/src (see issue 19): {found:#?}");
+    let schema = std::fs::read_to_string(src.join("schema.rs")).expect("readable file");
+    assert!(schema.contains("Schema::build("), "the scan reads the schema builder");
 }

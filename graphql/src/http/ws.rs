@@ -18,10 +18,12 @@
 //! - A close reason is cut to the 123 bytes a close frame can carry (a longer one makes the frame
 //!   invalid, and the client sees a protocol failure instead of the reason).
 //!
-//! - A query or mutation sent over the socket runs as one sent by HTTP does ([`Operations`]): off
-//!   the async workers, within the request deadline and the response-size cap; only subscriptions
-//!   run for as long as the client wants them. A subscription is marked with its document and
-//!   variables, so that subscribers of the same one share each event's resolved frame
+//! - Every operation is checked as a request over HTTP is (the schema's `Executor`: persisted
+//!   queries, the cost limit, required variables; error codes on every response of its stream),
+//!   and a query or mutation sent over the socket runs as one sent by HTTP does ([`Operations`]):
+//!   off the async workers, within the request deadline and the response-size cap; only
+//!   subscriptions run for as long as the client wants them. A subscription is marked with its
+//!   document and variables, so that subscribers of the same one share each event's resolved frame
 //!   (`schema/frames.rs`).
 //! - When the server closes a connection it completes the closing handshake (RFC 6455 §7.1.1): it
 //!   waits, briefly, for the client's close frame before dropping the TCP connection, so that the
@@ -50,7 +52,7 @@ use serde::Deserialize;
 use super::ServerConfig;
 use crate::app::{App, Caller, bearer};
 use crate::error::{ApiError, Code, is_request_error};
-use crate::schema::Executor;
+use crate::schema::{Checked, Executor};
 
 /// The longest reason a close frame can carry: 125 bytes of control-frame payload less the code.
 const MAX_CLOSE_REASON: usize = 123;
@@ -157,21 +159,29 @@ struct Operations {
 
 impl async_graphql::Executor for Operations {
     async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
-        self.bounded(request).await
+        match self.executor.check(request).await {
+            Ok(checked) => self.bounded(checked).await,
+            Err(refused) => refused,
+        }
     }
 
+    /// Every operation over the socket: checked as a request over HTTP is (persisted queries, the
+    /// cost limit, required variables; nothing here is read-only), then a subscription runs as
+    /// long as the client keeps it and anything else once, within the bounds of one request. Every
+    /// response has its codes (the executor's).
     fn execute_stream(
         &self,
-        mut request: async_graphql::Request,
+        request: async_graphql::Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, async_graphql::Response> {
         let this = self.clone();
         futures::stream::once(async move {
-            if this.executor.is_subscription(&mut request).await {
-                let request = crate::schema::share_frames(request);
-                this.executor.schema().execute_stream_with_session_data(request, session_data.unwrap_or_default())
-            } else {
-                futures::stream::once(async move { this.bounded(request).await }).boxed()
+            match this.executor.check(request).await {
+                Ok(checked) if checked.is_subscription() => {
+                    this.executor.subscribe(checked, session_data.unwrap_or_default())
+                }
+                Ok(checked) => futures::stream::once(async move { this.bounded(checked).await }).boxed(),
+                Err(refused) => futures::stream::once(futures::future::ready(refused)).boxed(),
             }
         })
         .flatten()
@@ -180,13 +190,13 @@ impl async_graphql::Executor for Operations {
 }
 
 impl Operations {
-    /// A query or mutation within the bounds of one request.
-    async fn bounded(&self, mut request: async_graphql::Request) -> async_graphql::Response {
+    /// A checked query or mutation within the bounds of one request, as the connection's caller.
+    async fn bounded(&self, mut checked: Checked) -> async_graphql::Response {
         let caller = self.book.state().caller.clone();
         if let Some(caller) = caller {
-            request = request.data(caller);
+            checked = checked.data(caller);
         }
-        self.executor.execute(request, self.config.request_bounds()).await
+        self.executor.run(checked, self.config.request_bounds()).await
     }
 }
 

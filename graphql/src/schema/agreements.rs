@@ -17,7 +17,7 @@ use super::event::Event;
 use super::organisation::{Group, group_of};
 use super::scalars::{Axes, Date, DateTime, parse_id};
 use super::timeline::{Change, check_range};
-use super::{app, readable};
+use super::{app, listed, readable};
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
 
@@ -411,11 +411,8 @@ impl AgreementQuery {
     ) -> ApiResult<Vec<Agreement>> {
         let axes = Axes::new(at, as_known_at);
         let projections = readable(ctx)?.projections()?;
-        Ok(projections
-            .agreements_shared(axes.at, axes.known)
-            .into_iter()
-            .map(|view| Agreement { view, axes })
-            .collect())
+        let agreements = projections.agreements_shared(axes.at, axes.known);
+        listed(ctx, agreements.into_iter().map(|view| Agreement { view, axes }).collect())
     }
 
     /// The agreements known by `asKnownAt`, as they stood on `at`, that `filter` accepts, a page at a
@@ -513,6 +510,6 @@ impl AgreementQuery {
     ) -> ApiResult<Vec<Party>> {
         let axes = Axes::new(at, as_known_at);
         let projections = readable(ctx)?.projections()?;
-        Ok(projections.parties(axes.at, axes.known).into_iter().map(|view| Party { view, axes }).collect())
+        listed(ctx, projections.parties(axes.at, axes.known).into_iter().map(|view| Party { view, axes }).collect())
     }
 }

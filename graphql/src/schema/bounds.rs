@@ -1,5 +1,6 @@
 //! Running a request within its bounds (issue 20): off the async workers, until its deadline, up to
-//! a response size.
+//! a response size; and around the engine, the request checks (`checks.rs`) and the error codes
+//! (`error.rs`), which were schema extensions until issue 19 showed what any extension costs.
 //!
 //! The resolvers fold projections synchronously, and a county-wide fold over a large ledger takes
 //! seconds; run on the runtime's workers, four such requests left `/healthz` unanswered and went on
@@ -9,24 +10,40 @@
 //! (a county-wide list or a log scan, `cost.rs`), more for the rest, so a small query never waits
 //! behind a heavy one. Waiting for a permit counts against the deadline.
 //!
-//! The [`Bounded`] extension checks the deadline before every field and counts the size of every
-//! answered leaf: past the deadline, or over the size, each remaining field fails at once, so the
-//! work stops within one resolver's time of either, and the response becomes one error
-//! (`TIMEOUT` or `RESPONSE_TOO_LARGE`) instead of a partial answer. The HTTP layer answers 408 at the
-//! deadline itself; this is what makes the detached work stop soon after.
+//! Each request carries a [`Budget`] in its data. The deadline is checked by every resolver that
+//! reaches the application (`schema::app`, through [`check`]), which is where the work is: past
+//! it, each such resolver fails at once, so the work stops within one resolver's time (plus the
+//! plain fields of views already computed, which read no projection), and the response becomes one
+//! `TIMEOUT` error instead of a partial answer. The size is judged on the finished answer
+//! ([`json_size`] of its data, [`Budget::finish`]): over the cap, the response is one
+//! `RESPONSE_TOO_LARGE` error. So that an answer certainly over the cap is not built whole, the
+//! county-wide lists of the query root account a lower bound of their size before the engine
+//! resolves their items ([`account_list`]); once that passes the cap, every later resolver that
+//! reaches the application fails at once. The HTTP layer answers 408 at the deadline itself; this
+//! is what makes the detached work stop soon after.
+//!
+//! What this gives up against the `Bounded` extension it replaces, which saw every field: a
+//! response over the cap may be built in memory up to about the cap times the ratio of its real
+//! size to the lower bound (each leaf counted as one byte) before its work stops, where the
+//! extension stopped at the cap; and a plain field of an already computed view is not itself held
+//! to the deadline (none reads a projection). The cap is measured on the answer itself, where the
+//! extension summed its fields and counted a list's name once per item, so an answer near the cap
+//! may now pass that was refused before; no answer over it is sent.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo};
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{Name, Request, Response, ServerError, ServerResult, Value};
+use async_graphql::parser::types::{OperationType, Selection, SelectionSet};
+use async_graphql::{Context, Data, Request, Response, ServerError, Value};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use tokio::sync::Semaphore;
 
+use super::checks::Checked;
 use super::{AppSchema, PersistedQueries};
-use crate::error::{ApiError, Code};
-use async_graphql::extensions::apollo_persisted_queries::CacheStorage;
+use crate::error::{ApiError, Code, coded};
 
 /// How many GraphQL executions may run off the async workers at once.
 #[derive(Debug, Clone, Copy)]
@@ -55,13 +72,15 @@ pub(crate) struct RequestBounds {
     pub(crate) max_response_bytes: usize,
 }
 
-/// Runs GraphQL requests off the async workers, within their [`RequestBounds`].
+/// Runs GraphQL requests off the async workers, within their [`RequestBounds`], after the request
+/// checks (`checks.rs`); every response it gives has its error codes (`error.rs`).
 #[derive(Clone)]
 pub(crate) struct Executor {
     schema: AppSchema,
-    /// The schema's persisted documents: a request sent by its hash alone is priced by the
-    /// document the hash stands for, so a heavy document cannot take a light permit.
+    /// The schema's persisted documents (automatic persisted queries, `persisted.rs`).
     persisted: PersistedQueries,
+    /// The highest price of a document (`cost.rs`).
+    max_cost: u64,
     heavy: Arc<Semaphore>,
     light: Arc<Semaphore>,
 }
@@ -73,42 +92,42 @@ impl std::fmt::Debug for Executor {
 }
 
 impl Executor {
-    /// An executor over a schema (built with [`super::build_schema`], which installs [`Bounded`]).
-    pub(crate) fn new(schema: AppSchema, pools: Pools, persisted: PersistedQueries) -> Self {
+    /// An executor over a schema built with [`super::build_schema`] (which has no extensions: the
+    /// checks run here), with the store of persisted queries and the cost limit it applies.
+    pub(crate) fn new(schema: AppSchema, pools: Pools, persisted: PersistedQueries, max_cost: u64) -> Self {
         Self {
             schema,
             persisted,
+            max_cost,
             heavy: Arc::new(Semaphore::new(pools.heavy.max(1))),
             light: Arc::new(Semaphore::new(pools.light.max(1))),
         }
     }
 
-    /// The schema it executes.
-    pub(crate) fn schema(&self) -> &AppSchema {
-        &self.schema
+    /// Runs the request checks (`checks.rs`): the request, its document parsed into it, or the
+    /// response that refuses it, with its codes.
+    pub(crate) async fn check(&self, request: Request) -> Result<Checked, Response> {
+        super::checks::check(&self.persisted, self.max_cost, request).await.map_err(coded)
     }
 
-    /// Executes a request within `bounds`. Never runs past the deadline by more than one resolver's
-    /// time; a caller that stops waiting (a timed-out HTTP request) leaves the work to stop by
-    /// itself at the deadline.
-    pub(crate) async fn execute(&self, mut request: Request, bounds: RequestBounds) -> Response {
+    /// Checks and executes a request within `bounds`.
+    pub(crate) async fn execute(&self, request: Request, bounds: RequestBounds) -> Response {
+        match self.check(request).await {
+            Ok(checked) => self.run(checked, bounds).await,
+            Err(refused) => refused,
+        }
+    }
+
+    /// Executes a checked query or mutation within `bounds`. Never runs past the deadline by more
+    /// than one resolver's time; a caller that stops waiting (a timed-out HTTP request) leaves the
+    /// work to stop by itself at the deadline.
+    pub(crate) async fn run(&self, checked: Checked, bounds: RequestBounds) -> Response {
         let budget = Arc::new(Budget::new(bounds));
-        let operation_name = request.operation_name.clone();
-        let classify = |document: &ExecutableDocument| {
-            (super::cost::price(document) >= super::cost::HEAVY_BASE, is_mutation(document, operation_name.as_deref()))
-        };
-        let (heavy, mutation) = match request.parsed_query() {
-            Ok(document) => classify(document),
-            // No text: a persisted query sent by its hash, priced by its document; else not even
-            // parsed, which async-graphql refuses at once with its own message.
-            Err(_) => match persisted_document(&self.persisted, &request).await {
-                Some(document) => classify(&document),
-                None => (false, false),
-            },
-        };
-        let request = request.data(Arc::clone(&budget));
+        let heavy = checked.price >= super::cost::HEAVY_BASE;
+        let mutation = checked.operation == Some(OperationType::Mutation);
+        let request = checked.request.data(Arc::clone(&budget));
         if mutation && !heavy {
-            return budget.finish(self.schema.execute(request).await);
+            return budget.finish(coded(self.schema.execute(request).await));
         }
         let pool = if heavy { &self.heavy } else { &self.light };
         let deadline = tokio::time::Instant::from_std(bounds.deadline);
@@ -124,54 +143,18 @@ impl Executor {
             runtime.block_on(schema.execute(request))
         });
         match job.await {
-            Ok(response) => budget.finish(response),
+            Ok(response) => budget.finish(coded(response)),
             Err(e) => Response::from_errors(vec![server_error(ApiError::internal(&e))]),
         }
     }
-}
 
-impl Executor {
-    /// Whether a request is a subscription, by its text or, sent by its hash alone, by the
-    /// persisted document. A request that is neither parsed nor persisted is not (async-graphql
-    /// refuses it with its own message wherever it goes).
-    pub(crate) async fn is_subscription(&self, request: &mut Request) -> bool {
-        let name = request.operation_name.clone();
-        let kind = match request.parsed_query() {
-            Ok(document) => operation_type(document, name.as_deref()),
-            Err(_) => match persisted_document(&self.persisted, request).await {
-                Some(document) => operation_type(&document, name.as_deref()),
-                None => None,
-            },
-        };
-        kind == Some(OperationType::Subscription)
+    /// Starts a checked subscription (over the WebSocket): it runs for as long as its client keeps
+    /// it, without a deadline or a size cap, its frames shared with the other subscribers of the
+    /// same document (`frames.rs`), every response of it with its codes.
+    pub(crate) fn subscribe(&self, checked: Checked, session: Arc<Data>) -> BoxStream<'static, Response> {
+        let request = super::share_frames(checked.request);
+        self.schema.execute_stream_with_session_data(request, session).map(coded).boxed()
     }
-}
-
-/// The persisted document a text-less request names by its hash, if the store has it.
-async fn persisted_document(store: &PersistedQueries, request: &Request) -> Option<ExecutableDocument> {
-    if !request.query.trim().is_empty() {
-        return None;
-    }
-    let Some(Value::Object(persisted)) = request.extensions.get("persistedQuery") else { return None };
-    let Some(Value::String(hash)) = persisted.get("sha256Hash") else { return None };
-    store.get(hash.clone()).await
-}
-
-/// Whether the operation a request names (or its only one) is a mutation.
-fn is_mutation(document: &ExecutableDocument, name: Option<&str>) -> bool {
-    operation_type(document, name) == Some(OperationType::Mutation)
-}
-
-/// The type of the operation a request names (or of its only one); `None` when it names none
-/// that the document has.
-fn operation_type(document: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
-    let operation = match (&document.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(&Name::new(name)),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
-        (DocumentOperations::Multiple(_), None) => None,
-    };
-    operation.map(|op| op.node.ty)
 }
 
 /// A request-wide error (no location in the document), with its code.
@@ -181,13 +164,15 @@ fn server_error(error: ApiError) -> ServerError {
     server_error
 }
 
-/// One request's deadline and response-size account, shared by its resolvers.
+/// One request's deadline and response-size account, shared by its resolvers through the request's
+/// data.
 #[derive(Debug)]
-struct Budget {
+pub(super) struct Budget {
     bounds: RequestBounds,
-    /// Estimated bytes of JSON answered so far.
+    /// Bytes of JSON the answer certainly has, from the county-wide lists resolved so far
+    /// ([`account_list`]): never more than [`json_size`] of the final answer.
     spent: AtomicUsize,
-    /// The size was exceeded: every later field fails at once.
+    /// The size was exceeded: every later resolver that reaches the application fails at once.
     over: AtomicBool,
     /// The deadline was seen to pass.
     late: AtomicBool,
@@ -210,7 +195,7 @@ impl Budget {
         Ok(())
     }
 
-    /// Adds an answered field's bytes; fails when that makes the answer too large.
+    /// Adds bytes the answer certainly has; fails when that makes it too large.
     fn spend(&self, bytes: usize) -> Result<(), ApiError> {
         let spent = self.spent.fetch_add(bytes, Ordering::Relaxed).saturating_add(bytes);
         if spent > self.bounds.max_response_bytes {
@@ -242,51 +227,56 @@ impl Budget {
         Response::from_errors(vec![server_error(Self::timeout())])
     }
 
-    /// The response as sent: one error instead of a partial answer when a bound was hit.
+    /// The response as sent: one error instead of a partial answer when a bound was hit, and when
+    /// the finished answer is over the size (the authority on size: [`json_size`] of its data).
     fn finish(&self, response: Response) -> Response {
         if self.over.load(Ordering::Relaxed) {
             Response::from_errors(vec![server_error(self.too_large())])
         } else if self.late.load(Ordering::Relaxed) {
             self.timed_out()
+        } else if json_size(&response.data) > self.bounds.max_response_bytes {
+            self.over.store(true, Ordering::Relaxed);
+            Response::from_errors(vec![server_error(self.too_large())])
         } else {
             response
         }
     }
 }
 
-/// The schema extension that holds every field of a request to its [`Budget`] (a request without
-/// one, such as a subscription's over the WebSocket, is not held).
-#[derive(Debug)]
-pub(crate) struct Bounded;
-
-impl ExtensionFactory for Bounded {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Bounded)
+/// Holds a resolver to its request's [`Budget`]: fails once the deadline has passed or the answer
+/// is known to be too large. Called by `schema::app`, so by every resolver that reaches the
+/// application; a request without a budget (a subscription's) is not held.
+pub(super) fn check(ctx: &Context<'_>) -> Result<(), ApiError> {
+    match ctx.data_opt::<Arc<Budget>>() {
+        Some(budget) => budget.check(),
+        None => Ok(()),
     }
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for Bounded {
-    async fn resolve(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
-    ) -> ServerResult<Option<Value>> {
-        let Some(budget) = ctx.data_opt::<Arc<Budget>>() else {
-            return next.run(ctx, info).await;
-        };
-        let fail = |e: ApiError| async_graphql::Error::from(e).into_server_error(async_graphql::Pos::default());
-        budget.check().map_err(fail)?;
-        let name = info.alias.unwrap_or(info.name).len();
-        // An object's fields are counted as they are resolved; a leaf (a scalar, an enum, a JSON
-        // value, a list of them) is counted whole here.
-        let leaf = info.field.selection_set.node.items.is_empty();
-        let value = next.run(ctx, info).await?;
-        let bytes = name + 4 + if leaf { value.as_ref().map_or(4, json_size) } else { 0 };
-        budget.spend(bytes).map_err(fail)?;
-        Ok(value)
-    }
+/// Accounts a county-wide list of `items` objects before the engine resolves them, so that a
+/// request whose answer is certainly over the size stops at once instead of building it: each item
+/// takes at least its braces, a comma, and for every response key written directly in the field's
+/// selection (not in a fragment, which may not apply to the item's type) the key and one byte of
+/// value. A lower bound of what [`json_size`] gives the finished list, so it never refuses an
+/// answer that [`Budget::finish`] would send. Only root fields call it, so that no two accounts
+/// cover the same part of an answer.
+pub(super) fn account_list(ctx: &Context<'_>, items: usize) -> Result<(), ApiError> {
+    let Some(budget) = ctx.data_opt::<Arc<Budget>>() else { return Ok(()) };
+    let per_item = least_object_size(&ctx.item.node.selection_set.node) + 1;
+    budget.spend(items.saturating_mul(per_item))
+}
+
+/// The fewest bytes [`json_size`] gives an object answering `set`.
+fn least_object_size(set: &SelectionSet) -> usize {
+    let keys: HashSet<&str> = set
+        .items
+        .iter()
+        .filter_map(|item| match &item.node {
+            Selection::Field(field) => Some(field.node.response_key().node.as_str()),
+            Selection::FragmentSpread(_) | Selection::InlineFragment(_) => None,
+        })
+        .collect();
+    2 + keys.iter().map(|key| key.len() + 5).sum::<usize>()
 }
 
 /// About how many bytes `value` takes as JSON (escapes aside).
@@ -294,7 +284,12 @@ fn json_size(value: &Value) -> usize {
     match value {
         Value::Null => 4,
         Value::Boolean(_) => 5,
-        Value::Number(n) => n.to_string().len(),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            // Integers by their digits, without formatting them (a county-wide answer has thousands).
+            (Some(u), _) => digits(u),
+            (None, Some(i)) => 1 + digits(i.unsigned_abs()),
+            (None, None) => n.to_string().len(),
+        },
         Value::String(s) => s.len() + 2,
         Value::Enum(e) => e.len() + 2,
         Value::Binary(b) => b.len() * 4 / 3 + 4,
@@ -303,8 +298,15 @@ fn json_size(value: &Value) -> usize {
     }
 }
 
+/// The decimal digits of `n`.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |log| log as usize + 1)
+}
+
 #[cfg(test)]
 mod tests {
+    use async_graphql::extensions::apollo_persisted_queries::CacheStorage;
+
     use super::*;
 
     #[test]
@@ -332,21 +334,54 @@ mod tests {
         assert!(response.errors[0].message.contains("100 bytes"), "{:?}", response.errors);
     }
 
+    #[test]
+    fn a_finished_answer_over_the_size_becomes_one_error_and_one_within_it_is_sent_as_it_is() {
+        let later = Instant::now() + std::time::Duration::from_secs(60);
+        let budget = Budget::new(RequestBounds { deadline: later, max_response_bytes: 100 });
+        let data = |n: usize| {
+            let items: Vec<_> = (0..n).map(|i| serde_json::json!({"id": format!("agreement-{i}")})).collect();
+            Response::new(Value::from_json(serde_json::json!({"agreements": items})).expect("a GraphQL value"))
+        };
+        let small = budget.finish(data(2));
+        assert!(small.errors.is_empty(), "{:?}", small.errors);
+        let large = budget.finish(data(10));
+        assert_eq!(large.data, Value::Null);
+        assert_eq!(large.errors.len(), 1);
+        assert!(large.errors[0].message.contains("100 bytes"), "{:?}", large.errors);
+    }
+
+    #[test]
+    fn the_least_size_of_a_listed_object_is_never_more_than_its_estimate() {
+        let document =
+            async_graphql::parser::parse_query("{ agreements { id id t: title ...F ... on Agreement { kind } } }")
+                .expect("parses");
+        let Some((_, operation)) = document.operations.iter().next() else { panic!("one operation") };
+        let Selection::Field(field) = &operation.node.selection_set.node.items[0].node else { panic!("a field") };
+        let least = least_object_size(&field.node.selection_set.node);
+        // `id` once (merged), `t` aliased; the fragments may not apply, so they are not counted.
+        assert_eq!(least, 2 + (2 + 5) + (1 + 5));
+        let smallest = serde_json::json!({"id": 1, "t": 2});
+        assert_eq!(json_size(&Value::from_json(smallest).expect("a GraphQL value")), least);
+    }
+
     #[tokio::test]
     async fn a_request_sent_by_its_hash_is_priced_by_the_persisted_document() {
         let store = PersistedQueries::new();
         let heavy = "{ a: agreements { id } b: agreements { id } }";
-        let document = async_graphql::parser::parse_query(heavy).expect("parses");
-        store.set("abc123".to_owned(), document).await;
         let by_hash = |hash: &str| {
             let mut request = Request::new("");
             let persisted = serde_json::json!({"version": 1, "sha256Hash": hash});
             request.extensions.insert("persistedQuery".to_owned(), Value::from_json(persisted).expect("value"));
             request
         };
-        let found = persisted_document(&store, &by_hash("abc123")).await.expect("the stored document");
-        assert!(super::super::cost::price(&found) >= super::super::cost::HEAVY_BASE, "priced as heavy work");
-        assert!(persisted_document(&store, &by_hash("unknown")).await.is_none());
-        assert!(persisted_document(&store, &Request::new(heavy)).await.is_none(), "a text is parsed, not looked up");
+        let check = |request| super::super::checks::check(&store, u64::MAX, request);
+        let unknown = check(by_hash("abc123")).await.err().expect("an unknown hash is refused");
+        assert_eq!(unknown.errors[0].message, "PersistedQueryNotFound");
+        let document = async_graphql::parser::parse_query(heavy).expect("parses");
+        store.set("abc123".to_owned(), document).await;
+        let Ok(found) = check(by_hash("abc123")).await else { panic!("the stored document") };
+        assert!(found.price >= super::super::cost::HEAVY_BASE, "priced as heavy work");
+        let Ok(text) = check(Request::new(heavy)).await else { panic!("a text is parsed") };
+        assert_eq!(text.price, found.price);
     }
 }

@@ -8,7 +8,7 @@ use super::agreements::{Agreement, agreement_of};
 use super::enums::{CaseKind, CaseLevel, CaseStatus};
 use super::event::Event;
 use super::scalars::{Axes, Date, DateTime, parse_id};
-use super::{app, readable};
+use super::{app, listed, readable};
 use crate::error::{ApiError, ApiResult};
 
 /// An escalation case (HÖK 7.1).
@@ -103,7 +103,7 @@ impl CaseQuery {
     async fn cases(&self, ctx: &Context<'_>, at: Option<Date>, as_known_at: Option<DateTime>) -> ApiResult<Vec<Case>> {
         let axes = Axes::new(at, as_known_at);
         let projections = readable(ctx)?.projections()?;
-        Ok(projections.cases(axes.at, axes.known).into_iter().map(|view| Case { view, axes }).collect())
+        listed(ctx, projections.cases(axes.at, axes.known).into_iter().map(|view| Case { view, axes }).collect())
     }
 
     /// One escalation case.

@@ -11,11 +11,9 @@
 //! `agreements(at:)` are priced as sixty county-wide folds.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
+use async_graphql::ServerError;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Request, ServerError, ServerResult};
 
 /// The work of computing a county-wide answer or a log scan, in the units of one field.
 pub(crate) const HEAVY_BASE: u64 = 5_000;
@@ -41,43 +39,23 @@ fn list_of(field: &str, root: bool) -> (u64, bool) {
     }
 }
 
-/// The extension's factory, for `Schema::build(..).extension(CostLimit { .. })`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CostLimit {
-    /// The highest price accepted.
-    pub(crate) max: u64,
-}
-
-impl ExtensionFactory for CostLimit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(*self)
+/// Refuses a document priced over `max`. One of the request checks of `checks.rs`: it runs before
+/// async-graphql's own parse step, which also checks the recursion depth by walking every fragment
+/// spread, the exponential work this check exists to avoid (only the persisted-query and read-only
+/// checks run before it, and they only parse, in linear time). The document priced here is the one
+/// the engine is handed, so it is not parsed twice. Gives the price, by which the executor chooses
+/// the request's pool.
+pub(super) fn check(document: &ExecutableDocument, max: u64) -> Result<u64, ServerError> {
+    let price = price(document);
+    if price > max {
+        return Err(ServerError::new(
+            format!(
+                "the query is too expensive: its expanded size is {price} (fields × fragment spreads × expected list lengths, county-wide lists and log scans priced as the work they take); the limit is {max}. Ask for fewer aliases, fewer county-wide lists or fewer nested lists per request"
+            ),
+            None,
+        ));
     }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for CostLimit {
-    /// Runs before async-graphql's own parse step, which also checks the recursion depth by walking
-    /// every fragment spread, the exponential work this check exists to avoid (only the
-    /// persisted-query and read-only extensions run before it, and they only parse, in linear
-    /// time). The document parsed here is handed on, so it is not parsed twice.
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let price = price(request.parsed_query()?);
-        if price > self.max {
-            return Err(ServerError::new(
-                format!(
-                    "the query is too expensive: its expanded size is {price} (fields × fragment spreads × expected list lengths, county-wide lists and log scans priced as the work they take); the limit is {}. Ask for fewer aliases, fewer county-wide lists or fewer nested lists per request",
-                    self.max
-                ),
-                None,
-            ));
-        }
-        next.run(ctx, request).await
-    }
+    Ok(price)
 }
 
 /// The price of the most expensive operation of a document.

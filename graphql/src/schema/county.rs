@@ -17,7 +17,7 @@ use super::enums::{BodyKind, CoordinatorRole, Designator, ProblemRecipient};
 use super::event::Event;
 use super::organisation::{Group, group_of};
 use super::scalars::{Axes, Date, DateTime, parse_id};
-use super::{app, readable};
+use super::{app, listed, readable};
 use crate::error::{ApiError, ApiResult};
 
 /// The most items one page of a connection returns, and the page size when `first`/`last` is not
@@ -435,7 +435,7 @@ impl CountyQuery {
     ) -> ApiResult<Vec<StatutoryDuty>> {
         let axes = Axes::new(at, as_known_at);
         let views = readable(ctx)?.projections()?.statutory_duties(axes.at, axes.known);
-        Ok(views.into_iter().map(|view| StatutoryDuty { view, axes }).collect())
+        listed(ctx, views.into_iter().map(|view| StatutoryDuty { view, axes }).collect())
     }
 
     /// One statutory duty on `at`, as known at `asKnownAt`.
@@ -501,7 +501,7 @@ impl CountyQuery {
         let axes = Axes::new(at, as_known_at);
         let year = check_year(year.unwrap_or(axes.at.year()))?;
         let coordinators = app.projections()?.coordinators(year, axes.at, axes.known);
-        Ok(coordinators
+        let areas = coordinators
             .areas
             .iter()
             .map(|a| CoordinatorArea {
@@ -511,7 +511,8 @@ impl CountyQuery {
                 health_centre: a.health_centre.as_ref().map(Coordinator::from),
                 health_centre_open: a.health_centre_open,
             })
-            .collect())
+            .collect();
+        listed(ctx, areas)
     }
 
     /// The priority areas of `year`, as known at `asKnownAt` (Riktlinje 2).
@@ -546,7 +547,7 @@ impl CountyQuery {
         let app = readable(ctx)?;
         let year = year.map(check_year).transpose()?;
         let axes = Axes::new(None, as_known_at);
-        Ok(app
+        let funds = app
             .projections()?
             .funds(year, axes.known)
             .into_iter()
@@ -560,14 +561,16 @@ impl CountyQuery {
                 position: f.position,
                 axes,
             })
-            .collect())
+            .collect();
+        listed(ctx, funds)
     }
 
     /// Every decision-making body registered by `asKnownAt`, with its competence role.
     async fn bodies(&self, ctx: &Context<'_>, as_known_at: Option<DateTime>) -> ApiResult<Vec<Body>> {
         let app = readable(ctx)?;
         let axes = Axes::new(None, as_known_at);
-        Ok(app.projections()?.bodies(axes.known).into_iter().map(|view| Body { view }).collect())
+        let bodies = app.projections()?.bodies(axes.known).into_iter().map(|view| Body { view }).collect();
+        listed(ctx, bodies)
     }
 
     /// Decisions made by `at`, as known at `asKnownAt`, in recording order; only `body`'s, when

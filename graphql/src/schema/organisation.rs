@@ -8,7 +8,7 @@ use projections::{GroupView, MemberView};
 use super::enums::{GroupKind, MemberRole};
 use super::event::Event;
 use super::scalars::{Axes, Date, DateTime, parse_id};
-use super::{app, readable};
+use super::{app, listed, readable};
 use crate::app::App;
 use crate::error::ApiResult;
 
@@ -125,7 +125,7 @@ impl OrganisationQuery {
     ) -> ApiResult<Vec<Group>> {
         let axes = Axes::new(at, as_known_at);
         let projections = readable(ctx)?.projections()?;
-        Ok(projections.groups(axes.at, axes.known).into_iter().map(|view| Group { view, axes }).collect())
+        listed(ctx, projections.groups(axes.at, axes.known).into_iter().map(|view| Group { view, axes }).collect())
     }
 
     /// One group.

@@ -1,16 +1,16 @@
 //! Read-only requests: a request that carries [`ReadOnly`] in its data may not run a mutation.
 //! The HTTP layer marks every `GET` so (the GraphQL-over-HTTP spec: mutations only over `POST`),
-//! and the check runs after the persisted-query extension, so a mutation sent by its hash alone is
-//! refused too. The marker tells its sender that the refusal happened (the HTTP answer is then
-//! `405 Method Not Allowed`), without matching on messages.
+//! and the check ([`check`], one of the request checks of `checks.rs`) runs after the
+//! persisted-query step, so a mutation sent by its hash alone is refused too. The marker tells its
+//! sender that the refusal happened (the HTTP answer is then `405 Method Not Allowed`), without
+//! matching on messages.
 
 use std::any::TypeId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
-use async_graphql::parser::types::{DocumentOperations, OperationDefinition, OperationType};
-use async_graphql::{Request, ServerError, ServerResult};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition, OperationType};
+use async_graphql::{Request, ServerError};
 
 /// The mark of a request that may only read; after execution, whether a mutation was refused.
 #[derive(Debug, Clone, Default)]
@@ -25,39 +25,17 @@ impl ReadOnly {
     }
 }
 
-/// The extension that refuses a mutation in a request marked [`ReadOnly`].
-#[derive(Debug)]
-pub(crate) struct ReadOnlyCheck;
-
-impl ExtensionFactory for ReadOnlyCheck {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ReadOnlyCheck)
+/// Refuses a mutation in a request marked [`ReadOnly`] (and marks the refusal); any other request
+/// passes.
+pub(super) fn check(document: &ExecutableDocument, request: &Request) -> Result<(), ServerError> {
+    let marker = request.data.get(&TypeId::of::<ReadOnly>()).and_then(|data| data.downcast_ref::<ReadOnly>());
+    let Some(marker) = marker else { return Ok(()) };
+    let operation = selected(&document.operations, request.operation_name.as_deref());
+    if operation.is_some_and(|op| op.ty == OperationType::Mutation) {
+        marker.refused.store(true, Ordering::Relaxed);
+        return Err(ServerError::new("a mutation cannot be sent with GET, which only reads; send it with POST", None));
     }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for ReadOnlyCheck {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let marker = request.data.get(&TypeId::of::<ReadOnly>()).and_then(|data| data.downcast_ref::<ReadOnly>());
-        if let Some(marker) = marker.cloned() {
-            let name = request.operation_name.clone();
-            // Parsed once: the document is kept in the request for the steps after this one.
-            let document = request.parsed_query()?;
-            if selected(&document.operations, name.as_deref()).is_some_and(|op| op.ty == OperationType::Mutation) {
-                marker.refused.store(true, Ordering::Relaxed);
-                return Err(ServerError::new(
-                    "a mutation cannot be sent with GET, which only reads; send it with POST",
-                    None,
-                ));
-            }
-        }
-        next.run(ctx, request).await
-    }
+    Ok(())
 }
 
 /// The operation a request runs, chosen as async-graphql chooses it; `None` when there is no such

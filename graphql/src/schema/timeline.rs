@@ -8,8 +8,8 @@ use ledger::{Position, Timestamp};
 use projections::{ChangeKind, DeadlineKind, FindingKind};
 
 use super::event::Event;
-use super::readable;
 use super::scalars::{Axes, Date, DateTime};
+use super::{listed, readable};
 use crate::error::{ApiError, ApiResult};
 
 /// What kind of change (`Change.kind` holds its name).
@@ -487,11 +487,12 @@ impl TimelineQuery {
         let axes = Axes::new(None, as_known_at);
         let changes = app.projections()?.changes(from.0, to.0, axes.known);
         let kinds: Option<Vec<&str>> = kinds.map(|k| k.into_iter().map(graphql_name).collect());
-        Ok(changes
+        let changes = changes
             .into_iter()
             .map(Change::from)
             .filter(|c| wanted(&c.kind, c.agreement.as_deref(), kinds.as_deref(), agreement.as_deref()))
-            .collect())
+            .collect();
+        listed(ctx, changes)
     }
 
     /// Deadlines between two dates (inclusive), as known at `asKnownAt`; only those of
@@ -510,11 +511,12 @@ impl TimelineQuery {
         let axes = Axes::new(None, as_known_at);
         let deadlines = app.projections()?.deadlines(from.0, to.0, axes.known);
         let kinds: Option<Vec<&str>> = kinds.map(|k| k.into_iter().map(graphql_name).collect());
-        Ok(deadlines
+        let deadlines = deadlines
             .into_iter()
             .map(Deadline::from)
             .filter(|d| wanted(&d.kind, d.agreement.as_deref(), kinds.as_deref(), agreement.as_deref()))
-            .collect())
+            .collect();
+        listed(ctx, deadlines)
     }
 
     /// What an auditor should look at on `at`, as known at `asKnownAt`, rule by rule (see
@@ -529,13 +531,14 @@ impl TimelineQuery {
         let app = readable(ctx)?;
         let axes = Axes::new(at, as_known_at);
         let kinds: Option<Vec<&str>> = kinds.map(|k| k.into_iter().map(graphql_name).collect());
-        Ok(app
+        let findings = app
             .projections()?
             .findings(axes.at, axes.known)
             .into_iter()
             .map(Finding::from)
             .filter(|f| wanted(&f.kind, None, kinds.as_deref(), None))
-            .collect())
+            .collect();
+        listed(ctx, findings)
     }
 }
 

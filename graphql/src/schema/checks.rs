@@ -1,0 +1,72 @@
+//! The request checks, run around the engine instead of inside it: the [`Executor`] runs them on
+//! every request before it executes, and the WebSocket layer through it on every operation,
+//! subscriptions included.
+//!
+//! In the order the schema extensions ran them before (issue 19): the persisted-query protocol
+//! (`persisted.rs`: a request sent by its hash alone gets its document here, one sent with its
+//! hash is kept), the parse (once: the document is handed to the engine with
+//! `Request::set_parsed_query`, so the engine does not parse it again), the read-only check
+//! (`read_only.rs`: no mutation over `GET`), the cost check (`cost.rs`, on the real document,
+//! whichever way it came) and the required variables (`variables.rs`). A refused request is
+//! answered as the engine answers one it refuses before execution (`Response::from_errors`), and
+//! gets its code in `error.rs` like every other response.
+//!
+//! Why not extensions: in async-graphql 7.2 the mere presence of any schema extension sends every
+//! field and every list item of every answer through a slow path (a registry lookup by type name,
+//! type-name strings per list item, a `ResolveInfo` and a boxed future through the extension
+//! chain); a county-wide answer has thousands of fields, and that cost milliseconds
+//! (BENCHMARKS.md, issue 19). So the schema has none, and `tests/it/tidy.rs` fails if one is
+//! registered again.
+//!
+//! [`Executor`]: super::Executor
+
+use async_graphql::parser::parse_query;
+use async_graphql::parser::types::OperationType;
+use async_graphql::{Request, Response, ServerError};
+
+use super::persisted::PersistedQueries;
+use super::read_only::selected;
+use super::{cost, read_only, variables};
+
+/// A request that passed the checks, its document parsed into it.
+pub(crate) struct Checked {
+    /// The request, with its document set (`Request::set_parsed_query`).
+    pub(super) request: Request,
+    /// The type of the operation it runs; `None` when the document has no operation the request
+    /// names, which the engine refuses with its own message.
+    pub(super) operation: Option<OperationType>,
+    /// The document's price (`cost.rs`), by which the executor chooses a pool.
+    pub(super) price: u64,
+}
+
+impl Checked {
+    /// Whether the request runs a subscription.
+    pub(crate) fn is_subscription(&self) -> bool {
+        self.operation == Some(OperationType::Subscription)
+    }
+
+    /// Adds data to the request, as `Request::data` does.
+    pub(crate) fn data<D: std::any::Any + Send + Sync>(mut self, data: D) -> Self {
+        self.request = self.request.data(data);
+        self
+    }
+}
+
+/// Runs the checks on a request: its document, or the response that refuses it (without codes yet;
+/// the executor gives every response its codes).
+pub(super) async fn check(persisted: &PersistedQueries, max_cost: u64, request: Request) -> Result<Checked, Response> {
+    checked(persisted, max_cost, request).await.map_err(|error| Response::from_errors(vec![error]))
+}
+
+async fn checked(persisted: &PersistedQueries, max_cost: u64, mut request: Request) -> Result<Checked, ServerError> {
+    let document = match persisted.apply(&mut request).await? {
+        Some(document) => document,
+        None => parse_query(&request.query)?,
+    };
+    read_only::check(&document, &request)?;
+    let price = cost::check(&document, max_cost)?;
+    variables::check(&document, &request)?;
+    let operation = selected(&document.operations, request.operation_name.as_deref()).map(|op| op.ty);
+    request.set_parsed_query(document);
+    Ok(Checked { request, operation, price })
+}
