@@ -58,7 +58,7 @@ impl App {
     }
 
     /// [`App::new`] from projections of the ledger's first events (a start-up snapshot's, from
-    /// [`crate::app::load_snapshot`]): only the events after them are folded.
+    /// `app/snapshot.rs`): only the events after them are folded.
     pub fn new_from(
         ledger: Ledger,
         tokens: Arc<TokenStore>,
