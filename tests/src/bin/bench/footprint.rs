@@ -1,7 +1,8 @@
 //! Section 6: footprint. Bytes on disk of the ledger against its JSON Lines export (and SQLite's
 //! file for the same rows), and a child process serving the data directory exactly as
 //! `samverkan serve` does: time from spawn until `/healthz` answers, and its peak RSS (`VmHWM`)
-//! after a county-wide query.
+//! after a county-wide query – once folding the whole ledger, once from the snapshot the first
+//! (gracefully stopped) run left.
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::MetadataExt;
@@ -52,6 +53,44 @@ pub(crate) fn run(data: &Dataset, report: &mut Report) -> anyhow::Result<()> {
         Verdict::of(ledger_alloc as f64 <= 3.0 * jsonl as f64),
     );
 
+    // The first start folds the whole ledger; a graceful stop keeps the snapshot and the ledger's
+    // indexes; the second start reads them.
+    let mut rows = Vec::new();
+    for (what, target) in
+        [("no snapshot: fold the whole ledger", "≤ 2 s"), ("from the snapshot the first one left", "≤ 1 s")]
+    {
+        let (serving, peak) = serve_once(data)?;
+        rows.push((what, target, serving, peak));
+    }
+    for (what, target, serving, _) in &rows {
+        let limit = if target.contains('1') { 1.0 } else { 2.0 };
+        report.row(
+            "6",
+            format!("start to serving (`samverkan serve`: open, {what}, bind, /healthz answers)"),
+            format!("{serving:.2} s"),
+            "",
+            "",
+            *target,
+            Verdict::of(*serving <= limit),
+        );
+    }
+    for (what, _, _, peak) in &rows {
+        report.row(
+            "6",
+            format!("peak RSS of the serving process (VmHWM, after a county-wide query; {what})"),
+            bytes(*peak),
+            "",
+            "",
+            "≤ 400 MiB",
+            Verdict::of(*peak <= 400 * 1024 * 1024),
+        );
+    }
+    Ok(())
+}
+
+/// Starts `samverkan serve` on the data directory, times it until `/healthz` answers, asks a
+/// county-wide question, reads its peak RSS and stops it gracefully (which keeps the snapshot).
+fn serve_once(data: &Dataset) -> anyhow::Result<(f64, u64)> {
     // A free port for the child (a small race with other processes binding meanwhile).
     let addr: SocketAddr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let exe = std::env::current_exe()?;
@@ -83,26 +122,16 @@ pub(crate) fn run(data: &Dataset, report: &mut Report) -> anyhow::Result<()> {
         let peak = proc_status(child.id(), "VmHWM:").ok_or_else(|| anyhow::anyhow!("no VmHWM for the child"))?;
         Ok((serving, peak))
     })();
-    let _ = child.kill();
+    // SIGTERM: the graceful stop, which keeps the snapshot for the next start.
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = Instant::now() + BOUND;
+    while child.try_wait()?.is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let _ = child.wait();
-    let (serving, peak) = result?;
-    report.row(
-        "6",
-        "start to serving (`samverkan serve`: open, fold the whole ledger, bind, /healthz answers)",
-        format!("{serving:.2} s"),
-        "",
-        "",
-        "≤ 2 s",
-        Verdict::of(serving <= 2.0),
-    );
-    report.row(
-        "6",
-        "peak RSS of the serving process (VmHWM, after a county-wide query)",
-        bytes(peak),
-        "",
-        "",
-        "≤ 1 GiB",
-        Verdict::of(peak <= 1024 * 1024 * 1024),
-    );
-    Ok(())
+    result
 }
