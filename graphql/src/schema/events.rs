@@ -290,7 +290,7 @@ enum Step {
 
 /// Reads the log from `start` and then follows the head. The cursor is the only state: each step
 /// takes at most `REPLAY_CHUNK` events after the last one delivered, from the projections' memory
-/// when they are applied there (no copy, no decoding), else from sled, so a slow consumer
+/// when they are applied there (decoded from their compact form), else from sled, so a slow consumer
 /// (whose WebSocket is not being drained) simply stops this stream from being polled; nothing is
 /// buffered for it. With a `holder`, the token's validity is checked before every event and
 /// whenever tokens change while it waits.
