@@ -47,19 +47,60 @@ pub(crate) fn schema_version(_type_name: &str) -> u16 {
     1
 }
 
-/// The stored body. Field order is part of the format.
+/// The stored body. Field order is part of the format (serde writes a reference as the value it
+/// points to, so borrowing changes no byte).
 #[derive(Debug, Serialize)]
-struct Body {
+struct Body<'a> {
     position: u64,
     id: EventId,
-    stream: StreamId,
+    stream: &'a StreamId,
     stream_version: u64,
-    event_type: String,
+    event_type: &'a str,
     effective: Date,
     recorded_at: Timestamp,
-    recorded_by: String,
-    source: Option<Source>,
+    recorded_by: &'a str,
+    source: Option<&'a Source>,
     payload: Vec<u8>,
+}
+
+/// The record of an event: the envelope with `prev_hash` and `hash` (zeros for a hash still to be
+/// computed), then the body, refused past [`MAX_BODY_BYTES`].
+fn record_of(
+    (position, id, stream, stream_version): (Position, EventId, &StreamId, u64),
+    (effective, recorded_at, recorded_by, source): (Date, Timestamp, &str, Option<&Source>),
+    data: &EventData,
+    prev_hash: &Hash,
+    hash: &[u8; 32],
+) -> Result<Vec<u8>> {
+    let type_name = data.type_name();
+    let cannot = |e: String| LedgerError::InvalidEvent(format!("cannot encode {type_name}: {e}"));
+    let payload = data.encode_payload(config()).map_err(|e| cannot(e.to_string()))?;
+    let body = Body {
+        position: position.get(),
+        id,
+        stream,
+        stream_version,
+        event_type: type_name,
+        effective,
+        recorded_at,
+        recorded_by,
+        source,
+        payload,
+    };
+    let body_bytes = bincode::serde::encode_to_vec(&body, config()).map_err(|e| cannot(e.to_string()))?;
+    if body_bytes.len() > MAX_BODY_BYTES {
+        return Err(LedgerError::InvalidEvent(format!(
+            "{type_name} is {} bytes encoded; the limit is {MAX_BODY_BYTES}",
+            body_bytes.len()
+        )));
+    }
+    let mut record = Vec::with_capacity(HEADER_LEN + body_bytes.len());
+    record.push(FORMAT_VERSION);
+    record.extend_from_slice(&schema_version(type_name).to_be_bytes());
+    record.extend_from_slice(prev_hash.as_bytes());
+    record.extend_from_slice(hash);
+    record.extend_from_slice(&body_bytes);
+    Ok(record)
 }
 
 /// [`Body`] as read: the type and the payload borrowed from the record (the same bytes – bincode
@@ -96,38 +137,14 @@ pub(crate) struct Unsealed<'a> {
 /// Seals an event into the chain: encodes it, computes its hash, and returns the stored record bytes
 /// with the event as it will be read back.
 pub(crate) fn seal(event: Unsealed<'_>, prev_hash: Hash) -> Result<(Vec<u8>, RecordedEvent)> {
-    let type_name = event.data.type_name();
     check_interchange(&event)?;
-    let payload = event
-        .data
-        .encode_payload(config())
-        .map_err(|e| LedgerError::InvalidEvent(format!("cannot encode {type_name}: {e}")))?;
-    let body = Body {
-        position: event.position.get(),
-        id: event.id,
-        stream: event.stream.clone(),
-        stream_version: event.stream_version,
-        event_type: type_name.to_owned(),
-        effective: event.effective,
-        recorded_at: event.recorded_at,
-        recorded_by: event.recorded_by.clone(),
-        source: event.source.clone(),
-        payload,
-    };
-    let body_bytes = bincode::serde::encode_to_vec(&body, config())
-        .map_err(|e| LedgerError::InvalidEvent(format!("cannot encode {type_name}: {e}")))?;
-    if body_bytes.len() > MAX_BODY_BYTES {
-        return Err(LedgerError::InvalidEvent(format!(
-            "{type_name} is {} bytes encoded; the limit is {MAX_BODY_BYTES}",
-            body_bytes.len()
-        )));
-    }
-    let mut record = Vec::with_capacity(HEADER_LEN + body_bytes.len());
-    record.push(FORMAT_VERSION);
-    record.extend_from_slice(&schema_version(type_name).to_be_bytes());
-    record.extend_from_slice(prev_hash.as_bytes());
-    record.extend_from_slice(&[0; 32]);
-    record.extend_from_slice(&body_bytes);
+    let mut record = record_of(
+        (event.position, event.id, &event.stream, event.stream_version),
+        (event.effective, event.recorded_at, &event.recorded_by, event.source.as_ref()),
+        event.data,
+        &prev_hash,
+        &[0; 32],
+    )?;
     let hash = hash_of_record_bytes(&record);
     record[35..67].copy_from_slice(hash.as_bytes());
     let recorded = RecordedEvent {
@@ -268,32 +285,13 @@ pub(crate) fn decode(position: Position, record: &[u8]) -> Result<RecordedEvent>
 /// [`decode`] reads back as the same event; the stored bytes themselves unless the event was
 /// upcast from an older schema).
 pub(crate) fn encode_again(event: &RecordedEvent) -> Result<Vec<u8>> {
-    let type_name = event.data.type_name();
-    let payload = event
-        .data
-        .encode_payload(config())
-        .map_err(|e| LedgerError::InvalidEvent(format!("cannot encode {type_name}: {e}")))?;
-    let body = Body {
-        position: event.position.get(),
-        id: event.id,
-        stream: event.stream.clone(),
-        stream_version: event.stream_version,
-        event_type: type_name.to_owned(),
-        effective: event.effective,
-        recorded_at: event.recorded_at,
-        recorded_by: event.recorded_by.clone(),
-        source: event.source.clone(),
-        payload,
-    };
-    let body_bytes = bincode::serde::encode_to_vec(&body, config())
-        .map_err(|e| LedgerError::InvalidEvent(format!("cannot encode {type_name}: {e}")))?;
-    let mut record = Vec::with_capacity(HEADER_LEN + body_bytes.len());
-    record.push(FORMAT_VERSION);
-    record.extend_from_slice(&schema_version(type_name).to_be_bytes());
-    record.extend_from_slice(event.prev_hash.as_bytes());
-    record.extend_from_slice(event.hash.as_bytes());
-    record.extend_from_slice(&body_bytes);
-    Ok(record)
+    record_of(
+        (event.position, event.id, &event.stream, event.stream_version),
+        (event.effective, event.recorded_at, &event.recorded_by, event.source.as_ref()),
+        &event.data,
+        &event.prev_hash,
+        event.hash.as_bytes(),
+    )
 }
 
 /// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`), which must reach the decoder
