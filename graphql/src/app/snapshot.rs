@@ -77,12 +77,21 @@ fn refused(reason: String) -> (Projections, Start) {
     (Projections::new(), Start::Refused(reason))
 }
 
-/// Writes `projections` as the data directory's snapshot (module docs).
+/// Writes `projections` as the data directory's snapshot (module docs). A write that fails (a full
+/// disk) leaves no partial file behind.
 pub(crate) fn save(root: &Path, projections: &Projections) -> anyhow::Result<()> {
+    let temporary = root.join(format!("{FILE}.tmp"));
+    let saved = write(root, &temporary, projections);
+    if saved.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    saved
+}
+
+fn write(root: &Path, temporary: &Path, projections: &Projections) -> anyhow::Result<()> {
     use anyhow::Context;
     let path = root.join(FILE);
-    let temporary = root.join(format!("{FILE}.tmp"));
-    let file = File::create(&temporary).with_context(|| format!("cannot create {}", temporary.display()))?;
+    let file = File::create(temporary).with_context(|| format!("cannot create {}", temporary.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     projections.write_snapshot(&mut out).with_context(|| format!("cannot write {}", temporary.display()))?;
     let file = out
@@ -91,8 +100,34 @@ pub(crate) fn save(root: &Path, projections: &Projections) -> anyhow::Result<()>
         .with_context(|| format!("cannot write {}", temporary.display()))?;
     file.sync_all().with_context(|| format!("cannot sync {}", temporary.display()))?;
     drop(file);
-    std::fs::rename(&temporary, &path)
+    std::fs::rename(temporary, &path)
         .with_context(|| format!("cannot rename {} to {}", temporary.display(), path.display()))?;
     File::open(root).and_then(|dir| dir.sync_all()).with_context(|| format!("cannot sync {}", root.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use projections::Projections;
+
+    use super::{FILE, Start, load, save};
+
+    /// Saved, the snapshot is found at the next load; a save that fails (here the rename, over a
+    /// directory in its place) leaves no partial file behind and the error says so.
+    #[test]
+    fn a_saved_snapshot_loads_and_a_failed_save_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ledger = ledger::Ledger::open(dir.path().join("ledger"), ledger::LedgerConfig::default()).expect("ledger");
+        assert!(matches!(load(dir.path(), &ledger).1, Start::None));
+        save(dir.path(), &Projections::new()).expect("saves");
+        assert!(matches!(load(dir.path(), &ledger).1, Start::Snapshot { position: 0 }));
+
+        let other = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(other.path().join(FILE).join("in-the-way")).expect("a directory in its place");
+        let error = save(other.path(), &Projections::new()).expect_err("the rename fails");
+        assert!(format!("{error:#}").contains("cannot rename"), "{error:#}");
+        assert!(!other.path().join(format!("{FILE}.tmp")).exists(), "no partial file left");
+    }
 }

@@ -294,12 +294,19 @@ fn save(dir: &std::path::Path, indexes: &Indexes, head: &crate::sequence::Head) 
     let digest = sha2::Sha256::digest(&bytes);
     bytes.extend_from_slice(&digest);
     let temporary = dir.join(format!("{FILE}.tmp"));
-    let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(&bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&temporary, dir.join(FILE))?;
-    std::fs::File::open(dir)?.sync_all()
+    let written = (|| {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temporary, dir.join(FILE))?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        // A full disk leaves no partial file behind.
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
 }
 
 /// The indexes kept in `file`, and the position they go up to, when the file is intact and of this
