@@ -123,8 +123,10 @@ async fn sixty_four_concurrent_mutations_share_a_few_commit_groups() {
     assert_eq!(positions, (2..=65).collect::<Vec<u64>>(), "every mutation stored once, gapless");
     assert_eq!(server.ledger.head().position, Position::new(65));
     let groups = groups.load(Ordering::SeqCst);
-    // One group for the first, and the ledger's writer may split the other 63 where it wakes.
-    assert!(groups <= 4, "64 mutations took {groups} commit groups");
+    // One group for the first, and the ledger's writer may split the other 63 where it wakes – more
+    // often on a loaded machine (5 groups seen once in a full parallel run). Without sharing they
+    // would take 64.
+    assert!(groups <= 8, "64 mutations took {groups} commit groups");
 }
 
 /// Mutations racing over HTTP, likely in one batch: of two registrations of one new party exactly
