@@ -267,6 +267,14 @@ impl StreamId {
     }
 }
 
+/// A stream is looked up by its name (a set of streams asked whether it holds a name): sound, since
+/// `Eq`, `Ord` and `Hash` are derived from the name alone.
+impl std::borrow::Borrow<str> for StreamId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for StreamId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

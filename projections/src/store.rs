@@ -169,9 +169,7 @@ impl Projections {
     /// read from the ledger) should call [`Projections::apply_compact`].
     pub fn apply(&mut self, event: &RecordedEvent) -> Result<()> {
         if self.admit(event)? {
-            let compact = CompactEvent::of(event)
-                .map_err(|e| ProjectionError::Unencodable { position: event.position(), reason: e.to_string() })?;
-            self.index(event, compact);
+            self.index(event, compact_of(event)?);
         }
         Ok(())
     }
@@ -185,12 +183,6 @@ impl Projections {
             self.index(event, compact);
         }
         Ok(())
-    }
-
-    /// [`Projections::apply`] for an event already shared (as a writer hands it back after its
-    /// commit).
-    pub fn apply_shared(&mut self, event: Arc<RecordedEvent>) -> Result<()> {
-        self.apply(&event)
     }
 
     /// The applied event at `position`.
@@ -221,14 +213,6 @@ impl Projections {
     pub fn events_after(&self, after: Position, limit: usize) -> Vec<Arc<RecordedEvent>> {
         let start = usize::try_from(after.get()).unwrap_or(usize::MAX).min(self.log.len());
         self.log[start..].iter().take(limit).map(expand).collect()
-    }
-
-    /// Every applied event of one stream, in stream order (empty for a stream never seen).
-    pub fn stream_events(&self, stream: &StreamId) -> Vec<Arc<RecordedEvent>> {
-        match self.streams.get(stream.as_str()) {
-            Some(list) => self.decoded_list(*list).to_vec(),
-            None => Vec::new(),
-        }
     }
 
     /// The positions of one stream's applied events, in stream order.
@@ -475,6 +459,12 @@ fn entity_name(kind: &str, slug: &str) -> String {
     name.push('/');
     name.push_str(slug);
     name
+}
+
+/// The compact form of an event given without its stored bytes (encoded again).
+fn compact_of(event: &RecordedEvent) -> Result<CompactEvent> {
+    CompactEvent::of(event)
+        .map_err(|e| ProjectionError::Unencodable { position: event.position(), reason: e.to_string() })
 }
 
 /// The event a compact one stands for.

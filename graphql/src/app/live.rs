@@ -132,7 +132,7 @@ impl LiveProjections {
     pub fn apply_committed(&self, event: Arc<RecordedEvent>) {
         let applied = match self.inner.write() {
             Ok(mut projections) if event.position() <= projections.head().next() => {
-                projections.apply_shared(event).map_err(FoldError::from)
+                projections.apply(&event).map_err(FoldError::from)
             }
             Ok(mut projections) => apply_new(&mut projections, &self.ledger).map(|_| ()),
             Err(_) => {

@@ -116,14 +116,16 @@ impl EventFilter {
 
     /// Whether an event of this stream and type passes.
     fn accepts_summary(&self, summary: &projections::EventSummary<'_>) -> bool {
-        self.streams.as_ref().is_none_or(|s| s.iter().any(|s| s.as_str() == summary.stream))
+        self.streams.as_ref().is_none_or(|s| s.contains(summary.stream))
             && self.types.as_ref().is_none_or(|t| t.contains(&summary.type_name))
     }
 
     /// Whether the event passes.
     pub(super) fn accepts(&self, event: &RecordedEvent) -> bool {
-        self.streams.as_ref().is_none_or(|s| s.contains(event.stream()))
-            && self.types.as_ref().is_none_or(|t| t.contains(event.type_name()))
+        self.accepts_summary(&projections::EventSummary {
+            stream: event.stream().as_str(),
+            type_name: event.type_name(),
+        })
     }
 }
 

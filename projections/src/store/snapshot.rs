@@ -159,7 +159,7 @@ impl Projections {
         }
         let facts: Vec<(i64, u32, u8)> = take(&mut input, "facts")?;
         let ids: Vec<EventId> = take(&mut input, "ids")?;
-        let mut projections = Projections {
+        let projections = Projections {
             head,
             head_recorded_at: head_recorded_at.map(Timestamp::from_micros),
             streams: names.iter().enumerate().map(|(list, name)| (name.clone(), list as u32)).collect(),
@@ -210,7 +210,6 @@ impl Projections {
         if !consistent {
             return Err(SnapshotError::Undecodable("its indexes do not agree with its events".into()));
         }
-        projections.timelines = Default::default();
         Ok(projections)
     }
 }

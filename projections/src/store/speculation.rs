@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use ledger::{CompactEvent, RecordedEvent, Timestamp};
+use ledger::{RecordedEvent, Timestamp};
 
 use super::{Projections, Registry};
 use crate::error::Result;
@@ -92,14 +92,11 @@ impl Projections {
 }
 
 impl Speculation<'_> {
-    /// Applies a proposed event on top, as [`Projections::apply_shared`] would (the same checks:
+    /// Applies a proposed event on top, as [`Projections::apply`] would (the same checks:
     /// the next position, record time not going backwards; an event applied before is ignored).
     pub fn apply(&mut self, event: Arc<RecordedEvent>) -> Result<()> {
         if self.projections.admit(&event)? {
-            let compact = CompactEvent::of(&event).map_err(|e| crate::ProjectionError::Unencodable {
-                position: event.position(),
-                reason: e.to_string(),
-            })?;
+            let compact = super::compact_of(&event)?;
             if self.mark.timelines.is_none() {
                 self.mark.timelines = Some(std::mem::take(&mut self.projections.timelines));
             }
