@@ -268,7 +268,6 @@ fn config() -> impl bincode::config::Config {
 
 fn save(dir: &std::path::Path, indexes: &Indexes, head: &crate::sequence::Head) -> std::io::Result<()> {
     use sha2::Digest;
-    use std::io::Write;
     let end = head.position.get();
     let mut ids: Vec<(u64, EventId)> =
         indexes.ids.iter().filter(|(_, p)| **p <= end).map(|(id, p)| (*p, *id)).collect();
@@ -293,20 +292,7 @@ fn save(dir: &std::path::Path, indexes: &Indexes, head: &crate::sequence::Head) 
     bytes.extend_from_slice(&body);
     let digest = sha2::Sha256::digest(&bytes);
     bytes.extend_from_slice(&digest);
-    let temporary = dir.join(format!("{FILE}.tmp"));
-    let written = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temporary, dir.join(FILE))?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if written.is_err() {
-        // A full disk leaves no partial file behind.
-        let _ = std::fs::remove_file(&temporary);
-    }
-    written
+    super::durability::replace_file(dir, FILE, &bytes)
 }
 
 /// The indexes kept in `file`, and the position they go up to, when the file is intact and of this

@@ -9,7 +9,6 @@
 //! may lag sled's head – a log longer than the manifest is fine – but never runs ahead of what is
 //! durable, because it is written only after the sync that made its head durable.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::chain::Hash;
@@ -71,14 +70,8 @@ impl Manifest {
 
     /// Replaces the manifest atomically and durably.
     pub(crate) fn write(&self, dir: &Path) -> std::io::Result<()> {
-        let tmp: PathBuf = dir.join(format!("{FILE}.tmp"));
-        {
-            let mut file = std::fs::File::create(&tmp)?;
-            write!(file, "{MAGIC}\nposition {}\nhash {}\n", self.position.get(), self.hash)?;
-            file.sync_all()?;
-        }
-        std::fs::rename(&tmp, dir.join(FILE))?;
-        std::fs::File::open(dir)?.sync_all()
+        let text = format!("{MAGIC}\nposition {}\nhash {}\n", self.position.get(), self.hash);
+        super::durability::replace_file(dir, FILE, text.as_bytes())
     }
 }
 
