@@ -2,7 +2,10 @@
 //! projections) holds instead of the decoded form, which is three to four times larger.
 //!
 //! The bytes are the ledger's own record encoding (`encoding.rs`), so only this crate reads them;
-//! [`CompactEvent::expand`] decodes them again when the event is needed.
+//! [`CompactEvent::expand`] decodes them again when the event is needed. They are a slice of a
+//! shared buffer ([`bytes::Bytes`]): the ledger's chunk the record was read from, or a snapshot's
+//! block of records, so a million events are not a million allocations, and a clone of the
+//! projections shares them instead of copying them.
 
 use crate::encoding;
 use crate::error::Result;
@@ -16,7 +19,7 @@ use crate::id::Position;
 #[derive(Clone, PartialEq, Eq)]
 pub struct CompactEvent {
     position: Position,
-    record: Box<[u8]>,
+    record: bytes::Bytes,
 }
 
 impl std::fmt::Debug for CompactEvent {
@@ -29,20 +32,21 @@ impl CompactEvent {
     /// The compact form of an event (encoded again; an event read from the ledger comes with its
     /// stored bytes from [`crate::Ledger::read_compact_from`] instead).
     pub fn of(event: &RecordedEvent) -> Result<Self> {
-        Ok(Self { position: event.position(), record: encoding::encode_again(event)?.into_boxed_slice() })
+        Ok(Self { position: event.position(), record: encoding::encode_again(event)?.into() })
     }
 
-    /// Stored record bytes that were just decoded as an event at `position`.
-    pub(crate) fn stored(position: Position, record: &[u8]) -> Self {
-        Self { position, record: record.into() }
+    /// Stored record bytes that were just decoded as an event at `position` (a slice of the
+    /// chunk they were read from, shared, not copied).
+    pub(crate) fn stored(position: Position, record: bytes::Bytes) -> Self {
+        Self { position, record }
     }
 
     /// Record bytes kept elsewhere (a snapshot) for the event at `position`. Only the envelope is
-    /// checked here; whoever kept them must have kept them intact (a snapshot is hashed), since
-    /// [`CompactEvent::expand`] is expected never to fail.
-    pub fn from_bytes(position: Position, record: Vec<u8>) -> Result<Self> {
+    /// checked here; whoever kept them must have kept them intact (a snapshot is checksummed),
+    /// since [`CompactEvent::expand`] is expected never to fail.
+    pub fn from_bytes(position: Position, record: bytes::Bytes) -> Result<Self> {
         encoding::check_envelope(position, &record)?;
-        Ok(Self { position, record: record.into_boxed_slice() })
+        Ok(Self { position, record })
     }
 
     /// The record bytes (to keep them elsewhere, for [`CompactEvent::from_bytes`]).
@@ -120,7 +124,7 @@ mod tests {
             let position = Position::new(index as u64 + 1);
             let event = crate::encoding::decode(position, &bytes).expect("decodes");
             let compact = CompactEvent::of(&event).expect("encodes");
-            assert_eq!(compact, CompactEvent::stored(position, &bytes), "{}", event.type_name());
+            assert_eq!(compact, CompactEvent::stored(position, bytes.clone().into()), "{}", event.type_name());
             assert_eq!(compact.expand().expect("expands"), event);
             types.insert(event.type_name());
         }

@@ -646,7 +646,8 @@ impl Ledger {
         let start = from.max(Position::FIRST);
         self.shared.trees.records(start, end).map(|entry| {
             entry.and_then(|(position, record)| {
-                encoding::decode(position, &record).map(|event| (event, CompactEvent::stored(position, &record)))
+                encoding::decode(position, &record)
+                    .map(|event| (event, CompactEvent::stored(position, bytes::Bytes::from_owner(record))))
             })
         })
     }

@@ -63,7 +63,7 @@ pub enum SnapshotError {
         /// The format this build reads.
         expected: u32,
     },
-    /// Its bytes are not the ones its hash was computed over: damaged.
+    /// Its bytes are not the ones its checksum was computed over: damaged.
     #[error("the snapshot's checksum does not match its contents")]
     Checksum,
     /// Its fields could not be read as written (damaged or cut short).

@@ -14,7 +14,6 @@
 use std::collections::BTreeSet;
 
 use foldhash::HashMap;
-use std::hash::Hash;
 use std::sync::Arc;
 
 use ledger::{
@@ -36,45 +35,11 @@ pub use speculation::Speculation;
 mod decoded;
 // The projections as bytes, for a start-up that folds only what follows.
 mod snapshot;
+// Ids numbered in first-seen order, each held once.
+mod registry;
 use decoded::{Decoded, Events};
+pub(crate) use registry::Registry;
 pub use snapshot::SNAPSHOT_FORMAT;
-
-/// Ids in the order they were first seen.
-#[derive(Debug, Clone)]
-pub(crate) struct Registry<T> {
-    order: Vec<T>,
-    /// Each id's index in `order`.
-    seen: HashMap<T, u32>,
-}
-
-impl<T> Default for Registry<T> {
-    fn default() -> Self {
-        Self { order: Vec::new(), seen: HashMap::default() }
-    }
-}
-
-impl<T: Clone + Eq + Hash> Registry<T> {
-    fn note(&mut self, id: &T) {
-        self.number(id);
-    }
-
-    /// The id's index in first-seen order, noting it if it is new.
-    fn number(&mut self, id: &T) -> u32 {
-        if let Some(number) = self.seen.get(id) {
-            return *number;
-        }
-        // Invariant: fewer than 2^32 ids of a kind.
-        let number = u32::try_from(self.order.len()).unwrap_or(u32::MAX);
-        self.seen.insert(id.clone(), number);
-        self.order.push(id.clone());
-        number
-    }
-
-    /// Every id, in first-seen order.
-    pub(crate) fn all(&self) -> &[T] {
-        &self.order
-    }
-}
 
 /// The projections of one ledger: feed it every event in log order with [`Projections::apply`],
 /// then ask it questions on both time axes.
@@ -85,12 +50,10 @@ impl<T: Clone + Eq + Hash> Registry<T> {
 pub struct Projections {
     head: u64,
     head_recorded_at: Option<Timestamp>,
-    /// Stream name → index into `lists`.
-    streams: HashMap<Box<str>, u32>,
+    /// The streams' names, numbered in first-seen order: a stream's number indexes `lists`.
+    streams: Registry<Box<str>>,
     /// Each stream's positions, in stream order.
     lists: Vec<Vec<u64>>,
-    /// Each stream's name, by its number.
-    names: Vec<Box<str>>,
     /// Every event in log order, compact: the event at position `p` is at index `p - 1`.
     log: Vec<CompactEvent>,
     /// What queries look at without decoding, per event in log order: record time, stream, type.
@@ -217,12 +180,12 @@ impl Projections {
 
     /// The positions of one stream's applied events, in stream order.
     pub fn stream_positions(&self, stream: &StreamId) -> &[u64] {
-        self.streams.get(stream.as_str()).and_then(|list| self.lists.get(*list as usize)).map_or(&[], Vec::as_slice)
+        self.streams.get(stream.as_str()).and_then(|list| self.lists.get(list as usize)).map_or(&[], Vec::as_slice)
     }
 
     /// The name of the stream numbered `list`.
     fn stream_name(&self, list: u32) -> Option<&str> {
-        self.names.get(list as usize).map(|name| &**name)
+        self.streams.at(list).map(|name| &**name)
     }
 
     /// The decoded events of the stream numbered `list`, all of them, from the cache or decoded now.
@@ -260,17 +223,11 @@ impl Projections {
     fn index(&mut self, event: &RecordedEvent, compact: CompactEvent) {
         self.note_ids(event.data());
         let name = event.stream().as_str();
-        let list = match self.streams.get(name) {
-            Some(list) => *list,
-            None => {
-                // Invariant: fewer than 2^32 streams (a u32 per event keeps the facts small).
-                let list = u32::try_from(self.lists.len()).unwrap_or(u32::MAX);
-                self.lists.push(Vec::new());
-                self.names.push(name.into());
-                self.streams.insert(name.into(), list);
-                list
-            }
-        };
+        // Invariant: fewer than 2^32 streams (a u32 per event keeps the facts small).
+        let list = self.streams.number(name);
+        if list as usize == self.lists.len() {
+            self.lists.push(Vec::new());
+        }
         if name.starts_with("party/") {
             self.party_recorded.push(event.recorded_at());
         }
@@ -362,7 +319,7 @@ impl Projections {
     fn visible_named(&self, name: &str, horizon: Horizon) -> Visible {
         match self.streams.get(name) {
             Some(list) => {
-                let all = self.decoded_list(*list);
+                let all = self.decoded_list(list);
                 let cut = all.partition_point(|e| e.recorded_at() <= horizon.known);
                 Visible::of(&all[..cut], horizon)
             }
@@ -380,7 +337,7 @@ impl Projections {
     pub(crate) fn entity_prefix(&self, kind: &str, slug: &str, known: Timestamp) -> Vec<Arc<RecordedEvent>> {
         match self.streams.get(entity_name(kind, slug).as_str()) {
             Some(list) => {
-                let all = self.decoded_list(*list);
+                let all = self.decoded_list(list);
                 all[..recorded_by(&all, known, |e| e.recorded_at())].to_vec()
             }
             None => Vec::new(),
@@ -389,7 +346,7 @@ impl Projections {
 
     /// The number of the entity's stream (for [`Projections::stream_cut`]), if it has events.
     pub(crate) fn entity_stream(&self, kind: &str, slug: &str) -> Option<u32> {
-        self.streams.get(entity_name(kind, slug).as_str()).copied()
+        self.streams.get(entity_name(kind, slug).as_str())
     }
 
     /// How many events of the stream numbered `list` are recorded by `known`.

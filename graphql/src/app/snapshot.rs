@@ -2,7 +2,7 @@
 //! directory, written when a server stops, read when one starts, so that the start folds only the
 //! events after it instead of the whole ledger.
 //!
-//! A snapshot is used only when it is intact (its format is this build's and its SHA-256 matches:
+//! A snapshot is used only when it is intact (its format is this build's and its checksum matches:
 //! `projections/src/store/snapshot.rs`) and belongs to this ledger: the event at its head is in
 //! the ledger with the same hash, and so (the hash chain) is every event before it. Anything else
 //! is said on standard error and in the log, and the server folds the whole ledger as it would

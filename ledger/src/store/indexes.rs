@@ -257,9 +257,11 @@ impl Indexing {
 pub(crate) const FILE: &str = "INDEXES";
 
 /// What the file starts with; then the format, the head (position, hash), the indexes in bincode
-/// (`streams` as name and positions, the ids in log order) and the SHA-256 of all before it.
+/// (`streams` as name and positions, the ids in log order) and the CRC-32 of all before it (a
+/// guard against damage: the file is a cache of what the log holds, checked against the log's
+/// record at its head before it is used). Format 1 (session 8) ended with a SHA-256 instead.
 const MAGIC: &[u8; 16] = b"samverkan-index\x01";
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 const HEADER: usize = 16 + 4 + 8 + 32;
 
 fn config() -> impl bincode::config::Config {
@@ -267,7 +269,6 @@ fn config() -> impl bincode::config::Config {
 }
 
 fn save(dir: &std::path::Path, indexes: &Indexes, head: &crate::sequence::Head) -> std::io::Result<()> {
-    use sha2::Digest;
     let end = head.position.get();
     let mut ids: Vec<(u64, EventId)> =
         indexes.ids.iter().filter(|(_, p)| **p <= end).map(|(id, p)| (*p, *id)).collect();
@@ -283,15 +284,15 @@ fn save(dir: &std::path::Path, indexes: &Indexes, head: &crate::sequence::Head) 
         .map(|(name, positions)| (&**name, &positions[..positions.partition_point(|p| *p <= end)]))
         .filter(|(_, positions)| !positions.is_empty())
         .collect();
-    let mut bytes = Vec::with_capacity(HEADER + 32 + ids.len() * 17);
+    let mut bytes = Vec::with_capacity(HEADER + 4 + ids.len() * 17);
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&FORMAT.to_le_bytes());
     bytes.extend_from_slice(&end.to_le_bytes());
     bytes.extend_from_slice(head.hash.as_bytes());
     let body = bincode::serde::encode_to_vec((&streams, &ids), config()).map_err(std::io::Error::other)?;
     bytes.extend_from_slice(&body);
-    let digest = sha2::Sha256::digest(&bytes);
-    bytes.extend_from_slice(&digest);
+    let checksum = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&checksum.to_le_bytes());
     super::durability::replace_file(dir, FILE, &bytes)
 }
 
@@ -299,24 +300,23 @@ fn save(dir: &std::path::Path, indexes: &Indexes, head: &crate::sequence::Head) 
 /// log: the record at that position is in `chunks` with the hash the file names (and so, by the
 /// chain, is every record before it). Anything else is logged and `None`: the caller rebuilds.
 fn load(file: &std::path::Path, chunks: &sled::Tree) -> Option<(Indexes, Position)> {
-    use sha2::Digest;
     let bytes = match std::fs::read(file) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => return refuse(file, &format!("cannot be read: {e}")),
     };
-    if bytes.len() < HEADER + 32 || &bytes[..16] != MAGIC {
+    if bytes.len() < HEADER + 4 || &bytes[..16] != MAGIC {
         return refuse(file, "are not the ledger's kept indexes");
     }
-    let (content, digest) = bytes.split_at(bytes.len() - 32);
-    if sha2::Sha256::digest(content).as_slice() != digest {
-        return refuse(file, "are damaged (the checksum does not match)");
-    }
-    let number = |range: std::ops::Range<usize>| content.get(range).and_then(|b| <[u8; 8]>::try_from(b).ok());
-    let format = content.get(16..20).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_le_bytes);
+    let format = bytes.get(16..20).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_le_bytes);
     if format != Some(FORMAT) {
         return refuse(file, &format!("are of format {format:?}; this build reads {FORMAT}"));
     }
+    let (content, checksum) = bytes.split_at(bytes.len() - 4);
+    if checksum != crc32fast::hash(content).to_le_bytes() {
+        return refuse(file, "are damaged (the checksum does not match)");
+    }
+    let number = |range: std::ops::Range<usize>| content.get(range).and_then(|b| <[u8; 8]>::try_from(b).ok());
     let at = Position::new(u64::from_le_bytes(number(20..28)?));
     let hash = &content[28..HEADER];
     if at.get() > 0 {

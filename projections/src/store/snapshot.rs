@@ -1,24 +1,33 @@
 //! The projections as bytes, for a start-up that folds only what follows them (issue 19).
 //!
-//! A snapshot is the store's indexes and every compact event, written field by field:
+//! A snapshot is the store's indexes and every compact event, in two sections:
 //!
 //! ```text
-//! MAGIC (16 bytes) ‖ SNAPSHOT_FORMAT (u32, little-endian) ‖ fields ‖ SHA-256 of everything before it
+//! MAGIC (16 bytes) ‖ SNAPSHOT_FORMAT (u32)
+//! ‖ length (u64) ‖ fields
+//! ‖ length (u64) ‖ records
+//! ‖ CRC-32 of everything before it (u32)
 //! ```
 //!
-//! The fields are bincode 2.0.1 (the ledger's configuration) of plain values; the events are their
-//! record bytes, each behind its length. Nothing of the materialized timelines or the decoded
-//! streams is kept: they are caches, and a started server fills them again.
+//! Numbers are little-endian. The fields are bincode 2.0.1 (the ledger's configuration) of plain
+//! values, among them each record's length; the records are every event's record bytes, one after
+//! the other, in log order. Each section is read with one read and checked with one pass of the
+//! checksum, and the records stay in the buffer they were read into: every event is a slice of it
+//! (`ledger::CompactEvent`), not an allocation of its own. Nothing of the materialized timelines or
+//! the decoded streams is kept: they are caches, and a started server fills them again.
 //!
-//! [`Projections::read_snapshot`] refuses anything but an intact snapshot of this format: the hash
-//! is checked before the projections are handed out. Whether the snapshot belongs to the ledger
-//! it is loaded beside (its head event's hash) is the caller's check.
+//! The checksum (CRC-32, at memory speed) guards against damage: a cut, a flipped bit, a torn
+//! write. It does not guard against someone who can write the data directory, who could as well
+//! replace the program; a snapshot is a cache of what the ledger holds, never a source of it.
+//!
+//! [`Projections::read_snapshot`] refuses anything but an intact snapshot of this format: the
+//! checksum is checked before the projections are handed out. Whether the snapshot belongs to the
+//! ledger it is loaded beside (its head event's hash) is the caller's check.
 
 use std::io::{Read, Write};
 
 use foldhash::HashMap;
 use ledger::{CompactEvent, Date, DecisionId, EventId, Position, Timestamp};
-use sha2::{Digest, Sha256};
 
 use super::{Fact, Projections, Registry};
 use crate::error::SnapshotError;
@@ -26,185 +35,215 @@ use crate::error::SnapshotError;
 /// What a snapshot starts with.
 const MAGIC: &[u8; 16] = b"samverkan-proj\x00\x01";
 
-/// The layout of the fields. Bump it whenever a field of [`Projections`] that is written here
-/// changes: a snapshot of another format is not read (the server folds the ledger instead).
-pub const SNAPSHOT_FORMAT: u32 = 1;
+/// The layout of the file and its fields. Bump it whenever a field of [`Projections`] that is
+/// written here changes: a snapshot of another format is not read (the server folds the ledger
+/// instead). Format 1 (session 8) was one stream of fields with a SHA-256 trailer.
+pub const SNAPSHOT_FORMAT: u32 = 2;
+
+/// The most a section may claim before its bytes are read (a damaged length must not reserve
+/// more than this; the checksum then refuses the file).
+const MAX_SECTION: u64 = 1 << 36;
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_little_endian().with_variable_int_encoding()
 }
 
-/// A writer that hashes what goes through it.
-struct Hashing<W> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// A reader that hashes what comes through it.
-struct Hashed<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for Hashed<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
-fn put<T: serde::Serialize, W: Write>(out: &mut W, value: &T) -> Result<(), SnapshotError> {
+fn put<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), SnapshotError> {
     bincode::serde::encode_into_std_write(value, out, config()).map_err(|e| SnapshotError::Write(e.to_string()))?;
     Ok(())
 }
 
-fn take<T: serde::de::DeserializeOwned, R: Read>(input: &mut R, what: &str) -> Result<T, SnapshotError> {
-    bincode::serde::decode_from_std_read(input, config())
-        .map_err(|e| SnapshotError::Undecodable(format!("{what}: {e}")))
+/// The fields section, read value by value.
+struct Fields<'a> {
+    bytes: &'a [u8],
+}
+
+impl Fields<'_> {
+    fn take<T: serde::de::DeserializeOwned>(&mut self, what: &str) -> Result<T, SnapshotError> {
+        let (value, read) = bincode::serde::decode_from_slice(self.bytes, config())
+            .map_err(|e| SnapshotError::Undecodable(format!("{what}: {e}")))?;
+        self.bytes = &self.bytes[read..];
+        Ok(value)
+    }
+}
+
+/// A reader that checksums what comes through it, a section at a time.
+struct Checked<R> {
+    inner: R,
+    crc: crc32fast::Hasher,
+}
+
+impl<R: Read> Checked<R> {
+    fn exact<const N: usize>(&mut self) -> Result<[u8; N], SnapshotError> {
+        let mut bytes = [0u8; N];
+        self.inner.read_exact(&mut bytes).map_err(|_| SnapshotError::NotASnapshot)?;
+        self.crc.update(&bytes);
+        Ok(bytes)
+    }
+
+    /// A section: its length, then that many bytes, read in one go into a buffer of their own.
+    fn section(&mut self, what: &str) -> Result<Vec<u8>, SnapshotError> {
+        let len = u64::from_le_bytes(self.exact::<8>().map_err(|_| cut(what))?);
+        if len > MAX_SECTION {
+            return Err(SnapshotError::Undecodable(format!("{what} claims {len} bytes")));
+        }
+        let mut bytes = Vec::new();
+        // The length is only a claim until the checksum: reserve it, but read what is there.
+        bytes.try_reserve_exact(len as usize).map_err(|e| SnapshotError::Undecodable(format!("{what}: {e}")))?;
+        let read = (&mut self.inner).take(len).read_to_end(&mut bytes).map_err(SnapshotError::io)?;
+        if read as u64 != len {
+            return Err(cut(what));
+        }
+        self.crc.update(&bytes);
+        Ok(bytes)
+    }
+}
+
+fn cut(what: &str) -> SnapshotError {
+    SnapshotError::Undecodable(format!("{what}: the file ends early"))
 }
 
 impl Projections {
     /// Writes the projections as a snapshot (module docs) to `out`.
-    pub fn write_snapshot<W: Write>(&self, out: W) -> Result<(), SnapshotError> {
-        let mut out = Hashing { inner: out, hasher: Sha256::new() };
-        out.write_all(MAGIC).map_err(SnapshotError::io)?;
-        out.write_all(&SNAPSHOT_FORMAT.to_le_bytes()).map_err(SnapshotError::io)?;
-        put(&mut out, &self.head)?;
-        put(&mut out, &self.head_recorded_at.map(Timestamp::as_micros))?;
-        put(&mut out, &self.names)?;
-        put(&mut out, &self.lists)?;
-        put(&mut out, &(self.log.len() as u64))?;
-        for compact in &self.log {
-            let bytes = compact.as_bytes();
-            out.write_all(&(bytes.len() as u32).to_le_bytes()).map_err(SnapshotError::io)?;
-            out.write_all(bytes).map_err(SnapshotError::io)?;
-        }
+    pub fn write_snapshot<W: Write>(&self, mut out: W) -> Result<(), SnapshotError> {
+        let mut fields = Vec::new();
+        put(&mut fields, &self.head)?;
+        put(&mut fields, &self.head_recorded_at.map(Timestamp::as_micros))?;
+        put(&mut fields, self.streams.all())?;
+        put(&mut fields, &self.lists)?;
+        let lengths: Vec<u32> = self.log.iter().map(|compact| compact.len() as u32).collect();
+        put(&mut fields, &lengths)?;
         let facts: Vec<(i64, u32, u8)> =
             self.facts.iter().map(|f| (f.recorded_at.as_micros(), f.list, f.kind)).collect();
-        put(&mut out, &facts)?;
+        put(&mut fields, &facts)?;
         // The ids in log order: the map is rebuilt from them.
         let mut by_position: Vec<(u64, EventId)> = self.position_of.iter().map(|(id, p)| (*p, *id)).collect();
         by_position.sort_unstable_by_key(|(p, _)| *p);
         let ids: Vec<EventId> = by_position.into_iter().map(|(_, id)| id).collect();
-        put(&mut out, &ids)?;
-        put(&mut out, &self.agreements.order)?;
-        put(&mut out, &self.parties.order)?;
-        put(&mut out, &self.groups.order)?;
-        put(&mut out, &self.cases.order)?;
-        put(&mut out, &self.problems.order)?;
-        put(&mut out, &self.bodies.order)?;
-        put(&mut out, &self.decisions.order)?;
-        put(&mut out, &self.duties.order)?;
-        put(&mut out, &self.follow_up_years)?;
+        put(&mut fields, &ids)?;
+        put(&mut fields, self.agreements.all())?;
+        put(&mut fields, self.parties.all())?;
+        put(&mut fields, self.groups.all())?;
+        put(&mut fields, self.cases.all())?;
+        put(&mut fields, self.problems.all())?;
+        put(&mut fields, self.bodies.all())?;
+        put(&mut fields, self.decisions.all())?;
+        put(&mut fields, self.duties.all())?;
+        put(&mut fields, &self.follow_up_years)?;
         let party_recorded: Vec<i64> = self.party_recorded.iter().map(|t| t.as_micros()).collect();
-        put(&mut out, &party_recorded)?;
-        put(&mut out, &self.citations)?;
-        put(&mut out, &self.cited.order)?;
-        put(&mut out, &self.retractions)?;
-        let digest = out.hasher.finalize();
-        out.inner.write_all(&digest).map_err(SnapshotError::io)?;
-        out.inner.flush().map_err(SnapshotError::io)
+        put(&mut fields, &party_recorded)?;
+        put(&mut fields, &self.citations)?;
+        put(&mut fields, self.cited.all())?;
+        put(&mut fields, &self.retractions)?;
+
+        let mut crc = crc32fast::Hasher::new();
+        let mut write = |bytes: &[u8]| -> Result<(), SnapshotError> {
+            crc.update(bytes);
+            out.write_all(bytes).map_err(SnapshotError::io)
+        };
+        write(MAGIC)?;
+        write(&SNAPSHOT_FORMAT.to_le_bytes())?;
+        write(&(fields.len() as u64).to_le_bytes())?;
+        write(&fields)?;
+        let records: u64 = self.log.iter().map(|compact| compact.len() as u64).sum();
+        write(&records.to_le_bytes())?;
+        for compact in &self.log {
+            write(compact.as_bytes())?;
+        }
+        let checksum = crc.finalize();
+        out.write_all(&checksum.to_le_bytes()).map_err(SnapshotError::io)?;
+        out.flush().map_err(SnapshotError::io)
     }
 
     /// Reads a snapshot written by [`Projections::write_snapshot`]: the projections it holds, once
-    /// its hash is checked. Fails with [`SnapshotError::Format`] for another format and with
+    /// its checksum is checked. Fails with [`SnapshotError::Format`] for another format and with
     /// [`SnapshotError::Checksum`] or [`SnapshotError::Undecodable`] for a damaged one.
     pub fn read_snapshot<R: Read>(input: R) -> Result<Self, SnapshotError> {
-        let mut input = Hashed { inner: input, hasher: Sha256::new() };
-        let mut magic = [0u8; 16];
-        input.read_exact(&mut magic).map_err(|_| SnapshotError::NotASnapshot)?;
-        if &magic != MAGIC {
+        let mut input = Checked { inner: input, crc: crc32fast::Hasher::new() };
+        if &input.exact::<16>()? != MAGIC {
             return Err(SnapshotError::NotASnapshot);
         }
-        let mut format = [0u8; 4];
-        input.read_exact(&mut format).map_err(|_| SnapshotError::NotASnapshot)?;
-        let format = u32::from_le_bytes(format);
+        let format = u32::from_le_bytes(input.exact::<4>()?);
         if format != SNAPSHOT_FORMAT {
             return Err(SnapshotError::Format { found: format, expected: SNAPSHOT_FORMAT });
         }
-        let head: u64 = take(&mut input, "head")?;
-        let head_recorded_at: Option<i64> = take(&mut input, "head's record time")?;
-        let names: Vec<Box<str>> = take(&mut input, "stream names")?;
-        let lists: Vec<Vec<u64>> = take(&mut input, "streams")?;
-        let events: u64 = take(&mut input, "event count")?;
-        if events != head {
-            return Err(SnapshotError::Undecodable(format!("{events} events for a head of {head}")));
-        }
-        let mut log = Vec::with_capacity(usize::try_from(events).unwrap_or(0).min(1 << 24));
-        for index in 0..events {
-            let mut len = [0u8; 4];
-            input.read_exact(&mut len).map_err(|e| SnapshotError::Undecodable(format!("event {index}: {e}")))?;
-            let len = u32::from_le_bytes(len) as usize;
-            if len > ledger::MAX_BODY_BYTES * 2 {
-                return Err(SnapshotError::Undecodable(format!("event {index} claims {len} bytes")));
-            }
-            let mut bytes = vec![0u8; len];
-            input.read_exact(&mut bytes).map_err(|e| SnapshotError::Undecodable(format!("event {index}: {e}")))?;
-            let compact = CompactEvent::from_bytes(Position::new(index + 1), bytes)
-                .map_err(|e| SnapshotError::Undecodable(e.to_string()))?;
-            log.push(compact);
-        }
-        let facts: Vec<(i64, u32, u8)> = take(&mut input, "facts")?;
-        let ids: Vec<EventId> = take(&mut input, "ids")?;
-        let projections = Projections {
-            head,
-            head_recorded_at: head_recorded_at.map(Timestamp::from_micros),
-            streams: names.iter().enumerate().map(|(list, name)| (name.clone(), list as u32)).collect(),
-            lists,
-            names,
-            log,
-            facts: facts
-                .into_iter()
-                .map(|(recorded_at, list, kind)| Fact { recorded_at: Timestamp::from_micros(recorded_at), list, kind })
-                .collect(),
-            position_of: ids.iter().enumerate().map(|(index, id)| (*id, index as u64 + 1)).collect::<HashMap<_, _>>(),
-            agreements: registry(take(&mut input, "agreements")?),
-            parties: registry(take(&mut input, "parties")?),
-            groups: registry(take(&mut input, "groups")?),
-            cases: registry(take(&mut input, "cases")?),
-            problems: registry(take(&mut input, "problems")?),
-            bodies: registry(take(&mut input, "bodies")?),
-            decisions: registry(take(&mut input, "decisions")?),
-            duties: registry(take(&mut input, "duties")?),
-            follow_up_years: take(&mut input, "follow-up years")?,
-            party_recorded: take::<Vec<i64>, _>(&mut input, "party record times")?
-                .into_iter()
-                .map(Timestamp::from_micros)
-                .collect(),
-            citations: take::<Vec<(u64, u32, Date)>, _>(&mut input, "citations")?,
-            cited: registry(take::<Vec<DecisionId>, _>(&mut input, "cited decisions")?),
-            retractions: take(&mut input, "retractions")?,
-            timelines: Default::default(),
-            decoded: Default::default(),
-        };
-        let computed = input.hasher.finalize();
-        let mut stored = [0u8; 32];
+        let fields = input.section("the fields")?;
+        let records = bytes::Bytes::from(input.section("the records")?);
+        let computed = input.crc.finalize();
+        let mut stored = [0u8; 4];
         input.inner.read_exact(&mut stored).map_err(|_| SnapshotError::Checksum)?;
-        if computed.as_slice() != stored {
+        if computed != u32::from_le_bytes(stored) {
             return Err(SnapshotError::Checksum);
         }
         let mut rest = [0u8; 1];
         if input.inner.read(&mut rest).map_err(SnapshotError::io)? != 0 {
             return Err(SnapshotError::Undecodable("bytes after the checksum".into()));
         }
+
+        let mut fields = Fields { bytes: &fields };
+        let head: u64 = fields.take("head")?;
+        let head_recorded_at: Option<i64> = fields.take("head's record time")?;
+        let names: Vec<Box<str>> = fields.take("stream names")?;
+        let lists: Vec<Vec<u64>> = fields.take("streams")?;
+        let lengths: Vec<u32> = fields.take("record lengths")?;
+        if lengths.len() as u64 != head {
+            return Err(SnapshotError::Undecodable(format!("{} events for a head of {head}", lengths.len())));
+        }
+        let mut log = Vec::with_capacity(lengths.len());
+        let mut offset = 0usize;
+        for (index, len) in lengths.iter().enumerate() {
+            let end = offset.saturating_add(*len as usize);
+            if end > records.len() {
+                return Err(SnapshotError::Undecodable(format!("event {} ends after the records", index + 1)));
+            }
+            let compact = CompactEvent::from_bytes(Position::new(index as u64 + 1), records.slice(offset..end))
+                .map_err(|e| SnapshotError::Undecodable(e.to_string()))?;
+            log.push(compact);
+            offset = end;
+        }
+        if offset != records.len() {
+            return Err(SnapshotError::Undecodable(format!("{} bytes after the last record", records.len() - offset)));
+        }
+        let facts: Vec<(i64, u32, u8)> = fields.take("facts")?;
+        let ids: Vec<EventId> = fields.take("ids")?;
+        let projections = Projections {
+            head,
+            head_recorded_at: head_recorded_at.map(Timestamp::from_micros),
+            streams: registry(names)?,
+            lists,
+            log,
+            facts: facts
+                .into_iter()
+                .map(|(recorded_at, list, kind)| Fact { recorded_at: Timestamp::from_micros(recorded_at), list, kind })
+                .collect(),
+            position_of: ids.iter().enumerate().map(|(index, id)| (*id, index as u64 + 1)).collect::<HashMap<_, _>>(),
+            agreements: registry(fields.take("agreements")?)?,
+            parties: registry(fields.take("parties")?)?,
+            groups: registry(fields.take("groups")?)?,
+            cases: registry(fields.take("cases")?)?,
+            problems: registry(fields.take("problems")?)?,
+            bodies: registry(fields.take("bodies")?)?,
+            decisions: registry(fields.take("decisions")?)?,
+            duties: registry(fields.take("duties")?)?,
+            follow_up_years: fields.take("follow-up years")?,
+            party_recorded: fields
+                .take::<Vec<i64>>("party record times")?
+                .into_iter()
+                .map(Timestamp::from_micros)
+                .collect(),
+            citations: fields.take::<Vec<(u64, u32, Date)>>("citations")?,
+            cited: registry(fields.take::<Vec<DecisionId>>("cited decisions")?)?,
+            retractions: fields.take("retractions")?,
+            timelines: Default::default(),
+            decoded: Default::default(),
+        };
+        if !fields.bytes.is_empty() {
+            return Err(SnapshotError::Undecodable(format!("{} bytes after the fields", fields.bytes.len())));
+        }
         // What the fields must agree on, so that no query ever indexes past them.
         let consistent = projections.facts.len() == projections.log.len()
             && projections.position_of.len() == projections.log.len()
-            && projections.lists.len() == projections.names.len()
-            && projections.streams.len() == projections.names.len()
+            && projections.lists.len() == projections.streams.len()
             && projections.facts.iter().all(|f| (f.list as usize) < projections.lists.len())
             && projections.lists.iter().flatten().all(|p| *p >= 1 && *p <= head);
         if !consistent {
@@ -214,10 +253,9 @@ impl Projections {
     }
 }
 
-/// A registry of ids in first-seen order.
-fn registry<T: Clone + Eq + std::hash::Hash>(order: Vec<T>) -> Registry<T> {
-    let seen = order.iter().enumerate().map(|(index, id)| (id.clone(), index as u32)).collect();
-    Registry { order, seen }
+/// A registry of ids in first-seen order (refused if one is there twice).
+fn registry<T: Eq + std::hash::Hash>(order: Vec<T>) -> Result<Registry<T>, SnapshotError> {
+    Registry::from_order(order).ok_or_else(|| SnapshotError::Undecodable("an id is listed twice".into()))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use ledger::{RecordedEvent, Timestamp};
 
-use super::{Projections, Registry};
+use super::Projections;
 use crate::error::Result;
 use crate::materialized::Timelines;
 
@@ -50,29 +50,20 @@ struct Mark {
     timelines: Option<Timelines>,
 }
 
-impl<T: Clone + Eq + std::hash::Hash> Registry<T> {
-    /// Forgets every id noted after the first `len`.
-    fn truncate(&mut self, len: usize) {
-        for id in self.order.drain(len.min(self.order.len())..) {
-            self.seen.remove(&id);
-        }
-    }
-}
-
 impl Projections {
     /// Begins a speculation: events applied to it are visible through it until it is dropped,
     /// which withdraws them. For judging a batch of commands in order, each on top of the ones
     /// accepted before it.
     pub fn speculate(&mut self) -> Speculation<'_> {
         let registries = [
-            self.agreements.order.len(),
-            self.parties.order.len(),
-            self.groups.order.len(),
-            self.cases.order.len(),
-            self.problems.order.len(),
-            self.bodies.order.len(),
-            self.decisions.order.len(),
-            self.duties.order.len(),
+            self.agreements.len(),
+            self.parties.len(),
+            self.groups.len(),
+            self.cases.len(),
+            self.problems.len(),
+            self.bodies.len(),
+            self.decisions.len(),
+            self.duties.len(),
         ];
         let mark = Mark {
             head: self.head,
@@ -81,7 +72,7 @@ impl Projections {
             log: self.log.len(),
             party_recorded: self.party_recorded.len(),
             citations: self.citations.len(),
-            cited: self.cited.order.len(),
+            cited: self.cited.len(),
             retractions: self.retractions.len(),
             registries,
             follow_up_years: self.follow_up_years.clone(),
@@ -137,7 +128,6 @@ impl Drop for Speculation<'_> {
             head_recorded_at,
             streams,
             lists,
-            names,
             log,
             facts,
             position_of,
@@ -162,7 +152,7 @@ impl Drop for Speculation<'_> {
             position_of.remove(&event.id());
             // Invariant: a speculative event is the last of its list, since it was pushed after
             // every event of the list that was there before, and later ones are popped first.
-            if let Some(&list) = streams.get(event.stream().as_str())
+            if let Some(list) = streams.get(event.stream().as_str())
                 && (list as usize) < mark.lists
                 && let Some(positions) = lists.get_mut(list as usize)
             {
@@ -171,9 +161,7 @@ impl Drop for Speculation<'_> {
             }
         }
         lists.truncate(mark.lists);
-        for name in names.drain(mark.lists.min(names.len())..) {
-            streams.remove(&name);
-        }
+        streams.truncate(mark.lists);
         decoded.forget_from(u32::try_from(mark.lists).unwrap_or(u32::MAX));
         facts.truncate(mark.log);
         citations.truncate(mark.citations);
@@ -210,13 +198,13 @@ mod tests {
         PartyRegistered,
     };
 
-    use super::Registry;
     use crate::Projections;
+    use crate::store::Registry;
     use crate::testkit::{Given, d, pid};
 
     /// The ids of a registry in order, and how many it has seen (which must be as many).
     fn registry<T: std::fmt::Debug>(r: &Registry<T>) -> String {
-        format!("{:?} {}", r.order, r.seen.len())
+        format!("{:?} {}", r.all(), r.numbered())
     }
 
     /// Everything the store holds, in a form that compares equal exactly when the indexes are the
@@ -227,7 +215,6 @@ mod tests {
             head_recorded_at,
             streams,
             lists,
-            names,
             log,
             facts,
             position_of,
@@ -248,8 +235,7 @@ mod tests {
             decoded: _,
         } = p;
         let cited = registry(cited);
-        let mut streams: Vec<_> = streams.iter().map(|(name, list)| (name.to_string(), *list)).collect();
-        streams.sort();
+        let streams = registry(streams);
         let mut position_of: Vec<_> = position_of.iter().map(|(id, p)| (id.to_string(), *p)).collect();
         position_of.sort();
         let log: Vec<_> = log.iter().map(|c| (c.position(), c.expand().expect("expands").id())).collect();
@@ -265,7 +251,7 @@ mod tests {
             registry(duties),
         ];
         format!(
-            "{head} {head_recorded_at:?}\n{streams:?}\n{lists:?}\n{names:?}\n{log:?}\n{facts:?}\n{position_of:?}\n{registries:?}\n{follow_up_years:?}\n{party_recorded:?}\n{citations:?}\n{cited}\n{retractions:?}",
+            "{head} {head_recorded_at:?}\n{streams}\n{lists:?}\n{log:?}\n{facts:?}\n{position_of:?}\n{registries:?}\n{follow_up_years:?}\n{party_recorded:?}\n{citations:?}\n{cited}\n{retractions:?}",
         )
     }
 
