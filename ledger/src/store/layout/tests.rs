@@ -407,8 +407,8 @@ fn an_unreadable_index_section_fails_everything_that_needs_the_indexes_and_readi
 }
 
 /// The indexes a clean close keeps (`INDEXES`) are read at the next open, with only the events
-/// after them indexed from the log; a damaged file, one of another log and one past the head are
-/// refused and the indexes rebuilt. In every case they answer as a rebuild does.
+/// after them indexed from the log; a damaged file, one of another format, one of another log and
+/// one past the head are refused and the indexes rebuilt. In every case they answer as a rebuild does.
 #[test]
 fn the_kept_indexes_are_read_when_they_are_this_logs_and_rebuilt_otherwise() {
     use crate::store::indexes::FILE;
@@ -452,6 +452,12 @@ fn the_kept_indexes_are_read_when_they_are_this_logs_and_rebuilt_otherwise() {
     damaged[kept.len() / 2] ^= 0x01;
     refused(damaged, "a flipped byte");
     refused(kept[..kept.len() - 1].to_vec(), "cut short");
+    // Format 1's (session 8, SHA-256 at the end): an intact file of another format is refused too.
+    let mut older = kept[..kept.len() - 4].to_vec();
+    older[16..20].copy_from_slice(&1u32.to_le_bytes());
+    let checksum = crc32fast::hash(&older);
+    older.extend_from_slice(&checksum.to_le_bytes());
+    refused(older, "another format");
     // Another log's: its event at 5 has another hash.
     let other = tempfile::tempdir().expect("tempdir");
     {
