@@ -53,7 +53,7 @@ impl MemoryChain {
         let mut head = self.head;
         let admitted = {
             let mut overlay = Overlay::new(&self.index);
-            admit(&mut overlay, &mut head, append, now)?
+            admit(&mut overlay, &mut head, append, now, crate::sequence::Leaves::Skip)?
         };
         for sealed in admitted.sealed {
             let event = sealed.event;

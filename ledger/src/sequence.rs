@@ -225,8 +225,19 @@ impl<I: Index> Index for Overlay<'_, I> {
 pub(crate) struct Sealed {
     pub(crate) record: Vec<u8>,
     pub(crate) event: RecordedEvent,
-    /// Its Merkle leaf hash (`merkle`).
-    pub(crate) leaf: crate::merkle::TreeHash,
+    /// Its Merkle leaf hash (`merkle`), when the admission was for writing ([`Leaves::Compute`]).
+    pub(crate) leaf: Option<crate::merkle::TreeHash>,
+}
+
+/// Whether an admission computes the Merkle leaves of the events it seals: the writer's does;
+/// a preview's, which writes nothing, does not (the leaf – the event's RFC 8785 form hashed – is
+/// the largest cost of sealing, and a server previews every mutation it judges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Leaves {
+    /// For writing.
+    Compute,
+    /// For a preview or an in-memory chain.
+    Skip,
 }
 
 /// The result of admitting one append.
@@ -244,6 +255,7 @@ pub(crate) fn admit<I: Index>(
     head: &mut Head,
     append: &Append,
     now: Timestamp,
+    leaves: Leaves,
 ) -> Result<Admitted> {
     let mut local = Overlay::new(&*overlay);
     let mut local_head = *head;
@@ -273,7 +285,7 @@ pub(crate) fn admit<I: Index>(
     }
 
     for (entry, id) in append.entries.iter().zip(ids) {
-        admit_entry(&mut local, &mut local_head, entry, id, now, &mut results, &mut sealed).map_err(
+        admit_entry(&mut local, &mut local_head, entry, id, now, leaves, &mut results, &mut sealed).map_err(
             |e| match &entry.import {
                 Some(claims) if !matches!(e, LedgerError::Import { .. }) => {
                     LedgerError::Import { line: claims.line, reason: e.to_string() }
@@ -297,6 +309,7 @@ fn admit_entry<I: Index>(
     entry: &Entry,
     id: EventId,
     now: Timestamp,
+    leaves: Leaves,
     results: &mut Vec<Committed>,
     sealed: &mut Vec<Sealed>,
 ) -> Result<()> {
@@ -341,7 +354,10 @@ fn admit_entry<I: Index>(
         if let Some(claims) = &entry.import {
             claims.check(&event)?;
         }
-        let leaf = crate::merkle::event_leaf_hash(&event)?;
+        let leaf = match leaves {
+            Leaves::Compute => Some(crate::merkle::event_leaf_hash(&event)?),
+            Leaves::Skip => None,
+        };
         local.record(&event);
         *local_head = Head { position, hash: event.hash, recorded_at };
         results.push(Committed { event: event.clone(), already_stored: false });

@@ -587,7 +587,8 @@ impl Ledger {
     pub fn preview(&self, append: &Append) -> Result<AppendOutcome> {
         let mut head = self.head();
         let mut overlay = crate::sequence::Overlay::new(&self.shared.trees);
-        crate::sequence::admit(&mut overlay, &mut head, append, self.shared.clock.now()).map(|a| a.outcome)
+        crate::sequence::admit(&mut overlay, &mut head, append, self.shared.clock.now(), crate::sequence::Leaves::Skip)
+            .map(|a| a.outcome)
     }
 
     /// The current head. It only ever moves forward, and only after the events up to it are durable.

@@ -66,7 +66,7 @@ use crate::error::{LedgerError, Result};
 use crate::id::Position;
 use crate::merkle::checkpoint::{CheckpointError, SignedCheckpoint};
 use crate::merkle::{Growth, TreeHash};
-use crate::sequence::{Append, AppendOutcome, Head, Overlay, Sealed, admit};
+use crate::sequence::{Append, AppendOutcome, Head, Leaves, Overlay, Sealed, admit};
 
 /// The most events one group commit takes on before it writes (a single larger request is still
 /// taken whole).
@@ -357,7 +357,7 @@ impl Writer {
         {
             let mut overlay = Overlay::new(&self.trees);
             for request in &batch {
-                match admit(&mut overlay, &mut head, &request.append, now) {
+                match admit(&mut overlay, &mut head, &request.append, now, Leaves::Compute) {
                     Ok(admitted) => {
                         records.extend(admitted.sealed);
                         outcomes.push(Ok(admitted.outcome));
@@ -414,7 +414,12 @@ impl Writer {
     fn grow(&self, records: &[Sealed]) -> Result<Grown> {
         let mut growth = Growth::new(&self.trees, self.head.position.get());
         for sealed in records {
-            growth.push(sealed.leaf)?;
+            // Computed at admission (`Leaves::Compute`); computed here should it not have been.
+            let leaf = match sealed.leaf {
+                Some(leaf) => leaf,
+                None => crate::merkle::event_leaf_hash(&sealed.event)?,
+            };
+            growth.push(leaf)?;
         }
         let root = growth.root()?;
         let first = tlog_tiles::stored_hash_count(self.head.position.get());
@@ -481,7 +486,7 @@ impl Writer {
         let mut head = self.head;
         let admitted = {
             let mut overlay = Overlay::new(&self.trees);
-            admit(&mut overlay, &mut head, &request.append, self.config.clock.now())
+            admit(&mut overlay, &mut head, &request.append, self.config.clock.now(), Leaves::Compute)
         };
         let admitted = match admitted {
             Ok(admitted) => admitted,
