@@ -54,6 +54,12 @@ impl CompactEvent {
         &self.record
     }
 
+    /// The event's id, read from its record without decoding the rest (`None` only if memory was
+    /// corrupted: the bytes decoded once).
+    pub fn id(&self) -> Option<crate::EventId> {
+        encoding::id_of(&self.record)
+    }
+
     /// The event's position.
     pub fn position(&self) -> Position {
         self.position
@@ -104,6 +110,7 @@ mod tests {
             let again = CompactEvent::of(event).expect("encodes");
             assert_eq!(&again, stored, "encoded again, the same bytes as stored");
             assert_eq!(again.position(), event.position());
+            assert_eq!(stored.id(), Some(event.id()), "the id read without decoding");
         }
     }
 
@@ -126,6 +133,7 @@ mod tests {
             let compact = CompactEvent::of(&event).expect("encodes");
             assert_eq!(compact, CompactEvent::stored(position, bytes.clone().into()), "{}", event.type_name());
             assert_eq!(compact.expand().expect("expands"), event);
+            assert_eq!(compact.id(), Some(event.id()), "{}: the id read without decoding", event.type_name());
             types.insert(event.type_name());
         }
         assert_eq!(types.len(), crate::EventData::TYPES.len(), "every type is in the golden file");

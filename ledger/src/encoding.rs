@@ -236,6 +236,14 @@ fn check_header(position: Position, record: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The id of the event in a record, read from the start of its body (its position, then its id)
+/// without decoding the rest. `None` for bytes that are not a record.
+pub(crate) fn id_of(record: &[u8]) -> Option<EventId> {
+    let body = record.get(HEADER_LEN..)?;
+    let ((_, id), _): ((u64, EventId), usize) = bincode::serde::decode_from_slice(body, config()).ok()?;
+    Some(id)
+}
+
 /// Decodes a stored record found under `position`. Does not recompute the hash (see
 /// `chain_fields`); does check that the record belongs at `position`.
 pub(crate) fn decode(position: Position, record: &[u8]) -> Result<RecordedEvent> {

@@ -285,14 +285,25 @@ pub(crate) fn admit<I: Index>(
     }
 
     for (entry, id) in append.entries.iter().zip(ids) {
-        admit_entry(&mut local, &mut local_head, entry, id, now, leaves, &mut results, &mut sealed).map_err(
-            |e| match &entry.import {
+        let before = sealed.len();
+        admit_entry(&mut local, &mut local_head, entry, id, now, &mut results, &mut sealed)
+            .and_then(|()| {
+                // The leaf of the event just sealed, if one was and the admission is for writing.
+                let grew = sealed.len() > before;
+                match sealed.last_mut() {
+                    Some(last) if grew && leaves == Leaves::Compute => {
+                        last.leaf = Some(crate::merkle::event_leaf_hash(&last.event)?);
+                        Ok(())
+                    }
+                    _ => Ok(()),
+                }
+            })
+            .map_err(|e| match &entry.import {
                 Some(claims) if !matches!(e, LedgerError::Import { .. }) => {
                     LedgerError::Import { line: claims.line, reason: e.to_string() }
                 }
                 _ => e,
-            },
-        )?;
+            })?;
     }
 
     let (versions, events) = local.into_parts();
@@ -309,7 +320,6 @@ fn admit_entry<I: Index>(
     entry: &Entry,
     id: EventId,
     now: Timestamp,
-    leaves: Leaves,
     results: &mut Vec<Committed>,
     sealed: &mut Vec<Sealed>,
 ) -> Result<()> {
@@ -354,14 +364,10 @@ fn admit_entry<I: Index>(
         if let Some(claims) = &entry.import {
             claims.check(&event)?;
         }
-        let leaf = match leaves {
-            Leaves::Compute => Some(crate::merkle::event_leaf_hash(&event)?),
-            Leaves::Skip => None,
-        };
         local.record(&event);
         *local_head = Head { position, hash: event.hash, recorded_at };
         results.push(Committed { event: event.clone(), already_stored: false });
-        sealed.push(Sealed { record, event, leaf });
+        sealed.push(Sealed { record, event, leaf: None });
     }
     Ok(())
 }

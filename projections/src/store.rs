@@ -13,7 +13,6 @@
 
 use std::collections::BTreeSet;
 
-use foldhash::HashMap;
 use std::sync::Arc;
 
 use ledger::{
@@ -37,15 +36,18 @@ mod decoded;
 mod snapshot;
 // Ids numbered in first-seen order, each held once.
 mod registry;
+// Event id → position, the ids read from the compact events.
+mod ids;
 use decoded::{Decoded, Events};
+use ids::Ids;
 pub(crate) use registry::Registry;
 pub use snapshot::SNAPSHOT_FORMAT;
 
 /// The projections of one ledger: feed it every event in log order with [`Projections::apply`],
 /// then ask it questions on both time axes.
 ///
-/// Cloning copies the compact events (a server judging an import clones its projections once);
-/// the clone starts with an empty cache of decoded streams.
+/// Cloning shares the compact events' bytes and copies the indexes (a server judging an import
+/// clones its projections once); the clone starts with an empty cache of decoded streams.
 #[derive(Debug, Clone, Default)]
 pub struct Projections {
     head: u64,
@@ -58,8 +60,8 @@ pub struct Projections {
     log: Vec<CompactEvent>,
     /// What queries look at without decoding, per event in log order: record time, stream, type.
     facts: Vec<Fact>,
-    /// Event id → position.
-    position_of: HashMap<EventId, u64>,
+    /// Event id → its index in `log`.
+    ids: Ids,
     pub(crate) agreements: Registry<AgreementId>,
     pub(crate) parties: Registry<PartyId>,
     pub(crate) groups: Registry<GroupId>,
@@ -156,12 +158,17 @@ impl Projections {
 
     /// The applied event with this id.
     pub fn event_by_id(&self, id: EventId) -> Option<Arc<RecordedEvent>> {
-        self.event(Position::new(*self.position_of.get(&id)?))
+        Some(expand(self.log.get(self.ids.get(id, &self.log)?)?))
     }
 
     /// Whether an event with this id is applied.
     pub fn has_event(&self, id: EventId) -> bool {
-        self.position_of.contains_key(&id)
+        self.ids.get(id, &self.log).is_some()
+    }
+
+    /// The position of the applied event with this id.
+    fn position_of(&self, id: EventId) -> Option<u64> {
+        self.ids.get(id, &self.log).map(|index| index as u64 + 1)
     }
 
     /// The stream and type of the event at `position`, without decoding it.
@@ -204,7 +211,7 @@ impl Projections {
     fn admit(&self, event: &RecordedEvent) -> Result<bool> {
         let position = event.position().get();
         if position <= self.head {
-            return if self.position_of.contains_key(&event.id()) {
+            return if self.has_event(event.id()) {
                 Ok(false)
             } else {
                 Err(ProjectionError::Diverged { position: event.position() })
@@ -239,7 +246,8 @@ impl Projections {
         if let EventData::EventRetracted(_) = event.data() {
             self.retractions.push(position);
         }
-        self.position_of.insert(event.id(), position);
+        // Invariant: fewer than 2^32 events (each is held in memory).
+        self.ids.insert(event.id(), u32::try_from(self.log.len()).unwrap_or(u32::MAX), &self.log);
         self.head = position;
         self.head_recorded_at = Some(event.recorded_at());
         if let Some(positions) = self.lists.get_mut(list as usize) {
@@ -371,7 +379,7 @@ impl Projections {
 
     /// The stored event with this id, if it is recorded by `known` and not retracted by then.
     pub(crate) fn find_event(&self, id: EventId, known: Timestamp) -> Option<(Arc<RecordedEvent>, bool)> {
-        let position = *self.position_of.get(&id)?;
+        let position = self.position_of(id)?;
         let list = self.facts.get(usize::try_from(position.checked_sub(1)?).ok()?)?.list;
         let all = self.decoded_list(list);
         let cut = all.partition_point(|e| e.recorded_at() <= known);
@@ -389,7 +397,7 @@ impl Projections {
             .iter()
             .take_while(|p| self.recorded_at(**p) <= known)
             .filter_map(|p| match self.event(Position::new(*p))?.data() {
-                EventData::EventRetracted(r) => self.position_of.get(&r.event).copied(),
+                EventData::EventRetracted(r) => self.position_of(r.event),
                 _ => None,
             })
             .collect();

@@ -26,10 +26,9 @@
 
 use std::io::{Read, Write};
 
-use foldhash::HashMap;
-use ledger::{CompactEvent, Date, DecisionId, EventId, Position, Timestamp};
+use ledger::{CompactEvent, Date, DecisionId, Position, Timestamp};
 
-use super::{Fact, Projections, Registry};
+use super::{Fact, Ids, Projections, Registry};
 use crate::error::SnapshotError;
 
 /// What a snapshot starts with.
@@ -37,8 +36,9 @@ const MAGIC: &[u8; 16] = b"samverkan-proj\x00\x01";
 
 /// The layout of the file and its fields. Bump it whenever a field of [`Projections`] that is
 /// written here changes: a snapshot of another format is not read (the server folds the ledger
-/// instead). Format 1 (session 8) was one stream of fields with a SHA-256 trailer.
-pub const SNAPSHOT_FORMAT: u32 = 2;
+/// instead). Format 1 (session 8) was one stream of fields with a SHA-256 trailer; format 2 (an
+/// intermediate build of session 9) still carried the ids, which are now read from the records.
+pub const SNAPSHOT_FORMAT: u32 = 3;
 
 /// The most a section may claim before its bytes are read (a damaged length must not reserve
 /// more than this; the checksum then refuses the file).
@@ -116,11 +116,7 @@ impl Projections {
         let facts: Vec<(i64, u32, u8)> =
             self.facts.iter().map(|f| (f.recorded_at.as_micros(), f.list, f.kind)).collect();
         put(&mut fields, &facts)?;
-        // The ids in log order: the map is rebuilt from them.
-        let mut by_position: Vec<(u64, EventId)> = self.position_of.iter().map(|(id, p)| (*p, *id)).collect();
-        by_position.sort_unstable_by_key(|(p, _)| *p);
-        let ids: Vec<EventId> = by_position.into_iter().map(|(_, id)| id).collect();
-        put(&mut fields, &ids)?;
+        // No ids: the table of ids is rebuilt from the records, which hold them.
         put(&mut fields, self.agreements.all())?;
         put(&mut fields, self.parties.all())?;
         put(&mut fields, self.groups.all())?;
@@ -205,7 +201,7 @@ impl Projections {
             return Err(SnapshotError::Undecodable(format!("{} bytes after the last record", records.len() - offset)));
         }
         let facts: Vec<(i64, u32, u8)> = fields.take("facts")?;
-        let ids: Vec<EventId> = fields.take("ids")?;
+        let ids = Ids::of(&log).ok_or_else(|| SnapshotError::Undecodable("an event id is there twice".into()))?;
         let projections = Projections {
             head,
             head_recorded_at: head_recorded_at.map(Timestamp::from_micros),
@@ -216,7 +212,7 @@ impl Projections {
                 .into_iter()
                 .map(|(recorded_at, list, kind)| Fact { recorded_at: Timestamp::from_micros(recorded_at), list, kind })
                 .collect(),
-            position_of: ids.iter().enumerate().map(|(index, id)| (*id, index as u64 + 1)).collect::<HashMap<_, _>>(),
+            ids,
             agreements: registry(fields.take("agreements")?)?,
             parties: registry(fields.take("parties")?)?,
             groups: registry(fields.take("groups")?)?,
@@ -242,7 +238,7 @@ impl Projections {
         }
         // What the fields must agree on, so that no query ever indexes past them.
         let consistent = projections.facts.len() == projections.log.len()
-            && projections.position_of.len() == projections.log.len()
+            && projections.ids.len() == projections.log.len()
             && projections.lists.len() == projections.streams.len()
             && projections.facts.iter().all(|f| (f.list as usize) < projections.lists.len())
             && projections.lists.iter().flatten().all(|p| *p >= 1 && *p <= head);

@@ -130,7 +130,7 @@ impl Drop for Speculation<'_> {
             lists,
             log,
             facts,
-            position_of,
+            ids,
             agreements,
             parties,
             groups,
@@ -149,7 +149,7 @@ impl Drop for Speculation<'_> {
         } = &mut *self.projections;
         let mark = &mut self.mark;
         for event in self.applied.iter().rev() {
-            position_of.remove(&event.id());
+            ids.remove(event.id(), usize::try_from(event.position().get().saturating_sub(1)).unwrap_or(usize::MAX));
             // Invariant: a speculative event is the last of its list, since it was pushed after
             // every event of the list that was there before, and later ones are popped first.
             if let Some(list) = streams.get(event.stream().as_str())
@@ -217,7 +217,7 @@ mod tests {
             lists,
             log,
             facts,
-            position_of,
+            ids,
             agreements,
             parties,
             groups,
@@ -236,8 +236,7 @@ mod tests {
         } = p;
         let cited = registry(cited);
         let streams = registry(streams);
-        let mut position_of: Vec<_> = position_of.iter().map(|(id, p)| (id.to_string(), *p)).collect();
-        position_of.sort();
+        let ids = ids.all(log);
         let log: Vec<_> = log.iter().map(|c| (c.position(), c.expand().expect("expands").id())).collect();
         let facts: Vec<_> = facts.iter().map(|f| format!("{f:?}")).collect();
         let registries = [
@@ -251,7 +250,7 @@ mod tests {
             registry(duties),
         ];
         format!(
-            "{head} {head_recorded_at:?}\n{streams}\n{lists:?}\n{log:?}\n{facts:?}\n{position_of:?}\n{registries:?}\n{follow_up_years:?}\n{party_recorded:?}\n{citations:?}\n{cited}\n{retractions:?}",
+            "{head} {head_recorded_at:?}\n{streams}\n{lists:?}\n{log:?}\n{facts:?}\n{ids:?}\n{registries:?}\n{follow_up_years:?}\n{party_recorded:?}\n{citations:?}\n{cited}\n{retractions:?}",
         )
     }
 
