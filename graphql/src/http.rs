@@ -23,7 +23,7 @@ mod tlog;
 mod web;
 mod ws;
 
-pub(crate) use serve::serve;
+pub use serve::serve;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

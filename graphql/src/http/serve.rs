@@ -16,6 +16,12 @@
 //!   WebSockets are closed with 1001 (going away, by `ws.rs`), and the loop waits for every
 //!   connection to be gone – but no longer than the grace period. Then it returns anyway: a
 //!   half-sent request or a slow answer cannot hold the server past the deadline.
+//! - **No Nagle** ([`configure`]): every accepted socket has `TCP_NODELAY`. With Nagle's algorithm
+//!   a small write waits for the acknowledgement of the one before it, which the client's kernel
+//!   may delay by up to 40 ms: a subscriber's second frame of a burst arrived up to 40 ms late
+//!   (the p99 of about 40 ms that `bench` measured even for one subscriber, BENCHMARKS.md). hyper
+//!   writes a response's head and body together, and frames are written whole, so nothing is
+//!   gained by delaying them.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -38,8 +44,9 @@ use crate::app::App;
 use crate::error::{ApiError, Code};
 
 /// Serves the application on `listener` until `signal` completes, then shuts down gracefully
-/// within [`ServerConfig::shutdown_grace`].
-pub(crate) async fn serve(
+/// within [`ServerConfig::shutdown_grace`]: the loop `samverkan serve` runs (module docs), for a
+/// program that embeds the server (the benchmark).
+pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     config: ServerConfig,
@@ -63,6 +70,7 @@ pub(crate) async fn serve(
                 }
             },
         };
+        configure(&stream);
         let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
             refuse(&stream);
             continue;
@@ -79,6 +87,14 @@ pub(crate) async fn serve(
         tracing::warn!(open, "shutting down: {open} connections still open after {grace:?}; closing them");
     }
     Ok(())
+}
+
+/// What every accepted socket gets: `TCP_NODELAY` (module docs). A socket that refuses it is
+/// served anyway, only slower.
+fn configure(stream: &TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "TCP_NODELAY could not be set on a connection");
+    }
 }
 
 /// An accept that failed: a connection that went away before it was accepted is nothing; running
@@ -177,5 +193,22 @@ impl AsyncWrite for Counted {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    /// An accepted socket has Nagle's algorithm off, so a small frame is sent at once.
+    #[tokio::test]
+    async fn accepted_sockets_send_small_writes_at_once() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let address = listener.local_addr().expect("address");
+        let _client = tokio::net::TcpStream::connect(address).await.expect("connects");
+        let (stream, _) = listener.accept().await.expect("accepts");
+        assert!(!stream.nodelay().expect("reads the option"), "the kernel's default is Nagle on");
+        super::configure(&stream);
+        assert!(stream.nodelay().expect("reads the option"), "TCP_NODELAY set");
     }
 }

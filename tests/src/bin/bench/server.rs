@@ -35,14 +35,14 @@ impl Server {
         let tokens = Arc::new(TokenStore::open(data_dir)?);
         let app = App::new(ledger.clone(), tokens, AppConfig::default())
             .map_err(|e| anyhow::anyhow!("cannot fold the ledger: {}", e.message))?;
-        let router = graphql::app(app.clone(), ServerConfig::default());
-        let follower_state = app.clone();
+        let (server_app, follower_state) = (app.clone(), app.clone());
         let addr = runtime.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
             let _follower = follower_state.spawn_follower();
+            // The server loop `samverkan serve` runs (its sockets' options, its connection cap).
             tokio::spawn(async move {
-                let _ = axum::serve(listener, router).await;
+                let _ = graphql::serve(listener, server_app, ServerConfig::default(), std::future::pending()).await;
             });
             Ok::<_, anyhow::Error>(addr)
         })?;
