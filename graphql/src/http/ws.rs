@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use async_graphql_axum::GraphQLProtocol;
 use axum::extract::WebSocketUpgrade;
 use axum::extract::ws::{CloseFrame, Message};
 use axum::http::{HeaderMap, header};
@@ -83,6 +83,12 @@ pub(crate) fn serve(
     config: &Arc<ServerConfig>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Response {
+    // The extractor of `protocol` refused a request without one already (400); the engine is given
+    // the same choice, read again from the header since the extractor keeps it to itself.
+    let _ = protocol;
+    let Some(protocol) = chosen_protocol(headers) else {
+        return axum::http::StatusCode::BAD_REQUEST.into_response();
+    };
     let book = Arc::new(Book::new(transport_ws(headers)));
     let app = Arc::clone(app);
     // A message is a request too: the same limit as a request body (tungstenite's default is 64 MiB).
@@ -104,24 +110,68 @@ pub(crate) fn serve(
                 })
             };
             let engine_book = Arc::clone(&book);
-            GraphQLWebSocket::new_with_pair(outgoing, incoming, operations, protocol)
-                .on_connection_init(move |payload| async move {
-                    let caller = app.authenticate(token_from_init(&payload));
-                    if app.config().reads_require_token && !matches!(caller, Caller::Token { .. }) {
-                        let message = "this server needs a token in connection_init";
-                        engine_book.close_with(4403, format!("Forbidden: {message}"));
-                        return Err(ApiError::new(Code::Unauthenticated, message).into());
-                    }
-                    engine_book.state().caller = Some(caller.clone());
-                    let mut data = Data::default();
-                    data.insert(caller);
-                    Ok(data)
+            let on_init = move |payload: serde_json::Value| async move {
+                let caller = app.authenticate(token_from_init(&payload));
+                if app.config().reads_require_token && !matches!(caller, Caller::Token { .. }) {
+                    let message = "this server needs a token in connection_init";
+                    engine_book.close_with(4403, format!("Forbidden: {message}"));
+                    return Err(ApiError::new(Code::Unauthenticated, message).into());
+                }
+                engine_book.state().caller = Some(caller.clone());
+                let mut data = Data::default();
+                data.insert(caller);
+                Ok(data)
+            };
+            // async-graphql-axum's `GraphQLWebSocket::serve`, with one difference: its loop sends
+            // (writes and flushes) every message on its own, and with TCP_NODELAY (`serve.rs`) each
+            // is then a segment of its own; this loop writes every message the engine has ready and
+            // flushes once, so a catch-up replay fills segments and a lone live event still leaves
+            // at once.
+            let input = incoming.take_while(|message| std::future::ready(message.is_ok())).filter_map(|message| {
+                std::future::ready(match message {
+                    Ok(Message::Text(text)) => Some(axum::body::Bytes::from(text)),
+                    Ok(Message::Binary(bytes)) => Some(bytes),
+                    _ => None,
                 })
-                .serve()
-                .await;
+            });
+            let messages = async_graphql::http::WebSocket::new(operations, input, protocol)
+                .on_connection_init(on_init)
+                .map(|message| match message {
+                    async_graphql::http::WsMessage::Text(text) => Message::Text(text.into()),
+                    async_graphql::http::WsMessage::Close(code, reason) => {
+                        Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+                    }
+                })
+                .fuse();
+            send_coalesced(messages, outgoing).await;
             finish_closing(sink, stream).await;
         })
         .into_response()
+}
+
+/// Sends the engine's messages: every message ready at once is written before one flush (module
+/// docs of `serve.rs` on TCP_NODELAY). Stops when the messages end or the socket fails.
+async fn send_coalesced<M, O>(messages: M, outgoing: O)
+where
+    M: Stream<Item = Message> + futures::stream::FusedStream,
+    O: futures::Sink<Message>,
+{
+    use futures::FutureExt;
+    let (mut messages, mut outgoing) = (std::pin::pin!(messages), std::pin::pin!(outgoing));
+    while let Some(message) = messages.next().await {
+        if outgoing.feed(message).await.is_err() {
+            return;
+        }
+        // Whatever else the engine has ready now goes into the same write.
+        while let Some(Some(message)) = messages.next().now_or_never() {
+            if outgoing.feed(message).await.is_err() {
+                return;
+            }
+        }
+        if outgoing.flush().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// After the engine is done: the rest of the closing handshake (RFC 6455 §5.5.1, §7.1.1). When the
@@ -240,11 +290,16 @@ fn incoming<'a>(
 /// Whether the connection speaks graphql-transport-ws, chosen as async-graphql's
 /// [`GraphQLProtocol`] extractor chooses: the first protocol of the header it knows.
 fn transport_ws(headers: &HeaderMap) -> bool {
-    let chosen = headers
+    matches!(chosen_protocol(headers), Some(WebSocketProtocols::GraphQLWS))
+}
+
+/// The first protocol of the client's list that the engine speaks (as async-graphql-axum's
+/// `GraphQLProtocol` extractor chooses it).
+fn chosen_protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
+    headers
         .get(header::SEC_WEBSOCKET_PROTOCOL)
         .and_then(|value| value.to_str().ok())
-        .and_then(|list| list.split(',').find_map(|p| WebSocketProtocols::from_str(p.trim()).ok()));
-    matches!(chosen, Some(WebSocketProtocols::GraphQLWS))
+        .and_then(|list| list.split(',').find_map(|p| WebSocketProtocols::from_str(p.trim()).ok()))
 }
 
 /// The token of a `connection_init` payload: `{"Authorization": "Bearer …"}` (any case) or
