@@ -30,6 +30,10 @@
 //!   client's answer does not meet a closed socket, whose reset can make the client lose the close
 //!   frame it had not read yet.
 //!
+//! - The engine's messages are sent by our own loop ([`send_coalesced`]): every message the engine
+//!   has ready is written, then one flush. With `TCP_NODELAY` (`serve.rs`) a flush per message, as
+//!   async-graphql-axum's loop does, made every event of a catch-up replay a TCP segment of its own.
+//!
 //! The legacy subscriptions-transport-ws protocol (`graphql-ws`) defines no close codes; its
 //! connections get the length limit and the initialisation deadline (closed with 4408 too).
 
