@@ -139,6 +139,14 @@ impl Projections {
         Ok(())
     }
 
+    /// Makes room for `events` more events, for a fold that knows how many it will apply (the
+    /// start-up fold: the ledger's head). Only a hint: applying more is correct, only slower.
+    pub fn reserve(&mut self, events: usize) {
+        self.ids.reserve(events, &self.log);
+        self.log.reserve(events);
+        self.facts.reserve(events);
+    }
+
     /// [`Projections::apply`] for an event read from the ledger with its stored bytes.
     ///
     /// Invariant (the caller's): `compact` is `event`'s compact form, as

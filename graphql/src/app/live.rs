@@ -57,6 +57,10 @@ fn fold_pipelined(
     from: Position,
     batch: usize,
 ) -> Result<Position, FoldError> {
+    // Room for every event up to the head as of now: the indexes then never grow (and rehash)
+    // during the fold.
+    let events = ledger.head().position.get().saturating_sub(from.get()).saturating_add(1);
+    projections.reserve(usize::try_from(events).unwrap_or(0));
     std::thread::scope(|scope| {
         // Two batches in the channel at most: memory stays a few batches, whatever the log's length.
         let (batches, inbox) =

@@ -54,6 +54,13 @@ impl Ids {
         self.table.insert_unique(hash, index, |n| id_at(log, *n).map_or(0, |id| hasher.hash_one(id)));
     }
 
+    /// Makes room for `additional` more ids, so that a fold of that many events never grows the
+    /// table (growing reads every id held again, from its record).
+    pub(crate) fn reserve(&mut self, additional: usize, log: &[CompactEvent]) {
+        let hasher = &self.hasher;
+        self.table.reserve(additional, |n| id_at(log, *n).map_or(0, |id| hasher.hash_one(id)));
+    }
+
     /// Forgets the event with this id at `index`.
     pub(crate) fn remove(&mut self, id: EventId, index: usize) {
         let hash = self.hasher.hash_one(id);

@@ -30,6 +30,8 @@ fn ledger_rebuild(data: &Dataset, encode: bool) -> anyhow::Result<(Projections, 
     let ledger = Ledger::open(data.ledger_dir(), LedgerConfig::default())?;
     b.open = start.elapsed().as_secs_f64();
     let mut projections = Projections::new();
+    // As the server's start-up fold does: room for every event, so the indexes never grow.
+    projections.reserve(usize::try_from(ledger.head().position.get()).unwrap_or(0));
     let mut events = ledger.read_compact_from(Position::FIRST);
     let mut chunk = Vec::with_capacity(CHUNK);
     loop {
