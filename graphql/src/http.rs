@@ -504,21 +504,15 @@ async fn refusal_body(response: Response) -> Response {
     response
 }
 
+/// The WebSocket endpoint. `GraphQLProtocol` is extracted only for its refusal (400) of an upgrade
+/// that names no protocol the engine speaks; `ws::serve` reads the choice from the header again.
 async fn graphql_ws(
     State(shared): State<Shared>,
     headers: HeaderMap,
-    protocol: GraphQLProtocol,
+    _protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    ws::serve(
-        upgrade,
-        &headers,
-        protocol,
-        shared.executor.clone(),
-        &shared.app,
-        &shared.config,
-        shared.shutdown.clone(),
-    )
+    ws::serve(upgrade, &headers, shared.executor.clone(), &shared.app, &shared.config, shared.shutdown.clone())
 }
 
 async fn healthz(State(shared): State<Shared>) -> Response {

@@ -44,7 +44,6 @@ use std::time::Duration;
 
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
-use async_graphql_axum::GraphQLProtocol;
 use axum::extract::WebSocketUpgrade;
 use axum::extract::ws::{CloseFrame, Message};
 use axum::http::{HeaderMap, header};
@@ -81,15 +80,13 @@ const REFUSED: &str = r#"{"type":"subscribe"}"#;
 pub(crate) fn serve(
     upgrade: WebSocketUpgrade,
     headers: &HeaderMap,
-    protocol: GraphQLProtocol,
     executor: Executor,
     app: &Arc<App>,
     config: &Arc<ServerConfig>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Response {
-    // The extractor of `protocol` refused a request without one already (400); the engine is given
-    // the same choice, read again from the header since the extractor keeps it to itself.
-    let _ = protocol;
+    // The handler's `GraphQLProtocol` extractor refused an upgrade without one already (400); the
+    // engine is given the same choice, read from the header, as the extractor keeps it to itself.
     let Some(protocol) = chosen_protocol(headers) else {
         return axum::http::StatusCode::BAD_REQUEST.into_response();
     };
