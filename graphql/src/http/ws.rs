@@ -289,7 +289,7 @@ fn incoming<'a>(
 }
 
 /// Whether the connection speaks graphql-transport-ws, chosen as async-graphql's
-/// [`GraphQLProtocol`] extractor chooses: the first protocol of the header it knows.
+/// `GraphQLProtocol` extractor chooses: the first protocol of the header it knows.
 fn transport_ws(headers: &HeaderMap) -> bool {
     matches!(chosen_protocol(headers), Some(WebSocketProtocols::GraphQLWS))
 }
