@@ -134,6 +134,9 @@ mod tests {
             assert_eq!(compact, CompactEvent::stored(position, bytes.clone().into()), "{}", event.type_name());
             assert_eq!(compact.expand().expect("expands"), event);
             assert_eq!(compact.id(), Some(event.id()), "{}: the id read without decoding", event.type_name());
+            let mut other_format = bytes.clone();
+            other_format[0] ^= 0xff;
+            assert_eq!(CompactEvent::stored(position, other_format.into()).id(), None, "another format's record");
             types.insert(event.type_name());
         }
         assert_eq!(types.len(), crate::EventData::TYPES.len(), "every type is in the golden file");

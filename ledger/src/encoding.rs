@@ -237,8 +237,11 @@ fn check_header(position: Position, record: &[u8]) -> Result<()> {
 }
 
 /// The id of the event in a record, read from the start of its body (its position, then its id)
-/// without decoding the rest. `None` for bytes that are not a record.
+/// without decoding the rest. `None` for bytes that are not a record of this format.
 pub(crate) fn id_of(record: &[u8]) -> Option<EventId> {
+    if record.first() != Some(&FORMAT_VERSION) {
+        return None;
+    }
     let body = record.get(HEADER_LEN..)?;
     let ((_, id), _): ((u64, EventId), usize) = bincode::serde::decode_from_slice(body, config()).ok()?;
     Some(id)
