@@ -356,6 +356,10 @@ pub(crate) struct AgreementState {
     required_history: Vec<(Date, Vec<PartyId>)>,
     versions: BTreeMap<u32, VersionState>,
     notices: BTreeMap<PartyId, Notice>,
+    /// Notices of parties no longer required, each with the day the set without its party was
+    /// decided: they stand no more, but an end they had brought about by that day stays (DOMAIN.md,
+    /// "no answer is ever rewritten by a later decision").
+    lapsed: Vec<(PartyId, Notice, Date)>,
     terminated: Option<Date>,
     superseded: Option<(Date, AgreementId)>,
     interpretations: Vec<Interpretation>,
@@ -391,7 +395,11 @@ impl AgreementState {
     /// decides when the earlier pairs were bound – as it does when the whole list is answered with
     /// every party's kind.
     pub(crate) fn parties_of_interest(&self) -> impl Iterator<Item = &PartyId> {
-        self.required_history.iter().flat_map(|(_, parties)| parties).chain(self.notices.keys())
+        self.required_history
+            .iter()
+            .flat_map(|(_, parties)| parties)
+            .chain(self.notices.keys())
+            .chain(self.lapsed.iter().map(|(party, _, _)| party))
     }
 
     /// Whether a version with this number was proposed (or otherwise mentioned).
@@ -463,6 +471,7 @@ impl AgreementState {
                     required_history: vec![(on, e.parties.clone())],
                     versions: BTreeMap::new(),
                     notices: BTreeMap::new(),
+                    lapsed: Vec::new(),
                     terminated: None,
                     superseded: None,
                     interpretations: Vec::new(),
@@ -512,8 +521,11 @@ impl AgreementState {
                 s.required_history.insert(at, (on, e.parties.clone()));
                 s.required = s.required_history.last().map(|(_, p)| p.clone()).unwrap_or_default();
                 // A party no longer required has no notice standing: coming back, it starts anew.
-                let required = &s.required;
-                s.notices.retain(|party, _| required.contains(party));
+                // What its notice had already ended by this day stays ended (see `evaluate`).
+                let (kept, gone): (BTreeMap<_, _>, BTreeMap<_, _>) =
+                    std::mem::take(&mut s.notices).into_iter().partition(|(party, _)| s.required.contains(party));
+                s.notices = kept;
+                s.lapsed.extend(gone.into_iter().map(|(party, notice)| (party, notice, on)));
             }
             A::VersionPublished(e) => {
                 // Published from its first publication on.
@@ -754,8 +766,13 @@ impl AgreementState {
         let mut continuation_pending = false;
         // DOMAIN.md, "Children": there is no notice on the guideline – a party leaves it by leaving
         // the HÖK – so a notice recorded on it (only an old import could) changes nothing.
-        let notices = self.notices.iter().filter(|_| self.kind != AgreementKind::Guideline);
-        for (party, notice) in notices {
+        // A lapsed notice (its party is no longer required) counts only for an end it had already
+        // brought about by the day it lapsed; nothing is pending on it any more.
+        let standing = self.notices.iter().map(|(party, notice)| (party, notice, None));
+        let lapsed = self.lapsed.iter().map(|(party, notice, on)| (party, notice, Some(*on)));
+        let notices = standing.chain(lapsed).filter(|_| self.kind != AgreementKind::Guideline);
+        for (party, notice, lapsed_on) in notices {
+            let stood_then = |end: &(Date, EndCause)| lapsed_on.is_none_or(|lapsed| end.0 <= lapsed);
             // An unregistered party is treated as a municipality: its notice then only asks the
             // others to decide, which is the cautious reading.
             let kind = kinds.get(party).copied().unwrap_or(PartyKind::Municipality);
@@ -771,13 +788,14 @@ impl AgreementState {
             match effect {
                 // Without a stated notice period the end is unknown: nothing ends on a guessed day.
                 rules::NoticeEffect::EndsAgreement if kind == PartyKind::Region => {
-                    ends.extend(leaves.map(|l| (l, EndCause::NoticeByRegion)));
+                    ends.extend(leaves.map(|l| (l, EndCause::NoticeByRegion)).filter(stood_then));
                 }
                 rules::NoticeEffect::EndsAgreement => {
                     let decided_on = notice.continues.map_or(notice.given_on, |(_, on)| on);
-                    ends.extend(leaves.map(|l| (rules::not_continued_end(l, decided_on), EndCause::NotContinued)));
+                    let end = leaves.map(|l| (rules::not_continued_end(l, decided_on), EndCause::NotContinued));
+                    ends.extend(end.filter(stood_then));
                 }
-                rules::NoticeEffect::ContinuationPending => continuation_pending = true,
+                rules::NoticeEffect::ContinuationPending => continuation_pending |= lapsed_on.is_none(),
                 rules::NoticeEffect::PartyLeaves => {}
             }
         }

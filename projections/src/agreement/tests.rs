@@ -461,6 +461,33 @@ fn continuation_decided_before_the_leave_date_ends_the_agreement_on_the_leave_da
     assert_eq!(view_of(&given, "hok", "2024-05-01").in_force_until, Some(d("2025-01-15")));
 }
 
+/// DOMAIN.md, "no answer is ever rewritten by a later decision": once a notice has ended the
+/// agreement, a later change of the required parties without the noticing party leaves it ended on
+/// that day (found by the property test on a random CI seed: the change used to drop the notice and
+/// with it the end).
+#[test]
+fn a_later_change_of_parties_keeps_the_end_a_notice_brought_about() {
+    let given = in_force_main_agreement()
+        .event("2023-01-16", notice("hok", "m1"))
+        .event("2024-05-01", continuation("hok", "m1", false))
+        .event("2025-06-01", required_changed("hok", vec![pid("region"), pid("m2")]));
+    assert_eq!(on(&given, "2025-01-16"), (Terminated, false, None));
+    for day in ["2025-05-31", "2025-06-01", "2026-01-01"] {
+        let view = view_of(&given, "hok", day);
+        assert_eq!((view.status, view.in_force), (Terminated, false), "{day}");
+        assert_eq!(view.ends_on, Some((d("2025-01-16"), super::EndCause::NotContinued)), "{day}");
+        assert_eq!(view.in_force_until, Some(d("2025-01-15")), "{day}");
+    }
+    // Still open when the parties change (m1 would leave on 2025-01-16), the notice lapses with
+    // the change: from it on, nothing is pending and nothing ends.
+    let given = in_force_main_agreement()
+        .event("2023-01-16", notice("hok", "m1"))
+        .event("2024-06-01", required_changed("hok", vec![pid("region"), pid("m2")]));
+    assert_eq!(on(&given, "2024-05-31"), (ContinuationPending, true, Some(1)));
+    assert_eq!(on(&given, "2024-06-01"), (InForce, true, Some(1)));
+    assert_eq!(view_of(&given, "hok", "2026-01-01").ends_on, None);
+}
+
 /// DOMAIN.md, "Withdrawal of a notice is possible only before the party's leave date": one dated on
 /// or after it (only an old import could carry it; validation refuses it) changes nothing.
 #[test]
