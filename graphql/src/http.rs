@@ -16,6 +16,7 @@
 //! through [`App`] and the schema.
 
 mod admin;
+mod answers;
 mod clients;
 mod graphiql;
 mod serve;
@@ -113,6 +114,8 @@ struct Shared {
     operations: Arc<admin::Operations>,
     /// Turns true when the server begins its graceful shutdown.
     shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Large answers kept by question (`answers.rs`).
+    answers: Arc<answers::Answers>,
 }
 
 impl Shared {
@@ -158,7 +161,8 @@ fn router(app: Arc<App>, config: ServerConfig, shutdown: tokio::sync::watch::Rec
     let (timeout, max_body, max_import) = (config.request_timeout, config.max_body_bytes, config.max_import_bytes);
     let clients = Arc::new(clients::Clients::new(config.max_requests_per_client));
     let operations = Arc::new(admin::Operations::default());
-    let shared = Shared { app, executor, config: Arc::new(config), clients, operations, shutdown };
+    let answers = Arc::default();
+    let shared = Shared { app, executor, config: Arc::new(config), clients, operations, shutdown, answers };
     Router::new()
         .route("/", get(web::index))
         .route("/assets/{file}", get(web::asset))
@@ -351,13 +355,20 @@ async fn graphql_execute(
     }
     let token = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
     let caller = shared.app.authenticate(token);
+    let media = ResponseMediaType::accepted(headers);
+    let operation = request.operation_name.clone();
+    let started = Instant::now();
+    let key = answer_key(shared, &request, &caller);
+    if let Some(body) = key.as_ref().and_then(|key| shared.answers.get(key)) {
+        shared.app.metrics().operation(operation.as_deref(), started.elapsed(), &[]);
+        shared.app.metrics().answer_reused();
+        return kept_answer(body, media, operation);
+    }
     let mut request = request.data(caller);
     let marker = ReadOnly::default();
     if read_only {
         request = request.data(marker.clone());
     }
-    let operation = request.operation_name.clone();
-    let started = Instant::now();
     let response = shared.execute(request).await;
     let codes: Vec<&str> = response
         .errors
@@ -368,7 +379,20 @@ async fn graphql_execute(
         })
         .collect();
     shared.app.metrics().operation(operation.as_deref(), started.elapsed(), &codes);
-    let media = ResponseMediaType::accepted(headers);
+    // Kept only if nothing it rests on moved while it ran (see `answers.rs`).
+    let keep = key.filter(|key| {
+        response.is_ok()
+            && response.http_headers.is_empty()
+            && response.cache_control.value().is_none()
+            && answer_key_parts(shared).is_some_and(|(head, today)| head == key.head() && today == key.today())
+    });
+    if let Some(key) = keep {
+        if let Ok(body) = serde_json::to_vec(&response) {
+            let body = bytes::Bytes::from(body);
+            shared.app.metrics().answers_kept(shared.answers.keep(key, body.clone()));
+            return kept_answer(body, media, operation);
+        }
+    }
     let mut answer = if is_request_error(&response) {
         let status = if marker.refused_a_mutation() {
             StatusCode::METHOD_NOT_ALLOWED
@@ -388,6 +412,32 @@ async fn graphql_execute(
     } else {
         GraphQLResponse::from(response).into_response()
     };
+    answer.headers_mut().insert(header::CONTENT_TYPE, media.header_value());
+    if let Some(name) = operation {
+        answer.extensions_mut().insert(OperationName(name.chars().take(100).collect()));
+    }
+    answer
+}
+
+/// The applied head and today, if an answer computed now may be kept under them: the projections
+/// have applied everything the ledger holds, and the clock is past the head's record time (so that
+/// "as known now" sees every event up to the head).
+fn answer_key_parts(shared: &Shared) -> Option<(u64, ledger::Date)> {
+    let head = shared.app.head();
+    let applied = shared.app.projections().ok()?.head().get();
+    let settled = applied == head.position.get() && ledger::Timestamp::now() > head.recorded_at;
+    settled.then(|| (applied, ledger::Date::today_utc()))
+}
+
+/// The key under which the answer to `request` may be kept, if it may.
+fn answer_key(shared: &Shared, request: &async_graphql::Request, caller: &crate::app::Caller) -> Option<answers::Key> {
+    let (head, today) = answer_key_parts(shared)?;
+    answers::Key::of(request, caller, head, today)
+}
+
+/// A successful answer from its serialized body, as `GraphQLResponse` would give it.
+fn kept_answer(body: bytes::Bytes, media: ResponseMediaType, operation: Option<String>) -> Response {
+    let mut answer = Response::new(axum::body::Body::from(body));
     answer.headers_mut().insert(header::CONTENT_TYPE, media.header_value());
     if let Some(name) = operation {
         answer.extensions_mut().insert(OperationName(name.chars().take(100).collect()));

@@ -1025,3 +1025,81 @@ async fn large_answers_are_compressed_when_the_client_accepts_it() {
     assert!(headers.get(header::CONTENT_ENCODING).is_none(), "a small answer is sent as it is: {headers:?}");
     assert!(serde_json::from_slice::<Value>(&body).is_ok());
 }
+
+/// Issue 19: a large answer asked again at the same head is the same bytes, given from what was
+/// kept (the counter in `/metrics` says so); a new event makes the next answer new (never the old
+/// one); another caller, another day's default or another variable is its own question; and a
+/// field outside the pure ones (`ledger`) is never kept.
+#[tokio::test]
+async fn a_large_answer_asked_again_is_the_same_and_a_new_event_makes_it_new() {
+    let server = seeded(ServerConfig::default()).await;
+    // One router, as a server has: what is kept lives in it.
+    let router = server.router();
+    let ask = |query: &str, token: Option<&str>| {
+        let body = json!({ "query": query }).to_string();
+        let mut request = Request::post("/graphql").header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = request.body(Body::from(body)).expect("request");
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request).await.expect("the router always answers");
+            assert_eq!(response.status(), StatusCode::OK);
+            response.into_body().collect().await.expect("body").to_bytes()
+        }
+    };
+    let reused = || {
+        let router = router.clone();
+        async move {
+            let request = Request::get("/metrics").body(Body::empty()).expect("request");
+            let response = router.oneshot(request).await.expect("the router always answers");
+            let text = response.into_body().collect().await.expect("body").to_bytes();
+            let text = String::from_utf8_lossy(&text).into_owned();
+            text.lines()
+                .find_map(|l| l.strip_prefix("samverkan_graphql_answers_reused_total "))
+                .and_then(|n| n.parse::<u64>().ok())
+                .expect("the counter is exposed")
+        }
+    };
+    let query =
+        "{ parties { id name } agreements(at: \"2022-10-01\") { id title status parties { party { id } bound } } }";
+    let first = ask(query, None).await;
+    assert!(first.len() >= 16 << 10, "large enough to be kept: {}", String::from_utf8_lossy(&first));
+    assert_eq!(reused().await, 0);
+    let again = ask(query, None).await;
+    assert_eq!(again, first);
+    assert_eq!(reused().await, 1, "the second answer was the kept one");
+
+    // Another caller is another question (what a caller may read can differ).
+    let reader = server.token(Role::Reader, "läsare");
+    assert_eq!(ask(query, Some(&reader)).await, first);
+    assert_eq!(reused().await, 1);
+    // So is a field outside the pure ones, asked together with them.
+    let with_ledger =
+        "{ ledger { position } agreements(at: \"2022-10-01\") { id title status parties { party { id } bound } } }";
+    ask(with_ledger, None).await;
+    ask(with_ledger, None).await;
+    assert_eq!(reused().await, 1, "an answer with `ledger` is never kept");
+
+    // A new event: the next answer includes it.
+    let secretariat = server.token(Role::Secretariat, "sekretariatet");
+    let input = json!({"party": "testkommun", "name": "Testkommun", "kind": "MUNICIPALITY", "effective": "2022-01-10"});
+    let (status, body) = server
+        .post(
+            "mutation($input: RegisterPartyInput!) { registerParty(input: $input) { position } }",
+            json!({ "input": input }),
+            Some(&secretariat),
+        )
+        .await;
+    assert!(status.is_success() && body["errors"].is_null(), "{body:#}");
+    let after = ask(query, None).await;
+    assert_ne!(after, first, "the answer after a new event is new");
+    let parsed: Value = serde_json::from_slice(&after).expect("JSON");
+    let ids: Vec<&str> =
+        parsed["data"]["parties"].as_array().expect("parties").iter().filter_map(|p| p["id"].as_str()).collect();
+    assert!(ids.contains(&"testkommun"), "{ids:?}");
+    assert_eq!(reused().await, 1);
+    assert_eq!(ask(query, None).await, after);
+    assert_eq!(reused().await, 2);
+}

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{ApiError, Code};
 
 /// What a token may do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Manages tokens and runs the operations (export, verify, import); records no event itself.
     Admin,
@@ -90,7 +90,7 @@ impl Role {
 }
 
 /// Who is calling.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Caller {
     /// No token was presented.
     Anonymous,

@@ -47,6 +47,8 @@ pub struct Metrics {
     verify_last_duration: Gauge,
     verify_progress: IntGauge,
     verify_target: IntGauge,
+    answers_reused: IntCounter,
+    answers_kept: IntGauge,
 }
 
 /// Counts one live subscriber while it exists.
@@ -100,6 +102,14 @@ impl Metrics {
         Ok(Self {
             appended: counter("samverkan_events_appended_total", "Events appended through the API since start.")?,
             head: gauge("samverkan_head_position", "The ledger's last position.")?,
+            answers_reused: counter(
+                "samverkan_graphql_answers_reused_total",
+                "GraphQL answers over HTTP given again from the bytes kept for the same question at the same head.",
+            )?,
+            answers_kept: gauge(
+                "samverkan_graphql_answers_kept_bytes",
+                "Bytes of GraphQL answers kept for questions asked again.",
+            )?,
             requests: histogram("samverkan_request_duration_seconds", "HTTP request latency, all routes.", &LATENCY)?,
             http: counter_vec(
                 "samverkan_http_requests_total",
@@ -249,6 +259,16 @@ impl Metrics {
         self.verify_last_duration.set(seconds);
     }
 
+    /// Records an answer given again from the kept bytes.
+    pub fn answer_reused(&self) {
+        self.answers_reused.inc();
+    }
+
+    /// Records how many bytes of answers are kept.
+    pub fn answers_kept(&self, bytes: usize) {
+        self.answers_kept.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
     /// The text exposition.
     pub fn render(&self, head_position: u64) -> String {
         self.head.set(i64::try_from(head_position).unwrap_or(i64::MAX));
@@ -270,6 +290,8 @@ mod tests {
         metrics.request("/graphql", "POST", 200, Duration::from_millis(3));
         metrics.operation(Some("Dashboard"), Duration::from_millis(2), &["INVALID_INPUT"]);
         metrics.commit(ledger::CommitObservation { events: 3, sync: Duration::from_micros(800) });
+        metrics.answer_reused();
+        metrics.answers_kept(2048);
         let text = metrics.render(42);
         for expected in [
             "samverkan_head_position 42",
@@ -278,6 +300,8 @@ mod tests {
             "samverkan_graphql_errors_total{code=\"INVALID_INPUT\"} 1",
             "samverkan_commit_group_events_sum 3",
             "samverkan_request_duration_seconds_count 1",
+            "samverkan_graphql_answers_reused_total 1",
+            "samverkan_graphql_answers_kept_bytes 2048",
         ] {
             assert!(text.contains(expected), "{expected} missing from\n{text}");
         }

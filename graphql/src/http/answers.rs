@@ -1,0 +1,281 @@
+//! Answers kept by question: the serialized body of a successful GraphQL query over HTTP, reused
+//! for the same question asked again while nothing it rests on has changed – the same request
+//! (document, operation, variables, extensions), the same caller, the same applied ledger head and
+//! the same day (the default of `at`). A dashboard polling a county-wide list then gets the bytes
+//! already written instead of having the engine resolve 17,000 objects again.
+//!
+//! Only what is a pure function of those is kept: a query whose root fields are all in
+//! [`PURE_ROOT_FIELDS`] (the projections' answers; not `ledger`, whose verification state changes
+//! without a new event, nor the transparency fields, whose cosignatures do), without errors, without
+//! HTTP headers or cache hints set by a resolver, and only if the head and the day were the same
+//! before and after it ran and the clock was past the head's record time (so that "as known now"
+//! saw every event up to the head). Answers smaller than [`KEEP_FROM`] are cheap to give again and
+//! are not kept. Memory is bounded by [`BUDGET`] (see [`Answers::keep`] for what goes first), and
+//! every answer of an older head goes as soon as a newer one is kept.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
+use bytes::Bytes;
+
+use crate::app::Caller;
+
+/// The root fields whose answers depend only on the applied ledger, the request and the day.
+const PURE_ROOT_FIELDS: &[&str] = &[
+    "__typename",
+    "agreement",
+    "agreements",
+    "agreementsConnection",
+    "bodies",
+    "case",
+    "cases",
+    "changes",
+    "coordinators",
+    "deadlines",
+    "decision",
+    "decisions",
+    "event",
+    "events",
+    "findings",
+    "followUp",
+    "group",
+    "groups",
+    "parties",
+    "party",
+    "priorityAreas",
+    "problem",
+    "problems",
+    "stateFunds",
+    "statutoryDuties",
+    "statutoryDuty",
+];
+
+/// The smallest answer kept, in bytes.
+pub(crate) const KEEP_FROM: usize = 16 << 10;
+
+/// At most how many bytes of answers are kept together: 26 county-wide lists of the 1M-event
+/// benchmark (2.4 MiB each), every list of a county's 346 agreements many times over.
+pub(crate) const BUDGET: usize = 64 << 20;
+
+/// What an answer rests on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Key {
+    /// The applied head's position.
+    head: u64,
+    /// Today (UTC), the default of `at`.
+    today: ledger::Date,
+    /// The caller as authenticated for this request.
+    caller: Caller,
+    /// The request: document, operation name, variables and extensions.
+    request: String,
+}
+
+impl Key {
+    /// The key of `request` if its answer may be kept: a query (not a mutation or subscription)
+    /// whose root fields are all pure.
+    pub(crate) fn of(
+        request: &async_graphql::Request,
+        caller: &Caller,
+        head: u64,
+        today: ledger::Date,
+    ) -> Option<Self> {
+        if !pure_query(&request.query, request.operation_name.as_deref()) {
+            return None;
+        }
+        let variables = serde_json::to_string(&request.variables).ok()?;
+        let extensions = serde_json::to_string(&request.extensions).ok()?;
+        let operation = request.operation_name.as_deref().unwrap_or("");
+        let text = format!("{}\u{0}{operation}\u{0}{variables}\u{0}{extensions}", request.query);
+        Some(Self { head, today, caller: caller.clone(), request: text })
+    }
+
+    /// The applied head's position the answer rests on.
+    pub(crate) fn head(&self) -> u64 {
+        self.head
+    }
+
+    /// The day the answer rests on.
+    pub(crate) fn today(&self) -> ledger::Date {
+        self.today
+    }
+}
+
+/// Whether the operation `name` (or the only one) of `document` is a query of pure root fields
+/// only. A fragment at the root, a document that does not parse, or an unknown operation: no.
+fn pure_query(document: &str, name: Option<&str>) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(document) else { return false };
+    let operation = match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => operation,
+        (DocumentOperations::Multiple(operations), Some(name)) => match operations.get(name) {
+            Some(operation) => operation,
+            None => return false,
+        },
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => match operations.values().next() {
+            Some(operation) => operation,
+            None => return false,
+        },
+        (DocumentOperations::Multiple(_), None) => return false,
+    };
+    operation.node.ty == OperationType::Query
+        && operation.node.selection_set.node.items.iter().all(|item| match &item.node {
+            Selection::Field(field) => PURE_ROOT_FIELDS.contains(&field.node.name.node.as_str()),
+            Selection::FragmentSpread(_) | Selection::InlineFragment(_) => false,
+        })
+}
+
+#[derive(Debug)]
+struct Kept {
+    body: Bytes,
+    /// When it was kept or last asked for (a tick of [`Answers`]).
+    used: u64,
+    /// Whether it was asked for again.
+    reused: bool,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    answers: HashMap<Key, Kept>,
+    bytes: usize,
+    tick: u64,
+    hits: u64,
+}
+
+/// The kept answers of one server.
+#[derive(Debug, Default)]
+pub(crate) struct Answers {
+    inner: Mutex<Inner>,
+}
+
+impl Answers {
+    /// The body kept for `key`, if any.
+    pub(crate) fn get(&self, key: &Key) -> Option<Bytes> {
+        // A poisoned lock only means a panic mid-update elsewhere: the engine still answers.
+        let mut inner = self.inner.lock().ok()?;
+        inner.tick += 1;
+        let tick = inner.tick;
+        let kept = inner.answers.get_mut(key)?;
+        kept.used = tick;
+        kept.reused = true;
+        let body = kept.body.clone();
+        inner.hits += 1;
+        Some(body)
+    }
+
+    /// Keeps `body` for `key` if it is worth keeping and fits; returns the bytes kept in all.
+    ///
+    /// Past the budget, an answer never asked for again goes first, the one kept longest ago
+    /// first; if every kept answer has been asked for again, the new one is not kept. So a
+    /// dashboard cycling through more questions than fit (where "least recently used" would keep
+    /// none of them long enough to be asked again) still gets most of them from here.
+    pub(crate) fn keep(&self, key: Key, body: Bytes) -> usize {
+        let Ok(mut inner) = self.inner.lock() else { return 0 };
+        let inner = &mut *inner;
+        if body.len() < KEEP_FROM || body.len() > BUDGET / 4 {
+            return inner.bytes;
+        }
+        // Answers of an older head are never asked for again.
+        inner.answers.retain(|k, _| k.head >= key.head);
+        inner.bytes = inner.answers.values().map(|kept| kept.body.len()).sum();
+        while inner.bytes + body.len() > BUDGET {
+            let unused = inner.answers.iter().filter(|(_, kept)| !kept.reused).min_by_key(|(_, kept)| kept.used);
+            let Some(oldest) = unused.map(|(k, _)| k.clone()) else { return inner.bytes };
+            if let Some(gone) = inner.answers.remove(&oldest) {
+                inner.bytes -= gone.body.len();
+            }
+        }
+        inner.tick += 1;
+        let used = inner.tick;
+        inner.bytes += body.len();
+        if let Some(old) = inner.answers.insert(key, Kept { body, used, reused: false }) {
+            inner.bytes -= old.body.len();
+        }
+        inner.bytes
+    }
+
+    /// How many answers were given from here, and how many bytes are kept.
+    #[cfg(test)]
+    fn stats(&self) -> (u64, usize) {
+        self.inner.lock().map_or((0, 0), |inner| (inner.hits, inner.bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(query: &str) -> async_graphql::Request {
+        async_graphql::Request::new(query)
+    }
+
+    fn today() -> ledger::Date {
+        ledger::Date::from_ymd(2026, 12, 5).expect("date")
+    }
+
+    #[test]
+    fn only_queries_of_pure_root_fields_are_kept() {
+        let key = |q: &str| Key::of(&request(q), &Caller::Anonymous, 7, today());
+        assert!(key("{ agreements { id } }").is_some());
+        assert!(key("query A { agreements(at: \"2022-01-01\") { id } parties { id } }").is_some());
+        assert!(key("{ ledger { position } }").is_none(), "verification state changes without events");
+        assert!(key("{ checkpoint { text } }").is_none(), "cosignatures arrive without events");
+        assert!(key("{ agreements { id } ledger { position } }").is_none());
+        assert!(key("{ ...F } fragment F on QueryRoot { agreements { id } }").is_none());
+        assert!(key("mutation { agreements { id } }").is_none());
+        assert!(key("subscription { events { position } }").is_none());
+        assert!(key("{ agreements { id ").is_none(), "a document that does not parse");
+        assert!(key("query A { agreements { id } } query B { ledger { position } }").is_none(), "which one?");
+        let named = request("query A { agreements { id } } query B { ledger { position } }").operation_name("A");
+        assert!(Key::of(&named, &Caller::Anonymous, 7, today()).is_some());
+        let named = request("query A { agreements { id } } query B { ledger { position } }").operation_name("B");
+        assert!(Key::of(&named, &Caller::Anonymous, 7, today()).is_none());
+    }
+
+    #[test]
+    fn a_key_differs_by_head_day_caller_and_variables() {
+        let q = "query($at: Date) { agreements(at: $at) { id } }";
+        let base = Key::of(&request(q), &Caller::Anonymous, 7, today()).expect("pure");
+        assert_ne!(Some(base.clone()), Key::of(&request(q), &Caller::Anonymous, 8, today()));
+        assert_ne!(Some(base.clone()), Key::of(&request(q), &Caller::Anonymous, 7, today().previous_day()));
+        assert_ne!(Some(base.clone()), Key::of(&request(q), &Caller::Unknown, 7, today()));
+        let vars = async_graphql::Variables::from_json(serde_json::json!({ "at": "2022-01-01" }));
+        assert_ne!(Some(base.clone()), Key::of(&request(q).variables(vars), &Caller::Anonymous, 7, today()));
+        assert_eq!(Some(base), Key::of(&request(q), &Caller::Anonymous, 7, today()));
+    }
+
+    #[test]
+    fn small_answers_are_not_kept_and_the_budget_holds() {
+        let answers = Answers::default();
+        let key = |head: u64, q: &str| Key::of(&request(q), &Caller::Anonymous, head, today()).expect("pure");
+        let q = |i: usize| format!("{{ a{i}: parties {{ id }} }}");
+        answers.keep(key(1, "{ parties { id } }"), Bytes::from(vec![b'x'; 100]));
+        assert!(answers.get(&key(1, "{ parties { id } }")).is_none(), "too small to keep");
+        let big = Bytes::from(vec![b'x'; BUDGET / 5]);
+        for i in 0..8 {
+            answers.keep(key(1, &q(i)), big.clone());
+            assert!(answers.stats().1 <= BUDGET);
+        }
+        // Five fit: the last five kept, none asked again yet.
+        let kept = |answers: &Answers| {
+            (0..8)
+                .filter(|i| answers.inner.lock().expect("lock").answers.contains_key(&key(1, &q(*i))))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kept(&answers), vec![3, 4, 5, 6, 7]);
+        // Those asked again stay; a new one replaces the oldest not asked again.
+        for i in [3, 5, 6, 7] {
+            assert!(answers.get(&key(1, &q(i))) == Some(big.clone()));
+        }
+        answers.keep(key(1, &q(0)), big.clone());
+        assert_eq!(kept(&answers), vec![0, 3, 5, 6, 7]);
+        // When every one was asked again, a new one is not kept.
+        assert!(answers.get(&key(1, &q(0))).is_some());
+        answers.keep(key(1, &q(1)), big.clone());
+        assert_eq!(kept(&answers), vec![0, 3, 5, 6, 7]);
+        // A newer head drops every answer of the older ones.
+        answers.keep(key(2, "{ parties { id } }"), big.clone());
+        assert!(answers.get(&key(1, &q(7))).is_none());
+        assert!(answers.get(&key(2, "{ parties { id } }")) == Some(big));
+        assert_eq!(answers.stats(), (6, BUDGET / 5));
+    }
+}
