@@ -164,10 +164,10 @@ impl Answers {
 
     /// Keeps `body` for `key` if it is worth keeping and fits; returns the bytes kept in all.
     ///
-    /// Past the budget, an answer never asked for again goes first, the one kept longest ago
-    /// first; if every kept answer has been asked for again, the new one is not kept. So a
-    /// dashboard cycling through more questions than fit (where "least recently used" would keep
-    /// none of them long enough to be asked again) still gets most of them from here.
+    /// Past the budget, an answer never asked for again goes, the one kept last first; if every
+    /// kept answer has been asked for again, the new one is not kept. So a dashboard cycling
+    /// through more questions than fit gets most of them from here, where "least recently used"
+    /// would evict each just before it is asked again and keep none.
     pub(crate) fn keep(&self, key: Key, body: Bytes) -> usize {
         let Ok(mut inner) = self.inner.lock() else { return 0 };
         let inner = &mut *inner;
@@ -178,7 +178,7 @@ impl Answers {
         inner.answers.retain(|k, _| k.head >= key.head);
         inner.bytes = inner.answers.values().map(|kept| kept.body.len()).sum();
         while inner.bytes + body.len() > BUDGET {
-            let unused = inner.answers.iter().filter(|(_, kept)| !kept.reused).min_by_key(|(_, kept)| kept.used);
+            let unused = inner.answers.iter().filter(|(_, kept)| !kept.reused).max_by_key(|(_, kept)| kept.used);
             let Some(oldest) = unused.map(|(k, _)| k.clone()) else { return inner.bytes };
             if let Some(gone) = inner.answers.remove(&oldest) {
                 inner.bytes -= gone.body.len();
@@ -255,23 +255,26 @@ mod tests {
             answers.keep(key(1, &q(i)), big.clone());
             assert!(answers.stats().1 <= BUDGET);
         }
-        // Five fit: the last five kept, none asked again yet.
+        // Five fit: the first four and the last, none asked again yet.
         let kept = |answers: &Answers| {
             (0..8)
                 .filter(|i| answers.inner.lock().expect("lock").answers.contains_key(&key(1, &q(*i))))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(kept(&answers), vec![3, 4, 5, 6, 7]);
-        // Those asked again stay; a new one replaces the oldest not asked again.
-        for i in [3, 5, 6, 7] {
+        assert_eq!(kept(&answers), vec![0, 1, 2, 3, 7]);
+        // Those asked again stay; a new one replaces the last kept not asked again.
+        for i in [0, 1, 3] {
             assert!(answers.get(&key(1, &q(i))) == Some(big.clone()));
         }
-        answers.keep(key(1, &q(0)), big.clone());
-        assert_eq!(kept(&answers), vec![0, 3, 5, 6, 7]);
+        answers.keep(key(1, &q(4)), big.clone());
+        assert_eq!(kept(&answers), vec![0, 1, 2, 3, 4]);
+        answers.keep(key(1, &q(5)), big.clone());
+        assert_eq!(kept(&answers), vec![0, 1, 2, 3, 5]);
         // When every one was asked again, a new one is not kept.
-        assert!(answers.get(&key(1, &q(0))).is_some());
-        answers.keep(key(1, &q(1)), big.clone());
-        assert_eq!(kept(&answers), vec![0, 3, 5, 6, 7]);
+        assert!(answers.get(&key(1, &q(2))).is_some());
+        assert!(answers.get(&key(1, &q(5))).is_some());
+        answers.keep(key(1, &q(6)), big.clone());
+        assert_eq!(kept(&answers), vec![0, 1, 2, 3, 5]);
         // A newer head drops every answer of the older ones.
         answers.keep(key(2, "{ parties { id } }"), big.clone());
         assert!(answers.get(&key(1, &q(7))).is_none());
