@@ -393,7 +393,7 @@ async fn graphql_execute(
             return kept_answer(body, media, operation);
         }
     }
-    let mut answer = if is_request_error(&response) {
+    let answer = if is_request_error(&response) {
         let status = if marker.refused_a_mutation() {
             StatusCode::METHOD_NOT_ALLOWED
         } else if media == ResponseMediaType::GraphqlResponseJson {
@@ -412,6 +412,11 @@ async fn graphql_execute(
     } else {
         GraphQLResponse::from(response).into_response()
     };
+    labelled(answer, media, operation)
+}
+
+/// An answer with the media type `Accept` chose and, for the access log, the operation's name.
+fn labelled(mut answer: Response, media: ResponseMediaType, operation: Option<String>) -> Response {
     answer.headers_mut().insert(header::CONTENT_TYPE, media.header_value());
     if let Some(name) = operation {
         answer.extensions_mut().insert(OperationName(name.chars().take(100).collect()));
@@ -437,12 +442,7 @@ fn answer_key(shared: &Shared, request: &async_graphql::Request, caller: &crate:
 
 /// A successful answer from its serialized body, as `GraphQLResponse` would give it.
 fn kept_answer(body: bytes::Bytes, media: ResponseMediaType, operation: Option<String>) -> Response {
-    let mut answer = Response::new(axum::body::Body::from(body));
-    answer.headers_mut().insert(header::CONTENT_TYPE, media.header_value());
-    if let Some(name) = operation {
-        answer.extensions_mut().insert(OperationName(name.chars().take(100).collect()));
-    }
-    answer
+    labelled(Response::new(axum::body::Body::from(body)), media, operation)
 }
 
 /// The body of a request error: errors, and extensions if any, but no `data`.

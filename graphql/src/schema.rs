@@ -60,7 +60,7 @@ pub(crate) use events::SubscriptionRoot;
 pub(crate) use frames::share_frames;
 pub(crate) use mutations::MutationRoot;
 pub(crate) use persisted::PersistedQueries;
-pub(crate) use read_only::ReadOnly;
+pub(crate) use read_only::{ReadOnly, selected as selected_operation};
 
 /// The schema type.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

@@ -16,10 +16,11 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
+use async_graphql::parser::types::{OperationType, Selection};
 use bytes::Bytes;
 
 use crate::app::Caller;
+use crate::schema::selected_operation;
 
 /// The root fields whose answers depend only on the applied ledger, the request and the day.
 const PURE_ROOT_FIELDS: &[&str] = &[
@@ -101,27 +102,18 @@ impl Key {
     }
 }
 
-/// Whether the operation `name` (or the only one) of `document` is a query of pure root fields
-/// only. A fragment at the root, a document that does not parse, or an unknown operation: no.
+/// Whether the operation `name` (or the only one) of `document`, chosen as async-graphql chooses
+/// it, is a query of pure root fields only. A fragment at the root, a document that does not
+/// parse, or no such operation: no.
 fn pure_query(document: &str, name: Option<&str>) -> bool {
     let Ok(document) = async_graphql::parser::parse_query(document) else { return false };
-    let operation = match (&document.operations, name) {
-        (DocumentOperations::Single(operation), _) => operation,
-        (DocumentOperations::Multiple(operations), Some(name)) => match operations.get(name) {
-            Some(operation) => operation,
-            None => return false,
-        },
-        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => match operations.values().next() {
-            Some(operation) => operation,
-            None => return false,
-        },
-        (DocumentOperations::Multiple(_), None) => return false,
-    };
-    operation.node.ty == OperationType::Query
-        && operation.node.selection_set.node.items.iter().all(|item| match &item.node {
-            Selection::Field(field) => PURE_ROOT_FIELDS.contains(&field.node.name.node.as_str()),
-            Selection::FragmentSpread(_) | Selection::InlineFragment(_) => false,
-        })
+    selected_operation(&document.operations, name).is_some_and(|operation| {
+        operation.ty == OperationType::Query
+            && operation.selection_set.node.items.iter().all(|item| match &item.node {
+                Selection::Field(field) => PURE_ROOT_FIELDS.contains(&field.node.name.node.as_str()),
+                Selection::FragmentSpread(_) | Selection::InlineFragment(_) => false,
+            })
+    })
 }
 
 #[derive(Debug)]
@@ -179,8 +171,8 @@ impl Answers {
         inner.bytes = inner.answers.values().map(|kept| kept.body.len()).sum();
         while inner.bytes + body.len() > BUDGET {
             let unused = inner.answers.iter().filter(|(_, kept)| !kept.reused).max_by_key(|(_, kept)| kept.used);
-            let Some(oldest) = unused.map(|(k, _)| k.clone()) else { return inner.bytes };
-            if let Some(gone) = inner.answers.remove(&oldest) {
+            let Some(last) = unused.map(|(k, _)| k.clone()) else { return inner.bytes };
+            if let Some(gone) = inner.answers.remove(&last) {
                 inner.bytes -= gone.body.len();
             }
         }

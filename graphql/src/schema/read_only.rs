@@ -40,7 +40,7 @@ pub(super) fn check(document: &ExecutableDocument, request: &Request) -> Result<
 
 /// The operation a request runs, chosen as async-graphql chooses it; `None` when there is no such
 /// operation (which async-graphql then refuses with its own message).
-pub(super) fn selected<'a>(operations: &'a DocumentOperations, name: Option<&str>) -> Option<&'a OperationDefinition> {
+pub(crate) fn selected<'a>(operations: &'a DocumentOperations, name: Option<&str>) -> Option<&'a OperationDefinition> {
     match (operations, name) {
         (DocumentOperations::Single(op), None) => Some(&op.node),
         (DocumentOperations::Single(_), Some(_)) => None,
