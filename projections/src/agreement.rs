@@ -1036,10 +1036,10 @@ impl crate::Projections {
         self.timelines.hits()
     }
 
-    /// How many times the materialized timelines passed their memory bound and were all dropped,
-    /// since these projections were made (for the benchmark: each drop means refolding).
-    pub fn materialized_drops(&self) -> u64 {
-        self.timelines.drops()
+    /// How many answers the materialized timelines' memory bound removed since these projections
+    /// were made (for the benchmark: each one asked again is a fold).
+    pub fn materialized_evictions(&self) -> u64 {
+        self.timelines.evicted()
     }
 
     /// The folded state of an agreement on a horizon.

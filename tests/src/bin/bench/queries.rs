@@ -124,9 +124,9 @@ pub(crate) fn over_http(plan: &Plan, server: &Server, report: &mut Report) -> an
         }
     }
     let [cold, warm] = over_http;
-    let (hits, drops) = {
+    let (hits, evicted) = {
         let projections = server.app.projections().map_err(|e| anyhow::anyhow!("{}", e.message))?;
-        (projections.materialized_answers(), projections.materialized_drops())
+        (projections.materialized_answers(), projections.materialized_evictions())
     };
     let agreements = server
         .app
@@ -195,8 +195,8 @@ pub(crate) fn over_http(plan: &Plan, server: &Server, report: &mut Report) -> an
     );
     report.row(
         "4",
-        "— the server's agreement answers given from a materialized timeline / times every timeline was dropped (memory bound)",
-        format!("{} / {drops}", thousands(hits)),
+        "— the server's agreement answers given from a materialized timeline / answers removed by the memory bound",
+        format!("{} / {}", thousands(hits), thousands(evicted)),
         "",
         "",
         "",
