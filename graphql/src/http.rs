@@ -359,10 +359,13 @@ async fn graphql_execute(
     let operation = request.operation_name.clone();
     let started = Instant::now();
     let key = answer_key(shared, &request, &caller);
-    if let Some(body) = key.as_ref().and_then(|key| shared.answers.get(key)) {
-        shared.app.metrics().operation(operation.as_deref(), started.elapsed(), &[]);
-        shared.app.metrics().answer_reused();
-        return kept_answer(body, media, operation);
+    let gzip = answers::accepts_gzip(headers);
+    if let Some(answer) = key.as_ref().and_then(|key| shared.answers.get(key)) {
+        if let Some(response) = kept_answer(&answer, None, gzip, media, operation.clone()) {
+            shared.app.metrics().operation(operation.as_deref(), started.elapsed(), &[]);
+            shared.app.metrics().answer_reused();
+            return response;
+        }
     }
     let mut request = request.data(caller);
     let marker = ReadOnly::default();
@@ -388,9 +391,14 @@ async fn graphql_execute(
     });
     if let Some(key) = keep {
         if let Ok(body) = serde_json::to_vec(&response) {
-            let body = bytes::Bytes::from(body);
-            shared.app.metrics().answers_kept(shared.answers.keep(key, body.clone()));
-            return kept_answer(body, media, operation);
+            let answer = (body.len() >= answers::KEEP_FROM).then(|| answers::Answer::compress(&body).ok()).flatten();
+            let Some(answer) = answer else {
+                return labelled(Response::new(axum::body::Body::from(body)), media, operation);
+            };
+            shared.app.metrics().answers_kept(shared.answers.keep(key, body.len(), answer.clone()));
+            if let Some(response) = kept_answer(&answer, Some(body), gzip, media, operation.clone()) {
+                return response;
+            }
         }
     }
     let answer = if is_request_error(&response) {
@@ -440,9 +448,31 @@ fn answer_key(shared: &Shared, request: &async_graphql::Request, caller: &crate:
     answers::Key::of(request, caller, head, today)
 }
 
-/// A successful answer from its serialized body, as `GraphQLResponse` would give it.
-fn kept_answer(body: bytes::Bytes, media: ResponseMediaType, operation: Option<String>) -> Response {
-    labelled(Response::new(axum::body::Body::from(body)), media, operation)
+/// A successful answer from its kept form, as `GraphQLResponse` and the compression layer would
+/// give it: its gzip bytes as they are to a client that accepts gzip, otherwise the body (`plain`,
+/// or decompressed), which the layer may compress as the client asks. `None` if the kept bytes do
+/// not decompress (then the engine answers).
+fn kept_answer(
+    answer: &answers::Answer,
+    plain: Option<Vec<u8>>,
+    gzip: bool,
+    media: ResponseMediaType,
+    operation: Option<String>,
+) -> Option<Response> {
+    let response = if gzip {
+        let mut response = Response::new(axum::body::Body::from(answer.gzip()));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        response
+    } else {
+        let body = match plain {
+            Some(body) => body,
+            None => answer.plain().ok()?,
+        };
+        Response::new(axum::body::Body::from(body))
+    };
+    Some(labelled(response, media, operation))
 }
 
 /// The body of a request error: errors, and extensions if any, but no `data`.

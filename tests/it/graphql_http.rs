@@ -1102,4 +1102,31 @@ async fn a_large_answer_asked_again_is_the_same_and_a_new_event_makes_it_new() {
     assert_eq!(reused().await, 1);
     assert_eq!(ask(query, None).await, after);
     assert_eq!(reused().await, 2);
+
+    // Kept gzip-compressed: a client that accepts gzip gets the kept bytes as they are, and they
+    // decode to the same answer; a client that accepts only brotli gets the same answer in brotli.
+    for (encoding, reuses) in [("gzip", 3), ("br", 4), ("gzip;q=0, br", 5)] {
+        let request = Request::post("/graphql")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT_ENCODING, encoding)
+            .body(Body::from(json!({ "query": query }).to_string()))
+            .expect("request");
+        let response = router.clone().oneshot(request).await.expect("the router always answers");
+        assert_eq!(response.status(), StatusCode::OK);
+        let coding = response.headers().get(header::CONTENT_ENCODING).map(|v| v.as_bytes().to_vec());
+        let body = response.into_body().collect().await.expect("body").to_bytes();
+        let mut decoded = Vec::new();
+        match coding.as_deref() {
+            Some(b"gzip") if encoding == "gzip" => {
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut decoded).expect("gzip");
+            }
+            Some(b"br") if encoding != "gzip" => {
+                std::io::Read::read_to_end(&mut brotli_decompressor::Decompressor::new(&body[..], 4096), &mut decoded)
+                    .expect("brotli");
+            }
+            other => panic!("{encoding}: answered in {other:?}"),
+        }
+        assert_eq!(decoded, after.to_vec(), "{encoding}: the same answer");
+        assert_eq!(reused().await, reuses, "{encoding}: the kept answer");
+    }
 }

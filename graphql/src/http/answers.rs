@@ -10,10 +10,14 @@
 //! HTTP headers or cache hints set by a resolver, and only if the head and the day were the same
 //! before and after it ran and the clock was past the head's record time (so that "as known now"
 //! saw every event up to the head). Answers smaller than [`KEEP_FROM`] are cheap to give again and
-//! are not kept. Memory is bounded by [`BUDGET`] (see [`Answers::keep`] for what goes first), and
-//! every answer of an older head goes as soon as a newer one is kept.
+//! are not kept. An answer is kept gzip-compressed ([`Answer`]), as the compression layer would
+//! send it: a county-wide list shrinks about tenfold, so ten times as many fit, and a client that
+//! accepts gzip gets the kept bytes as they are. Memory is bounded by [`BUDGET`] of compressed
+//! bytes (see [`Answers::keep`] for what goes first), and every answer of an older head goes as
+//! soon as a newer one is kept.
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::sync::Mutex;
 
 use async_graphql::parser::types::{OperationType, Selection};
@@ -55,9 +59,69 @@ const PURE_ROOT_FIELDS: &[&str] = &[
 /// The smallest answer kept, in bytes.
 pub(crate) const KEEP_FROM: usize = 16 << 10;
 
-/// At most how many bytes of answers are kept together: 26 county-wide lists of the 1M-event
-/// benchmark (2.4 MiB each), every list of a county's 346 agreements many times over.
+/// At most how many compressed bytes of answers are kept together: about 250 county-wide lists of
+/// the 1M-event benchmark (2.4 MiB each, about 250 KiB compressed), every list of a county's 346
+/// agreements many times over.
 pub(crate) const BUDGET: usize = 64 << 20;
+
+/// The gzip level: the compression layer's (`http.rs`), so that a kept answer is what it would send.
+const GZIP_LEVEL: u32 = 4;
+
+/// A kept answer: its serialized JSON body, gzip-compressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Answer {
+    gzip: Bytes,
+}
+
+impl Answer {
+    /// Compresses a serialized answer.
+    pub(crate) fn compress(body: &[u8]) -> std::io::Result<Self> {
+        let mut encoder =
+            flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 8), flate2::Compression::new(GZIP_LEVEL));
+        encoder.write_all(body)?;
+        Ok(Self { gzip: Bytes::from(encoder.finish()?) })
+    }
+
+    /// The body as sent to a client that accepts gzip (`Content-Encoding: gzip`).
+    pub(crate) fn gzip(&self) -> Bytes {
+        self.gzip.clone()
+    }
+
+    /// The body itself, for a client that does not accept gzip.
+    pub(crate) fn plain(&self) -> std::io::Result<Vec<u8>> {
+        let mut body = Vec::with_capacity(self.gzip.len() * 8);
+        flate2::read::GzDecoder::new(&self.gzip[..]).read_to_end(&mut body)?;
+        Ok(body)
+    }
+
+    fn len(&self) -> usize {
+        self.gzip.len()
+    }
+}
+
+/// Whether a request's `Accept-Encoding` accepts gzip: `gzip` (or `x-gzip`) with a quality above
+/// 0, or `*` with one and gzip not refused by name (RFC 9110, section 12.5.3).
+pub(crate) fn accepts_gzip(headers: &axum::http::HeaderMap) -> bool {
+    let mut named = None;
+    let mut any = false;
+    for value in headers.get_all(axum::http::header::ACCEPT_ENCODING) {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',') {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let quality = parts
+                .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+                named = Some(named.unwrap_or(false) || quality > 0.0);
+            } else if coding == "*" {
+                any = quality > 0.0;
+            }
+        }
+    }
+    named.unwrap_or(any)
+}
 
 /// What an answer rests on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -118,7 +182,7 @@ fn pure_query(document: &str, name: Option<&str>) -> bool {
 
 #[derive(Debug)]
 struct Kept {
-    body: Bytes,
+    answer: Answer,
     /// When it was kept or last asked for (a tick of [`Answers`]).
     used: u64,
     /// Whether it was asked for again.
@@ -140,8 +204,8 @@ pub(crate) struct Answers {
 }
 
 impl Answers {
-    /// The body kept for `key`, if any.
-    pub(crate) fn get(&self, key: &Key) -> Option<Bytes> {
+    /// The answer kept for `key`, if any.
+    pub(crate) fn get(&self, key: &Key) -> Option<Answer> {
         // A poisoned lock only means a panic mid-update elsewhere: the engine still answers.
         let mut inner = self.inner.lock().ok()?;
         inner.tick += 1;
@@ -149,38 +213,39 @@ impl Answers {
         let kept = inner.answers.get_mut(key)?;
         kept.used = tick;
         kept.reused = true;
-        let body = kept.body.clone();
+        let answer = kept.answer.clone();
         inner.hits += 1;
-        Some(body)
+        Some(answer)
     }
 
-    /// Keeps `body` for `key` if it is worth keeping and fits; returns the bytes kept in all.
+    /// Keeps `answer` (of a body `plain_len` bytes long) for `key` if it is worth keeping and fits;
+    /// returns the bytes kept in all.
     ///
     /// Past the budget, an answer never asked for again goes, the one kept last first; if every
     /// kept answer has been asked for again, the new one is not kept. So a dashboard cycling
     /// through more questions than fit gets most of them from here, where "least recently used"
     /// would evict each just before it is asked again and keep none.
-    pub(crate) fn keep(&self, key: Key, body: Bytes) -> usize {
+    pub(crate) fn keep(&self, key: Key, plain_len: usize, answer: Answer) -> usize {
         let Ok(mut inner) = self.inner.lock() else { return 0 };
         let inner = &mut *inner;
-        if body.len() < KEEP_FROM || body.len() > BUDGET / 4 {
+        if plain_len < KEEP_FROM || answer.len() > BUDGET / 4 {
             return inner.bytes;
         }
         // Answers of an older head are never asked for again.
         inner.answers.retain(|k, _| k.head >= key.head);
-        inner.bytes = inner.answers.values().map(|kept| kept.body.len()).sum();
-        while inner.bytes + body.len() > BUDGET {
+        inner.bytes = inner.answers.values().map(|kept| kept.answer.len()).sum();
+        while inner.bytes + answer.len() > BUDGET {
             let unused = inner.answers.iter().filter(|(_, kept)| !kept.reused).max_by_key(|(_, kept)| kept.used);
             let Some(last) = unused.map(|(k, _)| k.clone()) else { return inner.bytes };
             if let Some(gone) = inner.answers.remove(&last) {
-                inner.bytes -= gone.body.len();
+                inner.bytes -= gone.answer.len();
             }
         }
         inner.tick += 1;
         let used = inner.tick;
-        inner.bytes += body.len();
-        if let Some(old) = inner.answers.insert(key, Kept { body, used, reused: false }) {
-            inner.bytes -= old.body.len();
+        inner.bytes += answer.len();
+        if let Some(old) = inner.answers.insert(key, Kept { answer, used, reused: false }) {
+            inner.bytes -= old.answer.len();
         }
         inner.bytes
     }
@@ -240,11 +305,14 @@ mod tests {
         let answers = Answers::default();
         let key = |head: u64, q: &str| Key::of(&request(q), &Caller::Anonymous, head, today()).expect("pure");
         let q = |i: usize| format!("{{ a{i}: parties {{ id }} }}");
-        answers.keep(key(1, "{ parties { id } }"), Bytes::from(vec![b'x'; 100]));
+        let small = Answer::compress(&[b'x'; 100]).expect("gzip");
+        answers.keep(key(1, "{ parties { id } }"), 100, small);
         assert!(answers.get(&key(1, "{ parties { id } }")).is_none(), "too small to keep");
-        let big = Bytes::from(vec![b'x'; BUDGET / 5]);
+        // Compressed bytes count against the budget (these stand for an answer of 8 times that).
+        let big = Answer { gzip: Bytes::from(vec![b'x'; BUDGET / 5]) };
+        let plain = BUDGET / 5 * 8;
         for i in 0..8 {
-            answers.keep(key(1, &q(i)), big.clone());
+            answers.keep(key(1, &q(i)), plain, big.clone());
             assert!(answers.stats().1 <= BUDGET);
         }
         // Five fit: the first four and the last, none asked again yet.
@@ -258,19 +326,53 @@ mod tests {
         for i in [0, 1, 3] {
             assert!(answers.get(&key(1, &q(i))) == Some(big.clone()));
         }
-        answers.keep(key(1, &q(4)), big.clone());
+        answers.keep(key(1, &q(4)), plain, big.clone());
         assert_eq!(kept(&answers), vec![0, 1, 2, 3, 4]);
-        answers.keep(key(1, &q(5)), big.clone());
+        answers.keep(key(1, &q(5)), plain, big.clone());
         assert_eq!(kept(&answers), vec![0, 1, 2, 3, 5]);
         // When every one was asked again, a new one is not kept.
         assert!(answers.get(&key(1, &q(2))).is_some());
         assert!(answers.get(&key(1, &q(5))).is_some());
-        answers.keep(key(1, &q(6)), big.clone());
+        answers.keep(key(1, &q(6)), plain, big.clone());
         assert_eq!(kept(&answers), vec![0, 1, 2, 3, 5]);
         // A newer head drops every answer of the older ones.
-        answers.keep(key(2, "{ parties { id } }"), big.clone());
+        answers.keep(key(2, "{ parties { id } }"), plain, big.clone());
         assert!(answers.get(&key(1, &q(7))).is_none());
         assert!(answers.get(&key(2, "{ parties { id } }")) == Some(big));
         assert_eq!(answers.stats(), (6, BUDGET / 5));
+    }
+
+    #[test]
+    fn a_kept_answer_is_its_body_gzip_compressed() {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "data": { "agreements": (0..500).map(|i| serde_json::json!({ "id": format!("a{i}"), "status": "IN_FORCE" })).collect::<Vec<_>>() }
+        }))
+        .expect("json");
+        let answer = Answer::compress(&body).expect("gzip");
+        assert!(answer.len() * 5 < body.len(), "{} of {} bytes", answer.len(), body.len());
+        assert_eq!(answer.plain().expect("gunzip"), body);
+        let mut gunzipped = Vec::new();
+        flate2::read::MultiGzDecoder::new(&answer.gzip()[..]).read_to_end(&mut gunzipped).expect("a gzip stream");
+        assert_eq!(gunzipped, body);
+    }
+
+    #[test]
+    fn gzip_is_accepted_as_accept_encoding_says() {
+        let accepts = |value: &str| {
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert(axum::http::header::ACCEPT_ENCODING, value.parse().expect("header"));
+            accepts_gzip(&headers)
+        };
+        assert!(!accepts_gzip(&axum::http::HeaderMap::new()), "no header: identity");
+        assert!(accepts("gzip"));
+        assert!(accepts("br, gzip;q=0.5"));
+        assert!(accepts("GZip"));
+        assert!(accepts("x-gzip"));
+        assert!(accepts("*"));
+        assert!(!accepts("br"));
+        assert!(!accepts("gzip;q=0"));
+        assert!(!accepts("gzip; q=0.0, *"), "refused by name, whatever `*` says");
+        assert!(!accepts("identity, *;q=0"));
+        assert!(!accepts("deflate"));
     }
 }
