@@ -57,7 +57,7 @@ use crate::sequence::{Append, AppendOutcome, Head, Index};
 use crate::time::Timestamp;
 use indexes::Indexing;
 pub(crate) use layout::Chunk;
-pub use staging::Staging;
+pub use staging::{StagedStep, Staging};
 
 /// The marker stored under `meta/format` (format 1's is in `store/migrate.rs`).
 const FORMAT_MARKER: &[u8] = b"samverkan-ledger/2";

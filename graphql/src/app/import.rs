@@ -59,40 +59,187 @@ const STAGE_EVENTS: usize = 4096;
 /// rejected line, an unreadable line or any failure abandons what was staged, and a crash before
 /// the publish leaves nothing visible (the ledger reclaims the staged data on open).
 ///
-/// Memory: a step of lines and `projections` (which grow by the imported events); the file is
+/// Three stages run at once (issue 18): a thread reads and parses the next step, the ledger's
+/// writer seals and writes the step after it, and this thread judges the step before. Judging
+/// after staging is what "all or nothing" allows: a step staged after a line that is then rejected
+/// is removed with everything else.
+///
+/// Memory: a few steps of lines and `projections` (which grow by the imported events); the file is
 /// never held whole. `progress` hears of every step and of the publish.
-pub(crate) fn import_staged(
+pub(crate) fn import_staged<I>(
+    ledger: &Ledger,
+    projections: Projections,
+    lines: I,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<ImportReport, ImportError>
+where
+    I: Iterator<Item = Result<ImportLine, LedgerError>> + Send,
+{
+    import_in_steps(ledger, projections, lines, STAGE_EVENTS, progress)
+}
+
+/// [`import_staged`] in steps of `step_events` lines.
+fn import_in_steps<I>(
     ledger: &Ledger,
     mut projections: Projections,
-    lines: impl Iterator<Item = Result<ImportLine, LedgerError>>,
+    lines: I,
+    step_events: usize,
     progress: &mut dyn FnMut(Progress),
-) -> Result<ImportReport, ImportError> {
+) -> Result<ImportReport, ImportError>
+where
+    I: Iterator<Item = Result<ImportLine, LedgerError>> + Send,
+{
     let mut staging = ledger.stage()?;
     let mut report = ImportReport { appended: 0, already_stored: 0 };
-    let mut lines = lines.peekable();
-    let mut read = 0;
-    while lines.peek().is_some() {
-        let step: Vec<ImportLine> = lines.by_ref().take(STAGE_EVENTS).collect::<Result<_, _>>()?;
-        read += step.len();
-        let proposed: Vec<(usize, ledger::NewEvent)> = step.iter().map(|l| (l.line(), l.event.clone())).collect();
-        let committed = match staging.append(jsonl::append_of(step))? {
-            AppendOutcome::Committed(c) => c,
-            AppendOutcome::Conflict(c) => {
-                return Err(LedgerError::Conflict { stream: c.stream, expected: c.expected, actual: c.actual }.into());
+    std::thread::scope(|scope| {
+        // The reader: a step at a time, at most two ahead. It stops at the first unreadable line
+        // (sent on as the step's error) or when this side hangs up.
+        let (steps, parsed) = std::sync::mpsc::sync_channel::<Result<Vec<ImportLine>, LedgerError>>(2);
+        std::thread::Builder::new()
+            .name("import-reader".into())
+            .spawn_scoped(scope, move || {
+                let mut lines = lines.peekable();
+                while lines.peek().is_some() {
+                    let step: Result<Vec<ImportLine>, _> = lines.by_ref().take(step_events).collect();
+                    let failed = step.is_err();
+                    if steps.send(step).is_err() || failed {
+                        return;
+                    }
+                }
+            })
+            .map_err(LedgerError::Io)?;
+        let mut read = 0;
+        // The step the writer is sealing while this thread judges the one before.
+        let mut in_flight: Option<(Vec<(usize, ledger::NewEvent)>, ledger::StagedStep)> = None;
+        loop {
+            let next = match parsed.recv() {
+                Ok(Ok(step)) => Some(step),
+                Ok(Err(unreadable)) => {
+                    // The lines before it are judged first: the first bad line is the one named.
+                    if let Some((proposed, step)) = in_flight.take() {
+                        judge(&mut staging, &mut projections, &proposed, step, &mut report)?;
+                    }
+                    return Err(unreadable.into());
+                }
+                Err(_) => None,
+            };
+            let sent = match next {
+                Some(step) => {
+                    read += step.len();
+                    let proposed: Vec<(usize, ledger::NewEvent)> =
+                        step.iter().map(|l| (l.line(), l.event.clone())).collect();
+                    Some((proposed, staging.send(jsonl::append_of(step))?))
+                }
+                None => None,
+            };
+            if let Some((proposed, step)) = std::mem::replace(&mut in_flight, sent) {
+                judge(&mut staging, &mut projections, &proposed, step, &mut report)?;
+                progress(Progress::Staged { lines: read });
+            } else if in_flight.is_none() {
+                break;
             }
-        };
-        for ((line, proposed), committed) in proposed.iter().zip(&committed) {
-            if committed.already_stored {
-                report.already_stored += 1;
-                continue;
-            }
-            projections.validate(proposed).map_err(|rejection| ImportError::Rejected { line: *line, rejection })?;
-            projections.apply(&committed.event).map_err(|e| ImportError::Fold(FoldError::from(e)))?;
-            report.appended += 1;
         }
-        progress(Progress::Staged { lines: read });
-    }
+        Ok::<(), ImportError>(())
+    })?;
     progress(Progress::Publishing);
     staging.publish()?;
     Ok(report)
+}
+
+/// Waits for a staged step and judges its new events, in order, against `projections`, applying
+/// each one that passes.
+fn judge(
+    staging: &mut ledger::Staging,
+    projections: &mut Projections,
+    proposed: &[(usize, ledger::NewEvent)],
+    step: ledger::StagedStep,
+    report: &mut ImportReport,
+) -> Result<(), ImportError> {
+    let committed = match staging.receive(step)? {
+        AppendOutcome::Committed(c) => c,
+        AppendOutcome::Conflict(c) => {
+            return Err(LedgerError::Conflict { stream: c.stream, expected: c.expected, actual: c.actual }.into());
+        }
+    };
+    for ((line, proposed), committed) in proposed.iter().zip(&committed) {
+        if committed.already_stored {
+            report.already_stored += 1;
+            continue;
+        }
+        projections.validate(proposed).map_err(|rejection| ImportError::Rejected { line: *line, rejection })?;
+        projections.apply(&committed.event).map_err(|e| ImportError::Fold(FoldError::from(e)))?;
+        report.appended += 1;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+
+    use super::*;
+    use ledger::Position;
+
+    fn fixture() -> Vec<String> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/history.jsonl");
+        std::fs::read_to_string(path).expect("the fixture").lines().map(str::to_owned).collect()
+    }
+
+    fn import(dir: &std::path::Path, text: &[String], step: usize) -> (Ledger, Result<ImportReport, ImportError>) {
+        let ledger = Ledger::open(dir, ledger::LedgerConfig::default()).expect("a new ledger");
+        let joined = text.join("\n");
+        let lines = jsonl::lines(joined.as_bytes()).collect::<Vec<_>>();
+        let outcome = import_in_steps(&ledger, Projections::new(), lines.into_iter(), step, &mut |_| {});
+        (ledger, outcome)
+    }
+
+    #[test]
+    fn a_file_imported_in_many_pipelined_steps_is_all_there_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = fixture();
+        let mut steps = Vec::new();
+        let ledger = Ledger::open(dir.path(), ledger::LedgerConfig::default()).expect("a new ledger");
+        let joined = text.join("\n");
+        let report = import_in_steps(&ledger, Projections::new(), jsonl::lines(joined.as_bytes()), 7, &mut |p| {
+            steps.push(p);
+        })
+        .expect("the fixture imports");
+        assert_eq!(report.appended, text.len());
+        assert_eq!(ledger.head().position.get(), text.len() as u64);
+        assert_eq!(steps.len(), text.len().div_ceil(7) + 1, "every step and the publish are heard of");
+        assert_eq!(steps.last(), Some(&Progress::Publishing));
+        // The events are the file's, in its order.
+        let ids: Vec<String> = ledger.read_from(Position::new(1)).map(|e| e.expect("event").id().to_string()).collect();
+        let expected: Vec<String> = text
+            .iter()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON")["id"].as_str().expect("id").to_owned())
+            .collect();
+        assert_eq!(ids, expected);
+    }
+
+    #[test]
+    fn the_first_bad_line_is_named_though_a_later_step_was_read_before_it_was_judged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut text = fixture();
+        // Line 2 registers line 1's party again (a rule's rejection, found when step 1 is judged);
+        // line 5, in step 2, is not JSON (found when step 2 is read, before step 1 is judged).
+        let mut again: serde_json::Value = serde_json::from_str(&text[0]).expect("JSON");
+        again.as_object_mut().expect("an object").remove("id");
+        text[1] = again.to_string();
+        text[4] = "{ not json".to_owned();
+        let (ledger, outcome) = import(dir.path(), &text, 3);
+        match outcome {
+            Err(ImportError::Rejected { line, .. }) => assert_eq!(line, 2),
+            other => panic!("expected line 2's rejection, got {other:?}"),
+        }
+        assert_eq!(ledger.head().position.get(), 0, "nothing is visible");
+        // Without line 2's problem, line 5 is the one named.
+        let mut text = fixture();
+        text[4] = "{ not json".to_owned();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (ledger, outcome) = import(dir.path(), &text, 3);
+        let message = outcome.expect_err("line 5 is not JSON").to_string();
+        assert!(message.contains("line 5"), "{message}");
+        assert_eq!(ledger.head().position.get(), 0);
+    }
 }

@@ -59,18 +59,43 @@ impl Ledger {
     }
 }
 
+/// A step sent to the writer and not yet answered ([`Staging::send`]).
+#[derive(Debug)]
+#[must_use = "a step's answer is what the import judges"]
+pub struct StagedStep {
+    reply: mpsc::Receiver<Result<AppendOutcome>>,
+}
+
 impl Staging {
-    fn ask(&self, append: Append, kind: Kind) -> Result<AppendOutcome> {
+    fn send_kind(&self, append: Append, kind: Kind) -> Result<StagedStep> {
         let (reply, rx) = mpsc::sync_channel(1);
         let requests = self.ledger.shared.requests.as_ref().ok_or(LedgerError::Closed)?;
         requests.send(Request { append, reply: Reply::Blocking(reply), kind }).map_err(|_| LedgerError::Closed)?;
-        rx.recv().map_err(|_| LedgerError::Closed)?
+        Ok(StagedStep { reply: rx })
+    }
+
+    fn ask(&self, append: Append, kind: Kind) -> Result<AppendOutcome> {
+        self.send_kind(append, kind)?.reply.recv().map_err(|_| LedgerError::Closed)?
     }
 
     /// Stages `append` after everything staged so far: the events it would store, sealed (with
     /// positions, stream versions and hashes), or the conflict it meets. Not visible, not durable.
     pub fn append(&mut self, append: Append) -> Result<AppendOutcome> {
-        let outcome = self.ask(append, Kind::Stage)?;
+        let step = self.send(append)?;
+        self.receive(step)
+    }
+
+    /// Sends `append` to be staged after everything sent before it, without waiting: the writer
+    /// seals and writes it while the caller judges the step before (an import's pipeline). Its
+    /// answer is [`Staging::receive`]'s; steps are answered in the order they were sent.
+    pub fn send(&mut self, append: Append) -> Result<StagedStep> {
+        self.send_kind(append, Kind::Stage)
+    }
+
+    /// Waits for the answer to a step sent with [`Staging::send`] (see [`Staging::append`]); steps
+    /// are received in the order they were sent.
+    pub fn receive(&mut self, step: StagedStep) -> Result<AppendOutcome> {
+        let outcome = step.reply.recv().map_err(|_| LedgerError::Closed)??;
         if let AppendOutcome::Committed(committed) = &outcome {
             if let Some(last) = committed.iter().filter(|c| !c.already_stored).map(|c| &c.event).next_back() {
                 self.last = Head { position: last.position(), hash: last.hash(), recorded_at: last.recorded_at() };
