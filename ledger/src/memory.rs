@@ -13,7 +13,7 @@ use crate::sequence::{Append, AppendOutcome, Head, Index, Overlay, admit};
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Default)]
-struct MemoryIndex {
+pub(crate) struct MemoryIndex {
     versions: HashMap<StreamId, u64>,
     ids: HashMap<EventId, usize>,
     events: Vec<RecordedEvent>,

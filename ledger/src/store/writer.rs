@@ -66,7 +66,7 @@ use crate::error::{LedgerError, Result};
 use crate::id::Position;
 use crate::merkle::checkpoint::{CheckpointError, SignedCheckpoint};
 use crate::merkle::{Growth, TreeHash};
-use crate::sequence::{Append, AppendOutcome, Head, Leaves, Overlay, Sealed, admit};
+use crate::sequence::{Append, AppendOutcome, Head, Leaves, Overlay, Sealed, admit, compute_leaves};
 
 /// The most events one group commit takes on before it writes (a single larger request is still
 /// taken whole).
@@ -484,14 +484,19 @@ impl Writer {
         }
         let (before, staged) = self.staging.unwrap_or((self.head, 0));
         let mut head = self.head;
+        // Sealed without leaves, which are then computed on every core (an import's step is
+        // thousands of events; the leaves were half of this thread's time).
         let admitted = {
             let mut overlay = Overlay::new(&self.trees);
-            admit(&mut overlay, &mut head, &request.append, self.config.clock.now(), Leaves::Compute)
+            admit(&mut overlay, &mut head, &request.append, self.config.clock.now(), Leaves::Skip)
         };
-        let admitted = match admitted {
+        let mut admitted = match admitted {
             Ok(admitted) => admitted,
             Err(e) => return request.reply.send(Err(e)),
         };
+        if let Err(e) = compute_leaves(&mut admitted.sealed, &request.append) {
+            return request.reply.send(Err(e));
+        }
         let records = admitted.sealed;
         if !records.is_empty() {
             let bytes: u64 = records.iter().map(|r| r.record.len() as u64).sum();
