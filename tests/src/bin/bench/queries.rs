@@ -124,6 +124,15 @@ pub(crate) fn over_http(plan: &Plan, server: &Server, report: &mut Report) -> an
         }
     }
     let [cold, warm] = over_http;
+    // The same dates a third time by a client that asks for gzip and decodes it, as a browser does.
+    let mut gzip_client = Http::connect(server.addr)?.with_gzip();
+    let mut gzipped = Samples::default();
+    for at in dates.iter().copied() {
+        let t = Instant::now();
+        let body = gzip_client.graphql(&query(at))?;
+        gzipped.push(t.elapsed());
+        anyhow::ensure!(body.len() > 2 && body.starts_with(b"{\"data\""), "a gzip answer that is not one");
+    }
     let (hits, evicted) = {
         let projections = server.app.projections().map_err(|e| anyhow::anyhow!("{}", e.message))?;
         (projections.materialized_answers(), projections.materialized_evictions())
@@ -166,14 +175,35 @@ pub(crate) fn over_http(plan: &Plan, server: &Server, report: &mut Report) -> an
         "",
         Verdict::Info,
     );
+    // Issue 19's targets: 3 ms at a county's size (hundreds of agreements), 60 ms at the 1M-event
+    // benchmark's 16,959.
+    let (target, target_us) = if agreements > 1_000 { ("p99 ≤ 60 ms", 60_000.0) } else { ("p99 ≤ 3 ms", 3_000.0) };
     report.row(
         "4",
         "county-wide agreements(at) over HTTP GraphQL, asked again, p99",
         us(warm.p99()),
         format!("same snapshot in process p99 {}", us(local.p99())),
         ratio(warm.p99(), local.p99()),
-        "p99 ≤ 3 ms",
-        Verdict::of(warm.p99() <= 3_000.0),
+        target,
+        Verdict::of(warm.p99() <= target_us),
+    );
+    report.row(
+        "4",
+        "— the same asked a third time by a client accepting gzip (decoded by it, as a browser does), p50",
+        us(gzipped.p50()),
+        format!("same snapshot in process p50 {}", us(local.p50())),
+        ratio(gzipped.p50(), local.p50()),
+        "",
+        Verdict::Info,
+    );
+    report.row(
+        "4",
+        "— the same accepting gzip, p99",
+        us(gzipped.p99()),
+        format!("same snapshot in process p99 {}", us(local.p99())),
+        ratio(gzipped.p99(), local.p99()),
+        target,
+        Verdict::of(gzipped.p99() <= target_us),
     );
     report.row(
         "4",

@@ -57,6 +57,8 @@ pub(crate) struct Http {
     reader: BufReader<TcpStream>,
     /// Sent as `Authorization: Bearer …` with every request when set.
     token: Option<String>,
+    /// Whether it asks for gzip (`Accept-Encoding: gzip`, as browsers do) and decodes it.
+    gzip: bool,
 }
 
 impl Http {
@@ -64,7 +66,7 @@ impl Http {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-        Ok(Self { addr, reader: BufReader::new(stream), token: None })
+        Ok(Self { addr, reader: BufReader::new(stream), token: None, gzip: false })
     }
 
     /// Sends `token` with every request from now on.
@@ -73,11 +75,19 @@ impl Http {
         self
     }
 
+    /// Asks for gzip from now on and decodes it (the decoding is part of each request's time, as
+    /// it is a browser's).
+    pub(crate) fn with_gzip(mut self) -> Self {
+        self.gzip = true;
+        self
+    }
+
     /// Sends a request and returns status and body.
     pub(crate) fn request(&mut self, method: &str, path: &str, body: &str) -> anyhow::Result<(u16, Vec<u8>)> {
         let authorization = self.token.as_ref().map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+        let encoding = if self.gzip { "accept-encoding: gzip\r\n" } else { "" };
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {}\r\n{authorization}content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\n{authorization}{encoding}content-type: application/json\r\ncontent-length: {}\r\n\r\n",
             self.addr,
             body.len()
         );
@@ -91,7 +101,7 @@ impl Http {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| anyhow::anyhow!("bad status line {line:?}"))?;
-        let mut length = None;
+        let (mut length, mut chunked, mut gzipped) = (None, false, false);
         loop {
             line.clear();
             self.reader.read_line(&mut line)?;
@@ -100,15 +110,55 @@ impl Http {
                 break;
             }
             if let Some((name, value)) = header.split_once(':') {
+                let value = value.trim();
                 if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse::<usize>().ok();
+                    length = value.parse::<usize>().ok();
+                } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                    chunked = value.eq_ignore_ascii_case("chunked");
+                } else if name.eq_ignore_ascii_case("content-encoding") {
+                    anyhow::ensure!(
+                        value.eq_ignore_ascii_case("gzip") && self.gzip,
+                        "unasked content-encoding {value}"
+                    );
+                    gzipped = true;
                 }
             }
         }
-        let length = length.ok_or_else(|| anyhow::anyhow!("response without content-length"))?;
-        let mut body = vec![0; length];
-        self.reader.read_exact(&mut body)?;
+        let body = if chunked {
+            self.read_chunks()?
+        } else {
+            let length = length.ok_or_else(|| anyhow::anyhow!("response without content-length"))?;
+            let mut body = vec![0; length];
+            self.reader.read_exact(&mut body)?;
+            body
+        };
+        if gzipped {
+            let mut plain = Vec::with_capacity(body.len() * 8);
+            flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain)?;
+            return Ok((status, plain));
+        }
         Ok((status, body))
+    }
+
+    /// A chunked body (RFC 9112, section 7.1), without trailers.
+    fn read_chunks(&mut self) -> anyhow::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            let size = line.trim_end().split(';').next().unwrap_or("");
+            let size =
+                usize::from_str_radix(size.trim(), 16).map_err(|_| anyhow::anyhow!("bad chunk size {line:?}"))?;
+            let start = body.len();
+            body.resize(start + size, 0);
+            self.reader.read_exact(&mut body[start..])?;
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            if size == 0 {
+                return Ok(body);
+            }
+        }
     }
 
     /// POSTs a GraphQL query and returns the body, failing on a non-200 answer or GraphQL errors.
