@@ -249,9 +249,10 @@ pub(crate) fn compute_leaves(records: &mut [Sealed], append: &Append) -> Result<
     const PER_THREAD: usize = 256;
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get).min(8);
     let per = records.len().div_ceil(threads).max(PER_THREAD);
-    let leaves_of = |chunk: &mut [Sealed]| -> std::result::Result<(), (EventId, LedgerError)> {
+    // An error names its event (`Some`), or is the system's refusal of a thread (`None`).
+    let leaves_of = |chunk: &mut [Sealed]| -> std::result::Result<(), (Option<EventId>, LedgerError)> {
         for sealed in chunk {
-            let leaf = crate::merkle::event_leaf_hash(&sealed.event).map_err(|e| (sealed.event.id, e))?;
+            let leaf = crate::merkle::event_leaf_hash(&sealed.event).map_err(|e| (Some(sealed.event.id), e))?;
             sealed.leaf = Some(leaf);
         }
         Ok(())
@@ -259,16 +260,29 @@ pub(crate) fn compute_leaves(records: &mut [Sealed], append: &Append) -> Result<
     let outcome = std::thread::scope(|scope| {
         let mut chunks = records.chunks_mut(per);
         let first = chunks.next();
-        let others: Vec<_> = chunks.map(|chunk| scope.spawn(move || leaves_of(chunk))).collect();
+        // A thread the system refuses is an error of the step (refused whole), not a panic.
+        let mut others = Vec::new();
+        let mut refused = None;
+        for chunk in chunks {
+            match std::thread::Builder::new().name("ledger-leaves".into()).spawn_scoped(scope, move || leaves_of(chunk))
+            {
+                Ok(handle) => others.push(handle),
+                Err(e) => refused = Some((None, LedgerError::Io(e))),
+            }
+        }
         let mut outcome = first.map_or(Ok(()), leaves_of);
         for other in others {
             // A panic in a leaf is a bug; it is raised here as it would have been inline.
             let result = other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             outcome = outcome.and(result);
         }
-        outcome
+        match refused {
+            Some(refused) => outcome.and(Err(refused)),
+            None => outcome,
+        }
     });
     outcome.map_err(|(id, e)| {
+        let Some(id) = id else { return e };
         let claims = append.entries.iter().find(|entry| entry.event.id == Some(id)).and_then(|e| e.import.as_ref());
         match claims {
             Some(claims) if !matches!(e, LedgerError::Import { .. }) => {
