@@ -24,14 +24,17 @@
 //!
 //! **What is durable when `append` returns `Ok`** (with the default [`Durability::Fsync`]): every
 //! event of that append, in its chunk with its index section, the tree's new hashes and the new
-//! head, has been written by sled, sled's `flush()` has returned, and `fdatasync` on sled's `db`
-//! file (plus `fsync` on any new blob file) has returned. It survives a process crash and, as far as the drive honours cache flushes, a power
-//! loss. Concurrent appends share one flush and sync (group commit), and the writer writes the next
-//! group while the previous one syncs (see `store/writer.rs`): an append is answered only after a
-//! flush and sync that began after its group was written.
+//! head, is in sled (in memory, at least) and in the commit journal (`JOURNAL`,
+//! `store/journal.rs`), whose `fdatasync` has returned. It survives a process crash and, as far as
+//! the drive honours cache flushes, a power loss: an open writes into sled whatever only the
+//! journal holds. Concurrent appends share one journal write and sync (group commit), and the
+//! writer writes the next group while the previous one syncs (see `store/writer.rs`): an append is
+//! answered only after a sync that began after its group's entry was written. sled itself is
+//! flushed and synced at checkpoints (every 16 MiB of journal, at open and at a clean close).
 
 mod durability;
 mod indexes;
+mod journal;
 pub(crate) mod layout;
 mod manifest;
 mod migrate;
@@ -59,17 +62,24 @@ use indexes::Indexing;
 pub(crate) use layout::Chunk;
 pub use staging::{StagedStep, Staging};
 
-/// The marker stored under `meta/format` (format 1's is in `store/migrate.rs`).
-const FORMAT_MARKER: &[u8] = b"samverkan-ledger/2";
+/// The marker stored under `meta/format` (format 1's is in `store/migrate.rs`). Format 3 is format
+/// 2's trees with the commit journal (`store/journal.rs`) beside them: a binary that knows only
+/// format 2 would ignore the journal and lose what only it holds, so it must refuse the directory.
+const FORMAT_MARKER: &[u8] = b"samverkan-ledger/3";
+
+/// Format 2's marker: the same trees, no journal; opening one turns it into format 3.
+const V2_MARKER: &[u8] = b"samverkan-ledger/2";
 
 /// What an append waits for before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// sled's flush, then `fdatasync`/`fsync` of the files sled wrote: survives power loss.
+    /// The commit journal's `fdatasync` (and at checkpoints sled's flush and the `fdatasync`/`fsync`
+    /// of its files): survives power loss.
     #[default]
     Fsync,
-    /// sled's flush only (`pwrite` + `sync_file_range`): survives a process crash but not
-    /// necessarily a power loss. For throwaway data and bulk loads in tests and benchmarks.
+    /// The journal written, not synced (sled flushed at checkpoints, not synced): survives a
+    /// process crash but not necessarily a power loss. For throwaway data and bulk loads in tests
+    /// and benchmarks.
     FlushOnly,
 }
 
@@ -213,19 +223,21 @@ impl Trees {
 
 /// The head recorded in `meta` (the same key and bytes in both formats).
 fn read_head(meta: &sled::Tree) -> Result<Head> {
-    let Some(bytes) = meta.get("head")? else { return Ok(Head::EMPTY) };
-    if bytes.len() != 48 {
-        return Err(LedgerError::Corrupt {
-            position: Position::new(0),
-            reason: "head record has the wrong size".into(),
-        });
+    match meta.get("head")? {
+        None => Ok(Head::EMPTY),
+        Some(bytes) => decode_head(&bytes),
     }
-    let mut pos = [0u8; 8];
-    pos.copy_from_slice(&bytes[..8]);
-    let mut hash = [0u8; 32];
-    hash.copy_from_slice(&bytes[8..40]);
-    let mut micros = [0u8; 8];
-    micros.copy_from_slice(&bytes[40..48]);
+}
+
+/// A head as `meta/head` (and the journal) stores it: position, hash, record time.
+fn decode_head(bytes: &[u8]) -> Result<Head> {
+    let wrong = || LedgerError::Corrupt { position: Position::new(0), reason: "head record has the wrong size".into() };
+    let pos: [u8; 8] = bytes.get(..8).and_then(|b| b.try_into().ok()).ok_or_else(wrong)?;
+    let hash: [u8; 32] = bytes.get(8..40).and_then(|b| b.try_into().ok()).ok_or_else(wrong)?;
+    let micros: [u8; 8] = bytes.get(40..48).and_then(|b| b.try_into().ok()).ok_or_else(wrong)?;
+    if bytes.len() != 48 {
+        return Err(wrong());
+    }
     Ok(Head {
         position: Position::new(u64::from_be_bytes(pos)),
         hash: Hash::from_bytes(hash),
@@ -455,6 +467,8 @@ impl Ledger {
         build_tree(&trees, &head)?;
         let checkpoint: Published = Arc::new(std::sync::RwLock::new(sign(&config, &trees, head.position.get())?));
         syncer.flush_and_sync(&db)?;
+        // What the journal held is in sled and durable now.
+        let journal = journal::Journal::open_empty(&dir)?;
         // The manifest names this head from now on (an upgrade from a ledger without one, too).
         if committed.is_none_or(|c| c != manifest::Manifest::of(&head)) {
             manifest::Manifest::of(&head).write(&dir)?;
@@ -466,7 +480,7 @@ impl Ledger {
         let log_key = config.log_key.clone();
         let observer: Observed = Arc::default();
         let published = (head_tx, checkpoint.clone(), observer.clone());
-        let writer = writer::Writer::new(db, trees.clone(), syncer, config, head, published, dir.clone());
+        let writer = writer::Writer::new(db, trees.clone(), (syncer, journal), config, head, published, dir.clone());
         let (finished, done) = mpsc::channel();
         let handle = std::thread::Builder::new().name("ledger-writer".into()).spawn(move || {
             writer.run(inbox);
@@ -843,10 +857,17 @@ fn prepare(
     let meta = db.open_tree("meta")?;
     let marker = meta.get("format")?;
     match marker.as_deref() {
-        Some(FORMAT_MARKER) => {
+        Some(marker @ (FORMAT_MARKER | V2_MARKER)) => {
+            if marker == V2_MARKER {
+                meta.insert("format", FORMAT_MARKER)?;
+            }
             let reclaimed = staging::reclaim(db, read_head(&meta)?.position)?;
             if reclaimed > 0 {
                 tracing::warn!(chunks = reclaimed, "removed an import that was staged and never published");
+            }
+            let replayed = journal::replay(dir, &db.open_tree(CHUNKS)?, &db.open_tree(HASHES)?, &meta)?;
+            if replayed > 0 {
+                tracing::info!(groups = replayed, "wrote the commit groups only the journal held into sled");
             }
             let trees = Trees::open(db, Some(dir))?;
             if let Some(committed) = committed {

@@ -1,20 +1,23 @@
-//! Durability: before an append is acknowledged, an `fdatasync` reaches sled's `db` file, one that
-//! began after the append's data was written (the group commit is pipelined, so with concurrent
-//! writers an earlier group's sync is not enough). Watched for real with strace on a child process
-//! (installed by `scripts/test`).
+//! Durability: before an append is acknowledged, its commit group's entry is written to the
+//! ledger's commit journal (`JOURNAL`, `ledger/src/store/journal.rs`) and an `fdatasync` of the
+//! journal that began after that write has returned (the group commit is pipelined, so with
+//! concurrent writers an earlier group's sync is not enough); the journal is emptied only after
+//! sled's flush and an `fdatasync` of sled's `db` file. Watched for real with strace on a child
+//! process (installed by `scripts/test`).
 
 use std::process::Command;
 
 const CHILD: &str = env!("CARGO_BIN_EXE_ledger-crash-child");
 
 #[test]
-fn every_acknowledged_append_is_preceded_by_an_fdatasync_of_the_sled_db_file() {
+fn every_acknowledged_append_is_preceded_by_an_fdatasync_of_the_journal_after_its_write() {
     const APPENDS: usize = 20;
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let trace = dir.path().join("trace.txt");
     let status = Command::new("strace")
-        .args(["-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,sync_file_range,write", "-e", "signal=none", "-o"])
+        .args(["-f", "-y", "-qq", "-xx", "-s", "256", "-e", "trace=fdatasync,write,pwrite64,ftruncate", "-e"])
+        .args(["signal=none", "-o"])
         .arg(&trace)
         .arg(CHILD)
         .arg(&data)
@@ -25,36 +28,41 @@ fn every_acknowledged_append_is_preceded_by_an_fdatasync_of_the_sled_db_file() {
     assert!(status.success(), "child under strace failed: {status}");
     let trace = std::fs::read_to_string(&trace).expect("trace written");
 
-    // Walk the syscalls in order. Each "ack" written to stdout must have been preceded, since the
-    // previous ack, by sled's sync_file_range and then an fdatasync on <data>/db.
-    let db_path = format!("{}/db>", data.display());
-    let mut synced_since_ack = false;
-    let mut range_synced_since_ack = false;
-    let mut acks = 0;
-    let mut db_syncs = 0;
-    for line in trace.lines() {
-        if line.contains("fdatasync(") && line.contains(&db_path) && line.ends_with("= 0") {
-            synced_since_ack = true;
-            db_syncs += 1;
-        } else if line.contains("sync_file_range(") && line.contains(&db_path) {
-            range_synced_since_ack = true;
-        } else if line.contains("write(1") && line.contains("\"ack ") {
-            assert!(synced_since_ack, "ack #{} was written before any fdatasync of the db file:\n{line}", acks + 1);
-            assert!(range_synced_since_ack, "ack #{} came without sled's flush", acks + 1);
-            synced_since_ack = false;
-            range_synced_since_ack = false;
-            acks += 1;
+    // Walk the calls in order of their returns. Each "ack" written to stdout must have been
+    // preceded, since the previous ack, by a write to <data>/JOURNAL and then an fdatasync of it.
+    let mut calls = parse_trace(&trace, &data);
+    calls.retain(|c| c.exit.is_some());
+    calls.sort_by_key(|c| c.exit);
+    let (mut written, mut synced_after_write, mut db_synced) = (false, false, false);
+    let (mut acks, mut emptied) = (0, 0);
+    for call in &calls {
+        match call.kind {
+            Kind::JournalWrite(_) => (written, synced_after_write) = (true, false),
+            Kind::JournalSync => synced_after_write |= written,
+            Kind::DbSync => db_synced = true,
+            Kind::JournalTruncate => {
+                // Emptied at open (after sled's sync of what it replayed) and at the close.
+                assert!(db_synced, "the journal was emptied before sled's db file was synced (line {})", call.entry);
+                db_synced = false;
+                emptied += 1;
+            }
+            Kind::Ack(_) => {
+                assert!(synced_after_write, "ack #{} came without a journal write and its fdatasync", acks + 1);
+                (written, synced_after_write) = (false, false);
+                acks += 1;
+            }
+            Kind::Other => {}
         }
     }
     assert_eq!(acks, APPENDS, "the trace shows every ack");
-    assert!(db_syncs >= APPENDS, "at least one fdatasync per sequential append, saw {db_syncs}");
+    assert!(emptied >= 2, "the journal is emptied at open and at the close, saw {emptied}");
 }
 
 /// The group commit is pipelined (`ledger/src/store/writer.rs`): the writer writes group k+1 into
 /// sled while group k syncs. So "some fdatasync since the previous ack" proves nothing with
-/// concurrent writers; here every ack must come after an `fdatasync` of the db file that began
-/// after the first `pwrite` carrying that event (found by its id's 16 bytes in the written data)
-/// had returned, and returned itself before the ack was written.
+/// concurrent writers; here every ack must come after an `fdatasync` of the journal that began
+/// after the first `pwrite` to it carrying that event (found by its id's 16 bytes in the written
+/// data) had returned, and returned itself before the ack was written.
 #[test]
 fn with_concurrent_writers_every_ack_follows_a_sync_that_began_after_its_event_was_written() {
     const THREADS: usize = 4;
@@ -75,7 +83,7 @@ fn with_concurrent_writers_every_ack_follows_a_sync_that_began_after_its_event_w
     assert!(status.success(), "child under strace failed: {status}");
     let trace = std::fs::read_to_string(&trace).expect("trace written");
     // `-xx` escapes the file names of `-y` too.
-    let calls = parse_trace(&trace, &format!("{}>", escaped(format!("{}/db", data.display()).as_bytes())));
+    let calls = parse_trace(&trace, &data);
 
     let acks: Vec<(usize, ledger::EventId)> = calls
         .iter()
@@ -86,21 +94,21 @@ fn with_concurrent_writers_every_ack_follows_a_sync_that_began_after_its_event_w
         .collect();
     assert_eq!(acks.len(), THREADS * EACH, "the trace shows every ack");
     let syncs: Vec<(usize, usize)> =
-        calls.iter().filter_map(|c| matches!(c.kind, Kind::DbSync).then_some((c.entry, c.exit?))).collect();
+        calls.iter().filter_map(|c| matches!(c.kind, Kind::JournalSync).then_some((c.entry, c.exit?))).collect();
     for (ack, id) in acks {
         let needle = escaped(id.as_bytes());
         let written = calls
             .iter()
             .filter_map(|c| match &c.kind {
-                Kind::DbWrite(data) if data.contains(&needle) => c.exit,
+                Kind::JournalWrite(data) if data.contains(&needle) => c.exit,
                 _ => None,
             })
             .min()
-            .unwrap_or_else(|| panic!("event {id} was acknowledged but never written to the db file"));
+            .unwrap_or_else(|| panic!("event {id} was acknowledged but never written to the journal"));
         assert!(written < ack, "event {id} was acknowledged before it was written");
         assert!(
             syncs.iter().any(|&(start, end)| start > written && end < ack),
-            "event {id} was acknowledged without an fdatasync of the db file between its write and the ack"
+            "event {id} was acknowledged without an fdatasync of the journal between its write and the ack"
         );
     }
 }
@@ -116,8 +124,12 @@ struct Call {
 
 #[derive(Debug)]
 enum Kind {
-    /// `pwrite64` to sled's db file, with its data as strace wrote it (`\xNN` escapes).
-    DbWrite(String),
+    /// `pwrite64` to the journal, with its data as strace wrote it (`\xNN` escapes).
+    JournalWrite(String),
+    /// `fdatasync` of the journal.
+    JournalSync,
+    /// `ftruncate` of the journal (emptied).
+    JournalTruncate,
     /// `fdatasync` of sled's db file.
     DbSync,
     /// The child's `ack <position> <id> <hash>` line on stdout.
@@ -127,7 +139,10 @@ enum Kind {
 
 /// Parses `strace -f -y -xx` output: a call is one line, or an `<unfinished ...>` line and a
 /// `<... resumed>` line of the same thread when another thread's call came in between.
-fn parse_trace(trace: &str, db_path: &str) -> Vec<Call> {
+fn parse_trace(trace: &str, data: &std::path::Path) -> Vec<Call> {
+    // `-xx` escapes the file names of `-y` too.
+    let path = |name: &str| format!("{}>", escaped(format!("{}/{name}", data.display()).as_bytes()));
+    let (journal_path, db_path) = (path("JOURNAL"), path("db"));
     let mut calls: Vec<Call> = Vec::new();
     let mut open: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for (line_no, line) in trace.lines().enumerate() {
@@ -140,9 +155,13 @@ fn parse_trace(trace: &str, db_path: &str) -> Vec<Call> {
             }
             continue;
         }
-        let kind = if rest.starts_with("pwrite64(") && rest.contains(db_path) {
-            Kind::DbWrite(rest.to_owned())
-        } else if rest.starts_with("fdatasync(") && rest.contains(db_path) {
+        let kind = if rest.starts_with("pwrite64(") && rest.contains(&journal_path) {
+            Kind::JournalWrite(rest.to_owned())
+        } else if rest.starts_with("fdatasync(") && rest.contains(&journal_path) {
+            Kind::JournalSync
+        } else if rest.starts_with("ftruncate(") && rest.contains(&journal_path) {
+            Kind::JournalTruncate
+        } else if rest.starts_with("fdatasync(") && rest.contains(&db_path) {
             Kind::DbSync
         } else if rest.starts_with("write(1") {
             ack_id(rest).map_or(Kind::Other, Kind::Ack)

@@ -6,9 +6,9 @@
 //! grows), so after a power cut the "flushed" tail can be gone. Blob files (nodes larger than a
 //! quarter segment) are written with no sync at all.
 //!
-//! So after every `flush()` the ledger calls `fdatasync` on sled's `db` file, and `fsync` on every
-//! blob file it has not synced yet plus the `blobs/` directory when one appeared. Only then is an
-//! append acknowledged. Snapshot files (`snap.*`) are `fsync`ed by sled itself (their renames and
+//! So after every `flush()` (at a checkpoint: `journal.rs`) the ledger calls `fdatasync` on sled's `db` file, and `fsync` on every
+//! blob file it has not synced yet plus the `blobs/` directory when one appeared. Only then is the
+//! journal emptied. Snapshot files (`snap.*`) are `fsync`ed by sled itself (their renames and
 //! removals by the directory sync at open). sled writes its settings file `conf` once, when it
 //! creates the database, and never syncs it: after a power cut it could be empty (sled rewrites
 //! it) or torn (sled then fails to open), so the ledger syncs it at open, before the directory

@@ -2,21 +2,21 @@
 //!
 //! Appends arrive on a channel. The writer thread takes the first waiting request, then everything
 //! else already waiting (up to `MAX_BATCH_EVENTS`), admits each request in order on top of the ones
-//! before it, and writes all admitted records in one sled transaction. It then hands the group to
-//! the sync stage (its own thread, `ledger-sync`), which calls sled's `flush()` and `fdatasync`,
-//! publishes the new head, and only then replies. While group k is being flushed and synced, the
-//! writer admits, seals and writes group k+1 (at most two groups are in flight; the hand-over is a
-//! rendezvous), so the CPU work of a group overlaps the disk's wait of the one before. Concurrent
-//! writers therefore share one `fdatasync`, and no time of the writer thread is spent waiting for it.
+//! before it, and writes all admitted records in one sled transaction (in sled's memory: readers
+//! cut at the published head, so they do not see it yet). It then hands the group to the sync
+//! stage (its own thread, `ledger-sync`), which appends the group's entry to the commit journal
+//! and `fdatasync`s it (`journal.rs`), publishes the new head, and only then replies. While group
+//! k is being synced, the writer admits, seals and writes group k+1 (at most two groups are in
+//! flight; the hand-over is a rendezvous), so the CPU work of a group overlaps the disk's wait of
+//! the one before. Concurrent writers therefore share one `fdatasync`, and no time of the writer
+//! thread is spent waiting for it.
 //!
-//! sled's flush writes everything written before it was called, so group k's sync may cover part of
-//! group k+1 as well; that is harmless (group k+1 is answered only after its own sync). A group
-//! that stores nothing (conflicts, retries of stored events) still passes through the sync stage,
-//! so an idempotent retry is never answered with an event whose sync has not returned yet.
-//! One limit of sled 0.34.7: a transaction over several trees takes sled's global
-//! concurrency-control lock exclusively, and `flush()` holds it shared while it writes and waits for
-//! `sync_file_range`, so the transaction of group k+1 waits for that part of group k's flush; it
-//! overlaps the `fdatasync` and all of the admission and sealing.
+//! Every [`super::journal::LIMIT`] bytes of journal, and at a clean close, the sync stage
+//! *checkpoints*: sled's `flush()` and the `fdatasync` of its files (`durability.rs`), then the
+//! journal emptied. A group that stores nothing (conflicts, retries of stored events) still passes
+//! through the sync stage, so an idempotent retry is never answered with an event whose sync has
+//! not returned yet. The publish of a staged import is made durable by a checkpoint (its events are
+//! in sled already; the journal does not list them).
 //!
 //! The group's transaction writes a few keys whatever its size (format 2, `store/layout.rs`): its
 //! records in a chunk (or a few, for a large group), the Merkle tree's new hashes in one run, and
@@ -40,12 +40,13 @@
 //!
 //! When sled fails anyway (the space went between the check and the write, or the margin was too
 //! small), the writer distinguishes where:
-//! - sled's transaction (writer thread) or its `flush()` (sync stage) failed (`Broken`): the group
+//! - sled's transaction (writer thread), the journal's write or sled's `flush()` at a checkpoint
+//!   (sync stage) failed (`Broken`): the group
 //!   is not acknowledged and sled cannot write again in this process, so every later append fails
 //!   at once with the same kind of error (`StorageFull` without `resumes`, or the storage error). Reopening sled would recover
 //!   exactly what a crash at that moment leaves, but every reader shares this sled instance and
 //!   its file lock, so it is left to a restart (see RELIABILITY.md).
-//! - `fdatasync` failed after a successful flush (`Poisoned`): the kernel may have dropped the
+//! - an `fdatasync` failed (the journal's, or sled's at a checkpoint) (`Poisoned`): the kernel may have dropped the
 //!   dirty pages while still showing them to reads, so what is on disk is unknown; appends are
 //!   refused with [`LedgerError::Poisoned`] until an operator has looked.
 //!
@@ -60,6 +61,7 @@ use sled::transaction::ConflictableTransactionError;
 use tokio::sync::{oneshot, watch};
 
 use super::durability::Syncer;
+use super::journal::Journal;
 use super::layout::{self, Entry};
 use super::{CommitObservation, Durability, LedgerConfig, Observed, Published, Trees};
 use crate::error::{LedgerError, Result};
@@ -194,6 +196,17 @@ struct Written {
     events: usize,
     /// The checkpoint of the tree after the group, when a log key signs them.
     signed: Option<Result<SignedCheckpoint, CheckpointError>>,
+    /// How the sync stage makes it durable.
+    durable: Durable,
+}
+
+/// How a group is made durable.
+enum Durable {
+    /// Its journal entry is appended and synced (`journal.rs`).
+    Journal(Vec<u8>),
+    /// sled is flushed and synced, and the journal emptied: for the publish of a staged import,
+    /// whose events sled already holds (written and flushed step by step) and no entry lists.
+    Checkpoint,
 }
 
 /// The second stage of the writer: sled's flush and the sync, then the answers (see the module
@@ -202,6 +215,8 @@ struct Written {
 struct SyncStage {
     db: sled::Db,
     syncer: Syncer,
+    /// The commit journal, emptied at every checkpoint.
+    journal: Journal,
     durability: Durability,
     state: Shared<State>,
     head_tx: watch::Sender<Head>,
@@ -221,7 +236,7 @@ impl Writer {
     pub(crate) fn new(
         db: sled::Db,
         trees: Trees,
-        syncer: Syncer,
+        (syncer, journal): (Syncer, Journal),
         config: LedgerConfig,
         head: Head,
         (head_tx, checkpoint, observer): (watch::Sender<Head>, Published, Observed),
@@ -231,6 +246,7 @@ impl Writer {
         let sync = SyncStage {
             db,
             syncer,
+            journal,
             durability: config.durability,
             state: state.clone(),
             head_tx,
@@ -368,6 +384,7 @@ impl Writer {
         }
 
         let mut signed = None;
+        let mut durable = Durable::Journal(Vec::new());
         if !records.is_empty() {
             // Before sled is touched: refusing here leaves nothing to recover (module docs).
             let bytes: u64 = records.iter().map(|r| r.record.len() as u64).sum();
@@ -389,6 +406,17 @@ impl Writer {
                     return None;
                 }
             };
+            let entry = match super::journal::entry(&self.head, &head, &grown.chunks, &grown.runs) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    let reason = e.to_string();
+                    for request in batch {
+                        request.reply.send(Err(LedgerError::Io(std::io::Error::other(reason.clone()))));
+                    }
+                    return None;
+                }
+            };
+            durable = Durable::Journal(entry);
             signed = self.config.log_key.as_ref().map(|key| key.sign(head.position.get(), grown.root));
             // A failure of sled's transaction: nothing of this group is acknowledged, and sled
             // keeps the error for every later write (module docs).
@@ -405,7 +433,7 @@ impl Writer {
             self.head = head;
         }
         let replies = batch.into_iter().map(|request| request.reply).zip(outcomes).collect();
-        Some(Written { replies, head, events: records.len(), signed })
+        Some(Written { replies, head, events: records.len(), signed, durable })
     }
 
     /// The values a group stores besides the head: its records in chunks, and the Merkle tree's
@@ -539,7 +567,7 @@ impl Writer {
         let Some((_, staged)) = self.staging else {
             // Nothing staged: nothing to publish or remove, answered after the groups before it.
             let replies = vec![(request.reply, Ok(AppendOutcome::Committed(Vec::new())))];
-            return Some(Written { replies, head: self.head, events: 0, signed: None });
+            return Some(Written { replies, head: self.head, events: 0, signed: None, durable: Durable::Checkpoint });
         };
         if request.kind == Kind::Abandon {
             let outcome = self.abandon().map(|()| AppendOutcome::Committed(Vec::new()));
@@ -568,7 +596,7 @@ impl Writer {
                 self.staging = None;
                 let replies = vec![(request.reply, Ok(AppendOutcome::Committed(Vec::new())))];
                 // At least one event, so that the sync stage syncs and publishes the new head.
-                Some(Written { replies, head, events: staged.max(1), signed })
+                Some(Written { replies, head, events: staged.max(1), signed, durable: Durable::Checkpoint })
             }
             Err(e) => {
                 let full = e.is_out_of_space();
@@ -607,25 +635,26 @@ impl Writer {
 }
 
 impl SyncStage {
-    /// Makes each group durable and answers it, until the writer is gone; then flushes a last time
-    /// so that a clean shutdown leaves sled with nothing to recover.
+    /// Makes each group durable and answers it, until the writer is gone; then checkpoints a last
+    /// time so that a clean shutdown leaves sled with nothing to recover and the journal empty.
     fn run(mut self, groups: mpsc::Receiver<Written>) {
         while let Ok(group) = groups.recv() {
             self.complete(group);
             self.write_manifest(false);
-        }
-        if read_state(&self.state) == State::Healthy {
-            if let Err(e) = self.db.flush() {
-                tracing::error!(error = %e, "final flush failed");
+            if self.journal.len() >= super::journal::LIMIT && read_state(&self.state) == State::Healthy {
+                // Everything in the journal has been answered; the next group waits for this.
+                let _ = self.checkpoint();
             }
+        }
+        if read_state(&self.state) == State::Healthy && self.checkpoint().is_ok() {
             self.write_manifest(true);
             // The writer is gone: the indexes hold exactly the log up to the head.
             self.indexes.save(&self.dir, &self.head);
         }
     }
 
-    /// Flushes and syncs what the writer wrote of `group` (and anything it wrote since, which a
-    /// later sync covers again), publishes the new head and checkpoint, and only then answers.
+    /// Makes `group` durable (its journal entry, or a checkpoint), publishes the new head and
+    /// checkpoint, and only then answers.
     fn complete(&mut self, group: Written) {
         let state = read_state(&self.state);
         if state != State::Healthy {
@@ -636,24 +665,13 @@ impl SyncStage {
         }
         if group.events > 0 {
             let syncing = std::time::Instant::now();
-            // sled's flush writes every buffer up to the latest write, so it covers this group.
-            if let Err(e) = self.db.flush().map_err(LedgerError::from) {
-                let full = e.is_out_of_space();
-                tracing::error!(error = %e, "sled could not write an append; the ledger refuses appends until restarted");
-                fail(&self.state, State::Broken { full });
-                let reason = e.to_string();
+            let made = match &group.durable {
+                Durable::Journal(entry) => self.journal(entry),
+                Durable::Checkpoint => self.checkpoint(),
+            };
+            if let Err(failure) = made {
                 for (reply, _) in group.replies {
-                    reply.send(Err(broken(full, &reason)));
-                }
-                return;
-            }
-            if let Err(e) = self.sync() {
-                // After a failed sync the kernel may have dropped the dirty pages while still showing
-                // them to reads; what is durable is unknown. Refuse everything from now on.
-                tracing::error!(error = %e, "sync failed; the ledger refuses further appends");
-                fail(&self.state, State::Poisoned);
-                for (reply, _) in group.replies {
-                    reply.send(Err(LedgerError::Poisoned));
+                    reply.send(Err(failure.error()));
                 }
                 return;
             }
@@ -679,6 +697,54 @@ impl SyncStage {
             // A caller that stopped waiting has lost nothing: its events are stored.
             reply.send(outcome);
         }
+    }
+
+    /// Appends a group's journal entry and syncs it (when the configuration asks). A failed write
+    /// breaks the ledger as a failed sled write does; a failed sync poisons it (module docs).
+    fn journal(&mut self, entry: &[u8]) -> std::result::Result<(), Failure> {
+        if let Err(e) = self.journal.write(entry) {
+            let full = LedgerError::from(e).is_out_of_space();
+            tracing::error!(
+                full,
+                "the commit journal could not be written; the ledger refuses appends until restarted"
+            );
+            fail(&self.state, State::Broken { full });
+            return Err(Failure::Broken { full, reason: "the commit journal could not be written".into() });
+        }
+        if self.durability == Durability::Fsync {
+            if let Err(e) = self.journal.sync() {
+                tracing::error!(error = %e, "sync of the commit journal failed; the ledger refuses further appends");
+                fail(&self.state, State::Poisoned);
+                return Err(Failure::Poisoned);
+            }
+        }
+        Ok(())
+    }
+
+    /// sled's flush and the sync of its files, then the journal emptied: everything written so far
+    /// is durable in sled alone.
+    fn checkpoint(&mut self) -> std::result::Result<(), Failure> {
+        // sled's flush writes every buffer up to the latest write.
+        if let Err(e) = self.db.flush().map_err(LedgerError::from) {
+            let full = e.is_out_of_space();
+            tracing::error!(error = %e, "sled could not write; the ledger refuses appends until restarted");
+            fail(&self.state, State::Broken { full });
+            return Err(Failure::Broken { full, reason: e.to_string() });
+        }
+        if let Err(e) = self.sync() {
+            // After a failed sync the kernel may have dropped the dirty pages while still showing
+            // them to reads; what is durable is unknown. Refuse everything from now on.
+            tracing::error!(error = %e, "sync failed; the ledger refuses further appends");
+            fail(&self.state, State::Poisoned);
+            return Err(Failure::Poisoned);
+        }
+        if let Err(e) = self.journal.empty(self.durability == Durability::Fsync) {
+            // What the journal holds is in sled; a journal in an unknown state must not take more.
+            tracing::error!(error = %e, "the commit journal could not be emptied; the ledger refuses further appends");
+            fail(&self.state, State::Poisoned);
+            return Err(Failure::Poisoned);
+        }
+        Ok(())
     }
 
     /// After sled's flush: `fdatasync`/`fsync` of what sled wrote, when the configuration asks.
@@ -715,6 +781,22 @@ struct Grown {
     runs: Vec<([u8; 8], Vec<u8>)>,
     /// The group's records, as the chunks to store (`layout::chunks`).
     chunks: Vec<(crate::id::Position, Vec<u8>)>,
+}
+
+/// Why the sync stage could not make a group durable (the state it left the ledger in).
+enum Failure {
+    Broken { full: bool, reason: String },
+    Poisoned,
+}
+
+impl Failure {
+    /// The error each request of the group is answered with.
+    fn error(&self) -> LedgerError {
+        match self {
+            Failure::Broken { full, reason } => broken(*full, reason),
+            Failure::Poisoned => LedgerError::Poisoned,
+        }
+    }
 }
 
 /// The error for an append refused because sled failed earlier (or now, for `reason`).

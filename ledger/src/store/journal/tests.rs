@@ -1,0 +1,195 @@
+//! The commit journal: entries read back, cut off, damaged, replayed once, refused when foreign.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use crate::chain::Hash;
+use crate::time::Timestamp;
+
+fn head(position: u64, byte: u8) -> Head {
+    Head {
+        position: Position::new(position),
+        hash: Hash::from_bytes([byte; 32]),
+        recorded_at: Timestamp::from_micros(7),
+    }
+}
+
+/// Two consecutive groups' entries, as the writer builds them.
+fn two_groups() -> (Head, Head, Vec<u8>, Vec<u8>) {
+    let (first, second) = (head(2, 1), head(3, 2));
+    let a = entry(
+        &Head::EMPTY,
+        &first,
+        &[(Position::new(1), b"chunk one".to_vec())],
+        &[([0, 0, 0, 0, 0, 0, 0, 0], b"run".to_vec())],
+    )
+    .unwrap();
+    let b = entry(&first, &second, &[(Position::new(3), b"chunk two".to_vec())], &[]).unwrap();
+    (first, second, a, b)
+}
+
+fn journal_of(entries: &[&[u8]]) -> Vec<u8> {
+    let mut bytes = HEADER.to_vec();
+    for e in entries {
+        bytes.extend_from_slice(e);
+    }
+    bytes
+}
+
+fn sled_trees() -> (tempfile::TempDir, sled::Db, sled::Tree, sled::Tree, sled::Tree) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::Config::new().path(dir.path().join("sled")).open().unwrap();
+    let (c, h, m) = (db.open_tree("c").unwrap(), db.open_tree("h").unwrap(), db.open_tree("m").unwrap());
+    (dir, db, c, h, m)
+}
+
+#[test]
+fn entries_read_back_what_was_written() {
+    let (first, second, a, b) = two_groups();
+    let bytes = journal_of(&[&a, &b]);
+    let read = entries(&bytes).unwrap().unwrap();
+    assert_eq!(read.len(), 2);
+    assert_eq!((read[0].before, read[0].after), (Head::EMPTY, first));
+    assert_eq!(read[0].chunks, vec![(Position::new(1).to_key(), &b"chunk one"[..])]);
+    assert_eq!(read[0].runs, vec![([0; 8], &b"run"[..])]);
+    assert_eq!((read[1].before, read[1].after), (first, second));
+    assert!(read[1].runs.is_empty());
+}
+
+#[test]
+fn the_journal_ends_at_an_entry_cut_off_or_damaged() {
+    let (_, _, a, b) = two_groups();
+    for cut in 1..b.len() {
+        let mut bytes = journal_of(&[&a, &b]);
+        bytes.truncate(bytes.len() - cut);
+        assert_eq!(entries(&bytes).unwrap().unwrap().len(), 1, "cut {cut} bytes off the second entry");
+    }
+    let mut bytes = journal_of(&[&a, &b]);
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    assert_eq!(entries(&bytes).unwrap().unwrap().len(), 1, "a flipped bit in the second entry ends the journal");
+    // Zeros after the last entry (a file extended by a power cut without its data) end it too.
+    let mut bytes = journal_of(&[&a]);
+    bytes.extend_from_slice(&[0; 64]);
+    assert_eq!(entries(&bytes).unwrap().unwrap().len(), 1);
+}
+
+#[test]
+fn a_file_cut_inside_its_header_is_empty_and_another_file_is_refused() {
+    assert!(entries(b"").unwrap().is_none());
+    assert!(entries(&HEADER[..10]).unwrap().is_none());
+    assert!(matches!(entries(b"samverkan-journal/2\n\0\0\0\0\0\0\0\0\0\0\0\0"), Err(LedgerError::Corrupt { .. })));
+    assert!(matches!(entries(b"something else entirely"), Err(LedgerError::Corrupt { .. })));
+}
+
+#[test]
+fn replay_writes_what_sled_lacks_once_and_skips_what_it_has() {
+    let (_, second, a, b) = two_groups();
+    let (dir, _db, c, h, m) = sled_trees();
+    std::fs::write(dir.path().join(FILE), journal_of(&[&a, &b])).unwrap();
+    assert_eq!(replay(dir.path(), &c, &h, &m).unwrap(), 2);
+    assert_eq!(super::super::read_head(&m).unwrap(), second);
+    assert_eq!(c.get(Position::new(3).to_key()).unwrap().unwrap().as_ref(), b"chunk two");
+    assert_eq!(h.get([0; 8]).unwrap().unwrap().as_ref(), b"run");
+    assert_eq!(m.get("tree_size").unwrap().unwrap().as_ref(), &Position::new(3).to_key()[..]);
+    // Opened again (sled wrote it all out): nothing to do.
+    assert_eq!(replay(dir.path(), &c, &h, &m).unwrap(), 0);
+    assert_eq!(super::super::read_head(&m).unwrap(), second);
+}
+
+#[test]
+fn replay_refuses_a_journal_that_does_not_follow_sleds_head() {
+    let (_, _, _, b) = two_groups();
+    // The second group alone: it follows a head sled does not have.
+    let (dir, _db, c, h, m) = sled_trees();
+    std::fs::write(dir.path().join(FILE), journal_of(&[&b])).unwrap();
+    assert!(matches!(replay(dir.path(), &c, &h, &m), Err(LedgerError::Corrupt { .. })));
+    assert!(c.is_empty() && m.is_empty(), "nothing was written");
+    // The same position after another head (another ledger's journal).
+    let other = entry(&Head::EMPTY, &head(2, 9), &[], &[]).unwrap();
+    let (_, _, a, _) = two_groups();
+    std::fs::write(dir.path().join(FILE), journal_of(&[&a])).unwrap();
+    assert_eq!(replay(dir.path(), &c, &h, &m).unwrap(), 1);
+    let follow = entry(&head(2, 9), &head(3, 9), &[], &[]).unwrap();
+    std::fs::write(dir.path().join(FILE), journal_of(&[&other, &follow])).unwrap();
+    assert!(matches!(replay(dir.path(), &c, &h, &m), Err(LedgerError::Corrupt { .. })));
+}
+
+#[test]
+fn an_emptied_journal_holds_its_header_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open_empty(dir.path()).unwrap();
+    let (_, _, a, _) = two_groups();
+    journal.write(&a).unwrap();
+    journal.sync().unwrap();
+    assert_eq!(std::fs::read(dir.path().join(FILE)).unwrap(), journal_of(&[&a]));
+    journal.empty(true).unwrap();
+    assert_eq!(std::fs::read(dir.path().join(FILE)).unwrap(), HEADER.to_vec());
+    assert_eq!(journal.len(), HEADER.len() as u64);
+}
+
+/// The bytes of a journal with one entry, pinned: a change of the format must be a new format.
+#[test]
+fn golden_bytes_of_a_journal_with_one_entry() {
+    let (_, _, a, _) = two_groups();
+    let hex = hex::encode(journal_of(&[&a]));
+    assert_eq!(hex, GOLDEN_JOURNAL, "the journal's bytes changed: that is a new format (samverkan-journal/2)");
+}
+
+const GOLDEN_JOURNAL: &str = concat!(
+    // The header: `samverkan-journal/1\n`, zeros to 32 bytes.
+    "73616d7665726b616e2d6a6f75726e616c2f310a000000000000000000000000",
+    // The entry's body length (140) and CRC-32, little-endian.
+    "8c0000002453e550",
+    // The head before: the empty log (position, hash, record time).
+    "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+    // The head after: position 2, its hash, recorded at 7 µs.
+    "000000000000000201010101010101010101010101010101010101010101010101010101010101010000000000000007",
+    // One chunk: its key (position 1), length 9, the bytes.
+    "01000000",
+    "0000000000000001",
+    "09000000",
+    "6368756e6b206f6e65",
+    // One run: its key, length 3, the bytes.
+    "01000000",
+    "0000000000000000",
+    "03000000",
+    "72756e",
+);
+
+/// A format-2 directory (today's trees, no journal) opens as format 3 with every event, gets its
+/// journal, and appends on.
+#[test]
+fn a_format_2_ledger_opens_as_format_3_with_every_event() {
+    use crate::store::{Ledger, LedgerConfig, open_sled};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ledger");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/history.jsonl")).unwrap();
+    let lines: Vec<_> =
+        text.lines().take(60).enumerate().map(|(i, l)| crate::jsonl::parse_line(i + 1, l).unwrap()).collect();
+    let ledger = Ledger::open(&dir, LedgerConfig::default()).unwrap();
+    crate::jsonl::import(&ledger, lines[..50].to_vec()).unwrap();
+    let head = ledger.head();
+    drop(ledger);
+    {
+        // What format 2's code left: its marker, no journal.
+        let db = open_sled(&dir).unwrap();
+        db.open_tree("meta").unwrap().insert("format", crate::store::V2_MARKER).unwrap();
+        db.flush().unwrap();
+    }
+    std::fs::remove_file(dir.join(FILE)).unwrap();
+
+    let ledger = Ledger::open(&dir, LedgerConfig::default()).expect("a format-2 directory opens");
+    assert_eq!(ledger.head(), head);
+    assert_eq!(ledger.verify(&mut |_, _| {}).unwrap().events, 50);
+    assert_eq!(std::fs::read(dir.join(FILE)).unwrap(), HEADER.to_vec(), "its journal, empty");
+    crate::jsonl::import(&ledger, lines[50..].to_vec()).unwrap();
+    drop(ledger);
+    let db = open_sled(&dir).unwrap();
+    let marker = db.open_tree("meta").unwrap().get("format").unwrap().unwrap();
+    assert_eq!(marker.as_ref(), crate::store::FORMAT_MARKER);
+    assert_eq!(crate::store::FORMAT_MARKER, b"samverkan-ledger/3");
+    drop(db);
+    let ledger = Ledger::open(&dir, LedgerConfig::default()).unwrap();
+    assert_eq!(ledger.verify(&mut |_, _| {}).unwrap().events, 60);
+}
