@@ -865,9 +865,18 @@ fn prepare(
             if reclaimed > 0 {
                 tracing::warn!(chunks = reclaimed, "removed an import that was staged and never published");
             }
-            let replayed = journal::replay(dir, &db.open_tree(CHUNKS)?, &db.open_tree(HASHES)?, &meta)?;
+            let (chunks, hashes) = (db.open_tree(CHUNKS)?, db.open_tree(HASHES)?);
+            let groups = journal::Groups { chunks: &chunks, hashes: &hashes, meta: &meta };
+            let replayed = journal::replay(dir, groups)?;
             if replayed > 0 {
                 tracing::info!(groups = replayed, "wrote the commit groups only the journal held into sled");
+            }
+            let trimmed = journal::trim(groups)?;
+            if trimmed > 0 {
+                tracing::warn!(
+                    chunks = trimmed,
+                    "removed a commit group sled held past its head (written, never acknowledged)"
+                );
             }
             let trees = Trees::open(db, Some(dir))?;
             if let Some(committed) = committed {

@@ -139,10 +139,15 @@ pub(crate) fn remove_after(trees: &Trees, head: Position) -> Result<()> {
 
 /// [`remove_after`] on the trees themselves (the open has no `Trees` yet).
 fn remove_staged(chunks: &sled::Tree, hashes: &sled::Tree, meta: &sled::Tree, head: Position) -> Result<()> {
-    remove_from(chunks, &head.next().to_key())?;
-    remove_from(hashes, &tlog_tiles::stored_hash_count(head.get()).to_be_bytes())?;
+    remove_after_head(chunks, hashes, head)?;
     meta.remove(MARK)?;
     Ok(())
+}
+
+/// Removes the chunks after `head` and the Merkle tree's stored hashes after its `head` leaves.
+pub(crate) fn remove_after_head(chunks: &sled::Tree, hashes: &sled::Tree, head: Position) -> Result<()> {
+    remove_from(chunks, &head.next().to_key())?;
+    remove_from(hashes, &tlog_tiles::stored_hash_count(head.get()).to_be_bytes())
 }
 
 fn remove_from(tree: &sled::Tree, from: &[u8]) -> Result<()> {

@@ -87,13 +87,13 @@ fn replay_writes_what_sled_lacks_once_and_skips_what_it_has() {
     let (_, second, a, b) = two_groups();
     let (dir, _db, c, h, m) = sled_trees();
     std::fs::write(dir.path().join(FILE), journal_of(&[&a, &b])).unwrap();
-    assert_eq!(replay(dir.path(), &c, &h, &m).unwrap(), 2);
+    assert_eq!(replay(dir.path(), Groups { chunks: &c, hashes: &h, meta: &m }).unwrap(), 2);
     assert_eq!(super::super::read_head(&m).unwrap(), second);
     assert_eq!(c.get(Position::new(3).to_key()).unwrap().unwrap().as_ref(), b"chunk two");
     assert_eq!(h.get([0; 8]).unwrap().unwrap().as_ref(), b"run");
     assert_eq!(m.get("tree_size").unwrap().unwrap().as_ref(), &Position::new(3).to_key()[..]);
     // Opened again (sled wrote it all out): nothing to do.
-    assert_eq!(replay(dir.path(), &c, &h, &m).unwrap(), 0);
+    assert_eq!(replay(dir.path(), Groups { chunks: &c, hashes: &h, meta: &m }).unwrap(), 0);
     assert_eq!(super::super::read_head(&m).unwrap(), second);
 }
 
@@ -103,16 +103,22 @@ fn replay_refuses_a_journal_that_does_not_follow_sleds_head() {
     // The second group alone: it follows a head sled does not have.
     let (dir, _db, c, h, m) = sled_trees();
     std::fs::write(dir.path().join(FILE), journal_of(&[&b])).unwrap();
-    assert!(matches!(replay(dir.path(), &c, &h, &m), Err(LedgerError::Corrupt { .. })));
+    assert!(matches!(
+        replay(dir.path(), Groups { chunks: &c, hashes: &h, meta: &m }),
+        Err(LedgerError::Corrupt { .. })
+    ));
     assert!(c.is_empty() && m.is_empty(), "nothing was written");
     // The same position after another head (another ledger's journal).
     let other = entry(&Head::EMPTY, &head(2, 9), &[], &[]).unwrap();
     let (_, _, a, _) = two_groups();
     std::fs::write(dir.path().join(FILE), journal_of(&[&a])).unwrap();
-    assert_eq!(replay(dir.path(), &c, &h, &m).unwrap(), 1);
+    assert_eq!(replay(dir.path(), Groups { chunks: &c, hashes: &h, meta: &m }).unwrap(), 1);
     let follow = entry(&head(2, 9), &head(3, 9), &[], &[]).unwrap();
     std::fs::write(dir.path().join(FILE), journal_of(&[&other, &follow])).unwrap();
-    assert!(matches!(replay(dir.path(), &c, &h, &m), Err(LedgerError::Corrupt { .. })));
+    assert!(matches!(
+        replay(dir.path(), Groups { chunks: &c, hashes: &h, meta: &m }),
+        Err(LedgerError::Corrupt { .. })
+    ));
 }
 
 #[test]
@@ -192,4 +198,44 @@ fn a_format_2_ledger_opens_as_format_3_with_every_event() {
     drop(db);
     let ledger = Ledger::open(&dir, LedgerConfig::default()).unwrap();
     assert_eq!(ledger.verify(&mut |_, _| {}).unwrap().events, 60);
+}
+
+/// Real chunks of `records` records from `first`.
+fn chunks_of(first: u64, records: u64) -> Vec<(Position, Vec<u8>)> {
+    let ids: Vec<crate::id::EventId> =
+        (0..records).map(|n| crate::id::EventId::from_uuid(uuid::Uuid::from_u128(u128::from(first + n)))).collect();
+    let entries: Vec<_> =
+        ids.iter().map(|&id| crate::store::layout::Entry { id, stream: "s", record: b"record" }).collect();
+    crate::store::layout::chunks(Position::new(first), &entries).unwrap()
+}
+
+/// What sled holds past its head after a crash (a group written, its head not, the journal without
+/// it) is removed; a log without such leftovers, or damaged otherwise, is left alone.
+#[test]
+fn trim_removes_what_sled_holds_past_its_head() {
+    let (dir, _db, c, h, m) = sled_trees();
+    let groups = Groups { chunks: &c, hashes: &h, meta: &m };
+    let (first, second) = (head(2, 1), head(3, 2));
+    let one = chunks_of(1, 2);
+    insert_group(groups, one.iter().map(|(p, v)| (p.to_key(), v.as_slice())), [], &first).unwrap();
+    assert_eq!(replay(dir.path(), groups).unwrap(), 0, "no journal");
+    assert_eq!(trim(groups).unwrap(), 0, "nothing past the head");
+    // The second group's chunk, run and tree size, but not its head.
+    let two = chunks_of(3, 1);
+    c.insert(two[0].0.to_key(), two[0].1.as_slice()).unwrap();
+    let past = tlog_tiles::stored_hash_count(first.position.get());
+    h.insert(past.to_be_bytes(), &b"run two"[..]).unwrap();
+    m.insert("tree_size", &second.position.to_key()[..]).unwrap();
+    assert_eq!(trim(groups).unwrap(), 1);
+    assert_eq!(super::super::read_head(&m).unwrap(), first);
+    assert!(c.get(Position::new(3).to_key()).unwrap().is_none());
+    assert!(c.get(Position::new(1).to_key()).unwrap().is_some(), "the head's own chunk stays");
+    assert!(h.get(past.to_be_bytes()).unwrap().is_none());
+    assert_eq!(super::super::read_tree_size(&m).unwrap(), first.position.get());
+    // A chunk past the head that does not begin right after it is damage: left for the open's
+    // checks to report.
+    let far = chunks_of(5, 1);
+    c.insert(far[0].0.to_key(), far[0].1.as_slice()).unwrap();
+    assert_eq!(trim(groups).unwrap(), 0);
+    assert!(c.get(Position::new(5).to_key()).unwrap().is_some());
 }
