@@ -217,6 +217,9 @@ struct SyncStage {
     syncer: Syncer,
     /// The commit journal, emptied at every checkpoint.
     journal: Journal,
+    /// How many groups the stage's own thread has completed (the writer completes a group itself
+    /// only when this equals the number it handed over: nothing is in flight).
+    completed: u64,
     durability: Durability,
     state: Shared<State>,
     head_tx: watch::Sender<Head>,
@@ -247,6 +250,7 @@ impl Writer {
             db,
             syncer,
             journal,
+            completed: 0,
             durability: config.durability,
             state: state.clone(),
             head_tx,
@@ -268,10 +272,10 @@ impl Writer {
         // meanwhile wait in the inbox for the next group. (With a fixed set of writers that each
         // wait for their answer, this splits them over two alternating groups; BENCHMARKS.md.)
         let (to_sync, groups) = mpsc::sync_channel::<Written>(0);
-        let stage = self
-            .sync
-            .take()
-            .map(|stage| std::thread::Builder::new().name("ledger-sync".into()).spawn(move || stage.run(groups)));
+        let shared = self.sync.take().map(|stage| std::sync::Arc::new(std::sync::Mutex::new(stage)));
+        let stage = shared.clone().map(|stage| {
+            std::thread::Builder::new().name("ledger-sync".into()).spawn(move || SyncStage::run(&stage, groups))
+        });
         let stage = match stage {
             Some(Ok(handle)) => Some(handle),
             Some(Err(e)) => {
@@ -281,7 +285,22 @@ impl Writer {
             }
             None => None,
         };
-        let hand_over = |written: Written, state: &Shared<State>| {
+        // How many groups went to the sync stage's thread (it counts those it completed).
+        let mut handed: u64 = 0;
+        // A group is completed on this thread when the sync stage is idle and no request waits:
+        // a lone append then crosses one thread less (the hop to the sync thread was about a third
+        // of a single append's time beyond the disk's). With requests waiting, the sync thread
+        // takes it so that the next group is admitted and written while this one syncs.
+        let mut hand_over = |written: Written, state: &Shared<State>, waiting: bool| {
+            if !waiting {
+                if let Some(Ok(mut stage)) = shared.as_ref().map(|s| s.try_lock()) {
+                    if stage.completed == handed {
+                        stage.finish(written);
+                        return;
+                    }
+                }
+            }
+            handed += 1;
             if let Err(mpsc::SendError(written)) = to_sync.send(written) {
                 // The sync stage is gone (it panicked): nothing more can be made durable.
                 fail(state, State::Poisoned);
@@ -319,18 +338,18 @@ impl Writer {
                         }
                     }
                     if let Some(written) = self.commit(batch) {
-                        hand_over(written, &self.state);
+                        hand_over(written, &self.state, waiting(&mut held, &inbox));
                     }
                 }
                 Kind::Stage => self.stage(first),
                 Kind::Publish | Kind::Abandon => {
-                    if let Some(written) = self.end_staging(first) {
-                        hand_over(written, &self.state);
-                    }
                     let parked = std::mem::take(&mut self.parked);
+                    if let Some(written) = self.end_staging(first) {
+                        hand_over(written, &self.state, !parked.is_empty() || waiting(&mut held, &inbox));
+                    }
                     if !parked.is_empty() {
                         if let Some(written) = self.commit(parked) {
-                            hand_over(written, &self.state);
+                            hand_over(written, &self.state, waiting(&mut held, &inbox));
                         }
                     }
                 }
@@ -346,9 +365,10 @@ impl Writer {
         let parked = std::mem::take(&mut self.parked);
         if !parked.is_empty() {
             if let Some(written) = self.commit(parked) {
-                hand_over(written, &self.state);
+                hand_over(written, &self.state, false);
             }
         }
+        drop(hand_over);
         drop(to_sync);
         if let Some(handle) = stage {
             if handle.join().is_err() {
@@ -646,15 +666,31 @@ impl Writer {
 impl SyncStage {
     /// Makes each group durable and answers it, until the writer is gone; then checkpoints a last
     /// time so that a clean shutdown leaves sled with nothing to recover and the journal empty.
-    fn run(mut self, groups: mpsc::Receiver<Written>) {
+    fn run(stage: &std::sync::Mutex<Self>, groups: mpsc::Receiver<Written>) {
         while let Ok(group) = groups.recv() {
-            self.complete(group);
-            self.write_manifest(false);
-            if self.journal.len() >= super::journal::LIMIT && read_state(&self.state) == State::Healthy {
-                // Everything in the journal has been answered; the next group waits for this.
-                let _ = self.checkpoint();
-            }
+            // A panic while completing a group poisons the lock: the writer's next hand-over then
+            // finds this thread gone and refuses everything (`State::Poisoned`).
+            let Ok(mut stage) = stage.lock() else { return };
+            stage.finish(group);
+            stage.completed += 1;
         }
+        if let Ok(mut stage) = stage.lock() {
+            stage.close();
+        }
+    }
+
+    /// Completes a group, then keeps the manifest and the journal's size in bounds.
+    fn finish(&mut self, group: Written) {
+        self.complete(group);
+        self.write_manifest(false);
+        if self.journal.len() >= super::journal::LIMIT && read_state(&self.state) == State::Healthy {
+            // Everything in the journal has been answered; the next group waits for this.
+            let _ = self.checkpoint();
+        }
+    }
+
+    /// The last checkpoint, once the writer is gone.
+    fn close(&mut self) {
         if read_state(&self.state) == State::Healthy && self.checkpoint().is_ok() {
             self.write_manifest(true);
             // The writer is gone: the indexes hold exactly the log up to the head.
@@ -805,6 +841,20 @@ impl Failure {
             Failure::Broken { full, reason } => broken(*full, reason),
             Failure::Poisoned => LedgerError::Poisoned,
         }
+    }
+}
+
+/// Whether a request waits: the one `held` back, or one taken from `inbox` now (then held).
+fn waiting(held: &mut Option<Request>, inbox: &mpsc::Receiver<Request>) -> bool {
+    if held.is_some() {
+        return true;
+    }
+    match inbox.try_recv() {
+        Ok(request) => {
+            *held = Some(request);
+            true
+        }
+        Err(_) => false,
     }
 }
 
