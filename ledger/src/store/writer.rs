@@ -368,7 +368,6 @@ impl Writer {
                 hand_over(written, &self.state, false);
             }
         }
-        drop(hand_over);
         drop(to_sync);
         if let Some(handle) = stage {
             if handle.join().is_err() {
