@@ -49,8 +49,8 @@ pub use id::{
 pub use memory::MemoryChain;
 pub use sequence::{Append, AppendOutcome, Committed, Head, VersionConflict};
 pub use store::{
-    Clock, CommitObservation, CommitObserver, DEFAULT_MIN_FREE_BYTES, Durability, Ledger, LedgerConfig, StagedStep,
-    Staging,
+    Clock, CommitObservation, CommitObserver, DEFAULT_JOURNAL_LIMIT, DEFAULT_MIN_FREE_BYTES, Durability, Ledger,
+    LedgerConfig, StagedStep, Staging,
 };
 pub use time::{Date, InvalidTime, Timestamp};
 pub use verify::VerifyReport;

@@ -46,10 +46,20 @@ fn build_shim(dir: &Path) -> PathBuf {
 
 /// Runs the child once under the shim and returns what it printed. With `exit_at`, the shim ends
 /// the child (status 137) as it is about to make that many syncs, a crash with written but unsynced
-/// data.
-fn run_child(shim: &Path, data: &Path, trace: &Path, args: &[&str], exit_at: Option<u64>) -> String {
+/// data. With `journal_limit`, the ledger checkpoints at that size of its commit journal.
+fn run_child(
+    shim: &Path,
+    data: &Path,
+    trace: &Path,
+    args: &[&str],
+    exit_at: Option<u64>,
+    journal_limit: Option<u64>,
+) -> String {
     let mut command = Command::new(CHILD);
     command.arg(data).args(args).env("LD_PRELOAD", shim).env("RECORD_IO_DIR", data).env("RECORD_IO_TRACE", trace);
+    if let Some(bytes) = journal_limit {
+        command.env("CHILD_JOURNAL_LIMIT", bytes.to_string());
+    }
     if let Some(n) = exit_at {
         command.env("RECORD_IO_EXIT_AT", n.to_string());
     }
@@ -99,10 +109,21 @@ fn trace_workload(shim: &Path, data: &Path, trace: &Path, target: usize) -> Trac
     let mut printed = 0;
     let mut runs: u64 = 0;
     loop {
+        // Every other round of three, the ledger checkpoints every 2 KiB of journal (about five
+        // appends), so that crash states fall between a checkpoint's flush, its sync and the
+        // journal's truncation, not only at the open and the close.
+        let limit = ((runs / 3) % 2 == 1).then_some(2048);
         let out = match runs % 3 {
-            0 => run_child(shim, data, trace, &["count", "30"], None),
-            1 => run_child(shim, data, trace, &["threads", "4", "10"], None),
-            _ => run_child(shim, data, trace, &["count", "1000"], Some(EXIT_AT[(runs / 3) as usize % EXIT_AT.len()])),
+            0 => run_child(shim, data, trace, &["count", "30"], None, limit),
+            1 => run_child(shim, data, trace, &["threads", "4", "10"], None, limit),
+            _ => run_child(
+                shim,
+                data,
+                trace,
+                &["count", "1000"],
+                Some(EXIT_AT[(runs / 3) as usize % EXIT_AT.len()]),
+                limit,
+            ),
         };
         printed += out.lines().filter(|l| l.starts_with("ack ")).count();
         runs += 1;

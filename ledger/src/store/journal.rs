@@ -6,7 +6,7 @@
 //! commit group is made durable by appending exactly what its sled transaction wrote (its chunks,
 //! the Merkle tree's new runs and the new head) to this file and `fdatasync`ing it: one write and
 //! one wait, as a raw log. sled holds the group in memory (readers see it from there) and writes
-//! it out with its next flush; every [`LIMIT`] bytes of journal (and at a clean close, and at
+//! it out with its next flush; every [`LedgerConfig::journal_limit`](crate::LedgerConfig::journal_limit) bytes of journal (and at a clean close, and at
 //! open) the sync stage flushes and syncs sled and then empties the journal (a *checkpoint*).
 //!
 //! At open, after sled's own recovery, every entry sled does not hold yet is written to sled
@@ -37,10 +37,6 @@ pub(crate) const FILE: &str = "JOURNAL";
 
 /// The first bytes of the file: the format, padded to 32 bytes.
 const HEADER: &[u8; 32] = b"samverkan-journal/1\n\0\0\0\0\0\0\0\0\0\0\0\0";
-
-/// How large the journal grows before the sync stage checkpoints: 16 MiB, about 40,000 events of
-/// 300 bytes, replayed at open in a fraction of a second.
-pub(crate) const LIMIT: u64 = 16 * 1024 * 1024;
 
 /// The journal, open for appending.
 #[derive(Debug)]

@@ -11,7 +11,7 @@
 //! the one before. Concurrent writers therefore share one `fdatasync`, and no time of the writer
 //! thread is spent waiting for it.
 //!
-//! Every [`super::journal::LIMIT`] bytes of journal, and at a clean close, the sync stage
+//! Every [`LedgerConfig::journal_limit`] bytes of journal, and at a clean close, the sync stage
 //! *checkpoints*: sled's `flush()` and the `fdatasync` of its files (`durability.rs`), then the
 //! journal emptied. A group that stores nothing (conflicts, retries of stored events) still passes
 //! through the sync stage, so an idempotent retry is never answered with an event whose sync has
@@ -217,6 +217,8 @@ struct SyncStage {
     syncer: Syncer,
     /// The commit journal, emptied at every checkpoint.
     journal: Journal,
+    /// Its size that makes the stage checkpoint.
+    journal_limit: u64,
     /// How many groups the stage's own thread has completed (the writer completes a group itself
     /// only when this equals the number it handed over: nothing is in flight).
     completed: u64,
@@ -250,6 +252,7 @@ impl Writer {
             db,
             syncer,
             journal,
+            journal_limit: config.journal_limit,
             completed: 0,
             durability: config.durability,
             state: state.clone(),
@@ -682,7 +685,7 @@ impl SyncStage {
     fn finish(&mut self, group: Written) {
         self.complete(group);
         self.write_manifest(false);
-        if self.journal.len() >= super::journal::LIMIT && read_state(&self.state) == State::Healthy {
+        if self.journal.len() >= self.journal_limit && read_state(&self.state) == State::Healthy {
             // Everything in the journal has been answered; the next group waits for this.
             let _ = self.checkpoint();
         }

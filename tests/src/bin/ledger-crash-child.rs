@@ -6,7 +6,8 @@
 //! (N sequential appends, then exit) or `ledger-crash-child DIR threads T N` (T threads of N appends
 //! each, sharing commit groups, then exit). `CHILD_DURABILITY=flush-only` opens the ledger with
 //! `Durability::FlushOnly`, for the power-loss test's check that it catches an acknowledgement made
-//! before the data was synced.
+//! before the data was synced. `CHILD_JOURNAL_LIMIT=<bytes>` sets the commit journal's size that
+//! makes the ledger checkpoint (the power-loss test sets a small one on some runs).
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -28,7 +29,11 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         Ok("flush-only") => Durability::FlushOnly,
         _ => Durability::Fsync,
     };
-    let ledger = Ledger::open(dir, LedgerConfig { durability, ..LedgerConfig::default() })?;
+    let journal_limit = match std::env::var("CHILD_JOURNAL_LIMIT") {
+        Ok(bytes) => bytes.parse()?,
+        Err(_) => ledger::DEFAULT_JOURNAL_LIMIT,
+    };
+    let ledger = Ledger::open(dir, LedgerConfig { durability, journal_limit, ..LedgerConfig::default() })?;
     let out = Mutex::new(std::io::stdout());
     let start = ledger.head().position.get();
     match mode {

@@ -239,3 +239,34 @@ fn trim_removes_what_sled_holds_past_its_head() {
     assert_eq!(trim(groups).unwrap(), 0);
     assert!(c.get(Position::new(5).to_key()).unwrap().is_some());
 }
+
+/// With a small limit the journal is emptied again and again while appends go on (a checkpoint
+/// after the group that crossed it), never grows far past it, and a reopen has every event.
+#[test]
+fn the_journal_stays_near_its_limit_and_a_reopen_has_every_event() {
+    use crate::store::{Ledger, LedgerConfig};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ledger");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/history.jsonl")).unwrap();
+    let lines: Vec<_> =
+        text.lines().take(120).enumerate().map(|(i, l)| crate::jsonl::parse_line(i + 1, l).unwrap()).collect();
+    let config = || LedgerConfig { journal_limit: 4096, ..LedgerConfig::default() };
+    let ledger = Ledger::open(&dir, config()).unwrap();
+    let (mut largest, mut emptied) = (0, 0);
+    let mut last = 0;
+    for line in lines {
+        crate::jsonl::import(&ledger, vec![line]).unwrap();
+        let len = std::fs::metadata(dir.join(FILE)).unwrap().len();
+        if len < last {
+            emptied += 1;
+        }
+        (largest, last) = (largest.max(len), len);
+    }
+    assert!(emptied >= 3, "emptied {emptied} times");
+    assert!(largest < 4096 + 8192, "the journal grew to {largest} bytes");
+    let head = ledger.head();
+    drop(ledger);
+    let ledger = Ledger::open(&dir, config()).unwrap();
+    assert_eq!(ledger.head(), head);
+    assert_eq!(ledger.verify(&mut |_, _| {}).unwrap().events, 120);
+}
