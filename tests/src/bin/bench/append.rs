@@ -195,7 +195,8 @@ pub(crate) fn concurrent(plan: &Plan, dir: &Path, report: &mut Report) -> anyhow
             format!("raw group commit {} (mean batch {:.1})", rate(raw.rate(), "appends"), raw.batch()),
             ratio(led.rate(), raw.rate()),
             raw_target.map_or(String::new(), |t| format!("≥ {t}× raw")),
-            raw_target.map_or(Verdict::Info, |t| Verdict::of(led.rate() >= t * raw.rate())),
+            raw_target
+                .map_or(Verdict::Info, |t| Verdict::compared(led.rate(), raw.rate(), led.rate() >= t * raw.rate())),
         );
         report.row(
             "2",
@@ -208,7 +209,11 @@ pub(crate) fn concurrent(plan: &Plan, dir: &Path, report: &mut Report) -> anyhow
             format!("SQLite {}", rate(sql.rate(), "appends")),
             ratio(led.rate(), sql.rate()),
             if target_sqlite { "≥ 3× SQLite" } else { "" },
-            if target_sqlite { Verdict::of(led.rate() >= 3.0 * sql.rate()) } else { Verdict::Info },
+            if target_sqlite {
+                Verdict::compared(led.rate(), sql.rate(), led.rate() >= 3.0 * sql.rate())
+            } else {
+                Verdict::Info
+            },
         );
         report.row(
             "2",
@@ -221,7 +226,11 @@ pub(crate) fn concurrent(plan: &Plan, dir: &Path, report: &mut Report) -> anyhow
             format!("SQLite {}", rate(sql_own.rate(), "appends")),
             ratio(led.rate(), sql_own.rate()),
             if target_sqlite { "≥ 3× SQLite" } else { "" },
-            if target_sqlite { Verdict::of(led.rate() >= 3.0 * sql_own.rate()) } else { Verdict::Info },
+            if target_sqlite {
+                Verdict::compared(led.rate(), sql_own.rate(), led.rate() >= 3.0 * sql_own.rate())
+            } else {
+                Verdict::Info
+            },
         );
     }
     Ok(())

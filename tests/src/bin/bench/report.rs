@@ -105,6 +105,8 @@ pub(crate) enum Verdict {
     Missed,
     /// The row has no target (context or a breakdown).
     Info,
+    /// One side of the comparison was not run (`--sides`): nothing to judge.
+    NotMeasured,
 }
 
 impl Verdict {
@@ -112,11 +114,18 @@ impl Verdict {
         if met { Verdict::Met } else { Verdict::Missed }
     }
 
+    /// [`Verdict::of`] for a comparison of two measured rates: [`Verdict::NotMeasured`] when
+    /// either side was not run (a rate of 0), so a skipped baseline never reads as a target met.
+    pub(crate) fn compared(ours: f64, baseline: f64, met: bool) -> Self {
+        if ours > 0.0 && baseline > 0.0 { Verdict::of(met) } else { Verdict::NotMeasured }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Verdict::Met => "met",
             Verdict::Missed => "**missed**",
             Verdict::Info => "",
+            Verdict::NotMeasured => "not measured",
         }
     }
 }
