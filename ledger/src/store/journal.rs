@@ -154,6 +154,15 @@ fn entries(bytes: &[u8]) -> Result<Option<Vec<Entry<'_>>>> {
     while let Some(body) = next_body(&mut rest) {
         out.push(parse(body)?);
     }
+    if rest.iter().any(|&b| b != 0) {
+        // Ordinarily the tail of a write a crash cut off (never acknowledged); said, so that damage
+        // in the middle of the journal is not silent.
+        tracing::warn!(
+            bytes = rest.len(),
+            entries = out.len(),
+            "the commit journal ends with bytes that are not a whole entry; read up to them"
+        );
+    }
     Ok(Some(out))
 }
 

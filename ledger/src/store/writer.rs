@@ -2,7 +2,7 @@
 //!
 //! Appends arrive on a channel. The writer thread takes the first waiting request, then everything
 //! else already waiting (up to `MAX_BATCH_EVENTS`), admits each request in order on top of the ones
-//! before it, and writes all admitted records in one sled transaction (in sled's memory: readers
+//! before it, and writes all admitted records into sled as a few plain inserts (in sled's memory: readers
 //! cut at the published head, so they do not see it yet). It then hands the group to the sync
 //! stage (its own thread, `ledger-sync`), which appends the group's entry to the commit journal
 //! and `fdatasync`s it (`journal.rs`), publishes the new head, and only then replies. While group
@@ -18,7 +18,7 @@
 //! not returned yet. The publish of a staged import is made durable by a checkpoint (its events are
 //! in sled already; the journal does not list them).
 //!
-//! The group's transaction writes a few keys whatever its size (format 2, `store/layout.rs`): its
+//! The group's inserts write a few keys whatever its size (format 2, `store/layout.rs`): its
 //! records in a chunk (or a few, for a large group), the Merkle tree's new hashes in one run, and
 //! the head; the in-memory id and stream indexes are extended after it. The checkpoint of the new
 //! tree is signed before it and published with the head after the sync.
@@ -750,11 +750,8 @@ impl SyncStage {
     /// breaks the ledger as a failed sled write does; a failed sync poisons it (module docs).
     fn journal(&mut self, entry: &[u8]) -> std::result::Result<(), Failure> {
         if let Err(e) = self.journal.write(entry) {
+            tracing::error!(error = %e, "the commit journal could not be written; the ledger refuses appends until restarted");
             let full = LedgerError::from(e).is_out_of_space();
-            tracing::error!(
-                full,
-                "the commit journal could not be written; the ledger refuses appends until restarted"
-            );
             fail(&self.state, State::Broken { full });
             return Err(Failure::Broken { full, reason: "the commit journal could not be written".into() });
         }
