@@ -539,7 +539,9 @@ impl Ledger {
     /// which it removes when the ledger closes. The copy takes as much space in `TMPDIR` as sled's
     /// files; it fails with [`LedgerError::Io`] when there is none. The checks are those of
     /// [`Ledger::open`]: the head manifest in `dir`, the format marker, the head. An incomplete
-    /// snapshot file is left where it is and not copied, as `open` would move it aside.
+    /// snapshot file is left where it is and not copied, as `open` would move it aside. The commit
+    /// journal (`JOURNAL`) is read from `dir` and what only it holds is written into the copy, so a
+    /// directory a crash left reads with every acknowledged event; `dir`'s journal is not touched.
     ///
     /// Fails with [`LedgerError::InUse`] while another process has the ledger open, and with
     /// [`LedgerError::NotALedger`] when `dir` holds no ledger. Appends answer
