@@ -270,3 +270,46 @@ fn the_journal_stays_near_its_limit_and_a_reopen_has_every_event() {
     assert_eq!(ledger.head(), head);
     assert_eq!(ledger.verify(&mut |_, _| {}).unwrap().events, 120);
 }
+
+/// A copy of a live ledger's directory is what a crash leaves: sled has not written the last groups
+/// out (no checkpoint yet), the journal holds them. Opening the copy – read-only (`verify`,
+/// `export` on a stopped server) or for writing – has every acknowledged event; the read-only open
+/// leaves the copy's journal as it was.
+#[test]
+fn a_copy_taken_while_the_ledger_runs_opens_with_every_event_the_journal_holds() {
+    use crate::store::{Ledger, LedgerConfig};
+    let tmp = tempfile::tempdir().unwrap();
+    let (live, copy) = (tmp.path().join("live"), tmp.path().join("copy"));
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/history.jsonl")).unwrap();
+    let lines: Vec<_> =
+        text.lines().take(40).enumerate().map(|(i, l)| crate::jsonl::parse_line(i + 1, l).unwrap()).collect();
+    let ledger = Ledger::open(&live, LedgerConfig::default()).unwrap();
+    for line in lines {
+        crate::jsonl::import(&ledger, vec![line]).unwrap();
+    }
+    let head = ledger.head();
+    std::fs::create_dir(&copy).unwrap();
+    for entry in std::fs::read_dir(&live).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+        }
+    }
+    let sled_head = {
+        let db = crate::store::open_sled(&copy).unwrap();
+        super::super::read_head(&db.open_tree("meta").unwrap()).unwrap()
+    };
+    assert!(sled_head.position < head.position, "sled had not written the last groups out: {sled_head:?}");
+    let journal = std::fs::read(copy.join(FILE)).unwrap();
+    assert!(journal.len() > HEADER.len(), "the journal holds the groups since the open");
+    {
+        let read_only = Ledger::open_read_only(&copy, LedgerConfig::default()).unwrap();
+        assert_eq!(read_only.head(), head);
+        assert_eq!(read_only.verify(&mut |_, _| {}).unwrap().events, 40);
+    }
+    assert_eq!(std::fs::read(copy.join(FILE)).unwrap(), journal, "a read-only open writes nothing");
+    drop(ledger);
+    let reopened = Ledger::open(&copy, LedgerConfig::default()).unwrap();
+    assert_eq!(reopened.head(), head);
+    assert_eq!(reopened.verify(&mut |_, _| {}).unwrap().events, 40);
+}
