@@ -43,6 +43,12 @@ fn sled_trees() -> (tempfile::TempDir, sled::Db, sled::Tree, sled::Tree, sled::T
     (dir, db, c, h, m)
 }
 
+/// The first `n` lines of the fixture history, parsed.
+fn history(n: usize) -> Vec<crate::jsonl::ImportLine> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/history.jsonl")).unwrap();
+    text.lines().take(n).enumerate().map(|(i, l)| crate::jsonl::parse_line(i + 1, l).unwrap()).collect()
+}
+
 #[test]
 fn entries_read_back_what_was_written() {
     let (first, second, a, b) = two_groups();
@@ -170,9 +176,7 @@ fn a_format_2_ledger_opens_as_format_3_with_every_event() {
     use crate::store::{Ledger, LedgerConfig, open_sled};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("ledger");
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/history.jsonl")).unwrap();
-    let lines: Vec<_> =
-        text.lines().take(60).enumerate().map(|(i, l)| crate::jsonl::parse_line(i + 1, l).unwrap()).collect();
+    let lines = history(60);
     let ledger = Ledger::open(&dir, LedgerConfig::default()).unwrap();
     crate::jsonl::import(&ledger, lines[..50].to_vec()).unwrap();
     let head = ledger.head();
@@ -247,9 +251,7 @@ fn the_journal_stays_near_its_limit_and_a_reopen_has_every_event() {
     use crate::store::{Ledger, LedgerConfig};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("ledger");
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/history.jsonl")).unwrap();
-    let lines: Vec<_> =
-        text.lines().take(120).enumerate().map(|(i, l)| crate::jsonl::parse_line(i + 1, l).unwrap()).collect();
+    let lines = history(120);
     let config = || LedgerConfig { journal_limit: 4096, ..LedgerConfig::default() };
     let ledger = Ledger::open(&dir, config()).unwrap();
     let (mut largest, mut emptied) = (0, 0);
@@ -280,9 +282,7 @@ fn a_copy_taken_while_the_ledger_runs_opens_with_every_event_the_journal_holds()
     use crate::store::{Ledger, LedgerConfig};
     let tmp = tempfile::tempdir().unwrap();
     let (live, copy) = (tmp.path().join("live"), tmp.path().join("copy"));
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/history.jsonl")).unwrap();
-    let lines: Vec<_> =
-        text.lines().take(40).enumerate().map(|(i, l)| crate::jsonl::parse_line(i + 1, l).unwrap()).collect();
+    let lines = history(40);
     let ledger = Ledger::open(&live, LedgerConfig::default()).unwrap();
     for line in lines {
         crate::jsonl::import(&ledger, vec![line]).unwrap();
