@@ -372,7 +372,7 @@ struct Shared {
     dir: PathBuf,
     trees: Trees,
     clock: Clock,
-    requests: Option<mpsc::Sender<writer::Request>>,
+    requests: Option<writer::Inbox>,
     head: watch::Receiver<Head>,
     checkpoint: Published,
     observer: Observed,
@@ -477,22 +477,22 @@ impl Ledger {
         let checkpoint: Published = Arc::new(std::sync::RwLock::new(sign(&config, &trees, head.position.get())?));
         syncer.flush_and_sync(&db)?;
         // What the journal held is in sled and durable now.
-        let journal = journal::Journal::open_empty(&dir)?;
+        let journal = journal::Journal::open_empty(&dir, config.journal_limit)?;
         // The manifest names this head from now on (an upgrade from a ledger without one, too).
         if committed.is_none_or(|c| c != manifest::Manifest::of(&head)) {
             manifest::Manifest::of(&head).write(&dir)?;
         }
 
         let (head_tx, head_rx) = watch::channel(head);
-        let (requests, inbox) = mpsc::channel();
         let clock = config.clock.clone();
         let log_key = config.log_key.clone();
         let observer: Observed = Arc::default();
         let published = (head_tx, checkpoint.clone(), observer.clone());
         let writer = writer::Writer::new(db, trees.clone(), (syncer, journal), config, head, published, dir.clone());
+        let (requests, runner) = writer.start();
         let (finished, done) = mpsc::channel();
         let handle = std::thread::Builder::new().name("ledger-writer".into()).spawn(move || {
-            writer.run(inbox);
+            runner.run();
             let _ = finished.send(());
         })?;
         Ok(Self {
@@ -588,12 +588,18 @@ impl Ledger {
 
     fn send(&self, append: Append, reply: writer::Reply) -> Result<()> {
         let requests = self.shared.requests.as_ref().ok_or(LedgerError::Closed)?;
-        requests.send(writer::Request { append, reply, kind: writer::Kind::Commit }).map_err(|_| LedgerError::Closed)
+        requests.send(writer::Request { append, reply, kind: writer::Kind::Commit })
     }
 
     /// Appends atomically and waits until the events are durable (see the module docs). Blocks the
     /// calling thread (safe from any thread); from async code prefer [`Ledger::append_async`].
     pub fn append(&self, append: Append) -> Result<AppendOutcome> {
+        let requests = self.shared.requests.as_ref().ok_or(LedgerError::Closed)?;
+        // When the writer is idle the group is committed on this thread (`writer.rs`).
+        let append = match requests.commit_here(append) {
+            Ok(outcome) => return outcome,
+            Err(append) => append,
+        };
         let (reply, rx) = mpsc::sync_channel(1);
         self.send(append, writer::Reply::Blocking(reply))?;
         rx.recv().map_err(|_| LedgerError::Closed)?

@@ -70,7 +70,7 @@ impl Staging {
     fn send_kind(&self, append: Append, kind: Kind) -> Result<StagedStep> {
         let (reply, rx) = mpsc::sync_channel(1);
         let requests = self.ledger.shared.requests.as_ref().ok_or(LedgerError::Closed)?;
-        requests.send(Request { append, reply: Reply::Blocking(reply), kind }).map_err(|_| LedgerError::Closed)?;
+        requests.send(Request { append, reply: Reply::Blocking(reply), kind })?;
         Ok(StagedStep { reply: rx })
     }
 

@@ -11,6 +11,13 @@
 //! the one before. Concurrent writers therefore share one `fdatasync`, and no time of the writer
 //! thread is spent waiting for it.
 //!
+//! **A lone append commits on its caller's thread.** A blocking [`Ledger::append`](crate::Ledger::append)
+//! that finds the writer idle (no request queued, neither the writer nor its sync stage busy, no
+//! import staged) takes the writer's lock and runs the same commit and sync stage itself
+//! ([`Inbox::commit_here`]): no hop to the writer's thread and back, about a third of a
+//! lone append's cost beyond the disk's. Otherwise it queues as above. Async callers always queue
+//! (a runtime's thread must not wait on the disk).
+//!
 //! Every [`LedgerConfig::journal_limit`] bytes of journal, and at a clean close, the sync stage
 //! *checkpoints*: sled's `flush()` and the `fdatasync` of its files (`durability.rs`), then the
 //! journal emptied. A group that stores nothing (conflicts, retries of stored events) still passes
@@ -54,7 +61,8 @@
 //! no append waits: a broken writer answers every request at once. The state is shared by the two
 //! stages: a group already written when the other stage fails is refused too, never acknowledged.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
@@ -134,6 +142,177 @@ pub(crate) struct Writer {
     staging: Option<(Head, usize)>,
     /// Ordinary appends that came while an import was staged, in arrival order.
     parked: Vec<Request>,
+    /// How many groups went to the sync stage's thread (it counts those it completed).
+    handed: u64,
+    /// Set once the last request was served: nothing is committed after it.
+    closed: bool,
+    /// The Merkle tree's stored hashes this writer read or wrote lately (see [`Cached`]).
+    hashes: std::cell::RefCell<std::collections::HashMap<u64, TreeHash>>,
+}
+
+/// How many of the Merkle tree's hashes the writer keeps at most before it starts over.
+const CACHED_HASHES: usize = 1 << 16;
+
+/// The tree's stored hashes as the writer reads them: from its cache, else from sled (then kept).
+/// Growing the tree by a group reads the hashes on its right edge, each a range lookup in sled
+/// (about a tenth of a lone append's CPU, BENCHMARKS.md); they are mostly the ones the group
+/// before wrote. The cache holds only hashes sled holds: a group's new hashes are added after
+/// sled took them ([`Writer::commit`]), and it is emptied when a staged import is removed.
+struct Cached<'a> {
+    trees: &'a Trees,
+    cache: &'a std::cell::RefCell<std::collections::HashMap<u64, TreeHash>>,
+}
+
+impl crate::merkle::Stored for Cached<'_> {
+    fn hashes(&self, indexes: &[u64]) -> Result<Vec<TreeHash>> {
+        let mut cache = self.cache.borrow_mut();
+        let missing: Vec<u64> = indexes.iter().copied().filter(|i| !cache.contains_key(i)).collect();
+        if !missing.is_empty() {
+            let read = self.trees.hashes(&missing)?;
+            if cache.len() + read.len() > CACHED_HASHES {
+                cache.clear();
+            }
+            cache.extend(missing.into_iter().zip(read));
+        }
+        indexes
+            .iter()
+            .map(|i| {
+                cache.get(i).copied().ok_or_else(|| LedgerError::Corrupt {
+                    position: Position::new(0),
+                    reason: format!("the Merkle tree's stored hash {i} is missing"),
+                })
+            })
+            .collect()
+    }
+}
+
+/// What the writer's thread and the callers share: the writer, and its sync stage.
+struct Core {
+    writer: Mutex<Writer>,
+    stage: Option<Arc<Mutex<SyncStage>>>,
+}
+
+/// Where the writer hands written groups: the sync stage (to complete one itself when the stage is
+/// idle) and the channel to the stage's thread.
+struct Hand<'a> {
+    stage: Option<&'a Mutex<SyncStage>>,
+    to_sync: &'a mpsc::SyncSender<Written>,
+}
+
+/// The callers' side of the writer: requests go to the writer's thread; a blocking caller that
+/// finds the writer idle commits on its own thread instead ([`Inbox::commit_here`]).
+pub(crate) struct Inbox {
+    tx: mpsc::Sender<Request>,
+    /// Requests sent and not yet taken by the writer's thread.
+    queued: Arc<AtomicUsize>,
+    core: Arc<Core>,
+}
+
+impl Inbox {
+    /// Sends a request to the writer's thread.
+    pub(crate) fn send(&self, request: Request) -> Result<()> {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        self.tx.send(request).map_err(|_| {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            LedgerError::Closed
+        })
+    }
+
+    /// Commits `append` on the calling thread and waits until it is durable, when the writer is
+    /// idle: no request queued, neither the writer nor its sync stage busy, no import staged. It is
+    /// then the same group, admitted, written, journalled, synced and published by the same code
+    /// the writer's thread runs, without the two thread hops there and back (a lone append's
+    /// largest cost beyond the disk's; BENCHMARKS.md). Gives `append` back when the writer is not
+    /// idle: the caller then sends it and waits its turn.
+    pub(crate) fn commit_here(&self, append: Append) -> std::result::Result<Result<AppendOutcome>, Append> {
+        if self.queued.load(Ordering::Acquire) != 0 {
+            return Err(append);
+        }
+        let Ok(mut writer) = self.core.writer.try_lock() else { return Err(append) };
+        if writer.closed || writer.staging.is_some() {
+            return Err(append);
+        }
+        let Some(Ok(mut stage)) = self.core.stage.as_deref().map(Mutex::try_lock) else { return Err(append) };
+        if stage.completed != writer.handed {
+            return Err(append);
+        }
+        let (reply, answer) = mpsc::sync_channel(1);
+        let request = Request { append, reply: Reply::Blocking(reply), kind: Kind::Commit };
+        if let Some(written) = writer.commit(vec![request]) {
+            stage.finish(written);
+        }
+        drop(stage);
+        drop(writer);
+        // Answered above (`commit` refuses with an answer, `finish` answers every request).
+        Ok(answer.recv().map_err(|_| LedgerError::Closed).and_then(|outcome| outcome))
+    }
+}
+
+/// The writer's thread's side of the inbox; counts what it takes.
+struct Queue {
+    rx: mpsc::Receiver<Request>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Queue {
+    /// The next request, waiting for it; `None` once every sender is gone.
+    fn recv(&self) -> Option<Request> {
+        let request = self.rx.recv().ok()?;
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        Some(request)
+    }
+
+    /// The next request if one waits.
+    fn try_recv(&self) -> Option<Request> {
+        let request = self.rx.try_recv().ok()?;
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        Some(request)
+    }
+}
+
+/// The writer's thread: serves requests until every sender is gone, then waits for the sync stage
+/// to answer what it was given and to checkpoint a last time.
+pub(crate) struct Runner {
+    queue: Queue,
+    core: Arc<Core>,
+    to_sync: mpsc::SyncSender<Written>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Runner {
+    /// Runs on the writer's thread until the ledger closes.
+    pub(crate) fn run(self) {
+        let Runner { queue, core, to_sync, thread } = self;
+        {
+            let hand = Hand { stage: core.stage.as_deref(), to_sync: &to_sync };
+            // A request of another kind taken while gathering a batch, served next.
+            let mut held: Option<Request> = None;
+            loop {
+                let first = match held.take() {
+                    Some(request) => request,
+                    None => match queue.recv() {
+                        Some(request) => request,
+                        None => break,
+                    },
+                };
+                match core.writer.lock() {
+                    Ok(mut writer) => writer.serve(first, &mut held, &queue, &hand),
+                    // A caller's thread panicked while committing: what it was doing cannot be
+                    // trusted to be durable.
+                    Err(_) => first.reply.send(Err(LedgerError::Poisoned)),
+                }
+            }
+            if let Ok(mut writer) = core.writer.lock() {
+                writer.wind_up(&hand);
+            }
+        }
+        drop(to_sync);
+        if let Some(handle) = thread {
+            if handle.join().is_err() {
+                tracing::error!("the ledger's sync thread panicked");
+            }
+        }
+    }
 }
 
 /// A value the writer and its sync stage share.
@@ -264,22 +443,34 @@ impl Writer {
             manifest: (head, std::time::Instant::now()),
             indexes: std::sync::Arc::clone(&trees.indexes),
         };
-        Self { trees, config, head, state, dir, sync: Some(sync), staging: None, parked: Vec::new() }
+        Self {
+            trees,
+            config,
+            head,
+            state,
+            dir,
+            sync: Some(sync),
+            staging: None,
+            parked: Vec::new(),
+            handed: 0,
+            closed: false,
+            hashes: std::cell::RefCell::default(),
+        }
     }
 
-    /// Serves requests until every sender is gone, then waits for the sync stage to answer what it
-    /// was given and to flush a last time.
-    pub(crate) fn run(mut self, inbox: mpsc::Receiver<Request>) {
+    /// Starts the writer: its sync stage on a thread of its own, and the [`Runner`] to run on the
+    /// writer's thread, and the [`Inbox`] through which callers reach both.
+    pub(crate) fn start(mut self) -> (Inbox, Runner) {
         // Rendezvous: the writer hands group k+1 over only when the sync stage has finished group
         // k, so at most two groups are in flight (one syncing, one written) and requests arriving
         // meanwhile wait in the inbox for the next group. (With a fixed set of writers that each
         // wait for their answer, this splits them over two alternating groups; BENCHMARKS.md.)
         let (to_sync, groups) = mpsc::sync_channel::<Written>(0);
-        let shared = self.sync.take().map(|stage| std::sync::Arc::new(std::sync::Mutex::new(stage)));
-        let stage = shared.clone().map(|stage| {
+        let stage = self.sync.take().map(|stage| Arc::new(Mutex::new(stage)));
+        let thread = stage.clone().map(|stage| {
             std::thread::Builder::new().name("ledger-sync".into()).spawn(move || SyncStage::run(&stage, groups))
         });
-        let stage = match stage {
+        let thread = match thread {
             Some(Ok(handle)) => Some(handle),
             Some(Err(e)) => {
                 tracing::error!(error = %e, "the ledger's sync thread could not start; appends are refused");
@@ -288,78 +479,83 @@ impl Writer {
             }
             None => None,
         };
-        // How many groups went to the sync stage's thread (it counts those it completed).
-        let mut handed: u64 = 0;
-        // A group is completed on this thread when the sync stage is idle and no request waits:
-        // a lone append then crosses one thread less (the hop to the sync thread was about a third
-        // of a single append's time beyond the disk's). With requests waiting, the sync thread
-        // takes it so that the next group is admitted and written while this one syncs.
-        let mut hand_over = |written: Written, state: &Shared<State>, waiting: bool| {
-            if !waiting {
-                if let Some(Ok(mut stage)) = shared.as_ref().map(|s| s.try_lock()) {
-                    if stage.completed == handed {
-                        stage.finish(written);
-                        return;
+        let (tx, rx) = mpsc::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let core = Arc::new(Core { writer: Mutex::new(self), stage });
+        let inbox = Inbox { tx, queued: Arc::clone(&queued), core: Arc::clone(&core) };
+        (inbox, Runner { queue: Queue { rx, queued }, core, to_sync, thread })
+    }
+
+    /// Serves `first` (and, for a commit, everything waiting behind it) on the writer's thread.
+    fn serve(&mut self, first: Request, held: &mut Option<Request>, queue: &Queue, hand: &Hand<'_>) {
+        match first.kind {
+            Kind::Commit if self.staging.is_some() => self.parked.push(first),
+            Kind::Commit => {
+                let mut events = first.append.len();
+                let mut batch = vec![first];
+                while events < MAX_BATCH_EVENTS {
+                    match queue.try_recv() {
+                        Some(next) if next.kind == Kind::Commit => {
+                            events += next.append.len();
+                            batch.push(next);
+                        }
+                        Some(other) => {
+                            *held = Some(other);
+                            break;
+                        }
+                        None => break,
                     }
+                }
+                if let Some(written) = self.commit(batch) {
+                    let waiting = waiting(held, queue);
+                    self.hand_over(written, hand, waiting);
                 }
             }
-            handed += 1;
-            if let Err(mpsc::SendError(written)) = to_sync.send(written) {
-                // The sync stage is gone (it panicked): nothing more can be made durable.
-                fail(state, State::Poisoned);
-                for (reply, _) in written.replies {
-                    reply.send(Err(LedgerError::Poisoned));
+            Kind::Stage => self.stage(first),
+            Kind::Publish | Kind::Abandon => {
+                let parked = std::mem::take(&mut self.parked);
+                if let Some(written) = self.end_staging(first) {
+                    let waiting = !parked.is_empty() || waiting(held, queue);
+                    self.hand_over(written, hand, waiting);
                 }
-            }
-        };
-        // A request of another kind taken while gathering a batch, served next.
-        let mut held: Option<Request> = None;
-        loop {
-            let first = match held.take() {
-                Some(request) => request,
-                None => match inbox.recv() {
-                    Ok(request) => request,
-                    Err(_) => break,
-                },
-            };
-            match first.kind {
-                Kind::Commit if self.staging.is_some() => self.parked.push(first),
-                Kind::Commit => {
-                    let mut events = first.append.len();
-                    let mut batch = vec![first];
-                    while events < MAX_BATCH_EVENTS {
-                        match inbox.try_recv() {
-                            Ok(next) if next.kind == Kind::Commit => {
-                                events += next.append.len();
-                                batch.push(next);
-                            }
-                            Ok(other) => {
-                                held = Some(other);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    if let Some(written) = self.commit(batch) {
-                        hand_over(written, &self.state, waiting(&mut held, &inbox));
-                    }
-                }
-                Kind::Stage => self.stage(first),
-                Kind::Publish | Kind::Abandon => {
-                    let parked = std::mem::take(&mut self.parked);
-                    if let Some(written) = self.end_staging(first) {
-                        hand_over(written, &self.state, !parked.is_empty() || waiting(&mut held, &inbox));
-                    }
-                    if !parked.is_empty() {
-                        if let Some(written) = self.commit(parked) {
-                            hand_over(written, &self.state, waiting(&mut held, &inbox));
-                        }
+                if !parked.is_empty() {
+                    if let Some(written) = self.commit(parked) {
+                        let waiting = waiting(held, queue);
+                        self.hand_over(written, hand, waiting);
                     }
                 }
             }
         }
-        // An import that never ended (its handle went with the ledger): given up, then the appends
-        // parked behind it.
+    }
+
+    /// Gives a written group to the sync stage. It is completed on this thread when the stage is
+    /// idle and no request waits: a lone append then crosses one thread less (the hop to the sync
+    /// thread was about a third of a single append's time beyond the disk's). With requests
+    /// waiting, the sync thread takes it so that the next group is admitted and written while this
+    /// one syncs.
+    fn hand_over(&mut self, written: Written, hand: &Hand<'_>, waiting: bool) {
+        if !waiting {
+            if let Some(Ok(mut stage)) = hand.stage.map(|s| s.try_lock()) {
+                if stage.completed == self.handed {
+                    stage.finish(written);
+                    return;
+                }
+            }
+        }
+        self.handed += 1;
+        if let Err(mpsc::SendError(written)) = hand.to_sync.send(written) {
+            // The sync stage is gone (it panicked): nothing more can be made durable.
+            fail(&self.state, State::Poisoned);
+            for (reply, _) in written.replies {
+                reply.send(Err(LedgerError::Poisoned));
+            }
+        }
+    }
+
+    /// After the last request: an import that never ended (its handle went with the ledger) is
+    /// given up, then the appends parked behind it are committed.
+    fn wind_up(&mut self, hand: &Hand<'_>) {
+        self.closed = true;
         if self.staging.is_some() {
             if let Err(e) = self.abandon() {
                 tracing::error!(error = %e, "an unfinished import could not be removed; the next open reclaims it");
@@ -368,13 +564,7 @@ impl Writer {
         let parked = std::mem::take(&mut self.parked);
         if !parked.is_empty() {
             if let Some(written) = self.commit(parked) {
-                hand_over(written, &self.state, false);
-            }
-        }
-        drop(to_sync);
-        if let Some(handle) = stage {
-            if handle.join().is_err() {
-                tracing::error!("the ledger's sync thread panicked");
+                self.hand_over(written, hand, false);
             }
         }
     }
@@ -453,6 +643,7 @@ impl Writer {
                 return None;
             }
             self.head = head;
+            self.remember(&grown);
         }
         let replies = batch.into_iter().map(|request| request.reply).zip(outcomes).collect();
         Some(Written { replies, head, events: records.len(), signed, durable })
@@ -462,7 +653,8 @@ impl Writer {
     /// new hashes in runs with the tree's new root. Built before sled is touched, so that a failure
     /// here refuses the group and leaves the writer healthy.
     fn grow(&self, records: &[Sealed]) -> Result<Grown> {
-        let mut growth = Growth::new(&self.trees, self.head.position.get());
+        let cached = Cached { trees: &self.trees, cache: &self.hashes };
+        let mut growth = Growth::new(&cached, self.head.position.get());
         for sealed in records {
             // Computed at admission (`Leaves::Compute`); computed here should it not have been.
             let leaf = match sealed.leaf {
@@ -474,12 +666,13 @@ impl Writer {
         let root = growth.root()?;
         let first = tlog_tiles::stored_hash_count(self.head.position.get());
         let runs = layout::runs(first, growth.added().map(|(_, hash)| hash));
+        let added = growth.added().map(|(index, hash)| (index, *hash)).collect();
         let entries: Vec<Entry<'_>> = records
             .iter()
             .map(|sealed| Entry { id: sealed.event.id, stream: sealed.event.stream.as_str(), record: &sealed.record })
             .collect();
         let chunks = layout::chunks(self.head.position.next(), &entries)?;
-        Ok(Grown { root, runs, chunks })
+        Ok(Grown { root, runs, chunks, added })
     }
 
     /// Writes the group's chunks, runs and new head in one transaction, then extends the in-memory
@@ -643,11 +836,22 @@ impl Writer {
     /// the indexes. An interruption leaves the mark, and the next open finishes the removal.
     fn abandon(&mut self) -> Result<()> {
         let Some((before, _)) = self.staging else { return Ok(()) };
+        // It may hold hashes of what is removed now.
+        self.hashes.borrow_mut().clear();
         super::staging::remove_after(&self.trees, before.position)?;
         self.trees.indexes.write()?.truncate(before.position);
         self.head = before;
         self.staging = None;
         Ok(())
+    }
+
+    /// Keeps a group's new hashes, once sled holds them.
+    fn remember(&self, grown: &Grown) {
+        let mut cache = self.hashes.borrow_mut();
+        if cache.len() + grown.added.len() > CACHED_HASHES {
+            cache.clear();
+        }
+        cache.extend(grown.added.iter().copied());
     }
 
     /// The free space of the ledger's file system and what a group of `bytes` of records needs
@@ -825,6 +1029,8 @@ struct Grown {
     runs: Vec<([u8; 8], Vec<u8>)>,
     /// The group's records, as the chunks to store (`layout::chunks`).
     chunks: Vec<(crate::id::Position, Vec<u8>)>,
+    /// The tree's new stored hashes with their indexes.
+    added: Vec<(u64, TreeHash)>,
 }
 
 /// Why the sync stage could not make a group durable (the state it left the ledger in).
@@ -843,17 +1049,17 @@ impl Failure {
     }
 }
 
-/// Whether a request waits: the one `held` back, or one taken from `inbox` now (then held).
-fn waiting(held: &mut Option<Request>, inbox: &mpsc::Receiver<Request>) -> bool {
+/// Whether a request waits: the one `held` back, or one taken from `queue` now (then held).
+fn waiting(held: &mut Option<Request>, queue: &Queue) -> bool {
     if held.is_some() {
         return true;
     }
-    match inbox.try_recv() {
-        Ok(request) => {
+    match queue.try_recv() {
+        Some(request) => {
             *held = Some(request);
             true
         }
-        Err(_) => false,
+        None => false,
     }
 }
 

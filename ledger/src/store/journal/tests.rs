@@ -127,17 +127,64 @@ fn replay_refuses_a_journal_that_does_not_follow_sleds_head() {
     ));
 }
 
+/// The file's bytes: what `journal_of` would write, then zeros only (the reserve).
+fn split_reserve(bytes: &[u8], written: usize) -> (&[u8], &[u8]) {
+    let (entries, zeros) = bytes.split_at(written);
+    assert!(zeros.iter().all(|&b| b == 0), "the reserve after the entries holds something");
+    (entries, zeros)
+}
+
 #[test]
-fn an_emptied_journal_holds_its_header_only() {
+fn an_emptied_journal_holds_its_header_then_zeros() {
     let dir = tempfile::tempdir().unwrap();
-    let mut journal = Journal::open_empty(dir.path()).unwrap();
+    let mut journal = Journal::open_empty(dir.path(), crate::DEFAULT_JOURNAL_LIMIT).unwrap();
     let (_, _, a, _) = two_groups();
     journal.write(&a).unwrap();
     journal.sync().unwrap();
-    assert_eq!(std::fs::read(dir.path().join(FILE)).unwrap(), journal_of(&[&a]));
+    let bytes = std::fs::read(dir.path().join(FILE)).unwrap();
+    let expected = journal_of(&[&a]);
+    assert_eq!(split_reserve(&bytes, expected.len()).0, expected);
+    assert_eq!(entries(&bytes).unwrap().unwrap().len(), 1, "the zeros after the entry are no entry");
     journal.empty(true).unwrap();
-    assert_eq!(std::fs::read(dir.path().join(FILE)).unwrap(), HEADER.to_vec());
+    let bytes = std::fs::read(dir.path().join(FILE)).unwrap();
+    assert_eq!(split_reserve(&bytes, HEADER.len()).0, HEADER.to_vec());
     assert_eq!(journal.len(), HEADER.len() as u64);
+    assert_eq!(entries(&bytes).unwrap().unwrap().len(), 0);
+}
+
+/// Entries go over zeros the file already has (its length does not change while they fit, so an
+/// `fdatasync` writes no metadata); an entry past the reserve reserves whole steps more, and every
+/// entry reads back.
+#[test]
+fn entries_are_written_over_the_reserve_and_it_grows_by_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE);
+    let mut journal = Journal::open_empty(dir.path(), 4096).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 4096, "one step reserved at the start");
+    let (_, _, a, b) = two_groups();
+    let mut written: Vec<&[u8]> = Vec::new();
+    let mut sizes = Vec::new();
+    for i in 0..40 {
+        let entry: &[u8] = if i % 2 == 0 { &a } else { &b };
+        journal.write(entry).unwrap();
+        written.push(entry);
+        sizes.push(std::fs::metadata(&path).unwrap().len());
+    }
+    journal.sync().unwrap();
+    assert!(sizes.iter().all(|size| size % 4096 == 0), "the file grows by whole steps: {sizes:?}");
+    assert!(sizes.windows(2).filter(|w| w[0] != w[1]).count() >= 1, "it grew past the first step: {sizes:?}");
+    assert!(sizes.windows(2).filter(|w| w[0] == w[1]).count() > 30, "most entries did not grow it: {sizes:?}");
+    let bytes = std::fs::read(&path).unwrap();
+    let expected = journal_of(&written);
+    assert!(bytes.len() as u64 - journal.len() < 4096 + expected.len() as u64);
+    assert_eq!(split_reserve(&bytes, expected.len()).0, expected);
+    assert_eq!(entries(&bytes).unwrap().unwrap().len(), 40);
+    // A single entry larger than a step is written whole, the reserve past it.
+    let large = entry(&Head::EMPTY, &head(1, 1), &[(Position::new(1), vec![7u8; 10_000])], &[]).unwrap();
+    journal.empty(true).unwrap();
+    journal.write(&large).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(split_reserve(&bytes, HEADER.len() + large.len()).0, journal_of(&[&large]));
 }
 
 /// The bytes of a journal with one entry, pinned: a change of the format must be a new format.
@@ -192,7 +239,8 @@ fn a_format_2_ledger_opens_as_format_3_with_every_event() {
     let ledger = Ledger::open(&dir, LedgerConfig::default()).expect("a format-2 directory opens");
     assert_eq!(ledger.head(), head);
     assert_eq!(ledger.verify(&mut |_, _| {}).unwrap().events, 50);
-    assert_eq!(std::fs::read(dir.join(FILE)).unwrap(), HEADER.to_vec(), "its journal, empty");
+    let bytes = std::fs::read(dir.join(FILE)).unwrap();
+    assert_eq!(split_reserve(&bytes, HEADER.len()).0, HEADER.to_vec(), "its journal, empty");
     crate::jsonl::import(&ledger, lines[50..].to_vec()).unwrap();
     drop(ledger);
     let db = open_sled(&dir).unwrap();
@@ -258,11 +306,12 @@ fn the_journal_stays_near_its_limit_and_a_reopen_has_every_event() {
     let mut last = 0;
     for line in lines {
         crate::jsonl::import(&ledger, vec![line]).unwrap();
-        let len = std::fs::metadata(dir.join(FILE)).unwrap().len();
-        if len < last {
+        let bytes = std::fs::read(dir.join(FILE)).unwrap();
+        let held = entries(&bytes).unwrap().unwrap().len();
+        if held < last {
             emptied += 1;
         }
-        (largest, last) = (largest.max(len), len);
+        (largest, last) = (largest.max(bytes.len()), held);
     }
     assert!(emptied >= 3, "emptied {emptied} times");
     assert!(largest < 4096 + 8192, "the journal grew to {largest} bytes");
