@@ -108,6 +108,30 @@ fn an_abandoned_import_leaves_nothing_and_appends_continue_from_the_old_head() {
     assert_eq!(ledger.head().position.get(), 10);
 }
 
+/// The writer keeps the Merkle tree's right edge in memory (`writer.rs`, `Cached`); a second
+/// staged step reads the first step's hashes through it. After the import is removed those are
+/// gone (the cache is emptied, and a commit's own hashes replace any it held at their indexes):
+/// the appends that follow grow the tree the events make.
+#[test]
+fn appends_after_an_abandoned_import_of_several_steps_grow_the_tree_from_what_is_kept() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ledger = open(dir.path());
+    ledger.append(parties(0..3)).expect("appended");
+    {
+        let mut staging = ledger.stage().expect("staging");
+        staging.append(parties(3..50)).expect("staged");
+        staging.append(parties(50..90)).expect("staged");
+    }
+    for i in 3..40 {
+        ledger.append(parties(i..i + 1)).expect("appended");
+    }
+    ledger.verify(&mut |_, _| {}).expect("the stored tree is the tree of the events");
+    drop(ledger);
+    let ledger = open(dir.path());
+    assert_eq!(ledger.head().position.get(), 40);
+    ledger.verify(&mut |_, _| {}).expect("verifies after a reopen");
+}
+
 #[test]
 fn an_import_staged_when_the_process_died_is_reclaimed_at_open() {
     let dir = tempfile::tempdir().expect("temp dir");
