@@ -5,11 +5,13 @@
 //! before it, and writes all admitted records into sled as a few plain inserts (in sled's memory: readers
 //! cut at the published head, so they do not see it yet). It then hands the group to the sync
 //! stage (its own thread, `ledger-sync`), which appends the group's entry to the commit journal
-//! and `fdatasync`s it (`journal.rs`), publishes the new head, and only then replies. While group
-//! k is being synced, the writer admits, seals and writes group k+1 (at most two groups are in
-//! flight; the hand-over is a rendezvous), so the CPU work of a group overlaps the disk's wait of
-//! the one before. Concurrent writers therefore share one `fdatasync`, and no time of the writer
-//! thread is spent waiting for it.
+//! and `fdatasync`s it (`journal.rs`), publishes the new head, and only then replies. While the
+//! sync stage syncs, the writer goes on admitting, sealing and writing the groups after it (up to
+//! [`GROUPS_IN_FLIGHT`]); when the sync returns, the stage takes every group written meanwhile and
+//! makes them all durable with one write of their entries and one `fdatasync`. The CPU work of the
+//! groups overlaps the disk's wait, concurrent writers share one `fdatasync`, no time of the
+//! writer thread is spent waiting for it, and a request never waits for a sync to end before it
+//! is admitted.
 //!
 //! **A lone append commits on its caller's thread.** A blocking [`Ledger::append`](crate::Ledger::append)
 //! that finds the writer idle (no request queued, neither the writer nor its sync stage busy, no
@@ -31,7 +33,7 @@
 //! tree is signed before it and published with the head after the sync.
 //!
 //! Invariant: the published head, the published checkpoint and the head manifest always describe
-//! what is durable on disk; the writer's own `head` may be one group ahead of them (written, not yet
+//! what is durable on disk; the writer's own `head` may be groups ahead of them (written, not yet
 //! synced).
 //!
 //! **A full disk.** Before it writes a commit group the writer asks the file system how much space
@@ -81,6 +83,9 @@ use crate::sequence::{Append, AppendOutcome, Head, Leaves, Overlay, Sealed, admi
 /// The most events one group commit takes on before it writes (a single larger request is still
 /// taken whole).
 const MAX_BATCH_EVENTS: usize = 4096;
+
+/// How many written groups may wait for the sync stage (all made durable by its next sync).
+const GROUPS_IN_FLIGHT: usize = 64;
 
 /// An append waiting for the writer.
 #[derive(Debug)]
@@ -461,11 +466,10 @@ impl Writer {
     /// Starts the writer: its sync stage on a thread of its own, and the [`Runner`] to run on the
     /// writer's thread, and the [`Inbox`] through which callers reach both.
     pub(crate) fn start(mut self) -> (Inbox, Runner) {
-        // Rendezvous: the writer hands group k+1 over only when the sync stage has finished group
-        // k, so at most two groups are in flight (one syncing, one written) and requests arriving
-        // meanwhile wait in the inbox for the next group. (With a fixed set of writers that each
-        // wait for their answer, this splits them over two alternating groups; BENCHMARKS.md.)
-        let (to_sync, groups) = mpsc::sync_channel::<Written>(0);
+        // Groups written while the stage syncs wait here (the writer blocks only when this many
+        // wait; until session 13 this was a rendezvous, which split a fixed set of writers over two
+        // alternating groups and kept half of them waiting for a sync to end; BENCHMARKS.md).
+        let (to_sync, groups) = mpsc::sync_channel::<Written>(GROUPS_IN_FLIGHT);
         let stage = self.sync.take().map(|stage| Arc::new(Mutex::new(stage)));
         let thread = stage.clone().map(|stage| {
             std::thread::Builder::new().name("ledger-sync".into()).spawn(move || SyncStage::run(&stage, groups))
@@ -874,11 +878,17 @@ impl SyncStage {
     /// time so that a clean shutdown leaves sled with nothing to recover and the journal empty.
     fn run(stage: &std::sync::Mutex<Self>, groups: mpsc::Receiver<Written>) {
         while let Ok(group) = groups.recv() {
+            // Every group written while the last sync ran: made durable by one write and one sync.
+            let mut batch = vec![group];
+            while let Ok(next) = groups.try_recv() {
+                batch.push(next);
+            }
+            let count = batch.len() as u64;
             // A panic while completing a group poisons the lock: the writer's next hand-over then
             // finds this thread gone and refuses everything (`State::Poisoned`).
             let Ok(mut stage) = stage.lock() else { return };
-            stage.finish(group);
-            stage.completed += 1;
+            stage.finish_all(batch);
+            stage.completed += count;
         }
         if let Ok(mut stage) = stage.lock() {
             stage.close();
@@ -887,7 +897,24 @@ impl SyncStage {
 
     /// Completes a group, then keeps the manifest and the journal's size in bounds.
     fn finish(&mut self, group: Written) {
-        self.complete(group);
+        self.finish_all(vec![group]);
+    }
+
+    /// Completes groups in order – each run of groups made durable by the journal with one write
+    /// and one sync, a staged import's publish by a checkpoint – then keeps the manifest and the
+    /// journal's size in bounds.
+    fn finish_all(&mut self, groups: Vec<Written>) {
+        let mut run = Vec::with_capacity(groups.len());
+        for group in groups {
+            match group.durable {
+                Durable::Journal(_) => run.push(group),
+                Durable::Checkpoint => {
+                    self.complete_journalled(std::mem::take(&mut run));
+                    self.complete(group);
+                }
+            }
+        }
+        self.complete_journalled(run);
         self.write_manifest(false);
         if self.journal.len() >= self.journal_limit && read_state(&self.state) == State::Healthy {
             // Everything in the journal has been answered; the next group waits for this.
@@ -926,18 +953,7 @@ impl SyncStage {
                 }
                 return;
             }
-            match group.signed {
-                Some(Ok(checkpoint)) => {
-                    if let Ok(mut slot) = self.checkpoint.write() {
-                        *slot = Some(std::sync::Arc::new(checkpoint));
-                    }
-                }
-                // The events are durable either way; the previous checkpoint stays until one signs.
-                Some(Err(e)) => tracing::error!(error = %e, "the checkpoint could not be signed"),
-                None => {}
-            }
-            self.head = group.head;
-            self.head_tx.send_replace(group.head);
+            self.publish(group.head, group.signed);
             if let Some(observe) = self.observer.read().ok().and_then(|slot| slot.clone()) {
                 observe(CommitObservation { events: group.events, sync: syncing.elapsed() });
             }
@@ -948,6 +964,69 @@ impl SyncStage {
             // A caller that stopped waiting has lost nothing: its events are stored.
             reply.send(outcome);
         }
+    }
+
+    /// Makes consecutive journalled groups durable with one write of their entries and one sync,
+    /// publishes the last one's head and checkpoint, and only then answers each in order.
+    fn complete_journalled(&mut self, mut groups: Vec<Written>) {
+        match groups.len() {
+            0 => return,
+            1 => return groups.into_iter().for_each(|group| self.complete(group)),
+            _ => {}
+        }
+        let state = read_state(&self.state);
+        if state != State::Healthy {
+            refuse_all(state, groups.into_iter().flat_map(|group| group.replies.into_iter().map(|(reply, _)| reply)));
+            return;
+        }
+        let events: usize = groups.iter().map(|group| group.events).sum();
+        if events > 0 {
+            let syncing = std::time::Instant::now();
+            let mut entries = Vec::new();
+            for group in &groups {
+                if let (Durable::Journal(entry), true) = (&group.durable, group.events > 0) {
+                    entries.extend_from_slice(entry);
+                }
+            }
+            if let Err(failure) = self.journal(&entries) {
+                for group in groups {
+                    for (reply, _) in group.replies {
+                        reply.send(Err(failure.error()));
+                    }
+                }
+                return;
+            }
+            if let Some(last) = groups.iter_mut().rev().find(|group| group.events > 0) {
+                let signed = last.signed.take();
+                self.publish(last.head, signed);
+            }
+            if let Some(observe) = self.observer.read().ok().and_then(|slot| slot.clone()) {
+                observe(CommitObservation { events, sync: syncing.elapsed() });
+            }
+        }
+        // Every group of the run is durable now; a group that stores nothing is answered after the
+        // groups before it, as in `complete`.
+        for group in groups {
+            for (reply, outcome) in group.replies {
+                reply.send(outcome);
+            }
+        }
+    }
+
+    /// Moves the durable head to `head` and replaces the published checkpoint with `signed`.
+    fn publish(&mut self, head: Head, signed: Option<Result<SignedCheckpoint, CheckpointError>>) {
+        match signed {
+            Some(Ok(checkpoint)) => {
+                if let Ok(mut slot) = self.checkpoint.write() {
+                    *slot = Some(std::sync::Arc::new(checkpoint));
+                }
+            }
+            // The events are durable either way; the previous checkpoint stays until one signs.
+            Some(Err(e)) => tracing::error!(error = %e, "the checkpoint could not be signed"),
+            None => {}
+        }
+        self.head = head;
+        self.head_tx.send_replace(head);
     }
 
     /// Appends a group's journal entry and syncs it (when the configuration asks). A failed write
