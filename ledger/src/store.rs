@@ -395,16 +395,19 @@ const WRITER_CLOSE_BOUND: std::time::Duration = std::time::Duration::from_secs(1
 /// The latest signed checkpoint, shared by the writer (who replaces it) and the readers.
 pub(crate) type Published = Arc<std::sync::RwLock<Option<Arc<SignedCheckpoint>>>>;
 
-/// What the writer observed of one durable commit group, for an operator's metrics.
+/// What the writer observed of one sync, for an operator's metrics: the events it made durable
+/// (one commit group's, or those of every group written while the sync before ran).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommitObservation {
-    /// Events the group stored.
+    /// Events the sync made durable.
     pub events: usize,
-    /// How long making it durable took (sled's flush and the `fdatasync`).
+    /// How long making them durable took (the commit journal's write and `fdatasync`, or a
+    /// checkpoint).
     pub sync: std::time::Duration,
 }
 
-/// Called by the writer after every durable commit group, on the writer's thread: it must be quick.
+/// Called by the writer after every sync that made events durable, on the thread that synced: it
+/// must be quick.
 pub type CommitObserver = Arc<dyn Fn(CommitObservation) + Send + Sync>;
 
 /// The observer slot, shared by the writer (who calls it) and the ledger (who sets it).
@@ -732,8 +735,8 @@ impl Ledger {
         Ok(report)
     }
 
-    /// Has `observer` called after every durable commit group from now on (replacing any earlier
-    /// one): how many events it stored and how long its sync took.
+    /// Has `observer` called after every sync that made events durable from now on (replacing any
+    /// earlier one): how many events it made durable and how long it took.
     pub fn observe_commits(&self, observer: CommitObserver) {
         if let Ok(mut slot) = self.shared.observer.write() {
             *slot = Some(observer);

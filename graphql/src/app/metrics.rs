@@ -135,10 +135,14 @@ impl Metrics {
             )?,
             errors: counter_vec("samverkan_graphql_errors_total", "GraphQL errors by extensions.code.", &["code"])?,
             operation_names: Mutex::new(HashSet::new()),
-            group_events: histogram("samverkan_commit_group_events", "Events per durable commit group.", &GROUP)?,
+            group_events: histogram(
+                "samverkan_commit_group_events",
+                "Events made durable by one sync of the commit journal.",
+                &GROUP,
+            )?,
             sync_latency: histogram(
                 "samverkan_commit_sync_seconds",
-                "Time to make a commit group durable (sled's flush and fdatasync).",
+                "Time to make commit groups durable (the commit journal's write and fdatasync, or a checkpoint).",
                 &SYNC,
             )?,
             subscribers: gauge("samverkan_subscribers", "Live event subscriptions.")?,
@@ -219,7 +223,7 @@ impl Metrics {
         }
     }
 
-    /// Records one durable commit group of the ledger.
+    /// Records one sync of the ledger's commits.
     pub fn commit(&self, observation: ledger::CommitObservation) {
         self.group_events.observe(observation.events as f64);
         self.sync_latency.observe(observation.sync.as_secs_f64());
