@@ -44,7 +44,8 @@ const RESERVE: u64 = 1024 * 1024;
 /// The journal, open for appending.
 ///
 /// Its file is kept longer than its entries: the space after the last entry is zeros, written
-/// and synced before any entry goes there (at most [`RESERVE`] at a time). An entry is then
+/// before any entry goes there, at most [`RESERVE`] at a time (when the journal is emptied, and
+/// synced then; later by the write of the entry that needs more, synced with it). An entry is then
 /// written over blocks the file already has, so its `fdatasync` writes the entry's pages and no
 /// metadata (no new size, no block allocation): on this project's machines an overwrite and
 /// `fdatasync` took about 75 µs against about 115 µs for an append that grows the file
