@@ -395,3 +395,69 @@ fn blocking_async_and_staged_appends_interleave_without_loss_or_duplicate() {
     assert_eq!(ledger.head(), head);
     assert_eq!(ledger.verify(&mut |_, _| {}).expect("verifies after a reopen").events, expected as u64);
 }
+
+/// A decision whose stored body is within `MAX_BODY_BYTES` but whose canonical JSON (the Merkle
+/// leaf's bytes: keys, hashes in hex) is over `merkle::MAX_LEAF_BYTES`: refused when its leaf is
+/// computed, not before.
+fn oversized(id: &str) -> ledger::NewEvent {
+    let mut event = decision(id);
+    if let EventData::DecisionRecorded(data) = &mut event.data {
+        data.summary = Some("x".repeat(ledger::MAX_BODY_BYTES - 236));
+    }
+    event
+}
+
+fn refused_for_its_leaf(outcome: &Result<AppendOutcome, LedgerError>) -> bool {
+    matches!(outcome, Err(LedgerError::InvalidEvent(reason)) if reason.contains("canonical JSON form"))
+}
+
+/// A group of at least eight events has its Merkle leaves computed after its admission, half on a
+/// helper thread (`writer.rs`, `LeafHelper`). The tree must be the one the events make, and an
+/// event too large in its canonical form must refuse its own request only, as when each leaf is
+/// computed as its event is sealed.
+#[test]
+fn large_groups_get_the_same_leaves_and_an_oversized_event_refuses_only_its_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = open(dir.path());
+    let twelve = (0..12).fold(Append::new(), |append, i| append.with(decision(&format!("g{i}"))));
+    committed(ledger.append(twelve).expect("twelve events in one append"));
+    let with_bad = (0..12).fold(Append::new(), |append, i| {
+        append.with(if i == 5 { oversized("bad-in-append") } else { decision(&format!("h{i}")) })
+    });
+    let refused = ledger.append(with_bad);
+    assert!(refused_for_its_leaf(&refused), "an event over the limit refuses its append: {refused:?}");
+    assert_eq!(ledger.head().position, Position::new(12), "nothing of the refused append is stored");
+
+    // Many appends at once, one of them refused: they share commit groups of eight and more.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let outcomes: Vec<(usize, Result<AppendOutcome, LedgerError>)> = runtime.block_on(async {
+        let tasks: Vec<_> = (0..48)
+            .map(|i| {
+                let ledger = ledger.clone();
+                tokio::spawn(async move {
+                    let event = if i == 17 { oversized("bad-alone") } else { decision(&format!("c{i}")) };
+                    (i, ledger.append_async(Append::one(event)).await)
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.expect("task"));
+        }
+        outcomes
+    });
+    for (i, outcome) in outcomes {
+        if i == 17 {
+            assert!(refused_for_its_leaf(&outcome), "{outcome:?}");
+        } else {
+            committed(outcome.expect("the others are stored"));
+        }
+    }
+    assert_eq!(ledger.head().position, Position::new(12 + 47));
+    let head = ledger.head();
+    ledger.verify(&mut |_, _| {}).expect("the stored tree is the tree of the events");
+    drop(ledger);
+    let ledger = open(dir.path());
+    assert_eq!(ledger.head(), head);
+    ledger.verify(&mut |_, _| {}).expect("verifies after a reopen");
+}
