@@ -252,10 +252,7 @@ impl crate::merkle::Stored for Cached<'_> {
         let missing: Vec<u64> = indexes.iter().copied().filter(|i| !cache.contains_key(i)).collect();
         if !missing.is_empty() {
             let read = self.trees.hashes(&missing)?;
-            if cache.len() + read.len() > CACHED_HASHES {
-                cache.clear();
-            }
-            cache.extend(missing.into_iter().zip(read));
+            keep(&mut cache, missing.into_iter().zip(read));
         }
         indexes
             .iter()
@@ -267,6 +264,14 @@ impl crate::merkle::Stored for Cached<'_> {
             })
             .collect()
     }
+}
+
+/// Adds `hashes` to the writer's cache, which starts over rather than grow past [`CACHED_HASHES`].
+fn keep(cache: &mut std::collections::HashMap<u64, TreeHash>, hashes: impl ExactSizeIterator<Item = (u64, TreeHash)>) {
+    if cache.len() + hashes.len() > CACHED_HASHES {
+        cache.clear();
+    }
+    cache.extend(hashes);
 }
 
 /// What the writer's thread and the callers share: the writer, and its sync stage.
@@ -959,11 +964,7 @@ impl Writer {
 
     /// Keeps a group's new hashes, once sled holds them.
     fn remember(&self, grown: &Grown) {
-        let mut cache = self.hashes.borrow_mut();
-        if cache.len() + grown.added.len() > CACHED_HASHES {
-            cache.clear();
-        }
-        cache.extend(grown.added.iter().copied());
+        keep(&mut self.hashes.borrow_mut(), grown.added.iter().copied());
     }
 
     /// The free space of the ledger's file system and what a group of `bytes` of records needs
@@ -1017,12 +1018,16 @@ impl SyncStage {
             match group.durable {
                 Durable::Journal(_) => run.push(group),
                 Durable::Checkpoint => {
-                    self.complete_journalled(std::mem::take(&mut run));
-                    self.complete(group);
+                    if !run.is_empty() {
+                        self.complete(std::mem::take(&mut run));
+                    }
+                    self.complete(vec![group]);
                 }
             }
         }
-        self.complete_journalled(run);
+        if !run.is_empty() {
+            self.complete(run);
+        }
         self.write_manifest(false);
         if self.journal.len() >= self.journal_limit && read_state(&self.state) == State::Healthy {
             // Everything in the journal has been answered; the next group waits for this.
@@ -1039,69 +1044,37 @@ impl SyncStage {
         }
     }
 
-    /// Makes `group` durable (its journal entry, or a checkpoint), publishes the new head and
-    /// checkpoint, and only then answers.
-    fn complete(&mut self, group: Written) {
+    /// Makes `groups` durable together – their journal entries with one write and one sync, or,
+    /// for a staged import's publish (given alone), a checkpoint – publishes the head and
+    /// checkpoint of the last one that stores events, and only then answers each in order.
+    fn complete(&mut self, mut groups: Vec<Written>) {
         let state = read_state(&self.state);
         if state != State::Healthy {
-            // A failure after this group was written (the writer's next transaction, or the sync
-            // of the group before): it is not acknowledged.
-            refuse_all(state, group.replies.into_iter().map(|(reply, _)| reply));
-            return;
-        }
-        if group.events > 0 {
-            let syncing = std::time::Instant::now();
-            let made = match &group.durable {
-                Durable::Journal(entry) => self.journal(entry),
-                Durable::Checkpoint => self.checkpoint(),
-            };
-            if let Err(failure) = made {
-                for (reply, _) in group.replies {
-                    reply.send(Err(failure.error()));
-                }
-                return;
-            }
-            self.publish(group.head, group.signed);
-            if let Some(observe) = self.observer.read().ok().and_then(|slot| slot.clone()) {
-                observe(CommitObservation { events: group.events, sync: syncing.elapsed() });
-            }
-        }
-        // A group that stores nothing is answered once every group before it is durable, which
-        // it is here: the stage takes the groups in order.
-        for (reply, outcome) in group.replies {
-            // A caller that stopped waiting has lost nothing: its events are stored.
-            reply.send(outcome);
-        }
-    }
-
-    /// Makes consecutive journalled groups durable with one write of their entries and one sync,
-    /// publishes the last one's head and checkpoint, and only then answers each in order.
-    fn complete_journalled(&mut self, mut groups: Vec<Written>) {
-        match groups.len() {
-            0 => return,
-            1 => return groups.into_iter().for_each(|group| self.complete(group)),
-            _ => {}
-        }
-        let state = read_state(&self.state);
-        if state != State::Healthy {
+            // A failure after these groups were written (the writer's next write, or the sync of
+            // the groups before): they are not acknowledged.
             refuse_all(state, groups.into_iter().flat_map(|group| group.replies.into_iter().map(|(reply, _)| reply)));
             return;
         }
         let events: usize = groups.iter().map(|group| group.events).sum();
         if events > 0 {
             let syncing = std::time::Instant::now();
-            let mut entries = Vec::new();
-            for group in &groups {
-                if let (Durable::Journal(entry), true) = (&group.durable, group.events > 0) {
-                    entries.extend_from_slice(entry);
-                }
-            }
-            if let Err(failure) = self.journal(&entries) {
-                for group in groups {
-                    for (reply, _) in group.replies {
-                        reply.send(Err(failure.error()));
-                    }
-                }
+            let entries: Vec<&[u8]> = groups
+                .iter()
+                .filter(|group| group.events > 0)
+                .filter_map(|group| match &group.durable {
+                    Durable::Journal(entry) => Some(entry.as_slice()),
+                    Durable::Checkpoint => None,
+                })
+                .collect();
+            let made = if groups.iter().any(|group| matches!(group.durable, Durable::Checkpoint)) {
+                self.checkpoint()
+            } else if let [entry] = entries.as_slice() {
+                self.journal(entry)
+            } else {
+                self.journal(&entries.concat())
+            };
+            if let Err(failure) = made {
+                refuse_with(&failure, groups);
                 return;
             }
             if let Some(last) = groups.iter_mut().rev().find(|group| group.events > 0) {
@@ -1112,12 +1085,11 @@ impl SyncStage {
                 observe(CommitObservation { events, sync: syncing.elapsed() });
             }
         }
-        // Every group of the run is durable now; a group that stores nothing is answered after the
-        // groups before it, as in `complete`.
-        for group in groups {
-            for (reply, outcome) in group.replies {
-                reply.send(outcome);
-            }
+        // A group that stores nothing is answered once every group before it is durable, which
+        // it is here: the stage takes the groups in order.
+        for (reply, outcome) in groups.into_iter().flat_map(|group| group.replies) {
+            // A caller that stopped waiting has lost nothing: its events are stored.
+            reply.send(outcome);
         }
     }
 
@@ -1233,6 +1205,13 @@ impl Failure {
             Failure::Broken { full, reason } => broken(*full, reason),
             Failure::Poisoned => LedgerError::Poisoned,
         }
+    }
+}
+
+/// Answers every request of `groups` with the error of `failure` (none of them is durable).
+fn refuse_with(failure: &Failure, groups: Vec<Written>) {
+    for (reply, _) in groups.into_iter().flat_map(|group| group.replies) {
+        reply.send(Err(failure.error()));
     }
 }
 
