@@ -149,6 +149,18 @@ impl From<LedgerError> for ApiError {
     }
 }
 
+impl From<projections::ProjectionError> for ApiError {
+    fn from(e: projections::ProjectionError) -> Self {
+        match &e {
+            projections::ProjectionError::Unreadable { .. } => {
+                tracing::error!(error = %e, "the projections cannot read their records; every answer is refused");
+                ApiError::new(Code::Unavailable, e.to_string())
+            }
+            _ => ApiError::internal(&e),
+        }
+    }
+}
+
 impl From<Rejection> for ApiError {
     fn from(rejection: Rejection) -> Self {
         let code = match rejection.code {

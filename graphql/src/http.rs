@@ -156,7 +156,7 @@ pub fn app(app: Arc<App>, config: ServerConfig) -> Router {
 /// [`app`], with the signal of the server loop's graceful shutdown (`serve.rs`).
 fn router(app: Arc<App>, config: ServerConfig, shutdown: tokio::sync::watch::Receiver<bool>) -> Router {
     let schema = build_schema(app.clone(), config.limits);
-    let executor = Executor::new(schema, config.pools, PersistedQueries::new(), config.limits.max_cost);
+    let executor = Executor::new(schema, app.clone(), config.pools, PersistedQueries::new(), config.limits.max_cost);
     let cors = cors_layer(&config.cors_origins);
     let (timeout, max_body, max_import) = (config.request_timeout, config.max_body_bytes, config.max_import_bytes);
     let clients = Arc::new(clients::Clients::new(config.max_requests_per_client));
@@ -597,6 +597,12 @@ async fn graphql_ws(
 
 async fn healthz(State(shared): State<Shared>) -> Response {
     let head = shared.app.head();
+    // Projections that can no longer read their records refuse every answer: not alive, so that a
+    // supervisor restarts the server (which then folds the ledger instead of the damaged snapshot).
+    if let Err(e) = shared.app.health() {
+        let body = serde_json::json!({"status": "failed", "reason": e.message, "position": head.position.get()});
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    }
     let body = serde_json::json!({"status": "ok", "position": head.position.get(), "headHash": head.hash.to_string()});
     (StatusCode::OK, axum::Json(body)).into_response()
 }

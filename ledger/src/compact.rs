@@ -49,6 +49,28 @@ impl CompactEvent {
         Ok(Self { position, record })
     }
 
+    /// Record bytes kept in a file and read back for the event at `position`: checked as
+    /// [`CompactEvent::from_bytes`] does, and also that the position is the one the body claims
+    /// and that the bytes give the hash stored in them, so that bytes damaged on disk since they
+    /// were written (or read from the wrong place) are refused, never decoded as another event.
+    pub fn verified(position: Position, record: bytes::Bytes) -> Result<Self> {
+        Self::check_kept(position, &record)?;
+        Ok(Self { position, record })
+    }
+
+    /// The checks of [`CompactEvent::verified`], of bytes the caller keeps.
+    pub fn check_kept(position: Position, record: &[u8]) -> Result<()> {
+        encoding::check_kept(position, record)
+    }
+
+    /// The checks of [`CompactEvent::from_bytes`] of bytes the caller keeps, and the event's id
+    /// read from them.
+    pub fn peek_id(position: Position, record: &[u8]) -> Result<crate::EventId> {
+        encoding::check_envelope(position, record)?;
+        encoding::id_of(record)
+            .ok_or_else(|| crate::LedgerError::Corrupt { position, reason: "the record's id cannot be read".into() })
+    }
+
     /// The record bytes (to keep them elsewhere, for [`CompactEvent::from_bytes`]).
     pub fn as_bytes(&self) -> &[u8] {
         &self.record

@@ -247,6 +247,26 @@ pub(crate) fn id_of(record: &[u8]) -> Option<EventId> {
     Some(id)
 }
 
+/// Checks record bytes kept outside the ledger and read back (a snapshot's): the envelope, the
+/// position the body claims, and that the bytes give the hash stored in them – bytes damaged since
+/// they were checked are refused here instead of decoding as another event.
+pub(crate) fn check_kept(position: Position, record: &[u8]) -> Result<()> {
+    let fields = chain_fields(position, record)?;
+    if fields.computed_hash != fields.stored_hash {
+        return Err(LedgerError::Corrupt {
+            position,
+            reason: "the record's bytes do not give the hash stored in it".into(),
+        });
+    }
+    let body = &record[HEADER_LEN..];
+    let claimed: std::result::Result<(u64, usize), _> = bincode::serde::decode_from_slice(body, config());
+    match claimed {
+        Ok((claimed, _)) if claimed == position.get() => Ok(()),
+        Ok((claimed, _)) => Err(LedgerError::Corrupt { position, reason: format!("record claims position {claimed}") }),
+        Err(e) => Err(LedgerError::Corrupt { position, reason: format!("undecodable body: {e}") }),
+    }
+}
+
 /// Decodes a stored record found under `position`. Does not recompute the hash (see
 /// `chain_fields`); does check that the record belongs at `position`.
 pub(crate) fn decode(position: Position, record: &[u8]) -> Result<RecordedEvent> {

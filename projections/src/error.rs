@@ -33,6 +33,14 @@ pub enum ProjectionError {
         /// The offered event's record time.
         got: Timestamp,
     },
+    /// A record kept in a snapshot's file could not be read back intact (`Projections::health`):
+    /// no answer computed since can be trusted. Restart: the damaged snapshot is refused and the
+    /// ledger folded instead.
+    #[error("the projections can no longer read their records ({reason}); restart the server")]
+    Unreadable {
+        /// The first read that failed, and why.
+        reason: String,
+    },
     /// The event could not be encoded into its compact form (it was never sealed by a ledger of
     /// this build). Rebuild from the ledger.
     #[error("event at position {position} cannot be held compact: {reason}")]

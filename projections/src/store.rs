@@ -38,8 +38,11 @@ mod snapshot;
 mod registry;
 // Event id → position, the ids read from the compact events.
 mod ids;
+// The records: a snapshot's left in its file, the later ones in memory.
+mod records;
 use decoded::{Decoded, Events};
 use ids::Ids;
+use records::Records;
 pub(crate) use registry::Registry;
 pub use snapshot::SNAPSHOT_FORMAT;
 
@@ -57,7 +60,7 @@ pub struct Projections {
     /// Each stream's positions, in stream order.
     lists: Vec<Vec<u64>>,
     /// Every event in log order, compact: the event at position `p` is at index `p - 1`.
-    log: Vec<CompactEvent>,
+    log: Records,
     /// What queries look at without decoding, per event in log order: record time, stream, type.
     facts: Vec<Fact>,
     /// Event id → its index in `log`.
@@ -142,7 +145,7 @@ impl Projections {
     /// Makes room for `events` more events, for a fold that knows how many it will apply (the
     /// start-up fold: the ledger's head). Only a hint: applying more is correct, only slower.
     pub fn reserve(&mut self, events: usize) {
-        self.ids.reserve(events, &self.log);
+        self.ids.reserve(events);
         self.log.reserve(events);
         self.facts.reserve(events);
     }
@@ -158,25 +161,36 @@ impl Projections {
         Ok(())
     }
 
+    /// Whether every record the projections were asked for could be read. Once one could not (a
+    /// snapshot's file damaged or unreadable under a running server), this fails for good, and
+    /// whoever hands out an answer computed from these projections must ask after computing it
+    /// and give this error instead (`store/records.rs`).
+    pub fn health(&self) -> Result<()> {
+        match self.log.failure() {
+            Some(reason) => Err(ProjectionError::Unreadable { reason: reason.to_owned() }),
+            None => Ok(()),
+        }
+    }
+
     /// The applied event at `position`.
     pub fn event(&self, position: Position) -> Option<Arc<RecordedEvent>> {
         let index = usize::try_from(position.get().checked_sub(1)?).ok()?;
-        Some(expand(self.log.get(index)?))
+        Some(expand(&self.log.get(index)?))
     }
 
     /// The applied event with this id.
     pub fn event_by_id(&self, id: EventId) -> Option<Arc<RecordedEvent>> {
-        Some(expand(self.log.get(self.ids.get(id, &self.log)?)?))
+        Some(expand(&self.log.get(self.ids.get(id, |n| self.log.id_at(n))?)?))
     }
 
     /// Whether an event with this id is applied.
     pub fn has_event(&self, id: EventId) -> bool {
-        self.ids.get(id, &self.log).is_some()
+        self.ids.get(id, |n| self.log.id_at(n)).is_some()
     }
 
     /// The position of the applied event with this id.
     fn position_of(&self, id: EventId) -> Option<u64> {
-        self.ids.get(id, &self.log).map(|index| index as u64 + 1)
+        self.ids.get(id, |n| self.log.id_at(n)).map(|index| index as u64 + 1)
     }
 
     /// The stream and type of the event at `position`, without decoding it.
@@ -190,7 +204,7 @@ impl Projections {
     /// Up to `limit` applied events after `after`, in log order.
     pub fn events_after(&self, after: Position, limit: usize) -> Vec<Arc<RecordedEvent>> {
         let start = usize::try_from(after.get()).unwrap_or(usize::MAX).min(self.log.len());
-        self.log[start..].iter().take(limit).map(expand).collect()
+        self.log.range(start, limit).iter().map(expand).collect()
     }
 
     /// The positions of one stream's applied events, in stream order.
@@ -210,7 +224,7 @@ impl Projections {
             positions[from..]
                 .iter()
                 .filter_map(|p| self.log.get(usize::try_from(p.saturating_sub(1)).ok()?))
-                .map(expand)
+                .map(|compact| expand(&compact))
                 .collect()
         })
     }
@@ -255,7 +269,7 @@ impl Projections {
             self.retractions.push(position);
         }
         // Invariant: fewer than 2^32 events (each is held in memory).
-        self.ids.insert(event.id(), u32::try_from(self.log.len()).unwrap_or(u32::MAX), &self.log);
+        self.ids.insert(event.id(), u32::try_from(self.log.len()).unwrap_or(u32::MAX));
         self.head = position;
         self.head_recorded_at = Some(event.recorded_at());
         if let Some(positions) = self.lists.get_mut(list as usize) {

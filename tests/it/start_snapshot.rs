@@ -142,3 +142,66 @@ fn a_server_starts_from_its_snapshot_and_answers_as_a_full_fold_and_never_uses_a
     let foreign = std::fs::read(other.join(SNAPSHOT)).expect("the other snapshot");
     refused(&foreign, "of another ledger");
 }
+
+/// The records of a snapshot stay in its file while the server runs (issue 19). Bytes damaged in
+/// that file under the running server are never read as events: every answer computed since is
+/// refused as UNAVAILABLE (not an answer missing what could not be read), so is a command, nothing
+/// is appended, `/healthz` fails so that a supervisor restarts the server, and the restart refuses
+/// the damaged snapshot and answers as a full fold.
+#[test]
+fn a_snapshot_damaged_under_a_running_server_fails_it_and_never_changes_an_answer() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let token = create_token(&data, "SECRETARIAT", "skadad");
+    let (server, _, first) = start(&data, &token);
+    stop(server);
+    let (server, line, second) = start(&data, &token);
+    assert!(line.contains("started from the snapshot"), "{line}");
+    assert_eq!(second, first);
+
+    // Most of the file is the events' records, the last ones just before the checksum: damage
+    // them in place (what the first answers decoded is still in memory, and still right).
+    let path = data.join(SNAPSHOT);
+    let mut bytes = std::fs::read(&path).expect("the snapshot");
+    let (from, to) = (bytes.len() / 4, bytes.len() - 8);
+    for byte in &mut bytes[from..to] {
+        *byte ^= 0x5A;
+    }
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut file = std::fs::OpenOptions::new().write(true).open(&path).expect("opens in place");
+        file.seek(SeekFrom::Start(from as u64)).expect("seeks");
+        file.write_all(&bytes[from..to]).expect("damages in place");
+        file.sync_all().expect("syncs");
+    }
+
+    let query = json!({ "query": r#"{ agreements(at: "2024-06-01") { id status } events(last: 30) { edges { node { position } } } }"# });
+    let answer = post(server.addr, &token, &query).expect("the server answers");
+    assert!(answer.get("data").is_none_or(Value::is_null), "no answer from damaged records: {answer:#}");
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{answer:#}");
+    // From now on every answer is refused, even one that reads no record.
+    let small =
+        post(server.addr, &token, &json!({ "query": "{ parties(at: \"2024-06-01\") { id } }" })).expect("answers");
+    assert_eq!(small["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{small:#}");
+    let mutation = "mutation($input: RecordDecisionInput!) { recordDecision(input: $input) { position } }";
+    let input =
+        json!({ "decision": "efter-skadan", "body": "nacka-kf", "subject": "Ett beslut", "effective": "2024-02-01" });
+    let refused =
+        post(server.addr, &token, &json!({ "query": mutation, "variables": { "input": input } })).expect("answers");
+    assert!(refused["data"]["recordDecision"].is_null(), "{refused:#}");
+    let (status, body) = crate::process::exchange(
+        server.addr,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    )
+    .expect("/healthz answers");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("failed"), "{body}");
+    stop(server);
+
+    // The restart refuses the damaged snapshot, folds the ledger, and nothing was appended.
+    let (server, line, after) = start(&data, &token);
+    assert!(line.contains("the snapshot was not used") && line.contains("folded the whole ledger"), "{line}");
+    assert_eq!(after, first, "the same answers as before the damage: nothing was appended");
+    drop(server);
+}

@@ -255,8 +255,16 @@ struct Judged {
     expect: Option<(StreamId, u64)>,
 }
 
-/// Judges one command on `projections` (the base plus the batch's earlier accepted commands).
+/// Judges one command on `projections` (the base plus the batch's earlier accepted commands). A
+/// verdict reached while one of their records could not be read is no verdict: the failure is
+/// given instead, and nothing is appended (`Projections::health`).
 fn judge_one(projections: &Projections, pending: &Pending) -> Result<Judged, ApiError> {
+    let judged = judge_on(projections, pending);
+    projections.health()?;
+    judged
+}
+
+fn judge_on(projections: &Projections, pending: &Pending) -> Result<Judged, ApiError> {
     let event = &pending.event;
     // An idempotent retry is answered by the ledger with the original event; validating it again
     // would refuse it (the party is registered by now), so only new events are validated.

@@ -166,7 +166,10 @@ fn judge(
             report.already_stored += 1;
             continue;
         }
-        projections.validate(proposed).map_err(|rejection| ImportError::Rejected { line: *line, rejection })?;
+        let verdict = projections.validate(proposed);
+        // A verdict reached while a record could not be read is no verdict (`Projections::health`).
+        projections.health().map_err(|e| ImportError::Fold(FoldError::from(e)))?;
+        verdict.map_err(|rejection| ImportError::Rejected { line: *line, rejection })?;
         projections.apply(&committed.event).map_err(|e| ImportError::Fold(FoldError::from(e)))?;
         report.appended += 1;
     }

@@ -12,7 +12,7 @@
 //! and the directory synced, so a crash leaves the old snapshot or the new one, never a mix.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::BufWriter;
 use std::path::Path;
 
 use ledger::Ledger;
@@ -44,7 +44,8 @@ pub(crate) fn load(root: &Path, ledger: &Ledger) -> (Projections, Start) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Projections::new(), Start::None),
         Err(e) => return refused(format!("{} cannot be opened: {e}", path.display())),
     };
-    let projections = match Projections::read_snapshot(BufReader::with_capacity(1 << 20, file)) {
+    // The records stay in the file, read again when asked for (`Projections::open_snapshot`).
+    let projections = match Projections::open_snapshot(file) {
         Ok(projections) => projections,
         Err(e) => return refused(format!("{}: {e}", path.display())),
     };
@@ -80,6 +81,8 @@ fn refused(reason: String) -> (Projections, Start) {
 /// Writes `projections` as the data directory's snapshot (module docs). A write that fails (a full
 /// disk) leaves no partial file behind.
 pub(crate) fn save(root: &Path, projections: &Projections) -> anyhow::Result<()> {
+    // Projections that failed to read a record may have indexed it wrong: they are not kept.
+    projections.health()?;
     let temporary = root.join(format!("{FILE}.tmp"));
     let saved = write(root, &temporary, projections);
     if saved.is_err() {

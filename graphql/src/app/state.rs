@@ -151,6 +151,13 @@ impl App {
         self.ledger.read_from(from).take(max).map(|e| e.map_err(ApiError::from)).collect()
     }
 
+    /// Whether the projections can still read every record they hold (`Projections::health`):
+    /// once one could not be read, no answer computed from them is handed out, and this says
+    /// why, as UNAVAILABLE.
+    pub fn health(&self) -> Result<(), ApiError> {
+        self.projections()?.health().map_err(ApiError::from)
+    }
+
     /// The projections, for a query. The guard must not be held across an `.await`.
     pub fn projections(&self) -> Result<RwLockReadGuard<'_, Projections>, ApiError> {
         self.projections.read()

@@ -81,6 +81,9 @@ pub(crate) struct Executor {
     persisted: PersistedQueries,
     /// The highest price of a document (`cost.rs`).
     max_cost: u64,
+    /// The application whose projections answer: an answer is handed out only while they can
+    /// still read every record (`App::health`).
+    app: Arc<crate::app::App>,
     heavy: Arc<Semaphore>,
     light: Arc<Semaphore>,
 }
@@ -94,9 +97,16 @@ impl std::fmt::Debug for Executor {
 impl Executor {
     /// An executor over a schema built with [`super::build_schema`] (which has no extensions: the
     /// checks run here), with the store of persisted queries and the cost limit it applies.
-    pub(crate) fn new(schema: AppSchema, pools: Pools, persisted: PersistedQueries, max_cost: u64) -> Self {
+    pub(crate) fn new(
+        schema: AppSchema,
+        app: Arc<crate::app::App>,
+        pools: Pools,
+        persisted: PersistedQueries,
+        max_cost: u64,
+    ) -> Self {
         Self {
             schema,
+            app,
             persisted,
             max_cost,
             heavy: Arc::new(Semaphore::new(pools.heavy.max(1))),
@@ -127,7 +137,7 @@ impl Executor {
         let mutation = checked.operation == Some(OperationType::Mutation);
         let request = checked.request.data(Arc::clone(&budget));
         if mutation && !heavy {
-            return budget.finish(coded(self.schema.execute(request).await));
+            return self.healthy(budget.finish(coded(self.schema.execute(request).await)));
         }
         let pool = if heavy { &self.heavy } else { &self.light };
         let deadline = tokio::time::Instant::from_std(bounds.deadline);
@@ -143,8 +153,17 @@ impl Executor {
             runtime.block_on(schema.execute(request))
         });
         match job.await {
-            Ok(response) => budget.finish(coded(response)),
+            Ok(response) => self.healthy(budget.finish(coded(response))),
             Err(e) => Response::from_errors(vec![server_error(ApiError::internal(&e))]),
+        }
+    }
+
+    /// `response`, unless the projections it was computed from failed to read a record meanwhile
+    /// (or before): then the failure, since the answer may be incomplete (`App::health`).
+    fn healthy(&self, response: Response) -> Response {
+        match self.app.health() {
+            Ok(()) => response,
+            Err(e) => Response::from_errors(vec![server_error(e)]),
         }
     }
 
@@ -153,7 +172,14 @@ impl Executor {
     /// same document (`frames.rs`), every response of it with its codes.
     pub(crate) fn subscribe(&self, checked: Checked, session: Arc<Data>) -> BoxStream<'static, Response> {
         let request = super::share_frames(checked.request);
-        self.schema.execute_stream_with_session_data(request, session).map(coded).boxed()
+        let app = Arc::clone(&self.app);
+        self.schema
+            .execute_stream_with_session_data(request, session)
+            .map(move |response| match app.health() {
+                Ok(()) => coded(response),
+                Err(e) => Response::from_errors(vec![server_error(e)]),
+            })
+            .boxed()
     }
 }
 

@@ -28,6 +28,7 @@ use std::io::{Read, Write};
 
 use ledger::{CompactEvent, Date, DecisionId, Position, Timestamp};
 
+use super::records::{Kept, Records};
 use super::{Fact, Ids, Projections, Registry};
 use crate::error::SnapshotError;
 
@@ -81,12 +82,23 @@ impl<R: Read> Checked<R> {
         Ok(bytes)
     }
 
-    /// A section: its length, then that many bytes, read in one go into a buffer of their own.
-    fn section(&mut self, what: &str) -> Result<Vec<u8>, SnapshotError> {
+    /// A section's length, checked against [`MAX_SECTION`].
+    fn length(&mut self, what: &str) -> Result<u64, SnapshotError> {
         let len = u64::from_le_bytes(self.exact::<8>().map_err(|_| cut(what))?);
         if len > MAX_SECTION {
             return Err(SnapshotError::Undecodable(format!("{what} claims {len} bytes")));
         }
+        Ok(len)
+    }
+
+    /// A section: its length, then that many bytes, read in one go into a buffer of their own.
+    fn section(&mut self, what: &str) -> Result<Vec<u8>, SnapshotError> {
+        let len = self.length(what)?;
+        self.bytes(len, what)
+    }
+
+    /// `len` bytes, read in one go into a buffer of their own.
+    fn bytes(&mut self, len: u64, what: &str) -> Result<Vec<u8>, SnapshotError> {
         let mut bytes = Vec::new();
         // The length is only a claim until the checksum: reserve it, but read what is there.
         bytes.try_reserve_exact(len as usize).map_err(|e| SnapshotError::Undecodable(format!("{what}: {e}")))?;
@@ -111,7 +123,7 @@ impl Projections {
         put(&mut fields, &self.head_recorded_at.map(Timestamp::as_micros))?;
         put(&mut fields, self.streams.all())?;
         put(&mut fields, &self.lists)?;
-        let lengths: Vec<u32> = self.log.iter().map(|compact| compact.len() as u32).collect();
+        let lengths: Vec<u32> = self.log.lengths();
         put(&mut fields, &lengths)?;
         let facts: Vec<(i64, u32, u8)> =
             self.facts.iter().map(|f| (f.recorded_at.as_micros(), f.list, f.kind)).collect();
@@ -141,20 +153,34 @@ impl Projections {
         write(&SNAPSHOT_FORMAT.to_le_bytes())?;
         write(&(fields.len() as u64).to_le_bytes())?;
         write(&fields)?;
-        let records: u64 = self.log.iter().map(|compact| compact.len() as u64).sum();
-        write(&records.to_le_bytes())?;
-        for compact in &self.log {
-            write(compact.as_bytes())?;
-        }
+        write(&self.log.total_bytes().to_le_bytes())?;
+        self.log
+            .write_all(&mut write, |reason| SnapshotError::Write(format!("a record could not be read: {reason}")))?;
         let checksum = crc.finalize();
         out.write_all(&checksum.to_le_bytes()).map_err(SnapshotError::io)?;
         out.flush().map_err(SnapshotError::io)
     }
 
     /// Reads a snapshot written by [`Projections::write_snapshot`]: the projections it holds, once
-    /// its checksum is checked. Fails with [`SnapshotError::Format`] for another format and with
-    /// [`SnapshotError::Checksum`] or [`SnapshotError::Undecodable`] for a damaged one.
+    /// its checksum is checked, every record in memory. Fails with [`SnapshotError::Format`] for
+    /// another format and with [`SnapshotError::Checksum`] or [`SnapshotError::Undecodable`] for a
+    /// damaged one.
     pub fn read_snapshot<R: Read>(input: R) -> Result<Self, SnapshotError> {
+        Self::read_snapshot_from(input, None)
+    }
+
+    /// [`Projections::read_snapshot`] of a snapshot's file, whose records stay in it: they are read
+    /// once here, for the checksum and the ids, and then again from the file when asked for, each
+    /// checked as it is read (`records.rs`). A server answers from these with its memory holding
+    /// the indexes, not the events.
+    pub fn open_snapshot(file: std::fs::File) -> Result<Self, SnapshotError> {
+        let reader = std::io::BufReader::with_capacity(1 << 20, file.try_clone().map_err(SnapshotError::io)?);
+        Self::read_snapshot_from(reader, Some(file))
+    }
+
+    /// Reads a snapshot from `input`; its records are kept in `file` (the same bytes, read again
+    /// when asked for) or, without one, in memory.
+    fn read_snapshot_from<R: Read>(input: R, file: Option<std::fs::File>) -> Result<Self, SnapshotError> {
         let mut input = Checked { inner: input, crc: crc32fast::Hasher::new() };
         if &input.exact::<16>()? != MAGIC {
             return Err(SnapshotError::NotASnapshot);
@@ -163,8 +189,34 @@ impl Projections {
         if format != SNAPSHOT_FORMAT {
             return Err(SnapshotError::Format { found: format, expected: SNAPSHOT_FORMAT });
         }
-        let fields = input.section("the fields")?;
-        let records = bytes::Bytes::from(input.section("the records")?);
+        let section = input.section("the fields")?;
+        let mut fields = Fields { bytes: &section };
+        let head: u64 = fields.take("head")?;
+        let head_recorded_at: Option<i64> = fields.take("head's record time")?;
+        let names: Vec<Box<str>> = fields.take("stream names")?;
+        let lists: Vec<Vec<u64>> = fields.take("streams")?;
+        let lengths: Vec<u32> = fields.take("record lengths")?;
+        if lengths.len() as u64 != head {
+            return Err(SnapshotError::Undecodable(format!("{} events for a head of {head}", lengths.len())));
+        }
+        // Where the records begin in the file: magic, format, the fields' length and bytes, the
+        // records' length.
+        let base = (MAGIC.len() + 4 + 8 + section.len() + 8) as u64;
+        let records_len = input.length("the records")?;
+        let (log, ids) = match file {
+            None => {
+                let records = bytes::Bytes::from(input.bytes(records_len, "the records")?);
+                let log = in_memory(&lengths, &records)?;
+                let ids = Ids::of(log.len(), |n| log.get(n as usize)?.id());
+                (Records::in_memory(log), ids)
+            }
+            Some(file) => {
+                let (starts, ids) = in_file(&mut input, &lengths, base, records_len)?;
+                let ids = Ids::of(ids.len(), |n| ids.get(n as usize).copied());
+                (Records::in_file(Kept::new(file, starts)), ids)
+            }
+        };
+        let ids = ids.ok_or_else(|| SnapshotError::Undecodable("an event id is there twice".into()))?;
         let computed = input.crc.finalize();
         let mut stored = [0u8; 4];
         input.inner.read_exact(&mut stored).map_err(|_| SnapshotError::Checksum)?;
@@ -176,32 +228,7 @@ impl Projections {
             return Err(SnapshotError::Undecodable("bytes after the checksum".into()));
         }
 
-        let mut fields = Fields { bytes: &fields };
-        let head: u64 = fields.take("head")?;
-        let head_recorded_at: Option<i64> = fields.take("head's record time")?;
-        let names: Vec<Box<str>> = fields.take("stream names")?;
-        let lists: Vec<Vec<u64>> = fields.take("streams")?;
-        let lengths: Vec<u32> = fields.take("record lengths")?;
-        if lengths.len() as u64 != head {
-            return Err(SnapshotError::Undecodable(format!("{} events for a head of {head}", lengths.len())));
-        }
-        let mut log = Vec::with_capacity(lengths.len());
-        let mut offset = 0usize;
-        for (index, len) in lengths.iter().enumerate() {
-            let end = offset.saturating_add(*len as usize);
-            if end > records.len() {
-                return Err(SnapshotError::Undecodable(format!("event {} ends after the records", index + 1)));
-            }
-            let compact = CompactEvent::from_bytes(Position::new(index as u64 + 1), records.slice(offset..end))
-                .map_err(|e| SnapshotError::Undecodable(e.to_string()))?;
-            log.push(compact);
-            offset = end;
-        }
-        if offset != records.len() {
-            return Err(SnapshotError::Undecodable(format!("{} bytes after the last record", records.len() - offset)));
-        }
         let facts: Vec<(i64, u32, u8)> = fields.take("facts")?;
-        let ids = Ids::of(&log).ok_or_else(|| SnapshotError::Undecodable("an event id is there twice".into()))?;
         let projections = Projections {
             head,
             head_recorded_at: head_recorded_at.map(Timestamp::from_micros),
@@ -249,6 +276,56 @@ impl Projections {
     }
 }
 
+/// The records of a snapshot read whole, each a slice of the one buffer.
+fn in_memory(lengths: &[u32], records: &bytes::Bytes) -> Result<Vec<CompactEvent>, SnapshotError> {
+    let mut log = Vec::with_capacity(lengths.len());
+    let mut offset = 0usize;
+    for (index, len) in lengths.iter().enumerate() {
+        let end = offset.saturating_add(*len as usize);
+        if end > records.len() {
+            return Err(SnapshotError::Undecodable(format!("event {} ends after the records", index + 1)));
+        }
+        let compact = CompactEvent::from_bytes(Position::new(index as u64 + 1), records.slice(offset..end))
+            .map_err(|e| SnapshotError::Undecodable(e.to_string()))?;
+        log.push(compact);
+        offset = end;
+    }
+    if offset != records.len() {
+        return Err(SnapshotError::Undecodable(format!("{} bytes after the last record", records.len() - offset)));
+    }
+    Ok(log)
+}
+
+/// The records of a snapshot read through, one at a time (checksummed, their envelopes checked,
+/// their ids read), not kept: where each begins in the file (from `base`), and the ids in order.
+fn in_file<R: Read>(
+    input: &mut Checked<R>,
+    lengths: &[u32],
+    base: u64,
+    records_len: u64,
+) -> Result<(Vec<u64>, Vec<ledger::EventId>), SnapshotError> {
+    let total: u64 = lengths.iter().map(|len| u64::from(*len)).sum();
+    if total != records_len {
+        return Err(SnapshotError::Undecodable(format!("records of {total} bytes in a section of {records_len}")));
+    }
+    let mut starts = Vec::with_capacity(lengths.len() + 1);
+    let mut ids = Vec::with_capacity(lengths.len());
+    let mut record = Vec::new();
+    let mut offset = base;
+    for (index, len) in lengths.iter().enumerate() {
+        starts.push(offset);
+        record.resize(*len as usize, 0);
+        input.inner.read_exact(&mut record).map_err(|_| cut("the records"))?;
+        input.crc.update(&record);
+        let id = CompactEvent::peek_id(Position::new(index as u64 + 1), &record)
+            .map_err(|e| SnapshotError::Undecodable(e.to_string()))?;
+        ids.push(id);
+        offset += u64::from(*len);
+    }
+    starts.push(offset);
+    Ok((starts, ids))
+}
+
 /// A registry of ids in first-seen order (refused if one is there twice).
 fn registry<T: Eq + std::hash::Hash>(order: Vec<T>) -> Result<Registry<T>, SnapshotError> {
     Registry::from_order(order).ok_or_else(|| SnapshotError::Undecodable("an id is listed twice".into()))
@@ -292,6 +369,103 @@ mod tests {
         let sak = aid("sak");
         assert!(projections.agreement(&sak, d("2020-06-01"), known).is_some());
         assert_eq!(read.agreement(&sak, d("2020-06-01"), known), projections.agreement(&sak, d("2020-06-01"), known));
+    }
+
+    /// The sample written to a file and opened from it (its records left there), with the file.
+    fn opened() -> (Projections, Projections, tempfile::NamedTempFile) {
+        let projections = sample();
+        let mut file = tempfile::NamedTempFile::new().expect("a file");
+        projections.write_snapshot(&mut file).expect("writes");
+        let opened = Projections::open_snapshot(file.reopen().expect("reopens")).expect("opens");
+        (projections, opened, file)
+    }
+
+    /// Opened from its file, a snapshot answers as the projections written, its records read from
+    /// the file (none in memory), and it writes the same snapshot again.
+    #[test]
+    fn a_snapshot_opened_from_its_file_answers_from_the_file() {
+        let (projections, opened, _file) = opened();
+        assert_eq!(opened.log.len(), projections.head().get() as usize);
+        assert_eq!(opened.log.range(0, usize::MAX).len(), opened.log.len());
+        for p in 1..=projections.head().get() {
+            let position = ledger::Position::new(p);
+            let event = projections.event(position).expect("applied");
+            assert_eq!(opened.event(position), Some(event.clone()));
+            assert_eq!(opened.event_by_id(event.id()), Some(event));
+        }
+        let known = ledger::Timestamp::from_micros(i64::MAX);
+        for at in ["2019-01-01", "2020-06-01", "2024-01-01"] {
+            assert_eq!(opened.agreements(d(at), known), projections.agreements(d(at), known), "{at}");
+            assert_eq!(opened.findings(d(at), known), projections.findings(d(at), known), "{at}");
+        }
+        assert_eq!(
+            opened.events_after(ledger::Position::new(2), 3),
+            projections.events_after(ledger::Position::new(2), 3)
+        );
+        let (mut again, mut written) = (Vec::new(), Vec::new());
+        opened.write_snapshot(&mut again).expect("writes from the file");
+        projections.write_snapshot(&mut written).expect("writes");
+        assert_eq!(again, written);
+        assert!(opened.health().is_ok());
+    }
+
+    /// A record damaged in the file after it was opened is refused when read, never decoded as
+    /// another event, and the projections say so from then on; a snapshot is not written from them.
+    #[test]
+    fn a_record_damaged_in_the_file_fails_the_projections_not_the_answer() {
+        use std::io::{Seek, SeekFrom, Write};
+        let (projections, opened, file) = opened();
+        let last = projections.head();
+        let record = projections.log.get(last.get() as usize - 1).expect("the last record");
+        // The last record ends 4 bytes (the checksum) before the end of the file.
+        let len = file.as_file().metadata().expect("metadata").len();
+        let inside = len - 4 - record.len() as u64 / 2;
+        let mut writer = file.reopen().expect("reopens");
+        writer.seek(SeekFrom::Start(inside)).expect("seeks");
+        writer.write_all(&[0xFF, 0x00, 0xFF]).expect("damages");
+        assert!(opened.health().is_ok(), "nothing read yet");
+        assert_eq!(opened.event(last), None, "the damaged record is not handed out");
+        match opened.health() {
+            Err(crate::ProjectionError::Unreadable { reason }) => {
+                assert!(reason.contains(&last.to_string()), "{reason}")
+            }
+            other => panic!("expected the store to have failed, got {other:?}"),
+        }
+        assert!(opened.event(ledger::Position::new(1)).is_some(), "other records still read");
+        assert!(opened.health().is_err(), "the failure is for good");
+        let clone = opened.clone();
+        assert!(clone.health().is_err(), "a clone shares the file and its failure");
+        assert!(opened.write_snapshot(&mut Vec::new()).is_err(), "no snapshot from a damaged record");
+    }
+
+    /// Events applied after the opening are kept in memory, withdrawn from there by a speculation;
+    /// the table of ids grows without reading one record again (here the file is emptied first,
+    /// so any read would fail the projections).
+    #[test]
+    fn events_after_the_snapshot_are_applied_without_reading_the_file() {
+        let mut given = crate::testkit::noticed_without_a_period();
+        let mut file = tempfile::NamedTempFile::new().expect("a file");
+        given.projections().write_snapshot(&mut file).expect("writes");
+        let mut opened = Projections::open_snapshot(file.reopen().expect("reopens")).expect("opens");
+        let before = opened.head().get();
+        file.as_file().set_len(0).expect("empties the file under the open projections");
+        for n in 0..(3 * before as usize + 64) {
+            let event = given.record(
+                "2021-01-01",
+                ledger::PartyRegistered {
+                    party: ledger::PartyId::new(format!("late-{n}")).expect("slug"),
+                    name: format!("Late {n}"),
+                    kind: ledger::PartyKind::Municipality,
+                },
+            );
+            opened.apply(&event).expect("applies");
+        }
+        assert!(opened.health().is_ok(), "the ids grew without a read: {:?}", opened.health());
+        let last = given.chain.events().last().expect("events").clone();
+        assert_eq!(opened.event(last.position()).as_deref(), Some(&last));
+        assert!(opened.has_event(last.id()));
+        assert_eq!(opened.event(ledger::Position::new(1)), None, "a record of the emptied file cannot be read");
+        assert!(opened.health().is_err());
     }
 
     /// A flipped byte anywhere, a cut, another format or another file: never projections.

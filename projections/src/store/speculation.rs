@@ -236,8 +236,9 @@ mod tests {
         } = p;
         let cited = registry(cited);
         let streams = registry(streams);
-        let ids = ids.all(log);
-        let log: Vec<_> = log.iter().map(|c| (c.position(), c.expand().expect("expands").id())).collect();
+        let ids = ids.all(|n| log.id_at(n));
+        let log: Vec<_> =
+            log.range(0, log.len()).iter().map(|c| (c.position(), c.expand().expect("expands").id())).collect();
         let facts: Vec<_> = facts.iter().map(|f| format!("{f:?}")).collect();
         let registries = [
             registry(agreements),
