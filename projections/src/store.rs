@@ -161,6 +161,20 @@ impl Projections {
         Ok(())
     }
 
+    /// When the events applied since the last spill hold 32 MiB of records or more in memory,
+    /// writes them to a spill file in `dir` (created unlinked: nothing is left behind) and reads
+    /// them from there from now on (`store/records.rs`), so that the memory of a server or an
+    /// import does not grow with the events' bytes. `Ok(true)` when it spilled. A spill that
+    /// fails (a full disk) keeps them in memory.
+    ///
+    /// Never call it under a speculation: what it spills cannot be withdrawn.
+    pub fn spill_records(&mut self, dir: &std::path::Path) -> std::io::Result<bool> {
+        if !self.log.wants_spill() {
+            return Ok(false);
+        }
+        self.log.spill(dir).map(|()| true)
+    }
+
     /// Whether every record the projections were asked for could be read. Once one could not (a
     /// snapshot's file damaged or unreadable under a running server), this fails for good, and
     /// whoever hands out an answer computed from these projections must ask after computing it

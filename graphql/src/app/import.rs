@@ -64,8 +64,8 @@ const STAGE_EVENTS: usize = 4096;
 /// after staging is what "all or nothing" allows: a step staged after a line that is then rejected
 /// is removed with everything else.
 ///
-/// Memory: a few steps of lines and `projections` (which grow by the imported events); the file is
-/// never held whole. `progress` hears of every step and of the publish.
+/// Memory: a few steps of lines and `projections` (whose indexes grow by the imported events, their
+/// records spilled to disk past 32 MiB); the file is never held whole. `progress` hears of every step and of the publish.
 pub(crate) fn import_staged<I>(
     ledger: &Ledger,
     projections: Projections,
@@ -134,6 +134,8 @@ where
             };
             if let Some((proposed, step)) = std::mem::replace(&mut in_flight, sent) {
                 judge(&mut staging, &mut projections, &proposed, step, &mut report)?;
+                // The judged events' records out of memory once they are many (`live::spill`).
+                super::live::spill(&mut projections, ledger);
                 progress(Progress::Staged { lines: read });
             } else if in_flight.is_none() {
                 break;

@@ -45,9 +45,21 @@ pub(crate) fn apply_new(projections: &mut Projections, ledger: &Ledger) -> Resul
             let (event, compact) = entry?;
             projections.apply_compact(&event, compact)?;
         }
+        spill(projections, ledger);
         return Ok(projections.head());
     }
     fold_pipelined(projections, ledger, from, PIPELINE_BATCH)
+}
+
+/// Has the projections write the records they hold in memory to a spill file beside the ledger,
+/// once those are many (`Projections::spill_records`): a long-running server, a fold of a whole
+/// ledger and an import hold the indexes in memory, not every event's bytes. A spill that fails
+/// (a full disk) is logged; the records stay in memory.
+pub(crate) fn spill(projections: &mut Projections, ledger: &Ledger) {
+    let dir = ledger.dir().parent().unwrap_or(ledger.dir());
+    if let Err(e) = projections.spill_records(dir) {
+        tracing::warn!(error = %e, dir = %dir.display(), "the projections' records could not be spilled to disk; they stay in memory");
+    }
 }
 
 /// [`apply_new`]'s fold with reading and decoding on a thread of their own, `batch` events ahead.
@@ -81,6 +93,7 @@ fn fold_pipelined(
             for (event, compact) in batch? {
                 projections.apply_compact(&event, compact)?;
             }
+            spill(projections, ledger);
         }
         // The channel ended: the reader has returned (a panic in it is a bug, reported as one).
         reader.join().map_err(|_| FoldError::Reader)?;
@@ -136,7 +149,9 @@ impl LiveProjections {
     pub fn apply_committed(&self, event: Arc<RecordedEvent>) {
         let applied = match self.inner.write() {
             Ok(mut projections) if event.position() <= projections.head().next() => {
-                projections.apply(&event).map_err(FoldError::from)
+                let applied = projections.apply(&event).map_err(FoldError::from);
+                spill(&mut projections, &self.ledger);
+                applied
             }
             Ok(mut projections) => apply_new(&mut projections, &self.ledger).map(|_| ()),
             Err(_) => {

@@ -1,10 +1,18 @@
-//! Every applied event's record bytes, in log order: those of a start-up snapshot left in its file
-//! and read back when asked (issue 19: the records were 243 MB of a 1M-event server's memory), the
-//! ones applied since in memory.
+//! Every applied event's record bytes, in log order: those of a start-up snapshot left in its file,
+//! those spilled since to a file of the projections' own, and the latest in memory (issue 19: the
+//! records were 243 MB of a 1M-event server's memory, and grew with every event it was sent).
 //!
-//! A record read from the file is checked before it is handed out (`ledger::CompactEvent::verified`:
-//! its envelope, its position, the hash its bytes give against the one stored in it), so bytes
-//! damaged on disk since the snapshot's checksum was checked are never decoded as another event.
+//! A file's records are read back when asked (`pread`, a run of them in one read) and checked
+//! before they are handed out (`ledger::CompactEvent::verified`: the envelope, the position, the
+//! hash the bytes give against the one stored in them), so bytes damaged on disk since they were
+//! written are never decoded as another event.
+//!
+//! **Spilling** ([`Records::spill`]): once the records in memory pass a bound, their owner (the
+//! server after applying what the ledger committed, the importer after each step) has them written
+//! to a spill file in the data directory, unlinked as soon as it is created (so nothing is left
+//! behind, whatever happens to the process), and they are read from there from then on. A spill
+//! that cannot be written (a full disk) leaves them in memory. Only records no speculation can
+//! withdraw are spilled: the owner spills between speculations, never under one.
 //!
 //! **A read that fails is a failure of the whole store, for good** (fail-stop): the first one's
 //! reason is kept, the read answers as if the event were not there, and from then on
@@ -17,50 +25,137 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use ledger::{CompactEvent, EventId, Position};
 
-/// The most read from the file at once when records are read in a run (a snapshot's writer).
+/// The most read from a file at once when records are read in a run (a snapshot's writer).
 const RUN_BYTES: u64 = 1 << 20;
 
-/// The records of a snapshot's file: where each begins in it.
+/// How many bytes of records may be held in memory before [`Records::spill`] writes them out.
+pub(crate) const SPILL_BYTES: usize = 32 << 20;
+
+/// A run of consecutive records in a file: where each begins in it.
 #[derive(Debug)]
 pub(crate) struct Kept {
-    file: File,
+    file: Arc<File>,
+    /// The log index of its first record.
+    first: usize,
     /// The offset of each record in the file, then the offset after the last: `len + 1` of them.
     starts: Vec<u64>,
-    /// Why the first read that failed did.
-    failure: OnceLock<String>,
 }
 
 impl Kept {
-    /// The records of `file` at `starts` (each record's offset, then the end of the last).
+    /// The records of a snapshot's `file` at `starts` (each record's offset, then the end of the
+    /// last), the log's first.
     pub(crate) fn new(file: File, starts: Vec<u64>) -> Self {
-        Self { file, starts, failure: OnceLock::new() }
+        Self { file: Arc::new(file), first: 0, starts }
     }
 
     fn len(&self) -> usize {
         self.starts.len().saturating_sub(1)
     }
 
-    /// The record at `index`, read and checked, or `None` (the failure noted).
-    fn get(&self, index: usize) -> Option<CompactEvent> {
-        let (start, end) = (*self.starts.get(index)?, *self.starts.get(index + 1)?);
-        let position = Position::new(index as u64 + 1);
-        let mut bytes = vec![0u8; usize::try_from(end.saturating_sub(start)).ok()?];
-        let read = self
-            .file
-            .read_exact_at(&mut bytes, start)
-            .map_err(|e| e.to_string())
-            .and_then(|()| CompactEvent::verified(position, bytes.into()).map_err(|e| e.to_string()));
-        match read {
-            Ok(compact) => Some(compact),
-            Err(reason) => {
-                self.fail(format!("the record of position {position} in the snapshot's file: {reason}"));
-                None
-            }
+    /// The records at `from..to` of this run (its own indexes) as one read.
+    fn run(&self, from: usize, to: usize) -> Result<Vec<u8>, String> {
+        let (start, end) = match (self.starts.get(from), self.starts.get(to)) {
+            (Some(start), Some(end)) if start <= end => (*start, *end),
+            _ => return Err(format!("records {from}..{to} are not in the file")),
+        };
+        let mut bytes = vec![0u8; usize::try_from(end - start).map_err(|e| e.to_string())?];
+        self.file.read_exact_at(&mut bytes, start).map_err(|e| format!("reading the records' file: {e}"))?;
+        Ok(bytes)
+    }
+
+    /// The records at `from..to` of this run, read in one go and each checked, in `out`.
+    fn read(&self, from: usize, to: usize, out: &mut Vec<CompactEvent>) -> Result<(), String> {
+        let run = bytes::Bytes::from(self.run(from, to)?);
+        let base = self.starts[from];
+        for index in from..to {
+            let (start, end) = ((self.starts[index] - base) as usize, (self.starts[index + 1] - base) as usize);
+            let position = Position::new((self.first + index) as u64 + 1);
+            let compact = CompactEvent::verified(position, run.slice(start..end))
+                .map_err(|e| format!("the record of position {position} in its file: {e}"))?;
+            out.push(compact);
         }
+        Ok(())
+    }
+}
+
+/// The file records are spilled to, and where its next record goes.
+#[derive(Debug)]
+struct SpillFile {
+    file: Arc<File>,
+    end: u64,
+}
+
+/// The applied events' record bytes, in log order: index `p - 1` holds position `p`.
+///
+/// Cloning shares the files' records and the bytes of those in memory (a server judging an import
+/// clones its projections once); a clone spills to a file of its own.
+#[derive(Debug, Default)]
+pub(crate) struct Records {
+    /// Runs of records in files, in log order, from the log's first.
+    kept: Vec<Arc<Kept>>,
+    /// The records after them.
+    memory: Vec<CompactEvent>,
+    /// How many bytes `memory` holds.
+    memory_bytes: usize,
+    /// Where this store spills (not shared with a clone).
+    spill: Option<Arc<SpillFile>>,
+    /// How many bytes in memory call for the next spill: [`SPILL_BYTES`], or more after a spill
+    /// failed (so that a full disk is not retried at every event).
+    spill_after: usize,
+    /// Why the first read that failed did (module docs); shared with every clone.
+    failure: Arc<OnceLock<String>>,
+}
+
+impl Clone for Records {
+    fn clone(&self) -> Self {
+        Self {
+            kept: self.kept.clone(),
+            memory: self.memory.clone(),
+            memory_bytes: self.memory_bytes,
+            // Two stores writing at the same offset of one file would overwrite each other.
+            spill: None,
+            spill_after: SPILL_BYTES,
+            failure: Arc::clone(&self.failure),
+        }
+    }
+}
+
+impl Records {
+    /// Records that begin with those of a snapshot's file.
+    pub(crate) fn in_file(kept: Kept) -> Self {
+        Self { kept: vec![Arc::new(kept)], spill_after: SPILL_BYTES, ..Self::default() }
+    }
+
+    /// Records held in memory.
+    pub(crate) fn in_memory(memory: Vec<CompactEvent>) -> Self {
+        let memory_bytes = memory.iter().map(CompactEvent::len).sum();
+        Self { memory, memory_bytes, spill_after: SPILL_BYTES, ..Self::default() }
+    }
+
+    fn in_files(&self) -> usize {
+        self.kept.last().map_or(0, |kept| kept.first + kept.len())
+    }
+
+    /// How many records it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.in_files() + self.memory.len()
+    }
+
+    /// How many bytes of records it holds in memory.
+    #[cfg(test)]
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.memory_bytes
+    }
+
+    /// The run of files holding `index`, if a file does.
+    fn kept_of(&self, index: usize) -> Option<&Arc<Kept>> {
+        let at = self.kept.partition_point(|kept| kept.first + kept.len() <= index);
+        self.kept.get(at).filter(|kept| kept.first <= index)
     }
 
     /// Notes a failure (the first one's reason is kept).
@@ -68,57 +163,21 @@ impl Kept {
         let _first = self.failure.set(reason);
     }
 
-    /// The records `from..to` as one run of bytes, read in one go.
-    fn run(&self, from: usize, to: usize) -> Result<Vec<u8>, String> {
-        let (start, end) = match (self.starts.get(from), self.starts.get(to)) {
-            (Some(start), Some(end)) if start <= end => (*start, *end),
-            _ => return Err(format!("records {from}..{to} are not in the snapshot's file")),
-        };
-        let mut bytes = vec![0u8; usize::try_from(end - start).map_err(|e| e.to_string())?];
-        self.file.read_exact_at(&mut bytes, start).map_err(|e| format!("reading the snapshot's file: {e}"))?;
-        Ok(bytes)
-    }
-}
-
-/// The applied events' record bytes, in log order: index `p - 1` holds position `p`.
-///
-/// Cloning shares the file's records and the bytes of those in memory (a server judging an import
-/// clones its projections once).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Records {
-    /// The first `kept.len()` records, in a snapshot's file.
-    kept: Option<Arc<Kept>>,
-    /// The records after them.
-    memory: Vec<CompactEvent>,
-}
-
-impl Records {
-    /// Records that begin with those of a snapshot's file.
-    pub(crate) fn in_file(kept: Kept) -> Self {
-        Self { kept: Some(Arc::new(kept)), memory: Vec::new() }
-    }
-
-    /// Records held in memory.
-    pub(crate) fn in_memory(memory: Vec<CompactEvent>) -> Self {
-        Self { kept: None, memory }
-    }
-
-    fn in_file_len(&self) -> usize {
-        self.kept.as_ref().map_or(0, |kept| kept.len())
-    }
-
-    /// How many records it holds.
-    pub(crate) fn len(&self) -> usize {
-        self.in_file_len() + self.memory.len()
-    }
-
     /// The record at `index`, or `None` if there is none or it cannot be read (then
     /// [`Records::failure`] says why, from now on).
     pub(crate) fn get(&self, index: usize) -> Option<CompactEvent> {
-        let in_file = self.in_file_len();
-        match &self.kept {
-            Some(kept) if index < in_file => kept.get(index),
-            _ => self.memory.get(index - in_file).cloned(),
+        let in_files = self.in_files();
+        if index >= in_files {
+            return self.memory.get(index - in_files).cloned();
+        }
+        let kept = self.kept_of(index)?;
+        let mut one = Vec::with_capacity(1);
+        match kept.read(index - kept.first, index - kept.first + 1, &mut one) {
+            Ok(()) => one.pop(),
+            Err(reason) => {
+                self.fail(reason);
+                None
+            }
         }
     }
 
@@ -127,44 +186,31 @@ impl Records {
         self.get(index as usize)?.id()
     }
 
-    /// Up to `limit` records from `start` on, those in the file read in one go.
+    /// Up to `limit` records from `start` on, those in a file read a run at a time. Shorter when a
+    /// record cannot be read (the store then fails).
     pub(crate) fn range(&self, start: usize, limit: usize) -> Vec<CompactEvent> {
         let end = start.saturating_add(limit).min(self.len());
         let mut out = Vec::with_capacity(end.saturating_sub(start));
-        let in_file = self.in_file_len();
-        if let Some(kept) = self.kept.as_ref().filter(|_| start < in_file) {
-            let to = end.min(in_file);
-            match kept.run(start, to) {
-                Ok(run) => {
-                    let run = bytes::Bytes::from(run);
-                    let base = kept.starts[start];
-                    for index in start..to {
-                        let (from, until) = (kept.starts[index] - base, kept.starts[index + 1] - base);
-                        let position = Position::new(index as u64 + 1);
-                        let bytes = run.slice(from as usize..until as usize);
-                        match CompactEvent::verified(position, bytes) {
-                            Ok(compact) => out.push(compact),
-                            Err(e) => {
-                                kept.fail(format!("the record of position {position} in the snapshot's file: {e}"));
-                                return out;
-                            }
-                        }
-                    }
-                }
-                Err(reason) => {
-                    kept.fail(reason);
-                    return out;
-                }
+        let mut index = start;
+        while index < end.min(self.in_files()) {
+            let Some(kept) = self.kept_of(index) else { break };
+            let to = end.min(kept.first + kept.len());
+            if let Err(reason) = kept.read(index - kept.first, to - kept.first, &mut out) {
+                self.fail(reason);
+                return out;
             }
+            index = to;
         }
-        let from = start.max(in_file) - in_file;
-        let to = end.max(in_file) - in_file;
-        out.extend(self.memory[from.min(to)..to].iter().cloned());
+        let in_files = self.in_files();
+        if end > in_files {
+            out.extend(self.memory[index.max(in_files) - in_files..end - in_files].iter().cloned());
+        }
         out
     }
 
     /// Adds the next record.
     pub(crate) fn push(&mut self, compact: CompactEvent) {
+        self.memory_bytes += compact.len();
         self.memory.push(compact);
     }
 
@@ -173,15 +219,58 @@ impl Records {
         self.memory.reserve(additional);
     }
 
-    /// Keeps the first `len` records. Those of the file are never removed: a speculation withdraws
-    /// only what was applied after it began, which is in memory.
+    /// Keeps the first `len` records. Those in files are never removed: a speculation withdraws
+    /// only what was applied after it began, which is in memory (nothing is spilled under one).
     pub(crate) fn truncate(&mut self, len: usize) {
-        self.memory.truncate(len.saturating_sub(self.in_file_len()));
+        let keep = len.saturating_sub(self.in_files());
+        let gone: usize = self.memory.iter().skip(keep).map(CompactEvent::len).sum();
+        self.memory.truncate(keep);
+        self.memory_bytes -= gone;
+    }
+
+    /// Whether the records in memory call for a spill.
+    pub(crate) fn wants_spill(&self) -> bool {
+        self.memory_bytes >= self.spill_after.max(SPILL_BYTES)
+    }
+
+    /// Writes the records held in memory to this store's spill file in `dir` (created, and
+    /// unlinked at once, by the first spill) and reads them from there from now on. Fails, and
+    /// keeps them in memory (the next try after another [`SPILL_BYTES`]), when the file cannot be
+    /// written.
+    pub(crate) fn spill(&mut self, dir: &Path) -> std::io::Result<()> {
+        let spilled = self.spill_now(dir);
+        self.spill_after = if spilled.is_ok() { SPILL_BYTES } else { self.memory_bytes + SPILL_BYTES };
+        spilled
+    }
+
+    fn spill_now(&mut self, dir: &Path) -> std::io::Result<()> {
+        if self.memory.is_empty() {
+            return Ok(());
+        }
+        let spill = match &self.spill {
+            Some(spill) => Arc::clone(spill),
+            None => Arc::new(SpillFile { file: Arc::new(spill_file(dir)?), end: 0 }),
+        };
+        let mut bytes = Vec::with_capacity(self.memory_bytes);
+        let mut starts = Vec::with_capacity(self.memory.len() + 1);
+        for compact in &self.memory {
+            starts.push(spill.end + bytes.len() as u64);
+            bytes.extend_from_slice(compact.as_bytes());
+        }
+        let end = spill.end + bytes.len() as u64;
+        starts.push(end);
+        spill.file.write_all_at(&bytes, spill.end)?;
+        let first = self.in_files();
+        self.kept.push(Arc::new(Kept { file: Arc::clone(&spill.file), first, starts }));
+        self.spill = Some(Arc::new(SpillFile { file: Arc::clone(&spill.file), end }));
+        self.memory = Vec::new();
+        self.memory_bytes = 0;
+        Ok(())
     }
 
     /// Why the store failed, if a read ever did (module docs).
     pub(crate) fn failure(&self) -> Option<&str> {
-        self.kept.as_ref().and_then(|kept| kept.failure.get()).map(String::as_str)
+        self.failure.get().map(String::as_str)
     }
 
     /// Each record's length, in order.
@@ -192,20 +281,26 @@ impl Records {
 
     /// The bytes of every record, in order.
     pub(crate) fn total_bytes(&self) -> u64 {
-        let kept = self.kept.as_ref().map_or(0, |kept| match (kept.starts.first(), kept.starts.last()) {
-            (Some(first), Some(last)) => last - first,
-            _ => 0,
-        });
-        kept + self.memory.iter().map(|compact| compact.len() as u64).sum::<u64>()
+        let kept: u64 = self
+            .kept
+            .iter()
+            .map(|kept| match (kept.starts.first(), kept.starts.last()) {
+                (Some(first), Some(last)) => last - first,
+                _ => 0,
+            })
+            .sum();
+        kept + self.memory_bytes as u64
     }
 
-    /// Hands every record's bytes to `write`, in order, those of the file in runs of about a MiB.
+    /// Hands every record's bytes to `write`, in order, those of files in runs of about a MiB, each
+    /// record checked again (a snapshot written from damaged bytes would carry them under a
+    /// checksum of its own).
     pub(crate) fn write_all<E>(
         &self,
         mut write: impl FnMut(&[u8]) -> Result<(), E>,
         unreadable: impl Fn(String) -> E,
     ) -> Result<(), E> {
-        if let Some(kept) = &self.kept {
+        for kept in &self.kept {
             let mut from = 0;
             while from < kept.len() {
                 let base = kept.starts[from];
@@ -213,22 +308,20 @@ impl Records {
                 while to < kept.len() && kept.starts[to + 1] - base <= RUN_BYTES {
                     to += 1;
                 }
-                // Each record is checked again: a snapshot written from damaged bytes would carry
-                // them under a checksum of its own.
                 let checked = kept.run(from, to).and_then(|run| {
                     for index in from..to {
                         let (start, end) =
                             ((kept.starts[index] - base) as usize, (kept.starts[index + 1] - base) as usize);
-                        let position = Position::new(index as u64 + 1);
+                        let position = Position::new((kept.first + index) as u64 + 1);
                         let record =
                             run.get(start..end).ok_or_else(|| format!("record {position} is outside its run"))?;
                         CompactEvent::check_kept(position, record)
-                            .map_err(|e| format!("the record of position {position} in the snapshot's file: {e}"))?;
+                            .map_err(|e| format!("the record of position {position} in its file: {e}"))?;
                     }
                     Ok(run)
                 });
                 let run = checked.map_err(|reason| {
-                    kept.fail(reason.clone());
+                    self.fail(reason.clone());
                     unreadable(reason)
                 })?;
                 write(&run)?;
@@ -239,5 +332,128 @@ impl Records {
             write(compact.as_bytes())?;
         }
         Ok(())
+    }
+}
+
+/// A new spill file in `dir`, open for reading and writing, already unlinked: it lives as long as
+/// the process holds it, and nothing is left behind however the process ends.
+fn spill_file(dir: &Path) -> std::io::Result<File> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let path = dir.join(format!(".projections.spill.{}.{nanos}", std::process::id()));
+    let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+    std::fs::remove_file(&path)?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use crate::Projections;
+    use crate::testkit::{Given, d, noticed_without_a_period};
+
+    fn party(given: &mut Given, n: usize) {
+        given.record(
+            "2021-01-01",
+            ledger::PartyRegistered {
+                party: ledger::PartyId::new(format!("p-{n}")).expect("slug"),
+                name: format!("Part {n}"),
+                kind: ledger::PartyKind::Municipality,
+            },
+        );
+    }
+
+    fn snapshot(projections: &Projections) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        projections.write_snapshot(&mut bytes).expect("writes");
+        bytes
+    }
+
+    /// Spilled twice, the records are read from the spill file, which is in no directory; the
+    /// answers, the events and the snapshot are those of the projections that never spilled; a
+    /// speculation withdraws what it applied after a spill.
+    #[test]
+    fn spilled_records_answer_as_before_and_leave_no_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut given = noticed_without_a_period();
+        let mut spilled = given.projections();
+        spilled.log.spill(dir.path()).expect("spills");
+        assert_eq!(spilled.log.memory_bytes(), 0);
+        for n in 0..5 {
+            party(&mut given, n);
+            spilled.apply(given.chain.events().last().expect("event")).expect("applies");
+        }
+        spilled.log.spill(dir.path()).expect("spills again");
+        assert_eq!((spilled.log.kept.len(), spilled.log.memory.len()), (2, 0));
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0, "the spill file is unlinked");
+
+        let whole = given.projections();
+        for p in 1..=whole.head().get() {
+            let position = ledger::Position::new(p);
+            let event = whole.event(position).expect("applied");
+            assert_eq!(spilled.event(position), Some(event.clone()));
+            assert!(spilled.has_event(event.id()));
+        }
+        let known = ledger::Timestamp::from_micros(i64::MAX);
+        for at in ["2019-01-01", "2020-06-01", "2024-01-01"] {
+            assert_eq!(spilled.agreements(d(at), known), whole.agreements(d(at), known), "{at}");
+            assert_eq!(spilled.parties(d(at), known), whole.parties(d(at), known), "{at}");
+        }
+        assert_eq!(
+            spilled.events_after(ledger::Position::new(1), 100),
+            whole.events_after(ledger::Position::new(1), 100)
+        );
+        assert_eq!(snapshot(&spilled), snapshot(&whole));
+
+        // A speculation on top withdraws what it applied, and nothing spilled.
+        let head = spilled.head();
+        party(&mut given, 99);
+        let next = std::sync::Arc::new(given.chain.events().last().expect("event").clone());
+        {
+            let mut speculation = spilled.speculate();
+            speculation.apply(next).expect("applies");
+        }
+        assert_eq!(spilled.head(), head);
+        assert_eq!(snapshot(&spilled), snapshot(&whole));
+        assert!(spilled.health().is_ok());
+    }
+
+    /// A clone spills to a file of its own: each reads back its own events.
+    #[test]
+    fn a_clone_spills_to_its_own_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let given = noticed_without_a_period();
+        let mut first = given.projections();
+        first.log.spill(dir.path()).expect("spills");
+        let mut second = first.clone();
+        let (mut a, mut b) = (given.clone(), given.clone());
+        for n in 0..3 {
+            party(&mut a, n);
+            first.apply(a.chain.events().last().expect("event")).expect("applies");
+            party(&mut b, 10 + n);
+            second.apply(b.chain.events().last().expect("event")).expect("applies");
+        }
+        first.log.spill(dir.path()).expect("spills");
+        second.log.spill(dir.path()).expect("spills");
+        assert_eq!(snapshot(&first), snapshot(&a.projections()));
+        assert_eq!(snapshot(&second), snapshot(&b.projections()));
+    }
+
+    /// A spill that cannot be written keeps the records in memory, and is not tried again before
+    /// another bound's worth of records.
+    #[test]
+    fn a_failed_spill_keeps_the_records_in_memory() {
+        let given = noticed_without_a_period();
+        let mut projections = given.projections();
+        let before = snapshot(&projections);
+        let held = projections.log.memory_bytes();
+        let missing = std::path::Path::new("/nonexistent/samverkan-spill");
+        assert!(projections.log.spill(missing).is_err());
+        assert_eq!(projections.log.memory_bytes(), held);
+        assert!(projections.log.kept.is_empty());
+        assert_eq!(projections.log.spill_after, held + super::SPILL_BYTES);
+        assert!(!projections.log.wants_spill());
+        assert_eq!(snapshot(&projections), before);
+        assert_eq!(projections.spill_records(missing).ok(), Some(false), "below the bound: not tried");
     }
 }
