@@ -48,6 +48,6 @@ pub use findings::{Finding, FindingKind};
 pub use follow_up::{FollowUpItem, FollowUpYear};
 pub use organisation::{CaseStatus, CaseStep, CaseView, DistrictView, GroupView, MandateView, MemberView, PartyView};
 pub use personal::find_personal_number;
-pub use store::{EventSummary, Projections, SNAPSHOT_FORMAT, Speculation};
+pub use store::{EventSummary, Health, Projections, SNAPSHOT_FORMAT, Speculation};
 pub use timeline::{Change, ChangeKind, Deadline, DeadlineKind};
 pub use validate::{Rejection, RejectionCode};

@@ -90,6 +90,21 @@ pub struct Projections {
     decoded: Decoded,
 }
 
+/// Whether projections could read every record they were asked for ([`Projections::health`]),
+/// asked without them.
+#[derive(Debug, Clone)]
+pub struct Health(Arc<std::sync::OnceLock<String>>);
+
+impl Health {
+    /// `Ok`, or why a record could not be read (for good).
+    pub fn check(&self) -> Result<()> {
+        match self.0.get() {
+            Some(reason) => Err(ProjectionError::Unreadable { reason: reason.clone() }),
+            None => Ok(()),
+        }
+    }
+}
+
 /// What is known of an event without decoding it.
 #[derive(Debug, Clone, Copy)]
 struct Fact {
@@ -180,10 +195,13 @@ impl Projections {
     /// whoever hands out an answer computed from these projections must ask after computing it
     /// and give this error instead (`store/records.rs`).
     pub fn health(&self) -> Result<()> {
-        match self.log.failure() {
-            Some(reason) => Err(ProjectionError::Unreadable { reason: reason.to_owned() }),
-            None => Ok(()),
-        }
+        self.health_handle().check()
+    }
+
+    /// [`Projections::health`] of these projections and their clones, to ask without holding them
+    /// (a server asks it for every answer it hands out, and must not wait for a writer's lock).
+    pub fn health_handle(&self) -> Health {
+        Health(self.log.failure_handle())
     }
 
     /// The applied event at `position`.

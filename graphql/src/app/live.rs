@@ -112,6 +112,8 @@ const PIPELINE_BATCH: usize = 1024;
 pub struct LiveProjections {
     ledger: Ledger,
     inner: RwLock<Projections>,
+    /// Whether the projections could read every record asked for, without their lock.
+    health: projections::Health,
 }
 
 impl LiveProjections {
@@ -125,7 +127,8 @@ impl LiveProjections {
     /// [`LiveProjections::load`] from projections of the ledger's first events (a snapshot's):
     /// only the events after them are folded.
     pub fn load_from(ledger: Ledger, start: Projections) -> Result<Arc<Self>, ApiError> {
-        let live = Arc::new(Self { ledger, inner: RwLock::new(start) });
+        let health = start.health_handle();
+        let live = Arc::new(Self { ledger, inner: RwLock::new(start), health });
         live.catch_up()?;
         live.ledger.wait_indexed()?;
         Ok(live)
@@ -162,6 +165,11 @@ impl LiveProjections {
         if let Err(e) = applied {
             tracing::error!(error = %e, "projections could not apply a committed event");
         }
+    }
+
+    /// [`Projections::health`], without waiting for the projections' lock.
+    pub fn health(&self) -> Result<(), ApiError> {
+        self.health.check().map_err(ApiError::from)
     }
 
     /// Read access for a query.

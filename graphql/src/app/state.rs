@@ -155,7 +155,7 @@ impl App {
     /// once one could not be read, no answer computed from them is handed out, and this says
     /// why, as UNAVAILABLE.
     pub fn health(&self) -> Result<(), ApiError> {
-        self.projections()?.health().map_err(ApiError::from)
+        self.projections.health()
     }
 
     /// The projections, for a query. The guard must not be held across an `.await`.

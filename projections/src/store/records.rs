@@ -190,6 +190,9 @@ impl Records {
     /// record cannot be read (the store then fails).
     pub(crate) fn range(&self, start: usize, limit: usize) -> Vec<CompactEvent> {
         let end = start.saturating_add(limit).min(self.len());
+        if start >= end {
+            return Vec::new();
+        }
         let mut out = Vec::with_capacity(end.saturating_sub(start));
         let mut index = start;
         while index < end.min(self.in_files()) {
@@ -268,9 +271,9 @@ impl Records {
         Ok(())
     }
 
-    /// Why the store failed, if a read ever did (module docs).
-    pub(crate) fn failure(&self) -> Option<&str> {
-        self.failure.get().map(String::as_str)
+    /// Where a failure of this store and its clones is noted (module docs).
+    pub(crate) fn failure_handle(&self) -> Arc<OnceLock<String>> {
+        Arc::clone(&self.failure)
     }
 
     /// Each record's length, in order.

@@ -111,6 +111,48 @@ impl<R: Read> Checked<R> {
     }
 }
 
+impl<R: Read> Checked<R> {
+    /// The stored checksum, which must be that of everything read, and the end of the input.
+    fn finish(&mut self) -> Result<(), SnapshotError> {
+        let computed = self.crc.clone().finalize();
+        let mut stored = [0u8; 4];
+        self.inner.read_exact(&mut stored).map_err(|_| SnapshotError::Checksum)?;
+        if computed != u32::from_le_bytes(stored) {
+            return Err(SnapshotError::Checksum);
+        }
+        let mut rest = [0u8; 1];
+        if self.inner.read(&mut rest).map_err(SnapshotError::io)? != 0 {
+            return Err(SnapshotError::Undecodable("bytes after the checksum".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a snapshot file's checksum (its last 4 bytes, of all before them), reading it through.
+fn checksum_of(file: &std::fs::File) -> Result<(), SnapshotError> {
+    let len = file.metadata().map_err(SnapshotError::io)?.len();
+    let body = len.checked_sub(4).ok_or(SnapshotError::NotASnapshot)?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut crc = crc32fast::Hasher::new();
+    let mut left = body;
+    while left > 0 {
+        let chunk = std::io::BufRead::fill_buf(&mut reader).map_err(SnapshotError::io)?;
+        if chunk.is_empty() {
+            return Err(SnapshotError::Checksum);
+        }
+        let take = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        crc.update(&chunk[..take]);
+        std::io::BufRead::consume(&mut reader, take);
+        left -= take as u64;
+    }
+    let mut stored = [0u8; 4];
+    reader.read_exact(&mut stored).map_err(|_| SnapshotError::Checksum)?;
+    if crc.finalize() != u32::from_le_bytes(stored) {
+        return Err(SnapshotError::Checksum);
+    }
+    Ok(())
+}
+
 fn cut(what: &str) -> SnapshotError {
     SnapshotError::Undecodable(format!("{what}: the file ends early"))
 }
@@ -174,6 +216,21 @@ impl Projections {
     /// checked as it is read (`records.rs`). A server answers from these with its memory holding
     /// the indexes, not the events.
     pub fn open_snapshot(file: std::fs::File) -> Result<Self, SnapshotError> {
+        // Nothing of it is interpreted before its checksum is known to match: the records are
+        // read through after the fields, which say how long each is (a damaged length must not
+        // be believed), so the whole file is checksummed first, a read of its own.
+        // What it is first (another format's checksum is not ours to check), then whether intact.
+        let mut start = [0u8; 20];
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut start, 0).map_err(|_| SnapshotError::NotASnapshot)?;
+        if &start[..16] != MAGIC {
+            return Err(SnapshotError::NotASnapshot);
+        }
+        let format = u32::from_le_bytes([start[16], start[17], start[18], start[19]]);
+        if format != SNAPSHOT_FORMAT {
+            return Err(SnapshotError::Format { found: format, expected: SNAPSHOT_FORMAT });
+        }
+        checksum_of(&file)?;
+        std::io::Seek::seek(&mut &file, std::io::SeekFrom::Start(0)).map_err(SnapshotError::io)?;
         let reader = std::io::BufReader::with_capacity(1 << 20, file.try_clone().map_err(SnapshotError::io)?);
         Self::read_snapshot_from(reader, Some(file))
     }
@@ -190,6 +247,20 @@ impl Projections {
             return Err(SnapshotError::Format { found: format, expected: SNAPSHOT_FORMAT });
         }
         let section = input.section("the fields")?;
+        // Where the records begin in the file: magic, format, the fields' length and bytes, the
+        // records' length.
+        let base = (MAGIC.len() + 4 + 8 + section.len() + 8) as u64;
+        let records_len = input.length("the records")?;
+        // In memory, the records are read whole and the checksum checked before any field is
+        // decoded; from a file, `open_snapshot` checked it before this read.
+        let records = match file {
+            None => {
+                let records = bytes::Bytes::from(input.bytes(records_len, "the records")?);
+                input.finish()?;
+                Some(records)
+            }
+            Some(_) => None,
+        };
         let mut fields = Fields { bytes: &section };
         let head: u64 = fields.take("head")?;
         let head_recorded_at: Option<i64> = fields.take("head's record time")?;
@@ -199,34 +270,22 @@ impl Projections {
         if lengths.len() as u64 != head {
             return Err(SnapshotError::Undecodable(format!("{} events for a head of {head}", lengths.len())));
         }
-        // Where the records begin in the file: magic, format, the fields' length and bytes, the
-        // records' length.
-        let base = (MAGIC.len() + 4 + 8 + section.len() + 8) as u64;
-        let records_len = input.length("the records")?;
-        let (log, ids) = match file {
-            None => {
-                let records = bytes::Bytes::from(input.bytes(records_len, "the records")?);
+        let (log, ids) = match (file, records) {
+            (_, Some(records)) => {
                 let log = in_memory(&lengths, &records)?;
                 let ids = Ids::of(log.len(), |n| log.get(n as usize)?.id());
                 (Records::in_memory(log), ids)
             }
-            Some(file) => {
+            (Some(file), None) => {
                 let (starts, ids) = in_file(&mut input, &lengths, base, records_len)?;
+                // The checksum again, of the bytes this read went through.
+                input.finish()?;
                 let ids = Ids::of(ids.len(), |n| ids.get(n as usize).copied());
                 (Records::in_file(Kept::new(file, starts)), ids)
             }
+            (None, None) => return Err(SnapshotError::Undecodable("no records".into())),
         };
         let ids = ids.ok_or_else(|| SnapshotError::Undecodable("an event id is there twice".into()))?;
-        let computed = input.crc.finalize();
-        let mut stored = [0u8; 4];
-        input.inner.read_exact(&mut stored).map_err(|_| SnapshotError::Checksum)?;
-        if computed != u32::from_le_bytes(stored) {
-            return Err(SnapshotError::Checksum);
-        }
-        let mut rest = [0u8; 1];
-        if input.inner.read(&mut rest).map_err(SnapshotError::io)? != 0 {
-            return Err(SnapshotError::Undecodable("bytes after the checksum".into()));
-        }
 
         let facts: Vec<(i64, u32, u8)> = fields.take("facts")?;
         let projections = Projections {
@@ -466,6 +525,32 @@ mod tests {
         assert!(opened.has_event(last.id()));
         assert_eq!(opened.event(ledger::Position::new(1)), None, "a record of the emptied file cannot be read");
         assert!(opened.health().is_err());
+    }
+
+    /// Opened from a file, the same: a flipped byte anywhere (a record's length among them), a cut,
+    /// another format, a byte after the checksum – refused before anything is believed.
+    #[test]
+    fn a_damaged_snapshot_file_is_refused() {
+        use std::io::Write;
+        let mut bytes = Vec::new();
+        sample().write_snapshot(&mut bytes).expect("writes");
+        let open = |bytes: &[u8]| {
+            let mut file = tempfile::NamedTempFile::new().expect("a file");
+            file.write_all(bytes).expect("writes");
+            Projections::open_snapshot(file.reopen().expect("reopens")).map(|p| p.head())
+        };
+        assert!(open(&bytes).is_ok());
+        for at in (0..bytes.len()).step_by(7).chain([bytes.len() - 1]) {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x20;
+            assert!(open(&damaged).is_err(), "a flipped byte at {at}");
+        }
+        for len in [0, 3, 10, 20, bytes.len() / 2, bytes.len() - 1] {
+            assert!(open(&bytes[..len]).is_err(), "cut at {len}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(open(&longer).is_err(), "a byte after the checksum");
     }
 
     /// A flipped byte anywhere, a cut, another format or another file: never projections.
