@@ -152,10 +152,9 @@ impl From<LedgerError> for ApiError {
 impl From<projections::ProjectionError> for ApiError {
     fn from(e: projections::ProjectionError) -> Self {
         match &e {
-            projections::ProjectionError::Unreadable { .. } => {
-                tracing::error!(error = %e, "the projections cannot read their records; every answer is refused");
-                ApiError::new(Code::Unavailable, e.to_string())
-            }
+            // Logged once, where it is first seen (`LiveProjections::health`): every answer after
+            // it is refused with it.
+            projections::ProjectionError::Unreadable { .. } => ApiError::new(Code::Unavailable, e.to_string()),
             _ => ApiError::internal(&e),
         }
     }

@@ -65,7 +65,8 @@ const STAGE_EVENTS: usize = 4096;
 /// is removed with everything else.
 ///
 /// Memory: a few steps of lines and `projections` (whose indexes grow by the imported events, their
-/// records spilled to disk past 32 MiB); the file is never held whole. `progress` hears of every step and of the publish.
+/// records spilled to disk past 32 MiB); the file is never held whole. `progress` hears of every
+/// step and of the publish.
 pub(crate) fn import_staged<I>(
     ledger: &Ledger,
     projections: Projections,

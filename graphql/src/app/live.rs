@@ -114,6 +114,8 @@ pub struct LiveProjections {
     inner: RwLock<Projections>,
     /// Whether the projections could read every record asked for, without their lock.
     health: projections::Health,
+    /// Whether a failure of `health` was logged (once is enough: every answer after it fails).
+    failure_logged: std::sync::atomic::AtomicBool,
 }
 
 impl LiveProjections {
@@ -128,7 +130,8 @@ impl LiveProjections {
     /// only the events after them are folded.
     pub fn load_from(ledger: Ledger, start: Projections) -> Result<Arc<Self>, ApiError> {
         let health = start.health_handle();
-        let live = Arc::new(Self { ledger, inner: RwLock::new(start), health });
+        let failure_logged = std::sync::atomic::AtomicBool::new(false);
+        let live = Arc::new(Self { ledger, inner: RwLock::new(start), health, failure_logged });
         live.catch_up()?;
         live.ledger.wait_indexed()?;
         Ok(live)
@@ -169,7 +172,12 @@ impl LiveProjections {
 
     /// [`Projections::health`], without waiting for the projections' lock.
     pub fn health(&self) -> Result<(), ApiError> {
-        self.health.check().map_err(ApiError::from)
+        self.health.check().map_err(|e| {
+            if !self.failure_logged.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::error!(error = %e, "the projections cannot read their records; every answer is refused until a restart");
+            }
+            ApiError::from(e)
+        })
     }
 
     /// Read access for a query.
