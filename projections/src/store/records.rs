@@ -16,7 +16,7 @@
 //!
 //! **A read that fails is a failure of the whole store, for good** (fail-stop): the first one's
 //! reason is kept, the read answers as if the event were not there, and from then on
-//! [`Records::failure`] says so. Whoever hands an answer out (the server's executor, a command's
+//! `Projections::health` says so. Whoever hands an answer out (the server's executor, a command's
 //! judge, a subscription, a snapshot's writer) asks after computing it and gives the error instead:
 //! an answer computed while a record could not be read may be incomplete, and none computed
 //! after the first failure is trusted. Only a restart (which refuses a damaged snapshot and folds
@@ -164,7 +164,7 @@ impl Records {
     }
 
     /// The record at `index`, or `None` if there is none or it cannot be read (then
-    /// [`Records::failure`] says why, from now on).
+    /// `Projections::health` says why, from now on).
     pub(crate) fn get(&self, index: usize) -> Option<CompactEvent> {
         let in_files = self.in_files();
         if index >= in_files {
