@@ -38,7 +38,7 @@ mod snapshot;
 mod registry;
 // Event id → position, the ids read from the compact events.
 mod ids;
-// The records: a snapshot's left in its file, the later ones in memory.
+// The records: a snapshot's left in its file, later ones spilled to a file of their own or in memory.
 mod records;
 use decoded::{Decoded, Events};
 use ids::Ids;
@@ -300,7 +300,7 @@ impl Projections {
         if let EventData::EventRetracted(_) = event.data() {
             self.retractions.push(position);
         }
-        // Invariant: fewer than 2^32 events (each is held in memory).
+        // Invariant: fewer than 2^32 events (each is indexed in memory).
         self.ids.insert(event.id(), u32::try_from(self.log.len()).unwrap_or(u32::MAX));
         self.head = position;
         self.head_recorded_at = Some(event.recorded_at());
