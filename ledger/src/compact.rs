@@ -54,13 +54,8 @@ impl CompactEvent {
     /// and that the bytes give the hash stored in them, so that bytes damaged on disk since they
     /// were written (or read from the wrong place) are refused, never decoded as another event.
     pub fn verified(position: Position, record: bytes::Bytes) -> Result<Self> {
-        Self::check_kept(position, &record)?;
+        encoding::check_kept(position, &record)?;
         Ok(Self { position, record })
-    }
-
-    /// The checks of [`CompactEvent::verified`], of bytes the caller keeps.
-    pub fn check_kept(position: Position, record: &[u8]) -> Result<()> {
-        encoding::check_kept(position, record)
     }
 
     /// The checks of [`CompactEvent::from_bytes`] of bytes the caller keeps, and the event's id

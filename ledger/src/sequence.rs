@@ -240,6 +240,15 @@ pub(crate) enum Leaves {
     Skip,
 }
 
+/// Computes each record's Merkle leaf, in order; a failure names its event.
+pub(crate) fn leaves_of(records: &mut [Sealed]) -> std::result::Result<(), (EventId, LedgerError)> {
+    for sealed in records {
+        let leaf = crate::merkle::event_leaf_hash(&sealed.event).map_err(|e| (sealed.event.id, e))?;
+        sealed.leaf = Some(leaf);
+    }
+    Ok(())
+}
+
 /// Computes the Merkle leaves of records sealed without them ([`Leaves::Skip`]), on every core:
 /// each leaf is its event's RFC 8785 form hashed, independent of the others, and the largest cost
 /// of sealing (issue 18: half of an import's writer thread). An error names the import line of the
@@ -250,13 +259,7 @@ pub(crate) fn compute_leaves(records: &mut [Sealed], append: &Append) -> Result<
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get).min(8);
     let per = records.len().div_ceil(threads).max(PER_THREAD);
     // An error names its event (`Some`), or is the system's refusal of a thread (`None`).
-    let leaves_of = |chunk: &mut [Sealed]| -> std::result::Result<(), (Option<EventId>, LedgerError)> {
-        for sealed in chunk {
-            let leaf = crate::merkle::event_leaf_hash(&sealed.event).map_err(|e| (Some(sealed.event.id), e))?;
-            sealed.leaf = Some(leaf);
-        }
-        Ok(())
-    };
+    let leaves_of = |chunk: &mut [Sealed]| leaves_of(chunk).map_err(|(id, e)| (Some(id), e));
     let outcome = std::thread::scope(|scope| {
         let mut chunks = records.chunks_mut(per);
         let first = chunks.next();

@@ -27,6 +27,31 @@ pub(crate) fn dec(s: &str) -> DecisionId {
     DecisionId::new(s).expect("valid decision id")
 }
 
+/// Asserts that `got` answers as `want`, both over the same events: every event by position and
+/// by id, the county-wide lists (agreements, findings, decisions, parties) on three dates, and
+/// pages of events from a few positions.
+pub(crate) fn assert_same_answers(got: &Projections, want: &Projections) {
+    assert_eq!(got.head(), want.head());
+    for p in 1..=want.head().get() {
+        let position = ledger::Position::new(p);
+        let event = want.event(position).expect("applied");
+        assert_eq!(got.event(position), Some(event.clone()), "{position}");
+        assert!(got.has_event(event.id()), "{position}");
+        assert_eq!(got.event_by_id(event.id()), Some(event), "{position}");
+    }
+    let known = Timestamp::from_micros(i64::MAX);
+    for at in ["2019-01-01", "2020-06-01", "2024-01-01"] {
+        assert_eq!(got.agreements(d(at), known), want.agreements(d(at), known), "{at}");
+        assert_eq!(got.findings(d(at), known), want.findings(d(at), known), "{at}");
+        assert_eq!(got.decisions(None, d(at), known), want.decisions(None, d(at), known), "{at}");
+        assert_eq!(got.parties(d(at), known), want.parties(d(at), known), "{at}");
+    }
+    for (after, limit) in [(0, usize::MAX), (1, 100), (2, 3)] {
+        let after = ledger::Position::new(after);
+        assert_eq!(got.events_after(after, limit), want.events_after(after, limit), "after {after}");
+    }
+}
+
 /// A history under construction: each event is recorded one second after the previous one.
 #[derive(Debug, Clone)]
 pub(crate) struct Given {

@@ -225,12 +225,9 @@ impl LeafHelper {
     }
 }
 
-/// Computes each record's leaf.
+/// Computes each record's leaf (`sequence::leaves_of`, without the failing event's id).
 fn leaves_of(records: &mut [Sealed]) -> Result<()> {
-    for sealed in records {
-        sealed.leaf = Some(crate::merkle::event_leaf_hash(&sealed.event)?);
-    }
-    Ok(())
+    crate::sequence::leaves_of(records).map_err(|(_, e)| e)
 }
 
 /// How many of the Merkle tree's hashes the writer keeps at most before it starts over.

@@ -397,7 +397,7 @@ mod tests {
     use super::SNAPSHOT_FORMAT;
     use crate::Projections;
     use crate::error::SnapshotError;
-    use crate::testkit::{aid, d, notice};
+    use crate::testkit::{aid, assert_same_answers, d, notice};
 
     /// Agreements, parties, decisions, a notice and a retraction.
     fn sample() -> Projections {
@@ -414,17 +414,8 @@ mod tests {
         let mut bytes = Vec::new();
         projections.write_snapshot(&mut bytes).expect("writes");
         let read = Projections::read_snapshot(bytes.as_slice()).expect("reads");
-        assert_eq!(read.head(), projections.head());
-        for p in 1..=projections.head().get() {
-            let position = ledger::Position::new(p);
-            assert_eq!(read.event(position), projections.event(position));
-        }
+        assert_same_answers(&read, &projections);
         let known = ledger::Timestamp::from_micros(i64::MAX);
-        for at in ["2019-01-01", "2020-06-01", "2024-01-01"] {
-            assert_eq!(read.agreements(d(at), known), projections.agreements(d(at), known), "{at}");
-            assert_eq!(read.findings(d(at), known), projections.findings(d(at), known), "{at}");
-            assert_eq!(read.decisions(None, d(at), known), projections.decisions(None, d(at), known), "{at}");
-        }
         let sak = aid("sak");
         assert!(projections.agreement(&sak, d("2020-06-01"), known).is_some());
         assert_eq!(read.agreement(&sak, d("2020-06-01"), known), projections.agreement(&sak, d("2020-06-01"), known));
@@ -446,21 +437,7 @@ mod tests {
         let (projections, opened, _file) = opened();
         assert_eq!(opened.log.len(), projections.head().get() as usize);
         assert_eq!(opened.log.range(0, usize::MAX).len(), opened.log.len());
-        for p in 1..=projections.head().get() {
-            let position = ledger::Position::new(p);
-            let event = projections.event(position).expect("applied");
-            assert_eq!(opened.event(position), Some(event.clone()));
-            assert_eq!(opened.event_by_id(event.id()), Some(event));
-        }
-        let known = ledger::Timestamp::from_micros(i64::MAX);
-        for at in ["2019-01-01", "2020-06-01", "2024-01-01"] {
-            assert_eq!(opened.agreements(d(at), known), projections.agreements(d(at), known), "{at}");
-            assert_eq!(opened.findings(d(at), known), projections.findings(d(at), known), "{at}");
-        }
-        assert_eq!(
-            opened.events_after(ledger::Position::new(2), 3),
-            projections.events_after(ledger::Position::new(2), 3)
-        );
+        assert_same_answers(&opened, &projections);
         let (mut again, mut written) = (Vec::new(), Vec::new());
         opened.write_snapshot(&mut again).expect("writes from the file");
         projections.write_snapshot(&mut written).expect("writes");
