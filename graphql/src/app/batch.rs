@@ -74,6 +74,7 @@ impl Drop for Stop {
             let mut waiting = self.app.queue.lock();
             waiting.running = false;
             waiting.pending.clear();
+            waiting.at_ledger = 0;
         }
     }
 }
@@ -143,13 +144,19 @@ async fn commit(app: &App, batch: Vec<Pending>) {
         sent.push((pending, Ok(future)));
     }
 
+    app.queue.lock().at_ledger = sent.iter().filter(|(_, future)| future.is_ok()).count();
+
     // Outcomes in log order; a refusal of one member refuses every later one (see the module docs).
     let mut refused_before = false;
     for (pending, future) in sent {
         let answer = match future {
             Err(e) => Err(e),
             Ok(future) => {
-                let answer = committed(app, future.await, refused_before);
+                let outcome = future.await;
+                let mut waiting = app.queue.lock();
+                waiting.at_ledger = waiting.at_ledger.saturating_sub(1);
+                drop(waiting);
+                let answer = committed(app, outcome, refused_before);
                 refused_before |= answer.is_err();
                 answer
             }

@@ -43,12 +43,20 @@ pub(super) struct Waiting {
     pub(super) pending: Vec<Pending>,
     /// Whether a combiner task is running (it takes the queue until it finds it empty).
     pub(super) running: bool,
+    /// Accepted commands of the batch being committed that were sent to the ledger and whose
+    /// outcome has not been taken yet.
+    pub(super) at_ledger: usize,
 }
 
 impl Queue {
     /// How many commands wait.
     pub(super) fn len(&self) -> usize {
         self.lock().pending.len()
+    }
+
+    /// How many accepted commands were sent to the ledger and wait for its outcome.
+    pub(super) fn at_ledger(&self) -> usize {
+        self.lock().at_ledger
     }
 
     /// The queue, locked.

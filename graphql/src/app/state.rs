@@ -109,6 +109,12 @@ impl App {
         self.queue.len()
     }
 
+    /// How many commands of the batch being committed were sent to the ledger together and wait
+    /// for its outcome (`batch.rs` sends every accepted command before awaiting any).
+    pub fn commands_at_ledger(&self) -> usize {
+        self.queue.at_ledger()
+    }
+
     /// Who presented this token (anonymous for none).
     pub fn authenticate(&self, token: Option<&str>) -> Caller {
         self.tokens.authenticate(token)
