@@ -954,10 +954,12 @@ fn sign(config: &LedgerConfig, trees: &Trees, size: u64) -> Result<Option<Arc<Si
 /// every event, so a large cache only doubles the memory. Log reads are sequential and recent
 /// events are small, so this much keeps the hot part of every tree cached.
 ///
-/// Measured (issue 19): after one full read of a million events sled 0.34.7 holds about the
-/// whole `chunks` tree (290 MB) whatever this is set to (16 MiB gave the same RSS): its eviction
-/// does not bound it here. Only not reading the whole tree at start (a start-up snapshot) does.
-const CACHE_BYTES: u64 = 128 * 1024 * 1024;
+/// Measured (issues 19, session 15): the bound holds only for pages below sled's blob threshold –
+/// the cache counts a blob page as its pointer's few bytes and so never evicts it, which is why
+/// the chunks and runs are written in 6 KiB values (`layout`). A million-event log written so:
+/// the background verification's walk leaves ~80 MiB more resident with 32 MiB here, ~135 MiB
+/// with 128 MiB (it was ~300 MiB with the old 96 KiB chunks, whatever this was set to).
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Opens sled. sled releases its file lock only when its last background task of a closed database
 /// finishes, which can be a moment after the `Ledger` is dropped; a reopen in the same process waits

@@ -15,13 +15,21 @@
 //! Record *i* is at position `key + i`. The entries and names (the index section) let the open
 //! rebuild the in-memory id and stream indexes without decoding a body; `verify` checks them
 //! against the decoded records. The writer starts a new chunk when the next record would make the
-//! value pass [`CHUNK_MAX_BYTES`] or hold more than [`CHUNK_MAX_RECORDS`], so every chunk stays an
-//! inline sled value (sled's blob threshold is 128 KiB; a record is at most 64 KiB + 67 bytes) and
-//! a large commit group is a few chunks.
+//! value pass [`CHUNK_MAX_BYTES`] or hold more than [`CHUNK_MAX_RECORDS`], so a large commit group
+//! is several chunks.
 //!
 //! A **run** is consecutive stored hashes of the Merkle tree (see `merkle`), under the big-endian
-//! stored-hash index of its first one: the 32-byte hashes concatenated, at most [`RUN_MAX_HASHES`].
-//! A commit group adds one run (or a few, for a very large group).
+//! stored-hash index of its first one: the 32-byte hashes concatenated, at most [`RUN_MAX_HASHES`]
+//! (the writer puts at most [`RUN_WRITE_HASHES`] in one). A commit group adds one run (or a few).
+//!
+//! **Why 6 KiB** (session 15): sled 0.34.7 writes a page (a leaf of up to 17 values, not a single
+//! value) larger than a quarter of its 512 KiB segment to a blob file of its own, and its cache
+//! then counts that page as the few bytes of the pointer to it: a blob page read once stays in
+//! memory for good. With the 96 KiB chunks and 64 KiB runs written before, a leaf of full chunks
+//! was 0.5–0.9 MB and always a blob, so one walk of a million events (a verification) left ~300 MB
+//! in memory whatever the cache's capacity. Leaves of 6 KiB values stay below the threshold (the
+//! assertion in the tests) and are evicted like any page. The format is unchanged: chunks and runs
+//! written before, of any size up to the limits above, are read as they are (and stay blobs).
 
 use crate::error::{LedgerError, Result};
 use crate::id::{EventId, Position};
@@ -30,15 +38,20 @@ use crate::merkle::TreeHash;
 /// The chunk layout version, its first byte.
 pub(crate) const CHUNK_VERSION: u8 = 1;
 
-/// The most bytes a chunk takes, unless a single record needs more (it never does: a record is at
-/// most `MAX_BODY_BYTES` + 67).
-pub(crate) const CHUNK_MAX_BYTES: usize = 96 * 1024;
+/// The most bytes the writer puts in a chunk, unless a single record needs more (a record is at
+/// most `MAX_BODY_BYTES` + 67: such a record is a chunk of its own). 96 KiB before session 15; the
+/// reader takes any size.
+pub(crate) const CHUNK_MAX_BYTES: usize = 6 * 1024;
 
 /// The most records in one chunk.
 pub(crate) const CHUNK_MAX_RECORDS: usize = 1024;
 
-/// The most hashes in one run: 64 KiB.
+/// The most hashes a run may hold: 64 KiB (what the writer wrote before session 15; still read).
 pub(crate) const RUN_MAX_HASHES: usize = 2048;
+
+/// The most hashes the writer puts in one run: 6 KiB, so that a leaf of sled full of runs stays
+/// below its blob threshold (see the module docs).
+pub(crate) const RUN_WRITE_HASHES: usize = 192;
 
 /// Version and count.
 const HEADER_LEN: usize = 3;
@@ -229,7 +242,7 @@ pub(crate) fn runs<'h>(first: u64, hashes: impl IntoIterator<Item = &'h TreeHash
     let mut out: Vec<([u8; 8], Vec<u8>)> = Vec::new();
     for (index, hash) in (first..).zip(hashes) {
         match out.last_mut() {
-            Some((_, run)) if run.len() < RUN_MAX_HASHES * 32 => run.extend_from_slice(&hash.0),
+            Some((_, run)) if run.len() < RUN_WRITE_HASHES * 32 => run.extend_from_slice(&hash.0),
             _ => out.push((index.to_be_bytes(), hash.0.to_vec())),
         }
     }

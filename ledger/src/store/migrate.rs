@@ -4,7 +4,7 @@
 //!
 //! In bounded steps, each one sled transaction that also saves the progress in `meta`: the records
 //! of up to [`STEP_EVENTS`] events (or [`STEP_BYTES`]) become chunks, then the stored hashes become
-//! runs of [`layout::RUN_MAX_HASHES`]. The head and `tree_size` keep their keys and bytes. Then
+//! runs (of at most [`layout::RUN_WRITE_HASHES`]). The head and `tree_size` keep their keys and bytes. Then
 //! everything is flushed and synced, and one transaction flips the marker to format 2 and removes
 //! the progress; only after that are the old trees dropped. So a crash at any point leaves a valid
 //! format-1 ledger (the new trees are ignored by it, and the next open resumes from the saved
