@@ -58,6 +58,7 @@ use crate::merkle::checkpoint::{LogKey, SignedCheckpoint};
 use crate::merkle::{self, TreeHash};
 use crate::sequence::{Append, AppendOutcome, Head, Index};
 use crate::time::Timestamp;
+pub(crate) use indexes::Indexes;
 use indexes::Indexing;
 pub(crate) use layout::Chunk;
 pub use staging::{StagedStep, Staging};

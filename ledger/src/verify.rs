@@ -1,15 +1,13 @@
 //! `verify`: walk the whole log and prove it was not altered.
 
-use std::collections::HashMap;
-
 use crate::chain::Hash;
 use crate::encoding;
 use crate::error::{LedgerError, Result};
 use crate::event::{EventData, RecordedEvent};
-use crate::id::{EventId, Position, StreamId};
+use crate::id::Position;
 use crate::merkle::{self, Stored, TreeHash};
 use crate::sequence::Head;
-use crate::store::{Chunk, Trees, layout};
+use crate::store::{Chunk, Indexes, Trees, layout};
 use crate::time::Timestamp;
 
 /// How often (in events) the progress callback is called.
@@ -68,10 +66,10 @@ fn walk(trees: &Trees, head: Head, scope: Scope, progress: &mut dyn FnMut(Positi
     let mut expected = Position::FIRST;
     let mut prev = Hash::GENESIS;
     let mut last_time = Timestamp::EPOCH;
-    let mut versions: HashMap<StreamId, Stream> = HashMap::new();
-    // Every event's stream (its number in `versions`) and whether it is a retraction, packed in a
-    // `u32` (`Stream::tag`): 20 bytes an event, not a copy of its stream's name (issue 19).
-    let mut streams_of: HashMap<EventId, u32> = HashMap::new();
+    // What the walk keeps itself: a version per stream and a bit per event (session 15: the ids and
+    // streams are looked up in the ledger's in-memory indexes, which the walk checks against every
+    // record as it goes, instead of maps of its own – 90 MB at a million events).
+    let mut seen = Seen::default();
     let mut count = 0u64;
     let chunks = match scope {
         Scope::Whole => trees.chunks.iter(),
@@ -121,7 +119,7 @@ fn walk(trees: &Trees, head: Head, scope: Scope, progress: &mut dyn FnMut(Positi
                     ),
                 });
             }
-            check_event(&event, last_time, &mut versions, &mut streams_of)?;
+            check_event(&event, last_time, &*trees.indexes()?, &mut seen)?;
             check_tree(trees, count, &event)?;
             last_time = event.recorded_at;
             prev = fields.stored_hash;
@@ -214,54 +212,90 @@ fn check_tree(trees: &Trees, before: u64, event: &RecordedEvent) -> Result<()> {
     Ok(())
 }
 
-/// What the walk knows of a stream: its number (first-seen order) and the version reached.
-struct Stream {
-    number: u32,
-    version: u64,
+/// What the walk has seen so far, beside the indexes: each stream's version reached (by its number
+/// in the indexes) and which events are retractions (a bit per position).
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    versions: Vec<u32>,
+    retractions: Vec<u64>,
 }
 
-impl Stream {
-    /// The stream's number and whether an event of it is a retraction, as one `u32`.
-    fn tag(&self, retraction: bool) -> u32 {
-        (self.number << 1) | u32::from(retraction)
+impl Seen {
+    fn is_retraction(&self, position: Position) -> bool {
+        let index = position.get().saturating_sub(1);
+        self.retractions.get((index / 64) as usize).is_some_and(|word| word >> (index % 64) & 1 == 1)
+    }
+
+    fn note_retraction(&mut self, position: Position) {
+        let index = position.get().saturating_sub(1);
+        let word = (index / 64) as usize;
+        if self.retractions.len() <= word {
+            self.retractions.resize(word + 1, 0);
+        }
+        self.retractions[word] |= 1 << (index % 64);
     }
 }
 
-fn check_event(
+/// Checks one event, the next in the log after everything `seen`, against the walk so far and
+/// against the ledger's in-memory `indexes` (which must place it where the log does: its id at its
+/// position, its position in its stream; so every earlier event the indexes are asked about was
+/// checked against its record before). Refuses an id seen before, a stream version that does not
+/// follow, record time going back, and a retraction of anything but an earlier event of its own
+/// stream that is not itself a retraction.
+pub(crate) fn check_event(
     event: &RecordedEvent,
     last_time: Timestamp,
-    versions: &mut HashMap<StreamId, Stream>,
-    streams_of: &mut HashMap<EventId, u32>,
+    indexes: &Indexes,
+    seen: &mut Seen,
 ) -> Result<()> {
-    let corrupt = |reason: String| LedgerError::Corrupt { position: event.position, reason };
+    let position = event.position;
+    let corrupt = |reason: String| LedgerError::Corrupt { position, reason };
     if event.recorded_at < last_time {
         return Err(corrupt(format!("record time {} is before the previous record's {last_time}", event.recorded_at)));
     }
-    if !versions.contains_key(&event.stream) {
-        // Fewer than 2^31 streams: each has an event, and a log holds fewer than 2^32 (`Position`).
-        let number = u32::try_from(versions.len())
-            .ok()
-            .filter(|n| *n < 1 << 31)
-            .ok_or_else(|| corrupt("more than 2^31 streams".into()))?;
-        versions.insert(event.stream.clone(), Stream { number, version: 0 });
-    }
-    let stream = versions.get_mut(&event.stream).ok_or_else(|| corrupt("the stream just noted is gone".into()))?;
-    if event.stream_version != stream.version + 1 {
-        return Err(corrupt(format!(
-            "stream {} version {} follows version {}",
-            event.stream, event.stream_version, stream.version
-        )));
-    }
-    stream.version = event.stream_version;
-    if let EventData::EventRetracted(r) = &event.data {
-        // The retracted event is in this stream and is not itself a retraction.
-        if streams_of.get(&r.event) != Some(&stream.tag(false)) {
-            return Err(corrupt(format!("retraction of {} is not in that event's stream", r.event)));
+    match indexes.position_of(event.id) {
+        Some(at) if at == position => {}
+        Some(at) if at < position => {
+            return Err(corrupt(format!("event id {} appears twice (first at {at})", event.id)));
+        }
+        other => {
+            return Err(corrupt(format!(
+                "the in-memory id index puts event {} at {other:?}, not here: it does not match the log",
+                event.id
+            )));
         }
     }
-    let is_retraction = matches!(event.data, EventData::EventRetracted(_));
-    if streams_of.insert(event.id, stream.tag(is_retraction)).is_some() {
-        return Err(corrupt(format!("event id {} appears twice", event.id)));
+    let number = match indexes.stream_at(position) {
+        Some((number, name)) if name == event.stream.as_str() => number,
+        other => {
+            return Err(corrupt(format!(
+                "the in-memory stream index puts this event in {:?}, the record in {}: it does not match the log",
+                other.map(|(_, name)| name),
+                event.stream
+            )));
+        }
+    };
+    let slot = number as usize;
+    if seen.versions.len() <= slot {
+        seen.versions.resize(slot + 1, 0);
+    }
+    let version = u64::from(seen.versions[slot]);
+    if event.stream_version != version + 1 {
+        return Err(corrupt(format!(
+            "stream {} version {} follows version {version}",
+            event.stream, event.stream_version
+        )));
+    }
+    // Fewer than 2^32 events, so fewer than 2^32 of one stream.
+    seen.versions[slot] = u32::try_from(event.stream_version).map_err(|_| corrupt("a stream of 2^32 events".into()))?;
+    if let EventData::EventRetracted(r) = &event.data {
+        // The retracted event came before, is in this stream and is not itself a retraction.
+        let target = indexes.position_of(r.event).filter(|at| *at < position);
+        let in_stream = target.and_then(|at| indexes.stream_at(at)).is_some_and(|(n, _)| n == number);
+        if !in_stream || target.is_some_and(|at| seen.is_retraction(at)) {
+            return Err(corrupt(format!("retraction of {} is not in that event's stream", r.event)));
+        }
+        seen.note_retraction(position);
     }
     Ok(())
 }
@@ -270,11 +304,10 @@ fn check_event(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use std::collections::HashMap;
-
-    use super::check_event;
+    use super::{Seen, check_event};
     use crate::event::{EventData, EventRetracted, PartyKind, PartyRegistered, RecordedEvent};
     use crate::id::PartyId;
+    use crate::store::Indexes;
     use crate::{Append, AppendOutcome, MemoryChain, NewEvent, Timestamp};
 
     /// Two parties registered, then the first one's registration retracted: sealed for real.
@@ -303,11 +336,16 @@ mod tests {
         vec![first, second, retraction]
     }
 
+    /// The walk over `events`, with indexes built from them as the open builds them from chunks.
     fn walk(events: &[RecordedEvent]) -> Result<(), String> {
-        let (mut versions, mut streams_of) = (HashMap::new(), HashMap::new());
+        let mut indexes = Indexes::empty();
+        for event in events {
+            indexes.add(event.id, &event.stream, event.position).map_err(|e| e.to_string())?;
+        }
+        let mut seen = Seen::default();
         let mut last = Timestamp::EPOCH;
         for event in events {
-            check_event(event, last, &mut versions, &mut streams_of).map_err(|e| e.to_string())?;
+            check_event(event, last, &indexes, &mut seen).map_err(|e| e.to_string())?;
             last = event.recorded_at;
         }
         Ok(())
@@ -339,6 +377,7 @@ mod tests {
         let mut of_retraction = events.clone();
         let mut again = events[2].clone();
         again.id = crate::EventId::new_random();
+        again.position = again.position.next();
         again.stream_version = 3;
         again.data = EventData::EventRetracted(EventRetracted { event: events[2].id, reason: "igen".into() });
         of_retraction.push(again);

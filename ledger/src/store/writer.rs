@@ -834,7 +834,7 @@ impl Writer {
         }
         let mut indexes = self.trees.indexes.write()?;
         for sealed in records {
-            indexes.add(sealed.event.id, &sealed.event.stream, sealed.event.position);
+            indexes.add(sealed.event.id, &sealed.event.stream, sealed.event.position)?;
         }
         Ok(())
     }

@@ -1,0 +1,138 @@
+//! The compact indexes against a plain model (maps of ids and of streams' positions): the same
+//! answers after any sequence of appends and removals of a staged tail, and after the round trip
+//! through the kept file's form; a kept form that does not put every event in exactly one stream
+//! is refused.
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+
+use super::Indexes;
+use crate::id::{EventId, Position, StreamId};
+
+fn id(n: u128) -> EventId {
+    EventId::from_uuid(uuid::Uuid::from_u128(n))
+}
+
+fn stream(n: u8) -> StreamId {
+    StreamId::parse(&format!("party/p{n}")).expect("stream")
+}
+
+/// What the indexes must answer.
+#[derive(Default)]
+struct Model {
+    ids: Vec<EventId>,
+    streams: HashMap<String, Vec<u64>>,
+    of: Vec<String>,
+}
+
+impl Model {
+    fn add(&mut self, id: EventId, stream: &StreamId) {
+        self.ids.push(id);
+        let position = self.ids.len() as u64;
+        self.streams.entry(stream.as_str().to_owned()).or_default().push(position);
+        self.of.push(stream.as_str().to_owned());
+    }
+
+    fn truncate(&mut self, keep: usize) {
+        self.ids.truncate(keep);
+        self.of.truncate(keep);
+        for positions in self.streams.values_mut() {
+            positions.retain(|p| *p <= keep as u64);
+        }
+    }
+}
+
+/// Every question the ledger asks, of every id and stream ever used, compared with the model.
+fn same(indexes: &Indexes, model: &Model, used_ids: &[EventId], used_streams: &[StreamId]) {
+    for (n, id) in used_ids.iter().enumerate() {
+        let expected = model.ids.iter().position(|i| i == id).map(|i| Position::new(i as u64 + 1));
+        assert_eq!(indexes.position_of(*id), expected, "id {n}");
+    }
+    let end = model.ids.len() as u64;
+    for stream in used_streams {
+        let positions = model.streams.get(stream.as_str()).cloned().unwrap_or_default();
+        assert_eq!(indexes.stream_version(stream), positions.len() as u64, "{stream}");
+        for cut in [end, end / 2, 0] {
+            let upto: Vec<Position> = positions.iter().filter(|p| **p <= cut).map(|p| Position::new(*p)).collect();
+            assert_eq!(indexes.stream_positions(stream, Position::new(cut)), upto, "{stream} up to {cut}");
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// An event of the stream with this number.
+    Add(u8),
+    /// A staged tail of this many events removed.
+    Remove(usize),
+}
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    prop::collection::vec(prop_oneof![8 => (0u8..40).prop_map(Op::Add), 1 => (0usize..30).prop_map(Op::Remove)], 1..400)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn the_indexes_answer_as_the_model_after_appends_and_removals(ops in ops()) {
+        let mut indexes = Indexes::empty();
+        let mut model = Model::default();
+        let mut used_ids = Vec::new();
+        let used_streams: Vec<StreamId> = (0..40).map(stream).collect();
+        for (n, op) in ops.iter().enumerate() {
+            match op {
+                Op::Add(s) => {
+                    let event = id(n as u128 + 1);
+                    let position = Position::new(model.ids.len() as u64 + 1);
+                    indexes.add(event, &used_streams[*s as usize], position).expect("adds");
+                    model.add(event, &used_streams[*s as usize]);
+                    used_ids.push(event);
+                }
+                Op::Remove(k) => {
+                    let keep = model.ids.len().saturating_sub(*k);
+                    indexes.truncate(Position::new(keep as u64));
+                    model.truncate(keep);
+                }
+            }
+        }
+        same(&indexes, &model, &used_ids, &used_streams);
+        // The kept file's form, read back.
+        let end = model.ids.len() as u64;
+        let kept: Vec<(Box<str>, Vec<u64>)> =
+            indexes.streams_up_to(end).into_iter().map(|(name, positions)| (name.into(), positions)).collect();
+        let read = Indexes::of_kept(kept, indexes.ids.clone()).expect("the kept form is read");
+        same(&read, &model, &used_ids, &used_streams);
+    }
+}
+
+#[test]
+fn an_event_out_of_turn_is_refused() {
+    let mut indexes = Indexes::empty();
+    indexes.add(id(1), &stream(1), Position::new(1)).expect("adds");
+    assert!(indexes.add(id(2), &stream(1), Position::new(3)).is_err(), "a gap");
+    assert!(indexes.add(id(2), &stream(1), Position::new(1)).is_err(), "a position again");
+    assert_eq!(indexes.stream_version(&stream(1)), 1);
+    assert_eq!(indexes.position_of(id(2)), None);
+}
+
+#[test]
+fn a_kept_form_that_misplaces_an_event_is_refused() {
+    let ids: Vec<EventId> = (1..=4).map(id).collect();
+    let kept = |streams: &[(&str, &[u64])]| -> Vec<(Box<str>, Vec<u64>)> {
+        streams.iter().map(|(name, positions)| ((*name).into(), positions.to_vec())).collect()
+    };
+    let good = kept(&[("party/a", &[1, 3]), ("party/b", &[2, 4])]);
+    assert!(Indexes::of_kept(good, ids.clone()).is_some());
+    for (what, streams) in [
+        ("an event in two streams", kept(&[("party/a", &[1, 2, 3]), ("party/b", &[2, 4])])),
+        ("an event in none", kept(&[("party/a", &[1, 3]), ("party/b", &[4])])),
+        ("a position past the log", kept(&[("party/a", &[1, 3]), ("party/b", &[2, 4, 5])])),
+        ("positions out of order", kept(&[("party/a", &[3, 1]), ("party/b", &[2, 4])])),
+        ("position 0", kept(&[("party/a", &[0, 1, 3]), ("party/b", &[2, 4])])),
+        ("a stream twice", kept(&[("party/a", &[1]), ("party/a", &[3]), ("party/b", &[2, 4])])),
+    ] {
+        assert!(Indexes::of_kept(streams, ids.clone()).is_none(), "{what}");
+    }
+}
