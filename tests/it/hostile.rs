@@ -347,14 +347,14 @@ fn slowloris_sockets_are_cut_off_and_the_connection_cap_refuses_at_once() {
 }
 
 /// Issue 20: a client with as many GraphQL requests running as it may (here 1: a request whose
-/// body never finishes, with a 3 s deadline) gets 429 `TOO_MANY_REQUESTS` for the next; the stuck request is answered
+/// body never finishes, with an 8 s deadline) gets 429 `TOO_MANY_REQUESTS` for the next; the stuck request is answered
 /// 408 `TIMEOUT` at its deadline; an answer over the size cap is refused with `RESPONSE_TOO_LARGE`.
 #[test]
 fn one_client_over_its_limit_gets_429_and_too_large_an_answer_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = start_server_with(
         &dir.path().join("data"),
-        &["--max-requests-per-client", "1", "--request-timeout", "3", "--max-response-bytes", "10000"],
+        &["--max-requests-per-client", "1", "--request-timeout", "8", "--max-response-bytes", "10000"],
     );
     let addr = server.addr;
     let mut stuck = TcpStream::connect(addr).expect("connects");
@@ -364,10 +364,12 @@ fn one_client_over_its_limit_gets_429_and_too_large_an_answer_is_refused() {
     stuck.write_all(head.as_bytes()).expect("half a request");
     let sent = Instant::now();
     // The stuck request takes the slot once its head is read; until then the next one may pass (on
-    // a loaded machine that took over 800 ms once), and 3 s after it the slot is free again.
+    // a loaded machine that took over 800 ms once), and 8 s after it the slot is free again. The
+    // deadline is far from the last try: in a cold CI run a 3 s deadline expired while a try that
+    // began at 2.4 s was still being answered.
     let (status, body) = loop {
         let answer = exchange(addr, &graphql_request(addr, "{ ledger { position } }"), BOUND).expect("an answer");
-        if answer.0 == 429 || sent.elapsed() > Duration::from_millis(2_500) {
+        if answer.0 == 429 || sent.elapsed() > Duration::from_secs(5) {
             break answer;
         }
     };
@@ -379,7 +381,7 @@ fn one_client_over_its_limit_gets_429_and_too_large_an_answer_is_refused() {
     let took = sent.elapsed();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"TIMEOUT\""), "{answer}");
-    assert!(took < Duration::from_secs(6), "408 after {took:?} for a 3 s deadline");
+    assert!(took < Duration::from_secs(12), "408 after {took:?} for an 8 s deadline");
 
     let aliases: String = (0..40).map(|i| format!("a{i}: agreements {{ id title }} ")).collect();
     let (status, body) = exchange(addr, &graphql_request(addr, &format!("{{ {aliases} }}")), BOUND).expect("an answer");
