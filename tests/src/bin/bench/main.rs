@@ -33,6 +33,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::report::Report;
 
+/// The `samverkan` binary's allocator, so that the bench measures what users run.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "bench", about = "Samverkan's ledger benchmark (issue 6)")]
 struct Args {
