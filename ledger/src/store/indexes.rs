@@ -66,6 +66,12 @@ impl std::fmt::Debug for Indexes {
     }
 }
 
+/// The name of `stream` in `names` (every stream's name, concatenated).
+fn name_in<'a>(names: &'a str, stream: &Stream) -> &'a str {
+    let start = stream.name as usize;
+    names.get(start..start + stream.name_len as usize).unwrap_or_default()
+}
+
 /// What a position past the indexes' 32-bit limit is refused with.
 fn too_many(position: Position) -> LedgerError {
     LedgerError::Corrupt { position, reason: "the in-memory indexes hold at most 2^32 − 1 events".into() }
@@ -132,8 +138,7 @@ impl Indexes {
     }
 
     fn name(&self, stream: &Stream) -> &str {
-        let start = stream.name as usize;
-        self.names.get(start..start + stream.name_len as usize).unwrap_or_default()
+        name_in(&self.names, stream)
     }
 
     /// The number of the stream named `name`, if it has been seen.
@@ -153,8 +158,7 @@ impl Indexes {
         let hash = self.hash_name(name);
         let (streams, names, hasher) = (&self.streams, &self.names, &self.hasher);
         self.by_name.insert_unique(hash, number, |&n| {
-            let name = streams.get(n as usize).and_then(|s| names.get(s.name as usize..(s.name + s.name_len) as usize));
-            hasher.hash_one(name.unwrap_or_default())
+            hasher.hash_one(streams.get(n as usize).map_or("", |s| name_in(names, s)))
         });
         Ok(number)
     }
@@ -174,15 +178,25 @@ impl Indexes {
         stream.last = at;
         stream.count += 1;
         self.stream_of.push(number);
-        // An id seen before (a damaged log: the writer never stores one twice) keeps its first
-        // position, so that `verify` finds the second one pointing elsewhere.
-        if self.position_of(id).is_none() {
-            let hash = self.hash_id(id);
-            let (ids, hasher) = (&self.ids, &self.hasher);
-            self.by_id.insert_unique(hash, index, |&i| ids.get(i as usize).map_or(0, |id| hasher.hash_one(id)));
-        }
         self.ids.push(id);
+        self.index_id(index);
         Ok(())
+    }
+
+    /// Finds the id at log index `index` by it from now on – unless an earlier index holds the
+    /// same id (a damaged log: the writer never stores one twice), which keeps it, so that
+    /// `verify` finds the second one pointing elsewhere.
+    fn index_id(&mut self, index: u32) {
+        let (ids, hasher) = (&self.ids, &self.hasher);
+        let Some(id) = ids.get(index as usize) else { return };
+        let entry = self.by_id.entry(
+            hasher.hash_one(id),
+            |&i| ids.get(i as usize) == Some(id),
+            |&i| ids.get(i as usize).map_or(0, |id| hasher.hash_one(id)),
+        );
+        if let hashbrown::hash_table::Entry::Vacant(slot) = entry {
+            slot.insert(index);
+        }
     }
 
     /// Adds an event (the next in the log, the next of its stream).
@@ -253,8 +267,12 @@ impl Indexes {
         let Some(s) = self.stream_number(stream.as_str()).and_then(|n| self.streams.get(n as usize)) else {
             return Vec::new();
         };
-        let mut positions: Vec<Position> =
-            self.walk(s.last).filter(|p| u64::from(*p) <= end.get()).map(|p| Position::new(p.into())).collect();
+        self.positions_up_to(s, end.get()).into_iter().map(Position::new).collect()
+    }
+
+    /// The positions of the stream `s` up to `end`, in stream order.
+    fn positions_up_to(&self, s: &Stream, end: u64) -> Vec<u64> {
+        let mut positions: Vec<u64> = self.walk(s.last).map(u64::from).filter(|p| *p <= end).collect();
         positions.reverse();
         positions
     }
@@ -264,11 +282,7 @@ impl Indexes {
     fn streams_up_to(&self, end: u64) -> Vec<(&str, Vec<u64>)> {
         self.streams
             .iter()
-            .map(|s| {
-                let mut positions: Vec<u64> = self.walk(s.last).map(u64::from).filter(|p| *p <= end).collect();
-                positions.reverse();
-                (self.name(s), positions)
-            })
+            .map(|s| (self.name(s), self.positions_up_to(s, end)))
             .filter(|(_, positions)| !positions.is_empty())
             .collect()
     }
@@ -304,19 +318,10 @@ impl Indexes {
             return None;
         }
         indexes.by_id = HashTable::with_capacity(ids.len());
-        for (index, id) in ids.iter().enumerate() {
-            let hash = indexes.hash_id(*id);
-            let hasher = &indexes.hasher;
-            // The first position of an id seen twice, as `push` does.
-            if let hashbrown::hash_table::Entry::Vacant(slot) = indexes.by_id.entry(
-                hash,
-                |&i| ids.get(i as usize) == Some(id),
-                |&i| ids.get(i as usize).map_or(0, |id| hasher.hash_one(id)),
-            ) {
-                slot.insert(index as u32);
-            }
-        }
         indexes.ids = ids;
+        for index in 0..len {
+            indexes.index_id(index);
+        }
         indexes.stream_of = stream_of;
         indexes.prev = prev;
         Some(indexes)
