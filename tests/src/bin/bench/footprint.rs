@@ -133,7 +133,8 @@ fn serve_once(data: &Dataset) -> anyhow::Result<(f64, u64, (u64, u64))> {
         };
         let serving = start.elapsed().as_secs_f64();
         http.graphql("{ agreements(at: \"2020-01-01\") { id status inForce version } }")?;
-        let peak = proc_status(child.id(), "VmHWM:").ok_or_else(|| anyhow::anyhow!("no VmHWM for the child"))?;
+        let status = |key: &str| proc_status(child.id(), key).ok_or_else(|| anyhow::anyhow!("no {key} for the child"));
+        let peak = status("VmHWM:")?;
         // The verification's last success, in the metrics, once it has finished.
         loop {
             let (_, metrics) = http.request("GET", "/metrics", "")?;
@@ -148,9 +149,7 @@ fn serve_once(data: &Dataset) -> anyhow::Result<(f64, u64, (u64, u64))> {
             anyhow::ensure!(start.elapsed() < BOUND, "the background verification did not finish within {BOUND:?}");
             std::thread::sleep(Duration::from_millis(100));
         }
-        let after = proc_status(child.id(), "VmHWM:").ok_or_else(|| anyhow::anyhow!("no VmHWM for the child"))?;
-        let resident = proc_status(child.id(), "VmRSS:").ok_or_else(|| anyhow::anyhow!("no VmRSS for the child"))?;
-        Ok((serving, peak, (after, resident)))
+        Ok((serving, peak, (status("VmHWM:")?, status("VmRSS:")?)))
     })();
     // SIGTERM: the graceful stop, which keeps the snapshot for the next start.
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
