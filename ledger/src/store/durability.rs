@@ -96,11 +96,21 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 /// `name.tmp`, synced, renamed over it, the directory synced. A crash leaves the old file or the
 /// new one; a write that fails (a full disk) removes its partial file.
 pub(crate) fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write;
+    replace_file_with(dir, name, |out| out.write_all(bytes))
+}
+
+/// [`replace_file`] with the content written by `write` through a 1 MiB buffer, for a file too
+/// large to build in memory first (the ledger's kept indexes).
+pub(crate) fn replace_file_with(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut dyn io::Write) -> io::Result<()>,
+) -> io::Result<()> {
     let temporary = dir.join(format!("{name}.tmp"));
     let written = (|| {
-        let mut file = File::create(&temporary)?;
-        file.write_all(bytes)?;
+        let mut out = io::BufWriter::with_capacity(1 << 20, File::create(&temporary)?);
+        write(&mut out)?;
+        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&temporary, dir.join(name))?;

@@ -286,9 +286,9 @@ impl Records {
     }
 
     /// Each record's length, in order.
-    pub(crate) fn lengths(&self) -> Vec<u32> {
+    pub(crate) fn lengths(&self) -> impl Iterator<Item = u32> + '_ {
         let kept = self.kept.iter().flat_map(|kept| kept.starts.windows(2).map(|w| (w[1] - w[0]) as u32));
-        kept.chain(self.memory.iter().map(|compact| compact.len() as u32)).collect()
+        kept.chain(self.memory.iter().map(|compact| compact.len() as u32))
     }
 
     /// The bytes of every record, in order.

@@ -49,9 +49,75 @@ fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_little_endian().with_variable_int_encoding()
 }
 
-fn put<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), SnapshotError> {
-    bincode::serde::encode_into_std_write(value, out, config()).map_err(|e| SnapshotError::Write(e.to_string()))?;
+fn put<T: serde::Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> Result<(), SnapshotError> {
+    bincode::serde::encode_into_std_write(value, &mut &mut *out, config()).map_err(|e| match e {
+        bincode::error::EncodeError::Io { inner, .. } => SnapshotError::io(inner),
+        other => SnapshotError::Write(other.to_string()),
+    })?;
     Ok(())
+}
+
+/// A sequence of `len` items made by `items` when serialized, encoded as a `Vec` of them would be
+/// (without collecting one).
+struct Each<F>(usize, F);
+
+impl<F, I> serde::Serialize for Each<F>
+where
+    F: Fn() -> I,
+    I: Iterator,
+    I::Item: serde::Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = serializer.serialize_seq(Some(self.0))?;
+        let mut count = 0;
+        for item in (self.1)() {
+            seq.serialize_element(&item)?;
+            count += 1;
+        }
+        if count != self.0 {
+            return Err(S::Error::custom(format!("{count} items where {} were announced", self.0)));
+        }
+        seq.end()
+    }
+}
+
+/// A writer that only counts what it is given: the fields section's length.
+struct Counted(u64);
+
+impl Write for Counted {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A writer that checksums what passes through it.
+struct Checksumming<'a, W> {
+    inner: &'a mut W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Checksumming<'_, W> {
+    fn put_bytes(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        self.write_all(bytes).map_err(SnapshotError::io)
+    }
+}
+
+impl<W: Write> Write for Checksumming<'_, W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(bytes)?;
+        self.crc.update(&bytes[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The fields section, read value by value.
@@ -158,49 +224,48 @@ fn cut(what: &str) -> SnapshotError {
 }
 
 impl Projections {
-    /// Writes the projections as a snapshot (module docs) to `out`.
+    /// Writes the projections as a snapshot (module docs) to `out`, as it goes: the fields section
+    /// is encoded twice, once to count its length (which comes first) and once into `out`, so that
+    /// no copy of it is built (about 80 MB at a million events, at every server's stop).
     pub fn write_snapshot<W: Write>(&self, mut out: W) -> Result<(), SnapshotError> {
-        let mut fields = Vec::new();
-        put(&mut fields, &self.head)?;
-        put(&mut fields, &self.head_recorded_at.map(Timestamp::as_micros))?;
-        put(&mut fields, self.streams.all())?;
-        put(&mut fields, &self.lists)?;
-        let lengths: Vec<u32> = self.log.lengths();
-        put(&mut fields, &lengths)?;
-        let facts: Vec<(i64, u32, u8)> =
-            self.facts.iter().map(|f| (f.recorded_at.as_micros(), f.list, f.kind)).collect();
-        put(&mut fields, &facts)?;
-        // No ids: the table of ids is rebuilt from the records, which hold them.
-        put(&mut fields, self.agreements.all())?;
-        put(&mut fields, self.parties.all())?;
-        put(&mut fields, self.groups.all())?;
-        put(&mut fields, self.cases.all())?;
-        put(&mut fields, self.problems.all())?;
-        put(&mut fields, self.bodies.all())?;
-        put(&mut fields, self.decisions.all())?;
-        put(&mut fields, self.duties.all())?;
-        put(&mut fields, &self.follow_up_years)?;
-        let party_recorded: Vec<i64> = self.party_recorded.iter().map(|t| t.as_micros()).collect();
-        put(&mut fields, &party_recorded)?;
-        put(&mut fields, &self.citations)?;
-        put(&mut fields, self.cited.all())?;
-        put(&mut fields, &self.retractions)?;
-
-        let mut crc = crc32fast::Hasher::new();
-        let mut write = |bytes: &[u8]| -> Result<(), SnapshotError> {
-            crc.update(bytes);
-            out.write_all(bytes).map_err(SnapshotError::io)
-        };
-        write(MAGIC)?;
-        write(&SNAPSHOT_FORMAT.to_le_bytes())?;
-        write(&(fields.len() as u64).to_le_bytes())?;
-        write(&fields)?;
-        write(&self.log.total_bytes().to_le_bytes())?;
-        self.log
-            .write_all(&mut write, |reason| SnapshotError::Write(format!("a record could not be read: {reason}")))?;
-        let checksum = crc.finalize();
+        let mut counted = Counted(0);
+        self.write_fields(&mut counted)?;
+        let mut checked = Checksumming { inner: &mut out, crc: crc32fast::Hasher::new() };
+        checked.put_bytes(MAGIC)?;
+        checked.put_bytes(&SNAPSHOT_FORMAT.to_le_bytes())?;
+        checked.put_bytes(&counted.0.to_le_bytes())?;
+        self.write_fields(&mut checked)?;
+        checked.put_bytes(&self.log.total_bytes().to_le_bytes())?;
+        self.log.write_all(&mut |bytes: &[u8]| checked.put_bytes(bytes), |reason| {
+            SnapshotError::Write(format!("a record could not be read: {reason}"))
+        })?;
+        let checksum = checked.crc.finalize();
         out.write_all(&checksum.to_le_bytes()).map_err(SnapshotError::io)?;
         out.flush().map_err(SnapshotError::io)
+    }
+
+    /// The fields section (module docs), value by value into `out`.
+    fn write_fields(&self, out: &mut dyn Write) -> Result<(), SnapshotError> {
+        put(out, &self.head)?;
+        put(out, &self.head_recorded_at.map(Timestamp::as_micros))?;
+        put(out, self.streams.all())?;
+        put(out, &self.lists)?;
+        put(out, &Each(self.log.len(), || self.log.lengths()))?;
+        put(out, &Each(self.facts.len(), || self.facts.iter().map(|f| (f.recorded_at.as_micros(), f.list, f.kind))))?;
+        // No ids: the table of ids is rebuilt from the records, which hold them.
+        put(out, self.agreements.all())?;
+        put(out, self.parties.all())?;
+        put(out, self.groups.all())?;
+        put(out, self.cases.all())?;
+        put(out, self.problems.all())?;
+        put(out, self.bodies.all())?;
+        put(out, self.decisions.all())?;
+        put(out, self.duties.all())?;
+        put(out, &self.follow_up_years)?;
+        put(out, &Each(self.party_recorded.len(), || self.party_recorded.iter().map(|t| t.as_micros())))?;
+        put(out, &self.citations)?;
+        put(out, self.cited.all())?;
+        put(out, &self.retractions)
     }
 
     /// Reads a snapshot written by [`Projections::write_snapshot`]: the projections it holds, once

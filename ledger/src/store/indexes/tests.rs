@@ -104,7 +104,37 @@ proptest! {
             indexes.streams_up_to(end).into_iter().map(|(name, positions)| (name.into(), positions)).collect();
         let read = Indexes::of_kept(kept, indexes.ids.clone()).expect("the kept form is read");
         same(&read, &model, &used_ids, &used_streams);
+        // The file written as it goes holds the bytes of the kept form built whole, at the end and
+        // at a head behind the indexes (a writer one group ahead).
+        for head in [end, end / 2, end.saturating_sub(1), 0] {
+            prop_assert_eq!(written(&indexes, head), built(&indexes, head), "head {}", head);
+        }
     }
+}
+
+fn head_at(end: u64) -> crate::sequence::Head {
+    crate::sequence::Head { position: Position::new(end), ..crate::sequence::Head::EMPTY }
+}
+
+/// The kept file as [`super::write_kept`] writes it.
+fn written(indexes: &Indexes, end: u64) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    super::write_kept(&mut bytes, indexes, &head_at(end)).expect("written");
+    bytes
+}
+
+/// The kept file built whole from [`Indexes::streams_up_to`], as the format describes it.
+fn built(indexes: &Indexes, end: u64) -> Vec<u8> {
+    let streams = indexes.streams_up_to(end);
+    let ids = &indexes.ids[..end as usize];
+    let mut bytes = super::MAGIC.to_vec();
+    bytes.extend_from_slice(&super::FORMAT.to_le_bytes());
+    bytes.extend_from_slice(&end.to_le_bytes());
+    bytes.extend_from_slice(head_at(end).hash.as_bytes());
+    bytes.extend(bincode::serde::encode_to_vec((&streams, ids), super::config()).expect("encoded"));
+    let checksum = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&checksum.to_le_bytes());
+    bytes
 }
 
 #[test]
