@@ -60,7 +60,7 @@ pub(crate) fn run(data: &Dataset, report: &mut Report) -> anyhow::Result<()> {
     for (what, target) in
         [("no snapshot: fold the whole ledger", "≤ 2 s"), ("from the snapshot the first one left", "≤ 1 s")]
     {
-        let (serving, peak, verified, stop) = serve_once(data)?;
+        let Served { serving, peak, verified, stop } = serve_once(data)?;
         rows.push((what, target, serving, peak, verified, stop));
     }
     for (what, target, serving, ..) in &rows {
@@ -115,7 +115,7 @@ pub(crate) fn run(data: &Dataset, report: &mut Report) -> anyhow::Result<()> {
 /// county-wide question, reads its peak RSS, waits for the background verification the start
 /// began, reads its peak and resident RSS again, and stops it gracefully (which keeps the
 /// snapshot), reading its peak RSS until it exits.
-fn serve_once(data: &Dataset) -> anyhow::Result<(f64, u64, (u64, u64), Option<u64>)> {
+fn serve_once(data: &Dataset) -> anyhow::Result<Served> {
     // A free port for the child (a small race with other processes binding meanwhile).
     let addr: SocketAddr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let exe = std::env::current_exe()?;
@@ -178,5 +178,17 @@ fn serve_once(data: &Dataset) -> anyhow::Result<(f64, u64, (u64, u64), Option<u6
         std::thread::sleep(Duration::from_millis(10));
     }
     let _ = child.wait();
-    result.map(|(serving, peak, verified)| (serving, peak, verified, stop_peak))
+    result.map(|(serving, peak, verified)| Served { serving, peak, verified, stop: stop_peak })
+}
+
+/// What one serving child measured.
+struct Served {
+    /// Seconds from spawn to `/healthz` answering.
+    serving: f64,
+    /// Peak RSS after the county-wide question.
+    peak: u64,
+    /// Peak and resident RSS after the first background verification.
+    verified: (u64, u64),
+    /// Peak RSS read last before the child exited.
+    stop: Option<u64>,
 }
