@@ -660,22 +660,27 @@ impl AgreementState {
     fn pair_froms(&self, v: &VersionState, kinds: &HashMap<PartyId, PartyKind>) -> PairFroms {
         let ever: BTreeSet<&PartyId> = self.required_history.iter().flat_map(|(_, parties)| parties).collect();
         let region = ever.iter().copied().find(|p| kinds.get(*p) == Some(&PartyKind::Region));
-        let answer_days = |party: &PartyId| -> Vec<Date> {
-            v.answers.get(party).into_iter().flat_map(|a| a.0.iter().map(|(d, _)| *d)).collect()
+        let answer_days = |answers: Option<&Answers>| -> Vec<Date> {
+            answers.into_iter().flat_map(|a| a.0.iter().map(|(d, _)| *d)).collect()
         };
+        // `VersionState::adopted_as_of` with the party's answers looked up once, not on every day.
+        let adopted_as_of =
+            |answers: Option<&Answers>, on: Date| answers.and_then(|a| Answers::adopted_in(a.until(on)));
+        let region_answers = region.and_then(|region| v.answers.get(region));
         let mut out = PairFroms::default();
         for party in ever.iter().copied().filter(|p| Some(*p) != region) {
             let periods = self.required_periods(party);
-            let mut days = answer_days(party);
-            days.extend(region.map(answer_days).unwrap_or_default());
+            let own_answers = v.answers.get(party);
+            let mut days = answer_days(own_answers);
+            days.extend(region.map(|_| answer_days(region_answers)).unwrap_or_default());
             days.extend(periods.iter().map(|(start, _)| *start));
             days.sort();
             days.dedup();
             let from_in = |(start, until): (Date, Option<Date>)| {
                 days.iter().filter(|day| **day >= start && until.is_none_or(|u| **day < u)).find_map(|day| {
-                    let own = v.adopted_as_of(party, *day).map(|own| own.max(start));
+                    let own = adopted_as_of(own_answers, *day).map(|own| own.max(start));
                     let counterpart = match region {
-                        Some(region) => v.adopted_as_of(region, *day),
+                        Some(_) => adopted_as_of(region_answers, *day),
                         None => own,
                     };
                     let from = if v.number > 1 {
@@ -710,11 +715,12 @@ impl AgreementState {
     }
 
     /// When a version comes into force by the agreement's binding rule (HÖK 7.2; HÖK 3, 4.2;
-    /// Förstudie 11), if everything needed has happened.
-    fn version_from(&self, v: &VersionState, kinds: &HashMap<PartyId, PartyKind>) -> Option<Date> {
+    /// Förstudie 11), if everything needed has happened; `pairs` is the version's
+    /// [`AgreementState::pair_froms`] under EACH_PARTY.
+    fn version_from(&self, v: &VersionState, pairs: Option<&PairFroms>) -> Option<Date> {
         match self.binding {
             Binding::AllParties => self.all_parties_from(v),
-            Binding::EachParty => self.pair_froms(v, kinds).first,
+            Binding::EachParty => pairs.and_then(|pairs| pairs.first),
             Binding::Decision => v.decided.as_ref().map(|(on, _, from)| rules::decision_in_force_from(*on, *from)),
         }
     }
@@ -743,11 +749,20 @@ impl AgreementState {
         kinds: &HashMap<PartyId, PartyKind>,
         parent: Option<&AgreementView>,
     ) -> AgreementView {
+        // Under EACH_PARTY, each version's pairs (by version number), worked out once: their first
+        // day is the version's, their days the participations'.
+        let pairs: BTreeMap<u32, PairFroms> = match self.binding {
+            Binding::EachParty => self.versions.values().map(|v| (v.number, self.pair_froms(v, kinds))).collect(),
+            Binding::AllParties | Binding::Decision => BTreeMap::new(),
+        };
         // A version that could only come into force after its last day never applies.
         let froms: BTreeMap<u32, Option<Date>> = self
             .versions
             .values()
-            .map(|v| (v.number, self.version_from(v, kinds).filter(|from| v.expires.is_none_or(|last| *from <= last))))
+            .map(|v| {
+                let from = self.version_from(v, pairs.get(&v.number));
+                (v.number, from.filter(|from| v.expires.is_none_or(|last| *from <= last)))
+            })
             .collect();
         let applicable = self
             .versions
@@ -847,12 +862,11 @@ impl AgreementState {
         };
 
         // Participations.
-        let pair_froms: Vec<(Option<Date>, BTreeMap<PartyId, Date>)> = match self.binding {
-            Binding::EachParty => {
-                self.versions.values().map(|v| (v.expires, self.pair_froms(v, kinds).bound_from)).collect()
-            }
-            Binding::AllParties | Binding::Decision => Vec::new(),
-        };
+        let pair_froms: Vec<(Option<Date>, &BTreeMap<PartyId, Date>)> = self
+            .versions
+            .values()
+            .filter_map(|v| pairs.get(&v.number).map(|pairs| (v.expires, &pairs.bound_from)))
+            .collect();
         let parties = self
             .required
             .iter()
