@@ -560,17 +560,18 @@ fn import(file: &Path, via: &Via) -> anyhow::Result<()> {
     let source = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let reader = BufReader::new(Counted { inner: source, read: std::sync::Arc::clone(&read) });
     let bar = progress_bar(size, "reading, checking and staging");
-    let report = crate::app::import_staged(&dir.ledger, projections, jsonl::lines(reader), &mut |step| {
-        if let Some(b) = &bar {
-            match step {
-                crate::app::ImportProgress::Staged { .. } => {
-                    b.set_position(read.load(std::sync::atomic::Ordering::Relaxed));
+    let (report, projections) =
+        crate::app::import_staged(&dir.ledger, projections, jsonl::lines(reader), &mut |step| {
+            if let Some(b) = &bar {
+                match step {
+                    crate::app::ImportProgress::Staged { .. } => {
+                        b.set_position(read.load(std::sync::atomic::Ordering::Relaxed));
+                    }
+                    crate::app::ImportProgress::Publishing => b.set_message("publishing (making it durable)"),
                 }
-                crate::app::ImportProgress::Publishing => b.set_message("publishing (making it durable)"),
             }
-        }
-    })
-    .with_context(|| format!("{} was not imported", file.display()))?;
+        })
+        .with_context(|| format!("{} was not imported", file.display()))?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -586,6 +587,17 @@ fn import(file: &Path, via: &Via) -> anyhow::Result<()> {
         report.already_stored,
         dir.ledger.head().position
     );
+    // The projections the lines were judged on are the ledger's as published: kept as the start-up
+    // snapshot (`app/snapshot.rs`), so that the first `serve` after a restore starts from them
+    // instead of folding every event (at a million events 0.5 s and ~380 MiB instead of 2–3 s and
+    // ~640 MiB). A failure costs only that: the import is complete.
+    if report.appended > 0 {
+        if let Err(e) = crate::app::save_snapshot(&via.data, &projections) {
+            eprintln!(
+                "samverkan: the start-up snapshot was not written ({e:#}); the next start folds the whole ledger"
+            );
+        }
+    }
     Ok(())
 }
 

@@ -206,3 +206,27 @@ fn a_snapshot_damaged_under_a_running_server_fails_it_and_never_changes_an_answe
     assert_eq!(after, first, "the same answers as before the damage: nothing was appended");
     drop(server);
 }
+
+/// A restore: `samverkan import` into a new data directory keeps the projections it judged the
+/// lines on as the snapshot, and the first start reads it instead of folding every event – with
+/// the answers of a full fold.
+#[test]
+fn an_import_leaves_the_snapshot_the_first_start_reads() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/history.jsonl");
+    let output = std::process::Command::new(crate::process::SAMVERKAN)
+        .args(["import", fixture, "--data", crate::process::path_arg(&data)])
+        .output()
+        .expect("import runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(data.join(SNAPSHOT).is_file(), "the import left the snapshot");
+    let token = create_token(&data, "SECRETARIAT", "aterstallning");
+    let (server, line, answers) = start(&data, &token);
+    assert!(
+        line.contains("started from the snapshot at position") && line.contains("folded 0 events after it"),
+        "{line}"
+    );
+    drop(server);
+    assert_eq!(answers, full_fold(&data, &token), "the answers of a full fold");
+}

@@ -33,7 +33,7 @@ pub enum ImportError {
 pub fn import_validated(ledger: &Ledger, lines: Vec<ImportLine>) -> Result<ImportReport, ImportError> {
     let mut projections = Projections::new();
     apply_new(&mut projections, ledger)?;
-    import_staged(ledger, projections, lines.into_iter().map(Ok), &mut |_| {})
+    import_staged(ledger, projections, lines.into_iter().map(Ok), &mut |_| {}).map(|(report, _)| report)
 }
 
 /// How far an import has come.
@@ -66,13 +66,14 @@ const STAGE_EVENTS: usize = 4096;
 ///
 /// Memory: a few steps of lines and `projections` (whose indexes grow by the imported events, their
 /// records spilled to disk past 32 MiB); the file is never held whole. `progress` hears of every
-/// step and of the publish.
+/// step and of the publish. Returns, with the report, the projections the lines were judged on:
+/// those of the ledger as published.
 pub(crate) fn import_staged<I>(
     ledger: &Ledger,
     projections: Projections,
     lines: I,
     progress: &mut dyn FnMut(Progress),
-) -> Result<ImportReport, ImportError>
+) -> Result<(ImportReport, Projections), ImportError>
 where
     I: Iterator<Item = Result<ImportLine, LedgerError>> + Send,
 {
@@ -86,7 +87,7 @@ fn import_in_steps<I>(
     lines: I,
     step_events: usize,
     progress: &mut dyn FnMut(Progress),
-) -> Result<ImportReport, ImportError>
+) -> Result<(ImportReport, Projections), ImportError>
 where
     I: Iterator<Item = Result<ImportLine, LedgerError>> + Send,
 {
@@ -146,7 +147,7 @@ where
     })?;
     progress(Progress::Publishing);
     staging.publish()?;
-    Ok(report)
+    Ok((report, projections))
 }
 
 /// Waits for a staged step and judges its new events, in order, against `projections`, applying
@@ -196,7 +197,7 @@ mod tests {
         let joined = text.join("\n");
         let lines = jsonl::lines(joined.as_bytes()).collect::<Vec<_>>();
         let outcome = import_in_steps(&ledger, Projections::new(), lines.into_iter(), step, &mut |_| {});
-        (ledger, outcome)
+        (ledger, outcome.map(|(report, _)| report))
     }
 
     #[test]
@@ -206,11 +207,13 @@ mod tests {
         let mut steps = Vec::new();
         let ledger = Ledger::open(dir.path(), ledger::LedgerConfig::default()).expect("a new ledger");
         let joined = text.join("\n");
-        let report = import_in_steps(&ledger, Projections::new(), jsonl::lines(joined.as_bytes()), 7, &mut |p| {
-            steps.push(p);
-        })
-        .expect("the fixture imports");
+        let (report, projections) =
+            import_in_steps(&ledger, Projections::new(), jsonl::lines(joined.as_bytes()), 7, &mut |p| {
+                steps.push(p);
+            })
+            .expect("the fixture imports");
         assert_eq!(report.appended, text.len());
+        assert_eq!(projections.head(), ledger.head().position, "the projections returned are the ledger's");
         assert_eq!(ledger.head().position.get(), text.len() as u64);
         assert_eq!(steps.len(), text.len().div_ceil(7) + 1, "every step and the publish are heard of");
         assert_eq!(steps.last(), Some(&Progress::Publishing));

@@ -48,7 +48,7 @@ impl App {
         };
         self.live().catch_up().map_err(unfolded)?;
         let base = self.live().read().map_err(unfolded)?.clone();
-        let ImportReport { appended, already_stored } =
+        let (ImportReport { appended, already_stored }, _) =
             import_staged(self.ledger(), base, lines.into_iter().map(Ok), &mut |_| {})?;
         if let Err(e) = self.live().catch_up() {
             // The events are durable; the follower catches up on the next head move.
