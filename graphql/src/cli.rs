@@ -513,12 +513,22 @@ fn ignore_closed_pipe(written: std::io::Result<()>) -> anyhow::Result<()> {
     }
 }
 
+/// A bar of events on a terminal (`None` elsewhere): counts and a whole-number rate.
 fn progress_bar(total: u64, what: &str) -> Option<ProgressBar> {
+    bar_of(total, what, "{msg} {bar:40} {human_pos}/{human_len} ({per_sec:0}, {eta})")
+}
+
+/// A bar of a file's bytes on a terminal (`None` elsewhere): sizes and rate in KiB, MiB, GiB.
+fn bytes_bar(total: u64, what: &str) -> Option<ProgressBar> {
+    bar_of(total, what, "{msg} {bar:40} {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta})")
+}
+
+fn bar_of(total: u64, what: &str, template: &str) -> Option<ProgressBar> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
     let bar = ProgressBar::new(total);
-    let style = ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} ({per_sec}, {eta})")
+    let style = ProgressStyle::with_template(template)
         .map(|s| s.progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
@@ -559,7 +569,7 @@ fn import(file: &Path, via: &Via) -> anyhow::Result<()> {
     let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let source = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let reader = BufReader::new(Counted { inner: source, read: std::sync::Arc::clone(&read) });
-    let bar = progress_bar(size, "reading, checking and staging");
+    let bar = bytes_bar(size, "reading, checking and staging");
     let (report, projections) =
         crate::app::import_staged(&dir.ledger, projections, jsonl::lines(reader), &mut |step| {
             if let Some(b) = &bar {
@@ -592,7 +602,18 @@ fn import(file: &Path, via: &Via) -> anyhow::Result<()> {
     // instead of folding every event (at a million events 0.5 s and ~380 MiB instead of 2–3 s and
     // ~640 MiB). A failure costs only that: the import is complete.
     if report.appended > 0 {
-        if let Err(e) = crate::app::save_snapshot(&via.data, &projections) {
+        // A phase of its own on a terminal (about 2 s at a million events), its length unknown.
+        let spinner = std::io::stderr().is_terminal().then(|| {
+            let spinner = ProgressBar::new_spinner();
+            spinner.set_message("writing the start-up snapshot for the next serve");
+            spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+            spinner
+        });
+        let saved = crate::app::save_snapshot(&via.data, &projections);
+        if let Some(spinner) = spinner {
+            spinner.finish_and_clear();
+        }
+        if let Err(e) = saved {
             eprintln!(
                 "samverkan: the start-up snapshot was not written ({e:#}); the next start folds the whole ledger"
             );
@@ -618,7 +639,7 @@ impl<R: std::io::Read> std::io::Read for Counted<R> {
 /// `import` through a server: the file is sent (a bar of the bytes sent, on a terminal), then the
 /// server validates and appends it all or nothing.
 fn import_through(server: &remote::Remote, file: &Path, size: u64) -> anyhow::Result<()> {
-    let bar = progress_bar(size, "sending");
+    let bar = bytes_bar(size, "sending");
     let sending = bar.clone();
     let imported = server.import(file, move |sent| {
         if let Some(b) = &sending {
