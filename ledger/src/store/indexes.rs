@@ -489,25 +489,32 @@ fn config() -> impl bincode::config::Config {
 }
 
 fn save(dir: &std::path::Path, indexes: &Indexes, head: &crate::sequence::Head) -> std::io::Result<()> {
-    super::durability::replace_file_with(dir, FILE, |out| write_kept(out, indexes, head))
-}
-
-/// Writes the kept file of the indexes up to `head` to `out`, as it goes: the streams' positions are
-/// walked one stream at a time and the checksum is taken of the bytes passing through, so saving
-/// a million events' indexes takes no memory beyond a stream's positions (building the file first
-/// took about 150 MB at a server's stop). Writes nothing when the indexes do not reach `head`
-/// (cannot happen for a healthy writer).
-fn write_kept(out: &mut dyn std::io::Write, indexes: &Indexes, head: &crate::sequence::Head) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let end = head.position.get();
-    let Some(ids) = usize::try_from(end).ok().and_then(|end| indexes.ids.get(..end)) else {
+    let Some(ids) = usize::try_from(head.position.get()).ok().and_then(|end| indexes.ids.get(..end)) else {
+        // Not the whole log (cannot happen for a healthy writer): nothing is kept, and the file
+        // there is left as it is.
         return Ok(());
     };
+    super::durability::replace_file_with(dir, FILE, |out| write_kept(out, indexes, ids, &head.hash))
+}
+
+/// Writes the kept file of the indexes of the events `ids` (the first of the log, up to the head
+/// whose hash is `hash`) to `out`, as it goes: the streams' positions are walked one stream at a
+/// time and the checksum is taken of the bytes passing through, so saving a million events'
+/// indexes takes no memory beyond a stream's positions (building the file first took about 150 MB
+/// at a server's stop).
+fn write_kept(
+    out: &mut dyn std::io::Write,
+    indexes: &Indexes,
+    ids: &[EventId],
+    hash: &crate::chain::Hash,
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let end = ids.len() as u64;
     let mut out = Checksummed { inner: out, crc: crc32fast::Hasher::new() };
     out.write_all(MAGIC)?;
     out.write_all(&FORMAT.to_le_bytes())?;
     out.write_all(&end.to_le_bytes())?;
-    out.write_all(head.hash.as_bytes())?;
+    out.write_all(hash.as_bytes())?;
     let streams = KeptStreams { indexes, end, count: indexes.streams_reaching(ids.len()) };
     bincode::serde::encode_into_std_write((&streams, ids), &mut out, config()).map_err(std::io::Error::other)?;
     let checksum = out.crc.finalize();

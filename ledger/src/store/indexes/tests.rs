@@ -119,7 +119,7 @@ fn head_at(end: u64) -> crate::sequence::Head {
 /// The kept file as [`super::write_kept`] writes it.
 fn written(indexes: &Indexes, end: u64) -> Vec<u8> {
     let mut bytes = Vec::new();
-    super::write_kept(&mut bytes, indexes, &head_at(end)).expect("written");
+    super::write_kept(&mut bytes, indexes, &indexes.ids[..end as usize], &head_at(end).hash).expect("written");
     bytes
 }
 
