@@ -21,6 +21,7 @@
 pub mod audit;
 mod chain;
 mod compact;
+mod crc;
 mod encoding;
 mod error;
 mod event;
@@ -36,6 +37,7 @@ mod verify;
 
 pub use chain::{Hash, InvalidHash};
 pub use compact::CompactEvent;
+pub use crc::Crc32Writer;
 pub use encoding::MAX_BODY_BYTES;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

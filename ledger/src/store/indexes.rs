@@ -510,33 +510,15 @@ fn write_kept(
 ) -> std::io::Result<()> {
     use std::io::Write as _;
     let end = ids.len() as u64;
-    let mut out = Checksummed { inner: out, crc: crc32fast::Hasher::new() };
+    let mut out = crate::Crc32Writer::new(out);
     out.write_all(MAGIC)?;
     out.write_all(&FORMAT.to_le_bytes())?;
     out.write_all(&end.to_le_bytes())?;
     out.write_all(hash.as_bytes())?;
     let streams = KeptStreams { indexes, end, count: indexes.streams_reaching(ids.len()) };
     bincode::serde::encode_into_std_write((&streams, ids), &mut out, config()).map_err(std::io::Error::other)?;
-    let checksum = out.crc.finalize();
-    out.inner.write_all(&checksum.to_le_bytes())
-}
-
-/// A writer that checksums what passes through it.
-struct Checksummed<'a> {
-    inner: &'a mut dyn std::io::Write,
-    crc: crc32fast::Hasher,
-}
-
-impl std::io::Write for Checksummed<'_> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let written = self.inner.write(bytes)?;
-        self.crc.update(&bytes[..written]);
-        Ok(written)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
+    let (out, checksum) = out.finish();
+    out.write_all(&checksum.to_le_bytes())
 }
 
 /// The kept file's streams, serialized as the sequence of (name, positions up to `end`) of the

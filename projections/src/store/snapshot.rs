@@ -96,28 +96,9 @@ impl Write for Counted {
     }
 }
 
-/// A writer that checksums what passes through it.
-struct Checksumming<'a, W> {
-    inner: &'a mut W,
-    crc: crc32fast::Hasher,
-}
-
-impl<W: Write> Checksumming<'_, W> {
-    fn put_bytes(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        self.write_all(bytes).map_err(SnapshotError::io)
-    }
-}
-
-impl<W: Write> Write for Checksumming<'_, W> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let written = self.inner.write(bytes)?;
-        self.crc.update(&bytes[..written]);
-        Ok(written)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
+/// Writes `bytes` to `out`, a failure as the snapshot's.
+fn put_bytes(out: &mut impl Write, bytes: &[u8]) -> Result<(), SnapshotError> {
+    out.write_all(bytes).map_err(SnapshotError::io)
 }
 
 /// The fields section, read value by value.
@@ -230,17 +211,17 @@ impl Projections {
     pub fn write_snapshot<W: Write>(&self, mut out: W) -> Result<(), SnapshotError> {
         let mut counted = Counted(0);
         self.write_fields(&mut counted)?;
-        let mut checked = Checksumming { inner: &mut out, crc: crc32fast::Hasher::new() };
-        checked.put_bytes(MAGIC)?;
-        checked.put_bytes(&SNAPSHOT_FORMAT.to_le_bytes())?;
-        checked.put_bytes(&counted.0.to_le_bytes())?;
+        let mut checked = ledger::Crc32Writer::new(&mut out);
+        put_bytes(&mut checked, MAGIC)?;
+        put_bytes(&mut checked, &SNAPSHOT_FORMAT.to_le_bytes())?;
+        put_bytes(&mut checked, &counted.0.to_le_bytes())?;
         self.write_fields(&mut checked)?;
-        checked.put_bytes(&self.log.total_bytes().to_le_bytes())?;
-        self.log.write_all(&mut |bytes: &[u8]| checked.put_bytes(bytes), |reason| {
+        put_bytes(&mut checked, &self.log.total_bytes().to_le_bytes())?;
+        self.log.write_all(&mut |bytes: &[u8]| put_bytes(&mut checked, bytes), |reason| {
             SnapshotError::Write(format!("a record could not be read: {reason}"))
         })?;
-        let checksum = checked.crc.finalize();
-        out.write_all(&checksum.to_le_bytes()).map_err(SnapshotError::io)?;
+        let (out, checksum) = checked.finish();
+        put_bytes(out, &checksum.to_le_bytes())?;
         out.flush().map_err(SnapshotError::io)
     }
 
