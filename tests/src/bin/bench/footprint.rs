@@ -60,10 +60,9 @@ pub(crate) fn run(data: &Dataset, report: &mut Report) -> anyhow::Result<()> {
     for (what, target) in
         [("no snapshot: fold the whole ledger", "≤ 2 s"), ("from the snapshot the first one left", "≤ 1 s")]
     {
-        let Served { serving, peak, verified, stop } = serve_once(data)?;
-        rows.push((what, target, serving, peak, verified, stop));
+        rows.push((what, target, serve_once(data)?));
     }
-    for (what, target, serving, ..) in &rows {
+    for (what, target, Served { serving, .. }) in &rows {
         let limit = if target.contains('1') { 1.0 } else { 2.0 };
         report.row(
             "6",
@@ -75,7 +74,7 @@ pub(crate) fn run(data: &Dataset, report: &mut Report) -> anyhow::Result<()> {
             Verdict::of(*serving <= limit),
         );
     }
-    for (what, _, _, peak, ..) in &rows {
+    for (what, _, Served { peak, .. }) in &rows {
         report.row(
             "6",
             format!("peak RSS of the serving process (VmHWM, after a county-wide query; {what})"),
@@ -86,7 +85,7 @@ pub(crate) fn run(data: &Dataset, report: &mut Report) -> anyhow::Result<()> {
             Verdict::of(*peak <= 400 * 1024 * 1024),
         );
     }
-    for (what, _, _, _, (peak, resident), _) in &rows {
+    for (what, _, Served { verified: (peak, resident), .. }) in &rows {
         report.row(
             "6",
             format!("peak RSS after the first background verification (VmHWM; VmRSS after it in the baseline column; {what})"),
@@ -97,7 +96,7 @@ pub(crate) fn run(data: &Dataset, report: &mut Report) -> anyhow::Result<()> {
             Verdict::of(*peak <= 400 * 1024 * 1024),
         );
     }
-    for (what, _, _, _, _, stop) in &rows {
+    for (what, _, Served { stop, .. }) in &rows {
         report.row(
             "6",
             format!("peak RSS of the whole run, read until the graceful stop (which writes the snapshot and the ledger's indexes) exits (VmHWM; {what})"),
@@ -129,7 +128,7 @@ fn serve_once(data: &Dataset) -> anyhow::Result<Served> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    let result = (|| -> anyhow::Result<(f64, u64, (u64, u64))> {
+    let result = (|| -> anyhow::Result<Served> {
         let mut http = loop {
             if let Ok(mut http) = Http::connect(addr) {
                 if matches!(http.request("GET", "/healthz", ""), Ok((200, _))) {
@@ -160,7 +159,7 @@ fn serve_once(data: &Dataset) -> anyhow::Result<Served> {
             anyhow::ensure!(start.elapsed() < BOUND, "the background verification did not finish within {BOUND:?}");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Ok((serving, peak, (status("VmHWM:")?, status("VmRSS:")?)))
+        Ok(Served { serving, peak, verified: (status("VmHWM:")?, status("VmRSS:")?), stop: None })
     })();
     // SIGTERM: the graceful stop, which keeps the snapshot for the next start.
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
@@ -178,7 +177,7 @@ fn serve_once(data: &Dataset) -> anyhow::Result<Served> {
         std::thread::sleep(Duration::from_millis(10));
     }
     let _ = child.wait();
-    result.map(|(serving, peak, verified)| Served { serving, peak, verified, stop: stop_peak })
+    result.map(|served| Served { stop: stop_peak, ..served })
 }
 
 /// What one serving child measured.
