@@ -41,7 +41,7 @@ pub fn leaf_bytes_of_line(line: &str) -> std::result::Result<Vec<u8>, String> {
     if !json.is_object() {
         return Err("not a JSON object".into());
     }
-    serde_json_canonicalizer::to_vec(&json).map_err(|e| e.to_string())
+    crate::jsonl::canonical_value(&json).map_err(|e| e.to_string())
 }
 
 /// `SHA-256(0x00 ‖ bytes)`, the RFC 6962 leaf hash.
