@@ -56,7 +56,7 @@ impl MemoryChain {
             admit(&mut overlay, &mut head, append, now, crate::sequence::Leaves::Skip)?
         };
         for sealed in admitted.sealed {
-            let event = sealed.event;
+            let event = std::sync::Arc::unwrap_or_clone(sealed.event);
             self.index.versions.insert(event.stream.clone(), event.stream_version);
             self.index.ids.insert(event.id, self.index.events.len());
             self.index.events.push(event);

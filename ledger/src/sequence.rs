@@ -2,7 +2,7 @@
 //! sealing into the chain. Pure logic over an `Index`, shared by the durable writer and the in-memory
 //! chain, so both produce byte-identical records.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::chain::Hash;
 use crate::encoding::{Unsealed, seal};
@@ -180,26 +180,41 @@ pub(crate) trait Index {
     fn find(&self, id: EventId) -> Result<Option<RecordedEvent>>;
 }
 
+/// The maps of an [`Overlay`]: foldhash, as the ledger's indexes (`store/indexes.rs`); SipHash
+/// was a tenth of the writer's time in an import (BENCHMARKS.md, session 18).
+type Map<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// An index over a base index plus events admitted but not yet written.
 #[derive(Debug)]
 pub(crate) struct Overlay<'a, I: Index> {
     base: &'a I,
-    versions: HashMap<StreamId, u64>,
-    events: HashMap<EventId, RecordedEvent>,
+    versions: Map<StreamId, u64>,
+    /// The events admitted, shared with their [`Sealed`] records.
+    events: Map<EventId, Arc<RecordedEvent>>,
 }
 
 impl<'a, I: Index> Overlay<'a, I> {
     pub(crate) fn new(base: &'a I) -> Self {
-        Self { base, versions: HashMap::new(), events: HashMap::new() }
+        Self::with_capacity(base, 0)
     }
 
-    fn record(&mut self, event: &RecordedEvent) {
+    /// An overlay with room for `events` admissions.
+    fn with_capacity(base: &'a I, events: usize) -> Self {
+        let hasher = foldhash::fast::RandomState::default();
+        Self {
+            base,
+            versions: Map::with_capacity_and_hasher(events, hasher.clone()),
+            events: Map::with_capacity_and_hasher(events, hasher),
+        }
+    }
+
+    fn record(&mut self, event: &Arc<RecordedEvent>) {
         self.versions.insert(event.stream.clone(), event.stream_version);
-        self.events.insert(event.id, event.clone());
+        self.events.insert(event.id, Arc::clone(event));
     }
 
     /// What this overlay admitted, without its base.
-    fn into_parts(self) -> (HashMap<StreamId, u64>, HashMap<EventId, RecordedEvent>) {
+    fn into_parts(self) -> (Map<StreamId, u64>, Map<EventId, Arc<RecordedEvent>>) {
         (self.versions, self.events)
     }
 }
@@ -214,7 +229,7 @@ impl<I: Index> Index for Overlay<'_, I> {
 
     fn find(&self, id: EventId) -> Result<Option<RecordedEvent>> {
         match self.events.get(&id) {
-            Some(e) => Ok(Some(e.clone())),
+            Some(e) => Ok(Some(RecordedEvent::clone(e))),
             None => self.base.find(id),
         }
     }
@@ -224,7 +239,8 @@ impl<I: Index> Index for Overlay<'_, I> {
 #[derive(Debug, Clone)]
 pub(crate) struct Sealed {
     pub(crate) record: Vec<u8>,
-    pub(crate) event: RecordedEvent,
+    /// The event, shared with the overlay that admitted it.
+    pub(crate) event: Arc<RecordedEvent>,
     /// Its Merkle leaf hash (`merkle`), when the admission was for writing ([`Leaves::Compute`]).
     pub(crate) leaf: Option<crate::merkle::TreeHash>,
 }
@@ -313,7 +329,7 @@ pub(crate) fn admit<I: Index>(
     now: Timestamp,
     leaves: Leaves,
 ) -> Result<Admitted> {
-    let mut local = Overlay::new(&*overlay);
+    let mut local = Overlay::with_capacity(&*overlay, append.entries.len());
     let mut local_head = *head;
     let mut results: Vec<Committed> = Vec::with_capacity(append.entries.len());
     let mut sealed = Vec::new();
@@ -420,9 +436,10 @@ fn admit_entry<I: Index>(
         if let Some(claims) = &entry.import {
             claims.check(&event)?;
         }
+        let event = Arc::new(event);
         local.record(&event);
         *local_head = Head { position, hash: event.hash, recorded_at };
-        results.push(Committed { event: event.clone(), already_stored: false });
+        results.push(Committed { event: RecordedEvent::clone(&event), already_stored: false });
         sealed.push(Sealed { record, event, leaf: None });
     }
     Ok(())
