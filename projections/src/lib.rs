@@ -50,4 +50,4 @@ pub use organisation::{CaseStatus, CaseStep, CaseView, DistrictView, GroupView, 
 pub use personal::find_personal_number;
 pub use store::{EventSummary, Health, Projections, SNAPSHOT_FORMAT, Speculation};
 pub use timeline::{Change, ChangeKind, Deadline, DeadlineKind};
-pub use validate::{Rejection, RejectionCode};
+pub use validate::{Rejection, RejectionCode, screen};

@@ -95,10 +95,27 @@ impl Projections {
     /// Existence and state are judged on everything known then, whatever its effective date; only
     /// "is the agreement in force" is judged on the event's own effective date.
     pub fn validate_as_known_at(&self, event: &NewEvent, as_known_at: Timestamp) -> Result<(), Rejection> {
-        personal_data(event)?;
+        screen(event)?;
+        self.validate_screened_as_known_at(event, as_known_at)
+    }
+
+    /// [`Projections::validate`] of an event that has passed [`screen`]: the checks against state
+    /// alone. An import screens each line on its reader thread, and judges here, in file order.
+    pub fn validate_screened(&self, event: &NewEvent) -> Result<(), Rejection> {
+        self.validate_screened_as_known_at(event, Timestamp::from_micros(i64::MAX))
+    }
+
+    fn validate_screened_as_known_at(&self, event: &NewEvent, as_known_at: Timestamp) -> Result<(), Rejection> {
         let v = Validator { p: self, h: Horizon::everything(as_known_at), known: as_known_at, event };
         v.check()
     }
+}
+
+/// The checks of [`Projections::validate`] that look at the event alone, whatever has been
+/// applied: no personal identity number anywhere in its text. [`Projections::validate`] runs them
+/// first; `validate` = `screen`, then [`Projections::validate_screened`].
+pub fn screen(event: &NewEvent) -> Result<(), Rejection> {
+    personal_data(event)
 }
 
 struct Validator<'a> {
