@@ -65,10 +65,15 @@ impl FromStr for Hash {
 /// id, stream, stream version, type, effective date, record time, recorder, source and payload (see
 /// `encoding`). Because the position and record time are inside `canonical`, moving or re-dating a
 /// record breaks the chain as surely as changing its data.
-pub(crate) fn chain_hash(prev_hash: &Hash, canonical: &[u8]) -> Hash {
+///
+/// `canonical` is given in consecutive pieces: the hash is of their concatenation (a stored
+/// record's canonical bytes are the record without its two hashes, hashed without a copy).
+pub(crate) fn chain_hash(prev_hash: &Hash, canonical: &[&[u8]]) -> Hash {
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.0);
-    hasher.update(canonical);
+    for part in canonical {
+        hasher.update(part);
+    }
     Hash(hasher.finalize().into())
 }
 
@@ -78,7 +83,7 @@ mod tests {
 
     #[test]
     fn hash_text_round_trips_and_rejects_junk() {
-        let h = chain_hash(&Hash::GENESIS, b"x");
+        let h = chain_hash(&Hash::GENESIS, &[b"x"]);
         assert_eq!(h.to_string().parse::<Hash>(), Ok(h));
         assert!("00".parse::<Hash>().is_err());
         assert!("G".repeat(64).parse::<Hash>().is_err());
@@ -88,7 +93,7 @@ mod tests {
     #[test]
     fn chain_hash_is_sha256_of_prev_then_canonical() {
         // SHA-256 of 32 zero bytes followed by "abc", computed independently (Python hashlib).
-        let h = chain_hash(&Hash::GENESIS, b"abc");
+        let h = chain_hash(&Hash::GENESIS, &[b"ab", b"c"]);
         assert_eq!(h.to_string(), "365aa7d8f7f9402c4b9434502b4cc89ddb09fe50d7cd95b493b834c62d5a5370");
     }
 }

@@ -60,7 +60,14 @@ struct Body<'a> {
     recorded_at: Timestamp,
     recorded_by: &'a str,
     source: Option<&'a Source>,
-    payload: Vec<u8>,
+    /// Written as bytes (a length, then the bytes): what serde's sequence of `u8` writes in
+    /// bincode too, without a call per byte (the golden records hold the two equal).
+    #[serde(serialize_with = "as_bytes")]
+    payload: &'a [u8],
+}
+
+fn as_bytes<S: serde::Serializer>(bytes: &&[u8], serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_bytes(bytes)
 }
 
 /// The record of an event: the envelope with `prev_hash` and `hash` (zeros for a hash still to be
@@ -74,7 +81,8 @@ fn record_of(
 ) -> Result<Vec<u8>> {
     let type_name = data.type_name();
     let cannot = |e: String| LedgerError::InvalidEvent(format!("cannot encode {type_name}: {e}"));
-    let payload = data.encode_payload(config()).map_err(|e| cannot(e.to_string()))?;
+    let mut payload = Vec::with_capacity(256);
+    data.encode_payload_into(&mut payload, config()).map_err(|e| cannot(e.to_string()))?;
     let body = Body {
         position: position.get(),
         id,
@@ -85,21 +93,21 @@ fn record_of(
         recorded_at,
         recorded_by,
         source,
-        payload,
+        payload: &payload,
     };
-    let body_bytes = bincode::serde::encode_to_vec(&body, config()).map_err(|e| cannot(e.to_string()))?;
-    if body_bytes.len() > MAX_BODY_BYTES {
-        return Err(LedgerError::InvalidEvent(format!(
-            "{type_name} is {} bytes encoded; the limit is {MAX_BODY_BYTES}",
-            body_bytes.len()
-        )));
-    }
-    let mut record = Vec::with_capacity(HEADER_LEN + body_bytes.len());
+    // The envelope, then the body encoded straight after it.
+    let mut record = Vec::with_capacity(HEADER_LEN + payload.len() + 192);
     record.push(FORMAT_VERSION);
     record.extend_from_slice(&schema_version(type_name).to_be_bytes());
     record.extend_from_slice(prev_hash.as_bytes());
     record.extend_from_slice(hash);
-    record.extend_from_slice(&body_bytes);
+    bincode::serde::encode_into_std_write(&body, &mut record, config()).map_err(|e| cannot(e.to_string()))?;
+    let body_len = record.len() - HEADER_LEN;
+    if body_len > MAX_BODY_BYTES {
+        return Err(LedgerError::InvalidEvent(format!(
+            "{type_name} is {body_len} bytes encoded; the limit is {MAX_BODY_BYTES}"
+        )));
+    }
     Ok(record)
 }
 
@@ -193,10 +201,8 @@ fn check_interchange(event: &Unsealed<'_>) -> Result<()> {
 fn hash_of_record_bytes(record: &[u8]) -> Hash {
     let mut prev = [0u8; 32];
     prev.copy_from_slice(&record[3..35]);
-    let mut canonical = Vec::with_capacity(record.len() - 64);
-    canonical.extend_from_slice(&record[..3]);
-    canonical.extend_from_slice(&record[HEADER_LEN..]);
-    chain_hash(&Hash::from_bytes(prev), &canonical)
+    // The canonical bytes are the record without its two hashes, hashed in two pieces.
+    chain_hash(&Hash::from_bytes(prev), &[&record[..3], &record[HEADER_LEN..]])
 }
 
 /// The chain fields of a stored record, read without decoding the body.

@@ -716,13 +716,15 @@ macro_rules! catalogue {
                 }
             }
 
-            /// Encodes the payload alone with the given bincode configuration.
-            pub(crate) fn encode_payload<C: bincode::config::Config>(
+            /// Encodes the payload alone with the given bincode configuration, after what `out`
+            /// holds.
+            pub(crate) fn encode_payload_into<C: bincode::config::Config>(
                 &self,
+                out: &mut Vec<u8>,
                 config: C,
-            ) -> Result<Vec<u8>, bincode::error::EncodeError> {
+            ) -> Result<usize, bincode::error::EncodeError> {
                 match self {
-                    $(EventData::$name(p) => bincode::serde::encode_to_vec(p, config),)+
+                    $(EventData::$name(p) => bincode::serde::encode_into_std_write(p, out, config),)+
                 }
             }
 
