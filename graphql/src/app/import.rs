@@ -184,12 +184,16 @@ fn judge(
     step: ledger::StagedStep,
     report: &mut ImportReport,
 ) -> Result<(), ImportError> {
-    let committed = match staging.receive(step)? {
+    // With the bytes the writer stored for each new event, applied as they are (encoding each
+    // event again was a tenth of this thread's time at 1M events).
+    let (outcome, records) = staging.receive_compact(step)?;
+    let committed = match outcome {
         AppendOutcome::Committed(c) => c,
         AppendOutcome::Conflict(c) => {
             return Err(LedgerError::Conflict { stream: c.stream, expected: c.expected, actual: c.actual }.into());
         }
     };
+    let mut records = records.into_iter();
     for (proposed, committed) in proposed.iter().zip(&committed) {
         if committed.already_stored {
             report.already_stored += 1;
@@ -201,7 +205,11 @@ fn judge(
         // A verdict reached while a record could not be read is no verdict (`Projections::health`).
         projections.health().map_err(|e| ImportError::Fold(FoldError::from(e)))?;
         verdict.map_err(|rejection| ImportError::Rejected { line, rejection })?;
-        projections.apply(&committed.event).map_err(|e| ImportError::Fold(FoldError::from(e)))?;
+        let applied = match records.next() {
+            Some(compact) => projections.apply_compact(&committed.event, compact),
+            None => projections.apply(&committed.event),
+        };
+        applied.map_err(|e| ImportError::Fold(FoldError::from(e)))?;
         report.appended += 1;
     }
     Ok(())

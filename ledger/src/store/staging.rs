@@ -22,6 +22,7 @@ use std::sync::{Arc, mpsc};
 
 use super::writer::{Kind, Reply, Request};
 use super::{Ledger, Trees};
+use crate::compact::CompactEvent;
 use crate::error::{LedgerError, Result};
 use crate::id::Position;
 use crate::sequence::{Append, AppendOutcome, Head};
@@ -63,19 +64,16 @@ impl Ledger {
 #[derive(Debug)]
 #[must_use = "a step's answer is what the import judges"]
 pub struct StagedStep {
-    reply: mpsc::Receiver<Result<AppendOutcome>>,
+    reply: mpsc::Receiver<Result<(AppendOutcome, Vec<Vec<u8>>)>>,
 }
 
 impl Staging {
-    fn send_kind(&self, append: Append, kind: Kind) -> Result<StagedStep> {
+    /// Asks the writer to publish or abandon, and waits for its answer.
+    fn ask(&self, append: Append, kind: Kind) -> Result<AppendOutcome> {
         let (reply, rx) = mpsc::sync_channel(1);
         let requests = self.ledger.shared.requests.as_ref().ok_or(LedgerError::Closed)?;
         requests.send(Request { append, reply: Reply::Blocking(reply), kind })?;
-        Ok(StagedStep { reply: rx })
-    }
-
-    fn ask(&self, append: Append, kind: Kind) -> Result<AppendOutcome> {
-        self.send_kind(append, kind)?.reply.recv().map_err(|_| LedgerError::Closed)?
+        rx.recv().map_err(|_| LedgerError::Closed)?
     }
 
     /// Stages `append` after everything staged so far: the events it would store, sealed (with
@@ -89,19 +87,36 @@ impl Staging {
     /// seals and writes it while the caller judges the step before (an import's pipeline). Its
     /// answer is [`Staging::receive`]'s; steps are answered in the order they were sent.
     pub fn send(&mut self, append: Append) -> Result<StagedStep> {
-        self.send_kind(append, Kind::Stage)
+        let (reply, rx) = mpsc::sync_channel(1);
+        let requests = self.ledger.shared.requests.as_ref().ok_or(LedgerError::Closed)?;
+        requests.send(Request { append, reply: Reply::Staged(reply), kind: Kind::Stage })?;
+        Ok(StagedStep { reply: rx })
     }
 
     /// Waits for the answer to a step sent with [`Staging::send`] (see [`Staging::append`]); steps
     /// are received in the order they were sent.
     pub fn receive(&mut self, step: StagedStep) -> Result<AppendOutcome> {
-        let outcome = step.reply.recv().map_err(|_| LedgerError::Closed)??;
+        self.receive_compact(step).map(|(outcome, _)| outcome)
+    }
+
+    /// [`Staging::receive`], with the compact form of each new event (those not already stored,
+    /// in order): the bytes the writer stored for it, for the caller to keep instead of encoding
+    /// the event again (`Projections::apply_compact`).
+    pub fn receive_compact(&mut self, step: StagedStep) -> Result<(AppendOutcome, Vec<CompactEvent>)> {
+        let (outcome, records) = step.reply.recv().map_err(|_| LedgerError::Closed)??;
+        let mut compact = Vec::with_capacity(records.len());
+        if let AppendOutcome::Committed(committed) = &outcome {
+            let new = committed.iter().filter(|c| !c.already_stored);
+            for (committed, record) in new.zip(records) {
+                compact.push(CompactEvent::from_bytes(committed.event.position(), record.into())?);
+            }
+        }
         if let AppendOutcome::Committed(committed) = &outcome {
             if let Some(last) = committed.iter().filter(|c| !c.already_stored).map(|c| &c.event).next_back() {
                 self.last = Head { position: last.position(), hash: last.hash(), recorded_at: last.recorded_at() };
             }
         }
-        Ok(outcome)
+        Ok((outcome, compact))
     }
 
     /// Publishes everything staged in one atomic step and waits until it is durable; returns the

@@ -121,17 +121,28 @@ pub(crate) enum Kind {
 pub(crate) enum Reply {
     Blocking(mpsc::SyncSender<Result<AppendOutcome>>),
     Async(oneshot::Sender<Result<AppendOutcome>>),
+    /// A staged step's caller ([`Kind::Stage`]), who also takes the step's records: the bytes
+    /// stored for each new event, in order (an import applies them without encoding each again).
+    Staged(mpsc::SyncSender<Result<(AppendOutcome, Vec<Vec<u8>>)>>),
 }
 
 impl Reply {
     /// Sends the answer. A caller that stopped waiting has lost nothing: its events are stored.
     fn send(self, outcome: Result<AppendOutcome>) {
+        self.send_with_records(outcome, Vec::new());
+    }
+
+    /// [`Reply::send`], with the records of the new events for a staged step's caller.
+    fn send_with_records(self, outcome: Result<AppendOutcome>, records: Vec<Vec<u8>>) {
         match self {
             Reply::Blocking(tx) => {
                 let _ = tx.send(outcome);
             }
             Reply::Async(tx) => {
                 let _ = tx.send(outcome);
+            }
+            Reply::Staged(tx) => {
+                let _ = tx.send(outcome.map(|outcome| (outcome, records)));
             }
         }
     }
@@ -890,7 +901,8 @@ impl Writer {
             self.head = head;
         }
         self.staging = Some((before, staged + records.len()));
-        request.reply.send(Ok(admitted.outcome));
+        let records = records.into_iter().map(|sealed| sealed.record).collect();
+        request.reply.send_with_records(Ok(admitted.outcome), records);
     }
 
     /// Publishes or abandons a staged import. A publish moves the head over everything staged in

@@ -163,3 +163,28 @@ fn an_import_staged_when_the_process_died_is_reclaimed_at_open() {
     ledger.append(parties(3..6)).expect("appends continue");
     assert_eq!(ledger.head().position.get(), 6);
 }
+
+/// The compact events a staged step is answered with are the bytes the ledger then holds for those
+/// events, one per new event (none for one already stored), so an import can keep them as they are.
+#[test]
+fn a_step_is_answered_with_the_stored_bytes_of_its_new_events() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ledger = open(dir.path());
+    ledger.append(parties(0..3)).expect("appended");
+    let mut staging = ledger.stage().expect("staging");
+    let mut answered = Vec::new();
+    for step in [parties(3..50), parties(49..60)] {
+        let sent = staging.send(step).expect("sent");
+        let (outcome, compact) = staging.receive_compact(sent).expect("staged");
+        assert_eq!(compact.len(), staged_events(outcome));
+        answered.extend(compact);
+    }
+    assert_eq!(answered.len(), 57, "position 4 to 60, the repeated id once");
+    staging.publish().expect("published");
+    let stored: Vec<_> = ledger.read_compact_from(Position::new(4)).map(|read| read.expect("reads").1).collect();
+    assert_eq!(stored.len(), answered.len());
+    for (stored, answered) in stored.iter().zip(&answered) {
+        assert_eq!(stored.position(), answered.position());
+        assert_eq!(stored.as_bytes(), answered.as_bytes());
+    }
+}
