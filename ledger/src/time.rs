@@ -94,7 +94,15 @@ impl Date {
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%d"))
+        // `%Y-%m-%d` written directly: chrono's `format` parses its pattern at every call, which
+        // showed in an import's profile (every event's date is written for its Merkle leaf and its
+        // interchange check). A year outside 0000–9999 (never one a `Date` holds) goes to chrono.
+        let year = self.0.year();
+        if (0..=9999).contains(&year) {
+            write!(f, "{year:04}-{:02}-{:02}", self.0.month(), self.0.day())
+        } else {
+            write!(f, "{}", self.0.format("%Y-%m-%d"))
+        }
     }
 }
 
@@ -219,6 +227,18 @@ mod tests {
 
     fn d(s: &str) -> Date {
         s.parse().expect("valid date")
+    }
+
+    #[test]
+    fn a_date_is_written_as_chrono_writes_it() {
+        let mut day = NaiveDate::from_ymd_opt(0, 1, 1).expect("year 0");
+        let last = NaiveDate::from_ymd_opt(9999, 12, 31).expect("year 9999");
+        while day <= last {
+            assert_eq!(Date(day).to_string(), day.format("%Y-%m-%d").to_string());
+            day = day.checked_add_days(chrono::Days::new(13)).expect("in range");
+        }
+        assert_eq!(Date(last).to_string(), "9999-12-31");
+        assert_eq!(Date(NaiveDate::from_ymd_opt(7, 3, 9).expect("year 7")).to_string(), "0007-03-09");
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub(crate) enum Progress {
 /// Events staged per step of an import (one commit group each, never visible before the publish).
 const STAGE_EVENTS: usize = 4096;
 
+/// How many steps an import has sent to the writer at most while it judges the oldest.
+const IN_FLIGHT: usize = 2;
+
 /// Imports JSON Lines as they are read, all or nothing, in bounded steps: each step of
 /// [`STAGE_EVENTS`] lines is admitted, sealed and written by the ledger after its head without
 /// being visible ([`ledger::Staging`]), then each new event is judged by the projections' rules
@@ -125,34 +128,35 @@ where
             })
             .map_err(LedgerError::Io)?;
         let mut read = 0;
-        // The step the writer is sealing while this thread judges the one before.
-        let mut in_flight: Option<(Vec<Proposed>, ledger::StagedStep)> = None;
-        loop {
-            let next = match parsed.recv() {
-                Ok(Ok(step)) => Some(step),
-                Ok(Err(unreadable)) => {
-                    // The lines before it are judged first: the first bad line is the one named.
-                    if let Some((proposed, step)) = in_flight.take() {
-                        judge(&mut staging, &mut projections, &proposed, step, &mut report)?;
+        // The steps sent to the writer and not judged yet: it seals and writes the newest while
+        // this thread judges the oldest. Up to [`IN_FLIGHT`], so that neither waits for the other
+        // at every step's uneven end.
+        let mut in_flight: std::collections::VecDeque<(Vec<Proposed>, ledger::StagedStep)> =
+            std::collections::VecDeque::with_capacity(IN_FLIGHT);
+        let mut reading = true;
+        while reading || !in_flight.is_empty() {
+            if reading && in_flight.len() < IN_FLIGHT {
+                match parsed.recv() {
+                    Ok(Ok(Step { lines, proposed })) => {
+                        read += lines.len();
+                        in_flight.push_back((proposed, staging.send(jsonl::append_of(lines))?));
+                        continue;
                     }
-                    return Err(unreadable.into());
+                    Ok(Err(unreadable)) => {
+                        // The lines before it are judged first: the first bad line is the one named.
+                        while let Some((proposed, step)) = in_flight.pop_front() {
+                            judge(&mut staging, &mut projections, &proposed, step, &mut report)?;
+                        }
+                        return Err(unreadable.into());
+                    }
+                    Err(_) => reading = false,
                 }
-                Err(_) => None,
-            };
-            let sent = match next {
-                Some(Step { lines, proposed }) => {
-                    read += lines.len();
-                    Some((proposed, staging.send(jsonl::append_of(lines))?))
-                }
-                None => None,
-            };
-            if let Some((proposed, step)) = std::mem::replace(&mut in_flight, sent) {
+            }
+            if let Some((proposed, step)) = in_flight.pop_front() {
                 judge(&mut staging, &mut projections, &proposed, step, &mut report)?;
                 // The judged events' records out of memory once they are many (`live::spill`).
                 super::live::spill(&mut projections, ledger);
                 progress(Progress::Staged { lines: read });
-            } else if in_flight.is_none() {
-                break;
             }
         }
         Ok::<(), ImportError>(())
