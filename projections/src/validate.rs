@@ -99,14 +99,24 @@ impl Projections {
         self.validate_screened_as_known_at(event, as_known_at)
     }
 
-    /// [`Projections::validate`] of an event that has passed [`screen`]: the checks against state
-    /// alone. An import screens each line on its reader thread, and judges here, in file order.
-    pub fn validate_screened(&self, event: &NewEvent) -> Result<(), Rejection> {
-        self.validate_screened_as_known_at(event, Timestamp::from_micros(i64::MAX))
+    /// [`Projections::validate`] of a proposed event that has passed [`screen`], given as the
+    /// event the ledger sealed for it (its data and effective date are the proposal's): the checks
+    /// against state alone. An import screens each line on its reader thread, and judges here, in
+    /// file order, the events its steps were staged as.
+    pub fn validate_screened(&self, event: &ledger::RecordedEvent) -> Result<(), Rejection> {
+        let known = Timestamp::from_micros(i64::MAX);
+        Validator { p: self, h: Horizon::everything(known), known, data: event.data(), effective: event.effective() }
+            .check()
     }
 
     fn validate_screened_as_known_at(&self, event: &NewEvent, as_known_at: Timestamp) -> Result<(), Rejection> {
-        let v = Validator { p: self, h: Horizon::everything(as_known_at), known: as_known_at, event };
+        let v = Validator {
+            p: self,
+            h: Horizon::everything(as_known_at),
+            known: as_known_at,
+            data: &event.data,
+            effective: event.effective,
+        };
         v.check()
     }
 }
@@ -122,7 +132,9 @@ struct Validator<'a> {
     p: &'a Projections,
     h: Horizon,
     known: Timestamp,
-    event: &'a NewEvent,
+    /// The proposed event's data and effective date: all the rules against state look at.
+    data: &'a EventData,
+    effective: ledger::Date,
 }
 
 impl Validator<'_> {
@@ -143,7 +155,7 @@ impl Validator<'_> {
         let Some((_, decided_on)) = self.p.decision_record(id, self.known) else {
             return Err(Rejection::not_found("decision", id));
         };
-        let on = self.event.effective;
+        let on = self.effective;
         if on < decided_on {
             return Err(Rejection::rule(format!(
                 "this event is dated {on}, before decision '{id}' of {decided_on}; a decision cannot take effect before it was made"
@@ -203,7 +215,7 @@ impl Validator<'_> {
     }
 
     fn group(&self, id: &GroupId) -> Result<GroupView, Rejection> {
-        self.p.group_now(id, self.h, self.event.effective).ok_or_else(|| Rejection::not_found("group", id))
+        self.p.group_now(id, self.h, self.effective).ok_or_else(|| Rejection::not_found("group", id))
     }
 
     fn group_open(&self, id: &GroupId) -> Result<GroupView, Rejection> {
@@ -320,8 +332,8 @@ impl Validator<'_> {
 
     fn check(&self) -> Check {
         use EventData as E;
-        let on = self.event.effective;
-        match &self.event.data {
+        let on = self.effective;
+        match self.data {
             E::PartyRegistered(e) => {
                 Self::not_blank("name", &e.name)?;
                 self.party_is_free(&e.party)

@@ -113,11 +113,7 @@ where
                     let step = step.map(|lines| {
                         let proposed = lines
                             .iter()
-                            .map(|l| Proposed {
-                                line: l.line(),
-                                screened: projections::screen(&l.event),
-                                event: l.event.clone(),
-                            })
+                            .map(|l| Proposed { line: l.line(), screened: projections::screen(&l.event) })
                             .collect();
                         Step { lines, proposed }
                     });
@@ -172,10 +168,10 @@ struct Step {
     proposed: Vec<Proposed>,
 }
 
-/// A line's event as proposed, and its screening's verdict (`projections::screen`).
+/// A line's number and its event's screening (`projections::screen`); the event itself is judged
+/// as the ledger staged it.
 struct Proposed {
     line: usize,
-    event: ledger::NewEvent,
     screened: Result<(), projections::Rejection>,
 }
 
@@ -205,7 +201,7 @@ fn judge(
         }
         let line = proposed.line;
         proposed.screened.clone().map_err(|rejection| ImportError::Rejected { line, rejection })?;
-        let verdict = projections.validate_screened(&proposed.event);
+        let verdict = projections.validate_screened(&committed.event);
         // A verdict reached while a record could not be read is no verdict (`Projections::health`).
         projections.health().map_err(|e| ImportError::Fold(FoldError::from(e)))?;
         verdict.map_err(|rejection| ImportError::Rejected { line, rejection })?;
