@@ -111,7 +111,7 @@ pub(crate) fn canonical_json(event: &RecordedEvent) -> Result<Vec<u8>> {
 /// the ones JCS prescribes (`\"`, `\\`, `\b \f \n \r \t`, other controls as lowercase `\u00xx`,
 /// nothing else), integers in that range print as ECMAScript prints them, and there is no
 /// whitespace. serde_json's `Map` is ordered by UTF-8 bytes (code points), which equals UTF-16
-/// order unless a key holds a character from U+E000 on: [`writes_canonically`] checks the order it
+/// order unless a key holds a character from U+E000 on: `writes_canonically` checks the order it
 /// actually meets (so a build that gave `Map` insertion order would be slow, never wrong), and any
 /// value it does not accept – a float, a large integer, such a key – goes to the crate. Every
 /// event's value is accepted. A property test holds the two paths equal on random values.
