@@ -16,6 +16,8 @@ use crate::sequence::{Append, AppendOutcome, ImportClaims};
 use crate::store::Ledger;
 use crate::time::{Date, Timestamp};
 
+mod direct;
+
 /// Who recorded an imported event when its line does not say.
 pub const DEFAULT_IMPORT_RECORDER: &str = "import";
 
@@ -94,9 +96,25 @@ impl Serialize for PayloadJson<'_> {
 }
 
 /// The event's RFC 8785 canonical JSON: the canonical form of [`to_json`]'s value (the Merkle
-/// leaf; `merkle::leaf_bytes`), the payload serialized straight into the line's value.
+/// leaf; `merkle::leaf_bytes`), written straight from the event where `direct` can (every event
+/// the catalogue defines), else through its `Value` as [`canonical_value`] writes it.
 pub(crate) fn canonical_json(event: &RecordedEvent) -> Result<Vec<u8>> {
-    serde_json::to_value(out_line_with(event, PayloadJson(&event.data)))
+    let line = out_line_with(event, PayloadJson(&event.data));
+    if let Some(bytes) = direct::to_vec(&line) {
+        return Ok(bytes);
+    }
+    canonical_json_of_value(&line)
+}
+
+/// [`canonical_json`] written directly, `None` where it takes the `Value` way (for tests).
+#[cfg(test)]
+pub(crate) fn canonical_json_directly(event: &RecordedEvent) -> Option<Vec<u8>> {
+    direct::to_vec(&out_line_with(event, PayloadJson(&event.data)))
+}
+
+/// [`canonical_json`] through the event's `serde_json::Value`.
+fn canonical_json_of_value<T: Serialize>(line: &T) -> Result<Vec<u8>> {
+    serde_json::to_value(line)
         .and_then(|value| canonical_value(&value))
         .map_err(|e| LedgerError::InvalidEvent(e.to_string()))
 }
@@ -330,7 +348,7 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::Value;
 
-    use super::{canonical_value, writes_canonically};
+    use super::{canonical_value, direct, writes_canonically};
 
     /// Strings that reach every branch of the escaping and of the key order: controls, quotes,
     /// backslashes, the solidus, non-ASCII below and from U+E000, and characters beyond the BMP.
@@ -382,6 +400,80 @@ mod tests {
             let written = canonical_value(&value).expect("writes");
             prop_assert_eq!(String::from_utf8_lossy(&written), String::from_utf8_lossy(&expected));
         }
+
+        /// The direct writer gives the crate's bytes wherever it answers, and it answers for every
+        /// value whose numbers are all exact integers, whatever its keys.
+        #[test]
+        fn the_direct_writer_is_the_crates_canonical_form(value in value()) {
+            let expected = serde_json_canonicalizer::to_vec(&value).expect("the crate writes any value");
+            let direct = direct::to_vec(&value);
+            prop_assert_eq!(direct.is_some(), exact_integers_only(&value), "answered for {}", value);
+            if let Some(written) = direct {
+                prop_assert_eq!(String::from_utf8_lossy(&written), String::from_utf8_lossy(&expected));
+            }
+        }
+    }
+
+    /// Whether every number in `value` is an integer of magnitude at most 2^53.
+    fn exact_integers_only(value: &Value) -> bool {
+        match value {
+            Value::Number(n) => {
+                n.as_u64().is_some_and(|n| n <= 1 << 53) || n.as_i64().is_some_and(|n| n.unsigned_abs() <= 1 << 53)
+            }
+            Value::Array(items) => items.iter().all(exact_integers_only),
+            Value::Object(map) => map.values().all(exact_integers_only),
+            Value::Null | Value::Bool(_) | Value::String(_) => true,
+        }
+    }
+
+    /// What `to_value` does with serde's other shapes – enums, tuples, bytes, maps keyed by
+    /// integers, repeated keys – the direct writer does too, or it refuses.
+    #[test]
+    fn the_direct_writer_follows_to_value_or_refuses() {
+        use std::collections::BTreeMap;
+
+        #[derive(serde::Serialize)]
+        enum Shape {
+            Unit,
+            New(u8),
+            Tuple(u8, &'static str),
+            Struct { z: u8, a: Option<u8> },
+        }
+        #[derive(serde::Serialize)]
+        struct Many<'a> {
+            shapes: Vec<Shape>,
+            #[serde(with = "serde_bytes_as_seq")]
+            bytes: &'a [u8],
+            by_number: BTreeMap<u32, char>,
+            pair: (i8, ()),
+        }
+        mod serde_bytes_as_seq {
+            pub(super) fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(bytes)
+            }
+        }
+        let many = Many {
+            shapes: vec![Shape::Unit, Shape::New(1), Shape::Tuple(2, "é"), Shape::Struct { z: 3, a: None }],
+            bytes: &[0, 255],
+            by_number: [(10, 'a'), (9, 'b')].into_iter().collect(),
+            pair: (-1, ()),
+        };
+        let by_value = canonical_value(&serde_json::to_value(&many).expect("value")).expect("writes");
+        assert_eq!(
+            String::from_utf8_lossy(&direct::to_vec(&many).expect("answers")),
+            String::from_utf8_lossy(&by_value)
+        );
+
+        #[derive(serde::Serialize)]
+        struct Twice {
+            a: u8,
+            #[serde(rename = "a")]
+            again: u8,
+        }
+        assert!(direct::to_vec(&Twice { a: 1, again: 2 }).is_none(), "to_value keeps the last of two keys");
+        assert!(direct::to_vec(&BTreeMap::from([((1, 2), 3)])).is_none(), "a tuple is no key");
+        assert!(direct::to_vec(&0.5).is_none());
+        assert!(direct::to_vec(&u128::MAX).is_none());
     }
 
     /// The fast path is taken where it should be (else the equality above would prove little) and

@@ -174,6 +174,8 @@ fn the_merkle_leaf_written_straight_from_the_event_is_the_canonical_form_of_its_
         let json = crate::jsonl::to_json(&sealed).expect("json");
         // The leaf takes serde_json's fast way for every event type (`jsonl::canonical_value`).
         assert!(crate::jsonl::writes_canonically(&json), "{}", line.type_name);
+        // ... and is written straight from the event, without its `Value` (`jsonl::direct`).
+        assert!(crate::jsonl::canonical_json_directly(&sealed).is_some(), "{}", line.type_name);
         let by_value = serde_json_canonicalizer::to_vec(&json).expect("canonical");
         assert_eq!(
             String::from_utf8_lossy(&crate::merkle::leaf_bytes(&sealed).expect("leaf")),
