@@ -176,6 +176,21 @@ impl Projections {
         Ok(())
     }
 
+    /// [`Projections::apply_compact`] of an event the caller shares: the next question about its
+    /// stream finds it decoded (`store/decoded.rs`) instead of decoding its record again.
+    ///
+    /// Invariant (the caller's): as for [`Projections::apply_compact`].
+    pub fn apply_compact_shared(&mut self, event: Arc<RecordedEvent>, compact: CompactEvent) -> Result<()> {
+        if self.admit(&event)? {
+            self.index(&event, compact);
+            if let Some(list) = self.streams.get(event.stream().as_str()) {
+                let len = self.lists.get(list as usize).map_or(0, Vec::len);
+                self.decoded.extend(list, len.saturating_sub(1), event);
+            }
+        }
+        Ok(())
+    }
+
     /// When the events applied since the last spill hold 32 MiB of records or more in memory,
     /// writes them to a spill file in `dir` (created unlinked: nothing is left behind) and reads
     /// them from there from now on (`store/records.rs`), so that the memory of a server or an

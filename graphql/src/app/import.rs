@@ -194,20 +194,23 @@ fn judge(
         }
     };
     let mut records = records.into_iter();
-    for (proposed, committed) in proposed.iter().zip(&committed) {
+    for (proposed, committed) in proposed.iter().zip(committed) {
         if committed.already_stored {
             report.already_stored += 1;
             continue;
         }
         let line = proposed.line;
         proposed.screened.clone().map_err(|rejection| ImportError::Rejected { line, rejection })?;
-        let verdict = projections.validate_screened(&committed.event);
+        let event = std::sync::Arc::new(committed.event);
+        let verdict = projections.validate_screened(&event);
         // A verdict reached while a record could not be read is no verdict (`Projections::health`).
         projections.health().map_err(|e| ImportError::Fold(FoldError::from(e)))?;
         verdict.map_err(|rejection| ImportError::Rejected { line, rejection })?;
+        // Shared with the projections' decoded streams: the next event of its stream is judged
+        // without decoding this one again (a twentieth of an import's CPU, session 19).
         let applied = match records.next() {
-            Some(compact) => projections.apply_compact(&committed.event, compact),
-            None => projections.apply(&committed.event),
+            Some(compact) => projections.apply_compact_shared(event, compact),
+            None => projections.apply(&event),
         };
         applied.map_err(|e| ImportError::Fold(FoldError::from(e)))?;
         report.appended += 1;

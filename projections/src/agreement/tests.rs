@@ -372,6 +372,32 @@ fn applying_compact_events_equals_applying_events() {
     }
 }
 
+#[test]
+fn applying_shared_events_between_questions_equals_applying_events() {
+    // `apply_compact_shared` adds the event to its stream's decoded events, which the questions
+    // asked between the applies keep; every later answer must be the one of the events applied.
+    let mut given = in_force_main_agreement()
+        .event("2022-10-01", drafted("vard", AgreementKind::SubjectArea, Binding::EachParty, parties(2)))
+        .event("2022-10-02", proposed("vard", 1, Some("2023-01-01"), None));
+    let wrong = given.record("2023-01-16", notice("hok", "region"));
+    given.record("2023-01-16", EventRetracted { event: wrong.id(), reason: "fel part".into() });
+    given.record("2023-02-01", adopted("vard", 1, "region"));
+    let borrowed = given.projections();
+    let mut shared = crate::Projections::new();
+    let questions = |p: &crate::Projections, known| {
+        ["2022-09-05", "2023-02-01", "2025-02-01"].map(|date| p.agreements(d(date), known))
+    };
+    for event in given.chain.events() {
+        let compact = ledger::CompactEvent::of(event).expect("encodes");
+        shared.apply_compact_shared(std::sync::Arc::new(event.clone()), compact).expect("apply");
+        // Asked at every step, so that each stream is kept decoded and then extended.
+        let _ = questions(&shared, event.recorded_at());
+    }
+    for known in [Timestamp::EPOCH, wrong.recorded_at(), given.now()] {
+        assert_eq!(questions(&shared, known), questions(&borrowed, known), "as known at {known}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // DOMAIN.md, "Time: no answer is ever rewritten by a later decision": each rule, on the day before,
 // of and after its boundary, and that the later answer still says what the earlier one did.

@@ -89,6 +89,22 @@ impl Decoded {
         events
     }
 
+    /// Adds `event`, the newest of the stream numbered `list`, to the stream's kept events if they
+    /// are the `len_before` that came before it: the event just applied is not decoded again by
+    /// the next question about its stream (an import asks one for every event it judges).
+    pub(super) fn extend(&self, list: u32, len_before: usize, event: Arc<RecordedEvent>) {
+        let mut inner = self.lock();
+        let Some(kept) = inner.streams.get_mut(&list) else { return };
+        if kept.len() != len_before {
+            return;
+        }
+        let mut all = Vec::with_capacity(len_before + 1);
+        all.extend(kept.iter().cloned());
+        all.push(event);
+        *kept = all.into();
+        inner.events += 1;
+    }
+
     /// Forgets the stream numbered `list`.
     pub(super) fn forget(&self, list: u32) {
         let mut inner = self.lock();
@@ -103,5 +119,39 @@ impl Decoded {
         let gone: usize = inner.streams.iter().filter(|(list, _)| **list >= first).map(|(_, e)| e.len()).sum();
         inner.streams.retain(|list, _| *list < first);
         inner.events -= gone;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+
+    use std::sync::Arc;
+
+    use super::Decoded;
+    use ledger::{AgreementKind, Binding};
+
+    use crate::testkit::{Given, drafted, parties, proposed};
+
+    #[test]
+    fn a_kept_stream_is_extended_by_its_next_event_and_by_nothing_else() {
+        let given = Given::new()
+            .parties(2)
+            .event("2022-01-01", drafted("hok", AgreementKind::Main, Binding::AllParties, parties(2)))
+            .event("2022-01-02", proposed("hok", 1, None, None));
+        let events: Vec<_> = given.chain.events().iter().map(|e| Arc::new(e.clone())).collect();
+        let (first, rest) = events.split_at(2);
+        let decoded = Decoded::default();
+        let kept = decoded.get(7, 2, |from| first[from..].to_vec());
+        assert_eq!(kept.len(), 2);
+        // The third event, added as the stream's newest: found without decoding.
+        decoded.extend(7, 2, Arc::clone(&rest[0]));
+        let grown = decoded.get(7, 3, |_| panic!("the extended stream is kept whole"));
+        assert!(grown.iter().zip(&events).all(|(a, b)| Arc::ptr_eq(a, b)), "the events in stream order");
+        // An event that does not follow what is kept (another length, another stream) is not added.
+        decoded.extend(7, 2, Arc::clone(&rest[1]));
+        decoded.extend(8, 0, Arc::clone(&rest[1]));
+        assert!(Arc::ptr_eq(&decoded.get(7, 3, |_| panic!("unchanged"))[2], &rest[0]));
+        assert_eq!(decoded.get(8, 1, |from| events[3 + from..4].to_vec()).len(), 1, "nothing kept for stream 8");
     }
 }
