@@ -609,7 +609,12 @@ fn import(file: &Path, via: &Via) -> anyhow::Result<()> {
             spinner.enable_steady_tick(std::time::Duration::from_millis(100));
             spinner
         });
-        let saved = crate::app::save_snapshot(&via.data, &projections);
+        // The ledger keeps its indexes for the next open meanwhile, on the other core (its close
+        // would write them after the snapshot; it sees they are kept and does not again).
+        let saved = std::thread::scope(|scope| {
+            scope.spawn(|| dir.ledger.keep_indexes());
+            crate::app::save_snapshot(&via.data, &projections)
+        });
         if let Some(spinner) = spinner {
             spinner.finish_and_clear();
         }

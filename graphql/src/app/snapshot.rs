@@ -95,7 +95,9 @@ fn write(root: &Path, temporary: &Path, projections: &Projections) -> anyhow::Re
     use anyhow::Context;
     let path = root.join(FILE);
     let file = File::create(temporary).with_context(|| format!("cannot create {}", temporary.display()))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
+    // Smaller than the runs of records `write_snapshot` hands over (about a MiB), which then go
+    // straight to the file instead of through the buffer.
+    let mut out = BufWriter::with_capacity(1 << 18, file);
     projections.write_snapshot(&mut out).with_context(|| format!("cannot write {}", temporary.display()))?;
     let file = out
         .into_inner()

@@ -343,6 +343,9 @@ pub(crate) struct Indexing {
     /// Set once the rebuild is in `indexes`: the fast path of every later access.
     ready: AtomicBool,
     build: Mutex<Build>,
+    /// The head whose indexes this process last kept in the file: the close does not write the
+    /// same file again after an import kept it (`Ledger::keep_indexes`) beside its snapshot.
+    kept: Mutex<Option<crate::sequence::Head>>,
 }
 
 /// What the rebuild's thread gives: the indexes, and up to which position they were read from the
@@ -385,11 +388,21 @@ impl Indexing {
                 return Ok(Self::built(Indexes::rebuild(chunks)?));
             }
         };
-        Ok(Self { indexes: RwLock::new(Indexes::empty()), ready: AtomicBool::new(false), build: Mutex::new(build) })
+        Ok(Self {
+            indexes: RwLock::new(Indexes::empty()),
+            ready: AtomicBool::new(false),
+            build: Mutex::new(build),
+            kept: Mutex::new(None),
+        })
     }
 
     fn built(indexes: Indexes) -> Self {
-        Self { indexes: RwLock::new(indexes), ready: AtomicBool::new(true), build: Mutex::new(Build::Ready(None)) }
+        Self {
+            indexes: RwLock::new(indexes),
+            ready: AtomicBool::new(true),
+            build: Mutex::new(Build::Ready(None)),
+            kept: Mutex::new(None),
+        }
     }
 
     /// Waits until the rebuild is done. Its error goes to the first caller as it was (the open,
@@ -460,15 +473,21 @@ impl Indexing {
     }
 
     /// Keeps the indexes of the events up to `head` in `dir` (`INDEXES`), for the next open: written
-    /// beside it, synced and renamed over the old one. A failure is logged: the next open then
-    /// rebuilds them.
+    /// beside it, synced and renamed over the old one – unless this process already kept them at
+    /// this head. A failure is logged: the next open then rebuilds them.
     pub(crate) fn save(&self, dir: &std::path::Path, head: &crate::sequence::Head) {
         if !self.ready.load(Ordering::Acquire) {
             return;
         }
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.as_ref() == Some(head) {
+            return;
+        }
         let indexes = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
-        if let Err(e) = save(dir, &indexes, head) {
-            tracing::warn!(error = %e, "the ledger's indexes could not be kept for the next open");
+        match save(dir, &indexes, head) {
+            Ok(true) => *kept = Some(*head),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "the ledger's indexes could not be kept for the next open"),
         }
     }
 }
@@ -488,13 +507,14 @@ fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_little_endian().with_variable_int_encoding()
 }
 
-fn save(dir: &std::path::Path, indexes: &Indexes, head: &crate::sequence::Head) -> std::io::Result<()> {
+/// Whether the file was written.
+fn save(dir: &std::path::Path, indexes: &Indexes, head: &crate::sequence::Head) -> std::io::Result<bool> {
     let Some(ids) = usize::try_from(head.position.get()).ok().and_then(|end| indexes.ids.get(..end)) else {
         // Not the whole log (cannot happen for a healthy writer): nothing is kept, and the file
         // there is left as it is.
-        return Ok(());
+        return Ok(false);
     };
-    super::durability::replace_file_with(dir, FILE, |out| write_kept(out, indexes, ids, &head.hash))
+    super::durability::replace_file_with(dir, FILE, |out| write_kept(out, indexes, ids, &head.hash)).map(|()| true)
 }
 
 /// Writes the kept file of the indexes of the events `ids` (the first of the log, up to the head

@@ -68,8 +68,9 @@ impl Kept {
         Ok(bytes)
     }
 
-    /// The records at `from..to` of this run, read in one go and each checked, in `out`.
-    fn read(&self, from: usize, to: usize, out: &mut Vec<CompactEvent>) -> Result<(), String> {
+    /// The records at `from..to` of this run, read in one go and each checked, in `out`; the
+    /// bytes of the whole run are returned.
+    fn read(&self, from: usize, to: usize, out: &mut Vec<CompactEvent>) -> Result<bytes::Bytes, String> {
         let run = bytes::Bytes::from(self.run(from, to)?);
         let base = self.starts[from];
         for index in from..to {
@@ -79,7 +80,7 @@ impl Kept {
                 .map_err(|e| format!("the record of position {position} in its file: {e}"))?;
             out.push(compact);
         }
-        Ok(())
+        Ok(run)
     }
 }
 
@@ -173,7 +174,7 @@ impl Records {
         let kept = self.kept_of(index)?;
         let mut one = Vec::with_capacity(1);
         match kept.read(index - kept.first, index - kept.first + 1, &mut one) {
-            Ok(()) => one.pop(),
+            Ok(_) => one.pop(),
             Err(reason) => {
                 self.fail(reason);
                 None
@@ -198,7 +199,7 @@ impl Records {
         while index < end.min(self.in_files()) {
             let Some(kept) = self.kept_of(index) else { break };
             let to = end.min(kept.first + kept.len());
-            if let Err(reason) = kept.read(index - kept.first, to - kept.first, &mut out) {
+            if let Err(reason) = kept.read(index - kept.first, to - kept.first, &mut out).map(drop) {
                 self.fail(reason);
                 return out;
             }
@@ -304,9 +305,12 @@ impl Records {
         kept + self.memory_bytes as u64
     }
 
-    /// Hands every record's bytes to `write`, in order, those of files in runs of about a MiB, each
-    /// record checked again (a snapshot written from damaged bytes would carry them under a
-    /// checksum of its own).
+    /// Hands every record's bytes to `write`, in order: those of files a run of about a MiB at a
+    /// time, each record of it checked again first (a snapshot written from damaged bytes would
+    /// carry them under a checksum of its own), those in memory one by one.
+    ///
+    /// A run goes out as one slice: a writer's buffer then passes it through instead of copying it
+    /// record by record (a tenth of a 1M-event import's snapshot, session 19).
     pub(crate) fn write_all<E>(
         &self,
         mut write: impl FnMut(&[u8]) -> Result<(), E>,
@@ -320,14 +324,13 @@ impl Records {
                 while to < kept.len() && kept.starts[to + 1] - base <= RUN_BYTES {
                     to += 1;
                 }
-                let mut run = Vec::with_capacity(to - from);
-                kept.read(from, to, &mut run).map_err(|reason| {
+                let mut checked = Vec::with_capacity(to - from);
+                let run = kept.read(from, to, &mut checked).map_err(|reason| {
                     self.fail(reason.clone());
                     unreadable(reason)
                 })?;
-                for compact in &run {
-                    write(compact.as_bytes())?;
-                }
+                drop(checked);
+                write(&run)?;
                 from = to;
             }
         }

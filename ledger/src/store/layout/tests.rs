@@ -509,3 +509,39 @@ fn the_kept_indexes_are_read_when_they_are_this_logs_and_rebuilt_otherwise() {
     }
     refused(std::fs::read(other.path().join(FILE)).expect("kept"), "another log's");
 }
+
+/// Indexes kept at the head (`Ledger::keep_indexes`, an import beside its snapshot) are not written
+/// again by the close at the same head; after another append the close keeps them again.
+#[test]
+fn the_close_does_not_keep_again_the_indexes_kept_at_its_head() {
+    use std::os::unix::fs::MetadataExt;
+
+    use crate::store::indexes::FILE;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    three_chunks(tmp.path());
+    let inode = || std::fs::metadata(tmp.path().join(FILE)).expect("kept").ino();
+    {
+        let ledger = fixed_ledger(tmp.path());
+        ledger.append(Append::one(party(6, "p6"))).expect("appends");
+        ledger.keep_indexes();
+    }
+    let kept = inode();
+    {
+        let ledger = fixed_ledger(tmp.path());
+        ledger.keep_indexes();
+        let again = inode();
+        assert_ne!(again, kept, "kept by this process (a new file renamed over the old)");
+        drop(ledger);
+        assert_eq!(inode(), again, "the close at the same head leaves the file as it is");
+    }
+    {
+        let ledger = fixed_ledger(tmp.path());
+        ledger.keep_indexes();
+        let before = inode();
+        ledger.append(Append::one(party(7, "p7"))).expect("appends");
+        drop(ledger);
+        assert_ne!(inode(), before, "a close past the head kept replaces the file");
+    }
+    let ledger = fixed_ledger(tmp.path());
+    assert_eq!(ledger.shared.trees.indexes.kept_at().expect("built"), Some(Position::new(7)));
+}
