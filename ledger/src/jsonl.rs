@@ -36,8 +36,20 @@ struct OutLine<'a, D> {
     recorded_by: &'a str,
     source: Option<&'a Source>,
     data: D,
-    prev_hash: String,
-    hash: String,
+    prev_hash: HashText,
+    hash: HashText,
+}
+
+/// A hash as its lowercase hex text (`Hash`'s `Display`), serialized without a `String` of its own.
+#[derive(Debug)]
+struct HashText(Hash);
+
+impl Serialize for HashText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut text = [0u8; 64];
+        hex::encode_to_slice(self.0.as_bytes(), &mut text).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
+    }
 }
 
 /// An event line as read: only `type`, `effective` and `data` are required.
@@ -175,8 +187,8 @@ fn out_line_with<D>(event: &RecordedEvent, data: D) -> OutLine<'_, D> {
         recorded_by: &event.recorded_by,
         source: event.source.as_ref(),
         data,
-        prev_hash: event.prev_hash.to_string(),
-        hash: event.hash.to_string(),
+        prev_hash: HashText(event.prev_hash),
+        hash: HashText(event.hash),
     }
 }
 
