@@ -94,7 +94,14 @@ impl Decoded {
     /// the next question about its stream (an import asks one for every event it judges).
     pub(super) fn extend(&self, list: u32, len_before: usize, event: Arc<RecordedEvent>) {
         let mut inner = self.lock();
-        let Some(kept) = inner.streams.get_mut(&list) else { return };
+        let Some(kept) = inner.streams.get_mut(&list) else {
+            // A new stream (a decision's, say, which the next event cites) is kept from its first.
+            if len_before == 0 && inner.events < MAX_EVENTS {
+                inner.streams.insert(list, Arc::from([event]));
+                inner.events += 1;
+            }
+            return;
+        };
         if kept.len() != len_before {
             return;
         }
@@ -134,7 +141,7 @@ mod tests {
     use crate::testkit::{Given, drafted, parties, proposed};
 
     #[test]
-    fn a_kept_stream_is_extended_by_its_next_event_and_by_nothing_else() {
+    fn a_kept_stream_is_extended_by_its_next_event_and_a_new_one_starts_with_its_first() {
         let given = Given::new()
             .parties(2)
             .event("2022-01-01", drafted("hok", AgreementKind::Main, Binding::AllParties, parties(2)))
@@ -148,10 +155,13 @@ mod tests {
         decoded.extend(7, 2, Arc::clone(&rest[0]));
         let grown = decoded.get(7, 3, |_| panic!("the extended stream is kept whole"));
         assert!(grown.iter().zip(&events).all(|(a, b)| Arc::ptr_eq(a, b)), "the events in stream order");
-        // An event that does not follow what is kept (another length, another stream) is not added.
+        // An event that does not follow what is kept (another length, a stream not kept) is not
+        // added; the first event of a new stream starts it.
         decoded.extend(7, 2, Arc::clone(&rest[1]));
-        decoded.extend(8, 0, Arc::clone(&rest[1]));
+        decoded.extend(9, 3, Arc::clone(&rest[1]));
+        decoded.extend(8, 0, Arc::clone(&rest[2]));
         assert!(Arc::ptr_eq(&decoded.get(7, 3, |_| panic!("unchanged"))[2], &rest[0]));
-        assert_eq!(decoded.get(8, 1, |from| events[3 + from..4].to_vec()).len(), 1, "nothing kept for stream 8");
+        assert_eq!(decoded.get(9, 4, |from| events[1 + from..5].to_vec()).len(), 4, "nothing kept for stream 9");
+        assert!(Arc::ptr_eq(&decoded.get(8, 1, |_| panic!("kept from its first"))[0], &rest[2]));
     }
 }
