@@ -12,7 +12,6 @@
 //! and the directory synced, so a crash leaves the old snapshot or the new one, never a mix.
 
 use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
 
 use ledger::Ledger;
@@ -95,14 +94,8 @@ fn write(root: &Path, temporary: &Path, projections: &Projections) -> anyhow::Re
     use anyhow::Context;
     let path = root.join(FILE);
     let file = File::create(temporary).with_context(|| format!("cannot create {}", temporary.display()))?;
-    // Smaller than the runs of records `write_snapshot` hands over (about a MiB), which then go
-    // straight to the file instead of through the buffer.
-    let mut out = BufWriter::with_capacity(1 << 18, file);
-    projections.write_snapshot(&mut out).with_context(|| format!("cannot write {}", temporary.display()))?;
-    let file = out
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    // The fields and the records written by two threads at their places in the file.
+    projections.write_snapshot_file(&file).with_context(|| format!("cannot write {}", temporary.display()))?;
     file.sync_all().with_context(|| format!("cannot sync {}", temporary.display()))?;
     drop(file);
     std::fs::rename(temporary, &path)

@@ -369,9 +369,17 @@ mod tests {
         );
     }
 
+    /// The snapshot's bytes, written as it goes; written into a file from two threads
+    /// (`write_snapshot_file`) they must be the same, and read back as the same projections.
     fn snapshot(projections: &Projections) -> Vec<u8> {
         let mut bytes = Vec::new();
         projections.write_snapshot(&mut bytes).expect("writes");
+        let file = tempfile::tempfile().expect("a file");
+        projections.write_snapshot_file(&file).expect("writes the file");
+        let mut in_file = Vec::new();
+        std::io::Read::read_to_end(&mut &file, &mut in_file).expect("reads");
+        assert_eq!(in_file.len(), bytes.len());
+        assert!(in_file == bytes, "the file written from two threads is the snapshot written as it goes");
         bytes
     }
 

@@ -96,6 +96,26 @@ impl Write for Counted {
     }
 }
 
+/// Writes to a file from `offset` on (`pwrite`), leaving its other bytes alone: two of them fill
+/// the two parts of a snapshot from two threads.
+struct At<'a> {
+    file: &'a std::fs::File,
+    offset: u64,
+}
+
+impl Write for At<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let written = self.file.write_at(bytes, self.offset)?;
+        self.offset += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Writes `bytes` to `out`, a failure as the snapshot's.
 fn put_bytes(out: &mut impl Write, bytes: &[u8]) -> Result<(), SnapshotError> {
     out.write_all(bytes).map_err(SnapshotError::io)
@@ -223,6 +243,63 @@ impl Projections {
         let (out, checksum) = checked.finish();
         put_bytes(out, &checksum.to_le_bytes())?;
         out.flush().map_err(SnapshotError::io)
+    }
+
+    /// [`Projections::write_snapshot`] into `file` (from its start), the records section written on
+    /// a second thread at its place while this one writes the fields before it: the same bytes, in
+    /// about the time of the longer of the two (the records are most of a snapshot's bytes: ~250
+    /// of ~300 MB at a million events). Each part's CRC-32 is taken as it is written and the two
+    /// are combined (`crc32fast::Hasher::combine`) into the checksum of the whole.
+    pub fn write_snapshot_file(&self, file: &std::fs::File) -> Result<(), SnapshotError> {
+        let mut counted = Counted(0);
+        self.write_fields(&mut counted)?;
+        // MAGIC, the format, the fields' length, the fields, the records' length.
+        let head_len = MAGIC.len() as u64 + 4 + 8 + counted.0 + 8;
+        let records_len = self.log.total_bytes();
+        let log = &self.log;
+        let (head, records) = std::thread::scope(|scope| {
+            let records = std::thread::Builder::new().name("snapshot-records".into()).spawn_scoped(scope, || {
+                let mut out = std::io::BufWriter::with_capacity(1 << 18, At { file, offset: head_len });
+                let (mut crc, mut written) = (crc32fast::Hasher::new(), 0u64);
+                log.write_all(
+                    &mut |bytes: &[u8]| {
+                        crc.update(bytes);
+                        written += bytes.len() as u64;
+                        put_bytes(&mut out, bytes)
+                    },
+                    |reason| SnapshotError::Write(format!("a record could not be read: {reason}")),
+                )?;
+                out.flush().map_err(SnapshotError::io)?;
+                Ok::<_, SnapshotError>((crc, written))
+            });
+            let head = (|| {
+                let mut out = std::io::BufWriter::with_capacity(1 << 18, At { file, offset: 0 });
+                let mut checked = ledger::Crc32Writer::new(&mut out);
+                put_bytes(&mut checked, MAGIC)?;
+                put_bytes(&mut checked, &SNAPSHOT_FORMAT.to_le_bytes())?;
+                put_bytes(&mut checked, &counted.0.to_le_bytes())?;
+                self.write_fields(&mut checked)?;
+                put_bytes(&mut checked, &records_len.to_le_bytes())?;
+                let (out, checksum) = checked.finish();
+                out.flush().map_err(SnapshotError::io)?;
+                Ok::<_, SnapshotError>(checksum)
+            })();
+            let records = match records {
+                Ok(thread) => {
+                    thread.join().unwrap_or_else(|_| Err(SnapshotError::Write("the records' writer panicked".into())))
+                }
+                Err(e) => Err(SnapshotError::io(e)),
+            };
+            (head, records)
+        });
+        let mut checksum = crc32fast::Hasher::new_with_initial_len(head?, head_len);
+        let (records, written) = records?;
+        if written != records_len {
+            return Err(SnapshotError::Write(format!("{written} bytes of records where {records_len} were announced")));
+        }
+        checksum.combine(&records);
+        let mut end = At { file, offset: head_len + records_len };
+        put_bytes(&mut end, &checksum.finalize().to_le_bytes())
     }
 
     /// The fields section (module docs), value by value into `out`.
