@@ -282,6 +282,13 @@ impl Projections {
                 put_bytes(&mut checked, &records_len.to_le_bytes())?;
                 let (out, checksum) = checked.finish();
                 out.flush().map_err(SnapshotError::io)?;
+                // The fields encode as they were counted, or they would overlap the records.
+                if out.get_ref().offset != head_len {
+                    return Err(SnapshotError::Write(format!(
+                        "the fields took {} bytes where {head_len} were counted",
+                        out.get_ref().offset
+                    )));
+                }
                 Ok::<_, SnapshotError>(checksum)
             })();
             let records = match records {
