@@ -68,9 +68,14 @@ impl Kept {
         Ok(bytes)
     }
 
-    /// The records at `from..to` of this run, read in one go and each checked, in `out`; the
-    /// bytes of the whole run are returned.
-    fn read(&self, from: usize, to: usize, out: &mut Vec<CompactEvent>) -> Result<bytes::Bytes, String> {
+    /// The records at `from..to` of this run, read in one go and each checked, in `out`.
+    fn read(&self, from: usize, to: usize, out: &mut Vec<CompactEvent>) -> Result<(), String> {
+        self.checked_run(from, to, |compact| out.push(compact)).map(drop)
+    }
+
+    /// The bytes of the records at `from..to` of this run, read in one go, each record checked
+    /// and handed to `each` first.
+    fn checked_run(&self, from: usize, to: usize, mut each: impl FnMut(CompactEvent)) -> Result<bytes::Bytes, String> {
         let run = bytes::Bytes::from(self.run(from, to)?);
         let base = self.starts[from];
         for index in from..to {
@@ -78,7 +83,7 @@ impl Kept {
             let position = Position::new((self.first + index) as u64 + 1);
             let compact = CompactEvent::verified(position, run.slice(start..end))
                 .map_err(|e| format!("the record of position {position} in its file: {e}"))?;
-            out.push(compact);
+            each(compact);
         }
         Ok(run)
     }
@@ -174,7 +179,7 @@ impl Records {
         let kept = self.kept_of(index)?;
         let mut one = Vec::with_capacity(1);
         match kept.read(index - kept.first, index - kept.first + 1, &mut one) {
-            Ok(_) => one.pop(),
+            Ok(()) => one.pop(),
             Err(reason) => {
                 self.fail(reason);
                 None
@@ -199,7 +204,7 @@ impl Records {
         while index < end.min(self.in_files()) {
             let Some(kept) = self.kept_of(index) else { break };
             let to = end.min(kept.first + kept.len());
-            if let Err(reason) = kept.read(index - kept.first, to - kept.first, &mut out).map(drop) {
+            if let Err(reason) = kept.read(index - kept.first, to - kept.first, &mut out) {
                 self.fail(reason);
                 return out;
             }
@@ -324,12 +329,10 @@ impl Records {
                 while to < kept.len() && kept.starts[to + 1] - base <= RUN_BYTES {
                     to += 1;
                 }
-                let mut checked = Vec::with_capacity(to - from);
-                let run = kept.read(from, to, &mut checked).map_err(|reason| {
+                let run = kept.checked_run(from, to, drop).map_err(|reason| {
                     self.fail(reason.clone());
                     unreadable(reason)
                 })?;
-                drop(checked);
                 write(&run)?;
                 from = to;
             }
