@@ -117,7 +117,7 @@ impl Write for At<'_> {
 }
 
 /// Writes `bytes` to `out`, a failure as the snapshot's.
-fn put_bytes(out: &mut impl Write, bytes: &[u8]) -> Result<(), SnapshotError> {
+fn put_bytes(out: &mut (impl Write + ?Sized), bytes: &[u8]) -> Result<(), SnapshotError> {
     out.write_all(bytes).map_err(SnapshotError::io)
 }
 
@@ -229,17 +229,10 @@ impl Projections {
     /// is encoded twice, once to count its length (which comes first) and once into `out`, so that
     /// no copy of it is built (about 80 MB at a million events, at every server's stop).
     pub fn write_snapshot<W: Write>(&self, mut out: W) -> Result<(), SnapshotError> {
-        let mut counted = Counted(0);
-        self.write_fields(&mut counted)?;
+        let fields_len = self.fields_len()?;
         let mut checked = ledger::Crc32Writer::new(&mut out);
-        put_bytes(&mut checked, MAGIC)?;
-        put_bytes(&mut checked, &SNAPSHOT_FORMAT.to_le_bytes())?;
-        put_bytes(&mut checked, &counted.0.to_le_bytes())?;
-        self.write_fields(&mut checked)?;
-        put_bytes(&mut checked, &self.log.total_bytes().to_le_bytes())?;
-        self.log.write_all(&mut |bytes: &[u8]| put_bytes(&mut checked, bytes), |reason| {
-            SnapshotError::Write(format!("a record could not be read: {reason}"))
-        })?;
+        self.write_head(&mut checked, fields_len)?;
+        self.write_records(&mut checked)?;
         let (out, checksum) = checked.finish();
         put_bytes(out, &checksum.to_le_bytes())?;
         out.flush().map_err(SnapshotError::io)
@@ -251,46 +244,24 @@ impl Projections {
     /// of ~300 MB at a million events). Each part's CRC-32 is taken as it is written and the two
     /// are combined (`crc32fast::Hasher::combine`) into the checksum of the whole.
     pub fn write_snapshot_file(&self, file: &std::fs::File) -> Result<(), SnapshotError> {
-        let mut counted = Counted(0);
-        self.write_fields(&mut counted)?;
+        let fields_len = self.fields_len()?;
         // MAGIC, the format, the fields' length, the fields, the records' length.
-        let head_len = MAGIC.len() as u64 + 4 + 8 + counted.0 + 8;
+        let head_len = MAGIC.len() as u64 + 4 + 8 + fields_len + 8;
         let records_len = self.log.total_bytes();
-        let log = &self.log;
+        // Each part through its own checksum into the file at its offset: the part's CRC-32 and
+        // the offset it ended at.
+        let part = |offset: u64, write: &dyn Fn(&mut dyn Write) -> Result<(), SnapshotError>| {
+            let mut checked = ledger::Crc32Writer::new(std::io::BufWriter::with_capacity(1 << 18, At { file, offset }));
+            write(&mut checked)?;
+            let (mut out, checksum) = checked.finish();
+            out.flush().map_err(SnapshotError::io)?;
+            Ok::<_, SnapshotError>((checksum, out.get_ref().offset))
+        };
         let (head, records) = std::thread::scope(|scope| {
-            let records = std::thread::Builder::new().name("snapshot-records".into()).spawn_scoped(scope, || {
-                let mut out = std::io::BufWriter::with_capacity(1 << 18, At { file, offset: head_len });
-                let (mut crc, mut written) = (crc32fast::Hasher::new(), 0u64);
-                log.write_all(
-                    &mut |bytes: &[u8]| {
-                        crc.update(bytes);
-                        written += bytes.len() as u64;
-                        put_bytes(&mut out, bytes)
-                    },
-                    |reason| SnapshotError::Write(format!("a record could not be read: {reason}")),
-                )?;
-                out.flush().map_err(SnapshotError::io)?;
-                Ok::<_, SnapshotError>((crc, written))
-            });
-            let head = (|| {
-                let mut out = std::io::BufWriter::with_capacity(1 << 18, At { file, offset: 0 });
-                let mut checked = ledger::Crc32Writer::new(&mut out);
-                put_bytes(&mut checked, MAGIC)?;
-                put_bytes(&mut checked, &SNAPSHOT_FORMAT.to_le_bytes())?;
-                put_bytes(&mut checked, &counted.0.to_le_bytes())?;
-                self.write_fields(&mut checked)?;
-                put_bytes(&mut checked, &records_len.to_le_bytes())?;
-                let (out, checksum) = checked.finish();
-                out.flush().map_err(SnapshotError::io)?;
-                // The fields encode as they were counted, or they would overlap the records.
-                if out.get_ref().offset != head_len {
-                    return Err(SnapshotError::Write(format!(
-                        "the fields took {} bytes where {head_len} were counted",
-                        out.get_ref().offset
-                    )));
-                }
-                Ok::<_, SnapshotError>(checksum)
-            })();
+            let records = std::thread::Builder::new()
+                .name("snapshot-records".into())
+                .spawn_scoped(scope, || part(head_len, &|out| self.write_records(out)));
+            let head = part(0, &|out| self.write_head(out, fields_len));
             let records = match records {
                 Ok(thread) => {
                     thread.join().unwrap_or_else(|_| Err(SnapshotError::Write("the records' writer panicked".into())))
@@ -299,14 +270,44 @@ impl Projections {
             };
             (head, records)
         });
-        let mut checksum = crc32fast::Hasher::new_with_initial_len(head?, head_len);
-        let (records, written) = records?;
+        let ((head, head_end), (records, records_end)) = (head?, records?);
+        // The fields encode as they were counted, or they would overlap the records.
+        if head_end != head_len {
+            return Err(SnapshotError::Write(format!(
+                "the fields took {head_end} bytes where {head_len} were counted"
+            )));
+        }
+        let written = records_end - head_len;
         if written != records_len {
             return Err(SnapshotError::Write(format!("{written} bytes of records where {records_len} were announced")));
         }
-        checksum.combine(&records);
-        let mut end = At { file, offset: head_len + records_len };
-        put_bytes(&mut end, &checksum.finalize().to_le_bytes())
+        let mut checksum = crc32fast::Hasher::new_with_initial_len(head, head_len);
+        checksum.combine(&crc32fast::Hasher::new_with_initial_len(records, records_len));
+        put_bytes(&mut At { file, offset: head_len + records_len }, &checksum.finalize().to_le_bytes())
+    }
+
+    /// The length of the fields section, counted by encoding it.
+    fn fields_len(&self) -> Result<u64, SnapshotError> {
+        let mut counted = Counted(0);
+        self.write_fields(&mut counted)?;
+        Ok(counted.0)
+    }
+
+    /// Everything before the records: the magic, the format, the fields section (`fields_len`
+    /// long) after its length, and the records' length.
+    fn write_head(&self, out: &mut dyn Write, fields_len: u64) -> Result<(), SnapshotError> {
+        put_bytes(out, MAGIC)?;
+        put_bytes(out, &SNAPSHOT_FORMAT.to_le_bytes())?;
+        put_bytes(out, &fields_len.to_le_bytes())?;
+        self.write_fields(out)?;
+        put_bytes(out, &self.log.total_bytes().to_le_bytes())
+    }
+
+    /// The records section: every record's bytes, in log order.
+    fn write_records(&self, out: &mut dyn Write) -> Result<(), SnapshotError> {
+        self.log.write_all(&mut |bytes: &[u8]| put_bytes(out, bytes), |reason| {
+            SnapshotError::Write(format!("a record could not be read: {reason}"))
+        })
     }
 
     /// The fields section (module docs), value by value into `out`.
