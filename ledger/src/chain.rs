@@ -24,13 +24,21 @@ impl Hash {
     }
 }
 
+impl Hash {
+    /// Hands its lowercase hex text to `use_text`, written into a buffer on the stack:
+    /// `hex::encode` collects its `String` a `char` at a time, a tenth of every Merkle leaf's cost
+    /// (each event's JSON carries two hashes). `None` cannot happen (32 bytes fill the 64 ASCII
+    /// characters exactly); it is there so that nothing here panics.
+    pub(crate) fn with_hex<R>(&self, use_text: impl FnOnce(Option<&str>) -> R) -> R {
+        let mut text = [0u8; 64];
+        let written = hex::encode_to_slice(self.0, &mut text).ok().and_then(|()| std::str::from_utf8(&text).ok());
+        use_text(written)
+    }
+}
+
 impl fmt::Display for Hash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Into a buffer on the stack: `hex::encode` collects its `String` a `char` at a time, a
-        // tenth of every Merkle leaf's cost (each event's JSON carries two hashes).
-        let mut text = [0u8; 64];
-        hex::encode_to_slice(self.0, &mut text).map_err(|_| fmt::Error)?;
-        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+        self.with_hex(|text| f.write_str(text.ok_or(fmt::Error)?))
     }
 }
 

@@ -46,9 +46,9 @@ struct HashText(Hash);
 
 impl Serialize for HashText {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut text = [0u8; 64];
-        hex::encode_to_slice(self.0.as_bytes(), &mut text).map_err(serde::ser::Error::custom)?;
-        serializer.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
+        self.0.with_hex(|text| {
+            serializer.serialize_str(text.ok_or_else(|| serde::ser::Error::custom("a hash without hex text"))?)
+        })
     }
 }
 
