@@ -5,10 +5,12 @@
 //! (read-your-writes); a follower task also catches up from the ledger whenever its head moves, for
 //! appends made any other way.
 
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use ledger::{CompactEvent, Ledger, LedgerError, Position, RecordedEvent};
 use projections::{ProjectionError, Projections};
+use tokio::sync::watch;
 
 use crate::error::ApiError;
 
@@ -107,11 +109,21 @@ const PIPELINE_FROM: u64 = 16 * 1024;
 /// Events per batch handed from the reading thread to the applying one.
 const PIPELINE_BATCH: usize = 1024;
 
+/// How many of the events applied last are kept decoded for the subscriptions that follow the
+/// head ([`LiveProjections::recent_from`]): four of a subscription's reads (`REPLAY_CHUNK`).
+const RECENT: usize = 1024;
+
 /// Projections behind a lock, with the ledger they follow.
 #[derive(Debug)]
 pub struct LiveProjections {
     ledger: Ledger,
     inner: RwLock<Projections>,
+    /// The projections' head, published after every apply: what a subscription following the
+    /// head waits for (the ledger's head moves first, at the commit).
+    applied: watch::Sender<Position>,
+    /// The last applied events, decoded once, in log order without a gap (at most [`RECENT`]): a
+    /// thousand subscribers of a new event share these instead of each decoding it again.
+    recent: Mutex<VecDeque<Arc<RecordedEvent>>>,
     /// Whether the projections could read every record asked for, without their lock.
     health: projections::Health,
     /// Whether a failure of `health` was logged (once is enough: every answer after it fails).
@@ -131,7 +143,15 @@ impl LiveProjections {
     pub fn load_from(ledger: Ledger, start: Projections) -> Result<Arc<Self>, ApiError> {
         let health = start.health_handle();
         let failure_logged = std::sync::atomic::AtomicBool::new(false);
-        let live = Arc::new(Self { ledger, inner: RwLock::new(start), health, failure_logged });
+        let applied = watch::Sender::new(start.head());
+        let live = Arc::new(Self {
+            ledger,
+            inner: RwLock::new(start),
+            applied,
+            recent: Mutex::default(),
+            health,
+            failure_logged,
+        });
         live.catch_up()?;
         live.ledger.wait_indexed()?;
         Ok(live)
@@ -141,11 +161,59 @@ impl LiveProjections {
     /// only a few events are new).
     pub fn catch_up(&self) -> Result<Position, ApiError> {
         let mut projections = self.inner.write().map_err(|_| ApiError::internal(&"projections lock poisoned"))?;
-        apply_new(&mut projections, &self.ledger).map_err(|e| match e {
+        let before = projections.head();
+        let folded = apply_new(&mut projections, &self.ledger);
+        // What was applied before a failure stays applied, and is published.
+        self.publish(&projections, before, None);
+        folded.map_err(|e| match e {
             FoldError::Ledger(e) => ApiError::from(e),
             FoldError::Projection(e) => ApiError::internal(&e),
             FoldError::Reader => ApiError::internal(&e),
         })
+    }
+
+    /// After the projections' head moved from `before`: keeps the new events in [`Self::recent`]
+    /// (`event`, when it is the one new event and already in hand; else decoded once from the
+    /// projections) and publishes the head. Called with the write lock held, so that the ring
+    /// follows the projections in order.
+    fn publish(&self, projections: &Projections, before: Position, event: Option<&Arc<RecordedEvent>>) {
+        let head = projections.head();
+        if head <= before {
+            return;
+        }
+        let new = match event {
+            Some(event) if event.position() == head && before.next() == head => vec![Arc::clone(event)],
+            _ => {
+                let from = before.get().max(head.get().saturating_sub(RECENT as u64));
+                projections.events_after(Position::new(from), RECENT)
+            }
+        };
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            let follows =
+                |e: &Arc<RecordedEvent>| recent.back().is_none_or(|last| last.position().next() == e.position());
+            if new.first().is_some_and(|first| !follows(first)) {
+                recent.clear();
+            }
+            recent.extend(new);
+            let excess = recent.len().saturating_sub(RECENT);
+            recent.drain(..excess);
+        }
+        self.applied.send_replace(head);
+    }
+
+    /// Up to `max` of the last applied events from `from` on, when they are still kept decoded
+    /// (`None` when `from` is older than those kept, or not applied yet).
+    pub fn recent_from(&self, from: Position, max: usize) -> Option<Vec<Arc<RecordedEvent>>> {
+        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        let first = recent.front()?.position();
+        let skip = usize::try_from(from.get().checked_sub(first.get())?).ok()?;
+        (skip < recent.len()).then(|| recent.iter().skip(skip).take(max).cloned().collect())
+    }
+
+    /// The projections' head as published after each apply, to wait for it to move.
+    pub fn watch_applied(&self) -> watch::Receiver<Position> {
+        self.applied.subscribe()
     }
 
     /// Applies an event just committed, as the writer handed it back. When it is not the next one
@@ -155,11 +223,18 @@ impl LiveProjections {
     pub fn apply_committed(&self, event: Arc<RecordedEvent>) {
         let applied = match self.inner.write() {
             Ok(mut projections) if event.position() <= projections.head().next() => {
+                let before = projections.head();
                 let applied = projections.apply(&event).map_err(FoldError::from);
                 spill(&mut projections, &self.ledger);
+                self.publish(&projections, before, Some(&event));
                 applied
             }
-            Ok(mut projections) => apply_new(&mut projections, &self.ledger).map(|_| ()),
+            Ok(mut projections) => {
+                let before = projections.head();
+                let applied = apply_new(&mut projections, &self.ledger).map(|_| ());
+                self.publish(&projections, before, None);
+                applied
+            }
             Err(_) => {
                 tracing::error!("projections lock poisoned");
                 return;
@@ -210,7 +285,69 @@ mod tests {
     use ledger::{LedgerConfig, Position};
     use projections::Projections;
 
-    use super::{apply_new, fold_pipelined};
+    use super::{LiveProjections, RECENT, apply_new, fold_pipelined};
+
+    /// `n` decisions appended in one commit; their events as stored.
+    fn decisions(ledger: &ledger::Ledger, from: usize, n: usize) -> Vec<ledger::RecordedEvent> {
+        let append = (from..from + n).fold(ledger::Append::new(), |append, i| {
+            let data = ledger::DecisionRecorded {
+                decision: ledger::DecisionId::new(format!("d{i}")).expect("slug"),
+                body: ledger::BodyId::new("vis").expect("slug"),
+                reference: None,
+                paragraph: None,
+                subject: format!("decision {i}"),
+                summary: None,
+            };
+            let date = ledger::Date::from_ymd(2022, 6, 13).expect("date");
+            append.with(ledger::NewEvent::new(date, "tests", data))
+        });
+        match ledger.append(append).expect("appended") {
+            ledger::AppendOutcome::Committed(c) => c.into_iter().map(|c| c.event).collect(),
+            ledger::AppendOutcome::Conflict(c) => panic!("conflict {c:?}"),
+        }
+    }
+
+    fn positions(events: &[std::sync::Arc<ledger::RecordedEvent>]) -> Vec<u64> {
+        events.iter().map(|e| e.position().get()).collect()
+    }
+
+    #[test]
+    fn the_events_applied_last_are_kept_decoded_gaplessly_within_their_bound_and_the_head_is_published() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ledger = ledger::Ledger::open(dir.path(), LedgerConfig::default()).expect("ledger");
+        decisions(&ledger, 0, 10);
+        let live = LiveProjections::load(ledger.clone()).expect("loaded");
+        let applied = live.watch_applied();
+        assert_eq!(*applied.borrow(), Position::new(10));
+        assert_eq!(live.recent_from(Position::new(1), 100).as_deref().map(positions), Some((1..=10).collect()));
+        assert_eq!(live.recent_from(Position::new(8), 2).as_deref().map(positions), Some(vec![8, 9]));
+        assert!(live.recent_from(Position::new(11), 10).is_none(), "not applied yet");
+        assert!(live.recent_from(Position::new(0), 10).is_none(), "positions count from 1");
+
+        // Appended another way, folded by a catch-up: the ring keeps the newest RECENT, in order.
+        decisions(&ledger, 10, RECENT + 100);
+        assert_eq!(*applied.borrow(), Position::new(10), "published only once applied");
+        live.catch_up().expect("caught up");
+        let head = 10 + RECENT as u64 + 100;
+        assert_eq!(*applied.borrow(), Position::new(head));
+        let oldest = head - RECENT as u64 + 1;
+        let kept = live.recent_from(Position::new(oldest), usize::MAX).expect("kept");
+        assert_eq!(positions(&kept), (oldest..=head).collect::<Vec<_>>());
+        assert!(live.recent_from(Position::new(oldest - 1), 1).is_none(), "older than the ring");
+
+        // Handed over by the write path: the very event in hand is what subscribers share.
+        let event = std::sync::Arc::new(decisions(&ledger, 5000, 1).remove(0));
+        live.apply_committed(std::sync::Arc::clone(&event));
+        assert_eq!(*applied.borrow(), event.position());
+        let newest = live.recent_from(event.position(), 10).expect("kept");
+        assert!(std::sync::Arc::ptr_eq(&newest[0], &event));
+        assert_eq!(live.recent_from(Position::new(oldest + 1), usize::MAX).map(|k| k.len()), Some(RECENT));
+        assert!(live.recent_from(Position::new(oldest), 1).is_none(), "the oldest made room");
+
+        // An event the projections hold already changes nothing.
+        live.apply_committed(std::sync::Arc::clone(&event));
+        assert_eq!(live.recent_from(Position::new(oldest + 1), usize::MAX).map(|k| k.len()), Some(RECENT));
+    }
 
     #[test]
     fn the_pipelined_fold_gives_the_projections_the_plain_fold_gives() {

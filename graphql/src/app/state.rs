@@ -151,6 +151,18 @@ impl App {
         self.ledger.watch_head()
     }
 
+    /// The projections' head, to wait for an event to be applied (it moves a moment after
+    /// [`App::watch_head`]'s).
+    pub fn watch_applied(&self) -> watch::Receiver<Position> {
+        self.projections.watch_applied()
+    }
+
+    /// Up to `max` of the events applied last from `from` on, shared decoded (`None` when `from`
+    /// is older than those kept or not applied yet).
+    pub fn recent_from(&self, from: Position, max: usize) -> Option<Vec<Arc<RecordedEvent>>> {
+        self.projections.recent_from(from, max)
+    }
+
     /// Reads up to `max` events of the log from `from` (blocking: call it off the async workers).
     /// This is how a subscription follows the log at its own pace.
     pub fn read_log(&self, from: Position, max: usize) -> Result<Vec<RecordedEvent>, ApiError> {

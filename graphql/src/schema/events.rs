@@ -24,6 +24,10 @@ pub(super) const MAX_PAGE: usize = 500;
 pub(super) const DEFAULT_PAGE: usize = 50;
 /// Events a subscription reads from the log per step before yielding to other work.
 const REPLAY_CHUNK: usize = 256;
+/// How long a subscription waits, once an event is committed, for the projections to apply it
+/// before it reads the event from sled itself. The write path and the follower apply within
+/// microseconds to milliseconds; the wait only runs out when the projections fell behind or failed.
+const APPLY_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The head of the ledger.
 #[derive(Debug, Clone, SimpleObject)]
@@ -282,8 +286,8 @@ impl SubscriptionRoot {
 
 /// What the subscription does next.
 enum Step {
-    /// Deliver this event.
-    Event(Arc<RecordedEvent>),
+    /// Deliver this event (live: one of those applied last, see [`Frame::live`]).
+    Event(Arc<RecordedEvent>, bool),
     /// The token it was opened with no longer works: say so, then end.
     Revoked(String),
     /// End quietly (the ledger closed, or the log could not be read – logged).
@@ -304,14 +308,17 @@ fn follow<G: Send + 'static>(
     guard: G,
 ) -> impl Stream<Item = async_graphql::Result<Frame>> + Send {
     let head = app.watch_head();
+    let applied = app.watch_applied();
     let tokens = app.tokens().watch_changes();
-    let state = Follow { app, head, tokens, next: start, filter, holder, pending: Vec::new().into_iter(), done: false };
+    let pending = Vec::new().into_iter();
+    let state =
+        Follow { app, head, applied, tokens, next: start, filter, holder, pending, pending_live: false, done: false };
     futures::stream::unfold((state, guard), |(mut state, guard)| async move {
         if state.done {
             return None;
         }
         match state.step().await {
-            Step::Event(event) => Some((Ok(Frame(event)), (state, guard))),
+            Step::Event(event, live) => Some((Ok(Frame { event, live }), (state, guard))),
             Step::Revoked(name) => {
                 state.done = true;
                 let message = format!("the token {name:?} no longer works (revoked or expired); the subscription ends");
@@ -326,11 +333,15 @@ fn follow<G: Send + 'static>(
 struct Follow {
     app: Arc<App>,
     head: tokio::sync::watch::Receiver<ledger::Head>,
+    /// The projections' head, which follows the ledger's a moment after each commit.
+    applied: tokio::sync::watch::Receiver<Position>,
     tokens: tokio::sync::watch::Receiver<u64>,
     next: Position,
     filter: EventFilter,
     holder: Option<String>,
     pending: std::vec::IntoIter<Arc<RecordedEvent>>,
+    /// `pending` came from the events applied last ([`Frame::live`]).
+    pending_live: bool,
     done: bool,
 }
 
@@ -344,11 +355,18 @@ impl Follow {
     }
 
     /// Up to `REPLAY_CHUNK` events from the cursor that pass the filter, and the position after the
-    /// last one looked at, from the projections' memory; `None` when the event at the cursor is not
-    /// applied there yet (or the projections cannot be read: sled then says why).
-    fn applied_chunk(&self) -> Option<(Vec<Arc<RecordedEvent>>, Position)> {
-        let projections = self.app.projections().ok()?;
-        let window = projections.events_after(Position::new(self.next.get().checked_sub(1)?), REPLAY_CHUNK);
+    /// last one looked at, from the projections' memory (the events applied last, already decoded
+    /// and shared by every subscriber, else decoded from the projections' compact form); `None` when
+    /// the event at the cursor is not applied there yet (or the projections cannot be read: sled
+    /// then says why); and whether they are of the events applied last.
+    fn applied_chunk(&self) -> Option<(Vec<Arc<RecordedEvent>>, Position, bool)> {
+        let (window, live) = match self.app.recent_from(self.next, REPLAY_CHUNK) {
+            Some(window) => (window, true),
+            None => {
+                let projections = self.app.projections().ok()?;
+                (projections.events_after(Position::new(self.next.get().checked_sub(1)?), REPLAY_CHUNK), false)
+            }
+        };
         let last = window.last()?.position();
         // The projections hold the log gaplessly from position 1, so the window starts at the
         // cursor; were it otherwise, sled is the authority.
@@ -356,7 +374,7 @@ impl Follow {
             return None;
         }
         let chunk = window.into_iter().filter(|e| self.filter.accepts(e)).collect();
-        Some((chunk, last.next()))
+        Some((chunk, last.next(), live))
     }
 
     async fn step(&mut self) -> Step {
@@ -365,7 +383,7 @@ impl Follow {
                 return Step::Revoked(name);
             }
             if let Some(event) = self.pending.next() {
-                return Step::Event(event);
+                return Step::Event(event, self.pending_live);
             }
             if self.app.head().position < self.next {
                 // Caught up: wait for the head to move past the cursor, or for the tokens to
@@ -386,9 +404,17 @@ impl Follow {
                     }
                 }
             }
-            if let Some((chunk, after)) = self.applied_chunk() {
+            if *self.applied.borrow() < self.next {
+                // Committed, not applied yet: the projections apply it a moment later (the write
+                // path hands it over, the follower reads it), and every subscriber then shares the
+                // decoded event, rather than each reading it from sled.
+                let target = self.next;
+                let _ = tokio::time::timeout(APPLY_GRACE, self.applied.wait_for(|p| *p >= target)).await;
+            }
+            if let Some((chunk, after, live)) = self.applied_chunk() {
                 self.next = after;
                 self.pending = chunk.into_iter();
+                self.pending_live = live;
                 continue;
             }
             // Not applied yet (the projections follow the head a moment later): read sled, which
@@ -400,6 +426,7 @@ impl Follow {
                 Ok(Ok((chunk, after))) => {
                     self.next = after;
                     self.pending = chunk.into_iter().map(Arc::new).collect::<Vec<_>>().into_iter();
+                    self.pending_live = false;
                 }
                 Ok(Err(e)) => {
                     tracing::error!(position = %self.next, error = ?e, "subscription could not read the log; closing it");

@@ -36,9 +36,37 @@ const CACHE_ENTRIES: usize = 4096;
 /// when the subscription starts and, for a token, before every event (`events.rs`), outside what is
 /// shared. A field that came to depend on the caller would have to put the caller's role in the key.
 #[derive(Debug, Clone)]
-pub(crate) struct FrameKey(Arc<str>);
+pub(crate) struct FrameKey {
+    text: Arc<str>,
+    /// The text's hash, taken once: the cache is asked once per subscriber and event, and the
+    /// text holds the whole document.
+    hash: u64,
+}
+
+impl PartialEq for FrameKey {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.text, &other.text) || self.text == other.text
+    }
+}
+
+impl Eq for FrameKey {}
+
+impl std::hash::Hash for FrameKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
 
 impl FrameKey {
+    fn new(text: String) -> Self {
+        use std::hash::BuildHasher;
+        // One random state for the process: equal texts hash alike, and a client cannot choose
+        // documents that collide.
+        static STATE: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+        let hash = STATE.get_or_init(std::hash::RandomState::new).hash_one(&text);
+        Self { text: text.into(), hash }
+    }
+
     /// The key of a subscription request, or `None` when its frames are not shared: an
     /// `inclusionProof` depends on the checkpoint at the time it is resolved (its default tree
     /// size), so a document asking for one resolves every event itself, and so does a request
@@ -51,7 +79,7 @@ impl FrameKey {
         }
         let variables = serde_json::to_string(&request.variables).ok()?;
         let name = request.operation_name.as_deref().unwrap_or("");
-        Some(Self(format!("{name}\u{0}{variables}\u{0}{document}").into()))
+        Some(Self::new(format!("{name}\u{0}{variables}\u{0}{document}")))
     }
 }
 
@@ -72,9 +100,9 @@ pub(crate) struct FrameCache {
 
 #[derive(Debug, Default)]
 struct CacheInner {
-    frames: HashMap<(Arc<str>, u64), Value>,
+    frames: HashMap<(FrameKey, u64), Value>,
     /// Insertion order, for eviction. Invariant: holds exactly the keys of `frames`.
-    order: VecDeque<(Arc<str>, u64)>,
+    order: VecDeque<(FrameKey, u64)>,
 }
 
 impl FrameCache {
@@ -84,12 +112,12 @@ impl FrameCache {
     }
 
     fn get(&self, key: &FrameKey, position: u64) -> Option<Value> {
-        self.lock().frames.get(&(Arc::clone(&key.0), position)).cloned()
+        self.lock().frames.get(&(key.clone(), position)).cloned()
     }
 
     fn put(&self, key: &FrameKey, position: u64, value: &Value) {
         let mut inner = self.lock();
-        let entry = (Arc::clone(&key.0), position);
+        let entry = (key.clone(), position);
         if inner.frames.contains_key(&entry) {
             return;
         }
@@ -110,9 +138,16 @@ impl FrameCache {
 }
 
 /// An event as an item of the `events` subscription: GraphQL type `Event`, resolved through the
-/// [`FrameCache`] when the subscription has a [`FrameKey`].
+/// [`FrameCache`] when the subscription has a [`FrameKey`] and the event is `live`.
 #[derive(Debug, Clone)]
-pub(super) struct Frame(pub Arc<RecordedEvent>);
+pub(super) struct Frame {
+    pub event: Arc<RecordedEvent>,
+    /// The event is one of those applied last, which every subscriber following the head reads at
+    /// about the same time: its frame is worth sharing. A frame of a catch-up replay (an older
+    /// event, read by one subscriber at its own pace) is resolved without the cache, which it
+    /// would only churn.
+    pub live: bool,
+}
 
 impl OutputType for Frame {
     fn type_name() -> Cow<'static, str> {
@@ -124,16 +159,16 @@ impl OutputType for Frame {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
-        let position = self.0.position().get();
-        let shared = ctx.data_opt::<FrameKey>().zip(ctx.data_opt::<FrameCache>());
+        let position = self.event.position().get();
+        let shared = ctx.data_opt::<FrameKey>().zip(ctx.data_opt::<FrameCache>()).filter(|_| self.live);
         if let Some((key, cache)) = shared {
             if let Some(value) = cache.get(key, position) {
                 return Ok(value);
             }
         }
-        let value = match plain(&ctx.item.node, &self.0) {
+        let value = match plain(&ctx.item.node, &self.event) {
             Some(value) => value,
-            None => Event(Arc::clone(&self.0)).resolve(ctx, field).await?,
+            None => Event(Arc::clone(&self.event)).resolve(ctx, field).await?,
         };
         // Only a value resolved without error gets here: every fallible field of `Event` is
         // non-null, so its error fails the whole value (`?` above) rather than leaving a null and
@@ -193,10 +228,10 @@ mod tests {
     #[test]
     fn the_key_is_the_document_and_variables_and_an_inclusion_proof_is_never_shared() {
         let q = "subscription($from: Int) { events(fromPosition: $from) { id position } }";
-        let a = FrameKey::of(&request(q, 1)).map(|k| k.0);
-        assert_eq!(a, FrameKey::of(&request(q, 1)).map(|k| k.0));
-        assert_ne!(a, FrameKey::of(&request(q, 2)).map(|k| k.0));
-        assert_ne!(a, FrameKey::of(&request(&q.replace("position", "hash"), 1)).map(|k| k.0));
+        let a = FrameKey::of(&request(q, 1)).map(|k| k.text);
+        assert_eq!(a, FrameKey::of(&request(q, 1)).map(|k| k.text));
+        assert_ne!(a, FrameKey::of(&request(q, 2)).map(|k| k.text));
+        assert_ne!(a, FrameKey::of(&request(&q.replace("position", "hash"), 1)).map(|k| k.text));
         let proof = "subscription { events { id inclusionProof { treeSize } } }";
         assert!(FrameKey::of(&Request::new(proof)).is_none());
         assert!(FrameKey::of(&Request::new("")).is_none());
@@ -281,13 +316,15 @@ mod tests {
     #[test]
     fn the_cache_keeps_the_newest_frames_within_its_bound() {
         let cache = FrameCache::default();
-        let key = FrameKey("k".into());
+        let key = FrameKey::new("k".into());
         for position in 1..=(CACHE_ENTRIES as u64 + 10) {
             cache.put(&key, position, &Value::from(position));
         }
         assert_eq!(cache.len(), CACHE_ENTRIES);
         assert_eq!(cache.get(&key, 1), None);
         assert_eq!(cache.get(&key, CACHE_ENTRIES as u64 + 10), Some(Value::from(CACHE_ENTRIES as u64 + 10)));
-        assert_eq!(cache.get(&FrameKey("other".into()), CACHE_ENTRIES as u64 + 10), None);
+        assert_eq!(cache.get(&FrameKey::new("other".into()), CACHE_ENTRIES as u64 + 10), None);
+        // Equal texts are one key, however many times the key was made.
+        assert!(cache.get(&FrameKey::new("k".into()), CACHE_ENTRIES as u64 + 10).is_some());
     }
 }
