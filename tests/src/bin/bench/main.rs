@@ -57,6 +57,10 @@ struct Args {
     /// Section 2 only: which sides to run (for `strace -c` of one side at a time).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Side::Raw, Side::Ledger, Side::Sqlite])]
     sides: Vec<Side>,
+    /// Section 5 only: the subscriber counts of its latency rounds (comma-separated; `0` for none,
+    /// the catch-up replay alone).
+    #[arg(long, value_delimiter = ',')]
+    subscribers: Vec<usize>,
     #[command(subcommand)]
     child: Option<Child>,
 }
@@ -167,6 +171,9 @@ fn main() -> anyhow::Result<()> {
         plan.replay_events = events;
     }
     plan.sides = args.sides.clone();
+    if !args.subscribers.is_empty() {
+        plan.subscribers = args.subscribers.iter().copied().filter(|n| *n > 0).collect();
+    }
     let run = |s: Section| args.only.is_empty() || args.only.contains(&s);
 
     let temp;
