@@ -27,7 +27,7 @@ const REPLAY_CHUNK: usize = 256;
 /// How long a subscription waits, once an event is committed, for the projections to apply it
 /// before it reads the event from sled itself. The write path and the follower apply within
 /// microseconds to milliseconds; the wait only runs out when the projections fell behind or failed.
-const APPLY_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+pub(super) const APPLY_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The head of the ledger.
 #[derive(Debug, Clone, SimpleObject)]
@@ -385,31 +385,42 @@ impl Follow {
             if let Some(event) = self.pending.next() {
                 return Step::Event(event, self.pending_live);
             }
-            if self.app.head().position < self.next {
-                // Caught up: wait for the head to move past the cursor, or for the tokens to
-                // change. `wait_for` checks the current value first, so a commit between the check
-                // above and here is not missed.
+            if *self.applied.borrow() < self.next {
+                // Caught up with what the projections hold: wait for them to apply the event at
+                // the cursor (the write path hands a commit over, the follower reads one made any
+                // other way; every subscriber then shares it decoded), or for the tokens to change.
+                // Subscribers wake only then, not at the commit itself: a thousand of them woken
+                // by the ledger's head would queue before the follower that applies the event.
+                // Should the projections not apply it within `APPLY_GRACE` of its commit (they fell
+                // behind, or failed), the event is read from sled below. `wait_for` checks the
+                // current value first, so a move between the check above and here is not missed.
                 let target = self.next;
+                let Self { head, applied, tokens, holder, .. } = self;
+                let committed_long_ago = async {
+                    let moved = head.wait_for(|h| h.position >= target).await.is_ok();
+                    if moved {
+                        tokio::time::sleep(APPLY_GRACE).await;
+                    }
+                    moved
+                };
                 tokio::select! {
-                    moved = self.head.wait_for(|h| h.position >= target) => {
-                        if moved.is_err() {
+                    applied = applied.wait_for(|p| *p >= target) => {
+                        if applied.is_err() {
+                            return Step::End; // The projections are gone with the server.
+                        }
+                    }
+                    moved = committed_long_ago => {
+                        if !moved {
                             return Step::End; // The ledger closed.
                         }
                     }
-                    changed = self.tokens.changed(), if self.holder.is_some() => {
+                    changed = tokens.changed(), if holder.is_some() => {
                         if changed.is_err() {
-                            self.holder = None; // The store is gone with the server; nothing to watch.
+                            *holder = None; // The store is gone with the server; nothing to watch.
                         }
                         continue;
                     }
                 }
-            }
-            if *self.applied.borrow() < self.next {
-                // Committed, not applied yet: the projections apply it a moment later (the write
-                // path hands it over, the follower reads it), and every subscriber then shares the
-                // decoded event, rather than each reading it from sled.
-                let target = self.next;
-                let _ = tokio::time::timeout(APPLY_GRACE, self.applied.wait_for(|p| *p >= target)).await;
             }
             if let Some((chunk, after, live)) = self.applied_chunk() {
                 self.next = after;
