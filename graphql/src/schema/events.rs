@@ -465,3 +465,47 @@ fn read_chunk(app: &App, from: Position, filter: &EventFilter) -> Result<(Vec<Re
     }
     Ok((chunk, next))
 }
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::Request;
+
+    use super::super::frames::tests::schema_and_ledger;
+    use super::super::frames::{FrameCache, share_frames};
+
+    /// A subscriber waits for the projections to apply a committed event; when they do not (here
+    /// no follower runs), it reads the event from sled once the grace has passed: late, never lost.
+    #[tokio::test]
+    async fn an_event_the_projections_do_not_apply_reaches_the_subscriber_from_sled_after_the_grace() {
+        use futures::StreamExt;
+        let (_dir, schema, ledger) = schema_and_ledger().await;
+        let query = "subscription { events(fromPosition: 3) { position type } }";
+        let mut stream = schema.execute_stream(share_frames(Request::new(query)));
+        let date = ledger::Date::from_ymd(2022, 6, 13).expect("date");
+        let data = ledger::DecisionRecorded {
+            decision: ledger::DecisionId::new("d1").expect("slug"),
+            body: ledger::BodyId::new("vis").expect("slug"),
+            reference: None,
+            paragraph: None,
+            subject: "a decision".to_owned(),
+            summary: None,
+        };
+        let appended = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            ledger.append(ledger::Append::one(ledger::NewEvent::new(date, "tests", data))).expect("appended");
+            started
+        });
+        let started = appended.await.expect("append");
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(30), stream.next())
+            .await
+            .expect("in time")
+            .expect("a frame");
+        assert!(frame.errors.is_empty(), "{:?}", frame.errors);
+        let frame = frame.data.into_json().expect("JSON");
+        assert_eq!(frame["events"]["position"], 3);
+        assert_eq!(frame["events"]["type"], "DecisionRecorded");
+        assert!(started.elapsed() >= super::APPLY_GRACE, "it waited for the projections first");
+        let cache = schema.data::<FrameCache>().expect("cache");
+        assert_eq!(cache.len(), 0, "a frame read from sled is not one of the shared live events");
+    }
+}

@@ -132,7 +132,7 @@ impl FrameCache {
 
     /// How many frames it holds (for tests).
     #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.lock().frames.len()
     }
 }
@@ -218,7 +218,7 @@ fn plain(selection: &SelectionSet, event: &RecordedEvent) -> Option<Value> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn request(query: &str, from: u64) -> Request {
@@ -245,7 +245,8 @@ mod tests {
 
     /// [`schema_with_events`], and the ledger under it (no follower runs: an event appended to the
     /// ledger directly is not applied to the projections).
-    async fn schema_and_ledger() -> (tempfile::TempDir, crate::schema::AppSchema, ledger::Ledger) {
+    pub(in crate::schema) async fn schema_and_ledger() -> (tempfile::TempDir, crate::schema::AppSchema, ledger::Ledger)
+    {
         use crate::app::{App, AppConfig, Caller, Command, Role, TokenStore, record};
         let dir = tempfile::tempdir().expect("tempdir");
         let ledger = ledger::Ledger::open(dir.path().join("ledger"), ledger::LedgerConfig::default()).expect("ledger");
@@ -264,42 +265,6 @@ mod tests {
         }
         let schema = crate::schema::build_schema(app, crate::schema::SchemaLimits::default());
         (dir, schema, ledger)
-    }
-
-    /// A subscriber waits for the projections to apply a committed event; when they do not (here
-    /// no follower runs), it reads the event from sled once the grace has passed: late, never lost.
-    #[tokio::test]
-    async fn an_event_the_projections_do_not_apply_reaches_the_subscriber_from_sled_after_the_grace() {
-        use futures::StreamExt;
-        let (_dir, schema, ledger) = schema_and_ledger().await;
-        let query = "subscription { events(fromPosition: 3) { position type } }";
-        let mut stream = schema.execute_stream(share_frames(Request::new(query)));
-        let date = ledger::Date::from_ymd(2022, 6, 13).expect("date");
-        let data = ledger::DecisionRecorded {
-            decision: ledger::DecisionId::new("d1").expect("slug"),
-            body: ledger::BodyId::new("vis").expect("slug"),
-            reference: None,
-            paragraph: None,
-            subject: "a decision".to_owned(),
-            summary: None,
-        };
-        let appended = tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            ledger.append(ledger::Append::one(ledger::NewEvent::new(date, "tests", data))).expect("appended");
-            started
-        });
-        let started = appended.await.expect("append");
-        let frame = tokio::time::timeout(std::time::Duration::from_secs(30), stream.next())
-            .await
-            .expect("in time")
-            .expect("a frame");
-        assert!(frame.errors.is_empty(), "{:?}", frame.errors);
-        let frame = frame.data.into_json().expect("JSON");
-        assert_eq!(frame["events"]["position"], 3);
-        assert_eq!(frame["events"]["type"], "DecisionRecorded");
-        assert!(started.elapsed() >= super::super::events::APPLY_GRACE, "it waited for the projections first");
-        let cache = schema.data::<FrameCache>().expect("cache");
-        assert_eq!(cache.len(), 0, "a frame read from sled is not one of the shared live events");
     }
 
     /// The first `n` frames of a subscription, as JSON.
