@@ -284,6 +284,10 @@ impl SubscriptionRoot {
     }
 }
 
+/// Events of the log that pass a subscription's filter, the position after the last one looked at,
+/// and whether they are of the events applied last ([`Frame::live`]).
+type Chunk = (Vec<Arc<RecordedEvent>>, Position, bool);
+
 /// What the subscription does next.
 enum Step {
     /// Deliver this event (live: one of those applied last, see [`Frame::live`]).
@@ -311,8 +315,19 @@ fn follow<G: Send + 'static>(
     let applied = app.watch_applied();
     let tokens = app.tokens().watch_changes();
     let pending = Vec::new().into_iter();
-    let state =
-        Follow { app, head, applied, tokens, next: start, filter, holder, pending, pending_live: false, done: false };
+    let state = Follow {
+        app,
+        head,
+        applied,
+        tokens,
+        next: start,
+        filter,
+        holder,
+        pending,
+        pending_live: false,
+        ahead: None,
+        done: false,
+    };
     futures::stream::unfold((state, guard), |(mut state, guard)| async move {
         if state.done {
             return None;
@@ -342,6 +357,8 @@ struct Follow {
     pending: std::vec::IntoIter<Arc<RecordedEvent>>,
     /// `pending` came from the events applied last ([`Frame::live`]).
     pending_live: bool,
+    /// The chunk from this position, being read ahead during a replay ([`applied_chunk`]).
+    ahead: Option<(Position, tokio::task::JoinHandle<Option<Chunk>>)>,
     done: bool,
 }
 
@@ -352,29 +369,6 @@ impl Follow {
             Some(name) if !self.app.tokens().still_valid(name) => Err(name.clone()),
             _ => Ok(()),
         }
-    }
-
-    /// Up to `REPLAY_CHUNK` events from the cursor that pass the filter, and the position after the
-    /// last one looked at, from the projections' memory (the events applied last, already decoded
-    /// and shared by every subscriber, else decoded from the projections' compact form); `None` when
-    /// the event at the cursor is not applied there yet (or the projections cannot be read: sled
-    /// then says why); and whether they are of the events applied last.
-    fn applied_chunk(&self) -> Option<(Vec<Arc<RecordedEvent>>, Position, bool)> {
-        let (window, live) = match self.app.recent_from(self.next, REPLAY_CHUNK) {
-            Some(window) => (window, true),
-            None => {
-                let projections = self.app.projections().ok()?;
-                (projections.events_after(Position::new(self.next.get().checked_sub(1)?), REPLAY_CHUNK), false)
-            }
-        };
-        let last = window.last()?.position();
-        // The projections hold the log gaplessly from position 1, so the window starts at the
-        // cursor; were it otherwise, sled is the authority.
-        if window.first()?.position() != self.next {
-            return None;
-        }
-        let chunk = window.into_iter().filter(|e| self.filter.accepts(e)).collect();
-        Some((chunk, last.next(), live))
     }
 
     async fn step(&mut self) -> Step {
@@ -422,10 +416,21 @@ impl Follow {
                     }
                 }
             }
-            if let Some((chunk, after, live)) = self.applied_chunk() {
+            let ahead = match self.ahead.take() {
+                Some((at, reading)) if at == self.next => reading.await.ok().flatten(),
+                _ => None,
+            };
+            if let Some((chunk, after, live)) = ahead.or_else(|| applied_chunk(&self.app, self.next, &self.filter)) {
                 self.next = after;
                 self.pending = chunk.into_iter();
                 self.pending_live = live;
+                // A replay (older events, decoded from the projections' form): the next chunk is
+                // decoded on a blocking thread, on the other core, while this one is sent.
+                if !live && *self.applied.borrow() >= after {
+                    let (app, filter) = (Arc::clone(&self.app), self.filter.clone());
+                    let reading = tokio::task::spawn_blocking(move || applied_chunk(&app, after, &filter));
+                    self.ahead = Some((after, reading));
+                }
                 continue;
             }
             // Not applied yet (the projections follow the head a moment later): read sled, which
@@ -450,6 +455,29 @@ impl Follow {
             }
         }
     }
+}
+
+/// Up to `REPLAY_CHUNK` events from the cursor that pass the filter, and the position after the
+/// last one looked at, from the projections' memory (the events applied last, already decoded
+/// and shared by every subscriber, else decoded from the projections' compact form); `None` when
+/// the event at the cursor is not applied there yet (or the projections cannot be read: sled
+/// then says why); and whether they are of the events applied last.
+fn applied_chunk(app: &App, next: Position, filter: &EventFilter) -> Option<Chunk> {
+    let (window, live) = match app.recent_from(next, REPLAY_CHUNK) {
+        Some(window) => (window, true),
+        None => {
+            let projections = app.projections().ok()?;
+            (projections.events_after(Position::new(next.get().checked_sub(1)?), REPLAY_CHUNK), false)
+        }
+    };
+    let last = window.last()?.position();
+    // The projections hold the log gaplessly from position 1, so the window starts at the
+    // cursor; were it otherwise, sled is the authority.
+    if window.first()?.position() != next {
+        return None;
+    }
+    let chunk = window.into_iter().filter(|e| filter.accepts(e)).collect();
+    Some((chunk, last.next(), live))
 }
 
 /// Reads up to `REPLAY_CHUNK` events from `from`; returns those passing the filter and the position
@@ -507,5 +535,69 @@ mod tests {
         assert!(started.elapsed() >= super::APPLY_GRACE, "it waited for the projections first");
         let cache = schema.data::<FrameCache>().expect("cache");
         assert_eq!(cache.len(), 0, "a frame read from sled is not one of the shared live events");
+    }
+
+    /// A replay longer than the events the projections keep decoded and shared: from the
+    /// projections' compact form a chunk at a time (each read ahead on a blocking thread while the
+    /// one before is sent), then from the shared ones; the log in order, without a gap or a
+    /// repeat, filtered or not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_replay_is_the_log_in_order_across_chunks_read_ahead_filtered_or_not() {
+        use futures::StreamExt;
+
+        use crate::app::{App, AppConfig, TokenStore};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ledger = ledger::Ledger::open(dir.path().join("ledger"), ledger::LedgerConfig::default()).expect("ledger");
+        let count = 1600_u64;
+        let date = ledger::Date::from_ymd(2022, 6, 13).expect("date");
+        for batch in 0..count / 100 {
+            let append = (batch * 100..(batch + 1) * 100).fold(ledger::Append::new(), |append, i| {
+                let event = if i % 5 == 0 {
+                    let party = ledger::PartyId::new(format!("p{i}")).expect("slug");
+                    let data =
+                        ledger::PartyRegistered { party, name: format!("p{i}"), kind: ledger::PartyKind::Municipality };
+                    ledger::NewEvent::new(date, "tests", data)
+                } else {
+                    let data = ledger::DecisionRecorded {
+                        decision: ledger::DecisionId::new(format!("d{i}")).expect("slug"),
+                        body: ledger::BodyId::new("vis").expect("slug"),
+                        reference: None,
+                        paragraph: None,
+                        subject: format!("decision {i}"),
+                        summary: None,
+                    };
+                    ledger::NewEvent::new(date, "tests", data)
+                };
+                append.with(event)
+            });
+            ledger.append(append).expect("appended");
+        }
+        let tokens = std::sync::Arc::new(TokenStore::open(dir.path()).expect("tokens"));
+        let app = App::new(ledger, tokens, AppConfig::default()).expect("app");
+        let schema = crate::schema::build_schema(app, crate::schema::SchemaLimits::default());
+        let positions = |query: &'static str, n: usize| {
+            let schema = schema.clone();
+            async move {
+                let frames = schema.execute_stream(Request::new(query)).take(n).collect::<Vec<_>>();
+                let frames = tokio::time::timeout(std::time::Duration::from_secs(60), frames).await.expect("in time");
+                frames
+                    .into_iter()
+                    .map(|f| {
+                        assert!(f.errors.is_empty(), "{:?}", f.errors);
+                        f.data.into_json().expect("JSON")["events"]["position"].as_u64().expect("position")
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        let all = positions("subscription { events(fromPosition: 1) { position } }", count as usize).await;
+        assert_eq!(all, (1..=count).collect::<Vec<_>>());
+        let from = positions("subscription { events(fromPosition: 300) { position } }", 10).await;
+        assert_eq!(from, (300..310).collect::<Vec<_>>());
+        let parties = positions(
+            r#"subscription { events(fromPosition: 1, types: ["PartyRegistered"]) { position } }"#,
+            (count / 5) as usize,
+        )
+        .await;
+        assert_eq!(parties, (0..count).filter(|i| i % 5 == 0).map(|i| i + 1).collect::<Vec<_>>());
     }
 }
