@@ -433,8 +433,8 @@ impl Follow {
                 }
                 continue;
             }
-            // Not applied yet (the projections follow the head a moment later): read sled, which
-            // is blocking work, off the async workers, one chunk at a time.
+            // Committed but not applied within the grace (the projections fell behind or failed):
+            // read sled, which is blocking work, off the async workers, one chunk at a time.
             let reader = Arc::clone(&self.app);
             let filter = self.filter.clone();
             let from = self.next;
