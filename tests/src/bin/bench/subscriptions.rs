@@ -259,8 +259,8 @@ pub(crate) fn run(
         rate(count as f64 / seconds, "events"),
         format!("ledger read+decode {}", rate(read_rate, "events")),
         ratio(count as f64 / seconds, read_rate),
-        "",
-        Verdict::Info,
+        "≥ 0.8× read+decode; ≥ 200,000 events/s",
+        Verdict::of(count as f64 / seconds >= (0.8 * read_rate).max(200_000.0)),
     );
     Ok(())
 }
