@@ -120,8 +120,13 @@ struct Shared {
 
 impl Shared {
     /// Executes a GraphQL request off the async workers, until the request's deadline.
-    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
-        self.executor.execute(request, self.config.request_bounds()).await
+    /// Runs a request; `parsed` is its document when parsed already (`graphql_execute`).
+    async fn execute(
+        &self,
+        request: async_graphql::Request,
+        parsed: Option<async_graphql::parser::types::ExecutableDocument>,
+    ) -> async_graphql::Response {
+        self.executor.execute(request, parsed, self.config.request_bounds()).await
     }
 }
 
@@ -358,7 +363,10 @@ async fn graphql_execute(
     let media = ResponseMediaType::accepted(headers);
     let operation = request.operation_name.clone();
     let started = Instant::now();
-    let key = answer_key(shared, &request, &caller);
+    // Parsed once: to see whether the answer may be kept, and then for the request's checks (a
+    // document that does not parse is parsed again there, for its error).
+    let parsed = async_graphql::parser::parse_query(&request.query).ok();
+    let key = answer_key(shared, &request, parsed.as_ref(), &caller);
     let gzip = answers::accepts_gzip(headers);
     if let Some(answer) = key.as_ref().and_then(|key| shared.answers.get(key)) {
         if let Some(response) = kept_answer(&answer, None, gzip, media, operation.clone()) {
@@ -372,7 +380,7 @@ async fn graphql_execute(
     if read_only {
         request = request.data(marker.clone());
     }
-    let response = shared.execute(request).await;
+    let response = shared.execute(request, parsed).await;
     let codes: Vec<&str> = response
         .errors
         .iter()
@@ -443,9 +451,14 @@ fn answer_key_parts(shared: &Shared) -> Option<(u64, ledger::Date)> {
 }
 
 /// The key under which the answer to `request` may be kept, if it may.
-fn answer_key(shared: &Shared, request: &async_graphql::Request, caller: &crate::app::Caller) -> Option<answers::Key> {
+fn answer_key(
+    shared: &Shared,
+    request: &async_graphql::Request,
+    document: Option<&async_graphql::parser::types::ExecutableDocument>,
+    caller: &crate::app::Caller,
+) -> Option<answers::Key> {
     let (head, today) = answer_key_parts(shared)?;
-    answers::Key::of(request, caller, head, today)
+    answers::Key::of(request, document, caller, head, today)
 }
 
 /// A successful answer from its kept form, as `GraphQLResponse` and the compression layer would

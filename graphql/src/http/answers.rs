@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::sync::Mutex;
 
-use async_graphql::parser::types::{OperationType, Selection};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
 use bytes::Bytes;
 
 use crate::app::Caller;
@@ -139,13 +139,15 @@ pub(crate) struct Key {
 impl Key {
     /// The key of `request` if its answer may be kept: a query (not a mutation or subscription)
     /// whose root fields are all pure.
+    /// `document` is the request's document, parsed (`None`: it does not parse).
     pub(crate) fn of(
         request: &async_graphql::Request,
+        document: Option<&ExecutableDocument>,
         caller: &Caller,
         head: u64,
         today: ledger::Date,
     ) -> Option<Self> {
-        if !pure_query(&request.query, request.operation_name.as_deref()) {
+        if !pure_query(document?, request.operation_name.as_deref()) {
             return None;
         }
         let variables = serde_json::to_string(&request.variables).ok()?;
@@ -167,10 +169,8 @@ impl Key {
 }
 
 /// Whether the operation `name` (or the only one) of `document`, chosen as async-graphql chooses
-/// it, is a query of pure root fields only. A fragment at the root, a document that does not
-/// parse, or no such operation: no.
-fn pure_query(document: &str, name: Option<&str>) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(document) else { return false };
+/// it, is a query of pure root fields only. A fragment at the root, or no such operation: no.
+fn pure_query(document: &ExecutableDocument, name: Option<&str>) -> bool {
     selected_operation(&document.operations, name).is_some_and(|operation| {
         operation.ty == OperationType::Query
             && operation.selection_set.node.items.iter().all(|item| match &item.node {
@@ -265,13 +265,17 @@ mod tests {
         async_graphql::Request::new(query)
     }
 
+    fn parsed(query: &str) -> Option<ExecutableDocument> {
+        async_graphql::parser::parse_query(query).ok()
+    }
+
     fn today() -> ledger::Date {
         ledger::Date::from_ymd(2026, 12, 5).expect("date")
     }
 
     #[test]
     fn only_queries_of_pure_root_fields_are_kept() {
-        let key = |q: &str| Key::of(&request(q), &Caller::Anonymous, 7, today());
+        let key = |q: &str| Key::of(&request(q), parsed(q).as_ref(), &Caller::Anonymous, 7, today());
         assert!(key("{ agreements { id } }").is_some());
         assert!(key("query A { agreements(at: \"2022-01-01\") { id } parties { id } }").is_some());
         assert!(key("{ ledger { position } }").is_none(), "verification state changes without events");
@@ -282,28 +286,37 @@ mod tests {
         assert!(key("subscription { events { position } }").is_none());
         assert!(key("{ agreements { id ").is_none(), "a document that does not parse");
         assert!(key("query A { agreements { id } } query B { ledger { position } }").is_none(), "which one?");
-        let named = request("query A { agreements { id } } query B { ledger { position } }").operation_name("A");
-        assert!(Key::of(&named, &Caller::Anonymous, 7, today()).is_some());
-        let named = request("query A { agreements { id } } query B { ledger { position } }").operation_name("B");
-        assert!(Key::of(&named, &Caller::Anonymous, 7, today()).is_none());
+        let two = "query A { agreements { id } } query B { ledger { position } }";
+        let named = request(two).operation_name("A");
+        assert!(Key::of(&named, parsed(two).as_ref(), &Caller::Anonymous, 7, today()).is_some());
+        let named = request(two).operation_name("B");
+        assert!(Key::of(&named, parsed(two).as_ref(), &Caller::Anonymous, 7, today()).is_none());
     }
 
     #[test]
     fn a_key_differs_by_head_day_caller_and_variables() {
         let q = "query($at: Date) { agreements(at: $at) { id } }";
-        let base = Key::of(&request(q), &Caller::Anonymous, 7, today()).expect("pure");
-        assert_ne!(Some(base.clone()), Key::of(&request(q), &Caller::Anonymous, 8, today()));
-        assert_ne!(Some(base.clone()), Key::of(&request(q), &Caller::Anonymous, 7, today().previous_day()));
-        assert_ne!(Some(base.clone()), Key::of(&request(q), &Caller::Unknown, 7, today()));
+        let base = Key::of(&request(q), parsed(q).as_ref(), &Caller::Anonymous, 7, today()).expect("pure");
+        assert_ne!(Some(base.clone()), Key::of(&request(q), parsed(q).as_ref(), &Caller::Anonymous, 8, today()));
+        assert_ne!(
+            Some(base.clone()),
+            Key::of(&request(q), parsed(q).as_ref(), &Caller::Anonymous, 7, today().previous_day())
+        );
+        assert_ne!(Some(base.clone()), Key::of(&request(q), parsed(q).as_ref(), &Caller::Unknown, 7, today()));
         let vars = async_graphql::Variables::from_json(serde_json::json!({ "at": "2022-01-01" }));
-        assert_ne!(Some(base.clone()), Key::of(&request(q).variables(vars), &Caller::Anonymous, 7, today()));
-        assert_eq!(Some(base), Key::of(&request(q), &Caller::Anonymous, 7, today()));
+        assert_ne!(
+            Some(base.clone()),
+            Key::of(&request(q).variables(vars), parsed(q).as_ref(), &Caller::Anonymous, 7, today())
+        );
+        assert_eq!(Some(base), Key::of(&request(q), parsed(q).as_ref(), &Caller::Anonymous, 7, today()));
     }
 
     #[test]
     fn small_answers_are_not_kept_and_the_budget_holds() {
         let answers = Answers::default();
-        let key = |head: u64, q: &str| Key::of(&request(q), &Caller::Anonymous, head, today()).expect("pure");
+        let key = |head: u64, q: &str| {
+            Key::of(&request(q), parsed(q).as_ref(), &Caller::Anonymous, head, today()).expect("pure")
+        };
         let q = |i: usize| format!("{{ a{i}: parties {{ id }} }}");
         let small = Answer::compress(&[b'x'; 100]).expect("gzip");
         answers.keep(key(1, "{ parties { id } }"), 100, small);

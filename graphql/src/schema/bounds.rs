@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use async_graphql::parser::types::{OperationType, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{Context, Data, Request, Response, ServerError, Value};
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -117,12 +117,18 @@ impl Executor {
     /// Runs the request checks (`checks.rs`): the request, its document parsed into it, or the
     /// response that refuses it, with its codes.
     pub(crate) async fn check(&self, request: Request) -> Result<Checked, Response> {
-        super::checks::check(&self.persisted, self.max_cost, request).await.map_err(coded)
+        super::checks::check(&self.persisted, self.max_cost, request, None).await.map_err(coded)
     }
 
-    /// Checks and executes a request within `bounds`.
-    pub(crate) async fn execute(&self, request: Request, bounds: RequestBounds) -> Response {
-        match self.check(request).await {
+    /// Checks and executes a request within `bounds`; `parsed` is its document, when the caller
+    /// has parsed it already (it is then not parsed again).
+    pub(crate) async fn execute(
+        &self,
+        request: Request,
+        parsed: Option<ExecutableDocument>,
+        bounds: RequestBounds,
+    ) -> Response {
+        match super::checks::check(&self.persisted, self.max_cost, request, parsed).await.map_err(coded) {
             Ok(checked) => self.run(checked, bounds).await,
             Err(refused) => refused,
         }
@@ -400,7 +406,7 @@ mod tests {
             request.extensions.insert("persistedQuery".to_owned(), Value::from_json(persisted).expect("value"));
             request
         };
-        let check = |request| super::super::checks::check(&store, u64::MAX, request);
+        let check = |request| super::super::checks::check(&store, u64::MAX, request, None);
         let unknown = check(by_hash("abc123")).await.err().expect("an unknown hash is refused");
         assert_eq!(unknown.errors[0].message, "PersistedQueryNotFound");
         let document = async_graphql::parser::parse_query(heavy).expect("parses");

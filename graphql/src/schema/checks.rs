@@ -21,7 +21,7 @@
 //! [`Executor`]: super::Executor
 
 use async_graphql::parser::parse_query;
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Request, Response, ServerError};
 
 use super::persisted::PersistedQueries;
@@ -54,14 +54,28 @@ impl Checked {
 
 /// Runs the checks on a request: its document, or the response that refuses it (without codes yet;
 /// the executor gives every response its codes).
-pub(super) async fn check(persisted: &PersistedQueries, max_cost: u64, request: Request) -> Result<Checked, Response> {
-    checked(persisted, max_cost, request).await.map_err(|error| Response::from_errors(vec![error]))
+///
+/// `parsed` is the request's document when the caller has parsed it already (the HTTP layer does, to
+/// see whether an answer may be kept): it is not parsed again.
+pub(super) async fn check(
+    persisted: &PersistedQueries,
+    max_cost: u64,
+    request: Request,
+    parsed: Option<ExecutableDocument>,
+) -> Result<Checked, Response> {
+    checked(persisted, max_cost, request, parsed).await.map_err(|error| Response::from_errors(vec![error]))
 }
 
-async fn checked(persisted: &PersistedQueries, max_cost: u64, mut request: Request) -> Result<Checked, ServerError> {
-    let document = match persisted.apply(&mut request).await? {
-        Some(document) => document,
-        None => parse_query(&request.query)?,
+async fn checked(
+    persisted: &PersistedQueries,
+    max_cost: u64,
+    mut request: Request,
+    parsed: Option<ExecutableDocument>,
+) -> Result<Checked, ServerError> {
+    let document = match (persisted.apply(&mut request).await?, parsed) {
+        (Some(document), _) => document,
+        (None, Some(parsed)) => parsed,
+        (None, None) => parse_query(&request.query)?,
     };
     read_only::check(&document, &request)?;
     let price = cost::check(&document, max_cost)?;
@@ -69,4 +83,24 @@ async fn checked(persisted: &PersistedQueries, max_cost: u64, mut request: Reque
     let operation = selected(&document.operations, request.operation_name.as_deref()).map(|op| op.ty);
     request.set_parsed_query(document);
     Ok(Checked { request, operation, price })
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::Request;
+    use async_graphql::parser::parse_query;
+
+    use super::super::persisted::PersistedQueries;
+
+    /// The HTTP layer parses a request's document once and hands it over: it is what is checked,
+    /// and the text is not parsed again (here a text that would not parse).
+    #[tokio::test]
+    async fn a_document_parsed_already_is_not_parsed_again() {
+        let store = PersistedQueries::new();
+        let document = parse_query("{ ledger { position } }").expect("parses");
+        let given = super::check(&store, u64::MAX, Request::new("{ ledger {"), Some(document)).await;
+        assert!(given.is_ok_and(|checked| checked.operation.is_some()));
+        let parsed_here = super::check(&store, u64::MAX, Request::new("{ ledger {"), None).await;
+        assert!(parsed_here.is_err(), "without it, the text is parsed and refused");
+    }
 }
