@@ -28,6 +28,8 @@ pub(crate) use datadir::{Opened, Running};
 pub use import::{ImportError, import_validated};
 pub(crate) use import::{Progress as ImportProgress, import_staged};
 pub(crate) use live::apply_new;
+#[cfg(test)]
+pub(crate) use live::tests::decision as test_decision;
 pub use live::{FoldError, LiveProjections};
 pub use metrics::Metrics;
 pub(crate) use operations::Imported;

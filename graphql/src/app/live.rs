@@ -281,26 +281,29 @@ impl LiveProjections {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use ledger::{LedgerConfig, Position};
     use projections::Projections;
 
     use super::{LiveProjections, RECENT, apply_new, fold_pipelined};
 
+    /// A `DecisionRecorded` numbered `i` (decision `d{i}`), for tests that append to the ledger
+    /// directly.
+    pub(crate) fn decision(i: u64) -> ledger::NewEvent {
+        let data = ledger::DecisionRecorded {
+            decision: ledger::DecisionId::new(format!("d{i}")).expect("slug"),
+            body: ledger::BodyId::new("vis").expect("slug"),
+            reference: None,
+            paragraph: None,
+            subject: format!("decision {i}"),
+            summary: None,
+        };
+        ledger::NewEvent::new(ledger::Date::from_ymd(2022, 6, 13).expect("date"), "tests", data)
+    }
+
     /// `n` decisions appended in one commit; their events as stored.
-    fn decisions(ledger: &ledger::Ledger, from: usize, n: usize) -> Vec<ledger::RecordedEvent> {
-        let append = (from..from + n).fold(ledger::Append::new(), |append, i| {
-            let data = ledger::DecisionRecorded {
-                decision: ledger::DecisionId::new(format!("d{i}")).expect("slug"),
-                body: ledger::BodyId::new("vis").expect("slug"),
-                reference: None,
-                paragraph: None,
-                subject: format!("decision {i}"),
-                summary: None,
-            };
-            let date = ledger::Date::from_ymd(2022, 6, 13).expect("date");
-            append.with(ledger::NewEvent::new(date, "tests", data))
-        });
+    fn decisions(ledger: &ledger::Ledger, from: u64, n: u64) -> Vec<ledger::RecordedEvent> {
+        let append = (from..from + n).fold(ledger::Append::new(), |append, i| append.with(decision(i)));
         match ledger.append(append).expect("appended") {
             ledger::AppendOutcome::Committed(c) => c.into_iter().map(|c| c.event).collect(),
             ledger::AppendOutcome::Conflict(c) => panic!("conflict {c:?}"),
@@ -325,7 +328,7 @@ mod tests {
         assert!(live.recent_from(Position::new(0), 10).is_none(), "positions count from 1");
 
         // Appended another way, folded by a catch-up: the ring keeps the newest RECENT, in order.
-        decisions(&ledger, 10, RECENT + 100);
+        decisions(&ledger, 10, RECENT as u64 + 100);
         assert_eq!(*applied.borrow(), Position::new(10), "published only once applied");
         live.catch_up().expect("caught up");
         let head = 10 + RECENT as u64 + 100;

@@ -509,18 +509,9 @@ mod tests {
         let (_dir, schema, ledger) = schema_and_ledger().await;
         let query = "subscription { events(fromPosition: 3) { position type } }";
         let mut stream = schema.execute_stream(share_frames(Request::new(query)));
-        let date = ledger::Date::from_ymd(2022, 6, 13).expect("date");
-        let data = ledger::DecisionRecorded {
-            decision: ledger::DecisionId::new("d1").expect("slug"),
-            body: ledger::BodyId::new("vis").expect("slug"),
-            reference: None,
-            paragraph: None,
-            subject: "a decision".to_owned(),
-            summary: None,
-        };
         let appended = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
-            ledger.append(ledger::Append::one(ledger::NewEvent::new(date, "tests", data))).expect("appended");
+            ledger.append(ledger::Append::one(crate::app::test_decision(1))).expect("appended");
             started
         });
         let started = appended.await.expect("append");
@@ -558,15 +549,7 @@ mod tests {
                         ledger::PartyRegistered { party, name: format!("p{i}"), kind: ledger::PartyKind::Municipality };
                     ledger::NewEvent::new(date, "tests", data)
                 } else {
-                    let data = ledger::DecisionRecorded {
-                        decision: ledger::DecisionId::new(format!("d{i}")).expect("slug"),
-                        body: ledger::BodyId::new("vis").expect("slug"),
-                        reference: None,
-                        paragraph: None,
-                        subject: format!("decision {i}"),
-                        summary: None,
-                    };
-                    ledger::NewEvent::new(date, "tests", data)
+                    crate::app::test_decision(i)
                 };
                 append.with(event)
             });
