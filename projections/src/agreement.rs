@@ -338,6 +338,81 @@ struct PairFroms {
     first: Option<Date>,
 }
 
+/// An agreement's fold over every event its stream records by some instant, whatever their dates
+/// (what validation asks for every event it judges), kept to be extended by the stream's next
+/// events: the same state as folding the longer prefix again, as long as the new events are no
+/// retraction and none is dated before an event already folded (the fold applies events in
+/// valid-time order, record order within a day). Anything else folds again.
+#[derive(Debug)]
+pub(crate) struct AgreementFold {
+    /// How many events of the stream it folded (retractions included).
+    len: usize,
+    /// The last of them, which identifies the prefix: a stream's positions only grow, so a prefix
+    /// whose `len`-th event is this one is the same prefix.
+    last: Option<(Position, ledger::EventId)>,
+    /// The latest effective date among the events folded.
+    latest: Option<Date>,
+    /// Shared with the questions that asked: extended in place once they are done with it.
+    state: Option<Arc<AgreementState>>,
+}
+
+impl AgreementFold {
+    /// Folds `prefix` (a record-time prefix of an agreement's stream) whole.
+    pub(crate) fn of(prefix: &[Arc<RecordedEvent>]) -> Self {
+        let visible = Visible::of(prefix, crate::fold::Horizon::everything(ledger::Timestamp::from_micros(i64::MAX)));
+        Self {
+            len: prefix.len(),
+            last: prefix.last().map(|e| (e.position(), e.id())),
+            latest: visible.events.iter().map(|e| e.effective()).max(),
+            state: AgreementState::fold(&visible).map(Arc::new),
+        }
+    }
+
+    /// The fold of `prefix`, extending this one if `prefix` continues what it folded; `false`
+    /// (and unchanged) if it does not.
+    pub(crate) fn extend_to(&mut self, prefix: &[Arc<RecordedEvent>]) -> bool {
+        if prefix.len() < self.len || prefix[..self.len].last().map(|e| (e.position(), e.id())) != self.last {
+            return false;
+        }
+        let new = &prefix[self.len..];
+        if new.is_empty() {
+            return true;
+        }
+        // Before its drafting an agreement has no state, and the drafting's state takes the
+        // positions of everything before it: only a drafted agreement is extended.
+        if self.state.is_none() {
+            return false;
+        }
+        let mut latest = self.latest;
+        for event in new {
+            if matches!(event.data(), ledger::EventData::EventRetracted(_))
+                || latest.is_some_and(|l| event.effective() < l)
+            {
+                return false;
+            }
+            latest = Some(event.effective());
+        }
+        let mut state = self.state.take().map(Arc::unwrap_or_clone);
+        for event in new {
+            AgreementState::apply(&mut state, event);
+        }
+        if let Some(state) = state.as_mut() {
+            // Every new position is past those folded: `because` stays sorted.
+            state.because.extend(new.iter().map(|e| e.position()));
+        }
+        self.state = state.map(Arc::new);
+        self.len = prefix.len();
+        self.last = new.last().map(|e| (e.position(), e.id()));
+        self.latest = latest;
+        true
+    }
+
+    /// The folded state (`None`: not drafted).
+    pub(crate) fn state(&self) -> Option<&Arc<AgreementState>> {
+        self.state.as_ref()
+    }
+}
+
 /// An agreement folded from its stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AgreementState {
@@ -1057,8 +1132,31 @@ impl crate::Projections {
     }
 
     /// The folded state of an agreement on a horizon.
-    pub(crate) fn agreement_state(&self, id: &AgreementId, horizon: crate::fold::Horizon) -> Option<AgreementState> {
-        AgreementState::fold(&self.visible_entity("agreement", id.as_str(), horizon))
+    ///
+    /// Over everything recorded by an instant (`horizon.at` is `None`: validation's question), the
+    /// fold is kept with the stream's decoded events and extended by its next events
+    /// ([`AgreementFold`]).
+    pub(crate) fn agreement_state(
+        &self,
+        id: &AgreementId,
+        horizon: crate::fold::Horizon,
+    ) -> Option<Arc<AgreementState>> {
+        if horizon.at.is_some() {
+            return AgreementState::fold(&self.visible_entity("agreement", id.as_str(), horizon)).map(Arc::new);
+        }
+        self.agreement_fold(id, horizon.known, |fold| fold.state().cloned())
+    }
+
+    /// Runs `f` on the agreement's fold over everything its stream records by `known` (see
+    /// [`AgreementFold`]); `None` if there is no such stream.
+    pub(crate) fn agreement_fold<R>(
+        &self,
+        id: &AgreementId,
+        known: ledger::Timestamp,
+        f: impl FnOnce(&AgreementFold) -> Option<R>,
+    ) -> Option<R> {
+        let list = self.entity_stream("agreement", id.as_str())?;
+        self.with_agreement_fold(list, known, f)
     }
 
     /// The fold itself: the agreement's view at `at` as known at `known`. `at` notes every

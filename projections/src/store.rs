@@ -41,6 +41,8 @@ mod ids;
 // The records: a snapshot's left in its file, later ones spilled to a file of their own or in memory.
 mod records;
 use decoded::{Decoded, Events};
+
+use crate::agreement::AgreementFold;
 use ids::Ids;
 use records::Records;
 pub(crate) use registry::Registry;
@@ -407,6 +409,31 @@ impl Projections {
     /// The events of an entity's stream (`agreement`, `party`, …) visible on the horizon.
     pub(crate) fn visible_entity(&self, kind: &str, slug: &str, horizon: Horizon) -> Visible {
         self.visible_named(&entity_name(kind, slug), horizon)
+    }
+
+    /// Runs `f` on the agreement fold over the events of the stream numbered `list` recorded by
+    /// `known`: the kept fold extended, or a new one (see [`crate::agreement::AgreementFold`]).
+    pub(crate) fn with_agreement_fold<R>(
+        &self,
+        list: u32,
+        known: Timestamp,
+        f: impl FnOnce(&AgreementFold) -> Option<R>,
+    ) -> Option<R> {
+        let all = self.decoded_list(list);
+        let prefix = &all[..all.partition_point(|e| e.recorded_at() <= known)];
+        let fold = match self.decoded.take_fold(list) {
+            Some(mut kept) => {
+                if kept.extend_to(prefix) {
+                    kept
+                } else {
+                    AgreementFold::of(prefix)
+                }
+            }
+            None => AgreementFold::of(prefix),
+        };
+        let out = f(&fold);
+        self.decoded.keep_fold(list, fold);
+        out
     }
 
     /// The events of an entity's stream recorded by `known` (retractions not yet applied): a prefix

@@ -183,7 +183,7 @@ impl Validator<'_> {
         self.p.body_record(id, self.known).is_some()
     }
 
-    fn agreement(&self, id: &AgreementId) -> Result<AgreementState, Rejection> {
+    fn agreement(&self, id: &AgreementId) -> Result<std::sync::Arc<AgreementState>, Rejection> {
         self.p.agreement_state(id, self.h).ok_or_else(|| Rejection::not_found("agreement", id))
     }
 

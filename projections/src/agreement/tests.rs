@@ -623,3 +623,77 @@ fn notice_without_a_stated_period_leaves_the_party_bound_with_no_leave_date() {
         Some(d("2020-03-01"))
     );
 }
+
+/// The agreement fold kept for validation (`AgreementFold`) and extended by each new event equals
+/// the fold of the whole stream, over random streams: events dated in and out of valid-time order,
+/// retractions of earlier events, questions as known at earlier instants. Both ways it is asked:
+/// `AgreementFold::extend_to` directly (counting the extensions, so that the test covers them) and
+/// `Projections::agreement_state` on projections applied one event at a time.
+#[test]
+fn a_kept_agreement_fold_extended_event_by_event_equals_the_whole_fold() {
+    use crate::fold::{Horizon, Visible};
+    use std::sync::Arc;
+
+    let mut extended = 0;
+    for seed in 1..=40u64 {
+        let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut given = Given::new().parties(3);
+        let mut projections = given.projections();
+        let mut stream: Vec<Arc<ledger::RecordedEvent>> = Vec::new();
+        let mut kept: Option<super::AgreementFold> = None;
+        let mut day = 0u64;
+        let ordered = seed % 2 == 0;
+        for step in 0..60 {
+            // Mostly forward in valid time; out of order on odd seeds, now and then.
+            day = if !ordered && next(4) == 0 { day.saturating_sub(next(200)) } else { day + next(40) };
+            let date = (0..day).fold(d("2015-01-01"), |date, _| date.next_day()).to_string();
+            let party = ["region", "m1", "m2", "m3"][next(4) as usize];
+            let version = 1 + next(3) as u32;
+            let data: ledger::EventData = match (step, next(9)) {
+                (0, _) => drafted("a", AgreementKind::Main, Binding::AllParties, parties(3)).into(),
+                (_, 0) => proposed("a", version, Some("2016-01-01"), None).into(),
+                (_, 1) => decided("a", version, None).into(),
+                (_, 2) => adopted("a", version, party).into(),
+                (_, 3) => declined("a", version, party).into(),
+                (_, 4) => notice("a", party).into(),
+                (_, 5) => withdrawn("a", party).into(),
+                (_, 6) => required_changed("a", parties(1 + next(3) as usize)).into(),
+                (_, 7) if !stream.is_empty() => {
+                    let victim = &stream[next(stream.len() as u64) as usize];
+                    if matches!(victim.data(), ledger::EventData::EventRetracted(_)) {
+                        published("a", version).into()
+                    } else {
+                        EventRetracted { event: victim.id(), reason: "wrong".into() }.into()
+                    }
+                }
+                _ => published("a", version).into(),
+            };
+            let event = Arc::new(given.record(&date, data));
+            projections.apply(&event).expect("in order");
+            stream.push(event);
+            // A question as known now, or now and then at an earlier instant (a shorter prefix).
+            let len = if next(8) == 0 { next(stream.len() as u64 + 1) as usize } else { stream.len() };
+            let prefix = &stream[..len];
+            let whole = super::AgreementState::fold(&Visible::of(prefix, Horizon::everything(given.now())));
+            if kept.as_mut().is_some_and(|fold| fold.extend_to(prefix)) {
+                extended += usize::from(len > 0);
+            } else {
+                kept = Some(super::AgreementFold::of(prefix));
+            }
+            assert_eq!(kept.as_ref().and_then(|f| f.state()).map(|s| &**s), whole.as_ref(), "seed {seed}, step {step}");
+            let known = prefix.last().map_or(Timestamp::from_micros(0), |e| e.recorded_at());
+            assert_eq!(
+                projections.agreement_state(&aid("a"), Horizon::everything(known)).as_deref(),
+                whole.as_ref(),
+                "seed {seed}, step {step}: through the projections"
+            );
+        }
+    }
+    assert!(extended > 400, "only {extended} questions extended a kept fold");
+}

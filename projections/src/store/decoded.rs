@@ -5,17 +5,28 @@
 //! new events (a stream only grows, except under a speculation, whose withdrawal forgets the
 //! streams it touched). Past the bound everything is dropped, as the materialized timelines do:
 //! the next questions decode what they need again.
+//!
+//! Beside a kept stream, the fold validation asks of it (an agreement's state over everything its
+//! stream records, [`AgreementFold`]) is kept too, to be extended by the stream's next events
+//! instead of folded again for every event judged; it goes whenever its stream goes.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use foldhash::HashMap;
 use ledger::RecordedEvent;
 
-/// A stream's decoded events, in stream order.
-pub(crate) type Events = Arc<[Arc<RecordedEvent>]>;
+use crate::agreement::AgreementFold;
+
+/// A stream's decoded events, in stream order. A `Vec` so that the newest event of a stream that
+/// no question holds at the moment is added in place.
+pub(crate) type Events = Arc<Vec<Arc<RecordedEvent>>>;
 
 /// How many decoded events the cache keeps (about 1 KiB each).
 const MAX_EVENTS: usize = 64 * 1024;
+
+/// How many agreement folds the cache keeps (a few KiB each; an import or a writer asks about a
+/// few agreements at a time, one after the other).
+const MAX_FOLDS: usize = 4 * 1024;
 
 /// The cache. Cloning gives an empty one: a clone of the projections may diverge, and stream
 /// numbers with it.
@@ -29,6 +40,8 @@ struct Inner {
     streams: HashMap<u32, Events>,
     /// How many events `streams` holds in all.
     events: usize,
+    /// Agreement folds by stream number.
+    folds: HashMap<u32, AgreementFold>,
 }
 
 impl Clone for Decoded {
@@ -40,7 +53,11 @@ impl Clone for Decoded {
 impl std::fmt::Debug for Decoded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let inner = self.lock();
-        f.debug_struct("Decoded").field("streams", &inner.streams.len()).field("events", &inner.events).finish()
+        f.debug_struct("Decoded")
+            .field("streams", &inner.streams.len())
+            .field("events", &inner.events)
+            .field("folds", &inner.folds.len())
+            .finish()
     }
 }
 
@@ -72,7 +89,7 @@ impl Decoded {
             all.extend(kept.iter().cloned());
         }
         all.extend(decode_from(from));
-        let events: Events = all.into();
+        let events: Events = Arc::new(all);
         if events.len() > MAX_EVENTS / 4 {
             // A stream this long would crowd out every other: decoded for this question only.
             return events;
@@ -81,6 +98,7 @@ impl Decoded {
         if inner.events + events.len() > MAX_EVENTS {
             inner.streams.clear();
             inner.events = 0;
+            inner.folds.clear();
         }
         if let Some(old) = inner.streams.insert(list, Arc::clone(&events)) {
             inner.events -= old.len();
@@ -97,7 +115,7 @@ impl Decoded {
         let Some(kept) = inner.streams.get_mut(&list) else {
             // A new stream (a decision's, say, which the next event cites) is kept from its first.
             if len_before == 0 && inner.events < MAX_EVENTS {
-                inner.streams.insert(list, Arc::from([event]));
+                inner.streams.insert(list, Arc::new(vec![event]));
                 inner.events += 1;
             }
             return;
@@ -105,11 +123,32 @@ impl Decoded {
         if kept.len() != len_before {
             return;
         }
-        let mut all = Vec::with_capacity(len_before + 1);
-        all.extend(kept.iter().cloned());
-        all.push(event);
-        *kept = all.into();
+        match Arc::get_mut(kept) {
+            // No question holds the stream's events now: the event is added in place.
+            Some(all) => all.push(event),
+            None => {
+                let mut all = Vec::with_capacity(len_before + 1);
+                all.extend(kept.iter().cloned());
+                all.push(event);
+                *kept = Arc::new(all);
+            }
+        }
         inner.events += 1;
+    }
+
+    /// Takes the agreement fold kept for the stream numbered `list`, to extend or replace it and
+    /// keep it again ([`Decoded::keep_fold`]) without holding the lock meanwhile.
+    pub(super) fn take_fold(&self, list: u32) -> Option<AgreementFold> {
+        self.lock().folds.remove(&list)
+    }
+
+    /// Keeps `fold` for the stream numbered `list`.
+    pub(super) fn keep_fold(&self, list: u32, fold: AgreementFold) {
+        let mut inner = self.lock();
+        if inner.folds.len() >= MAX_FOLDS {
+            inner.folds.clear();
+        }
+        inner.folds.insert(list, fold);
     }
 
     /// Forgets the stream numbered `list`.
@@ -118,6 +157,7 @@ impl Decoded {
         if let Some(old) = inner.streams.remove(&list) {
             inner.events -= old.len();
         }
+        inner.folds.remove(&list);
     }
 
     /// Forgets every stream numbered `first` or higher.
@@ -126,6 +166,7 @@ impl Decoded {
         let gone: usize = inner.streams.iter().filter(|(list, _)| **list >= first).map(|(_, e)| e.len()).sum();
         inner.streams.retain(|list, _| *list < first);
         inner.events -= gone;
+        inner.folds.retain(|list, _| *list < first);
     }
 }
 
