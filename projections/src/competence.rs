@@ -187,11 +187,16 @@ impl Projections {
         self.groups.all().iter().any(|g| self.group_established(g, known).is_some_and(|(k, d)| k == kind && d <= on))
     }
 
-    /// Checks one requirement: `Ok` when the decision's body holds the competence. An unknown
-    /// decision is left to the existence checks of validation.
-    pub(crate) fn check_competence(&self, req: &Requirement<'_>, known: Timestamp) -> Result<(), String> {
-        let Some((body, decided_on)) = self.decision_record(req.decision, known) else { return Ok(()) };
-        let role = self.body_role(&body, known).unwrap_or(BodyRole::Other);
+    /// Checks one requirement against the decision's record (its body and date): `Ok` when the
+    /// body holds the competence.
+    pub(crate) fn check_competence(
+        &self,
+        req: &Requirement<'_>,
+        body: &BodyId,
+        decided_on: Date,
+        known: Timestamp,
+    ) -> Result<(), String> {
+        let role = self.body_role(body, known).unwrap_or(BodyRole::Other);
         let is_party = |p: &PartyId| role == BodyRole::OfParty(p.clone());
         let vis_exists = || self.exists_group_of_kind(GroupKind::PoliticalSteering, decided_on, known);
         let officials_exist = || self.exists_group_of_kind(GroupKind::OfficialsSteering, decided_on, known);

@@ -151,8 +151,9 @@ impl Validator<'_> {
 
     /// The decision exists, and the event citing it is not dated before it: a decision cannot
     /// take effect before it was made (DOMAIN.md, "no answer is ever rewritten").
-    fn decision(&self, id: &DecisionId) -> Check {
-        let Some((_, decided_on)) = self.p.decision_record(id, self.known) else {
+    /// Gives the decision's body and date.
+    fn decision(&self, id: &DecisionId) -> Result<(BodyId, ledger::Date), Rejection> {
+        let Some((body, decided_on)) = self.p.decision_record(id, self.known) else {
             return Err(Rejection::not_found("decision", id));
         };
         let on = self.effective;
@@ -161,14 +162,14 @@ impl Validator<'_> {
                 "this event is dated {on}, before decision '{id}' of {decided_on}; a decision cannot take effect before it was made"
             )));
         }
-        Ok(())
+        Ok((body, decided_on))
     }
 
     /// The decision exists, and its body holds the competence (DOMAIN.md, "Who may decide what").
     fn decided_by(&self, decision: &DecisionId, who: Competent, what: String, source: &'static str) -> Check {
-        self.decision(decision)?;
+        let (body, decided_on) = self.decision(decision)?;
         let requirement = Requirement { decision, who, what, source };
-        self.p.check_competence(&requirement, self.known).map_err(Rejection::rule)
+        self.p.check_competence(&requirement, &body, decided_on, self.known).map_err(Rejection::rule)
     }
 
     /// The decision on an agreement itself (deciding, recommending locally, changing its parties,
@@ -281,7 +282,7 @@ impl Validator<'_> {
             let what = format!("{what} group '{}'", group.id);
             self.decided_by(decision, Competent::Officials, what, "HÖK 4.3, 4.6")
         } else {
-            self.decision(decision)
+            self.decision(decision).map(|_| ())
         }
     }
 
@@ -360,9 +361,9 @@ impl Validator<'_> {
                 if !self.body_exists(&e.body) {
                     return Err(Rejection::not_found("body", &e.body));
                 }
-                match self.decision(&e.decision) {
-                    Ok(()) => Err(Rejection::rule(format!("decision '{}' is already recorded", e.decision))),
-                    Err(_) => Ok(()),
+                match self.p.decision_record(&e.decision, self.known) {
+                    Some(_) => Err(Rejection::rule(format!("decision '{}' is already recorded", e.decision))),
+                    None => Ok(()),
                 }
             }
             E::AgreementDrafted(e) => {

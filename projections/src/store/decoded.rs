@@ -8,7 +8,9 @@
 //!
 //! Beside a kept stream, the fold validation asks of it (an agreement's state over everything its
 //! stream records, [`AgreementFold`]) is kept too, to be extended by the stream's next events
-//! instead of folded again for every event judged; it goes whenever its stream goes.
+//! instead of folded again for every event judged. A fold names the last event it folded, so it
+//! outlives its stream's decoded events (decoded again, the same events extend it); it goes when
+//! its stream is forgotten, and all of them past a bound of their own.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -98,7 +100,6 @@ impl Decoded {
         if inner.events + events.len() > MAX_EVENTS {
             inner.streams.clear();
             inner.events = 0;
-            inner.folds.clear();
         }
         if let Some(old) = inner.streams.insert(list, Arc::clone(&events)) {
             inner.events -= old.len();

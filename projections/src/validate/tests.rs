@@ -518,3 +518,15 @@ fn personal_numbers_are_refused_in_every_free_text() {
     });
     assert_eq!(given.projections().validate(&with_source).map_err(|r| r.code), Err(RuleViolation));
 }
+
+/// A decision is recorded once, whatever the date of the second record: one dated before the first
+/// record was let through while the existence check went through the "not dated before the
+/// decision" rule, which the earlier date failed.
+#[test]
+fn a_decision_is_recorded_once_even_when_the_second_record_is_dated_before_the_first() {
+    let given = with_bodies(1).event("2022-05-01", decision_recorded("region-beslut"));
+    for date in ["2022-05-01", "2023-01-01", "2022-04-30", "2012-01-01"] {
+        assert_eq!(verdict(&given, date, decision_recorded("region-beslut")), Err(RuleViolation), "dated {date}");
+    }
+    assert_eq!(verdict(&given, "2022-04-30", decision_recorded("region-annat")), Ok(()));
+}
