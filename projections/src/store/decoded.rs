@@ -28,7 +28,7 @@ const MAX_EVENTS: usize = 64 * 1024;
 
 /// How many agreement folds the cache keeps (a few KiB each; an import or a writer asks about a
 /// few agreements at a time, one after the other).
-const MAX_FOLDS: usize = 4 * 1024;
+const MAX_FOLDS: usize = 512;
 
 /// The cache. Cloning gives an empty one: a clone of the projections may diverge, and stream
 /// numbers with it.
