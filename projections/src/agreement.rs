@@ -1132,19 +1132,20 @@ impl crate::Projections {
     }
 
     /// The folded state of an agreement on a horizon.
-    ///
-    /// Over everything recorded by an instant (`horizon.at` is `None`: validation's question), the
-    /// fold is kept with the stream's decoded events and extended by its next events
-    /// ([`AgreementFold`]).
-    pub(crate) fn agreement_state(
+    pub(crate) fn agreement_state(&self, id: &AgreementId, horizon: crate::fold::Horizon) -> Option<AgreementState> {
+        AgreementState::fold(&self.visible_entity("agreement", id.as_str(), horizon))
+    }
+
+    /// The folded state of an agreement over everything recorded by `known`, whatever the dates:
+    /// validation's question, asked for every event it judges. The fold is kept with the stream's
+    /// decoded events and extended by its next events ([`AgreementFold`]); other questions fold
+    /// as they need ([`Projections::agreement_state`]), and keep nothing.
+    pub(crate) fn kept_agreement_state(
         &self,
         id: &AgreementId,
-        horizon: crate::fold::Horizon,
+        known: ledger::Timestamp,
     ) -> Option<Arc<AgreementState>> {
-        if horizon.at.is_some() {
-            return AgreementState::fold(&self.visible_entity("agreement", id.as_str(), horizon)).map(Arc::new);
-        }
-        self.agreement_fold(id, horizon.known, |fold| fold.state().cloned())
+        self.agreement_fold(id, known, |fold| fold.state().cloned())
     }
 
     /// Runs `f` on the agreement's fold over everything its stream records by `known` (see

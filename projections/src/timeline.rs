@@ -286,7 +286,7 @@ impl Projections {
         candidate_days(id, &mut days);
         // A child (a supplementary agreement, the guideline) binds through its parent, so the
         // parent's days are the child's too.
-        if let Some(parent) = self.agreement_state(id, everything).and_then(|s| s.parent.clone()) {
+        if let Some(parent) = self.agreement_state(id, everything).and_then(|s| s.parent) {
             candidate_days(&parent, &mut days);
         }
         for day in days.into_iter().filter(in_span) {

@@ -185,7 +185,7 @@ impl Validator<'_> {
     }
 
     fn agreement(&self, id: &AgreementId) -> Result<std::sync::Arc<AgreementState>, Rejection> {
-        self.p.agreement_state(id, self.h).ok_or_else(|| Rejection::not_found("agreement", id))
+        self.p.kept_agreement_state(id, self.known).ok_or_else(|| Rejection::not_found("agreement", id))
     }
 
     fn version(&self, state: &AgreementState, id: &AgreementId, version: u32) -> Check {
@@ -368,7 +368,7 @@ impl Validator<'_> {
             }
             E::AgreementDrafted(e) => {
                 Self::not_blank("title", &e.title)?;
-                if self.p.agreement_state(&e.agreement, self.h).is_some() {
+                if self.p.kept_agreement_state(&e.agreement, self.known).is_some() {
                     return Err(Rejection::rule(format!("agreement '{}' is already drafted", e.agreement)));
                 }
                 if e.parties.is_empty() {

@@ -628,7 +628,7 @@ fn notice_without_a_stated_period_leaves_the_party_bound_with_no_leave_date() {
 /// the fold of the whole stream, over random streams: events dated in and out of valid-time order,
 /// retractions of earlier events, questions as known at earlier instants. Both ways it is asked:
 /// `AgreementFold::extend_to` directly (counting the extensions, so that the test covers them) and
-/// `Projections::agreement_state` on projections applied one event at a time.
+/// `Projections::kept_agreement_state` on projections applied one event at a time.
 #[test]
 fn a_kept_agreement_fold_extended_event_by_event_equals_the_whole_fold() {
     use crate::fold::{Horizon, Visible};
@@ -689,7 +689,7 @@ fn a_kept_agreement_fold_extended_event_by_event_equals_the_whole_fold() {
             assert_eq!(kept.as_ref().and_then(|f| f.state()).map(|s| &**s), whole.as_ref(), "seed {seed}, step {step}");
             let known = prefix.last().map_or(Timestamp::from_micros(0), |e| e.recorded_at());
             assert_eq!(
-                projections.agreement_state(&aid("a"), Horizon::everything(known)).as_deref(),
+                projections.kept_agreement_state(&aid("a"), known).as_deref(),
                 whole.as_ref(),
                 "seed {seed}, step {step}: through the projections"
             );
