@@ -220,8 +220,10 @@ pub(crate) fn over_http(plan: &Plan, server: &Server, report: &mut Report) -> an
         us(local.p99()),
         format!("fold from the raw events p99 {}", us(fold.p99())),
         ratio(local.p99(), fold.p99()),
-        "p99 ≤ 1 ms",
-        Verdict::of(local.p99() <= 1_000.0),
+        // Issue 19's 1 ms is for a county's few hundred agreements; at the 1M-event size its target
+        // is the answer over HTTP (60 ms, above).
+        if agreements > 1_000 { "(1 ms is the target at a county's size)" } else { "p99 ≤ 1 ms" },
+        if agreements > 1_000 { Verdict::Info } else { Verdict::of(local.p99() <= 1_000.0) },
     );
     report.row(
         "4",
