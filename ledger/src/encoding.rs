@@ -118,7 +118,8 @@ fn record_of(
 struct BodyRef<'a> {
     position: u64,
     id: EventId,
-    stream: StreamId,
+    /// Borrowed: every stream but a retraction's is derived from the data, which gives the name.
+    stream: &'a str,
     stream_version: u64,
     event_type: &'a str,
     effective: Date,
@@ -294,11 +295,15 @@ pub(crate) fn decode(position: Position, record: &[u8]) -> Result<RecordedEvent>
     };
     // The stream is derived from the data except for retractions, whose stream is the retracted
     // event's: that one is checked by `verify`, which can see the retracted event.
-    if let crate::event::StreamTarget::Stream(expected) = data.stream() {
-        if expected != body.stream {
-            return Err(corrupt(format!("stored in stream {} but its data belongs to {expected}", body.stream)));
+    let stream = match data.stream() {
+        crate::event::StreamTarget::Stream(expected) => {
+            if expected.as_str() != body.stream {
+                return Err(corrupt(format!("stored in stream {} but its data belongs to {expected}", body.stream)));
+            }
+            expected
         }
-    }
+        crate::event::StreamTarget::OfEvent(_) => StreamId::stored(body.stream),
+    };
     let mut prev = [0u8; 32];
     prev.copy_from_slice(&record[3..35]);
     let mut hash = [0u8; 32];
@@ -306,7 +311,7 @@ pub(crate) fn decode(position: Position, record: &[u8]) -> Result<RecordedEvent>
     Ok(RecordedEvent {
         id: body.id,
         position,
-        stream: body.stream,
+        stream,
         stream_version: body.stream_version,
         effective: body.effective,
         recorded_at: body.recorded_at,

@@ -244,6 +244,11 @@ impl StreamId {
         Self(format!("{kind}/{slug}"))
     }
 
+    /// A stream name as a stored record holds it, taken as it is (as deserializing one does).
+    pub(crate) fn stored(name: &str) -> Self {
+        Self(name.to_owned())
+    }
+
     /// Parses and validates a stream name.
     pub fn parse(s: &str) -> Result<Self, InvalidStream> {
         let bad = || InvalidStream { given: s.to_owned() };
