@@ -710,7 +710,7 @@ macro_rules! catalogue {
 
             /// Serializes the payload with `serializer` as the value [`EventData::to_json`] builds,
             /// without building it (the Merkle leaf's canonical JSON is written straight from it).
-            pub(crate) fn serialize_payload<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            pub fn serialize_payload<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 match self {
                     $(EventData::$name(p) => p.serialize(serializer),)+
                 }

@@ -530,3 +530,49 @@ fn a_decision_is_recorded_once_even_when_the_second_record_is_dated_before_the_f
     }
     assert_eq!(verdict(&given, "2022-04-30", decision_recorded("region-annat")), Ok(()));
 }
+
+/// The personal-number screen's scan of the payload's JSON text only ever adds a walk: over random
+/// payloads with personal numbers (valid and not) in free texts, in a document's `url` and
+/// `sha256` (left alone) and glued to other digits, the screen with the scan names the same field
+/// as the walk alone, and the cases where the text has a candidate but no field holds one are met.
+#[test]
+fn the_screens_scan_of_the_json_text_finds_what_the_walk_finds() {
+    let pieces = ["121212-1212", "701063-2391", "19400101-1234", "201212121212", "1212121212", "7", " ", "-", "+", "å"];
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = |n: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % n as u64) as usize
+    };
+    let (mut found, mut fallback_only) = (0, 0);
+    for case in 0..3_000 {
+        let mut text = || (0..next(4)).map(|_| pieces[next(pieces.len())]).collect::<String>();
+        let data: EventData = if case % 2 == 0 {
+            ledger::ProblemReported {
+                problem: ledger::ProblemId::new("p").expect("id"),
+                reported_by: "m1".into(),
+                reported_to: ledger::ProblemRecipient::Storsthlm,
+                agreement: None,
+                summary: text(),
+            }
+            .into()
+        } else {
+            let document = ledger::Document { title: text(), url: Some(text()), sha256: Some(text()) };
+            let mut proposed = proposed("hok", 1, None, None);
+            proposed.document = Some(document);
+            proposed.summary = Some(text());
+            proposed.into()
+        };
+        let walked = super::personal_field(&data, false);
+        assert_eq!(super::personal_field(&data, true), walked, "{data:?}");
+        let json = data.to_json().expect("json").to_string();
+        found += usize::from(walked.is_some());
+        fallback_only += usize::from(walked.is_none() && has_candidate(&json));
+    }
+    assert!(found > 300 && fallback_only > 100, "{found} found, {fallback_only} walked for nothing");
+}
+
+fn has_candidate(text: &str) -> bool {
+    crate::personal::find_personal_number(text).is_some()
+}
