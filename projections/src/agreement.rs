@@ -1145,19 +1145,7 @@ impl crate::Projections {
         id: &AgreementId,
         known: ledger::Timestamp,
     ) -> Option<Arc<AgreementState>> {
-        self.agreement_fold(id, known, |fold| fold.state().cloned())
-    }
-
-    /// Runs `f` on the agreement's fold over everything its stream records by `known` (see
-    /// [`AgreementFold`]); `None` if there is no such stream.
-    pub(crate) fn agreement_fold<R>(
-        &self,
-        id: &AgreementId,
-        known: ledger::Timestamp,
-        f: impl FnOnce(&AgreementFold) -> Option<R>,
-    ) -> Option<R> {
-        let list = self.entity_stream("agreement", id.as_str())?;
-        self.with_agreement_fold(list, known, f)
+        self.kept_fold_state(self.entity_stream("agreement", id.as_str())?, known)
     }
 
     /// The fold itself: the agreement's view at `at` as known at `known`. `at` notes every

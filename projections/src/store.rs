@@ -42,7 +42,7 @@ mod ids;
 mod records;
 use decoded::{Decoded, Events};
 
-use crate::agreement::AgreementFold;
+use crate::agreement::{AgreementFold, AgreementState};
 use ids::Ids;
 use records::Records;
 pub(crate) use registry::Registry;
@@ -411,16 +411,11 @@ impl Projections {
         self.visible_named(&entity_name(kind, slug), horizon)
     }
 
-    /// Runs `f` on the agreement fold over the events of the stream numbered `list` recorded by
+    /// The state of the agreement fold over the events of the stream numbered `list` recorded by
     /// `known`: the kept fold extended, or a new one (see [`crate::agreement::AgreementFold`]).
-    pub(crate) fn with_agreement_fold<R>(
-        &self,
-        list: u32,
-        known: Timestamp,
-        f: impl FnOnce(&AgreementFold) -> Option<R>,
-    ) -> Option<R> {
+    pub(crate) fn kept_fold_state(&self, list: u32, known: Timestamp) -> Option<Arc<AgreementState>> {
         let all = self.decoded_list(list);
-        let prefix = &all[..all.partition_point(|e| e.recorded_at() <= known)];
+        let prefix = &all[..recorded_by(&all, known, |e| e.recorded_at())];
         let fold = match self.decoded.take_fold(list) {
             Some(mut kept) => {
                 if kept.extend_to(prefix) {
@@ -431,9 +426,9 @@ impl Projections {
             }
             None => AgreementFold::of(prefix),
         };
-        let out = f(&fold);
+        let state = fold.state().cloned();
         self.decoded.keep_fold(list, fold);
-        out
+        state
     }
 
     /// The events of an entity's stream recorded by `known` (retractions not yet applied): a prefix
