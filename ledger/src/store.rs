@@ -210,7 +210,7 @@ impl Trees {
             Ok(Some((key, _))) => key,
             _ => sled::IVec::from(&start.to_key()),
         };
-        Records { chunks: self.chunks.range(from..), current: None, start, end }
+        Records { chunks: self.chunks.range(from..), tree: self.chunks.clone(), current: None, start, end }
     }
 
     fn head(&self) -> Result<Head> {
@@ -269,6 +269,8 @@ fn read_tree_size(meta: &sled::Tree) -> Result<u64> {
 /// Records read chunk by chunk: each chunk is one sled read, its records slices of it.
 struct Records {
     chunks: sled::Iter,
+    /// The tree `chunks` iterates, for [`settle`].
+    tree: sled::Tree,
     /// The chunk being read and where its records are.
     current: Option<(sled::IVec, Position, std::vec::IntoIter<std::ops::Range<usize>>)>,
     /// The next position to yield.
@@ -303,6 +305,10 @@ impl Iterator for Records {
                     return Some(Err(e.into()));
                 }
             };
+            if let Err(e) = settle(&self.tree, &key) {
+                self.start = self.end.next();
+                return Some(Err(e));
+            }
             let ranges = match layout::Chunk::parse(&key, &value) {
                 Ok(chunk) => {
                     if chunk.first() > self.start {
@@ -961,6 +967,25 @@ fn sign(config: &LedgerConfig, trees: &Trees, size: u64) -> Result<Option<Arc<Si
 /// the background verification's walk leaves ~80 MiB more resident with 32 MiB here, ~135 MiB
 /// with 128 MiB (it was ~300 MiB with the old 96 KiB chunks, whatever this was set to).
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Reads the value under `key` of `tree` (just read by a scan) again [`SETTLE_READS`] times, so
+/// that sled's cache counts the scan's pages and evicts them down to its capacity as the scan goes.
+///
+/// sled 0.34.7 queues each page access in one of 256 shards and counts a shard's accesses (and
+/// evicts from it) only once 64 have queued there; a scan's iterator touches each leaf once. A
+/// walk of a million-event log (~2,800 leaves of ~100 KB, about 11 per shard) therefore never
+/// filled a queue, and every leaf it read stayed in memory, whatever `cache_capacity` said:
+/// 265 MB of sled's pages after one walk, 26 MB with four reads of each chunk's key and 37 MB
+/// with two (BENCHMARKS.md, session 22).
+pub(crate) fn settle(tree: &sled::Tree, key: &[u8]) -> Result<()> {
+    for _ in 0..SETTLE_READS {
+        tree.get(key)?;
+    }
+    Ok(())
+}
+
+/// How often [`settle`] reads a value again.
+const SETTLE_READS: usize = 2;
 
 /// Opens sled. sled releases its file lock only when its last background task of a closed database
 /// finishes, which can be a moment after the `Ledger` is dropped; a reopen in the same process waits

@@ -7,7 +7,7 @@ use crate::event::{EventData, RecordedEvent};
 use crate::id::Position;
 use crate::merkle::{self, Stored, TreeHash};
 use crate::sequence::Head;
-use crate::store::{Chunk, Indexes, Trees, layout};
+use crate::store::{self, Chunk, Indexes, Trees, layout};
 use crate::time::Timestamp;
 
 /// How often (in events) the progress callback is called.
@@ -78,6 +78,7 @@ fn walk(trees: &Trees, head: Head, scope: Scope, progress: &mut dyn FnMut(Positi
     'chunks: for entry in chunks {
         let (key, value) = entry?;
         let chunk = Chunk::parse(&key, &value)?;
+        store::settle(&trees.chunks, &key)?;
         // Every chunk begins where the one before ended: no gap, no overlap.
         if chunk.first() > expected {
             return Err(LedgerError::Gap { expected, found: chunk.first() });
@@ -167,6 +168,7 @@ fn check_runs(trees: &Trees, last: Position, stored_count: u64, scope: Scope) ->
     for entry in trees.hashes.iter() {
         let (key, value) = entry?;
         let (first, count) = layout::run_span(&key, &value)?;
+        store::settle(&trees.hashes, &key)?;
         if scope == Scope::UpTo && first >= stored_count {
             break;
         }
