@@ -305,7 +305,7 @@ impl Iterator for Records {
                     return Some(Err(e.into()));
                 }
             };
-            if let Err(e) = settle(&self.tree, &key) {
+            if let Err(e) = settle(&self.tree, &key, SETTLE_READS) {
                 self.start = self.end.next();
                 return Some(Err(e));
             }
@@ -968,24 +968,30 @@ fn sign(config: &LedgerConfig, trees: &Trees, size: u64) -> Result<Option<Arc<Si
 /// with 128 MiB (it was ~300 MiB with the old 96 KiB chunks, whatever this was set to).
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
-/// Reads the value under `key` of `tree` (just read by a scan) again [`SETTLE_READS`] times, so
-/// that sled's cache counts the scan's pages and evicts them down to its capacity as the scan goes.
+/// Reads the value under `key` of `tree` (just read by a scan) again `reads` times, so that
+/// sled's cache counts the scan's pages and evicts them down to its capacity as the scan goes.
 ///
 /// sled 0.34.7 queues each page access in one of 256 shards and counts a shard's accesses (and
 /// evicts from it) only once 64 have queued there; a scan's iterator touches each leaf once. A
 /// walk of a million-event log (~2,800 leaves of ~100 KB, about 11 per shard) therefore never
 /// filled a queue, and every leaf it read stayed in memory, whatever `cache_capacity` said:
-/// 265 MB of sled's pages after one walk, 26 MB with four reads of each chunk's key and 37 MB
-/// with two (BENCHMARKS.md, session 22).
-pub(crate) fn settle(tree: &sled::Tree, key: &[u8]) -> Result<()> {
-    for _ in 0..SETTLE_READS {
+/// 265 MB of sled's pages after one walk, 37 MB with two reads of each chunk's key, 26 MB with
+/// four (BENCHMARKS.md, session 22). What stays beyond the cache's capacity is the accesses still
+/// queued: up to 64 per shard, so fewer leaves the more often each is read.
+pub(crate) fn settle(tree: &sled::Tree, key: &[u8], reads: usize) -> Result<()> {
+    for _ in 0..reads {
         tree.get(key)?;
     }
     Ok(())
 }
 
-/// How often [`settle`] reads a value again.
-const SETTLE_READS: usize = 2;
+/// How often a read of the log (a fold, a replay, an export) reads each chunk again: a few
+/// microseconds a chunk of ~20 events.
+pub(crate) const SETTLE_READS: usize = 2;
+
+/// How often the verification (which runs beside a serving process, and is not timed against
+/// anything) reads each chunk and run again.
+pub(crate) const SETTLE_VERIFY: usize = 4;
 
 /// Opens sled. sled releases its file lock only when its last background task of a closed database
 /// finishes, which can be a moment after the `Ledger` is dropped; a reopen in the same process waits

@@ -78,7 +78,7 @@ fn walk(trees: &Trees, head: Head, scope: Scope, progress: &mut dyn FnMut(Positi
     'chunks: for entry in chunks {
         let (key, value) = entry?;
         let chunk = Chunk::parse(&key, &value)?;
-        store::settle(&trees.chunks, &key)?;
+        store::settle(&trees.chunks, &key, store::SETTLE_VERIFY)?;
         // Every chunk begins where the one before ended: no gap, no overlap.
         if chunk.first() > expected {
             return Err(LedgerError::Gap { expected, found: chunk.first() });
@@ -168,7 +168,7 @@ fn check_runs(trees: &Trees, last: Position, stored_count: u64, scope: Scope) ->
     for entry in trees.hashes.iter() {
         let (key, value) = entry?;
         let (first, count) = layout::run_span(&key, &value)?;
-        store::settle(&trees.hashes, &key)?;
+        store::settle(&trees.hashes, &key, store::SETTLE_VERIFY)?;
         if scope == Scope::UpTo && first >= stored_count {
             break;
         }

@@ -107,7 +107,7 @@ impl Indexes {
         for entry in chunks.range(from..) {
             let (key, value) = entry?;
             let chunk = Chunk::parse(&key, &value)?;
-            super::settle(chunks, &key)?;
+            super::settle(chunks, &key, super::SETTLE_READS)?;
             for item in chunk.items() {
                 let item = item?;
                 if item.position <= after {
