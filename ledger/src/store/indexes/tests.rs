@@ -104,6 +104,13 @@ proptest! {
             indexes.streams_up_to(end).into_iter().map(|(name, positions)| (name.into(), positions)).collect();
         let read = Indexes::of_kept(kept, indexes.ids.clone()).expect("the kept form is read");
         same(&read, &model, &used_ids, &used_streams);
+        // And the file's bytes, read as the open reads them (straight into the indexes).
+        let file = written(&indexes, end);
+        let body = &file[super::HEADER..file.len() - 4];
+        let read = super::decode_kept(body, end as usize).and_then(super::KeptBuilder::finish).expect("the file is read");
+        same(&read, &model, &used_ids, &used_streams);
+        prop_assert!(super::decode_kept(body, end as usize + 1).and_then(super::KeptBuilder::finish).is_none());
+        prop_assert!(super::decode_kept(&body[..body.len() - 1], end as usize).is_none());
         // The file written as it goes holds the bytes of the kept form built whole, at the end and
         // at a head behind the indexes (a writer one group ahead).
         for head in [end, end / 2, end.saturating_sub(1), 0] {
@@ -154,6 +161,8 @@ fn a_kept_form_that_misplaces_an_event_is_refused() {
         streams.iter().map(|(name, positions)| ((*name).into(), positions.to_vec())).collect()
     };
     let good = kept(&[("party/a", &[1, 3]), ("party/b", &[2, 4])]);
+    let body = bincode::serde::encode_to_vec((&good, &ids), super::config()).expect("encoded");
+    assert!(super::decode_kept(&body, ids.len()).and_then(super::KeptBuilder::finish).is_some());
     assert!(Indexes::of_kept(good, ids.clone()).is_some());
     for (what, streams) in [
         ("an event in two streams", kept(&[("party/a", &[1, 2, 3]), ("party/b", &[2, 4])])),
@@ -163,6 +172,8 @@ fn a_kept_form_that_misplaces_an_event_is_refused() {
         ("position 0", kept(&[("party/a", &[0, 1, 3]), ("party/b", &[2, 4])])),
         ("a stream twice", kept(&[("party/a", &[1]), ("party/a", &[3]), ("party/b", &[2, 4])])),
     ] {
+        let body = bincode::serde::encode_to_vec((&streams, &ids), super::config()).expect("encoded");
         assert!(Indexes::of_kept(streams, ids.clone()).is_none(), "{what}");
+        assert!(super::decode_kept(&body, ids.len()).and_then(super::KeptBuilder::finish).is_none(), "{what}, read");
     }
 }
