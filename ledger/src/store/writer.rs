@@ -841,6 +841,13 @@ impl Writer {
                         Ok::<(), ConflictableTransactionError<()>>(())
                     })
                     .map_err(super::migrate::transaction_error)?;
+                // An import writes the whole log through here: its pages, too, are counted as it goes.
+                for (key, _) in chunks {
+                    super::settle(&self.trees.chunks, &key.to_key(), super::SETTLE_READS)?;
+                }
+                for (key, _) in runs {
+                    super::settle(&self.trees.hashes, key, super::SETTLE_READS)?;
+                }
             }
         }
         let mut indexes = self.trees.indexes.write()?;
