@@ -266,20 +266,21 @@ fn read_tree_size(meta: &sled::Tree) -> Result<u64> {
     }
 }
 
-/// Records read chunk by chunk: each chunk is one sled read, its records slices of it.
+/// Records read chunk by chunk: each chunk is one sled read, its records slices of it (sharing the
+/// chunk's one owner: no allocation per record).
 struct Records {
     chunks: sled::Iter,
     /// The tree `chunks` iterates, for [`settle`].
     tree: sled::Tree,
     /// The chunk being read and where its records are.
-    current: Option<(sled::IVec, Position, std::vec::IntoIter<std::ops::Range<usize>>)>,
+    current: Option<(bytes::Bytes, Position, std::vec::IntoIter<std::ops::Range<usize>>)>,
     /// The next position to yield.
     start: Position,
     end: Position,
 }
 
 impl Iterator for Records {
-    type Item = Result<(Position, sled::IVec)>;
+    type Item = Result<(Position, bytes::Bytes)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -294,7 +295,7 @@ impl Iterator for Records {
                         continue;
                     }
                     self.start = position.next();
-                    return Some(Ok((position, bytes.subslice(range.start, range.len()))));
+                    return Some(Ok((position, bytes.slice(range))));
                 }
                 self.current = None;
             }
@@ -325,7 +326,7 @@ impl Iterator for Records {
                     return Some(Err(e));
                 }
             };
-            self.current = Some((value, ranges.0, ranges.1.into_iter()));
+            self.current = Some((bytes::Bytes::from_owner(value), ranges.0, ranges.1.into_iter()));
         }
     }
 }
@@ -688,8 +689,7 @@ impl Ledger {
         let start = from.max(Position::FIRST);
         self.shared.trees.records(start, end).map(|entry| {
             entry.and_then(|(position, record)| {
-                encoding::decode(position, &record)
-                    .map(|event| (event, CompactEvent::stored(position, bytes::Bytes::from_owner(record))))
+                encoding::decode(position, &record).map(|event| (event, CompactEvent::stored(position, record)))
             })
         })
     }
