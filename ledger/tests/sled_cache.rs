@@ -6,7 +6,9 @@
 //!
 //! The measurement runs in a child process of this test binary, under the binaries' allocator
 //! (jemalloc) told to hand freed pages back to the system at once (`_RJEM_MALLOC_CONF`, read before
-//! `main`), so that its resident memory follows its live memory.
+//! `main`), so that its resident memory follows its live memory. That is why it is a test binary
+//! of its own rather than a module of `tests/it` (STYLE.md's one binary): that binary keeps the
+//! system's allocator, whose resident memory does not follow what is freed.
 
 use std::process::Command;
 

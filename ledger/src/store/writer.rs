@@ -841,13 +841,6 @@ impl Writer {
                         Ok::<(), ConflictableTransactionError<()>>(())
                     })
                     .map_err(super::migrate::transaction_error)?;
-                // An import writes the whole log through here: its pages, too, are counted as it goes.
-                for (key, _) in chunks {
-                    super::settle(&self.trees.chunks, &key.to_key(), super::SETTLE_READS)?;
-                }
-                for (key, _) in runs {
-                    super::settle(&self.trees.hashes, key, super::SETTLE_READS)?;
-                }
             }
         }
         let mut indexes = self.trees.indexes.write()?;
@@ -904,6 +897,15 @@ impl Writer {
                 let full = LedgerError::from(e).is_out_of_space();
                 fail(&self.state, State::Broken { full });
                 return request.reply.send(Err(broken(full, "sled could not write an import's step")));
+            }
+            // An import writes the whole log through here: the step's pages are read again so that
+            // sled's cache counts them and evicts (`settle`). Only memory depends on it: a read
+            // that fails here changes nothing written, and whatever reads next reports the fault.
+            for (key, _) in &grown.chunks {
+                let _ = super::settle(&self.trees.chunks, &key.to_key(), super::SETTLE_READS);
+            }
+            for (key, _) in &grown.runs {
+                let _ = super::settle(&self.trees.hashes, key, super::SETTLE_READS);
             }
             self.head = head;
         }
