@@ -363,6 +363,7 @@ impl KeptBuilder {
         Some(())
     }
 
+    /// The stream's last event and count, once all its positions are read.
     fn end_stream(&mut self, stream: KeptStream) -> Option<()> {
         let kept = self.indexes.streams.get_mut(stream.number as usize)?;
         kept.last = stream.last;
@@ -379,6 +380,8 @@ impl KeptBuilder {
         Some(())
     }
 
+    /// The indexes, once every stream and id is read: `None` unless every event has a stream and
+    /// an id.
     fn finish(self) -> Option<Indexes> {
         let Self { mut indexes, stream_of, prev, len } = self;
         if indexes.ids.len() != len as usize || stream_of.contains(&u32::MAX) {
