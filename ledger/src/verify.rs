@@ -75,6 +75,10 @@ fn walk(trees: &Trees, head: Head, scope: Scope, progress: &mut dyn FnMut(Positi
         Scope::Whole => trees.chunks.iter(),
         Scope::UpTo => trees.chunks.range(..=head.position.to_key()),
     };
+    // The Merkle tree's runs are checked as the walk reaches them (`check_tree` reads the same
+    // leaves of sled then): a second scan of them after the walk paged them all in again, the
+    // step in a serving process's memory at the end of every verification (session 22).
+    let mut runs = Runs::new(trees);
     'chunks: for entry in chunks {
         let (key, value) = entry?;
         let chunk = Chunk::parse(&key, &value)?;
@@ -130,6 +134,7 @@ fn walk(trees: &Trees, head: Head, scope: Scope, progress: &mut dyn FnMut(Positi
                 progress(position, head.position);
             }
         }
+        runs.check_before(tlog_tiles::stored_hash_count(count), Position::new(count))?;
     }
     let last = Position::new(count);
     progress(last, head.position);
@@ -144,7 +149,7 @@ fn walk(trees: &Trees, head: Head, scope: Scope, progress: &mut dyn FnMut(Positi
     }
     let root = merkle::root(trees, count)?;
     let stored_count = tlog_tiles::stored_hash_count(count);
-    check_runs(trees, last, stored_count, scope)?;
+    runs.finish(last, stored_count, scope)?;
     if scope == Scope::UpTo {
         return Ok(VerifyReport { events: count, head, root });
     }
@@ -159,33 +164,84 @@ fn walk(trees: &Trees, head: Head, scope: Scope, progress: &mut dyn FnMut(Positi
 }
 
 /// The runs of stored hashes follow each other from index 0 without a gap or an overlap, each a
-/// whole number of hashes; for the whole log they end exactly at `stored_count` (the hashes
-/// themselves are compared with the recomputed ones event by event, `check_tree`). While appends go
-/// on, only the runs up to `stored_count` are looked at.
-fn check_runs(trees: &Trees, last: Position, stored_count: u64, scope: Scope) -> Result<()> {
-    let corrupt = |reason: String| LedgerError::Corrupt { position: last, reason };
-    let mut next = 0u64;
-    for entry in trees.hashes.iter() {
+/// whole number of hashes; for the whole log they end exactly at the log's stored hash count (the
+/// hashes themselves are compared with the recomputed ones event by event, `check_tree`). While
+/// appends go on, only the runs up to that count are looked at. Checked in step with the walk:
+/// [`Runs::check_before`] as it goes, [`Runs::finish`] at its end.
+struct Runs<'t> {
+    trees: &'t Trees,
+    runs: std::iter::Peekable<sled::Iter>,
+    /// Where the next run must begin.
+    next: u64,
+}
+
+impl<'t> Runs<'t> {
+    fn new(trees: &'t Trees) -> Self {
+        Self { trees, runs: trees.hashes.iter().peekable(), next: 0 }
+    }
+
+    /// Checks every run that begins before stored hash `end` (`at`: where the walk is, for an
+    /// error).
+    fn check_before(&mut self, end: u64, at: Position) -> Result<()> {
+        while self.next_begins_before(end)? {
+            self.take(at)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the next run begins before stored hash `end`.
+    fn next_begins_before(&mut self, end: u64) -> Result<bool> {
+        match self.runs.peek() {
+            None => Ok(false),
+            // A key that is no position is reported by `take`.
+            Some(Ok((key, _))) => Ok(Position::from_key(key).is_none_or(|first| first.get() < end)),
+            // The error itself is taken (and returned) by `take`.
+            Some(Err(_)) => Ok(true),
+        }
+    }
+
+    /// Checks the next run: it begins where the one before ended.
+    fn take(&mut self, at: Position) -> Result<()> {
+        let Some(entry) = self.runs.next() else { return Ok(()) };
         let (key, value) = entry?;
         let (first, count) = layout::run_span(&key, &value)?;
-        store::settle(&trees.hashes, &key, store::SETTLE_VERIFY)?;
-        if scope == Scope::UpTo && first >= stored_count {
-            break;
+        store::settle(&self.trees.hashes, &key, store::SETTLE_VERIFY)?;
+        if first != self.next {
+            return Err(LedgerError::Corrupt {
+                position: at,
+                reason: format!(
+                    "the Merkle tree's run at stored hash {first} does not follow the one before, which ends at {}",
+                    self.next
+                ),
+            });
         }
-        if first != next {
-            return Err(corrupt(format!(
-                "the Merkle tree's run at stored hash {first} does not follow the one before, which ends at {next}"
-            )));
+        self.next = first + count;
+        Ok(())
+    }
+
+    /// The runs the walk has not reached, then how far they go: exactly `stored_count` hashes for
+    /// the whole log (the last event `last`), at least that many while appends go on.
+    fn finish(mut self, last: Position, stored_count: u64, scope: Scope) -> Result<()> {
+        match scope {
+            Scope::Whole => {
+                while self.runs.peek().is_some() {
+                    self.take(last)?;
+                }
+            }
+            Scope::UpTo => self.check_before(stored_count, last)?,
         }
-        next = first + count;
+        let next = self.next;
+        if next < stored_count || (scope == Scope::Whole && next > stored_count) {
+            return Err(LedgerError::Corrupt {
+                position: last,
+                reason: format!(
+                    "the Merkle tree stores {next} hashes; a log of {} events has {stored_count}",
+                    last.get()
+                ),
+            });
+        }
+        Ok(())
     }
-    if next < stored_count || (scope == Scope::Whole && next > stored_count) {
-        return Err(corrupt(format!(
-            "the Merkle tree stores {next} hashes; a log of {} events has {stored_count}",
-            last.get()
-        )));
-    }
-    Ok(())
 }
 
 /// Recomputes the tree's hashes for one more event (reading the stored hashes already checked)

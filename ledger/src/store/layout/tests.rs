@@ -278,6 +278,27 @@ fn corrupt_at<T: std::fmt::Debug>(result: Result<T>, at: u64, words: &str) {
     }
 }
 
+/// The runs' own checks, which the recomputed hashes do not cover: a run that repeats a stored
+/// hash with its right value (overlapping the run before) and a run past the last stored hash.
+#[test]
+fn runs_that_overlap_or_go_past_the_tree_are_caught() {
+    let overlapping = tampered(|_, tree| {
+        let (key, run) = tree.first().expect("reads").expect("a run");
+        let first = u64::from_be_bytes(key.as_ref().try_into().expect("8 bytes"));
+        assert!(run.len() >= 64, "the first run holds two hashes or more");
+        // Its hashes from the second on, under the second's index: each stored hash is still read
+        // with its right value, but two runs hold it.
+        tree.insert((first + 1).to_be_bytes(), &run[32..]).expect("writes");
+    });
+    // Found once the walk has passed the first commit group (two events).
+    corrupt_at(overlapping, 2, "does not follow the one before");
+    let past = tampered(|_, tree| {
+        // Five events store 2·5 − popcount(5) = 8 hashes: indexes 0 to 7.
+        tree.insert(8u64.to_be_bytes(), vec![7u8; 32]).expect("writes");
+    });
+    corrupt_at(past, 5, "the Merkle tree stores 9 hashes; a log of 5 events has 8");
+}
+
 #[test]
 fn an_untouched_ledger_verifies() {
     assert_eq!(tampered(|_, _| {}).expect("verifies").events, 5);
