@@ -404,20 +404,34 @@ impl KeptBuilder {
 /// [`KeptBuilder::finish`] (after the caller has let go of the file's bytes).
 fn decode_kept(body: &[u8], events: usize) -> Option<KeptBuilder> {
     let mut kept = KeptBuilder::new(events)?;
-    let ((), read) = bincode::serde::seed_decode_from_slice(KeptFile(&mut kept), body, config()).ok()?;
+    let ((), read) = bincode::serde::seed_decode_from_slice(Pair(KeptFile(&mut kept)), body, config()).ok()?;
     (read == body.len()).then_some(kept)
+}
+
+/// A visitor of the kept file's parts, handed to serde as the seed of a sequence.
+struct Seq<V>(V);
+
+impl<'de, V: serde::de::Visitor<'de, Value = ()>> serde::de::DeserializeSeed<'de> for Seq<V> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> std::result::Result<(), D::Error> {
+        deserializer.deserialize_seq(self.0)
+    }
+}
+
+/// A visitor of the kept file's parts, handed to serde as the seed of a pair (a tuple of two).
+struct Pair<V>(V);
+
+impl<'de, V: serde::de::Visitor<'de, Value = ()>> serde::de::DeserializeSeed<'de> for Pair<V> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> std::result::Result<(), D::Error> {
+        deserializer.deserialize_tuple(2, self.0)
+    }
 }
 
 /// The file's body: the streams, then the ids.
 struct KeptFile<'b>(&'b mut KeptBuilder);
-
-impl<'de> serde::de::DeserializeSeed<'de> for KeptFile<'_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> std::result::Result<(), D::Error> {
-        deserializer.deserialize_tuple(2, self)
-    }
-}
 
 impl<'de> serde::de::Visitor<'de> for KeptFile<'_> {
     type Value = ();
@@ -429,8 +443,8 @@ impl<'de> serde::de::Visitor<'de> for KeptFile<'_> {
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
         use serde::de::Error as _;
         let missing = || A::Error::custom("the kept indexes end early");
-        seq.next_element_seed(KeptSeq(&mut *self.0, Part::Streams))?.ok_or_else(missing)?;
-        seq.next_element_seed(KeptSeq(self.0, Part::Ids))?.ok_or_else(missing)
+        seq.next_element_seed(Seq(KeptSeq(&mut *self.0, Part::Streams)))?.ok_or_else(missing)?;
+        seq.next_element_seed(Seq(KeptSeq(self.0, Part::Ids)))?.ok_or_else(missing)
     }
 }
 
@@ -443,14 +457,6 @@ enum Part {
 /// One of the body's two sequences, each element handed to the builder as it is read.
 struct KeptSeq<'b>(&'b mut KeptBuilder, Part);
 
-impl<'de> serde::de::DeserializeSeed<'de> for KeptSeq<'_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> std::result::Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
 impl<'de> serde::de::Visitor<'de> for KeptSeq<'_> {
     type Value = ();
 
@@ -462,7 +468,7 @@ impl<'de> serde::de::Visitor<'de> for KeptSeq<'_> {
         use serde::de::Error as _;
         let KeptSeq(kept, part) = self;
         match part {
-            Part::Streams => while seq.next_element_seed(KeptStreamSeed(&mut *kept))?.is_some() {},
+            Part::Streams => while seq.next_element_seed(Pair(KeptStreamSeed(&mut *kept)))?.is_some() {},
             Part::Ids => {
                 while let Some(id) = seq.next_element::<EventId>()? {
                     kept.id(id).ok_or_else(|| A::Error::custom("more ids than events"))?;
@@ -476,14 +482,6 @@ impl<'de> serde::de::Visitor<'de> for KeptSeq<'_> {
 /// One stream: its name (borrowed), then its positions.
 struct KeptStreamSeed<'b>(&'b mut KeptBuilder);
 
-impl<'de> serde::de::DeserializeSeed<'de> for KeptStreamSeed<'_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> std::result::Result<(), D::Error> {
-        deserializer.deserialize_tuple(2, self)
-    }
-}
-
 impl<'de> serde::de::Visitor<'de> for KeptStreamSeed<'_> {
     type Value = ();
 
@@ -496,21 +494,13 @@ impl<'de> serde::de::Visitor<'de> for KeptStreamSeed<'_> {
         let bad = || A::Error::custom("the kept indexes do not put every event in exactly one stream");
         let name: &'de str = seq.next_element()?.ok_or_else(bad)?;
         let mut stream = self.0.stream(name).ok_or_else(bad)?;
-        seq.next_element_seed(KeptPositions(&mut *self.0, &mut stream))?.ok_or_else(bad)?;
+        seq.next_element_seed(Seq(KeptPositions(&mut *self.0, &mut stream)))?.ok_or_else(bad)?;
         self.0.end_stream(stream).ok_or_else(bad)
     }
 }
 
 /// A stream's positions.
 struct KeptPositions<'b>(&'b mut KeptBuilder, &'b mut KeptStream);
-
-impl<'de> serde::de::DeserializeSeed<'de> for KeptPositions<'_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> std::result::Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
 
 impl<'de> serde::de::Visitor<'de> for KeptPositions<'_> {
     type Value = ();
