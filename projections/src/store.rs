@@ -36,6 +36,8 @@ mod decoded;
 mod snapshot;
 // Ids numbered in first-seen order, each held once.
 mod registry;
+// The streams' names and positions, without an allocation per stream.
+mod streams;
 // Event id → position, the ids read from the compact events.
 mod ids;
 // The records: a snapshot's left in its file, later ones spilled to a file of their own or in memory.
@@ -47,6 +49,7 @@ use ids::Ids;
 use records::Records;
 pub(crate) use registry::Registry;
 pub use snapshot::SNAPSHOT_FORMAT;
+use streams::{Lists, Names};
 
 /// The projections of one ledger: feed it every event in log order with [`Projections::apply`],
 /// then ask it questions on both time axes.
@@ -58,9 +61,9 @@ pub struct Projections {
     head: u64,
     head_recorded_at: Option<Timestamp>,
     /// The streams' names, numbered in first-seen order: a stream's number indexes `lists`.
-    streams: Registry<Box<str>>,
+    streams: Names,
     /// Each stream's positions, in stream order.
-    lists: Vec<Vec<u64>>,
+    lists: Lists,
     /// Every event in log order, compact: the event at position `p` is at index `p - 1`.
     log: Records,
     /// What queries look at without decoding, per event in log order: record time, stream, type.
@@ -186,7 +189,7 @@ impl Projections {
         if self.admit(&event)? {
             self.index(&event, compact);
             if let Some(list) = self.streams.get(event.stream().as_str()) {
-                let len = self.lists.get(list as usize).map_or(0, Vec::len);
+                let len = self.lists.get(list).len();
                 self.decoded.extend(list, len.saturating_sub(1), event);
             }
         }
@@ -258,17 +261,17 @@ impl Projections {
 
     /// The positions of one stream's applied events, in stream order.
     pub fn stream_positions(&self, stream: &StreamId) -> &[u64] {
-        self.streams.get(stream.as_str()).and_then(|list| self.lists.get(list as usize)).map_or(&[], Vec::as_slice)
+        self.streams.get(stream.as_str()).map_or(&[], |list| self.lists.get(list))
     }
 
     /// The name of the stream numbered `list`.
     fn stream_name(&self, list: u32) -> Option<&str> {
-        self.streams.at(list).map(|name| &**name)
+        self.streams.at(list)
     }
 
     /// The decoded events of the stream numbered `list`, all of them, from the cache or decoded now.
     fn decoded_list(&self, list: u32) -> Events {
-        let positions = self.lists.get(list as usize).map_or(&[][..], Vec::as_slice);
+        let positions = self.lists.get(list);
         self.decoded.get(list, positions.len(), |from| {
             positions[from..]
                 .iter()
@@ -303,9 +306,6 @@ impl Projections {
         let name = event.stream().as_str();
         // Invariant: fewer than 2^32 streams (a u32 per event keeps the facts small).
         let list = self.streams.number(name);
-        if list as usize == self.lists.len() {
-            self.lists.push(Vec::new());
-        }
         if name.starts_with("party/") {
             self.party_recorded.push(event.recorded_at());
         }
@@ -321,9 +321,7 @@ impl Projections {
         self.ids.insert(event.id(), u32::try_from(self.log.len()).unwrap_or(u32::MAX));
         self.head = position;
         self.head_recorded_at = Some(event.recorded_at());
-        if let Some(positions) = self.lists.get_mut(list as usize) {
-            positions.push(position);
-        }
+        self.lists.push(list, position);
         // Invariant: fewer than 256 event types (`EventData::TYPES`).
         let kind = u8::try_from(event.data().type_index()).unwrap_or(u8::MAX);
         self.facts.push(Fact { recorded_at: event.recorded_at(), list, kind });
@@ -450,7 +448,7 @@ impl Projections {
 
     /// How many events of the stream numbered `list` are recorded by `known`.
     pub(crate) fn stream_cut(&self, list: u32, known: Timestamp) -> usize {
-        self.lists.get(list as usize).map_or(0, |all| recorded_by(all, known, |p| self.recorded_at(*p)))
+        recorded_by(self.lists.get(list), known, |p| self.recorded_at(*p))
     }
 
     /// The record time of the event at `position` (the earliest there is for one not applied,

@@ -1,4 +1,5 @@
-//! Ids (and stream names) numbered in first-seen order, each held once.
+//! Ids numbered in first-seen order, each held once (stream names have a form of their own:
+//! `streams.rs`).
 //!
 //! A registry is the ids in order and a hash table of their numbers, found by the id's hash and
 //! compared against the id in `order`: unlike a map from id to number beside the list, it does not
@@ -106,6 +107,7 @@ impl<T> Registry<T> {
     }
 
     /// The id numbered `number`.
+    #[cfg(test)]
     pub(crate) fn at(&self, number: u32) -> Option<&T> {
         self.order.get(number as usize)
     }

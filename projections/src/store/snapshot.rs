@@ -29,7 +29,7 @@ use std::io::{Read, Write};
 use ledger::{CompactEvent, Date, DecisionId, Position, Timestamp};
 
 use super::records::{Kept, Records};
-use super::{Fact, Ids, Projections, Registry};
+use super::{Fact, Ids, Lists, Names, Projections, Registry};
 use crate::error::SnapshotError;
 
 /// What a snapshot starts with.
@@ -314,7 +314,7 @@ impl Projections {
     fn write_fields(&self, out: &mut dyn Write) -> Result<(), SnapshotError> {
         put(out, &self.head)?;
         put(out, &self.head_recorded_at.map(Timestamp::as_micros))?;
-        put(out, self.streams.all())?;
+        put(out, &self.streams)?;
         put(out, &self.lists)?;
         put(out, &Each(self.log.len(), || self.log.lengths()))?;
         put(out, &Each(self.facts.len(), || self.facts.iter().map(|f| (f.recorded_at.as_micros(), f.list, f.kind))))?;
@@ -395,8 +395,8 @@ impl Projections {
         let mut fields = Fields { bytes: &section };
         let head: u64 = fields.take("head")?;
         let head_recorded_at: Option<i64> = fields.take("head's record time")?;
-        let names: Vec<Box<str>> = fields.take("stream names")?;
-        let lists: Vec<Vec<u64>> = fields.take("streams")?;
+        let names: Names = fields.take("stream names")?;
+        let lists: Lists = fields.take("streams")?;
         let lengths: Vec<u32> = fields.take("record lengths")?;
         if lengths.len() as u64 != head {
             return Err(SnapshotError::Undecodable(format!("{} events for a head of {head}", lengths.len())));
@@ -422,7 +422,7 @@ impl Projections {
         let projections = Projections {
             head,
             head_recorded_at: head_recorded_at.map(Timestamp::from_micros),
-            streams: registry(names)?,
+            streams: names,
             lists,
             log,
             facts: facts

@@ -152,12 +152,11 @@ impl Drop for Speculation<'_> {
             ids.remove(event.id(), usize::try_from(event.position().get().saturating_sub(1)).unwrap_or(usize::MAX));
             // Invariant: a speculative event is the last of its list, since it was pushed after
             // every event of the list that was there before, and later ones are popped first.
-            if let Some(list) = streams.get(event.stream().as_str())
-                && (list as usize) < mark.lists
-                && let Some(positions) = lists.get_mut(list as usize)
-            {
-                positions.pop();
-                decoded.forget(list);
+            if let Some(list) = streams.get(event.stream().as_str()) {
+                lists.pop(list);
+                if (list as usize) < mark.lists {
+                    decoded.forget(list);
+                }
             }
         }
         lists.truncate(mark.lists);
@@ -235,7 +234,9 @@ mod tests {
             decoded: _,
         } = p;
         let cited = registry(cited);
-        let streams = registry(streams);
+        let streams = format!("{streams:?} {}", streams.numbered());
+        // How many lists it keeps apart, too: a withdrawal must not leave one behind.
+        let lists = format!("{lists:?} {}", lists.long());
         let ids = ids.all(|n| log.id_at(n));
         let log: Vec<_> =
             log.range(0, log.len()).iter().map(|c| (c.position(), c.expand().expect("expands").id())).collect();
@@ -251,7 +252,7 @@ mod tests {
             registry(duties),
         ];
         format!(
-            "{head} {head_recorded_at:?}\n{streams}\n{lists:?}\n{log:?}\n{facts:?}\n{ids:?}\n{registries:?}\n{follow_up_years:?}\n{party_recorded:?}\n{citations:?}\n{cited}\n{retractions:?}",
+            "{head} {head_recorded_at:?}\n{streams}\n{lists}\n{log:?}\n{facts:?}\n{ids:?}\n{registries:?}\n{follow_up_years:?}\n{party_recorded:?}\n{citations:?}\n{cited}\n{retractions:?}",
         )
     }
 
@@ -274,14 +275,16 @@ mod tests {
     fn a_withdrawn_speculation_leaves_the_projections_exactly_as_they_were() {
         let mut given = Given::new().parties(2).event("2020-01-01", body("vis"));
         let before = given.projections();
-        // Events touching an existing stream, new streams, new registry entries and a new
-        // follow-up year.
+        // Events touching an existing stream (its one event becomes two), new streams (one of
+        // them given a second event), new registry entries and a new follow-up year.
         let proposed = [
             given.record("2021-01-01", decision("d1", "vis")),
+            given.record("2021-01-01", body("vis")),
             given.record(
                 "2021-01-01",
                 PartyRegistered { party: pid("m9"), name: "Kommun 9".into(), kind: PartyKind::Municipality },
             ),
+            given.record("2021-01-02", decision("d1", "vis")),
             given.record("2021-01-02", body("vis2")),
             given.record(
                 "2021-01-02",
@@ -296,8 +299,10 @@ mod tests {
                 speculation.apply(Arc::new(event.clone())).expect("apply");
             }
             assert_eq!(speculation.len(), proposed.len());
-            assert_eq!(speculation.head(), proposed[3].position(), "the speculation sees its events");
-            assert!(speculation.event_by_id(proposed[1].id()).is_some());
+            assert_eq!(speculation.head(), proposed[5].position(), "the speculation sees its events");
+            assert!(speculation.event_by_id(proposed[2].id()).is_some());
+            assert_eq!(speculation.stream_positions(proposed[1].stream()).len(), 2);
+            assert_eq!(speculation.stream_positions(proposed[3].stream()).len(), 2);
             let again = NewEvent::new(
                 d("2021-02-01"),
                 "test",

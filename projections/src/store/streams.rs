@@ -1,0 +1,458 @@
+//! The streams' names and each stream's positions, in the forms a county's log fits in: most of
+//! its streams have one event (a decision, a body, a party), so neither a name nor a list may cost
+//! an allocation of its own.
+//!
+//! At a million events (514,442 streams, 490,390 of them with one event) the names as a
+//! `Box<str>` each and the positions as a `Vec<u64>` each were the largest part of a server's
+//! projections (issue 19: the peak of a start without a snapshot). Here every name lives in one
+//! string and a stream of one event holds its position in its own slot. Both serialize exactly as
+//! the `Vec<Box<str>>` and `Vec<Vec<u64>>` they replace, so a snapshot's bytes did not change.
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+use serde::ser::SerializeSeq;
+
+/// Stream names numbered in first-seen order, each held once in one string.
+///
+/// Invariant: the names together are shorter than 4 GiB (the ledger's own index of names holds
+/// the same bound).
+#[derive(Clone, Default)]
+pub(crate) struct Names {
+    /// Every name, concatenated in order.
+    text: String,
+    /// Where each name ends in `text` (it begins where the one before it ends).
+    ends: Vec<u32>,
+    /// Each name's number, found by the name's hash.
+    numbers: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl std::fmt::Debug for Names {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Names {
+    /// The name numbered `number`.
+    pub(crate) fn at(&self, number: u32) -> Option<&str> {
+        let n = number as usize;
+        let end = *self.ends.get(n)? as usize;
+        let start = match n.checked_sub(1) {
+            Some(before) => *self.ends.get(before)? as usize,
+            None => 0,
+        };
+        self.text.get(start..end)
+    }
+
+    /// The number of a name, if it was seen.
+    pub(crate) fn get(&self, name: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(name);
+        self.numbers.find(hash, |n| self.at(*n) == Some(name)).copied()
+    }
+
+    /// The number of a name, numbering it if it is new.
+    pub(crate) fn number(&mut self, name: &str) -> u32 {
+        if let Some(number) = self.get(name) {
+            return number;
+        }
+        self.push(name)
+    }
+
+    /// Numbers a name not seen before.
+    fn push(&mut self, name: &str) -> u32 {
+        // Invariant: fewer than 2^32 streams, and their names shorter than 4 GiB together.
+        let number = u32::try_from(self.ends.len()).unwrap_or(u32::MAX);
+        let hash = self.hasher.hash_one(name);
+        self.text.push_str(name);
+        self.ends.push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+        let Self { text, ends, numbers, hasher } = self;
+        numbers.insert_unique(hash, number, |n| hasher.hash_one(name_at(text, ends, *n)));
+        number
+    }
+
+    /// Every name, in first-seen order.
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.ends.len()).map(|n| name_at(&self.text, &self.ends, n as u32))
+    }
+
+    /// How many names it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Forgets every name numbered after the first `len`.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        while self.ends.len() > len {
+            let number = self.ends.len() - 1;
+            let hash = self.hasher.hash_one(name_at(&self.text, &self.ends, number as u32));
+            if let Ok(entry) = self.numbers.find_entry(hash, |n| *n as usize == number) {
+                entry.remove();
+            }
+            self.ends.pop();
+            let start = self.ends.last().map_or(0, |end| *end as usize);
+            self.text.truncate(start);
+        }
+    }
+
+    /// How many numbers its table holds (always [`Names::len`]: for the tests of withdrawal).
+    #[cfg(test)]
+    pub(crate) fn numbered(&self) -> usize {
+        self.numbers.len()
+    }
+}
+
+/// The name numbered `n` (empty past the end: the table never asks for one).
+fn name_at<'a>(text: &'a str, ends: &[u32], n: u32) -> &'a str {
+    let n = n as usize;
+    let end = ends.get(n).map_or(0, |end| *end as usize);
+    let start = n.checked_sub(1).and_then(|before| ends.get(before)).map_or(0, |start| *start as usize);
+    text.get(start..end).unwrap_or_default()
+}
+
+impl serde::Serialize for Names {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Names {
+    /// A sequence of names, refused if one is there twice.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(NamesVisitor)
+    }
+}
+
+struct NamesVisitor;
+
+impl<'de> Visitor<'de> for NamesVisitor {
+    type Value = Names;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a sequence of stream names")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Names, A::Error> {
+        let mut names = Names::default();
+        let capacity = seq.size_hint().unwrap_or(0).min(1 << 20);
+        names.ends.reserve(capacity);
+        names.numbers.reserve(capacity, |_| 0);
+        while seq.next_element_seed(NameInto(&mut names))?.is_some() {}
+        Ok(names)
+    }
+}
+
+/// One name, appended to the names as it is read (no allocation of its own).
+struct NameInto<'n>(&'n mut Names);
+
+impl<'de> DeserializeSeed<'de> for NameInto<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NameInto<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a stream name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<(), E> {
+        if self.0.get(name).is_some() {
+            return Err(E::custom(format!("the stream {name} is listed twice")));
+        }
+        if u32::try_from(self.0.text.len() + name.len()).is_err() {
+            return Err(E::custom("the stream names are longer than 4 GiB together"));
+        }
+        self.0.push(name);
+        Ok(())
+    }
+}
+
+/// Each stream's positions, in stream order, by the stream's number.
+///
+/// A stream of one event keeps its position in its slot; a longer one, the index of its list in
+/// `many` with the top bit set; 0 is a stream without events (only while a speculation is
+/// withdrawn). Which form a stream has never changes an answer: [`Lists::get`] reads both.
+#[derive(Clone, Default)]
+pub(crate) struct Lists {
+    slots: Vec<u64>,
+    many: Vec<Vec<u64>>,
+}
+
+/// The top bit: a slot that holds the index of its list in `many`.
+const MANY: u64 = 1 << 63;
+
+impl std::fmt::Debug for Lists {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Lists {
+    /// The positions of the stream numbered `list` (none for a number past the end).
+    pub(crate) fn get(&self, list: u32) -> &[u64] {
+        match self.slots.get(list as usize) {
+            None | Some(0) => &[],
+            Some(slot) if slot & MANY != 0 => {
+                usize::try_from(slot & !MANY).ok().and_then(|n| self.many.get(n)).map_or(&[], Vec::as_slice)
+            }
+            Some(slot) => std::slice::from_ref(slot),
+        }
+    }
+
+    /// How many streams it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Appends `position` to the stream numbered `list`; a number one past the end is a new stream.
+    pub(crate) fn push(&mut self, list: u32, position: u64) {
+        let n = list as usize;
+        if n == self.slots.len() {
+            self.slots.push(0);
+        }
+        let Some(slot) = self.slots.get_mut(n) else { return };
+        match *slot {
+            // A position the slot can hold (never 0, never with the top bit) goes there.
+            0 if position != 0 && position & MANY == 0 => *slot = position,
+            0 => {
+                *slot = MANY | self.many.len() as u64;
+                self.many.push(vec![position]);
+            }
+            held if held & MANY != 0 => {
+                if let Some(list) = usize::try_from(held & !MANY).ok().and_then(|n| self.many.get_mut(n)) {
+                    list.push(position);
+                }
+            }
+            single => {
+                *slot = MANY | self.many.len() as u64;
+                self.many.push(vec![single, position]);
+            }
+        }
+    }
+
+    /// Takes the last position off the stream numbered `list` (a speculation withdrawn: it
+    /// withdraws in the reverse order it applied, so a list that became long by the push undone
+    /// here is the last in `many` and goes back into its slot).
+    pub(crate) fn pop(&mut self, list: u32) {
+        let Some(slot) = self.slots.get_mut(list as usize) else { return };
+        if *slot & MANY == 0 {
+            *slot = 0;
+            return;
+        }
+        let Ok(index) = usize::try_from(*slot & !MANY) else { return };
+        let last = index + 1 == self.many.len();
+        let Some(positions) = self.many.get_mut(index) else { return };
+        positions.pop();
+        if last
+            && let [single] = positions[..]
+            && single != 0
+            && single & MANY == 0
+        {
+            *slot = single;
+            self.many.pop();
+        } else if last && positions.is_empty() {
+            *slot = 0;
+            self.many.pop();
+        }
+    }
+
+    /// Forgets every stream numbered after the first `len`.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        while self.slots.len() > len {
+            if let Some(slot) = self.slots.pop()
+                && slot & MANY != 0
+                && usize::try_from(slot & !MANY).is_ok_and(|index| index + 1 == self.many.len())
+            {
+                self.many.pop();
+            }
+        }
+    }
+
+    /// Every stream's positions, in stream number order.
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &[u64]> + '_ {
+        (0..self.slots.len()).map(|n| self.get(n as u32))
+    }
+
+    /// How many streams keep their positions in a list of their own (for the tests).
+    #[cfg(test)]
+    pub(crate) fn long(&self) -> usize {
+        self.many.len()
+    }
+}
+
+impl serde::Serialize for Lists {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.slots.len()))?;
+        for positions in self.iter() {
+            seq.serialize_element(positions)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Lists {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(ListsVisitor)
+    }
+}
+
+struct ListsVisitor;
+
+impl<'de> Visitor<'de> for ListsVisitor {
+    type Value = Lists;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a sequence of lists of positions")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Lists, A::Error> {
+        let mut lists = Lists::default();
+        lists.slots.reserve(seq.size_hint().unwrap_or(0).min(1 << 20));
+        while let Some(()) = seq.next_element_seed(ListInto(&mut lists))? {}
+        Ok(lists)
+    }
+}
+
+/// One stream's positions, appended to the lists as they are read.
+struct ListInto<'l>(&'l mut Lists);
+
+impl<'de> DeserializeSeed<'de> for ListInto<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListInto<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of positions")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let list = u32::try_from(self.0.slots.len()).map_err(|_| serde::de::Error::custom("too many streams"))?;
+        self.0.slots.push(0);
+        while let Some(position) = seq.next_element::<u64>()? {
+            self.0.push(list, position);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use proptest::prelude::*;
+
+    use super::{Lists, Names};
+
+    fn config() -> impl bincode::config::Config {
+        bincode::config::standard().with_little_endian().with_variable_int_encoding()
+    }
+
+    /// What a model of one stream per `Vec` gives, and the same bytes, for any pushes; a
+    /// speculation's pushes popped in reverse (and its new streams truncated) leave exactly what
+    /// was there, with no list kept apart for nothing.
+    fn lists_agree_with_vectors(pushes: &[(u32, u64)], speculative: &[(u32, u64)]) {
+        let mut lists = Lists::default();
+        let mut model: Vec<Vec<u64>> = Vec::new();
+        let apply = |lists: &mut Lists, model: &mut Vec<Vec<u64>>, (stream, position): (u32, u64)| {
+            // A stream number at most one past the end (as the names give them).
+            let list = stream % (model.len() as u32 + 1);
+            if list as usize == model.len() {
+                model.push(Vec::new());
+            }
+            model[list as usize].push(position);
+            lists.push(list, position);
+            list
+        };
+        for push in pushes {
+            apply(&mut lists, &mut model, *push);
+        }
+        let check = |lists: &Lists, model: &Vec<Vec<u64>>| {
+            assert_eq!(lists.len(), model.len());
+            assert!(lists.iter().eq(model.iter().map(Vec::as_slice)));
+            let bytes = bincode::serde::encode_to_vec(lists, config()).unwrap();
+            assert_eq!(bytes, bincode::serde::encode_to_vec(model, config()).unwrap(), "the same bytes");
+            let (back, read): (Lists, usize) = bincode::serde::decode_from_slice(&bytes, config()).unwrap();
+            assert_eq!(read, bytes.len());
+            assert!(back.iter().eq(model.iter().map(Vec::as_slice)));
+        };
+        check(&lists, &model);
+        let (before, long, streams) = (model.clone(), lists.long(), model.len());
+        let mut applied = Vec::new();
+        for push in speculative {
+            applied.push(apply(&mut lists, &mut model, *push));
+        }
+        check(&lists, &model);
+        for list in applied.into_iter().rev() {
+            lists.pop(list);
+        }
+        lists.truncate(streams);
+        check(&lists, &before);
+        assert_eq!(lists.long(), long, "no list left apart by the withdrawal");
+    }
+
+    proptest! {
+        #[test]
+        fn lists_hold_what_vectors_hold(
+            pushes in proptest::collection::vec((0u32..40, prop_oneof![1u64..1_000_000, Just(0), Just(u64::MAX)]), 0..200),
+            speculative in proptest::collection::vec((0u32..45, 1u64..1_000_000), 0..20),
+        ) {
+            lists_agree_with_vectors(&pushes, &speculative);
+        }
+
+        /// Numbered in first-seen order, found by name, the same bytes as a `Vec<Box<str>>`, read
+        /// back; truncation forgets exactly the names after the cut.
+        #[test]
+        fn names_are_numbered_once_and_read_back(
+            seen in proptest::collection::vec("[a-c]{1,3}/[a-z0-9-]{0,6}", 0..120),
+            cut in 0usize..120,
+        ) {
+            let mut names = Names::default();
+            let mut order: Vec<Box<str>> = Vec::new();
+            for name in &seen {
+                let number = names.number(name);
+                if !order.iter().any(|n| **n == **name) {
+                    order.push(name.as_str().into());
+                }
+                prop_assert_eq!(order.iter().position(|n| **n == **name), Some(number as usize));
+                prop_assert_eq!(names.at(number), Some(name.as_str()));
+            }
+            prop_assert!(names.iter().eq(order.iter().map(|n| &**n)));
+            prop_assert_eq!(names.numbered(), order.len());
+            let bytes = bincode::serde::encode_to_vec(&names, config()).unwrap();
+            prop_assert_eq!(&bytes, &bincode::serde::encode_to_vec(&order, config()).unwrap());
+            let (back, _): (Names, usize) = bincode::serde::decode_from_slice(&bytes, config()).unwrap();
+            prop_assert!(order.iter().enumerate().all(|(n, name)| back.get(name) == Some(n as u32)));
+
+            let cut = cut.min(order.len());
+            names.truncate(cut);
+            prop_assert_eq!((names.len(), names.numbered()), (cut, cut));
+            prop_assert!(order.iter().enumerate().all(|(n, name)| names.get(name) == (n < cut).then_some(n as u32)));
+            prop_assert_eq!(names.at(cut as u32), None);
+            // Numbering goes on from the cut.
+            if let Some(name) = order.get(cut) {
+                prop_assert_eq!(names.number(name), cut as u32);
+            }
+        }
+    }
+
+    #[test]
+    fn names_listed_twice_are_refused() {
+        let order: Vec<Box<str>> = vec!["party/a".into(), "party/b".into(), "party/a".into()];
+        let bytes = bincode::serde::encode_to_vec(&order, config()).unwrap();
+        let refused = bincode::serde::decode_from_slice::<Names, _>(&bytes, config());
+        assert!(refused.is_err_and(|e| e.to_string().contains("party/a is listed twice")));
+    }
+}
