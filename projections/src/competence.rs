@@ -286,7 +286,7 @@ impl Projections {
     /// Every body registered by `known` (registrations do not depend on valid time), in
     /// registration order.
     pub fn bodies(&self, known: Timestamp) -> Vec<BodyView> {
-        self.bodies.all().iter().filter_map(|id| self.body(id, known)).collect()
+        self.ids(&self.bodies).filter_map(|id| self.body(&id, known)).collect()
     }
 
     /// One body, as registered by `known`.
@@ -310,10 +310,8 @@ impl Projections {
     /// given.
     pub fn decisions(&self, body: Option<&BodyId>, at: Date, known: Timestamp) -> Vec<DecisionView> {
         let citing = self.citations(at, known);
-        self.decisions
-            .all()
-            .iter()
-            .filter_map(|id| self.decision_view(id, at, known, &citing))
+        self.ids(&self.decisions)
+            .filter_map(|id| self.decision_view(&id, at, known, &citing))
             .filter(|d| body.is_none_or(|b| &d.body == b))
             .collect()
     }

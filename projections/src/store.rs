@@ -49,7 +49,7 @@ use ids::Ids;
 use records::Records;
 pub(crate) use registry::Registry;
 pub use snapshot::SNAPSHOT_FORMAT;
-use streams::{Lists, Names};
+use streams::{Entities, EntitiesSeed, Lists, Names};
 
 /// The projections of one ledger: feed it every event in log order with [`Projections::apply`],
 /// then ask it questions on both time axes.
@@ -75,8 +75,8 @@ pub struct Projections {
     pub(crate) groups: Registry<GroupId>,
     pub(crate) cases: Registry<CaseId>,
     pub(crate) problems: Registry<ProblemId>,
-    pub(crate) bodies: Registry<BodyId>,
-    pub(crate) decisions: Registry<DecisionId>,
+    pub(crate) bodies: Entities<BodyId>,
+    pub(crate) decisions: Entities<DecisionId>,
     pub(crate) duties: Registry<DutyId>,
     pub(crate) follow_up_years: BTreeSet<i32>,
     /// The record time of every event of a `party/…` stream, in log order (see
@@ -264,6 +264,11 @@ impl Projections {
         self.streams.get(stream.as_str()).map_or(&[], |list| self.lists.get(list))
     }
 
+    /// The ids of `entities`, in the order they were noted.
+    pub(crate) fn ids<'a, T: streams::Entity>(&'a self, entities: &'a Entities<T>) -> impl Iterator<Item = T> + 'a {
+        entities.ids(&self.streams)
+    }
+
     /// The name of the stream numbered `list`.
     fn stream_name(&self, list: u32) -> Option<&str> {
         self.streams.at(list)
@@ -302,10 +307,12 @@ impl Projections {
 
     /// Indexes an admitted event.
     fn index(&mut self, event: &RecordedEvent, compact: CompactEvent) {
-        self.note_ids(event.data());
         let name = event.stream().as_str();
         // Invariant: fewer than 2^32 streams (a u32 per event keeps the facts small).
         let list = self.streams.number(name);
+        // Invariant: fewer than 256 event types (`EventData::TYPES`).
+        let kind = u8::try_from(event.data().type_index()).unwrap_or(u8::MAX);
+        self.note_ids(event.data(), list);
         if name.starts_with("party/") {
             self.party_recorded.push(event.recorded_at());
         }
@@ -322,18 +329,21 @@ impl Projections {
         self.head = position;
         self.head_recorded_at = Some(event.recorded_at());
         self.lists.push(list, position);
-        // Invariant: fewer than 256 event types (`EventData::TYPES`).
-        let kind = u8::try_from(event.data().type_index()).unwrap_or(u8::MAX);
         self.facts.push(Fact { recorded_at: event.recorded_at(), list, kind });
         self.log.push(compact);
     }
 
-    /// Notes the entity ids an event introduces, so that list queries know what to fold.
+    /// Notes the entity ids an event introduces, so that list queries know what to fold. The
+    /// decisions and the bodies (most of a county's entities) are noted by the number of their
+    /// stream (numbered `list`), whose name holds the id (`streams.rs`).
     ///
     /// An id is noted by the event that creates its entity, not by whatever event of its stream comes
     /// first, so the lists keep their order of creation. Each stream with a list is matched over all
     /// its own events, so a new event type makes the compiler ask whether it introduces an id.
-    fn note_ids(&mut self, data: &EventData) {
+    fn note_ids(&mut self, data: &EventData, list: u32) {
+        // A decision's or a body's stream holds only its own events (and retractions of them, which
+        // come after): its first event is the one that introduces it.
+        let new_stream = self.lists.get(list).is_empty();
         match data.by_stream() {
             ByStream::Party(e) => match e {
                 PartyEvent::Registered(e) => self.parties.note(&e.party),
@@ -377,8 +387,9 @@ impl Projections {
             ByStream::FollowUp(e) => {
                 self.follow_up_years.insert(e.year());
             }
-            ByStream::Body(e) => self.bodies.note(&e.body),
-            ByStream::Decision(e) => self.decisions.note(&e.decision),
+            ByStream::Body(_) if new_stream => self.bodies.push(list),
+            ByStream::Decision(_) if new_stream => self.decisions.push(list),
+            ByStream::Body(_) | ByStream::Decision(_) => {}
             ByStream::Duty(e) => self.duties.note(&e.duty),
             // No list query folds the county stream one entity at a time; a retraction introduces
             // nothing.

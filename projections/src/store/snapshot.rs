@@ -29,7 +29,7 @@ use std::io::{Read, Write};
 use ledger::{CompactEvent, Date, DecisionId, Position, Timestamp};
 
 use super::records::{Kept, Records};
-use super::{Fact, Ids, Lists, Names, Projections, Registry};
+use super::{EntitiesSeed, Fact, Ids, Lists, Names, Projections, Registry};
 use crate::error::SnapshotError;
 
 /// What a snapshot starts with.
@@ -126,9 +126,17 @@ struct Fields<'a> {
     bytes: &'a [u8],
 }
 
-impl Fields<'_> {
+impl<'a> Fields<'a> {
     fn take<T: serde::de::DeserializeOwned>(&mut self, what: &str) -> Result<T, SnapshotError> {
         let (value, read) = bincode::serde::decode_from_slice(self.bytes, config())
+            .map_err(|e| SnapshotError::Undecodable(format!("{what}: {e}")))?;
+        self.bytes = &self.bytes[read..];
+        Ok(value)
+    }
+
+    /// The next value, read by `seed`.
+    fn take_seed<T: serde::de::DeserializeSeed<'a>>(&mut self, what: &str, seed: T) -> Result<T::Value, SnapshotError> {
+        let (value, read) = bincode::serde::seed_decode_from_slice(seed, self.bytes, config())
             .map_err(|e| SnapshotError::Undecodable(format!("{what}: {e}")))?;
         self.bytes = &self.bytes[read..];
         Ok(value)
@@ -324,8 +332,9 @@ impl Projections {
         put(out, self.groups.all())?;
         put(out, self.cases.all())?;
         put(out, self.problems.all())?;
-        put(out, self.bodies.all())?;
-        put(out, self.decisions.all())?;
+        // Each id as its slug, the bytes of the `Vec` of ids these were kept as before.
+        put(out, &Each(self.bodies.len(), || self.bodies.slugs(&self.streams)))?;
+        put(out, &Each(self.decisions.len(), || self.decisions.slugs(&self.streams)))?;
         put(out, self.duties.all())?;
         put(out, &self.follow_up_years)?;
         put(out, &Each(self.party_recorded.len(), || self.party_recorded.iter().map(|t| t.as_micros())))?;
@@ -419,6 +428,13 @@ impl Projections {
         let ids = ids.ok_or_else(|| SnapshotError::Undecodable("an event id is there twice".into()))?;
 
         let facts: Vec<(i64, u32, u8)> = fields.take("facts")?;
+        let agreements = registry(fields.take("agreements")?)?;
+        let parties = registry(fields.take("parties")?)?;
+        let groups = registry(fields.take("groups")?)?;
+        let cases = registry(fields.take("cases")?)?;
+        let problems = registry(fields.take("problems")?)?;
+        let bodies = fields.take_seed("bodies", EntitiesSeed { names: &names, entities: Default::default() })?;
+        let decisions = fields.take_seed("decisions", EntitiesSeed { names: &names, entities: Default::default() })?;
         let projections = Projections {
             head,
             head_recorded_at: head_recorded_at.map(Timestamp::from_micros),
@@ -430,13 +446,13 @@ impl Projections {
                 .map(|(recorded_at, list, kind)| Fact { recorded_at: Timestamp::from_micros(recorded_at), list, kind })
                 .collect(),
             ids,
-            agreements: registry(fields.take("agreements")?)?,
-            parties: registry(fields.take("parties")?)?,
-            groups: registry(fields.take("groups")?)?,
-            cases: registry(fields.take("cases")?)?,
-            problems: registry(fields.take("problems")?)?,
-            bodies: registry(fields.take("bodies")?)?,
-            decisions: registry(fields.take("decisions")?)?,
+            agreements,
+            parties,
+            groups,
+            cases,
+            problems,
+            bodies,
+            decisions,
             duties: registry(fields.take("duties")?)?,
             follow_up_years: fields.take("follow-up years")?,
             party_recorded: fields
@@ -550,6 +566,70 @@ mod tests {
         let sak = aid("sak");
         assert!(projections.agreement(&sak, d("2020-06-01"), known).is_some());
         assert_eq!(read.agreement(&sak, d("2020-06-01"), known), projections.agreement(&sak, d("2020-06-01"), known));
+    }
+
+    /// The fields of this format are the plain values its module docs list, whatever form the
+    /// projections hold them in: decoded here as the `Vec`s they were written as before the
+    /// streams, their positions, the bodies and the decisions were held compactly
+    /// (`streams.rs`), they are the store's own, to the last byte.
+    #[test]
+    fn the_fields_are_the_plain_values_of_the_format() {
+        use ledger::{AgreementId, BodyId, CaseId, DutyId, GroupId, PartyId, ProblemId};
+        let mut given = crate::testkit::noticed_without_a_period();
+        let vis = BodyId::new("vis").unwrap();
+        let kind = ledger::BodyKind::Network;
+        given.record("2020-04-01", ledger::BodyRegistered { body: vis.clone(), name: "VIS".into(), kind, of: None });
+        given.record(
+            "2020-04-02",
+            ledger::DecisionRecorded {
+                decision: ledger::DecisionId::new("d-2").unwrap(),
+                body: vis,
+                reference: None,
+                paragraph: None,
+                subject: "decision".into(),
+                summary: None,
+            },
+        );
+        let projections = given.projections();
+        let mut bytes = Vec::new();
+        projections.write_snapshot(&mut bytes).expect("writes");
+        assert_eq!(u32::from_le_bytes(bytes[16..20].try_into().unwrap()), SNAPSHOT_FORMAT);
+        let len = u64::from_le_bytes(bytes[20..28].try_into().unwrap()) as usize;
+        let mut fields = super::Fields { bytes: &bytes[28..28 + len] };
+        let head: u64 = fields.take("head").unwrap();
+        let _: Option<i64> = fields.take("head's record time").unwrap();
+        let names: Vec<Box<str>> = fields.take("stream names").unwrap();
+        let lists: Vec<Vec<u64>> = fields.take("streams").unwrap();
+        assert_eq!(head, projections.head().get());
+        assert_eq!(names.len(), lists.len());
+        for (name, positions) in names.iter().zip(&lists) {
+            let stream = ledger::StreamId::parse(name).unwrap();
+            assert_eq!(projections.stream_positions(&stream), positions.as_slice(), "{name}");
+        }
+        assert_eq!(lists.iter().map(Vec::len).sum::<usize>() as u64, head);
+        assert!(lists.iter().any(|l| l.len() == 1) && lists.iter().any(|l| l.len() > 1));
+        let lengths: Vec<u32> = fields.take("record lengths").unwrap();
+        let facts: Vec<(i64, u32, u8)> = fields.take("facts").unwrap();
+        assert_eq!((lengths.len(), facts.len()), (head as usize, head as usize));
+        let _: Vec<AgreementId> = fields.take("agreements").unwrap();
+        let _: Vec<PartyId> = fields.take("parties").unwrap();
+        let _: Vec<GroupId> = fields.take("groups").unwrap();
+        let _: Vec<CaseId> = fields.take("cases").unwrap();
+        let _: Vec<ProblemId> = fields.take("problems").unwrap();
+        let bodies: Vec<BodyId> = fields.take("bodies").unwrap();
+        let decisions: Vec<ledger::DecisionId> = fields.take("decisions").unwrap();
+        let known = ledger::Timestamp::from_micros(i64::MAX);
+        assert_eq!(bodies, projections.bodies(known).into_iter().map(|b| b.id).collect::<Vec<_>>());
+        let everything = projections.decisions(None, d("2100-01-01"), known);
+        assert!(!decisions.is_empty());
+        assert_eq!(decisions, everything.into_iter().map(|d| d.id).collect::<Vec<_>>());
+        let _: Vec<DutyId> = fields.take("duties").unwrap();
+        let _: std::collections::BTreeSet<i32> = fields.take("follow-up years").unwrap();
+        let _: Vec<i64> = fields.take("party record times").unwrap();
+        let _: Vec<(u64, u32, ledger::Date)> = fields.take("citations").unwrap();
+        let _: Vec<ledger::DecisionId> = fields.take("cited decisions").unwrap();
+        let _: Vec<u64> = fields.take("retractions").unwrap();
+        assert!(fields.bytes.is_empty(), "nothing else");
     }
 
     /// The sample written to a file and opened from it (its records left there), with the file.

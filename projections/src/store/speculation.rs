@@ -247,8 +247,8 @@ mod tests {
             registry(groups),
             registry(cases),
             registry(problems),
-            registry(bodies),
-            registry(decisions),
+            format!("{bodies:?}"),
+            format!("{decisions:?}"),
             registry(duties),
         ];
         format!(
