@@ -86,7 +86,7 @@ pub struct Projections {
     /// `cited`), its effective date.
     citations: Vec<(u64, u32, Date)>,
     /// The decisions cited, numbered in first-cited order.
-    cited: Registry<DecisionId>,
+    cited: Names,
     /// The positions of every retraction, in log order.
     retractions: Vec<u64>,
     /// The agreement answers materialized so far (see [`crate::materialized`]).
@@ -318,7 +318,7 @@ impl Projections {
         }
         let position = event.position().get();
         if let Some(decision) = event.data().cited_decision() {
-            let number = self.cited.number(decision);
+            let number = self.cited.number(decision.as_str());
             self.citations.push((position, number, event.effective()));
         }
         if let EventData::EventRetracted(_) = event.data() {
@@ -508,9 +508,9 @@ impl Projections {
             }
             if *effective <= at
                 && !retracted.contains(position)
-                && let Some(decision) = self.cited.all().get(*number as usize)
+                && let Some(decision) = self.cited.at(*number).and_then(|slug| slug.parse().ok())
             {
-                out.entry(decision.clone()).or_default().push(Position::new(*position));
+                out.entry(decision).or_default().push(Position::new(*position));
             }
         }
         out

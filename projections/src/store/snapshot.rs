@@ -339,7 +339,7 @@ impl Projections {
         put(out, &self.follow_up_years)?;
         put(out, &Each(self.party_recorded.len(), || self.party_recorded.iter().map(|t| t.as_micros())))?;
         put(out, &self.citations)?;
-        put(out, self.cited.all())?;
+        put(out, &self.cited)?;
         put(out, &self.retractions)
     }
 
@@ -461,7 +461,7 @@ impl Projections {
                 .map(Timestamp::from_micros)
                 .collect(),
             citations: fields.take::<Vec<(u64, u32, Date)>>("citations")?,
-            cited: registry(fields.take::<Vec<DecisionId>>("cited decisions")?)?,
+            cited: cited_decisions(fields.take("cited decisions")?)?,
             retractions: fields.take("retractions")?,
             timelines: Default::default(),
             decoded: Default::default(),
@@ -530,6 +530,14 @@ fn in_file<R: Read>(
     }
     starts.push(offset);
     Ok((starts, ids))
+}
+
+/// The cited decisions' slugs, refused unless each is a decision's id.
+fn cited_decisions(cited: Names) -> Result<Names, SnapshotError> {
+    if let Some(slug) = cited.iter().find(|slug| slug.parse::<DecisionId>().is_err()) {
+        return Err(SnapshotError::Undecodable(format!("{slug:?} is not a decision's id")));
+    }
+    Ok(cited)
 }
 
 /// A registry of ids in first-seen order (refused if one is there twice).
@@ -626,10 +634,25 @@ mod tests {
         let _: Vec<DutyId> = fields.take("duties").unwrap();
         let _: std::collections::BTreeSet<i32> = fields.take("follow-up years").unwrap();
         let _: Vec<i64> = fields.take("party record times").unwrap();
-        let _: Vec<(u64, u32, ledger::Date)> = fields.take("citations").unwrap();
-        let _: Vec<ledger::DecisionId> = fields.take("cited decisions").unwrap();
+        let citations: Vec<(u64, u32, ledger::Date)> = fields.take("citations").unwrap();
+        let cited: Vec<ledger::DecisionId> = fields.take("cited decisions").unwrap();
+        assert!(!citations.is_empty() && citations.iter().all(|(_, n, _)| (*n as usize) < cited.len()));
+        let decided = projections.citations(d("2100-01-01"), known);
+        assert_eq!(decided.len(), cited.len());
+        assert!(cited.iter().all(|id| decided.contains_key(id)));
         let _: Vec<u64> = fields.take("retractions").unwrap();
         assert!(fields.bytes.is_empty(), "nothing else");
+    }
+
+    /// A cited decision read back must be a decision's id (before, its type's decoding refused
+    /// anything else; the slugs are now read as plain names).
+    #[test]
+    fn a_cited_decision_that_is_no_id_is_refused() {
+        let mut cited = super::Names::default();
+        cited.number("d-1");
+        assert!(super::cited_decisions(cited.clone()).is_ok());
+        cited.number("Not a slug");
+        assert!(super::cited_decisions(cited).is_err_and(|e| e.to_string().contains("is not a decision's id")));
     }
 
     /// The sample written to a file and opened from it (its records left there), with the file.

@@ -233,7 +233,7 @@ mod tests {
             timelines: _,
             decoded: _,
         } = p;
-        let cited = registry(cited);
+        let cited = format!("{cited:?} {}", cited.numbered());
         let streams = format!("{streams:?} {}", streams.numbered());
         // How many lists it keeps apart, too: a withdrawal must not leave one behind.
         let lists = format!("{lists:?} {}", lists.long());

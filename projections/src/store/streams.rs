@@ -15,7 +15,8 @@ use hashbrown::HashTable;
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
 
-/// Stream names numbered in first-seen order, each held once in one string.
+/// Names numbered in first-seen order, each held once in one string: the streams' names, and the
+/// slugs of the decisions cited (which need not have a stream).
 ///
 /// Invariant: the names together are shorter than 4 GiB (the ledger's own index of names holds
 /// the same bound).
