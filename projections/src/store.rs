@@ -196,6 +196,20 @@ impl Projections {
         Ok(())
     }
 
+    /// Keeps at most `events` decoded events between questions from now on (by default 65,536:
+    /// a county's every event at the size of a real history). An import, which asks about each
+    /// stream only while its lines pass, keeps fewer ([`Projections::DECODED_FOR_IMPORT`]).
+    pub fn keep_decoded(&mut self, events: usize) {
+        self.decoded.bound(events);
+    }
+
+    /// The default of [`Projections::keep_decoded`].
+    pub const DECODED: usize = decoded::MAX_EVENTS;
+
+    /// What an import keeps decoded: at a million events 16,384 judged as fast as 65,536 and held
+    /// 25–32 MB less at the peak (BENCHMARKS.md, session 23).
+    pub const DECODED_FOR_IMPORT: usize = 16 * 1024;
+
     /// When the events applied since the last spill hold 32 MiB of records or more in memory,
     /// writes them to a spill file in `dir` (created unlinked: nothing is left behind) and reads
     /// them from there from now on (`store/records.rs`), so that the memory of a server or an

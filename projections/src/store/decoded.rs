@@ -23,8 +23,8 @@ use crate::agreement::AgreementFold;
 /// no question holds at the moment is added in place.
 pub(crate) type Events = Arc<Vec<Arc<RecordedEvent>>>;
 
-/// How many decoded events the cache keeps (about 1 KiB each).
-const MAX_EVENTS: usize = 64 * 1024;
+/// How many decoded events the cache keeps by default (about 350 bytes each, with their `Arc`).
+pub(crate) const MAX_EVENTS: usize = 64 * 1024;
 
 /// How many agreement folds the cache keeps (a few KiB each; an import or a writer asks about a
 /// few agreements at a time, one after the other).
@@ -37,13 +37,20 @@ pub(super) struct Decoded {
     inner: Mutex<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
     streams: HashMap<u32, Events>,
     /// How many events `streams` holds in all.
     events: usize,
+    /// How many it may hold ([`MAX_EVENTS`] unless the owner said otherwise).
+    max_events: usize,
     /// Agreement folds by stream number.
     folds: HashMap<u32, AgreementFold>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self { streams: HashMap::default(), events: 0, max_events: MAX_EVENTS, folds: HashMap::default() }
+    }
 }
 
 impl Clone for Decoded {
@@ -92,12 +99,12 @@ impl Decoded {
         }
         all.extend(decode_from(from));
         let events: Events = Arc::new(all);
-        if events.len() > MAX_EVENTS / 4 {
+        let mut inner = self.lock();
+        if events.len() > inner.max_events / 4 {
             // A stream this long would crowd out every other: decoded for this question only.
             return events;
         }
-        let mut inner = self.lock();
-        if inner.events + events.len() > MAX_EVENTS {
+        if inner.events + events.len() > inner.max_events {
             inner.streams.clear();
             inner.events = 0;
         }
@@ -115,7 +122,7 @@ impl Decoded {
         let mut inner = self.lock();
         let Some(kept) = inner.streams.get_mut(&list) else {
             // A new stream (a decision's, say, which the next event cites) is kept from its first.
-            if len_before == 0 && inner.events < MAX_EVENTS {
+            if len_before == 0 && inner.events < inner.max_events {
                 inner.streams.insert(list, Arc::new(vec![event]));
                 inner.events += 1;
             }
@@ -152,6 +159,23 @@ impl Decoded {
         inner.folds.insert(list, fold);
     }
 
+    /// Keeps at most `max_events` decoded events from now on (forgetting every one kept if more
+    /// are).
+    pub(super) fn bound(&self, max_events: usize) {
+        let mut inner = self.lock();
+        inner.max_events = max_events;
+        if inner.events > max_events {
+            inner.streams.clear();
+            inner.events = 0;
+        }
+    }
+
+    /// How many decoded events are kept (for the tests).
+    #[cfg(test)]
+    pub(super) fn events(&self) -> usize {
+        self.lock().events
+    }
+
     /// Forgets the stream numbered `list`.
     pub(super) fn forget(&self, list: u32) {
         let mut inner = self.lock();
@@ -181,6 +205,37 @@ mod tests {
     use ledger::{AgreementKind, Binding};
 
     use crate::testkit::{Given, drafted, parties, proposed};
+
+    /// Past its bound the cache forgets what it kept, and a stream longer than a quarter of it is
+    /// decoded for its question only; a lower bound set later forgets at once.
+    #[test]
+    fn the_cache_keeps_no_more_events_than_its_bound() {
+        let mut given = Given::new().parties(2);
+        for n in 0..12 {
+            given = given
+                .event("2022-01-01", drafted(&format!("a{n}"), AgreementKind::Main, Binding::AllParties, parties(2)));
+        }
+        let events: Vec<_> = given.chain.events().iter().map(|e| Arc::new(e.clone())).collect();
+        let decoded = Decoded::default();
+        decoded.bound(8);
+        for (list, event) in events.iter().enumerate() {
+            decoded.get(list as u32, 1, |_| vec![Arc::clone(event)]);
+            assert!(decoded.events() <= 8, "{}", decoded.events());
+        }
+        let two: Vec<_> = events[..2].to_vec();
+        decoded.get(100, 2, |_| two.clone());
+        assert!(decoded.get(100, 2, |_| two.clone()).len() == 2 && decoded.events() <= 8);
+        let three: Vec<_> = events[..3].to_vec();
+        decoded.get(101, 3, |_| three.clone());
+        let mut decoded_again = false;
+        decoded.get(101, 3, |_| {
+            decoded_again = true;
+            three.clone()
+        });
+        assert!(decoded_again, "a stream of more than a quarter of the bound is not kept");
+        decoded.bound(1);
+        assert_eq!(decoded.events(), 0);
+    }
 
     #[test]
     fn a_kept_stream_is_extended_by_its_next_event_and_a_new_one_starts_with_its_first() {
