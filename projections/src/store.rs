@@ -210,7 +210,7 @@ impl Projections {
     /// 25–32 MB less at the peak (BENCHMARKS.md, session 23).
     pub const DECODED_FOR_IMPORT: usize = 16 * 1024;
 
-    /// When the events applied since the last spill hold 32 MiB of records or more in memory,
+    /// When the events applied since the last spill hold 8 MiB of records or more in memory,
     /// writes them to a spill file in `dir` (created unlinked: nothing is left behind) and reads
     /// them from there from now on (`store/records.rs`), so that the memory of a server or an
     /// import does not grow with the events' bytes. `Ok(true)` when it spilled. A spill that

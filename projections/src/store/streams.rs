@@ -140,6 +140,7 @@ impl<'de> Visitor<'de> for NamesVisitor {
         let mut names = Names::default();
         let capacity = seq.size_hint().unwrap_or(0).min(1 << 20);
         names.ends.reserve(capacity);
+        // The table is empty: reserving moves no entry, so no hash is asked for.
         names.numbers.reserve(capacity, |_| 0);
         while seq.next_element_seed(NameInto(&mut names))?.is_some() {}
         Ok(names)
