@@ -40,13 +40,7 @@ impl std::fmt::Debug for Names {
 impl Names {
     /// The name numbered `number`.
     pub(crate) fn at(&self, number: u32) -> Option<&str> {
-        let n = number as usize;
-        let end = *self.ends.get(n)? as usize;
-        let start = match n.checked_sub(1) {
-            Some(before) => *self.ends.get(before)? as usize,
-            None => 0,
-        };
-        self.text.get(start..end)
+        ((number as usize) < self.ends.len()).then(|| name_at(&self.text, &self.ends, number))
     }
 
     /// The number of a name, if it was seen.
@@ -57,22 +51,27 @@ impl Names {
 
     /// The number of a name, numbering it if it is new.
     pub(crate) fn number(&mut self, name: &str) -> u32 {
-        if let Some(number) = self.get(name) {
-            return number;
-        }
-        self.push(name)
+        self.insert(name).unwrap_or_else(|seen| seen)
     }
 
-    /// Numbers a name not seen before.
-    fn push(&mut self, name: &str) -> u32 {
-        // Invariant: fewer than 2^32 streams, and their names shorter than 4 GiB together.
-        let number = u32::try_from(self.ends.len()).unwrap_or(u32::MAX);
+    /// Numbers a name not seen before (`Ok`), or gives the number it has (`Err`); the name is
+    /// hashed once either way.
+    fn insert(&mut self, name: &str) -> Result<u32, u32> {
         let hash = self.hasher.hash_one(name);
-        self.text.push_str(name);
-        self.ends.push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
         let Self { text, ends, numbers, hasher } = self;
-        numbers.insert_unique(hash, number, |n| hasher.hash_one(name_at(text, ends, *n)));
-        number
+        // Invariant: fewer than 2^32 streams, and their names shorter than 4 GiB together.
+        let number = u32::try_from(ends.len()).unwrap_or(u32::MAX);
+        let entry =
+            numbers.entry(hash, |n| name_at(text, ends, *n) == name, |n| hasher.hash_one(name_at(text, ends, *n)));
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(seen) => Err(*seen.get()),
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert(number);
+                text.push_str(name);
+                ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+                Ok(number)
+            }
+        }
     }
 
     /// Every name, in first-seen order.
@@ -166,14 +165,13 @@ impl<'de> Visitor<'de> for NameInto<'_> {
     }
 
     fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<(), E> {
-        if self.0.get(name).is_some() {
-            return Err(E::custom(format!("the stream {name} is listed twice")));
-        }
         if u32::try_from(self.0.text.len() + name.len()).is_err() {
             return Err(E::custom("the stream names are longer than 4 GiB together"));
         }
-        self.0.push(name);
-        Ok(())
+        match self.0.insert(name) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(E::custom(format!("the stream {name} is listed twice"))),
+        }
     }
 }
 
