@@ -20,6 +20,7 @@ mod cases;
 mod checks;
 mod cost;
 mod county;
+mod direct;
 mod enums;
 mod event;
 mod events;
@@ -56,6 +57,7 @@ pub struct QueryRoot(
 pub use bounds::Pools;
 pub(crate) use bounds::{Executor, RequestBounds};
 pub(crate) use checks::Checked;
+pub(crate) use direct::{Direct, SharedHandover};
 pub(crate) use events::SubscriptionRoot;
 pub(crate) use frames::share_frames;
 pub(crate) use mutations::MutationRoot;

@@ -30,6 +30,10 @@
 //!   client's answer does not meet a closed socket, whose reset can make the client lose the close
 //!   frame it had not read yet.
 //!
+//! - A subscription of plain fields of `Event` is handed over by the `events` resolver once the
+//!   engine has checked and started it, and its frames are written as JSON text by the server
+//!   (`schema/direct.rs`): the engine carries a number in place of each frame's data, and
+//!   [`Book::outgoing`] puts the text kept under that number ([`Book::stash`]) in its place.
 //! - The engine's messages are sent by our own loop ([`send_coalesced`]): every message the engine
 //!   has ready is written, then one flush. With `TCP_NODELAY` (`serve.rs`) a flush per message, as
 //!   async-graphql-axum's loop does, made every event of a catch-up replay a TCP segment of its own.
@@ -37,7 +41,7 @@
 //! The legacy subscriptions-transport-ws protocol (`graphql-ws`) defines no close codes; its
 //! connections get the length limit and the initialisation deadline (closed with 4408 too).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -55,7 +59,7 @@ use serde::Deserialize;
 use super::ServerConfig;
 use crate::app::{App, Caller, bearer};
 use crate::error::{ApiError, Code, is_request_error};
-use crate::schema::{Checked, Executor};
+use crate::schema::{Checked, Executor, SharedHandover};
 
 /// The longest reason a close frame can carry: 125 bytes of control-frame payload less the code.
 const MAX_CLOSE_REASON: usize = 123;
@@ -229,7 +233,20 @@ impl async_graphql::Executor for Operations {
         futures::stream::once(async move {
             match this.executor.check(request).await {
                 Ok(checked) if checked.is_subscription() => {
-                    this.executor.subscribe(checked, session_data.unwrap_or_default())
+                    // The engine runs the operation; a plain selection's stream is then handed
+                    // over and followed here (`schema/direct.rs`).
+                    let handover = SharedHandover::default();
+                    let engine =
+                        this.executor.subscribe(checked.data(Arc::clone(&handover)), session_data.unwrap_or_default());
+                    let (executor, book) = (this.executor.clone(), Arc::clone(&this.book));
+                    let direct = futures::stream::once(async move { handover.take() }).flat_map(move |direct| {
+                        let book = Arc::clone(&book);
+                        match direct {
+                            Some(direct) => executor.direct(direct, move |text| book.stash(text)),
+                            None => futures::stream::empty().boxed(),
+                        }
+                    });
+                    engine.chain(direct).boxed()
                 }
                 Ok(checked) => futures::stream::once(async move { this.bounded(checked).await }).boxed(),
                 Err(refused) => futures::stream::once(futures::future::ready(refused)).boxed(),
@@ -339,6 +356,11 @@ struct BookState {
     /// The ids of operations that ended with our `error` message, whose `complete` from the engine
     /// is not sent on (graphql-transport-ws: `error` ends the operation).
     errored: HashSet<String>,
+    /// Frames written directly (`schema/direct.rs`), by the number the engine carries in their
+    /// place; each is taken out as its message passes [`Book::outgoing`].
+    frames: BTreeMap<u64, Arc<str>>,
+    /// The number of the next frame kept.
+    next_frame: u64,
 }
 
 /// The two fields of a graphql-transport-ws message that say which subscription it is about.
@@ -415,10 +437,45 @@ impl Book {
         true
     }
 
+    /// Keeps a frame's text until its message goes out; the number its response carries instead.
+    fn stash(&self, text: Arc<str>) -> u64 {
+        let mut state = self.state();
+        let number = state.next_frame;
+        state.next_frame = state.next_frame.wrapping_add(1);
+        state.frames.insert(number, text);
+        number
+    }
+
+    /// A `next` (or the legacy protocol's `data`) message whose data is a number kept by
+    /// [`Book::stash`]: the message with the frame's text in its place. Nothing else is touched: a
+    /// GraphQL response's data is an object or null, never a number.
+    fn unstash(&self, text: &str) -> Option<String> {
+        const DATA: &str = r#","payload":{"data":"#;
+        if !(text.starts_with(r#"{"type":"next","id":"#) || text.starts_with(r#"{"type":"data","id":"#)) {
+            return None;
+        }
+        // `…,"payload":{"data":<digits>}}`, read from the end (the id before it is the client's).
+        let body = text.strip_suffix("}}")?;
+        let at = body.rfind(|c: char| !c.is_ascii_digit())? + 1;
+        if at == body.len() || !body[..at].ends_with(DATA) {
+            return None;
+        }
+        let number: u64 = body[at..].parse().ok()?;
+        let frame = self.state().frames.remove(&number)?;
+        let mut out = String::with_capacity(at + frame.len() + 2);
+        out.push_str(&text[..at]);
+        out.push_str(&frame);
+        out.push_str("}}");
+        Some(out)
+    }
+
     /// A message from the engine, on its way to the client, if it goes on.
     fn outgoing(&self, message: Message) -> Option<Message> {
         match message {
             Message::Text(text) => {
+                if let Some(frame) = self.unstash(text.as_str()) {
+                    return Some(Message::Text(frame.into()));
+                }
                 if self.transport_ws {
                     if let Some((id, error)) = request_error(text.as_str()) {
                         let mut state = self.state();
@@ -553,6 +610,34 @@ mod tests {
         // The legacy protocol has no such rule.
         let legacy = Book::new(false);
         assert_eq!(legacy.outgoing(Message::Text(failed.into())).map(|m| text(&m).to_owned()).as_deref(), Some(failed));
+    }
+
+    #[test]
+    fn a_stashed_frame_takes_the_place_of_its_number_and_nothing_else_is_touched() {
+        for transport_ws in [true, false] {
+            let book = Book::new(transport_ws);
+            let frame: Arc<str> = r#"{"events":{"position":7,"note":"{\"data\":1}}"}}"#.into();
+            let number = book.stash(Arc::clone(&frame));
+            let other = book.stash(r#"{"events":{"position":8}}"#.into());
+            let kind = if transport_ws { "next" } else { "data" };
+            let engine =
+                |n: u64| Message::Text(format!(r#"{{"type":"{kind}","id":"a\"b","payload":{{"data":{n}}}}}"#).into());
+            let sent = book.outgoing(engine(number)).expect("sent");
+            assert_eq!(text(&sent), format!(r#"{{"type":"{kind}","id":"a\"b","payload":{{"data":{frame}}}}}"#));
+            // Taken out as it went: the same number again is not replaced.
+            assert_eq!(text(&book.outgoing(engine(number)).expect("sent")), text(&engine(number)));
+            // Anything that is not exactly a stand-in goes on unchanged.
+            for untouched in [
+                format!(r#"{{"type":"{kind}","id":"1","payload":{{"data":{{"x":{other}}}}}}}"#),
+                format!(r#"{{"type":"{kind}","id":"1","payload":{{"data":null,"x":{other}}}}}"#),
+                format!(r#"{{"type":"complete","id":"1","payload":{{"data":{other}}}}}"#),
+                format!(r#"{{"type":"{kind}","id":"1","payload":{{"data":}}}}"#),
+            ] {
+                let message = Message::Text(untouched.clone().into());
+                assert_eq!(text(&book.outgoing(message).expect("sent")), untouched);
+            }
+            assert_eq!(book.state().frames.len(), 1, "only the frame sent was taken out");
+        }
     }
 
     #[test]

@@ -187,6 +187,44 @@ impl Executor {
             })
             .boxed()
     }
+
+    /// The responses of a subscription whose frames are written directly (`direct.rs`): each
+    /// frame's text goes to `stash`, and its response carries the number `stash` gave it in place
+    /// of the data; errors are responses as the engine makes them. Like [`Executor::subscribe`],
+    /// every response with its codes, and none handed out while the projections cannot read.
+    pub(crate) fn direct(
+        &self,
+        direct: super::Direct,
+        stash: impl Fn(Arc<str>) -> u64 + Send + 'static,
+    ) -> BoxStream<'static, Response> {
+        let super::Direct { plan, frames, shared } = direct;
+        let (app, schema) = (Arc::clone(&self.app), self.schema.clone());
+        frames
+            .map(move |item| {
+                let response = match item {
+                    Ok(frame) => {
+                        let write = || plan.write(&frame.event);
+                        let cache = schema.data::<super::frames::FrameCache>();
+                        let text = match (&shared, cache) {
+                            (Some(key), Some(cache)) if frame.live => {
+                                cache.text(key, frame.event.position().get(), write)
+                            }
+                            _ => write().map(Arc::from),
+                        };
+                        match text {
+                            Ok(text) => Response::new(async_graphql::Value::from(stash(text))),
+                            Err(error) => Response::from_errors(vec![error]),
+                        }
+                    }
+                    Err(error) => Response::from_errors(vec![plan.error(error)]),
+                };
+                match app.health() {
+                    Ok(()) => coded(response),
+                    Err(e) => Response::from_errors(vec![server_error(e)]),
+                }
+            })
+            .boxed()
+    }
 }
 
 /// A request-wide error (no location in the document), with its code.

@@ -280,7 +280,17 @@ impl SubscriptionRoot {
             _ => None,
         };
         let guard = app.metrics().subscriber();
-        Ok(follow(app, start, filter, holder, guard))
+        let frames = follow(app, start, filter, holder, guard);
+        // Over the WebSocket, a plain selection's frames are written by the server itself
+        // (`direct.rs`): the stream is handed over, and the engine gets none.
+        if let Some(handover) = ctx.data_opt::<super::direct::SharedHandover>()
+            && let Some(plan) = super::direct::Plan::of(ctx.item)
+        {
+            let shared = ctx.data_opt::<super::frames::FrameKey>().cloned();
+            handover.put(super::direct::Direct { plan, frames: Box::pin(frames), shared });
+            return Ok(futures::future::Either::Left(futures::stream::empty()));
+        }
+        Ok(futures::future::Either::Right(frames))
     }
 }
 

@@ -9,8 +9,10 @@
 //! its resolution looks in the [`FrameCache`] first.
 //!
 //! A selection of plain fields (the scalars of `Event`, with aliases, without arguments or
-//! directives) is built directly from the event, without async-graphql's per-field machinery: the
-//! catch-up replay's fast path. Anything else resolves as `Event` does.
+//! directives) is built directly from the event, without async-graphql's per-field machinery.
+//! Anything else resolves as `Event` does. Over the WebSocket, a plain selection goes further: its
+//! frames are written as JSON text without the engine (`direct.rs`), and the cache shares those
+//! texts the same way.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
@@ -92,48 +94,82 @@ pub(crate) fn share_frames(request: Request) -> Request {
     }
 }
 
-/// The frames resolved recently, by subscription and position. Schema data: one per schema.
+/// The frames resolved recently, by subscription and position: values resolved through the schema,
+/// and texts written directly (`direct.rs`). Schema data: one per schema.
 #[derive(Debug, Default)]
 pub(crate) struct FrameCache {
-    inner: Mutex<CacheInner>,
+    values: Mutex<CacheInner<Value>>,
+    texts: Mutex<CacheInner<Arc<str>>>,
 }
 
-#[derive(Debug, Default)]
-struct CacheInner {
-    frames: HashMap<(FrameKey, u64), Value>,
+#[derive(Debug)]
+struct CacheInner<V> {
+    frames: HashMap<(FrameKey, u64), V>,
     /// Insertion order, for eviction. Invariant: holds exactly the keys of `frames`.
     order: VecDeque<(FrameKey, u64)>,
 }
 
-impl FrameCache {
-    /// The map survives a panic elsewhere while it was held: each entry is a complete value.
-    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+impl<V> Default for CacheInner<V> {
+    fn default() -> Self {
+        Self { frames: HashMap::new(), order: VecDeque::new() }
+    }
+}
+
+impl<V: Clone> CacheInner<V> {
+    fn get(&self, key: &FrameKey, position: u64) -> Option<V> {
+        self.frames.get(&(key.clone(), position)).cloned()
     }
 
+    fn put(&mut self, key: &FrameKey, position: u64, value: &V) {
+        let entry = (key.clone(), position);
+        if self.frames.contains_key(&entry) {
+            return;
+        }
+        self.frames.insert(entry.clone(), value.clone());
+        self.order.push_back(entry);
+        while self.order.len() > CACHE_ENTRIES {
+            if let Some(old) = self.order.pop_front() {
+                self.frames.remove(&old);
+            }
+        }
+    }
+}
+
+/// The maps survive a panic elsewhere while they were held: each entry is a complete frame.
+fn lock<V>(inner: &Mutex<CacheInner<V>>) -> std::sync::MutexGuard<'_, CacheInner<V>> {
+    inner.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl FrameCache {
     fn get(&self, key: &FrameKey, position: u64) -> Option<Value> {
-        self.lock().frames.get(&(key.clone(), position)).cloned()
+        lock(&self.values).get(key, position)
     }
 
     fn put(&self, key: &FrameKey, position: u64, value: &Value) {
-        let mut inner = self.lock();
-        let entry = (key.clone(), position);
-        if inner.frames.contains_key(&entry) {
-            return;
+        lock(&self.values).put(key, position, value);
+    }
+
+    /// The text of a live frame (`direct.rs`), written by `write` unless a subscriber of the same
+    /// subscription wrote it already. A write that fails is not kept.
+    pub(crate) fn text<E>(
+        &self,
+        key: &FrameKey,
+        position: u64,
+        write: impl FnOnce() -> Result<String, E>,
+    ) -> Result<Arc<str>, E> {
+        if let Some(text) = lock(&self.texts).get(key, position) {
+            return Ok(text);
         }
-        inner.frames.insert(entry.clone(), value.clone());
-        inner.order.push_back(entry);
-        while inner.order.len() > CACHE_ENTRIES {
-            if let Some(old) = inner.order.pop_front() {
-                inner.frames.remove(&old);
-            }
-        }
+        // Written outside the lock: two subscribers may both write it, and the first kept wins.
+        let text: Arc<str> = write()?.into();
+        lock(&self.texts).put(key, position, &text);
+        Ok(text)
     }
 
     /// How many frames it holds (for tests).
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        self.lock().frames.len()
+        lock(&self.values).frames.len() + lock(&self.texts).frames.len()
     }
 }
 
