@@ -913,3 +913,26 @@ async fn same_frames_both_ways(server: &TestServer, addr: SocketAddr, legacy: bo
         .collect();
     assert_eq!(positions, (head - 2..=head + 2).collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_of_two_root_fields_delivers_both() {
+    // async-graphql runs a subscription of several root fields, merged; only one stream can be
+    // handed over to be written directly, so such a subscription stays with the engine and both
+    // of its fields deliver every event.
+    let (server, addr) = start(ServerConfig::default()).await;
+    append_each(&server, decisions("two", 3)).await;
+    let mut ws = connected(addr).await;
+    let query = "subscription { a: events(fromPosition: 1) { position } b: events(fromPosition: 2) { position } }";
+    send(&mut ws, json!({"id": "both", "type": "subscribe", "payload": {"query": query}})).await;
+    let mut seen: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for _ in 0..5 {
+        let message = recv_json(&mut ws).await;
+        assert_eq!(message["type"], json!("next"), "{message}");
+        let data = message["payload"]["data"].as_object().expect("data").clone();
+        for (key, value) in data {
+            seen.entry(key).or_default().push(value["position"].as_u64().expect("position"));
+        }
+    }
+    assert_eq!(seen, BTreeMap::from([("a".to_owned(), vec![1, 2, 3]), ("b".to_owned(), vec![2, 3])]));
+    assert_still_serving(&server, addr).await;
+}

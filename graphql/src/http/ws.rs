@@ -232,7 +232,7 @@ impl async_graphql::Executor for Operations {
         let this = self.clone();
         futures::stream::once(async move {
             match this.executor.check(request).await {
-                Ok(checked) if checked.is_subscription() => {
+                Ok(checked) if checked.is_single_subscription() => {
                     // The engine runs the operation; a plain selection's stream is then handed
                     // over and followed here (`schema/direct.rs`).
                     let handover = SharedHandover::default();
@@ -247,6 +247,9 @@ impl async_graphql::Executor for Operations {
                         }
                     });
                     engine.chain(direct).boxed()
+                }
+                Ok(checked) if checked.is_subscription() => {
+                    this.executor.subscribe(checked, session_data.unwrap_or_default())
                 }
                 Ok(checked) => futures::stream::once(async move { this.bounded(checked).await }).boxed(),
                 Err(refused) => futures::stream::once(futures::future::ready(refused)).boxed(),

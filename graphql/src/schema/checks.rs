@@ -21,7 +21,7 @@
 //! [`Executor`]: super::Executor
 
 use async_graphql::parser::parse_query;
-use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
 use async_graphql::{Request, Response, ServerError};
 
 use super::persisted::PersistedQueries;
@@ -37,12 +37,22 @@ pub(crate) struct Checked {
     pub(super) operation: Option<OperationType>,
     /// The document's price (`cost.rs`), by which the executor chooses a pool.
     pub(super) price: u64,
+    /// The operation selects exactly one field at its root (no fragment): a subscription whose
+    /// frames may be written directly (`direct.rs`), which hands over one stream.
+    one_root_field: bool,
 }
 
 impl Checked {
     /// Whether the request runs a subscription.
     pub(crate) fn is_subscription(&self) -> bool {
         self.operation == Some(OperationType::Subscription)
+    }
+
+    /// Whether the request runs a subscription of exactly one root field, whose stream the
+    /// resolver may hand over (`direct.rs`). async-graphql runs a subscription of several root
+    /// fields, merged; only one stream can be handed over, so such a one stays with the engine.
+    pub(crate) fn is_single_subscription(&self) -> bool {
+        self.is_subscription() && self.one_root_field
     }
 
     /// Adds data to the request, as `Request::data` does.
@@ -80,9 +90,13 @@ async fn checked(
     read_only::check(&document, &request)?;
     let price = cost::check(&document, max_cost)?;
     variables::check(&document, &request)?;
-    let operation = selected(&document.operations, request.operation_name.as_deref()).map(|op| op.ty);
+    let chosen = selected(&document.operations, request.operation_name.as_deref());
+    let operation = chosen.map(|op| op.ty);
+    let one_root_field = chosen.is_some_and(
+        |op| matches!(op.selection_set.node.items.as_slice(), [item] if matches!(item.node, Selection::Field(_))),
+    );
     request.set_parsed_query(document);
-    Ok(Checked { request, operation, price })
+    Ok(Checked { request, operation, price, one_root_field })
 }
 
 #[cfg(test)]

@@ -8,7 +8,10 @@
 //! or fragments; what integrators ask), the frame's JSON is written here straight from the event,
 //! and the engine carries only a stand-in for it:
 //!
-//! 1. The WebSocket layer (`http/ws.rs`) runs every subscription with a [`Handover`] in its data.
+//! 1. The WebSocket layer (`http/ws.rs`) runs every subscription of one root field with a
+//!    [`Handover`] in its data (`Checked::is_single_subscription`). Invariant: the `events`
+//!    resolver runs at most once per handover – async-graphql runs a subscription of several root
+//!    fields, merged, and a second stream handed over would replace the first.
 //! 2. The engine parses, validates and checks the operation as always, and calls the `events`
 //!    resolver, which makes the stream of frames as always; when the selection is plain
 //!    ([`Plan::of`]), the resolver puts the stream and its plan in the handover and gives the
