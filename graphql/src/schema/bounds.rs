@@ -179,13 +179,7 @@ impl Executor {
     pub(crate) fn subscribe(&self, checked: Checked, session: Arc<Data>) -> BoxStream<'static, Response> {
         let request = super::share_frames(checked.request);
         let app = Arc::clone(&self.app);
-        self.schema
-            .execute_stream_with_session_data(request, session)
-            .map(move |response| match app.health() {
-                Ok(()) => coded(response),
-                Err(e) => Response::from_errors(vec![server_error(e)]),
-            })
-            .boxed()
+        self.schema.execute_stream_with_session_data(request, session).map(move |r| streamed(&app, r)).boxed()
     }
 
     /// The responses of a subscription whose frames are written directly (`direct.rs`): each
@@ -218,12 +212,18 @@ impl Executor {
                     }
                     Err(error) => Response::from_errors(vec![plan.error(error)]),
                 };
-                match app.health() {
-                    Ok(()) => coded(response),
-                    Err(e) => Response::from_errors(vec![server_error(e)]),
-                }
+                streamed(&app, response)
             })
             .boxed()
+    }
+}
+
+/// A response of a subscription's stream as it is handed out: with its codes, unless the
+/// projections it was computed from failed to read a record meanwhile (`App::health`).
+fn streamed(app: &crate::app::App, response: Response) -> Response {
+    match app.health() {
+        Ok(()) => coded(response),
+        Err(e) => Response::from_errors(vec![server_error(e)]),
     }
 }
 
