@@ -505,7 +505,28 @@ impl Projections {
 
     /// For every decision, the events citing it that happened by `at` as known at `known` (retracted
     /// events do not count), from the index of citations: nothing is decoded but the retractions.
+    #[cfg(test)]
     pub(crate) fn citations(&self, at: Date, known: Timestamp) -> std::collections::HashMap<DecisionId, Vec<Position>> {
+        self.citations_where(at, known, |_| true)
+            .into_iter()
+            .filter_map(|(number, positions)| Some((self.cited.at(number)?.parse().ok()?, positions)))
+            .collect()
+    }
+
+    /// The number under which a decision's citations are indexed (first cited, first numbered), if
+    /// anything ever cited it.
+    pub(crate) fn cited_number(&self, decision: &DecisionId) -> Option<u32> {
+        self.cited.get(decision.as_str())
+    }
+
+    /// [`Projections::citations`] of the decisions whose cited numbers pass `wanted`, by number:
+    /// one pass over the index without a key made per citation.
+    pub(crate) fn citations_where(
+        &self,
+        at: Date,
+        known: Timestamp,
+        wanted: impl Fn(u32) -> bool,
+    ) -> std::collections::HashMap<u32, Vec<Position>> {
         let retracted: std::collections::HashSet<u64> = self
             .retractions
             .iter()
@@ -515,16 +536,13 @@ impl Projections {
                 _ => None,
             })
             .collect();
-        let mut out: std::collections::HashMap<DecisionId, Vec<Position>> = std::collections::HashMap::new();
+        let mut out: std::collections::HashMap<u32, Vec<Position>> = std::collections::HashMap::new();
         for (position, number, effective) in &self.citations {
             if self.recorded_at(*position) > known {
                 break;
             }
-            if *effective <= at
-                && !retracted.contains(position)
-                && let Some(decision) = self.cited.at(*number).and_then(|slug| slug.parse().ok())
-            {
-                out.entry(decision).or_default().push(Position::new(*position));
+            if *effective <= at && wanted(*number) && !retracted.contains(position) {
+                out.entry(*number).or_default().push(Position::new(*position));
             }
         }
         out

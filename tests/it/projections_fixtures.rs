@@ -263,3 +263,56 @@ fn recorded_coordinators_remove_their_areas_findings_for_the_year() {
         FindingKind::HealthCentreCoordinatorMissing { area, year: 2023 } if area.as_str() == "bromma"
     )));
 }
+
+/// What cites each decision, computed from the raw events: those naming it that happened by `at`,
+/// recorded by `known`, and not retracted by a retraction recorded by `known`.
+fn cited_by_from_the_events(at: Date, known: Timestamp) -> std::collections::HashMap<ledger::DecisionId, Vec<u64>> {
+    let events = history().chain.events();
+    let retracted: std::collections::HashSet<ledger::EventId> = events
+        .iter()
+        .filter(|e| e.recorded_at() <= known)
+        .filter_map(|e| match e.data() {
+            ledger::EventData::EventRetracted(r) => Some(r.event),
+            _ => None,
+        })
+        .collect();
+    let mut out: std::collections::HashMap<ledger::DecisionId, Vec<u64>> = std::collections::HashMap::new();
+    for e in events {
+        if let Some(decision) = e.data().cited_decision()
+            && e.recorded_at() <= known
+            && e.effective() <= at
+            && !retracted.contains(&e.id())
+        {
+            out.entry(decision.clone()).or_default().push(e.position().get());
+        }
+    }
+    out
+}
+
+#[test]
+fn decisions_one_by_one_and_their_citations_equal_the_whole_list_and_the_raw_events() {
+    let p = &history().projections;
+    let mut cited_somewhere = 0;
+    for (at, known) in [("2022-10-01", now()), ("2016-01-01", now()), ("2100-01-01", now())] {
+        let at = d(at);
+        let all = p.decisions(None, at, known);
+        assert!(!all.is_empty());
+        // Page by page: the first k computed one by one, then cited, are the whole list's first k.
+        for k in [0, 1, 7, all.len() / 2, all.len(), all.len() + 3] {
+            let mut first: Vec<_> = p.decisions_made(None, at, known).take(k).collect();
+            p.cite(&mut first, at, known);
+            assert_eq!(first[..], all[..k.min(all.len())]);
+        }
+        // One decision asked alone is the same as in the list; a body's are the list's of that body.
+        let oracle = cited_by_from_the_events(at, known);
+        for view in &all {
+            assert_eq!(p.decision(&view.id, at, known).as_ref(), Some(view));
+            let want = oracle.get(&view.id).cloned().unwrap_or_default();
+            assert_eq!(view.cited_by.iter().map(|p| p.get()).collect::<Vec<_>>(), want, "{}", view.id);
+            cited_somewhere += usize::from(!view.cited_by.is_empty());
+            let of_body = p.decisions(Some(&view.body), at, known);
+            assert!(of_body.iter().all(|v| v.body == view.body) && of_body.contains(view));
+        }
+    }
+    assert!(cited_somewhere > 0, "the fixtures cite decisions");
+}

@@ -57,6 +57,26 @@ async fn page<T: async_graphql::OutputType>(
     .await
 }
 
+/// How many items from the start of a list [`page`] needs to give the same page as of the whole
+/// list: through the page's end and one more (for `hasNextPage`); every item for `last` without
+/// `before` (the cursors are offsets, so the end must be known), or when a cursor does not read
+/// (which `page` then refuses).
+fn needed_for_page(after: Option<&str>, before: Option<&str>, first: Option<i32>, last: Option<i32>) -> usize {
+    use async_graphql::connection::CursorType;
+    let cursor = |c: Option<&str>| c.map(<usize as CursorType>::decode_cursor).transpose();
+    let (Ok(after), Ok(before)) = (cursor(after), cursor(before)) else { return usize::MAX };
+    let start = after.map_or(0, |a| a.saturating_add(1));
+    let count = |n: i32| usize::try_from(n).unwrap_or(0);
+    let end = match (first, last, before) {
+        (Some(first), _, _) => start.saturating_add(count(first)).min(before.unwrap_or(usize::MAX)),
+        (None, None, _) => start.saturating_add(DEFAULT_PAGE).min(before.unwrap_or(usize::MAX)),
+        (None, Some(_), Some(before)) => before,
+        (None, Some(_), None) => return usize::MAX,
+    };
+    // `page` never ends a page before it starts (a `before` at or before `after`).
+    end.max(start).saturating_add(1)
+}
+
 /// Where a problem report stands (Riktlinje 8.6).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
@@ -590,12 +610,15 @@ impl CountyQuery {
         let app = readable(ctx)?;
         let body: Option<BodyId> = body.as_deref().map(parse_id).transpose()?;
         let axes = Axes::new(at, as_known_at);
-        let items: Vec<Decision> = app
-            .projections()?
-            .decisions(body.as_ref(), axes.at, axes.known)
-            .into_iter()
-            .map(|view| Decision { view, known: axes.known })
-            .collect();
+        // Only as many decisions as the page needs are computed, and only theirs are cited.
+        let needed = needed_for_page(after.as_deref(), before.as_deref(), first, last);
+        let items: Vec<Decision> = {
+            let projections = app.projections()?;
+            let mut views: Vec<_> =
+                projections.decisions_made(body.as_ref(), axes.at, axes.known).take(needed).collect();
+            projections.cite(&mut views, axes.at, axes.known);
+            views.into_iter().map(|view| Decision { view, known: axes.known }).collect()
+        };
         page(items, after, before, first, last).await
     }
 
@@ -619,5 +642,53 @@ fn check_year(year: i32) -> Result<i32, ApiError> {
         Ok(year)
     } else {
         Err(ApiError::invalid(format!("year {year} is out of range 1900–2200")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page as plain values: the edges' cursors and nodes and the two flags, or the error.
+    async fn outcome(
+        items: Vec<i32>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<(Vec<(usize, i32)>, bool, bool), String> {
+        page(items, after, before, first, last)
+            .await
+            .map(|c| (c.edges.iter().map(|e| (e.cursor, e.node)).collect(), c.has_previous_page, c.has_next_page))
+            .map_err(|e| e.message)
+    }
+
+    #[tokio::test]
+    async fn a_page_of_the_items_it_needs_is_the_page_of_the_whole_list() {
+        let cursors =
+            || std::iter::once(None).chain((0..14).map(|n| Some(n.to_string()))).chain([Some("nope".to_owned())]);
+        let counts = || std::iter::once(None).chain((-1..7).map(Some)).chain([Some(501)]);
+        let mut computed_fewer = 0;
+        for len in [0usize, 1, 2, 5, 12] {
+            let whole: Vec<i32> = (0..len as i32).map(|n| n * 10).collect();
+            for after in cursors() {
+                for before in cursors() {
+                    for first in counts() {
+                        for last in counts() {
+                            let needed = needed_for_page(after.as_deref(), before.as_deref(), first, last);
+                            let some: Vec<i32> = whole.iter().copied().take(needed).collect();
+                            computed_fewer += usize::from(some.len() < whole.len());
+                            let a = outcome(whole.clone(), after.clone(), before.clone(), first, last).await;
+                            let b = outcome(some, after.clone(), before.clone(), first, last).await;
+                            assert_eq!(
+                                a, b,
+                                "len {len}, after {after:?}, before {before:?}, first {first:?}, last {last:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert!(computed_fewer > 1000, "most pages need fewer than every item: {computed_fewer}");
     }
 }
