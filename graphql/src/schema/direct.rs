@@ -84,8 +84,9 @@ pub(crate) struct Plan {
     pos: Pos,
     /// `{"<events' key>":{`.
     head: String,
-    /// Each field: `"<key>":` (after a comma but the first), what it is, and where it is.
-    fields: Vec<(String, Plain, Pos)>,
+    /// Each field: `"<key>":` (after a comma but the first), what it is, and its response key and
+    /// place in the document (an error's path and location).
+    fields: Vec<(String, Plain, String, Pos)>,
 }
 
 impl Plan {
@@ -96,7 +97,8 @@ impl Plan {
             return None;
         }
         let key = field.node.response_key().node.to_string();
-        let mut fields: Vec<(String, Plain, Pos)> = Vec::with_capacity(field.node.selection_set.node.items.len());
+        let mut fields: Vec<(String, Plain, String, Pos)> =
+            Vec::with_capacity(field.node.selection_set.node.items.len());
         let mut keys = std::collections::HashSet::new();
         for item in &field.node.selection_set.node.items {
             let Selection::Field(inner) = &item.node else { return None };
@@ -117,7 +119,7 @@ impl Plan {
             }
             text.push_str(&json_string(response_key));
             text.push(':');
-            fields.push((text, plain, inner.pos));
+            fields.push((text, plain, response_key.to_owned(), inner.pos));
         }
         if fields.is_empty() {
             return None;
@@ -132,7 +134,7 @@ impl Plan {
     pub(crate) fn write(&self, event: &RecordedEvent) -> Result<String, ServerError> {
         let mut out = String::with_capacity(512);
         out.push_str(&self.head);
-        for (key, plain, pos) in &self.fields {
+        for (key, plain, name, pos) in &self.fields {
             out.push_str(key);
             // Writing to a `String` cannot fail.
             let _ = match plain {
@@ -154,7 +156,7 @@ impl Plan {
                         .data()
                         .to_json()
                         .and_then(|value| serde_json::to_string(&value))
-                        .map_err(|e| self.field_error(crate::error::ApiError::internal(&e), *pos, "data"))?;
+                        .map_err(|e| self.field_error(crate::error::ApiError::internal(&e), *pos, name))?;
                     write!(out, "{json}")
                 }
             };
