@@ -358,6 +358,23 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn a_live_frames_text_is_written_once_per_subscription_and_shared() {
+        let cache = FrameCache::default();
+        let key = FrameKey::new("k".into());
+        let first = cache.text(&key, 7, || Ok::<_, ()>("{\"events\":{}}".to_owned())).expect("written");
+        // The same subscription and position: the text kept is handed out, nothing is written.
+        let again = cache.text(&key, 7, || -> Result<String, ()> { panic!("written twice") }).expect("kept");
+        assert!(Arc::ptr_eq(&first, &again));
+        // Another subscription, or another position, is written on its own.
+        let other = cache.text(&FrameKey::new("other".into()), 7, || Ok::<_, ()>("x".to_owned())).expect("written");
+        assert_eq!(&*other, "x");
+        // A write that fails is not kept: the next subscriber writes it.
+        assert_eq!(cache.text(&key, 8, || Err::<String, _>("no")), Err("no"));
+        assert_eq!(&*cache.text(&key, 8, || Ok::<_, &str>("y".to_owned())).expect("written"), "y");
+        assert_eq!(cache.len(), 3);
+    }
+
+    #[test]
     fn the_cache_keeps_the_newest_frames_within_its_bound() {
         let cache = FrameCache::default();
         let key = FrameKey::new("k".into());
