@@ -31,15 +31,16 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::parser::types::{Field, Selection};
-use async_graphql::{PathSegment, Pos, Positioned, ServerError};
+use async_graphql::{PathSegment, Pos, Positioned, ScalarType, ServerError, Value};
 use futures::stream::BoxStream;
 use ledger::RecordedEvent;
 
 use super::frames::{Frame, FrameKey};
+use super::scalars::{Date, DateTime};
 
-/// One field of a plain selection of `Event`.
+/// One field of a plain selection of `Event` (also what `frames.rs` builds values of).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Plain {
+pub(super) enum Plain {
     Typename,
     Id,
     Position,
@@ -72,6 +73,37 @@ impl Plain {
             _ => return None,
         })
     }
+
+    /// The selection item as a plain field: a field of `Event` that is a scalar (or `data`), with
+    /// no arguments, directives or selection of its own; `None` for anything else (a fragment, a
+    /// nested object, `inclusionProof`, …), which is the engine's to resolve.
+    pub(super) fn field(item: &Positioned<Selection>) -> Option<(&Positioned<Field>, Self)> {
+        let Selection::Field(field) = &item.node else { return None };
+        let node = &field.node;
+        if !node.arguments.is_empty() || !node.directives.is_empty() || !node.selection_set.node.items.is_empty() {
+            return None;
+        }
+        Some((field, Self::of(node.name.node.as_str())?))
+    }
+
+    /// The field's value for `event`, as `Event`'s resolver gives it; `None` for data that cannot
+    /// be shown as JSON (the resolver reports that).
+    pub(super) fn value(self, event: &RecordedEvent) -> Option<Value> {
+        Some(match self {
+            Self::Typename => Value::String("Event".to_owned()),
+            Self::Id => Value::String(event.id().to_string()),
+            Self::Position => Value::from(event.position().get()),
+            Self::Stream => Value::String(event.stream().as_str().to_owned()),
+            Self::StreamVersion => Value::from(event.stream_version()),
+            Self::Type => Value::String(event.type_name().to_owned()),
+            Self::Effective => Date(event.effective()).to_value(),
+            Self::RecordedAt => DateTime(event.recorded_at()).to_value(),
+            Self::RecordedBy => Value::String(event.recorded_by().to_owned()),
+            Self::PrevHash => Value::String(event.prev_hash().to_string()),
+            Self::Hash => Value::String(event.hash().to_string()),
+            Self::Data => async_graphql::to_value(event.data().to_json().ok()?).ok()?,
+        })
+    }
 }
 
 /// How the frames of one subscription are written: `{"<events' key>":{"<key>":<value>,…}}`, the
@@ -101,13 +133,8 @@ impl Plan {
             Vec::with_capacity(field.node.selection_set.node.items.len());
         let mut keys = std::collections::HashSet::new();
         for item in &field.node.selection_set.node.items {
-            let Selection::Field(inner) = &item.node else { return None };
-            let node = &inner.node;
-            if !node.arguments.is_empty() || !node.directives.is_empty() || !node.selection_set.node.items.is_empty() {
-                return None;
-            }
-            let plain = Plain::of(node.name.node.as_str())?;
-            let response_key = node.response_key().node.as_str();
+            let (inner, plain) = Plain::field(item)?;
+            let response_key = inner.node.response_key().node.as_str();
             // The same response key twice: validation allows it only for the same field, but the
             // merging rules are the engine's to apply.
             if !keys.insert(response_key.to_owned()) {
@@ -235,21 +262,7 @@ mod tests {
 
     use crate::app::{Caller, Role};
 
-    /// Every plain field of `Event`.
-    const FIELDS: [&str; 12] = [
-        "__typename",
-        "id",
-        "position",
-        "stream",
-        "streamVersion",
-        "type",
-        "effective",
-        "recordedAt",
-        "recordedBy",
-        "prevHash",
-        "hash",
-        "data",
-    ];
+    use crate::schema::frames::tests::FIELDS;
 
     /// The engine's responses to `request`, up to `n`, each serialized as the protocol's payload.
     async fn engine(schema: &crate::schema::AppSchema, request: Request, n: usize) -> Vec<String> {

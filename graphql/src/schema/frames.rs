@@ -19,13 +19,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::indexmap::IndexMap;
-use async_graphql::parser::types::{Field, Selection, SelectionSet};
+use async_graphql::parser::types::{Field, SelectionSet};
 use async_graphql::registry::Registry;
-use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, Request, ScalarType, ServerResult, Value};
+use async_graphql::{ContextSelectionSet, OutputType, Positioned, Request, ServerResult, Value};
 use ledger::RecordedEvent;
 
+use super::direct::Plain;
 use super::event::Event;
-use super::scalars::{Date, DateTime};
 
 /// How many resolved frames the cache keeps (the oldest goes first). A subscriber that reads an
 /// event after its frame left the cache resolves it again; nothing else depends on the bound.
@@ -222,29 +222,10 @@ impl OutputType for Frame {
 fn plain(selection: &SelectionSet, event: &RecordedEvent) -> Option<Value> {
     let mut map = IndexMap::with_capacity(selection.items.len());
     for item in &selection.items {
-        let Selection::Field(field) = &item.node else { return None };
-        let field = &field.node;
-        if !field.arguments.is_empty() || !field.directives.is_empty() || !field.selection_set.node.items.is_empty() {
-            return None;
-        }
-        let value = match field.name.node.as_str() {
-            "__typename" => Value::String("Event".to_owned()),
-            "id" => Value::String(event.id().to_string()),
-            "position" => Value::from(event.position().get()),
-            "stream" => Value::String(event.stream().as_str().to_owned()),
-            "streamVersion" => Value::from(event.stream_version()),
-            "type" => Value::String(event.type_name().to_owned()),
-            "effective" => Date(event.effective()).to_value(),
-            "recordedAt" => DateTime(event.recorded_at()).to_value(),
-            "recordedBy" => Value::String(event.recorded_by().to_owned()),
-            "prevHash" => Value::String(event.prev_hash().to_string()),
-            "hash" => Value::String(event.hash().to_string()),
-            // An event whose data cannot be shown takes the resolvers' way, which reports it.
-            "data" => async_graphql::to_value(event.data().to_json().ok()?).ok()?,
-            _ => return None,
-        };
-        let key: &Name = &field.alias.as_ref().unwrap_or(&field.name).node;
-        if map.insert(key.clone(), value).is_some() {
+        let (field, plain) = Plain::field(item)?;
+        // An event whose data cannot be shown takes the resolvers' way, which reports it.
+        let value = plain.value(event)?;
+        if map.insert(field.node.response_key().node.clone(), value).is_some() {
             // The same response key twice: validation allows it only for the same field, but the
             // merging rules are the engine's to apply.
             return None;
@@ -317,7 +298,8 @@ pub(super) mod tests {
             .collect()
     }
 
-    const FIELDS: [&str; 12] = [
+    /// Every plain field of `Event` (`direct::Plain`).
+    pub(in crate::schema) const FIELDS: [&str; 12] = [
         "__typename",
         "id",
         "position",
