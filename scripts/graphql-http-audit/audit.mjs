@@ -3,71 +3,16 @@
 // result and a count per status; exits non-zero on any error or warning (a failed MUST or SHOULD).
 // Notices (a MAY the server does not do) are printed and counted but do not fail the run.
 //
-// SAMVERKAN_BIN names the binary (default: target/debug/samverkan under CARGO_TARGET_DIR or the
-// repository).
+// SAMVERKAN_BIN names the binary (`../server.mjs`).
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { serverAudits } from 'graphql-http';
+import { serverLog, startServer, stopServer } from '../server.mjs';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const targetDir = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(repo, 'target');
-const bin = process.env.SAMVERKAN_BIN ?? join(targetDir, 'debug', 'samverkan');
-
-// Bounds on every wait: the audit fails rather than hangs.
-const SERVER_START_MS = 60_000;
+// Bounds on every wait: the audit fails rather than hangs (the server's own are in server.mjs).
 const REQUEST_MS = 10_000;
-const SERVER_STOP_MS = 10_000;
-
-let serverLog = '';
-
-/** Starts the server and resolves with it and its base URL once it has printed where it listens. */
-function startServer(dataDir) {
-  return new Promise((resolvePromise, reject) => {
-    const server = spawn(bin, ['serve', '--data', dataDir, '--listen', '127.0.0.1:0'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
-    });
-    const timer = setTimeout(
-      () => reject(new Error(`server did not report its address in ${SERVER_START_MS} ms:\n${serverLog}`)),
-      SERVER_START_MS,
-    );
-    server.stderr.setEncoding('utf8');
-    server.stderr.on('data', (chunk) => {
-      serverLog += chunk;
-      const found = serverLog.match(/(http:\/\/127\.0\.0\.1:\d+)\//);
-      if (found) {
-        clearTimeout(timer);
-        resolvePromise({ server, base: found[1] });
-      }
-    });
-    server.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    server.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited early (${code}):\n${serverLog}`));
-    });
-  });
-}
-
-/** Stops the server: SIGTERM, then SIGKILL if it has not exited in time. */
-function stopServer(server) {
-  if (server.exitCode !== null || server.signalCode !== null) return Promise.resolve();
-  return new Promise((resolvePromise) => {
-    const timer = setTimeout(() => server.kill('SIGKILL'), SERVER_STOP_MS);
-    server.removeAllListeners('exit');
-    server.on('exit', () => {
-      clearTimeout(timer);
-      resolvePromise();
-    });
-    server.kill('SIGTERM');
-  });
-}
 
 /** `fetch` with a deadline, so no audit can hang the run. */
 function fetchWithDeadline(input, init = {}) {
@@ -79,8 +24,8 @@ async function main() {
   let server;
   try {
     const started = await startServer(dataDir);
-    server = started.server;
-    const url = `${started.base}/graphql`;
+    server = started.child;
+    const url = `${started.url}/graphql`;
     console.log(`graphql-http serverAudits against ${url}`);
     const results = [];
     // One at a time, in the package's order: the output reads like its list.
@@ -120,7 +65,7 @@ main().then(
   },
   (error) => {
     console.error(`graphql-http audit failed to run: ${error.stack ?? error}`);
-    if (serverLog) console.error(`server log:\n${serverLog}`);
+    if (serverLog()) console.error(`server log:\n${serverLog()}`);
     process.exitCode = 2;
   },
 );

@@ -10,27 +10,21 @@
 //   GraphQL errors, without a hang;
 // - a client that stops listening completes its subscription, and the server stops counting it.
 //
-// SAMVERKAN_BIN names the binary (default: target/debug/samverkan under CARGO_TARGET_DIR or the
-// repository).
+// SAMVERKAN_BIN names the binary (`../server.mjs`).
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { bin, startServer, stopServer } from '../server.mjs';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const targetDir = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(repo, 'target');
-const bin = process.env.SAMVERKAN_BIN ?? join(targetDir, 'debug', 'samverkan');
-
-// Bounds on every wait: the test fails rather than hangs.
+// Bounds on every wait: the test fails rather than hangs (the server's own are in server.mjs).
 const SERVER_START_MS = 60_000;
 const WAIT_MS = 20_000;
-const SERVER_STOP_MS = 10_000;
 
 const FIELDS = 'id position stream streamVersion type effective recordedAt recordedBy prevHash hash __typename';
 /** Plain fields only: the server writes its frames itself. */
@@ -38,51 +32,10 @@ const PLAIN = `subscription($from: Int) { log: events(fromPosition: $from) { ${F
 /** The same selection, one field in an inline fragment: async-graphql's engine resolves it. */
 const ENGINE = `subscription($from: Int) { log: events(fromPosition: $from) { ${FIELDS} ... on Event { data } } }`;
 
-let serverLog = '';
 let server;
 let base;
 let dataDir;
 let token;
-
-/** Starts the server and resolves with it and its base URL once it has printed where it listens. */
-function startServer(dir) {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(bin, ['serve', '--data', dir, '--listen', '127.0.0.1:0'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
-    });
-    const timer = setTimeout(
-      () => reject(new Error(`server did not report its address in ${SERVER_START_MS} ms:\n${serverLog}`)),
-      SERVER_START_MS,
-    );
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk) => {
-      serverLog += chunk;
-      const found = serverLog.match(/(http:\/\/127\.0\.0\.1:\d+)\//);
-      if (found) {
-        clearTimeout(timer);
-        resolvePromise({ child, url: found[1] });
-      }
-    });
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-  });
-}
-
-/** Stops the server: SIGTERM, then SIGKILL if it has not exited in time. */
-function stopServer(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolvePromise) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), SERVER_STOP_MS);
-    child.on('exit', () => {
-      clearTimeout(timer);
-      resolvePromise();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 /** A GraphQL request over HTTP; its data, or a thrown error with the GraphQL errors. */
 async function graphql(query, variables = {}, bearer = undefined) {
