@@ -30,81 +30,12 @@
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use async_graphql::parser::types::{Field, Selection};
-use async_graphql::{PathSegment, Pos, Positioned, ScalarType, ServerError, Value};
+use async_graphql::parser::types::Field;
+use async_graphql::{PathSegment, Pos, Positioned, ServerError};
 use futures::stream::BoxStream;
 use ledger::RecordedEvent;
 
-use super::frames::{Frame, FrameKey};
-use super::scalars::{Date, DateTime};
-
-/// One field of a plain selection of `Event` (also what `frames.rs` builds values of).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Plain {
-    Typename,
-    Id,
-    Position,
-    Stream,
-    StreamVersion,
-    Type,
-    Effective,
-    RecordedAt,
-    RecordedBy,
-    PrevHash,
-    Hash,
-    Data,
-}
-
-impl Plain {
-    fn of(name: &str) -> Option<Self> {
-        Some(match name {
-            "__typename" => Self::Typename,
-            "id" => Self::Id,
-            "position" => Self::Position,
-            "stream" => Self::Stream,
-            "streamVersion" => Self::StreamVersion,
-            "type" => Self::Type,
-            "effective" => Self::Effective,
-            "recordedAt" => Self::RecordedAt,
-            "recordedBy" => Self::RecordedBy,
-            "prevHash" => Self::PrevHash,
-            "hash" => Self::Hash,
-            "data" => Self::Data,
-            _ => return None,
-        })
-    }
-
-    /// The selection item as a plain field: a field of `Event` that is a scalar (or `data`), with
-    /// no arguments, directives or selection of its own; `None` for anything else (a fragment, a
-    /// nested object, `inclusionProof`, …), which is the engine's to resolve.
-    pub(super) fn field(item: &Positioned<Selection>) -> Option<(&Positioned<Field>, Self)> {
-        let Selection::Field(field) = &item.node else { return None };
-        let node = &field.node;
-        if !node.arguments.is_empty() || !node.directives.is_empty() || !node.selection_set.node.items.is_empty() {
-            return None;
-        }
-        Some((field, Self::of(node.name.node.as_str())?))
-    }
-
-    /// The field's value for `event`, as `Event`'s resolver gives it; `None` for data that cannot
-    /// be shown as JSON (the resolver reports that).
-    pub(super) fn value(self, event: &RecordedEvent) -> Option<Value> {
-        Some(match self {
-            Self::Typename => Value::String("Event".to_owned()),
-            Self::Id => Value::String(event.id().to_string()),
-            Self::Position => Value::from(event.position().get()),
-            Self::Stream => Value::String(event.stream().as_str().to_owned()),
-            Self::StreamVersion => Value::from(event.stream_version()),
-            Self::Type => Value::String(event.type_name().to_owned()),
-            Self::Effective => Date(event.effective()).to_value(),
-            Self::RecordedAt => DateTime(event.recorded_at()).to_value(),
-            Self::RecordedBy => Value::String(event.recorded_by().to_owned()),
-            Self::PrevHash => Value::String(event.prev_hash().to_string()),
-            Self::Hash => Value::String(event.hash().to_string()),
-            Self::Data => async_graphql::to_value(event.data().to_json().ok()?).ok()?,
-        })
-    }
-}
+use super::frames::{Frame, FrameKey, Plain};
 
 /// How the frames of one subscription are written: `{"<events' key>":{"<key>":<value>,…}}`, the
 /// value of the response's `data` as the engine would serialize it.

@@ -19,13 +19,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::indexmap::IndexMap;
-use async_graphql::parser::types::{Field, SelectionSet};
+use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
-use async_graphql::{ContextSelectionSet, OutputType, Positioned, Request, ServerResult, Value};
+use async_graphql::{ContextSelectionSet, OutputType, Positioned, Request, ScalarType, ServerResult, Value};
 use ledger::RecordedEvent;
 
-use super::direct::Plain;
 use super::event::Event;
+use super::scalars::{Date, DateTime};
 
 /// How many resolved frames the cache keeps (the oldest goes first). A subscriber that reads an
 /// event after its frame left the cache resolves it again; nothing else depends on the bound.
@@ -213,6 +213,75 @@ impl OutputType for Frame {
             cache.put(key, position, &value);
         }
         Ok(value)
+    }
+}
+
+/// One field of a plain selection of `Event`: what [`plain`] builds a value of, and what the
+/// frames written directly (`direct.rs`) write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Plain {
+    Typename,
+    Id,
+    Position,
+    Stream,
+    StreamVersion,
+    Type,
+    Effective,
+    RecordedAt,
+    RecordedBy,
+    PrevHash,
+    Hash,
+    Data,
+}
+
+impl Plain {
+    fn of(name: &str) -> Option<Self> {
+        Some(match name {
+            "__typename" => Self::Typename,
+            "id" => Self::Id,
+            "position" => Self::Position,
+            "stream" => Self::Stream,
+            "streamVersion" => Self::StreamVersion,
+            "type" => Self::Type,
+            "effective" => Self::Effective,
+            "recordedAt" => Self::RecordedAt,
+            "recordedBy" => Self::RecordedBy,
+            "prevHash" => Self::PrevHash,
+            "hash" => Self::Hash,
+            "data" => Self::Data,
+            _ => return None,
+        })
+    }
+
+    /// The selection item as a plain field: a field of `Event` that is a scalar (or `data`), with
+    /// no arguments, directives or selection of its own; `None` for anything else (a fragment, a
+    /// nested object, `inclusionProof`, …), which is the engine's to resolve.
+    pub(super) fn field(item: &Positioned<Selection>) -> Option<(&Positioned<Field>, Self)> {
+        let Selection::Field(field) = &item.node else { return None };
+        let node = &field.node;
+        if !node.arguments.is_empty() || !node.directives.is_empty() || !node.selection_set.node.items.is_empty() {
+            return None;
+        }
+        Some((field, Self::of(node.name.node.as_str())?))
+    }
+
+    /// The field's value for `event`, as `Event`'s resolver gives it; `None` for data that cannot
+    /// be shown as JSON (the resolver reports that).
+    pub(super) fn value(self, event: &RecordedEvent) -> Option<Value> {
+        Some(match self {
+            Self::Typename => Value::String("Event".to_owned()),
+            Self::Id => Value::String(event.id().to_string()),
+            Self::Position => Value::from(event.position().get()),
+            Self::Stream => Value::String(event.stream().as_str().to_owned()),
+            Self::StreamVersion => Value::from(event.stream_version()),
+            Self::Type => Value::String(event.type_name().to_owned()),
+            Self::Effective => Date(event.effective()).to_value(),
+            Self::RecordedAt => DateTime(event.recorded_at()).to_value(),
+            Self::RecordedBy => Value::String(event.recorded_by().to_owned()),
+            Self::PrevHash => Value::String(event.prev_hash().to_string()),
+            Self::Hash => Value::String(event.hash().to_string()),
+            Self::Data => async_graphql::to_value(event.data().to_json().ok()?).ok()?,
+        })
     }
 }
 
