@@ -42,6 +42,8 @@ mod streams;
 mod ids;
 // The records: a snapshot's left in its file, later ones spilled to a file of their own or in memory.
 mod records;
+// Where each record begins in its file, four bytes each.
+mod offsets;
 use decoded::{Decoded, Events};
 
 use crate::agreement::{AgreementFold, AgreementState};
@@ -49,7 +51,7 @@ use ids::Ids;
 use records::Records;
 pub(crate) use registry::Registry;
 pub use snapshot::SNAPSHOT_FORMAT;
-use streams::{Entities, EntitiesSeed, Lists, Names};
+use streams::{Cited, Entities, EntitiesSeed, Lists, Names};
 
 /// The projections of one ledger: feed it every event in log order with [`Projections::apply`],
 /// then ask it questions on both time axes.
@@ -85,8 +87,8 @@ pub struct Projections {
     /// Every event that cites a decision, in log order: position, the decision (its number in
     /// `cited`), its effective date.
     citations: Vec<(u64, u32, Date)>,
-    /// The decisions cited, numbered in first-cited order.
-    cited: Names,
+    /// The decisions cited, numbered in first-cited order (by their streams in `streams`).
+    cited: Cited,
     /// The positions of every retraction, in log order.
     retractions: Vec<u64>,
     /// The agreement answers materialized so far (see [`crate::materialized`]).
@@ -210,7 +212,7 @@ impl Projections {
     /// 25–32 MB less at the peak (BENCHMARKS.md, session 23).
     pub const DECODED_FOR_IMPORT: usize = 16 * 1024;
 
-    /// When the events applied since the last spill hold 8 MiB of records or more in memory,
+    /// When the events applied since the last spill hold 2 MiB of records or more in memory,
     /// writes them to a spill file in `dir` (created unlinked: nothing is left behind) and reads
     /// them from there from now on (`store/records.rs`), so that the memory of a server or an
     /// import does not grow with the events' bytes. `Ok(true)` when it spilled. A spill that
@@ -332,7 +334,7 @@ impl Projections {
         }
         let position = event.position().get();
         if let Some(decision) = event.data().cited_decision() {
-            let number = self.cited.number(decision.as_str());
+            let number = self.cited.number(decision.as_str(), &self.streams);
             self.citations.push((position, number, event.effective()));
         }
         if let EventData::EventRetracted(_) = event.data() {
@@ -509,14 +511,14 @@ impl Projections {
     pub(crate) fn citations(&self, at: Date, known: Timestamp) -> std::collections::HashMap<DecisionId, Vec<Position>> {
         self.citations_where(at, known, |_| true)
             .into_iter()
-            .filter_map(|(number, positions)| Some((self.cited.at(number)?.parse().ok()?, positions)))
+            .filter_map(|(number, positions)| Some((self.cited.at(number, &self.streams)?.parse().ok()?, positions)))
             .collect()
     }
 
     /// The number under which a decision's citations are indexed (first cited, first numbered), if
     /// anything ever cited it.
     pub(crate) fn cited_number(&self, decision: &DecisionId) -> Option<u32> {
-        self.cited.get(decision.as_str())
+        self.cited.get(decision.as_str(), &self.streams)
     }
 
     /// [`Projections::citations`] of the decisions whose cited numbers pass `wanted`, by number:

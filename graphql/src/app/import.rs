@@ -68,7 +68,7 @@ const IN_FLIGHT: usize = 2;
 /// is removed with everything else.
 ///
 /// Memory: a few steps of lines and `projections` (whose indexes grow by the imported events, their
-/// records spilled to disk past 8 MiB, at most [`Projections::DECODED_FOR_IMPORT`] events kept
+/// records spilled to disk past 2 MiB, at most [`Projections::DECODED_FOR_IMPORT`] events kept
 /// decoded); the file is never held whole. `progress` hears of every
 /// step and of the publish. Returns, with the report, the projections the lines were judged on:
 /// those of the ledger as published.

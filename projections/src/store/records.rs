@@ -30,13 +30,16 @@ use std::sync::{Arc, OnceLock};
 
 use ledger::{CompactEvent, EventId, Position};
 
+use super::offsets::Offsets;
+
 /// The most read from a file at once when records are read in a run (a snapshot's writer).
 const RUN_BYTES: u64 = 1 << 20;
 
-/// How many bytes of records may be held in memory before [`Records::spill`] writes them out: 8 MiB
-/// (32 MiB held a 1M import 55 MB higher, and a server 8–10 MB; reads of the spilled ones come from
-/// the page cache).
-pub(crate) const SPILL_BYTES: usize = 8 << 20;
+/// How many bytes of records may be held in memory before [`Records::spill`] writes them out: 2 MiB
+/// (32 MiB held a 1M import 55 MB higher than 8 MiB, and a server 8–10 MB; 8 MiB about 6 MB
+/// higher than 2, issue 18, session 25; reads of the spilled ones come from the page cache, and
+/// recent events are asked for decoded, `decoded.rs`).
+pub(crate) const SPILL_BYTES: usize = 2 << 20;
 
 /// A run of consecutive records in a file: where each begins in it.
 #[derive(Debug)]
@@ -45,13 +48,13 @@ pub(crate) struct Kept {
     /// The log index of its first record.
     first: usize,
     /// The offset of each record in the file, then the offset after the last: `len + 1` of them.
-    starts: Vec<u64>,
+    starts: Offsets,
 }
 
 impl Kept {
     /// The records of a snapshot's `file` at `starts` (each record's offset, then the end of the
     /// last), the log's first.
-    pub(crate) fn new(file: File, starts: Vec<u64>) -> Self {
+    pub(crate) fn new(file: File, starts: Offsets) -> Self {
         Self { file: Arc::new(file), first: 0, starts }
     }
 
@@ -62,7 +65,7 @@ impl Kept {
     /// The records at `from..to` of this run (its own indexes) as one read.
     fn run(&self, from: usize, to: usize) -> Result<Vec<u8>, String> {
         let (start, end) = match (self.starts.get(from), self.starts.get(to)) {
-            (Some(start), Some(end)) if start <= end => (*start, *end),
+            (Some(start), Some(end)) if start <= end => (start, end),
             _ => return Err(format!("records {from}..{to} are not in the file")),
         };
         let mut bytes = vec![0u8; usize::try_from(end - start).map_err(|e| e.to_string())?];
@@ -79,9 +82,10 @@ impl Kept {
     /// and handed to `each` first.
     fn checked_run(&self, from: usize, to: usize, mut each: impl FnMut(CompactEvent)) -> Result<bytes::Bytes, String> {
         let run = bytes::Bytes::from(self.run(from, to)?);
-        let base = self.starts[from];
+        let base = self.starts.get(from).unwrap_or_default();
         for index in from..to {
-            let (start, end) = ((self.starts[index] - base) as usize, (self.starts[index + 1] - base) as usize);
+            let offset = |i: usize| self.starts.get(i).map_or(0, |o| o.saturating_sub(base) as usize);
+            let (start, end) = (offset(index), offset(index + 1));
             let position = Position::new((self.first + index) as u64 + 1);
             let compact = CompactEvent::verified(position, run.slice(start..end))
                 .map_err(|e| format!("the record of position {position} in its file: {e}"))?;
@@ -265,7 +269,7 @@ impl Records {
         };
         // Written through a buffer of about `run_bytes`, not copied whole: a spill is at least
         // [`SPILL_BYTES`], which a copy would hold a second time (an import's peak, issue 18).
-        let mut starts = Vec::with_capacity(self.memory.len() + 1);
+        let mut starts = Offsets::with_capacity(self.memory.len() + 1);
         let mut buffer = Vec::with_capacity(self.memory_bytes.min(usize::try_from(run_bytes).unwrap_or(usize::MAX)));
         let (mut written, mut end) = (spill.end, spill.end);
         for compact in &self.memory {
@@ -295,7 +299,9 @@ impl Records {
 
     /// Each record's length, in order.
     pub(crate) fn lengths(&self) -> impl Iterator<Item = u32> + '_ {
-        let kept = self.kept.iter().flat_map(|kept| kept.starts.windows(2).map(|w| (w[1] - w[0]) as u32));
+        let kept = self.kept.iter().flat_map(|kept| {
+            kept.starts.iter().zip(kept.starts.iter().skip(1)).map(|(start, end)| (end - start) as u32)
+        });
         kept.chain(self.memory.iter().map(|compact| compact.len() as u32))
     }
 
@@ -326,9 +332,9 @@ impl Records {
         for kept in &self.kept {
             let mut from = 0;
             while from < kept.len() {
-                let base = kept.starts[from];
+                let base = kept.starts.get(from).unwrap_or_default();
                 let mut to = from + 1;
-                while to < kept.len() && kept.starts[to + 1] - base <= RUN_BYTES {
+                while to < kept.len() && kept.starts.get(to + 1).is_some_and(|end| end - base <= RUN_BYTES) {
                     to += 1;
                 }
                 let run = kept.checked_run(from, to, drop).map_err(|reason| {

@@ -28,8 +28,9 @@ use std::io::{Read, Write};
 
 use ledger::{CompactEvent, Date, DecisionId, Position, Timestamp};
 
+use super::offsets::Offsets;
 use super::records::{Kept, Records};
-use super::{EntitiesSeed, Fact, Ids, Lists, Names, Projections, Registry};
+use super::{Cited, EntitiesSeed, Fact, Ids, Lists, Names, Projections, Registry};
 use crate::error::SnapshotError;
 
 /// What a snapshot starts with.
@@ -339,7 +340,7 @@ impl Projections {
         put(out, &self.follow_up_years)?;
         put(out, &Each(self.party_recorded.len(), || self.party_recorded.iter().map(|t| t.as_micros())))?;
         put(out, &self.citations)?;
-        put(out, &self.cited)?;
+        put(out, &Each(self.cited.len(), || self.cited.slugs(&self.streams)))?;
         put(out, &self.retractions)
     }
 
@@ -435,6 +436,12 @@ impl Projections {
         let problems = registry(fields.take("problems")?)?;
         let bodies = fields.take_seed("bodies", EntitiesSeed { names: &names, entities: Default::default() })?;
         let decisions = fields.take_seed("decisions", EntitiesSeed { names: &names, entities: Default::default() })?;
+        let duties = registry(fields.take("duties")?)?;
+        let follow_up_years = fields.take("follow-up years")?;
+        let party_recorded = fields.take::<Vec<i64>>("party record times")?;
+        let citations = fields.take::<Vec<(u64, u32, Date)>>("citations")?;
+        let cited = Cited::of_slugs(&cited_decisions(fields.take("cited decisions")?)?, &names);
+        let retractions = fields.take("retractions")?;
         let projections = Projections {
             head,
             head_recorded_at: head_recorded_at.map(Timestamp::from_micros),
@@ -453,16 +460,12 @@ impl Projections {
             problems,
             bodies,
             decisions,
-            duties: registry(fields.take("duties")?)?,
-            follow_up_years: fields.take("follow-up years")?,
-            party_recorded: fields
-                .take::<Vec<i64>>("party record times")?
-                .into_iter()
-                .map(Timestamp::from_micros)
-                .collect(),
-            citations: fields.take::<Vec<(u64, u32, Date)>>("citations")?,
-            cited: cited_decisions(fields.take("cited decisions")?)?,
-            retractions: fields.take("retractions")?,
+            duties,
+            follow_up_years,
+            party_recorded: party_recorded.into_iter().map(Timestamp::from_micros).collect(),
+            citations,
+            cited,
+            retractions,
             timelines: Default::default(),
             decoded: Default::default(),
         };
@@ -509,12 +512,12 @@ fn in_file<R: Read>(
     lengths: &[u32],
     base: u64,
     records_len: u64,
-) -> Result<(Vec<u64>, Vec<ledger::EventId>), SnapshotError> {
+) -> Result<(Offsets, Vec<ledger::EventId>), SnapshotError> {
     let total: u64 = lengths.iter().map(|len| u64::from(*len)).sum();
     if total != records_len {
         return Err(SnapshotError::Undecodable(format!("records of {total} bytes in a section of {records_len}")));
     }
-    let mut starts = Vec::with_capacity(lengths.len() + 1);
+    let mut starts = Offsets::with_capacity(lengths.len() + 1);
     let mut ids = Vec::with_capacity(lengths.len());
     let mut record = Vec::new();
     let mut offset = base;

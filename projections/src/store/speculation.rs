@@ -159,12 +159,13 @@ impl Drop for Speculation<'_> {
                 }
             }
         }
+        // The cited decisions first: they may refer to streams withdrawn here.
+        cited.truncate(mark.cited, streams);
         lists.truncate(mark.lists);
         streams.truncate(mark.lists);
         decoded.forget_from(u32::try_from(mark.lists).unwrap_or(u32::MAX));
         facts.truncate(mark.log);
         citations.truncate(mark.citations);
-        cited.truncate(mark.cited);
         retractions.truncate(mark.retractions);
         log.truncate(mark.log);
         party_recorded.truncate(mark.party_recorded);
@@ -233,7 +234,7 @@ mod tests {
             timelines: _,
             decoded: _,
         } = p;
-        let cited = format!("{cited:?} {}", cited.numbered());
+        let cited = format!("{:?} {:?}", cited.slugs(streams).collect::<Vec<_>>(), cited.numbered());
         let streams = format!("{streams:?} {}", streams.numbered());
         // How many lists it keeps apart, too: a withdrawal must not leave one behind.
         let lists = format!("{lists:?} {}", lists.long());
