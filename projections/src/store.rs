@@ -209,8 +209,9 @@ impl Projections {
     pub const DECODED: usize = decoded::MAX_EVENTS;
 
     /// What an import keeps decoded: at a million events 16,384 judged as fast as 65,536 and held
-    /// 25–32 MB less at the peak (BENCHMARKS.md, session 23).
-    pub const DECODED_FOR_IMPORT: usize = 16 * 1024;
+    /// 25–32 MB less at the peak (BENCHMARKS.md, session 23); 8,192 another 5–8 MB less, in the
+    /// same time within the machine's noise (session 25).
+    pub const DECODED_FOR_IMPORT: usize = 8 * 1024;
 
     /// When the events applied since the last spill hold 2 MiB of records or more in memory,
     /// writes them to a spill file in `dir` (created unlinked: nothing is left behind) and reads
