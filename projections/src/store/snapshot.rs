@@ -30,7 +30,7 @@ use ledger::{CompactEvent, Date, DecisionId, Position, Timestamp};
 
 use super::offsets::Offsets;
 use super::records::{Kept, Records};
-use super::{Cited, EntitiesSeed, Fact, Ids, Lists, Names, Projections, Registry};
+use super::{Citation, Cited, EntitiesSeed, Fact, Ids, Lists, Names, Projections, Registry};
 use crate::error::SnapshotError;
 
 /// What a snapshot starts with.
@@ -339,7 +339,13 @@ impl Projections {
         put(out, self.duties.all())?;
         put(out, &self.follow_up_years)?;
         put(out, &Each(self.party_recorded.len(), || self.party_recorded.iter().map(|t| t.as_micros())))?;
-        put(out, &self.citations)?;
+        // Each as the `(u64, u32, Date)` it was kept as before.
+        put(
+            out,
+            &Each(self.citations.len(), || {
+                self.citations.iter().map(|c| (u64::from(c.position), c.decision, c.effective))
+            }),
+        )?;
         put(out, &Each(self.cited.len(), || self.cited.slugs(&self.streams)))?;
         put(out, &self.retractions)
     }
@@ -439,7 +445,15 @@ impl Projections {
         let duties = registry(fields.take("duties")?)?;
         let follow_up_years = fields.take("follow-up years")?;
         let party_recorded = fields.take::<Vec<i64>>("party record times")?;
-        let citations = fields.take::<Vec<(u64, u32, Date)>>("citations")?;
+        let citations = fields
+            .take::<Vec<(u64, u32, Date)>>("citations")?
+            .into_iter()
+            .map(|(position, decision, effective)| {
+                let position = u32::try_from(position)
+                    .map_err(|_| SnapshotError::Undecodable(format!("a citation at position {position}")))?;
+                Ok(Citation { position, decision, effective })
+            })
+            .collect::<Result<Vec<_>, SnapshotError>>()?;
         let cited = Cited::of_slugs(&cited_decisions(fields.take("cited decisions")?)?, &names);
         let retractions = fields.take("retractions")?;
         let projections = Projections {
