@@ -68,7 +68,7 @@ const IN_FLIGHT: usize = 2;
 /// is removed with everything else.
 ///
 /// Memory: a few steps of lines and `projections` (whose indexes grow by the imported events, their
-/// records spilled to disk past 2 MiB, at most [`Projections::DECODED_FOR_IMPORT`] events kept
+/// records spilled to disk past [`Projections::SPILL_FOR_IMPORT`], at most [`Projections::DECODED_FOR_IMPORT`] events kept
 /// decoded); the file is never held whole. `progress` hears of every
 /// step and of the publish. Returns, with the report, the projections the lines were judged on:
 /// those of the ledger as published.
@@ -100,6 +100,7 @@ where
     // A stream is asked about while its lines pass, so few decoded events serve the judge; the
     // projections handed back keep the default again.
     projections.keep_decoded(Projections::DECODED_FOR_IMPORT);
+    projections.spill_past(Projections::SPILL_FOR_IMPORT);
     std::thread::scope(|scope| {
         // The reader: a step at a time, at most two ahead. It stops at the first unreadable line
         // (sent on as the step's error) or when this side hangs up.
@@ -164,6 +165,7 @@ where
     progress(Progress::Publishing);
     staging.publish()?;
     projections.keep_decoded(Projections::DECODED);
+    projections.spill_past(Projections::SPILL);
     Ok((report, projections))
 }
 

@@ -35,11 +35,22 @@ use super::offsets::Offsets;
 /// The most read from a file at once when records are read in a run (a snapshot's writer).
 const RUN_BYTES: u64 = 1 << 20;
 
-/// How many bytes of records may be held in memory before [`Records::spill`] writes them out: 2 MiB
-/// (32 MiB held a 1M import 55 MB higher than 8 MiB, and a server 8–10 MB; 8 MiB about 6 MB
-/// higher than 2, issue 18, session 25; reads of the spilled ones come from the page cache, and
-/// recent events are asked for decoded, `decoded.rs`).
-pub(crate) const SPILL_BYTES: usize = 2 << 20;
+/// How many bytes of records may be held in memory before [`Records::spill`] writes them out, unless
+/// their owner says otherwise ([`Records::spill_past`]): 8 MiB (32 MiB held a 1M import 55 MB
+/// higher, and a server 8–10 MB; reads of the spilled ones come from the page cache). A county's
+/// whole log fits in it, so a server replays a county's subscribers from memory; an import spills
+/// past 2 MiB (`Projections::SPILL_FOR_IMPORT`).
+pub(crate) const SPILL_BYTES: usize = 8 << 20;
+
+/// How many bytes of records in memory call for a spill: [`SPILL_BYTES`] by default.
+#[derive(Debug, Clone, Copy)]
+struct Bound(usize);
+
+impl Default for Bound {
+    fn default() -> Self {
+        Self(SPILL_BYTES)
+    }
+}
 
 /// A run of consecutive records in a file: where each begins in it.
 #[derive(Debug)]
@@ -119,6 +130,8 @@ pub(crate) struct Records {
     /// How many bytes in memory call for the next spill: [`SPILL_BYTES`], or more after a spill
     /// failed (so that a full disk is not retried at every event).
     spill_after: usize,
+    /// The bound of the records in memory ([`SPILL_BYTES`] unless set).
+    bound: Bound,
     /// Why the first read that failed did (module docs); shared with every clone.
     failure: Arc<OnceLock<String>>,
 }
@@ -131,7 +144,8 @@ impl Clone for Records {
             memory_bytes: self.memory_bytes,
             // Two stores writing at the same offset of one file would overwrite each other.
             spill: None,
-            spill_after: SPILL_BYTES,
+            spill_after: self.bound.0,
+            bound: self.bound,
             failure: Arc::clone(&self.failure),
         }
     }
@@ -243,9 +257,15 @@ impl Records {
         self.memory_bytes -= gone;
     }
 
+    /// Spills past `bytes` in memory from now on (at least one record's worth: never 0).
+    pub(crate) fn spill_past(&mut self, bytes: usize) {
+        self.bound = Bound(bytes.max(1));
+        self.spill_after = self.bound.0;
+    }
+
     /// Whether the records in memory call for a spill.
     pub(crate) fn wants_spill(&self) -> bool {
-        self.memory_bytes >= self.spill_after.max(SPILL_BYTES)
+        self.memory_bytes >= self.spill_after.max(self.bound.0)
     }
 
     /// Writes the records held in memory to this store's spill file in `dir` (created, and
@@ -254,7 +274,8 @@ impl Records {
     /// written.
     pub(crate) fn spill(&mut self, dir: &Path) -> std::io::Result<()> {
         let spilled = self.spill_now(dir, RUN_BYTES);
-        self.spill_after = if spilled.is_ok() { SPILL_BYTES } else { self.memory_bytes + SPILL_BYTES };
+        let bound = self.bound.0;
+        self.spill_after = if spilled.is_ok() { bound } else { self.memory_bytes + bound };
         spilled
     }
 
@@ -392,6 +413,25 @@ mod tests {
         assert_eq!(in_file.len(), bytes.len());
         assert!(in_file == bytes, "the file written from two threads is the snapshot written as it goes");
         bytes
+    }
+
+    /// An owner's bound decides when the records call for a spill: past it, not before; a clone
+    /// keeps it; the default comes back when asked for.
+    #[test]
+    fn records_call_for_a_spill_past_their_owners_bound() {
+        let mut given = noticed_without_a_period();
+        let mut projections = given.projections();
+        assert!(!projections.log.wants_spill(), "a few events are far below the default");
+        let held = projections.log.memory_bytes();
+        projections.spill_past(held + 1);
+        assert!(!projections.log.wants_spill(), "one byte below the bound");
+        party(&mut given, 1);
+        projections.apply(given.chain.events().last().expect("event")).expect("applies");
+        assert!(projections.log.wants_spill(), "at or past the bound");
+        assert!(projections.clone().log.wants_spill(), "a clone keeps the bound");
+        projections.spill_past(Projections::SPILL);
+        assert!(!projections.log.wants_spill());
+        assert_eq!(Projections::SPILL, super::SPILL_BYTES);
     }
 
     /// Spilled twice, the records are read from the spill file, which is in no directory; the
