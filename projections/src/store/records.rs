@@ -94,8 +94,9 @@ impl Kept {
     fn checked_run(&self, from: usize, to: usize, mut each: impl FnMut(CompactEvent)) -> Result<bytes::Bytes, String> {
         let run = bytes::Bytes::from(self.run(from, to)?);
         let base = self.starts.get(from).unwrap_or_default();
+        // Where a record begins in `run` (`run` checked that `from..=to` are in this run).
+        let offset = |i: usize| self.starts.get(i).map_or(0, |o| o.saturating_sub(base) as usize);
         for index in from..to {
-            let offset = |i: usize| self.starts.get(i).map_or(0, |o| o.saturating_sub(base) as usize);
             let (start, end) = (offset(index), offset(index + 1));
             let position = Position::new((self.first + index) as u64 + 1);
             let compact = CompactEvent::verified(position, run.slice(start..end))

@@ -489,11 +489,6 @@ impl std::fmt::Debug for Cited {
 /// The top bit of a reference: the rest is a number of `orphans`, not of a stream.
 const ORPHAN: u32 = 1 << 31;
 
-/// What a cited decision's stream is called.
-fn decision_stream(slug: &str) -> String {
-    format!("{}/{slug}", <ledger::DecisionId as Entity>::KIND)
-}
-
 impl Cited {
     /// The slug of the cited decision numbered `number`.
     pub(crate) fn at<'a>(&'a self, number: u32, streams: &'a Names) -> Option<&'a str> {
@@ -516,7 +511,7 @@ impl Cited {
         }
         // Invariant: fewer than 2^31 cited decisions and orphans (each is a citing event's).
         let number = u32::try_from(refs.len()).unwrap_or(u32::MAX);
-        let reference = match streams.get(&decision_stream(slug)) {
+        let reference = match streams.get(&super::entity_name(<ledger::DecisionId as Entity>::KIND, slug)) {
             Some(stream) if stream < ORPHAN => stream,
             _ => ORPHAN | orphans.number(slug),
         };
