@@ -60,6 +60,8 @@ use crate::sequence::{Append, AppendOutcome, Head, Index};
 use crate::time::Timestamp;
 pub(crate) use indexes::Indexes;
 use indexes::Indexing;
+#[cfg(test)]
+pub(crate) use indexes::Tag;
 pub(crate) use layout::Chunk;
 pub use staging::{StagedStep, Staging};
 
@@ -196,6 +198,25 @@ impl Trees {
         let Some((key, value)) = self.chunk_of(position)? else { return Ok(None) };
         let chunk = layout::Chunk::parse(&key, &value)?;
         Ok(chunk.record(position).map(<[u8]>::to_vec))
+    }
+
+    /// The id of the event at `position`, from its chunk's index section (no record decoded).
+    pub(crate) fn id_at(&self, position: Position) -> Result<Option<EventId>> {
+        let Some((key, value)) = self.chunk_of(position)? else { return Ok(None) };
+        Ok(layout::Chunk::parse(&key, &value)?.id(position))
+    }
+
+    /// The event with id `id`, if it is at `end` or before: the first of the id index's
+    /// candidates whose id in its chunk's index section is `id`.
+    fn find_up_to(&self, id: EventId, end: Position) -> Result<Option<RecordedEvent>> {
+        let position = self.indexes()?.position_of(id, |at| self.id_at(at))?;
+        match position {
+            Some(position) if position <= end => self
+                .get(position)?
+                .map(Some)
+                .ok_or(LedgerError::Corrupt { position, reason: "the id index points at a missing record".into() }),
+            _ => Ok(None),
+        }
     }
 
     fn get(&self, position: Position) -> Result<Option<RecordedEvent>> {
@@ -365,14 +386,7 @@ impl Index for Trees {
     }
 
     fn find(&self, id: EventId) -> Result<Option<RecordedEvent>> {
-        let position = self.indexes()?.position_of(id);
-        match position {
-            Some(position) => self
-                .get(position)?
-                .map(Some)
-                .ok_or(LedgerError::Corrupt { position, reason: "the id index points at a missing record".into() }),
-            None => Ok(None),
-        }
+        self.find_up_to(id, Position::new(u64::MAX))
     }
 }
 
@@ -655,17 +669,7 @@ impl Ledger {
 
     /// The event with id `id`, if it is in the log up to the head.
     pub fn get_by_id(&self, id: EventId) -> Result<Option<RecordedEvent>> {
-        let end = self.head().position;
-        let position = self.shared.trees.indexes()?.position_of(id);
-        match position {
-            Some(position) if position <= end => self
-                .shared
-                .trees
-                .get(position)?
-                .map(Some)
-                .ok_or(LedgerError::Corrupt { position, reason: "the id index points at a missing record".into() }),
-            _ => Ok(None),
-        }
+        self.shared.trees.find_up_to(id, self.head().position)
     }
 
     /// Events from `from` (inclusive) in log order, up to the head as of this call. Lazy: it reads

@@ -6,12 +6,14 @@
 //! that answer callers (`Ledger::read_stream`, `Ledger::get_by_id`) cut at the head, as they cut
 //! the log.
 //!
-//! **Memory** (session 15): arrays by log index – the id (16 bytes), the stream's number and the
-//! previous event of the same stream (4 bytes each) – and two hash tables of 4-byte indexes into
-//! them (the id table compares the id at an index, the stream table the name), plus each stream's
-//! name once in one string and 16 bytes per stream: about 45 bytes an event at a million events
-//! (the maps they replace, an id → position map and a name → positions map with an allocation per
-//! stream, took about 125).
+//! **Memory** (session 15): arrays by log index – the stream's number and the previous event of
+//! the same stream (4 bytes each) – and two hash tables of 4-byte indexes into them, plus each
+//! stream's name once in one string and 16 bytes per stream (the maps they replace, an id →
+//! position map and a name → positions map with an allocation per stream, took about 125 bytes an
+//! event). The ids themselves are not held (session 26): only 64 bits of each (its [`Tag`]), so
+//! the id table finds *candidates* – in practice exactly the one event, or none – which the
+//! caller confirms against the id in the log ([`Indexes::position_of`]); 16 bytes an event became
+//! 8 (8 MB at a million events, in a server and in an import alike).
 //!
 //! The rebuild reads every chunk through sled (about 1 s at a million events), so [`Indexing`]
 //! runs it on a thread of its own from the open: a server folds its projections from the log,
@@ -30,14 +32,17 @@ use crate::id::{EventId, Position, StreamId};
 
 /// Where every event is, by id and by stream.
 ///
-/// Invariant: the events are those at positions `1..=ids.len()`, each in exactly one stream;
-/// `ids`, `stream_of` and `prev` have one entry per event; every index in `by_id` and `by_name` is
-/// in range; fewer than 2^32 events and 4 GiB of stream names (the open refuses more).
+/// Invariant: the events are those at positions `1..=tags.len()`, each in exactly one stream;
+/// `tags`, `stream_of` and `prev` have one entry per event; `by_id` holds every log index once,
+/// under its tag's hash; every index in `by_id` and `by_name` is in range; fewer than 2^32 events
+/// and 4 GiB of stream names (the open refuses more).
 pub(crate) struct Indexes {
-    /// Every event's id, by log index (position − 1).
-    ids: Vec<EventId>,
-    /// Log indexes, found by the id at them.
+    /// Every event's id's tag, by log index (position − 1).
+    tags: Vec<u64>,
+    /// Log indexes, found by their tags.
     by_id: HashTable<u32>,
+    /// How an id's tag is taken.
+    tag: Tag,
     /// Every event's stream (its number in `streams`), by log index.
     stream_of: Vec<u32>,
     /// Every event's previous event of the same stream, as its position (0: none), by log index.
@@ -62,7 +67,7 @@ struct Stream {
 
 impl std::fmt::Debug for Indexes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Indexes").field("events", &self.ids.len()).field("streams", &self.streams.len()).finish()
+        f.debug_struct("Indexes").field("events", &self.tags.len()).field("streams", &self.streams.len()).finish()
     }
 }
 
@@ -70,6 +75,45 @@ impl std::fmt::Debug for Indexes {
 fn name_in<'a>(names: &'a str, stream: &Stream) -> &'a str {
     let start = stream.name as usize;
     names.get(start..start + stream.name_len as usize).unwrap_or_default()
+}
+
+/// The 64 bits of an event id the indexes keep: the top 64 bits of the id (as a 128-bit number)
+/// times an odd multiplier chosen at random for each log's indexes (multiply-shift hashing, which
+/// spreads ids that differ anywhere: two given ids share a tag with a probability of about 2^-63).
+/// The multiplier is written in the kept file beside the tags, so the same ids give the same tags
+/// in the next process; being random, nobody outside the machine can choose ids that share one.
+///
+/// 64 bits rather than 32 (session 26): a lookup of an id not in the log must not need a read,
+/// and with 32 bits a million-event import met about 120 false candidates, each a read of a cold
+/// chunk of up to a few MB – a second of its nine. With 64 none is expected below billions of
+/// events; a candidate found is still confirmed against the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tag {
+    multiplier: u128,
+}
+
+impl Tag {
+    /// A multiplier drawn at random (a version-4 UUID's bits: the crate draws them from the
+    /// operating system), made odd.
+    fn random() -> Self {
+        Self::with(uuid::Uuid::new_v4().as_u128())
+    }
+
+    fn with(multiplier: u128) -> Self {
+        Self { multiplier: multiplier | 1 }
+    }
+
+    /// The tag 0 for every id (the multiplier 0, which [`Tag::with`] never makes): every lookup
+    /// then has every event as a candidate, for the tests of the confirmation.
+    #[cfg(test)]
+    pub(crate) fn constant() -> Self {
+        Self { multiplier: 0 }
+    }
+
+    /// The id's tag, also the id table's hash of it.
+    fn of(self, id: EventId) -> u64 {
+        (id.as_uuid().as_u128().wrapping_mul(self.multiplier) >> 64) as u64
+    }
 }
 
 /// What a position past the indexes' 32-bit limit is refused with.
@@ -80,8 +124,9 @@ fn too_many(position: Position) -> LedgerError {
 impl Indexes {
     pub(crate) fn empty() -> Self {
         Self {
-            ids: Vec::new(),
+            tags: Vec::new(),
             by_id: HashTable::new(),
+            tag: Tag::random(),
             stream_of: Vec::new(),
             prev: Vec::new(),
             streams: Vec::new(),
@@ -89,6 +134,12 @@ impl Indexes {
             names: String::new(),
             hasher: foldhash::fast::RandomState::default(),
         }
+    }
+
+    /// Empty indexes whose ids are tagged by `tag` (the tests' way to make every id share a tag).
+    #[cfg(test)]
+    pub(crate) fn tagged(tag: Tag) -> Self {
+        Self { tag, ..Self::empty() }
     }
 
     /// Rebuilds the indexes from every chunk of `chunks`, in log order.
@@ -130,10 +181,6 @@ impl Indexes {
         Ok(self)
     }
 
-    fn hash_id(&self, id: EventId) -> u64 {
-        self.hasher.hash_one(id)
-    }
-
     fn hash_name(&self, name: &str) -> u64 {
         self.hasher.hash_one(name)
     }
@@ -166,7 +213,7 @@ impl Indexes {
 
     /// Adds the next event, of the stream numbered `number`.
     fn push(&mut self, id: EventId, number: u32, position: Position) -> Result<()> {
-        let index = u32::try_from(self.ids.len()).map_err(|_| too_many(position))?;
+        let index = u32::try_from(self.tags.len()).map_err(|_| too_many(position))?;
         let at = index.checked_add(1).ok_or_else(|| too_many(position))?;
         if position.get() != u64::from(at) {
             return Err(LedgerError::Corrupt {
@@ -179,25 +226,18 @@ impl Indexes {
         stream.last = at;
         stream.count += 1;
         self.stream_of.push(number);
-        self.ids.push(id);
+        self.tags.push(self.tag.of(id));
         self.index_id(index);
         Ok(())
     }
 
-    /// Finds the id at log index `index` by it from now on – unless an earlier index holds the
-    /// same id (a damaged log: the writer never stores one twice), which keeps it, so that
-    /// `verify` finds the second one pointing elsewhere.
+    /// Finds the event at log index `index` by its tag from now on. Two events with one id (a
+    /// damaged log: the writer never stores one twice) are both found as candidates, so that
+    /// `verify` sees the second one's id at an earlier position too.
     fn index_id(&mut self, index: u32) {
-        let (ids, hasher) = (&self.ids, &self.hasher);
-        let Some(id) = ids.get(index as usize) else { return };
-        let entry = self.by_id.entry(
-            hasher.hash_one(id),
-            |&i| ids.get(i as usize) == Some(id),
-            |&i| ids.get(i as usize).map_or(0, |id| hasher.hash_one(id)),
-        );
-        if let hashbrown::hash_table::Entry::Vacant(slot) = entry {
-            slot.insert(index);
-        }
+        let tags = &self.tags;
+        let Some(&tag) = tags.get(index as usize) else { return };
+        self.by_id.insert_unique(tag, index, |&i| tags.get(i as usize).copied().unwrap_or(0));
     }
 
     /// Adds an event (the next in the log, the next of its stream).
@@ -211,9 +251,9 @@ impl Indexes {
 
     /// Forgets every event after `head` (a staged import removed).
     pub(crate) fn truncate(&mut self, head: Position) {
-        let keep = usize::try_from(head.get()).unwrap_or(usize::MAX).min(self.ids.len());
-        for index in (keep..self.ids.len()).rev() {
-            let hash = self.hash_id(self.ids[index]);
+        let keep = usize::try_from(head.get()).unwrap_or(usize::MAX).min(self.tags.len());
+        for index in (keep..self.tags.len()).rev() {
+            let hash = self.tags[index];
             if let Ok(entry) = self.by_id.find_entry(hash, |&i| i as usize == index) {
                 entry.remove();
             }
@@ -222,7 +262,7 @@ impl Indexes {
                 stream.count = stream.count.saturating_sub(1);
             }
         }
-        self.ids.truncate(keep);
+        self.tags.truncate(keep);
         self.stream_of.truncate(keep);
         self.prev.truncate(keep);
         // Streams first seen after `head` are the last ones numbered: forgotten with their names.
@@ -242,10 +282,36 @@ impl Indexes {
         self.stream_number(stream.as_str()).and_then(|n| self.streams.get(n as usize)).map_or(0, |s| s.count.into())
     }
 
-    /// Where the event `id` is.
-    pub(crate) fn position_of(&self, id: EventId) -> Option<Position> {
-        let hash = self.hash_id(id);
-        self.by_id.find(hash, |&i| self.ids.get(i as usize) == Some(&id)).map(|&i| Position::new(u64::from(i) + 1))
+    /// Where the event `id` may be, first first: every position whose event's id has the same tag –
+    /// the event itself, if it is in the log, and almost never another (see [`Tag`]). The caller
+    /// confirms each against the id in the log, as
+    /// [`Indexes::position_of`] does.
+    pub(crate) fn candidates(&self, id: EventId) -> Vec<Position> {
+        let tag = self.tag.of(id);
+        let tags = &self.tags;
+        let mut found: Vec<Position> = self
+            .by_id
+            .iter_hash(tag)
+            .filter(|&&i| tags.get(i as usize) == Some(&tag))
+            .map(|&i| Position::new(u64::from(i) + 1))
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
+    /// Where the event `id` first is, each candidate confirmed by `id_at` (the id of the event at
+    /// a position, read from the log).
+    pub(crate) fn position_of(
+        &self,
+        id: EventId,
+        mut id_at: impl FnMut(Position) -> Result<Option<EventId>>,
+    ) -> Result<Option<Position>> {
+        for at in self.candidates(id) {
+            if id_at(at)? == Some(id) {
+                return Ok(Some(at));
+            }
+        }
+        Ok(None)
     }
 
     /// The stream of the event at `position`: its number (streams are numbered from 0 in the order
@@ -298,8 +364,8 @@ impl Indexes {
     /// The indexes of a kept file: its streams (name, positions) and its ids in log order. `None`
     /// unless every event is in exactly one stream, each stream's positions ascending.
     #[cfg(test)]
-    fn of_kept(streams: Vec<(Box<str>, Vec<u64>)>, ids: Vec<EventId>) -> Option<Self> {
-        let mut kept = KeptBuilder::new(ids.len())?;
+    fn of_kept(streams: Vec<(Box<str>, Vec<u64>)>, tag: Tag, ids: Vec<EventId>) -> Option<Self> {
+        let mut kept = KeptBuilder::new(ids.len(), tag)?;
         for (name, positions) in &streams {
             let mut stream = kept.stream(name)?;
             for &position in positions {
@@ -308,15 +374,15 @@ impl Indexes {
             kept.end_stream(stream)?;
         }
         for id in ids {
-            kept.id(id)?;
+            kept.tag(tag.of(id))?;
         }
         kept.finish()
     }
 }
 
-/// The indexes of a kept file, built as it is read: stream by stream, then the ids. Every check
-/// of the kept form is here: every event in exactly one stream, each stream's positions ascending
-/// and within the log, no stream twice, as many ids as events.
+/// The indexes of a kept file, built as it is read: stream by stream, then the ids' tags. Every
+/// check of the kept form is here: every event in exactly one stream, each stream's positions
+/// ascending and within the log, no stream twice, as many tags as events.
 struct KeptBuilder {
     indexes: Indexes,
     stream_of: Vec<u32>,
@@ -332,11 +398,12 @@ struct KeptStream {
 }
 
 impl KeptBuilder {
-    /// For a log of `events` events.
-    fn new(events: usize) -> Option<Self> {
+    /// For a log of `events` events whose ids were tagged by `tag`.
+    fn new(events: usize, tag: Tag) -> Option<Self> {
         let len = u32::try_from(events).ok()?;
         let mut indexes = Indexes::empty();
-        indexes.ids = Vec::with_capacity(events);
+        indexes.tag = tag;
+        indexes.tags = Vec::with_capacity(events);
         Some(Self { indexes, stream_of: vec![u32::MAX; events], prev: vec![0u32; events], len })
     }
 
@@ -371,23 +438,23 @@ impl KeptBuilder {
         Some(())
     }
 
-    /// The next event's id, in log order.
-    fn id(&mut self, id: EventId) -> Option<()> {
-        if self.indexes.ids.len() >= self.len as usize {
+    /// The next event's id's tag, in log order.
+    fn tag(&mut self, tag: u64) -> Option<()> {
+        if self.indexes.tags.len() >= self.len as usize {
             return None;
         }
-        self.indexes.ids.push(id);
+        self.indexes.tags.push(tag);
         Some(())
     }
 
-    /// The indexes, once every stream and id is read: `None` unless every event has a stream and
-    /// an id.
+    /// The indexes, once every stream and tag is read: `None` unless every event has a stream and
+    /// a tag.
     fn finish(self) -> Option<Indexes> {
         let Self { mut indexes, stream_of, prev, len } = self;
-        if indexes.ids.len() != len as usize || stream_of.contains(&u32::MAX) {
+        if indexes.tags.len() != len as usize || stream_of.contains(&u32::MAX) {
             return None;
         }
-        indexes.by_id = HashTable::with_capacity(indexes.ids.len());
+        indexes.by_id = HashTable::with_capacity(indexes.tags.len());
         for index in 0..len {
             indexes.index_id(index);
         }
@@ -397,13 +464,13 @@ impl KeptBuilder {
     }
 }
 
-/// Reads a kept file's body – `(streams as (name, positions), ids)` in bincode – straight into
+/// Reads a kept file's body – `(streams as (name, positions), tags)` in bincode – straight into
 /// the indexes, names borrowed from `body` (decoding it into vectors of owned names and positions
 /// first, then building, held about 90 MB more at a million events' start, session 22). `None` if
 /// it does not decode to exactly `body`'s length; what it read is checked by
 /// [`KeptBuilder::finish`] (after the caller has let go of the file's bytes).
-fn decode_kept(body: &[u8], events: usize) -> Option<KeptBuilder> {
-    let mut kept = KeptBuilder::new(events)?;
+fn decode_kept(body: &[u8], events: usize, tag: Tag) -> Option<KeptBuilder> {
+    let mut kept = KeptBuilder::new(events, tag)?;
     let ((), read) = bincode::serde::seed_decode_from_slice(Pair(KeptFile(&mut kept)), body, config()).ok()?;
     (read == body.len()).then_some(kept)
 }
@@ -430,28 +497,28 @@ impl<'de, V: serde::de::Visitor<'de, Value = ()>> serde::de::DeserializeSeed<'de
     }
 }
 
-/// The file's body: the streams, then the ids.
+/// The file's body: the streams, then the tags.
 struct KeptFile<'b>(&'b mut KeptBuilder);
 
 impl<'de> serde::de::Visitor<'de> for KeptFile<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the kept indexes: streams, then ids")
+        f.write_str("the kept indexes: streams, then tags")
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
         use serde::de::Error as _;
         let missing = || A::Error::custom("the kept indexes end early");
         seq.next_element_seed(Seq(KeptSeq(&mut *self.0, Part::Streams)))?.ok_or_else(missing)?;
-        seq.next_element_seed(Seq(KeptSeq(self.0, Part::Ids)))?.ok_or_else(missing)
+        seq.next_element_seed(Seq(KeptSeq(self.0, Part::Tags)))?.ok_or_else(missing)
     }
 }
 
 #[derive(Clone, Copy)]
 enum Part {
     Streams,
-    Ids,
+    Tags,
 }
 
 /// One of the body's two sequences, each element handed to the builder as it is read.
@@ -469,9 +536,9 @@ impl<'de> serde::de::Visitor<'de> for KeptSeq<'_> {
         let KeptSeq(kept, part) = self;
         match part {
             Part::Streams => while seq.next_element_seed(Pair(KeptStreamSeed(&mut *kept)))?.is_some() {},
-            Part::Ids => {
-                while let Some(id) = seq.next_element::<EventId>()? {
-                    kept.id(id).ok_or_else(|| A::Error::custom("more ids than events"))?;
+            Part::Tags => {
+                while let Some(tag) = seq.next_element::<u64>()? {
+                    kept.tag(tag).ok_or_else(|| A::Error::custom("more tags than events"))?;
                 }
             }
         }
@@ -680,13 +747,16 @@ impl Indexing {
 /// The file the indexes are kept in, in the ledger's directory.
 pub(crate) const FILE: &str = "INDEXES";
 
-/// What the file starts with; then the format, the head (position, hash), the indexes in bincode
-/// (`streams` as name and positions, the ids in log order) and the CRC-32 of all before it (a
-/// guard against damage: the file is a cache of what the log holds, checked against the log's
-/// record at its head before it is used). Format 1 (session 8) ended with a SHA-256 instead.
+/// What the file starts with; then the format, the head (position, hash), the [`Tag`]'s
+/// multiplier (16 bytes, little-endian), the indexes in bincode (`streams` as name and positions,
+/// the ids' tags in log order) and the CRC-32 of all before it (a guard against damage: the file
+/// is a cache of what the log holds, checked against the log's record at its head before it is
+/// used). Format 1 (session 8) ended with a SHA-256 instead; format 2 (sessions 9–25) held the
+/// ids themselves instead of the multiplier and the tags. A file of another format is refused, and
+/// the indexes rebuilt from the log (about a second at a million events), once.
 const MAGIC: &[u8; 16] = b"samverkan-index\x01";
-const FORMAT: u32 = 2;
-const HEADER: usize = 16 + 4 + 8 + 32;
+const FORMAT: u32 = 3;
+const HEADER: usize = 16 + 4 + 8 + 32 + 16;
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_little_endian().with_variable_int_encoding()
@@ -694,34 +764,35 @@ fn config() -> impl bincode::config::Config {
 
 /// Whether the file was written.
 fn save(dir: &std::path::Path, indexes: &Indexes, head: &crate::sequence::Head) -> std::io::Result<bool> {
-    let Some(ids) = usize::try_from(head.position.get()).ok().and_then(|end| indexes.ids.get(..end)) else {
+    let Some(tags) = usize::try_from(head.position.get()).ok().and_then(|end| indexes.tags.get(..end)) else {
         // Not the whole log (cannot happen for a healthy writer): nothing is kept, and the file
         // there is left as it is.
         return Ok(false);
     };
-    super::durability::replace_file_with(dir, FILE, |out| write_kept(out, indexes, ids, &head.hash)).map(|()| true)
+    super::durability::replace_file_with(dir, FILE, |out| write_kept(out, indexes, tags, &head.hash)).map(|()| true)
 }
 
-/// Writes the kept file of the indexes of the events `ids` (the first of the log, up to the head
-/// whose hash is `hash`) to `out`, as it goes: the streams' positions are walked one stream at a
+/// Writes the kept file of the indexes of the events whose tags are `tags` (the first of the log,
+/// up to the head whose hash is `hash`) to `out`, as it goes: the streams' positions are walked one stream at a
 /// time and the checksum is taken of the bytes passing through, so saving a million events'
 /// indexes takes no memory beyond a stream's positions (building the file first took about 150 MB
 /// at a server's stop).
 fn write_kept(
     out: &mut dyn std::io::Write,
     indexes: &Indexes,
-    ids: &[EventId],
+    tags: &[u64],
     hash: &crate::chain::Hash,
 ) -> std::io::Result<()> {
     use std::io::Write as _;
-    let end = ids.len() as u64;
+    let end = tags.len() as u64;
     let mut out = crate::Crc32Writer::new(out);
     out.write_all(MAGIC)?;
     out.write_all(&FORMAT.to_le_bytes())?;
     out.write_all(&end.to_le_bytes())?;
     out.write_all(hash.as_bytes())?;
-    let streams = KeptStreams { indexes, end, count: indexes.streams_reaching(ids.len()) };
-    bincode::serde::encode_into_std_write((&streams, ids), &mut out, config()).map_err(std::io::Error::other)?;
+    out.write_all(&indexes.tag.multiplier.to_le_bytes())?;
+    let streams = KeptStreams { indexes, end, count: indexes.streams_reaching(tags.len()) };
+    bincode::serde::encode_into_std_write((&streams, tags), &mut out, config()).map_err(std::io::Error::other)?;
     let (out, checksum) = out.finish();
     out.write_all(&checksum.to_le_bytes())
 }
@@ -767,7 +838,11 @@ fn load(file: &std::path::Path, chunks: &sled::Tree) -> Option<(Indexes, Positio
     }
     let number = |range: std::ops::Range<usize>| content.get(range).and_then(|b| <[u8; 8]>::try_from(b).ok());
     let at = Position::new(u64::from_le_bytes(number(20..28)?));
-    let hash = &content[28..HEADER];
+    let hash = &content[28..60];
+    let multiplier = content.get(60..HEADER).and_then(|b| <[u8; 16]>::try_from(b).ok()).map(u128::from_le_bytes)?;
+    if multiplier % 2 == 0 {
+        return refuse(file, "name an even multiplier for the ids' tags");
+    }
     if at.get() > 0 {
         let stored = chunks.range(..=at.to_key()).next_back().transpose().ok().flatten().and_then(|(key, value)| {
             let chunk = Chunk::parse(&key, &value).ok()?;
@@ -779,7 +854,7 @@ fn load(file: &std::path::Path, chunks: &sled::Tree) -> Option<(Indexes, Positio
         }
     }
     let events = usize::try_from(at.get()).ok()?;
-    let Some(kept) = decode_kept(&content[HEADER..], events) else {
+    let Some(kept) = decode_kept(&content[HEADER..], events, Tag::with(multiplier)) else {
         return refuse(file, "cannot be decoded, or do not put every event in exactly one stream");
     };
     drop(bytes);

@@ -224,6 +224,17 @@ impl<'a> Chunk<'a> {
             .collect()
     }
 
+    /// The id the index section gives the record at `position`, if the chunk holds it.
+    pub(crate) fn id(&self, position: Position) -> Option<EventId> {
+        let i = usize::try_from(position.get().checked_sub(self.first.get())?).ok()?;
+        if i >= self.count {
+            return None;
+        }
+        let at = HEADER_LEN + i * ENTRY_LEN + 4;
+        let id = <[u8; 16]>::try_from(self.bytes.get(at..at + 16)?).ok()?;
+        Some(EventId::from_uuid(uuid::Uuid::from_bytes(id)))
+    }
+
     /// The record at `position`, if the chunk holds it.
     pub(crate) fn record(&self, position: Position) -> Option<&'a [u8]> {
         let i = usize::try_from(position.get().checked_sub(self.first.get())?).ok()?;

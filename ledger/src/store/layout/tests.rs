@@ -514,12 +514,22 @@ fn the_kept_indexes_are_read_when_they_are_this_logs_and_rebuilt_otherwise() {
     damaged[kept.len() / 2] ^= 0x01;
     refused(damaged, "a flipped byte");
     refused(kept[..kept.len() - 1].to_vec(), "cut short");
-    // Format 1's (session 8, SHA-256 at the end): an intact file of another format is refused too.
-    let mut older = kept[..kept.len() - 4].to_vec();
-    older[16..20].copy_from_slice(&1u32.to_le_bytes());
-    let checksum = crc32fast::hash(&older);
-    older.extend_from_slice(&checksum.to_le_bytes());
-    refused(older, "another format");
+    // Intact files of other formats are refused too: format 1's (session 8, SHA-256 at the end),
+    // format 2's (sessions 9–25, the ids themselves); and a multiplier of the ids' tags that is
+    // even (which the writer never makes).
+    let resealed = |change: &dyn Fn(&mut Vec<u8>)| {
+        let mut bytes = kept[..kept.len() - 4].to_vec();
+        change(&mut bytes);
+        let checksum = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&checksum.to_le_bytes());
+        bytes
+    };
+    refused(resealed(&|b| b[16..20].copy_from_slice(&1u32.to_le_bytes())), "format 1");
+    refused(resealed(&|b| b[16..20].copy_from_slice(&2u32.to_le_bytes())), "format 2");
+    refused(resealed(&|b| b[60] &= 0xfe), "an even multiplier");
+    // The same bytes resealed unchanged are read (the changes above are what is refused).
+    std::fs::write(tmp.path().join(FILE), resealed(&|_| {})).expect("write");
+    assert_eq!(fixed_ledger(tmp.path()).shared.trees.indexes.kept_at().expect("built"), Some(Position::new(5)));
     // Another log's: its event at 5 has another hash.
     let other = tempfile::tempdir().expect("tempdir");
     {
