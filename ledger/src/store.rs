@@ -206,11 +206,18 @@ impl Trees {
         Ok(layout::Chunk::parse(&key, &value)?.id(position))
     }
 
-    /// The event with id `id`, if it is at `end` or before: the first of the id index's
-    /// candidates whose id in its chunk's index section is `id`.
+    /// Where the event `id` first is: the first of the id index's candidates whose id in its
+    /// chunk's index section is `id`. The candidates are taken and the indexes let go of before
+    /// anything is read, so that the writer, which extends them after each commit, never waits
+    /// for a read of the log.
+    pub(crate) fn position_of(&self, id: EventId) -> Result<Option<Position>> {
+        let candidates = self.indexes()?.candidates(id);
+        indexes::first_confirmed(candidates, id, |at| self.id_at(at))
+    }
+
+    /// The event with id `id`, if it is at `end` or before (see [`Trees::position_of`]).
     fn find_up_to(&self, id: EventId, end: Position) -> Result<Option<RecordedEvent>> {
-        let position = self.indexes()?.position_of(id, |at| self.id_at(at))?;
-        match position {
+        match self.position_of(id)? {
             Some(position) if position <= end => self
                 .get(position)?
                 .map(Some)

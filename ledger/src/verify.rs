@@ -124,7 +124,13 @@ fn walk(trees: &Trees, head: Head, scope: Scope, progress: &mut dyn FnMut(Positi
                     ),
                 });
             }
-            check_event(&event, last_time, &*trees.indexes()?, &mut |at| trees.id_at(at), &mut seen)?;
+            // A retraction's target is looked up before the indexes are held: its confirmation
+            // reads the log, which the writer must not wait for.
+            let retracted = match &event.data {
+                EventData::EventRetracted(r) => trees.position_of(r.event)?,
+                _ => None,
+            };
+            check_event(&event, last_time, &*trees.indexes()?, &mut |at| trees.id_at(at), retracted, &mut seen)?;
             check_tree(trees, count, &event)?;
             last_time = event.recorded_at;
             prev = fields.stored_hash;
@@ -299,12 +305,15 @@ impl Seen {
 /// position, its position in its stream; so every earlier event the indexes are asked about was
 /// checked against its record before). Refuses an id seen before, a stream version that does not
 /// follow, record time going back, and a retraction of anything but an earlier event of its own
-/// stream that is not itself a retraction.
+/// stream that is not itself a retraction. `id_at` reads the id at a position (an earlier
+/// candidate of the event's id is confirmed with it); `retracted` is where the event a retraction
+/// names first is in the log, looked up by the caller before it held the indexes.
 pub(crate) fn check_event(
     event: &RecordedEvent,
     last_time: Timestamp,
     indexes: &Indexes,
     id_at: &mut dyn FnMut(Position) -> Result<Option<EventId>>,
+    retracted: Option<Position>,
     seen: &mut Seen,
 ) -> Result<()> {
     let position = event.position;
@@ -355,7 +364,7 @@ pub(crate) fn check_event(
     seen.versions[slot] = u32::try_from(event.stream_version).map_err(|_| corrupt("a stream of 2^32 events".into()))?;
     if let EventData::EventRetracted(r) = &event.data {
         // The retracted event came before, is in this stream and is not itself a retraction.
-        let target = indexes.position_of(r.event, &mut *id_at)?.filter(|at| *at < position);
+        let target = retracted.filter(|at| *at < position);
         let in_stream = target.and_then(|at| indexes.stream_at(at)).is_some_and(|(n, _)| n == number);
         if !in_stream || target.is_some_and(|at| seen.is_retraction(at)) {
             return Err(corrupt(format!("retraction of {} is not in that event's stream", r.event)));
@@ -418,7 +427,11 @@ mod tests {
         let mut last = Timestamp::EPOCH;
         for event in events {
             let mut id_at = |at: crate::Position| Ok(events.get(at.get() as usize - 1).map(|e| e.id));
-            check_event(event, last, &indexes, &mut id_at, &mut seen).map_err(|e| e.to_string())?;
+            let retracted = match &event.data {
+                EventData::EventRetracted(r) => indexes.position_of(r.event, &mut id_at).map_err(|e| e.to_string())?,
+                _ => None,
+            };
+            check_event(event, last, &indexes, &mut id_at, retracted, &mut seen).map_err(|e| e.to_string())?;
             last = event.recorded_at;
         }
         Ok(())

@@ -116,6 +116,20 @@ impl Tag {
     }
 }
 
+/// The first of `candidates` (first first) at which `id_at` reads the id `id`.
+pub(crate) fn first_confirmed(
+    candidates: Vec<Position>,
+    id: EventId,
+    mut id_at: impl FnMut(Position) -> Result<Option<EventId>>,
+) -> Result<Option<Position>> {
+    for at in candidates {
+        if id_at(at)? == Some(id) {
+            return Ok(Some(at));
+        }
+    }
+    Ok(None)
+}
+
 /// What a position past the indexes' 32-bit limit is refused with.
 fn too_many(position: Position) -> LedgerError {
     LedgerError::Corrupt { position, reason: "the in-memory indexes hold at most 2^32 − 1 events".into() }
@@ -300,18 +314,15 @@ impl Indexes {
     }
 
     /// Where the event `id` first is, each candidate confirmed by `id_at` (the id of the event at
-    /// a position, read from the log).
+    /// a position, read from the log). The ledger's own lookups take the candidates and let go of
+    /// the indexes before they read (`Trees::position_of`): a reader must not hold the writer up.
+    #[cfg(test)]
     pub(crate) fn position_of(
         &self,
         id: EventId,
-        mut id_at: impl FnMut(Position) -> Result<Option<EventId>>,
+        id_at: impl FnMut(Position) -> Result<Option<EventId>>,
     ) -> Result<Option<Position>> {
-        for at in self.candidates(id) {
-            if id_at(at)? == Some(id) {
-                return Ok(Some(at));
-            }
-        }
-        Ok(None)
+        first_confirmed(self.candidates(id), id, id_at)
     }
 
     /// The stream of the event at `position`: its number (streams are numbered from 0 in the order
