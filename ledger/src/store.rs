@@ -212,18 +212,17 @@ impl Trees {
     /// for a read of the log.
     pub(crate) fn position_of(&self, id: EventId) -> Result<Option<Position>> {
         let candidates = self.indexes()?.candidates(id);
-        indexes::first_confirmed(candidates, id, |at| self.id_at(at))
+        let found = indexes::first_confirmed(candidates, id, |at| Ok(self.id_at(at)?.map(|there| (there, ()))))?;
+        Ok(found.map(|(at, ())| at))
     }
 
-    /// The event with id `id`, if it is at `end` or before (see [`Trees::position_of`]).
+    /// The event with id `id`, if it is at `end` or before: as [`Trees::position_of`], each
+    /// candidate confirmed by the record read for the answer (one read of its chunk).
     fn find_up_to(&self, id: EventId, end: Position) -> Result<Option<RecordedEvent>> {
-        match self.position_of(id)? {
-            Some(position) if position <= end => self
-                .get(position)?
-                .map(Some)
-                .ok_or(LedgerError::Corrupt { position, reason: "the id index points at a missing record".into() }),
-            _ => Ok(None),
-        }
+        let mut candidates = self.indexes()?.candidates(id);
+        candidates.retain(|at| *at <= end);
+        let found = indexes::first_confirmed(candidates, id, |at| Ok(self.get(at)?.map(|event| (event.id, event))))?;
+        Ok(found.map(|(_, event)| event))
     }
 
     fn get(&self, position: Position) -> Result<Option<RecordedEvent>> {

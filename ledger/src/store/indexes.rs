@@ -12,7 +12,7 @@
 //! position map and a name → positions map with an allocation per stream, took about 125 bytes an
 //! event). The ids themselves are not held (session 26): only 64 bits of each (its [`Tag`]), so
 //! the id table finds *candidates* – in practice exactly the one event, or none – which the
-//! caller confirms against the id in the log ([`Indexes::position_of`]); 16 bytes an event became
+//! caller confirms against the id in the log ([`first_confirmed`]); 16 bytes an event became
 //! 8 (8 MB at a million events, in a server and in an import alike).
 //!
 //! The rebuild reads every chunk through sled (about 1 s at a million events), so [`Indexing`]
@@ -116,15 +116,24 @@ impl Tag {
     }
 }
 
-/// The first of `candidates` (first first) at which `id_at` reads the id `id`.
-pub(crate) fn first_confirmed(
+/// The first of `candidates` (first first) whose event, as `read` reads it from the log with its
+/// id, has the id `id`: its position and what `read` gave. A candidate the log does not hold is
+/// corrupt – the index says an event is there.
+pub(crate) fn first_confirmed<T>(
     candidates: Vec<Position>,
     id: EventId,
-    mut id_at: impl FnMut(Position) -> Result<Option<EventId>>,
-) -> Result<Option<Position>> {
+    mut read: impl FnMut(Position) -> Result<Option<(EventId, T)>>,
+) -> Result<Option<(Position, T)>> {
     for at in candidates {
-        if id_at(at)? == Some(id) {
-            return Ok(Some(at));
+        match read(at)? {
+            Some((there, found)) if there == id => return Ok(Some((at, found))),
+            Some(_) => {}
+            None => {
+                return Err(LedgerError::Corrupt {
+                    position: at,
+                    reason: "the id index points at a missing record".into(),
+                });
+            }
         }
     }
     Ok(None)
@@ -136,11 +145,13 @@ fn too_many(position: Position) -> LedgerError {
 }
 
 impl Indexes {
-    pub(crate) fn empty() -> Self {
+    /// Empty indexes whose ids are tagged by `tag` (a kept file's, or in the tests one every id
+    /// shares).
+    pub(crate) fn tagged(tag: Tag) -> Self {
         Self {
             tags: Vec::new(),
             by_id: HashTable::new(),
-            tag: Tag::random(),
+            tag,
             stream_of: Vec::new(),
             prev: Vec::new(),
             streams: Vec::new(),
@@ -150,10 +161,8 @@ impl Indexes {
         }
     }
 
-    /// Empty indexes whose ids are tagged by `tag` (the tests' way to make every id share a tag).
-    #[cfg(test)]
-    pub(crate) fn tagged(tag: Tag) -> Self {
-        Self { tag, ..Self::empty() }
+    pub(crate) fn empty() -> Self {
+        Self::tagged(Tag::random())
     }
 
     /// Rebuilds the indexes from every chunk of `chunks`, in log order.
@@ -298,8 +307,7 @@ impl Indexes {
 
     /// Where the event `id` may be, first first: every position whose event's id has the same tag –
     /// the event itself, if it is in the log, and almost never another (see [`Tag`]). The caller
-    /// confirms each against the id in the log, as
-    /// [`Indexes::position_of`] does.
+    /// confirms each against the id in the log ([`first_confirmed`]).
     pub(crate) fn candidates(&self, id: EventId) -> Vec<Position> {
         let tag = self.tag.of(id);
         let tags = &self.tags;
@@ -320,9 +328,10 @@ impl Indexes {
     pub(crate) fn position_of(
         &self,
         id: EventId,
-        id_at: impl FnMut(Position) -> Result<Option<EventId>>,
+        mut id_at: impl FnMut(Position) -> Result<Option<EventId>>,
     ) -> Result<Option<Position>> {
-        first_confirmed(self.candidates(id), id, id_at)
+        let found = first_confirmed(self.candidates(id), id, |at| Ok(id_at(at)?.map(|there| (there, ()))))?;
+        Ok(found.map(|(at, ())| at))
     }
 
     /// The stream of the event at `position`: its number (streams are numbered from 0 in the order
@@ -412,8 +421,7 @@ impl KeptBuilder {
     /// For a log of `events` events whose ids were tagged by `tag`.
     fn new(events: usize, tag: Tag) -> Option<Self> {
         let len = u32::try_from(events).ok()?;
-        let mut indexes = Indexes::empty();
-        indexes.tag = tag;
+        let mut indexes = Indexes::tagged(tag);
         indexes.tags = Vec::with_capacity(events);
         Some(Self { indexes, stream_of: vec![u32::MAX; events], prev: vec![0u32; events], len })
     }

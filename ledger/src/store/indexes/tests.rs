@@ -191,3 +191,16 @@ fn a_kept_form_that_misplaces_an_event_is_refused() {
         );
     }
 }
+
+/// A candidate the log does not hold is corrupt, not "not found": the index says an event is
+/// there. A candidate with another id is passed over; the first with the id is the answer.
+#[test]
+fn a_candidate_the_log_does_not_hold_is_corrupt() {
+    let at = |n: u64| Position::new(n);
+    let missing = super::first_confirmed(vec![at(1), at(2)], id(7), |p| Ok((p != at(2)).then_some((id(3), ()))));
+    assert!(matches!(missing, Err(crate::LedgerError::Corrupt { position, .. }) if position == at(2)), "{missing:?}");
+    let found =
+        super::first_confirmed(vec![at(1), at(2), at(3)], id(7), |p| Ok(Some((id(p.get() as u128 * 7 / 2), p))))
+            .expect("reads");
+    assert_eq!(found, Some((at(2), at(2))), "the first candidate with the id");
+}
