@@ -96,6 +96,58 @@ impl CompactEvent {
     pub fn expand(&self) -> Result<RecordedEvent> {
         encoding::decode(self.position, &self.record)
     }
+
+    /// The event's fields but its source and data, read from the bytes without decoding those
+    /// (borrowed from them where they can be). Fails where [`CompactEvent::expand`] would, and
+    /// also for a type stored under an older schema, which only a decode can upcast.
+    pub fn view(&self) -> Result<EventView<'_>> {
+        encoding::view(self.position, &self.record)
+    }
+}
+
+/// An event's fields other than its source and data, as [`CompactEvent::view`] reads them: what a
+/// reader that shows only these (a subscription's frame) needs, at a fraction of a decode's cost.
+/// Each is what the decoded [`RecordedEvent`]'s accessor of the same name gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventView<'a> {
+    /// [`RecordedEvent::id`].
+    pub id: crate::EventId,
+    /// [`RecordedEvent::position`].
+    pub position: Position,
+    /// [`RecordedEvent::stream`], as text.
+    pub stream: &'a str,
+    /// [`RecordedEvent::stream_version`].
+    pub stream_version: u64,
+    /// [`RecordedEvent::type_name`].
+    pub type_name: &'static str,
+    /// [`RecordedEvent::effective`].
+    pub effective: crate::Date,
+    /// [`RecordedEvent::recorded_at`].
+    pub recorded_at: crate::Timestamp,
+    /// [`RecordedEvent::recorded_by`].
+    pub recorded_by: &'a str,
+    /// [`RecordedEvent::prev_hash`].
+    pub prev_hash: crate::Hash,
+    /// [`RecordedEvent::hash`].
+    pub hash: crate::Hash,
+}
+
+impl<'a> EventView<'a> {
+    /// The same fields of a decoded event.
+    pub fn of(event: &'a RecordedEvent) -> Self {
+        Self {
+            id: event.id(),
+            position: event.position(),
+            stream: event.stream().as_str(),
+            stream_version: event.stream_version(),
+            type_name: event.type_name(),
+            effective: event.effective(),
+            recorded_at: event.recorded_at(),
+            recorded_by: event.recorded_by(),
+            prev_hash: event.prev_hash(),
+            hash: event.hash(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -128,6 +180,7 @@ mod tests {
             assert_eq!(&again, stored, "encoded again, the same bytes as stored");
             assert_eq!(again.position(), event.position());
             assert_eq!(stored.id(), Some(event.id()), "the id read without decoding");
+            assert_eq!(stored.view().expect("views"), super::EventView::of(event), "the fields read without the data");
         }
     }
 
@@ -151,9 +204,19 @@ mod tests {
             assert_eq!(compact, CompactEvent::stored(position, bytes.clone().into()), "{}", event.type_name());
             assert_eq!(compact.expand().expect("expands"), event);
             assert_eq!(compact.id(), Some(event.id()), "{}: the id read without decoding", event.type_name());
+            assert_eq!(compact.view().expect("views"), super::EventView::of(&event), "{}", event.type_name());
             let mut other_format = bytes.clone();
             other_format[0] ^= 0xff;
-            assert_eq!(CompactEvent::stored(position, other_format.into()).id(), None, "another format's record");
+            assert_eq!(
+                CompactEvent::stored(position, other_format.clone().into()).id(),
+                None,
+                "another format's record"
+            );
+            assert!(CompactEvent::stored(position, other_format.into()).view().is_err(), "another format's record");
+            assert!(CompactEvent::stored(position.next(), bytes.clone().into()).view().is_err(), "another position");
+            let mut other_schema = bytes.clone();
+            other_schema[2] ^= 0x40;
+            assert!(CompactEvent::stored(position, other_schema.into()).view().is_err(), "a schema to upcast");
             types.insert(event.type_name());
         }
         assert_eq!(types.len(), crate::EventData::TYPES.len(), "every type is in the golden file");

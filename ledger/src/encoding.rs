@@ -129,6 +129,21 @@ struct BodyRef<'a> {
     payload: &'a [u8],
 }
 
+/// The fields of a record's body before its source and data, borrowed from the record: bincode
+/// reads a struct's fields in order and stops after the last one declared, so the rest is not
+/// read at all ([`view`]).
+#[derive(Debug, Deserialize)]
+struct HeadRef<'a> {
+    position: u64,
+    id: EventId,
+    stream: &'a str,
+    stream_version: u64,
+    event_type: &'a str,
+    effective: Date,
+    recorded_at: Timestamp,
+    recorded_by: &'a str,
+}
+
 /// Everything about an event except its hashes, ready to seal.
 #[derive(Debug)]
 pub(crate) struct Unsealed<'a> {
@@ -318,6 +333,43 @@ pub(crate) fn decode(position: Position, record: &[u8]) -> Result<RecordedEvent>
         recorded_by: body.recorded_by,
         source: body.source,
         data,
+        prev_hash: Hash::from_bytes(prev),
+        hash: Hash::from_bytes(hash),
+    })
+}
+
+/// The fields of a stored record other than its source and data, without decoding those
+/// ([`crate::EventView`]). Checks what [`decode`] checks of them – the envelope, the position, a
+/// type of the current schema – but not what only the data can show (the data itself, its
+/// stream): for records checked when they were read ([`check_kept`], or decoded once).
+pub(crate) fn view(position: Position, record: &[u8]) -> Result<crate::EventView<'_>> {
+    check_header(position, record)?;
+    let corrupt = |reason: String| LedgerError::Corrupt { position, reason };
+    let schema = u16::from_be_bytes([record[1], record[2]]);
+    let (head, _): (HeadRef<'_>, usize) = bincode::serde::borrow_decode_from_slice(&record[HEADER_LEN..], config())
+        .map_err(|e| corrupt(format!("undecodable body: {e}")))?;
+    if head.position != position.get() {
+        return Err(corrupt(format!("record claims position {}", head.position)));
+    }
+    let type_name = EventData::TYPES
+        .iter()
+        .copied()
+        .find(|name| *name == head.event_type)
+        .filter(|name| schema == schema_version(name))
+        .ok_or_else(|| corrupt(format!("no current type {} of schema {schema}", head.event_type)))?;
+    let mut prev = [0u8; 32];
+    prev.copy_from_slice(&record[3..35]);
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&record[35..67]);
+    Ok(crate::EventView {
+        id: head.id,
+        position,
+        stream: head.stream,
+        stream_version: head.stream_version,
+        type_name,
+        effective: head.effective,
+        recorded_at: head.recorded_at,
+        recorded_by: head.recorded_by,
         prev_hash: Hash::from_bytes(prev),
         hash: Hash::from_bytes(hash),
     })

@@ -36,7 +36,7 @@ mod upcast;
 mod verify;
 
 pub use chain::{Hash, InvalidHash};
-pub use compact::CompactEvent;
+pub use compact::{CompactEvent, EventView};
 pub use crc::Crc32Writer;
 pub use encoding::MAX_BODY_BYTES;
 #[cfg(feature = "fuzzing")]

@@ -302,6 +302,12 @@ impl Projections {
         self.log.range(start, limit).iter().map(expand).collect()
     }
 
+    /// As [`Projections::events_after`], the events as their record bytes, not decoded.
+    pub fn compact_after(&self, after: Position, limit: usize) -> Vec<CompactEvent> {
+        let start = usize::try_from(after.get()).unwrap_or(usize::MAX).min(self.log.len());
+        self.log.range(start, limit)
+    }
+
     /// The positions of one stream's applied events, in stream order.
     pub fn stream_positions(&self, stream: &StreamId) -> &[u64] {
         self.streams.get(stream.as_str()).map_or(&[], |list| self.lists.get(list))

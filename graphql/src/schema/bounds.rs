@@ -196,14 +196,19 @@ impl Executor {
         frames
             .map(move |item| {
                 let response = match item {
-                    Ok(frame) => {
-                        let write = || plan.write(&frame.event);
-                        let cache = schema.data::<super::frames::FrameCache>();
-                        let text = match (&shared, cache) {
-                            (Some(key), Some(cache)) if frame.live => {
-                                cache.text(key, frame.event.position().get(), write)
+                    Ok(item) => {
+                        let text = match item {
+                            super::frames::Item::Written(text) => text,
+                            super::frames::Item::Event(frame) => {
+                                let write = || plan.write(&frame.event);
+                                let cache = schema.data::<super::frames::FrameCache>();
+                                match (&shared, cache) {
+                                    (Some(key), Some(cache)) if frame.live => {
+                                        cache.text(key, frame.event.position().get(), write)
+                                    }
+                                    _ => write().map(Arc::from),
+                                }
                             }
-                            _ => write().map(Arc::from),
                         };
                         match text {
                             Ok(text) => Response::new(async_graphql::Value::from(stash(text))),

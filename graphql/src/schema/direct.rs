@@ -33,9 +33,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_graphql::parser::types::Field;
 use async_graphql::{PathSegment, Pos, Positioned, ServerError};
 use futures::stream::BoxStream;
-use ledger::RecordedEvent;
+use ledger::{EventData, EventView, RecordedEvent};
 
-use super::frames::{Frame, FrameKey, Plain};
+use super::frames::{FrameKey, Item, Plain};
 
 /// How the frames of one subscription are written: `{"<events' key>":{"<key>":<value>,…}}`, the
 /// value of the response's `data` as the engine would serialize it.
@@ -90,6 +90,17 @@ impl Plan {
     /// resolvers would have answered with (only `data` can fail: an event whose data cannot be
     /// shown as JSON, which the fields' non-null types make an error of the whole frame).
     pub(crate) fn write(&self, event: &RecordedEvent) -> Result<String, ServerError> {
+        self.write_view(&EventView::of(event), Some(event.data()))
+    }
+
+    /// Whether the selection shows the event's data: [`Plan::write_view`] then needs it.
+    pub(crate) fn needs_data(&self) -> bool {
+        self.fields.iter().any(|(_, plain, _, _)| matches!(plain, Plain::Data))
+    }
+
+    /// [`Plan::write`] of an event's fields, read from its record without decoding its data
+    /// (`None`), which only a plan that [`Plan::needs_data`] would show.
+    pub(crate) fn write_view(&self, event: &EventView<'_>, data: Option<&EventData>) -> Result<String, ServerError> {
         let mut out = String::with_capacity(512);
         out.push_str(&self.head);
         for (key, plain, name, pos) in &self.fields {
@@ -97,24 +108,23 @@ impl Plan {
             // Writing to a `String` cannot fail.
             let _ = match plain {
                 Plain::Typename => write!(out, "\"Event\""),
-                Plain::Id => write!(out, "\"{}\"", event.id()),
-                Plain::Position => write!(out, "{}", event.position().get()),
-                Plain::Stream => write_json_string(&mut out, event.stream().as_str()),
-                Plain::StreamVersion => write!(out, "{}", event.stream_version()),
+                Plain::Id => write!(out, "\"{}\"", event.id),
+                Plain::Position => write!(out, "{}", event.position.get()),
+                Plain::Stream => write_json_string(&mut out, event.stream),
+                Plain::StreamVersion => write!(out, "{}", event.stream_version),
                 // Type names are identifiers, and dates and instants digits and separators: none
                 // has anything JSON escapes.
-                Plain::Type => write!(out, "\"{}\"", event.type_name()),
-                Plain::Effective => write!(out, "\"{}\"", event.effective()),
-                Plain::RecordedAt => write!(out, "\"{}\"", event.recorded_at()),
-                Plain::RecordedBy => write_json_string(&mut out, event.recorded_by()),
-                Plain::PrevHash => write!(out, "\"{}\"", event.prev_hash()),
-                Plain::Hash => write!(out, "\"{}\"", event.hash()),
+                Plain::Type => write!(out, "\"{}\"", event.type_name),
+                Plain::Effective => write!(out, "\"{}\"", event.effective),
+                Plain::RecordedAt => write!(out, "\"{}\"", event.recorded_at),
+                Plain::RecordedBy => write_json_string(&mut out, event.recorded_by),
+                Plain::PrevHash => write!(out, "\"{}\"", event.prev_hash),
+                Plain::Hash => write!(out, "\"{}\"", event.hash),
                 Plain::Data => {
-                    let json = event
-                        .data()
-                        .to_json()
-                        .and_then(|value| serde_json::to_string(&value))
-                        .map_err(|e| self.field_error(crate::error::ApiError::internal(&e), *pos, name))?;
+                    let error =
+                        |e: &dyn std::fmt::Display| self.field_error(crate::error::ApiError::internal(e), *pos, name);
+                    let data = data.ok_or_else(|| error(&"the event's data was not read"))?;
+                    let json = data.to_json().and_then(|value| serde_json::to_string(&value)).map_err(|e| error(&e))?;
                     write!(out, "{json}")
                 }
             };
@@ -159,8 +169,9 @@ fn write_json_string(out: &mut String, text: &str) -> std::fmt::Result {
 
 /// A stream of frames and how to write them, handed over by the `events` resolver.
 pub(crate) struct Direct {
-    pub(super) plan: Plan,
-    pub(super) frames: BoxStream<'static, async_graphql::Result<Frame>>,
+    pub(super) plan: Arc<Plan>,
+    /// Events, and a replay's frames written ahead by the same plan.
+    pub(super) frames: BoxStream<'static, async_graphql::Result<Item>>,
     /// The subscription's key in the frame cache, when its frames are shared.
     pub(super) shared: Option<FrameKey>,
 }
@@ -186,7 +197,7 @@ impl Handover {
 pub(crate) type SharedHandover = Arc<Handover>;
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use async_graphql::Request;
     use futures::StreamExt;
@@ -196,7 +207,11 @@ mod tests {
     use crate::schema::frames::tests::FIELDS;
 
     /// The engine's responses to `request`, up to `n`, each serialized as the protocol's payload.
-    async fn engine(schema: &crate::schema::AppSchema, request: Request, n: usize) -> Vec<String> {
+    pub(in crate::schema) async fn engine(
+        schema: &crate::schema::AppSchema,
+        request: Request,
+        n: usize,
+    ) -> Vec<String> {
         let stream = schema.execute_stream(request).take(n).collect::<Vec<_>>();
         let responses = tokio::time::timeout(std::time::Duration::from_secs(30), stream).await.expect("in time");
         responses.into_iter().map(|r| serde_json::to_string(&crate::error::coded(r)).expect("JSON")).collect()
@@ -204,7 +219,11 @@ mod tests {
 
     /// The same request with a handover: the engine yields nothing, and the handed-over frames,
     /// written by the plan (or, for an error, the response the direct path makes), up to `n`.
-    async fn direct(schema: &crate::schema::AppSchema, request: Request, n: usize) -> Option<Vec<String>> {
+    pub(in crate::schema) async fn direct(
+        schema: &crate::schema::AppSchema,
+        request: Request,
+        n: usize,
+    ) -> Option<Vec<String>> {
         let handover = SharedHandover::default();
         let from_engine = engine(schema, request.data(Arc::clone(&handover)), 1).await;
         let Some(Direct { plan, frames, .. }) = handover.take() else {
@@ -219,11 +238,18 @@ mod tests {
         Some(
             items
                 .into_iter()
-                .map(|item| match item.map(|frame| plan.write(&frame.event)) {
-                    // The data is the frame's text: the payload as the engine would write it.
-                    Ok(Ok(text)) => format!(r#"{{"data":{text}}}"#),
-                    Ok(Err(error)) => payload(async_graphql::Response::from_errors(vec![error])).expect("JSON"),
-                    Err(error) => payload(async_graphql::Response::from_errors(vec![plan.error(error)])).expect("JSON"),
+                .map(|item| {
+                    match item.map(|item| match item {
+                        Item::Event(frame) => plan.write(&frame.event),
+                        Item::Written(text) => text.map(|text| text.to_string()),
+                    }) {
+                        // The data is the frame's text: the payload as the engine would write it.
+                        Ok(Ok(text)) => format!(r#"{{"data":{text}}}"#),
+                        Ok(Err(error)) => payload(async_graphql::Response::from_errors(vec![error])).expect("JSON"),
+                        Err(error) => {
+                            payload(async_graphql::Response::from_errors(vec![plan.error(error)])).expect("JSON")
+                        }
+                    }
                 })
                 .collect(),
         )

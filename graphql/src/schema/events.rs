@@ -8,11 +8,11 @@ use std::sync::Arc;
 use async_graphql::connection::PageInfo;
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject, Subscription};
 use base64::Engine;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use ledger::{EventData, EventId, Position, RecordedEvent, StreamId};
 
 use super::event::Event;
-use super::frames::Frame;
+use super::frames::{Frame, Item};
 use super::readable;
 use super::scalars::DateTime;
 use crate::app::{App, Caller};
@@ -24,6 +24,9 @@ pub(super) const MAX_PAGE: usize = 500;
 pub(super) const DEFAULT_PAGE: usize = 50;
 /// Events a subscription reads from the log per step before yielding to other work.
 const REPLAY_CHUNK: usize = 256;
+/// Events of a replay read ahead at a time when their frames are written from their records
+/// ([`viewed_chunk`]): a frame is a few hundred bytes, less than a decoded event.
+const VIEWED_CHUNK: usize = 1024;
 /// How long a subscription waits, once an event is committed, for the projections to apply it
 /// before it reads the event from sled itself. The write path and the follower apply within
 /// microseconds to milliseconds; the wait only runs out when the projections fell behind or failed.
@@ -122,6 +125,11 @@ impl EventFilter {
     fn accepts_summary(&self, summary: &projections::EventSummary<'_>) -> bool {
         self.streams.as_ref().is_none_or(|s| s.contains(summary.stream))
             && self.types.as_ref().is_none_or(|t| t.contains(&summary.type_name))
+    }
+
+    /// Whether the event these fields are of passes.
+    fn accepts_view(&self, view: &ledger::EventView<'_>) -> bool {
+        self.accepts_summary(&projections::EventSummary { stream: view.stream, type_name: view.type_name })
     }
 
     /// Whether the event passes.
@@ -280,16 +288,23 @@ impl SubscriptionRoot {
             _ => None,
         };
         let guard = app.metrics().subscriber();
-        let frames = follow(app, start, filter, holder, guard);
         // Over the WebSocket, a plain selection's frames are written by the server itself
-        // (`direct.rs`): the stream is handed over, and the engine gets none.
+        // (`direct.rs`): the stream is handed over, and the engine gets none. A replay's frames
+        // are then written on the thread that reads them ahead ([`Follow::step`]).
         if let Some(handover) = ctx.data_opt::<super::direct::SharedHandover>()
             && let Some(plan) = super::direct::Plan::of(ctx.item)
         {
+            let plan = Arc::new(plan);
+            let frames = follow(app, start, filter, holder, guard, Some(Arc::clone(&plan)));
             let shared = ctx.data_opt::<super::frames::FrameKey>().cloned();
             handover.put(super::direct::Direct { plan, frames: Box::pin(frames), shared });
             return Ok(futures::future::Either::Left(futures::stream::empty()));
         }
+        // Without a plan `follow` writes no frame, so every item is an event.
+        let frames = follow(app, start, filter, holder, guard, None).map(|item| match item? {
+            Item::Event(frame) => Ok(frame),
+            Item::Written(_) => Err(ApiError::internal(&"a frame was written for the engine").into()),
+        });
         Ok(futures::future::Either::Right(frames))
     }
 }
@@ -298,10 +313,18 @@ impl SubscriptionRoot {
 /// and whether they are of the events applied last ([`Frame::live`]).
 type Chunk = (Vec<Arc<RecordedEvent>>, Position, bool);
 
+/// One event of a chunk, or its frame's text when the chunk was written ahead ([`Item::Written`]).
+enum Pending {
+    Event(Arc<RecordedEvent>),
+    Written(Result<Arc<str>, async_graphql::ServerError>),
+}
+
 /// What the subscription does next.
 enum Step {
     /// Deliver this event (live: one of those applied last, see [`Frame::live`]).
     Event(Arc<RecordedEvent>, bool),
+    /// Deliver this frame, written ahead.
+    Written(Result<Arc<str>, async_graphql::ServerError>),
     /// The token it was opened with no longer works: say so, then end.
     Revoked(String),
     /// End quietly (the ledger closed, or the log could not be read – logged).
@@ -313,14 +336,16 @@ enum Step {
 /// when they are applied there (decoded from their compact form), else from sled, so a slow consumer
 /// (whose WebSocket is not being drained) simply stops this stream from being polled; nothing is
 /// buffered for it. With a `holder`, the token's validity is checked before every event and
-/// whenever tokens change while it waits.
+/// whenever tokens change while it waits. With a `plan`, the frames of a replay's chunks read
+/// ahead are written by it there ([`Item::Written`]); every other item is an event.
 fn follow<G: Send + 'static>(
     app: Arc<App>,
     start: Position,
     filter: EventFilter,
     holder: Option<String>,
     guard: G,
-) -> impl Stream<Item = async_graphql::Result<Frame>> + Send {
+    plan: Option<Arc<super::direct::Plan>>,
+) -> impl Stream<Item = async_graphql::Result<Item>> + Send {
     let head = app.watch_head();
     let applied = app.watch_applied();
     let tokens = app.tokens().watch_changes();
@@ -333,6 +358,7 @@ fn follow<G: Send + 'static>(
         next: start,
         filter,
         holder,
+        plan,
         pending,
         pending_live: false,
         ahead: None,
@@ -343,7 +369,8 @@ fn follow<G: Send + 'static>(
             return None;
         }
         match state.step().await {
-            Step::Event(event, live) => Some((Ok(Frame { event, live }), (state, guard))),
+            Step::Event(event, live) => Some((Ok(Item::Event(Frame { event, live })), (state, guard))),
+            Step::Written(text) => Some((Ok(Item::Written(text)), (state, guard))),
             Step::Revoked(name) => {
                 state.done = true;
                 let message = format!("the token {name:?} no longer works (revoked or expired); the subscription ends");
@@ -364,13 +391,19 @@ struct Follow {
     next: Position,
     filter: EventFilter,
     holder: Option<String>,
-    pending: std::vec::IntoIter<Arc<RecordedEvent>>,
+    /// How frames are written, when they are written directly (`direct.rs`).
+    plan: Option<Arc<super::direct::Plan>>,
+    pending: std::vec::IntoIter<Pending>,
     /// `pending` came from the events applied last ([`Frame::live`]).
     pending_live: bool,
-    /// The chunk from this position, being read ahead during a replay ([`applied_chunk`]).
-    ahead: Option<(Position, tokio::task::JoinHandle<Option<Chunk>>)>,
+    /// The chunk from this position, being read ahead during a replay ([`applied_chunk`]), its
+    /// frames written there when there is a plan.
+    ahead: Option<(Position, tokio::task::JoinHandle<Option<Ahead>>)>,
     done: bool,
 }
+
+/// A chunk read ahead: as [`Chunk`], its events or their frames.
+type Ahead = (Vec<Pending>, Position, bool);
 
 impl Follow {
     /// Whether the token the subscription was opened with still works (always, without one).
@@ -386,8 +419,10 @@ impl Follow {
             if let Err(name) = self.authorised() {
                 return Step::Revoked(name);
             }
-            if let Some(event) = self.pending.next() {
-                return Step::Event(event, self.pending_live);
+            match self.pending.next() {
+                Some(Pending::Event(event)) => return Step::Event(event, self.pending_live),
+                Some(Pending::Written(text)) => return Step::Written(text),
+                None => {}
             }
             if *self.applied.borrow() < self.next {
                 // Caught up with what the projections hold: wait for them to apply the event at
@@ -430,15 +465,21 @@ impl Follow {
                 Some((at, reading)) if at == self.next => reading.await.ok().flatten(),
                 _ => None,
             };
-            if let Some((chunk, after, live)) = ahead.or_else(|| applied_chunk(&self.app, self.next, &self.filter)) {
+            let chunk = ahead.or_else(|| {
+                let (chunk, after, live) = applied_chunk(&self.app, self.next, &self.filter)?;
+                Some((chunk.into_iter().map(Pending::Event).collect(), after, live))
+            });
+            if let Some((chunk, after, live)) = chunk {
                 self.next = after;
                 self.pending = chunk.into_iter();
                 self.pending_live = live;
                 // A replay (older events, decoded from the projections' form): the next chunk is
-                // decoded on a blocking thread, on the other core, while this one is sent.
+                // decoded – and with a plan its frames written, and the events let go – on a
+                // blocking thread, on the other core, while this one is sent.
                 if !live && *self.applied.borrow() >= after {
-                    let (app, filter) = (Arc::clone(&self.app), self.filter.clone());
-                    let reading = tokio::task::spawn_blocking(move || applied_chunk(&app, after, &filter));
+                    let (app, filter, plan) = (Arc::clone(&self.app), self.filter.clone(), self.plan.clone());
+                    let reading =
+                        tokio::task::spawn_blocking(move || read_ahead(&app, after, &filter, plan.as_deref()));
                     self.ahead = Some((after, reading));
                 }
                 continue;
@@ -451,7 +492,8 @@ impl Follow {
             match tokio::task::spawn_blocking(move || read_chunk(&reader, from, &filter)).await {
                 Ok(Ok((chunk, after))) => {
                     self.next = after;
-                    self.pending = chunk.into_iter().map(Arc::new).collect::<Vec<_>>().into_iter();
+                    self.pending =
+                        chunk.into_iter().map(|e| Pending::Event(Arc::new(e))).collect::<Vec<_>>().into_iter();
                     self.pending_live = false;
                 }
                 Ok(Err(e)) => {
@@ -490,6 +532,43 @@ fn applied_chunk(app: &App, next: Position, filter: &EventFilter) -> Option<Chun
     Some((chunk, last.next(), live))
 }
 
+/// The chunk from `next` ([`applied_chunk`]); with a `plan`, a replay's (not the events applied
+/// last, which every subscriber of a document shares through the frame cache) as the frames' texts.
+fn read_ahead(app: &App, next: Position, filter: &EventFilter, plan: Option<&super::direct::Plan>) -> Option<Ahead> {
+    if let Some(plan) = plan.filter(|plan| !plan.needs_data())
+        && app.recent_from(next, 1).is_none()
+        && let Some(ahead) = viewed_chunk(app, next, filter, plan)
+    {
+        return Some(ahead);
+    }
+    let (chunk, after, live) = applied_chunk(app, next, filter)?;
+    let pending = match plan {
+        Some(plan) if !live => chunk.iter().map(|event| Pending::Written(plan.write(event).map(Arc::from))).collect(),
+        _ => chunk.into_iter().map(Pending::Event).collect(),
+    };
+    Some((pending, after, live))
+}
+
+/// A replay's chunk from the projections' compact form, each frame written from the fields read
+/// from its record without decoding the event's data (a plan that does not show it); `None` where
+/// [`applied_chunk`] is to read it instead: the events applied last, which are decoded already
+/// and shared, and a record only a decode reads (a type of an older schema, which it upcasts).
+fn viewed_chunk(app: &App, next: Position, filter: &EventFilter, plan: &super::direct::Plan) -> Option<Ahead> {
+    let window = app.projections().ok()?.compact_after(Position::new(next.get().checked_sub(1)?), VIEWED_CHUNK);
+    let last = window.last()?.position();
+    if window.first()?.position() != next {
+        return None;
+    }
+    let mut pending = Vec::with_capacity(window.len());
+    for compact in &window {
+        let view = compact.view().ok()?;
+        if filter.accepts_view(&view) {
+            pending.push(Pending::Written(plan.write_view(&view, None).map(Arc::from)));
+        }
+    }
+    Some((pending, last.next(), false))
+}
+
 /// Reads up to `REPLAY_CHUNK` events from `from`; returns those passing the filter and the position
 /// after the last one read.
 fn read_chunk(app: &App, from: Position, filter: &EventFilter) -> Result<(Vec<RecordedEvent>, Position), ApiError> {
@@ -510,6 +589,8 @@ mod tests {
 
     use super::super::frames::tests::schema_and_ledger;
     use super::super::frames::{FrameCache, share_frames};
+    use super::{EventFilter, Position};
+    use crate::app::App;
 
     /// A subscriber waits for the projections to apply a committed event; when they do not (here
     /// no follower runs), it reads the event from sled once the grace has passed: late, never lost.
@@ -538,26 +619,20 @@ mod tests {
         assert_eq!(cache.len(), 0, "a frame read from sled is not one of the shared live events");
     }
 
-    /// A replay longer than the events the projections keep decoded and shared: from the
-    /// projections' compact form a chunk at a time (each read ahead on a blocking thread while the
-    /// one before is sent), then from the shared ones; the log in order, without a gap or a
-    /// repeat, filtered or not.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_long_replay_is_the_log_in_order_across_chunks_read_ahead_filtered_or_not() {
-        use futures::StreamExt;
-
-        use crate::app::{App, AppConfig, TokenStore};
+    /// A schema over a log of `count` events: every fifth a party registered (by someone whose
+    /// name JSON escapes), the rest decisions; and its application.
+    fn long_log(count: u64) -> (tempfile::TempDir, crate::schema::AppSchema, std::sync::Arc<App>) {
+        use crate::app::{AppConfig, TokenStore};
         let dir = tempfile::tempdir().expect("tempdir");
         let ledger = ledger::Ledger::open(dir.path().join("ledger"), ledger::LedgerConfig::default()).expect("ledger");
-        let count = 1600_u64;
         let date = ledger::Date::from_ymd(2022, 6, 13).expect("date");
-        for batch in 0..count / 100 {
-            let append = (batch * 100..(batch + 1) * 100).fold(ledger::Append::new(), |append, i| {
+        for batch in 0..count.div_ceil(100) {
+            let append = (batch * 100..((batch + 1) * 100).min(count)).fold(ledger::Append::new(), |append, i| {
                 let event = if i % 5 == 0 {
                     let party = ledger::PartyId::new(format!("p{i}")).expect("slug");
                     let data =
                         ledger::PartyRegistered { party, name: format!("p{i}"), kind: ledger::PartyKind::Municipality };
-                    ledger::NewEvent::new(date, "tests", data)
+                    ledger::NewEvent::new(date, "Åsa \"tests\" \\ ✓", data)
                 } else {
                     crate::app::test_decision(i)
                 };
@@ -567,7 +642,20 @@ mod tests {
         }
         let tokens = std::sync::Arc::new(TokenStore::open(dir.path()).expect("tokens"));
         let app = App::new(ledger, tokens, AppConfig::default()).expect("app");
-        let schema = crate::schema::build_schema(app, crate::schema::SchemaLimits::default());
+        let schema = crate::schema::build_schema(std::sync::Arc::clone(&app), crate::schema::SchemaLimits::default());
+        (dir, schema, app)
+    }
+
+    /// A replay longer than the events the projections keep decoded and shared: from the
+    /// projections' compact form a chunk at a time (each read ahead on a blocking thread while the
+    /// one before is sent), then from the shared ones; the log in order, without a gap or a
+    /// repeat, filtered or not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_replay_is_the_log_in_order_across_chunks_read_ahead_filtered_or_not() {
+        use futures::StreamExt;
+
+        let count = 1600_u64;
+        let (_dir, schema, _) = long_log(count);
         let positions = |query: &'static str, n: usize| {
             let schema = schema.clone();
             async move {
@@ -592,5 +680,65 @@ mod tests {
         )
         .await;
         assert_eq!(parties, (0..count).filter(|i| i % 5 == 0).map(|i| i + 1).collect::<Vec<_>>());
+    }
+
+    /// A long replay written directly (`direct.rs`) – its chunks read ahead, their frames written
+    /// there, from the records without decoding the data when the selection does not show it –
+    /// is byte for byte what the engine resolves, filtered or not, with the data or without.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_replay_written_ahead_is_byte_for_byte_the_engines() {
+        use super::super::direct::tests::{direct, engine};
+        use super::super::frames::tests::FIELDS;
+
+        let count = 2600_u64;
+        let (_dir, schema, _) = long_log(count);
+        let without_data = FIELDS.iter().filter(|f| **f != "data").copied().collect::<Vec<_>>().join(" ");
+        for (filter, n) in [("", count), (r#", types: ["PartyRegistered"]"#, count.div_ceil(5))] {
+            for selection in [without_data.clone(), FIELDS.join(" "), "position".to_owned()] {
+                let document = format!("subscription {{ events(fromPosition: 1{filter}) {{ {selection} }} }}");
+                let n = usize::try_from(n).expect("small");
+                let resolved = engine(&schema, Request::new(document.clone()), n).await;
+                let written = direct(&schema, Request::new(document.clone()), n).await.expect("a plain selection");
+                assert_eq!(written.len(), n, "{document}");
+                assert_eq!(written, resolved, "{document}");
+            }
+        }
+    }
+
+    /// With a plan, a replay's chunk read ahead is frames, written from the records without the
+    /// data unless the plan shows it; without one, it is events. Each frame is the plan's writing of
+    /// the event the log holds at its place.
+    #[test]
+    fn a_chunk_read_ahead_with_a_plan_is_its_frames() {
+        let (_dir, _schema, app) = long_log(1500);
+        let plan = |selection: &str| {
+            let document = format!("subscription {{ events {{ {selection} }} }}");
+            let document = async_graphql::parser::parse_query(&document).expect("parses");
+            let (_, operation) = document.operations.iter().next().expect("an operation");
+            let async_graphql::parser::types::Selection::Field(field) =
+                &operation.node.selection_set.node.items[0].node
+            else {
+                panic!("a field")
+            };
+            super::super::direct::Plan::of(field).expect("plain")
+        };
+        let filter = EventFilter::default();
+        let from = Position::new(11);
+        let log: Vec<_> = app.read_log(from, super::VIEWED_CHUNK).expect("reads");
+        for (plan, read) in [
+            (plan("id position stream recordedBy hash"), super::VIEWED_CHUNK),
+            (plan("position data"), super::REPLAY_CHUNK),
+        ] {
+            let (chunk, after, live) = super::read_ahead(&app, from, &filter, Some(&plan)).expect("a chunk");
+            assert!(!live);
+            assert_eq!(after.get(), from.get() + read as u64);
+            assert_eq!(chunk.len(), read);
+            for (pending, event) in chunk.iter().zip(&log) {
+                let super::Pending::Written(Ok(text)) = pending else { panic!("a frame") };
+                assert_eq!(text.as_ref(), plan.write(event).expect("writes"), "at {}", event.position());
+            }
+        }
+        let (chunk, ..) = super::read_ahead(&app, from, &filter, None).expect("a chunk");
+        assert!(chunk.iter().all(|pending| matches!(pending, super::Pending::Event(_))));
     }
 }

@@ -185,6 +185,15 @@ pub(super) struct Frame {
     pub live: bool,
 }
 
+/// An item of the `events` subscription's stream as it follows the log (`events.rs`): an event,
+/// or – during a replay whose frames are written directly (`direct.rs`) – its frame's text (or the
+/// error its writing gave), written on the thread that read the event, which also lets the event
+/// go there.
+pub(crate) enum Item {
+    Event(Frame),
+    Written(Result<Arc<str>, async_graphql::ServerError>),
+}
+
 impl OutputType for Frame {
     fn type_name() -> Cow<'static, str> {
         <Event as OutputType>::type_name()
