@@ -915,6 +915,47 @@ async fn same_frames_both_ways(server: &TestServer, addr: SocketAddr, legacy: bo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_replay_the_server_writes_itself_is_the_engines_byte_for_byte() {
+    // Longer than the events the projections keep decoded and shared: the replay's chunks are read
+    // ahead, their frames written there from the records (no `data` selected), and handed out many
+    // to a response; every frame is still its own message, in order, and the engine's, byte for
+    // byte – on graphql-transport-ws, then on the legacy protocol.
+    let (server, addr) = start(ServerConfig::default()).await;
+    let count = 2_600;
+    for chunk in decisions("long", count).chunks(500) {
+        append_batch(&server, chunk.to_vec()).await;
+    }
+    let head = server.ledger.head().position.get();
+    let fields = "id position stream streamVersion type effective recordedAt recordedBy prevHash";
+    let direct = format!("subscription {{ log: events(fromPosition: 1) {{ {fields} hash }} }}");
+    let engine = format!("subscription {{ log: events(fromPosition: 1) {{ {fields} ... on Event {{ hash }} }} }}");
+    for legacy in [false, true] {
+        let mut ws = if legacy {
+            let mut request = format!("ws://{addr}/graphql/ws").into_client_request().expect("request");
+            request.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("graphql-ws"));
+            let (mut ws, _) =
+                timeout(BOUND, connect_async(request)).await.expect("handshake in time").expect("handshake");
+            send(&mut ws, json!({"type": "connection_init", "payload": {}})).await;
+            assert_eq!(recv_json(&mut ws).await["type"], json!("connection_ack"));
+            ws
+        } else {
+            connected(addr).await
+        };
+        let kind = if legacy { "start" } else { "subscribe" };
+        for (id, query) in [("direct", &direct), ("engine", &engine)] {
+            send(&mut ws, json!({"id": id, "type": kind, "payload": {"query": query}})).await;
+        }
+        let n = usize::try_from(head).expect("small");
+        let frames = raw_frames(&mut ws, &["direct", "engine"], n).await;
+        let engine =
+            frames["engine"].iter().map(|t| t.replacen(r#""id":"engine""#, r#""id":"direct""#, 1)).collect::<Vec<_>>();
+        assert_eq!(frames["direct"].len(), n);
+        assert_eq!(frames["direct"], engine);
+    }
+    assert_still_serving(&server, addr).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_of_two_root_fields_delivers_both() {
     // async-graphql runs a subscription of several root fields, merged; only one stream can be
     // handed over to be written directly, so such a subscription stays with the engine and both

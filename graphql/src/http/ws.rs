@@ -32,8 +32,10 @@
 //!
 //! - A subscription of plain fields of `Event` is handed over by the `events` resolver once the
 //!   engine has checked and started it, and its frames are written as JSON text by the server
-//!   (`schema/direct.rs`): the engine carries a number in place of each frame's data, and
-//!   [`Book::outgoing`] puts the text kept under that number ([`Book::stash`]) in its place.
+//!   (`schema/direct.rs`): the engine carries a number in place of the data of the frames ready at
+//!   once (one, live; up to 256 of a replay), and [`Book::outgoing`] makes of its message one
+//!   message per frame kept under that number ([`Book::stash`]), each with the frame's text in the
+//!   number's place: what the engine would have sent, frame by frame.
 //! - The engine's messages are sent by our own loop ([`send_coalesced`]): every message the engine
 //!   has ready is written, then one flush. With `TCP_NODELAY` (`serve.rs`) a flush per message, as
 //!   async-graphql-axum's loop does, made every event of a catch-up replay a TCP segment of its own.
@@ -111,7 +113,7 @@ pub(crate) fn serve(
             let outgoing = {
                 let book = Arc::clone(&book);
                 (&mut sink).with_flat_map(move |message| {
-                    futures::stream::iter(book.outgoing(message).map(Ok::<_, axum::Error>))
+                    futures::stream::iter(book.outgoing(message).into_iter().map(Ok::<_, axum::Error>))
                 })
             };
             let engine_book = Arc::clone(&book);
@@ -361,7 +363,7 @@ struct BookState {
     errored: HashSet<String>,
     /// Frames written directly (`schema/direct.rs`), by the number the engine carries in their
     /// place; each is taken out as its message passes [`Book::outgoing`].
-    frames: BTreeMap<u64, Arc<str>>,
+    frames: BTreeMap<u64, Vec<Arc<str>>>,
     /// The number of the next frame kept.
     next_frame: u64,
 }
@@ -440,19 +442,21 @@ impl Book {
         true
     }
 
-    /// Keeps a frame's text until its message goes out; the number its response carries instead.
-    fn stash(&self, text: Arc<str>) -> u64 {
+    /// Keeps the texts of consecutive frames of one subscription until their message goes out; the
+    /// number the response standing for them carries instead.
+    fn stash(&self, texts: Vec<Arc<str>>) -> u64 {
         let mut state = self.state();
         let number = state.next_frame;
         state.next_frame = state.next_frame.wrapping_add(1);
-        state.frames.insert(number, text);
+        state.frames.insert(number, texts);
         number
     }
 
     /// A `next` (or the legacy protocol's `data`) message whose data is a number kept by
-    /// [`Book::stash`]: the message with the frame's text in its place. Nothing else is touched: a
-    /// GraphQL response's data is an object or null, never a number.
-    fn unstash(&self, text: &str) -> Option<String> {
+    /// [`Book::stash`]: the message once for each frame kept under it, with the frame's text in the
+    /// number's place. Nothing else is touched: a GraphQL response's data is an object or null,
+    /// never a number.
+    fn unstash(&self, text: &str) -> Option<Vec<Message>> {
         const DATA: &str = r#","payload":{"data":"#;
         if !(text.starts_with(r#"{"type":"next","id":"#) || text.starts_with(r#"{"type":"data","id":"#)) {
             return None;
@@ -464,21 +468,32 @@ impl Book {
             return None;
         }
         let number: u64 = body[at..].parse().ok()?;
-        let frame = self.state().frames.remove(&number)?;
-        let mut out = String::with_capacity(at + frame.len() + 2);
-        out.push_str(&text[..at]);
-        out.push_str(&frame);
-        out.push_str("}}");
-        Some(out)
+        let frames = self.state().frames.remove(&number)?;
+        let messages = frames.iter().map(|frame| {
+            let mut out = String::with_capacity(at + frame.len() + 2);
+            out.push_str(&text[..at]);
+            out.push_str(frame);
+            out.push_str("}}");
+            Message::Text(out.into())
+        });
+        Some(messages.collect())
     }
 
-    /// A message from the engine, on its way to the client, if it goes on.
-    fn outgoing(&self, message: Message) -> Option<Message> {
+    /// A message from the engine, on its way to the client: the messages that go on in its place
+    /// (none, itself, its answer, or – a stand-in for frames written directly – one per frame).
+    fn outgoing(&self, message: Message) -> Vec<Message> {
+        if let Message::Text(text) = &message
+            && let Some(frames) = self.unstash(text.as_str())
+        {
+            return frames;
+        }
+        self.passing(message).into_iter().collect()
+    }
+
+    /// [`Book::outgoing`] of a message that stands for no frame.
+    fn passing(&self, message: Message) -> Option<Message> {
         match message {
             Message::Text(text) => {
-                if let Some(frame) = self.unstash(text.as_str()) {
-                    return Some(Message::Text(frame.into()));
-                }
                 if self.transport_ws {
                     if let Some((id, error)) = request_error(text.as_str()) {
                         let mut state = self.state();
@@ -586,33 +601,33 @@ mod tests {
         let book = Book::new(true);
         book.incoming(subscribe("a"));
         let failed = r#"{"type":"next","id":"a","payload":{"data":null,"errors":[{"message":"Unknown field \"x\"","locations":[{"line":1,"column":3}],"extensions":{"code":"INVALID_INPUT"}}]}}"#;
-        let sent = book.outgoing(Message::Text(failed.into())).map(|m| text(&m).to_owned());
+        let sent = book.passing(Message::Text(failed.into())).map(|m| text(&m).to_owned());
         let sent: serde_json::Value = serde_json::from_str(&sent.unwrap_or_default()).expect("JSON");
         assert_eq!(
             sent,
             serde_json::json!({"id": "a", "type": "error", "payload": [{"message": "Unknown field \"x\"",
                 "locations": [{"line": 1, "column": 3}], "extensions": {"code": "INVALID_INPUT"}}]})
         );
-        assert!(book.outgoing(Message::Text(r#"{"type":"complete","id":"a"}"#.into())).is_none(), "no complete");
+        assert!(book.passing(Message::Text(r#"{"type":"complete","id":"a"}"#.into())).is_none(), "no complete");
         // The id is free again, and its next operation's complete goes on.
         assert_eq!(text(&book.incoming(subscribe("a"))), text(&subscribe("a")));
-        assert!(book.outgoing(Message::Text(r#"{"type":"complete","id":"a"}"#.into())).is_some());
+        assert!(book.passing(Message::Text(r#"{"type":"complete","id":"a"}"#.into())).is_some());
 
         // A field that failed while running is a `next` with a path: it goes on as it is.
         let ran = r#"{"type":"next","id":"b","payload":{"data":null,"errors":[{"message":"no","path":["ledger"]}]}}"#;
-        assert_eq!(book.outgoing(Message::Text(ran.into())).map(|m| text(&m).to_owned()).as_deref(), Some(ran));
+        assert_eq!(book.passing(Message::Text(ran.into())).map(|m| text(&m).to_owned()).as_deref(), Some(ran));
         // The client reuses the id before the engine sent the failed operation's `complete` (the
         // engine then replaces that operation): the new operation's `complete` goes on.
         book.incoming(subscribe("c"));
-        assert!(book.outgoing(Message::Text(failed.replace("\"a\"", "\"c\"").into())).is_some());
+        assert!(book.passing(Message::Text(failed.replace("\"a\"", "\"c\"").into())).is_some());
         book.incoming(subscribe("c"));
         let next = r#"{"type":"next","id":"c","payload":{"data":{"x":1}}}"#;
-        assert_eq!(book.outgoing(Message::Text(next.into())).map(|m| text(&m).to_owned()).as_deref(), Some(next));
-        assert!(book.outgoing(Message::Text(r#"{"type":"complete","id":"c"}"#.into())).is_some(), "complete of c");
+        assert_eq!(book.passing(Message::Text(next.into())).map(|m| text(&m).to_owned()).as_deref(), Some(next));
+        assert!(book.passing(Message::Text(r#"{"type":"complete","id":"c"}"#.into())).is_some(), "complete of c");
 
         // The legacy protocol has no such rule.
         let legacy = Book::new(false);
-        assert_eq!(legacy.outgoing(Message::Text(failed.into())).map(|m| text(&m).to_owned()).as_deref(), Some(failed));
+        assert_eq!(legacy.passing(Message::Text(failed.into())).map(|m| text(&m).to_owned()).as_deref(), Some(failed));
     }
 
     #[test]
@@ -620,15 +635,18 @@ mod tests {
         for transport_ws in [true, false] {
             let book = Book::new(transport_ws);
             let frame: Arc<str> = r#"{"events":{"position":7,"note":"{\"data\":1}}"}}"#.into();
-            let number = book.stash(Arc::clone(&frame));
-            let other = book.stash(r#"{"events":{"position":8}}"#.into());
+            let second: Arc<str> = r#"{"events":{"position":9}}"#.into();
+            let number = book.stash(vec![Arc::clone(&frame), Arc::clone(&second)]);
+            let other = book.stash(vec![r#"{"events":{"position":8}}"#.into()]);
             let kind = if transport_ws { "next" } else { "data" };
             let engine =
                 |n: u64| Message::Text(format!(r#"{{"type":"{kind}","id":"a\"b","payload":{{"data":{n}}}}}"#).into());
-            let sent = book.outgoing(engine(number)).expect("sent");
-            assert_eq!(text(&sent), format!(r#"{{"type":"{kind}","id":"a\"b","payload":{{"data":{frame}}}}}"#));
-            // Taken out as it went: the same number again is not replaced.
-            assert_eq!(text(&book.outgoing(engine(number)).expect("sent")), text(&engine(number)));
+            // The stand-in for two frames: a message for each, in order.
+            let sent: Vec<_> = book.outgoing(engine(number)).iter().map(|m| text(m).to_owned()).collect();
+            let message = |frame: &str| format!(r#"{{"type":"{kind}","id":"a\"b","payload":{{"data":{frame}}}}}"#);
+            assert_eq!(sent, [message(&frame), message(&second)]);
+            // Taken out as they went: the same number again is not replaced.
+            assert_eq!(book.outgoing(engine(number)).iter().map(text).collect::<Vec<_>>(), [text(&engine(number))]);
             // Anything that is not exactly a stand-in goes on unchanged.
             for untouched in [
                 format!(r#"{{"type":"{kind}","id":"1","payload":{{"data":{{"x":{other}}}}}}}"#),
@@ -637,7 +655,7 @@ mod tests {
                 format!(r#"{{"type":"{kind}","id":"1","payload":{{"data":}}}}"#),
             ] {
                 let message = Message::Text(untouched.clone().into());
-                assert_eq!(text(&book.outgoing(message).expect("sent")), untouched);
+                assert_eq!(book.outgoing(message).iter().map(text).collect::<Vec<_>>(), [untouched.as_str()]);
             }
             assert_eq!(book.state().frames.len(), 1, "only the frame sent was taken out");
         }
@@ -652,12 +670,12 @@ mod tests {
         book.incoming(Message::Text(r#"{"type":"complete","id":"a"}"#.into()));
         assert_eq!(text(&book.incoming(subscribe("a"))), text(&subscribe("a")));
         // The server completes "b" (a query answered once), likewise.
-        book.outgoing(Message::Text(r#"{"type":"next","id":"b","payload":{}}"#.into()));
-        book.outgoing(Message::Text(r#"{"type":"complete","id":"b"}"#.into()));
+        book.passing(Message::Text(r#"{"type":"next","id":"b","payload":{}}"#.into()));
+        book.passing(Message::Text(r#"{"type":"complete","id":"b"}"#.into()));
         assert_eq!(text(&book.incoming(subscribe("b"))), text(&subscribe("b")));
         // "a" is running: the duplicate is refused, and the engine's close becomes 4409.
         assert_eq!(text(&book.incoming(subscribe("a"))), REFUSED);
-        let close = close_of(book.outgoing(engine_close(1002, "missing field `id`")));
+        let close = close_of(book.passing(engine_close(1002, "missing field `id`")));
         assert_eq!(close, Some((4409, "Subscriber for a already exists".to_owned())));
     }
 
@@ -665,27 +683,27 @@ mod tests {
     fn the_initialisation_deadline_closes_only_a_connection_that_never_sent_connection_init() {
         let idle = Book::new(true);
         assert!(idle.init_deadline_passed());
-        let close = close_of(idle.outgoing(engine_close(1002, "missing field `id`")));
+        let close = close_of(idle.passing(engine_close(1002, "missing field `id`")));
         assert_eq!(close, Some((4408, "Connection initialisation timeout".to_owned())));
 
         let initialised = Book::new(true);
         initialised.incoming(Message::Text(r#"{"type":"connection_init","payload":{}}"#.into()));
         assert!(!initialised.init_deadline_passed());
-        assert_eq!(close_of(initialised.outgoing(engine_close(1002, "expected value"))).map(|c| c.0), Some(4400));
+        assert_eq!(close_of(initialised.passing(engine_close(1002, "expected value"))).map(|c| c.0), Some(4400));
     }
 
     #[test]
     fn engine_close_codes_become_graphql_transport_ws_codes_only_on_that_protocol() {
         let modern = Book::new(true);
-        assert_eq!(close_of(modern.outgoing(engine_close(1002, "expected value"))).map(|c| c.0), Some(4400));
+        assert_eq!(close_of(modern.passing(engine_close(1002, "expected value"))).map(|c| c.0), Some(4400));
         let handshake = engine_close(1011, "The handshake is not completed.");
-        assert_eq!(close_of(modern.outgoing(handshake.clone())).map(|c| c.0), Some(4401));
+        assert_eq!(close_of(modern.passing(handshake.clone())).map(|c| c.0), Some(4401));
         modern.close_with(4403, "Forbidden: no".to_owned());
-        assert_eq!(close_of(modern.outgoing(engine_close(1002, "no"))), Some((4403, "Forbidden: no".to_owned())));
-        assert_eq!(close_of(modern.outgoing(engine_close(4429, "Too many"))).map(|c| c.0), Some(4429));
+        assert_eq!(close_of(modern.passing(engine_close(1002, "no"))), Some((4403, "Forbidden: no".to_owned())));
+        assert_eq!(close_of(modern.passing(engine_close(4429, "Too many"))).map(|c| c.0), Some(4429));
 
         let legacy = Book::new(false);
-        assert_eq!(close_of(legacy.outgoing(engine_close(1002, "expected value"))).map(|c| c.0), Some(1002));
+        assert_eq!(close_of(legacy.passing(engine_close(1002, "expected value"))).map(|c| c.0), Some(1002));
         assert_eq!(text(&legacy.incoming(subscribe("a"))), text(&subscribe("a")));
         assert_eq!(text(&legacy.incoming(subscribe("a"))), text(&subscribe("a")));
     }
@@ -694,7 +712,7 @@ mod tests {
     fn close_reasons_are_cut_to_what_a_frame_carries_on_a_character_boundary() {
         let book = Book::new(true);
         let long = "å".repeat(100);
-        let (_, reason) = close_of(book.outgoing(engine_close(1002, &long))).unwrap_or_default();
+        let (_, reason) = close_of(book.passing(engine_close(1002, &long))).unwrap_or_default();
         assert!(reason.len() <= MAX_CLOSE_REASON && reason.len() >= MAX_CLOSE_REASON - 1, "{}", reason.len());
         assert!(long.starts_with(&reason));
     }

@@ -182,46 +182,67 @@ impl Executor {
         self.schema.execute_stream_with_session_data(request, session).map(move |r| streamed(&app, r)).boxed()
     }
 
-    /// The responses of a subscription whose frames are written directly (`direct.rs`): each
-    /// frame's text goes to `stash`, and its response carries the number `stash` gave it in place
-    /// of the data; errors are responses as the engine makes them. Like [`Executor::subscribe`],
-    /// every response with its codes, and none handed out while the projections cannot read.
+    /// The responses of a subscription whose frames are written directly (`direct.rs`): the texts
+    /// of the frames ready at once (a replay's, up to [`DIRECT_BATCH`]) go to `stash` together,
+    /// and one response carries the number `stash` gave them in place of the data – the WebSocket
+    /// layer makes a message of each, in order; errors are responses as the engine makes them, in
+    /// their place. Like [`Executor::subscribe`], every response with its codes, and none handed
+    /// out while the projections cannot read.
     pub(crate) fn direct(
         &self,
         direct: super::Direct,
-        stash: impl Fn(Arc<str>) -> u64 + Send + 'static,
+        stash: impl Fn(Vec<Arc<str>>) -> u64 + Send + 'static,
     ) -> BoxStream<'static, Response> {
         let super::Direct { plan, frames, shared } = direct;
         let (app, schema) = (Arc::clone(&self.app), self.schema.clone());
         frames
-            .map(move |item| {
-                let response = match item {
-                    Ok(item) => {
-                        let text = match item {
-                            super::frames::Item::Written(text) => text,
-                            super::frames::Item::Event(frame) => {
-                                let write = || plan.write(&frame.event);
-                                let cache = schema.data::<super::frames::FrameCache>();
-                                match (&shared, cache) {
-                                    (Some(key), Some(cache)) if frame.live => {
-                                        cache.text(key, frame.event.position().get(), write)
-                                    }
-                                    _ => write().map(Arc::from),
+            .ready_chunks(DIRECT_BATCH)
+            .flat_map(move |items| {
+                let mut responses = Vec::new();
+                let mut texts = Vec::with_capacity(items.len());
+                let standing_in = |texts: &mut Vec<Arc<str>>, responses: &mut Vec<Response>| {
+                    if !texts.is_empty() {
+                        let number = stash(std::mem::take(texts));
+                        responses.push(Response::new(async_graphql::Value::from(number)));
+                    }
+                };
+                for item in items {
+                    let text = match item {
+                        Ok(super::frames::Item::Written(text)) => text,
+                        Ok(super::frames::Item::Event(frame)) => {
+                            let write = || plan.write(&frame.event);
+                            let cache = schema.data::<super::frames::FrameCache>();
+                            match (&shared, cache) {
+                                (Some(key), Some(cache)) if frame.live => {
+                                    cache.text(key, frame.event.position().get(), write)
                                 }
+                                _ => write().map(Arc::from),
                             }
-                        };
-                        match text {
-                            Ok(text) => Response::new(async_graphql::Value::from(stash(text))),
-                            Err(error) => Response::from_errors(vec![error]),
+                        }
+                        Err(error) => Err(plan.error(error)),
+                    };
+                    match text {
+                        Ok(text) => texts.push(text),
+                        Err(error) => {
+                            standing_in(&mut texts, &mut responses);
+                            responses.push(Response::from_errors(vec![error]));
                         }
                     }
-                    Err(error) => Response::from_errors(vec![plan.error(error)]),
-                };
-                streamed(&app, response)
+                }
+                standing_in(&mut texts, &mut responses);
+                let app = Arc::clone(&app);
+                futures::stream::iter(responses.into_iter().map(move |response| streamed(&app, response)))
             })
             .boxed()
     }
 }
+
+/// The most frames of one subscription written directly that one response stands for: what is
+/// ready at once – a replay's chunk, read ahead – up to this many; a live event comes alone. The
+/// engine's work per response (the response, its `next` message, `Book` finding the texts) was
+/// most of a replay's sending; at 256 frames a response it is negligible (BENCHMARKS.md,
+/// session 27), and a stalled client's batch stays small.
+const DIRECT_BATCH: usize = 256;
 
 /// A response of a subscription's stream as it is handed out: with its codes, unless the
 /// projections it was computed from failed to read a record meanwhile (`App::health`).

@@ -19,10 +19,12 @@
 //!    read) is the engine's, unchanged.
 //! 3. The WebSocket layer then follows the handed-over stream itself ([`Direct`]): each frame's
 //!    text is written by the plan (once per document and event for a live event, shared by every
-//!    subscriber of the same document through the `FrameCache`), kept aside under a number, and
-//!    the engine is given a response whose data is that number. On the way out the layer puts the
-//!    text in place of the number, so the client receives exactly the message the engine would
-//!    have written (a test compares the bytes, field by field).
+//!    subscriber of the same document through the `FrameCache`; a replay's on the thread that
+//!    reads it ahead, `events.rs`). The texts of the frames ready at once are kept aside under a
+//!    number, and the engine is given one response whose data is that number. On the way out the
+//!    layer makes a message of each text in place of the number, so the client receives exactly
+//!    the messages the engine would have written, one per frame (tests compare the bytes, field by
+//!    field and over a long replay on a real socket).
 //!
 //! Errors (a revoked token, an event whose data cannot be shown, the projections failing) are
 //! responses built as the engine builds them: the same message, location, path and code.

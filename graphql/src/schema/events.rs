@@ -26,9 +26,9 @@ pub(super) const DEFAULT_PAGE: usize = 50;
 const REPLAY_CHUNK: usize = 256;
 /// Events of a replay read ahead at a time when their frames are written from their records
 /// ([`viewed_chunk`]). A frame's text is ~250 bytes, about half a decoded event: a subscriber whose
-/// client stalls mid-replay holds two chunks (the one being sent, the one read ahead), ~0.5 MB, where
-/// two of `REPLAY_CHUNK` decoded events are ~0.25 MB. A replay with 1,024 ran 751–768k events/s
-/// where 512 ran 630–728k (BENCHMARKS.md, session 27).
+/// client stalls mid-replay holds two chunks (the one being sent, the one read ahead) and a batch
+/// on its way out (`bounds.rs`, `DIRECT_BATCH`), ~0.6 MB, where two of `REPLAY_CHUNK` decoded events
+/// were ~0.25 MB. 1,024 replayed faster than 512 and 256 (BENCHMARKS.md, session 27).
 const VIEWED_CHUNK: usize = 1024;
 /// How long a subscription waits, once an event is committed, for the projections to apply it
 /// before it reads the event from sled itself. The write path and the follower apply within
