@@ -25,6 +25,7 @@ mod web;
 mod ws;
 
 pub use serve::serve;
+pub use ws::MAX_SUBSCRIPTIONS;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -18,5 +18,5 @@ pub use app::{
     Role, TokenStore, import_validated, record, seed_if_empty,
 };
 pub use error::{ApiError, Code};
-pub use http::{ServerConfig, app, serve};
+pub use http::{MAX_SUBSCRIPTIONS, ServerConfig, app, serve};
 pub use schema::{AppSchema, Pools, SchemaLimits, build_schema, sdl};

@@ -956,6 +956,43 @@ async fn a_long_replay_the_server_writes_itself_is_the_engines_byte_for_byte() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_runs_a_bounded_number_of_subscriptions() {
+    // Each subscription holds what it is about to send; a connection opening ever more of them is
+    // refused the one past the limit – that operation only, with `TOO_MANY_REQUESTS` – and may
+    // open another once one of its own has completed.
+    let (server, addr) = start(ServerConfig::default()).await;
+    let mut ws = connected(addr).await;
+    for n in 0..graphql::MAX_SUBSCRIPTIONS {
+        subscribe(&mut ws, &format!("s{n}"), json!({})).await;
+    }
+    wait_for_subscribers(&server, u64::try_from(graphql::MAX_SUBSCRIPTIONS).expect("small")).await;
+    subscribe(&mut ws, "one-too-many", json!({})).await;
+    let errors = expect_error_message(&mut ws, "one-too-many").await;
+    assert_eq!(errors[0]["extensions"]["code"], json!("TOO_MANY_REQUESTS"), "{errors:?}");
+    // A query still runs, and once a subscription completes, another one is taken.
+    send(&mut ws, json!({"id": "q", "type": "subscribe", "payload": {"query": "{ ledger { position } }"}})).await;
+    assert_eq!(recv_json(&mut ws).await["type"], json!("next"));
+    assert_eq!(recv_json(&mut ws).await, json!({"type": "complete", "id": "q"}));
+    send(&mut ws, json!({"id": "s0", "type": "complete"})).await;
+    wait_for_subscribers(&server, u64::try_from(graphql::MAX_SUBSCRIPTIONS - 1).expect("small")).await;
+    subscribe(&mut ws, "again", json!({})).await;
+    wait_for_subscribers(&server, u64::try_from(graphql::MAX_SUBSCRIPTIONS).expect("small")).await;
+    let position = append_each(&server, decisions("bounded", 1)).await[0];
+    let mut ids = std::collections::BTreeSet::new();
+    while ids.len() < graphql::MAX_SUBSCRIPTIONS {
+        let message = recv_json(&mut ws).await;
+        if message == json!({"type": "complete", "id": "s0"}) {
+            continue; // The engine confirms the client's own `complete`.
+        }
+        assert_eq!(message["type"], json!("next"), "{message}");
+        assert_eq!(message["payload"]["data"]["events"]["position"], json!(position), "{message}");
+        assert!(ids.insert(message["id"].as_str().expect("an id").to_owned()), "one event each: {message}");
+    }
+    assert!(ids.contains("again") && !ids.contains("s0") && !ids.contains("one-too-many"), "{ids:?}");
+    assert_still_serving(&server, addr).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_of_two_root_fields_delivers_both() {
     // async-graphql runs a subscription of several root fields, merged; only one stream can be
     // handed over to be written directly, so such a subscription stays with the engine and both

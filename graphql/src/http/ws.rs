@@ -45,11 +45,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
+use async_graphql::{Data, Pos};
 use axum::extract::WebSocketUpgrade;
 use axum::extract::ws::{CloseFrame, Message};
 use axum::http::{HeaderMap, header};
@@ -60,7 +61,7 @@ use serde::Deserialize;
 
 use super::ServerConfig;
 use crate::app::{App, Caller, bearer};
-use crate::error::{ApiError, Code, is_request_error};
+use crate::error::{ApiError, Code, coded, is_request_error};
 use crate::schema::{Checked, Executor, SharedHandover};
 
 /// The longest reason a close frame can carry: 125 bytes of control-frame payload less the code.
@@ -82,6 +83,13 @@ const READ_BUFFER: usize = 4 * 1024;
 /// [`Book::outgoing`] then gives that close our code and reason.
 const REFUSED: &str = r#"{"type":"subscribe"}"#;
 
+/// The most subscriptions one connection may have running at once. Each holds what it is about
+/// to send – up to two chunks of a replay and a batch on its way out (`schema/events.rs`), ~0.6 MB
+/// when its client stops reading mid-replay – so a connection opening ever more of them must meet a
+/// limit. One more is refused with `TOO_MANY_REQUESTS` as an error of that operation (on
+/// graphql-transport-ws an `error` message); the connection and its other operations go on.
+pub const MAX_SUBSCRIPTIONS: usize = 64;
+
 /// Upgrades the request to a WebSocket and serves GraphQL over it until either side closes.
 pub(crate) fn serve(
     upgrade: WebSocketUpgrade,
@@ -101,7 +109,12 @@ pub(crate) fn serve(
     // A message is a request too: the same limit as a request body (tungstenite's default is 64 MiB).
     let max = config.max_body_bytes;
     let init_timeout = config.ws_init_timeout;
-    let operations = Operations { executor, book: Arc::clone(&book), config: Arc::clone(config) };
+    let operations = Operations {
+        executor,
+        book: Arc::clone(&book),
+        config: Arc::clone(config),
+        subscriptions: Arc::new(AtomicUsize::new(0)),
+    };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(max)
@@ -212,6 +225,27 @@ struct Operations {
     executor: Executor,
     book: Arc<Book>,
     config: Arc<ServerConfig>,
+    /// The connection's subscriptions running now ([`MAX_SUBSCRIPTIONS`]).
+    subscriptions: Arc<AtomicUsize>,
+}
+
+/// One of a connection's [`MAX_SUBSCRIPTIONS`], held by its stream and given back when the engine
+/// drops it (the operation completed, failed, or the connection closed).
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(count: &Arc<AtomicUsize>) -> Option<Self> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_SUBSCRIPTIONS).then_some(n + 1))
+            .ok()
+            .map(|_| Self(Arc::clone(count)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl async_graphql::Executor for Operations {
@@ -233,7 +267,24 @@ impl async_graphql::Executor for Operations {
     ) -> BoxStream<'static, async_graphql::Response> {
         let this = self.clone();
         futures::stream::once(async move {
-            match this.executor.check(request).await {
+            let checked = this.executor.check(request).await;
+            let slot = match &checked {
+                Ok(checked) if checked.is_subscription() => match Slot::take(&this.subscriptions) {
+                    Some(slot) => Some(slot),
+                    None => {
+                        let message = format!(
+                            "this connection has {MAX_SUBSCRIPTIONS} subscriptions running, the most it may; \
+                             complete one first"
+                        );
+                        let error = async_graphql::Error::from(ApiError::new(Code::TooManyRequests, message));
+                        let refused =
+                            async_graphql::Response::from_errors(vec![error.into_server_error(Pos::default())]);
+                        return futures::stream::once(futures::future::ready(coded(refused))).boxed();
+                    }
+                },
+                _ => None,
+            };
+            let responses = match checked {
                 Ok(checked) if checked.is_single_subscription() => {
                     // The engine runs the operation; a plain selection's stream is then handed
                     // over and followed here (`schema/direct.rs`).
@@ -255,7 +306,14 @@ impl async_graphql::Executor for Operations {
                 }
                 Ok(checked) => futures::stream::once(async move { this.bounded(checked).await }).boxed(),
                 Err(refused) => futures::stream::once(futures::future::ready(refused)).boxed(),
-            }
+            };
+            // The slot goes with the stream: the engine drops it when the operation ends.
+            responses
+                .map(move |response| {
+                    let _held = &slot;
+                    response
+                })
+                .boxed()
         })
         .flatten()
         .boxed()
