@@ -111,11 +111,24 @@ fn record_of(
     Ok(record)
 }
 
-/// [`Body`] as read: the type and the payload borrowed from the record (the same bytes – bincode
-/// writes a `Vec<u8>` and a byte slice alike, as a length and the bytes – read without copying
-/// them, and without serde visiting the payload one byte at a time).
+/// [`Body`] as read: its fields up to the recorder as [`HeadRef`] (bincode writes a struct as its
+/// fields one after another, so the nested struct reads the same bytes), then the source and the
+/// payload, borrowed from the record (the same bytes – bincode writes a `Vec<u8>` and a byte slice
+/// alike, as a length and the bytes – read without copying them, and without serde visiting the
+/// payload one byte at a time).
 #[derive(Debug, Deserialize)]
 struct BodyRef<'a> {
+    #[serde(borrow)]
+    head: HeadRef<'a>,
+    source: Option<Source>,
+    payload: &'a [u8],
+}
+
+/// The fields of a record's body before its source and data, borrowed from the record: bincode
+/// reads a struct's fields in order and stops after the last one declared, so what follows is not
+/// read at all ([`view`]).
+#[derive(Debug, Deserialize)]
+struct HeadRef<'a> {
     position: u64,
     id: EventId,
     /// Borrowed: every stream but a retraction's is derived from the data, which gives the name.
@@ -124,24 +137,34 @@ struct BodyRef<'a> {
     event_type: &'a str,
     effective: Date,
     recorded_at: Timestamp,
-    recorded_by: String,
-    source: Option<Source>,
-    payload: &'a [u8],
+    recorded_by: &'a str,
 }
 
-/// The fields of a record's body before its source and data, borrowed from the record: bincode
-/// reads a struct's fields in order and stops after the last one declared, so the rest is not
-/// read at all ([`view`]).
-#[derive(Debug, Deserialize)]
-struct HeadRef<'a> {
-    position: u64,
-    id: EventId,
-    stream: &'a str,
-    stream_version: u64,
-    event_type: &'a str,
-    effective: Date,
-    recorded_at: Timestamp,
-    recorded_by: &'a str,
+/// Reads a stored record's body (all of it, [`BodyRef`], or its start, [`HeadRef`]) after checking
+/// the envelope; with the record's schema version and the number of body bytes read. The body
+/// must claim `position`.
+fn read_body<'a, T>(position: Position, record: &'a [u8], claimed: impl Fn(&T) -> u64) -> Result<(T, u16, usize)>
+where
+    T: Deserialize<'a>,
+{
+    check_header(position, record)?;
+    let schema = u16::from_be_bytes([record[1], record[2]]);
+    let (body, read): (T, usize) = bincode::serde::borrow_decode_from_slice(&record[HEADER_LEN..], config())
+        .map_err(|e| LedgerError::Corrupt { position, reason: format!("undecodable body: {e}") })?;
+    if claimed(&body) != position.get() {
+        return Err(LedgerError::Corrupt { position, reason: format!("record claims position {}", claimed(&body)) });
+    }
+    Ok((body, schema, read))
+}
+
+/// The previous event's hash and the event's own, as stored in a record's header (which
+/// [`check_header`] found long enough).
+fn stored_hashes(record: &[u8]) -> (Hash, Hash) {
+    let mut prev = [0u8; 32];
+    prev.copy_from_slice(&record[3..35]);
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&record[35..67]);
+    (Hash::from_bytes(prev), Hash::from_bytes(hash))
 }
 
 /// Everything about an event except its hashes, ready to seal.
@@ -292,49 +315,41 @@ pub(crate) fn check_kept(position: Position, record: &[u8]) -> Result<()> {
 /// Decodes a stored record found under `position`. Does not recompute the hash (see
 /// `chain_fields`); does check that the record belongs at `position`.
 pub(crate) fn decode(position: Position, record: &[u8]) -> Result<RecordedEvent> {
-    check_header(position, record)?;
     let corrupt = |reason: String| LedgerError::Corrupt { position, reason };
-    let schema = u16::from_be_bytes([record[1], record[2]]);
-    let (body, read): (BodyRef<'_>, usize) = bincode::serde::borrow_decode_from_slice(&record[HEADER_LEN..], config())
-        .map_err(|e| corrupt(format!("undecodable body: {e}")))?;
+    let (BodyRef { head, source, payload }, schema, read) =
+        read_body(position, record, |body: &BodyRef<'_>| body.head.position)?;
     if read != record.len() - HEADER_LEN {
         return Err(corrupt(format!("{} trailing bytes after the body", record.len() - HEADER_LEN - read)));
     }
-    if body.position != position.get() {
-        return Err(corrupt(format!("record claims position {}", body.position)));
-    }
-    let data = if schema == schema_version(body.event_type) {
-        EventData::decode_payload(body.event_type, body.payload, config()).map_err(|e| corrupt(e.to_string()))?
+    let data = if schema == schema_version(head.event_type) {
+        EventData::decode_payload(head.event_type, payload, config()).map_err(|e| corrupt(e.to_string()))?
     } else {
-        upcast::upcast(body.event_type, schema, body.payload)?
+        upcast::upcast(head.event_type, schema, payload)?
     };
     // The stream is derived from the data except for retractions, whose stream is the retracted
     // event's: that one is checked by `verify`, which can see the retracted event.
     let stream = match data.stream() {
         crate::event::StreamTarget::Stream(expected) => {
-            if expected.as_str() != body.stream {
-                return Err(corrupt(format!("stored in stream {} but its data belongs to {expected}", body.stream)));
+            if expected.as_str() != head.stream {
+                return Err(corrupt(format!("stored in stream {} but its data belongs to {expected}", head.stream)));
             }
             expected
         }
-        crate::event::StreamTarget::OfEvent(_) => StreamId::stored(body.stream),
+        crate::event::StreamTarget::OfEvent(_) => StreamId::stored(head.stream),
     };
-    let mut prev = [0u8; 32];
-    prev.copy_from_slice(&record[3..35]);
-    let mut hash = [0u8; 32];
-    hash.copy_from_slice(&record[35..67]);
+    let (prev_hash, hash) = stored_hashes(record);
     Ok(RecordedEvent {
-        id: body.id,
+        id: head.id,
         position,
         stream,
-        stream_version: body.stream_version,
-        effective: body.effective,
-        recorded_at: body.recorded_at,
-        recorded_by: body.recorded_by,
-        source: body.source,
+        stream_version: head.stream_version,
+        effective: head.effective,
+        recorded_at: head.recorded_at,
+        recorded_by: head.recorded_by.to_owned(),
+        source,
         data,
-        prev_hash: Hash::from_bytes(prev),
-        hash: Hash::from_bytes(hash),
+        prev_hash,
+        hash,
     })
 }
 
@@ -343,24 +358,17 @@ pub(crate) fn decode(position: Position, record: &[u8]) -> Result<RecordedEvent>
 /// type of the current schema – but not what only the data can show (the data itself, its
 /// stream): for records checked when they were read ([`check_kept`], or decoded once).
 pub(crate) fn view(position: Position, record: &[u8]) -> Result<crate::EventView<'_>> {
-    check_header(position, record)?;
-    let corrupt = |reason: String| LedgerError::Corrupt { position, reason };
-    let schema = u16::from_be_bytes([record[1], record[2]]);
-    let (head, _): (HeadRef<'_>, usize) = bincode::serde::borrow_decode_from_slice(&record[HEADER_LEN..], config())
-        .map_err(|e| corrupt(format!("undecodable body: {e}")))?;
-    if head.position != position.get() {
-        return Err(corrupt(format!("record claims position {}", head.position)));
-    }
+    let (head, schema, _) = read_body(position, record, |head: &HeadRef<'_>| head.position)?;
     let type_name = EventData::TYPES
         .iter()
         .copied()
         .find(|name| *name == head.event_type)
         .filter(|name| schema == schema_version(name))
-        .ok_or_else(|| corrupt(format!("no current type {} of schema {schema}", head.event_type)))?;
-    let mut prev = [0u8; 32];
-    prev.copy_from_slice(&record[3..35]);
-    let mut hash = [0u8; 32];
-    hash.copy_from_slice(&record[35..67]);
+        .ok_or_else(|| LedgerError::Corrupt {
+            position,
+            reason: format!("no current type {} of schema {schema}", head.event_type),
+        })?;
+    let (prev_hash, hash) = stored_hashes(record);
     Ok(crate::EventView {
         id: head.id,
         position,
@@ -370,8 +378,8 @@ pub(crate) fn view(position: Position, record: &[u8]) -> Result<crate::EventView
         effective: head.effective,
         recorded_at: head.recorded_at,
         recorded_by: head.recorded_by,
-        prev_hash: Hash::from_bytes(prev),
-        hash: Hash::from_bytes(hash),
+        prev_hash,
+        hash,
     })
 }
 
