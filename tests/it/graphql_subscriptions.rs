@@ -92,12 +92,17 @@ fn decisions(prefix: &str, count: usize) -> Vec<NewEvent> {
 
 /// Opens a WebSocket speaking graphql-transport-ws.
 async fn connect(addr: SocketAddr) -> Ws {
+    connect_with(addr, "graphql-transport-ws").await
+}
+
+/// Opens a WebSocket speaking `protocol` (graphql-transport-ws, or the legacy `graphql-ws`).
+async fn connect_with(addr: SocketAddr, protocol: &'static str) -> Ws {
     let mut request = format!("ws://{addr}/graphql/ws").into_client_request().expect("request");
-    request.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("graphql-transport-ws"));
+    request.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(protocol));
     let (ws, response) = timeout(BOUND, connect_async(request)).await.expect("handshake in time").expect("handshake");
     assert_eq!(
         response.headers().get(SEC_WEBSOCKET_PROTOCOL).map(|v| v.as_bytes()),
-        Some(&b"graphql-transport-ws"[..]),
+        Some(protocol.as_bytes()),
         "the server agrees on the protocol"
     );
     ws
@@ -162,6 +167,18 @@ async fn init(ws: &mut Ws, payload: Option<Value>) {
 async fn connected(addr: SocketAddr) -> Ws {
     let mut ws = connect(addr).await;
     init(&mut ws, None).await;
+    ws
+}
+
+/// An acknowledged connection speaking graphql-transport-ws, or the legacy
+/// subscriptions-transport-ws (`graphql-ws`) when `legacy`.
+async fn connected_speaking(addr: SocketAddr, legacy: bool) -> Ws {
+    if !legacy {
+        return connected(addr).await;
+    }
+    let mut ws = connect_with(addr, "graphql-ws").await;
+    send(&mut ws, json!({"type": "connection_init", "payload": {}})).await;
+    assert_eq!(recv_json(&mut ws).await["type"], json!("connection_ack"));
     ws
 }
 
@@ -647,9 +664,7 @@ async fn a_connection_that_never_initialises_is_closed_after_the_timeout() {
     assert_eq!(positions(&mut ws, "s", 1).await, vec![1]);
 
     // Issue 20: on the legacy `graphql-ws` protocol too, an idle socket is closed.
-    let mut request = format!("ws://{addr}/graphql/ws").into_client_request().expect("request");
-    request.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("graphql-ws"));
-    let (mut legacy, _) = timeout(BOUND, connect_async(request)).await.expect("handshake in time").expect("handshake");
+    let mut legacy = connect_with(addr, "graphql-ws").await;
     let idle = Instant::now();
     let close = expect_closed(&mut legacy).await;
     assert_eq!(close.map(|(code, _)| code), Some(4408));
@@ -882,16 +897,7 @@ async fn same_frames_both_ways(server: &TestServer, addr: SocketAddr, legacy: bo
         "subscription($from: Int) {{ log: events(fromPosition: $from) {{ {fields} ... on Event {{ data }} }} }}"
     );
     let head = server.ledger.head().position.get();
-    let mut ws = if legacy {
-        let mut request = format!("ws://{addr}/graphql/ws").into_client_request().expect("request");
-        request.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("graphql-ws"));
-        let (mut ws, _) = timeout(BOUND, connect_async(request)).await.expect("handshake in time").expect("handshake");
-        send(&mut ws, json!({"type": "connection_init", "payload": {}})).await;
-        assert_eq!(recv_json(&mut ws).await["type"], json!("connection_ack"));
-        ws
-    } else {
-        connected(addr).await
-    };
+    let mut ws = connected_speaking(addr, legacy).await;
     let kind = if legacy { "start" } else { "subscribe" };
     for (id, query) in [("direct", &direct), ("engine", &engine)] {
         let payload = json!({"query": query, "variables": {"from": head - 2}});
@@ -930,17 +936,7 @@ async fn a_long_replay_the_server_writes_itself_is_the_engines_byte_for_byte() {
     let direct = format!("subscription {{ log: events(fromPosition: 1) {{ {fields} hash }} }}");
     let engine = format!("subscription {{ log: events(fromPosition: 1) {{ {fields} ... on Event {{ hash }} }} }}");
     for legacy in [false, true] {
-        let mut ws = if legacy {
-            let mut request = format!("ws://{addr}/graphql/ws").into_client_request().expect("request");
-            request.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("graphql-ws"));
-            let (mut ws, _) =
-                timeout(BOUND, connect_async(request)).await.expect("handshake in time").expect("handshake");
-            send(&mut ws, json!({"type": "connection_init", "payload": {}})).await;
-            assert_eq!(recv_json(&mut ws).await["type"], json!("connection_ack"));
-            ws
-        } else {
-            connected(addr).await
-        };
+        let mut ws = connected_speaking(addr, legacy).await;
         let kind = if legacy { "start" } else { "subscribe" };
         for (id, query) in [("direct", &direct), ("engine", &engine)] {
             send(&mut ws, json!({"id": id, "type": kind, "payload": {"query": query}})).await;
