@@ -298,8 +298,7 @@ impl Projections {
 
     /// Up to `limit` applied events after `after`, in log order.
     pub fn events_after(&self, after: Position, limit: usize) -> Vec<Arc<RecordedEvent>> {
-        let start = usize::try_from(after.get()).unwrap_or(usize::MAX).min(self.log.len());
-        self.log.range(start, limit).iter().map(expand).collect()
+        self.compact_after(after, limit).iter().map(expand).collect()
     }
 
     /// As [`Projections::events_after`], the events as their record bytes, not decoded.
