@@ -324,10 +324,8 @@ enum Pending {
 
 /// What the subscription does next.
 enum Step {
-    /// Deliver this event (live: one of those applied last, see [`Frame::live`]).
-    Event(Arc<RecordedEvent>, bool),
-    /// Deliver this frame, written ahead.
-    Written(Result<Arc<str>, async_graphql::ServerError>),
+    /// Deliver this event, or its frame written ahead.
+    Deliver(Item),
     /// The token it was opened with no longer works: say so, then end.
     Revoked(String),
     /// End quietly (the ledger closed, or the log could not be read – logged).
@@ -372,8 +370,7 @@ fn follow<G: Send + 'static>(
             return None;
         }
         match state.step().await {
-            Step::Event(event, live) => Some((Ok(Item::Event(Frame { event, live })), (state, guard))),
-            Step::Written(text) => Some((Ok(Item::Written(text)), (state, guard))),
+            Step::Deliver(item) => Some((Ok(item), (state, guard))),
             Step::Revoked(name) => {
                 state.done = true;
                 let message = format!("the token {name:?} no longer works (revoked or expired); the subscription ends");
@@ -423,8 +420,10 @@ impl Follow {
                 return Step::Revoked(name);
             }
             match self.pending.next() {
-                Some(Pending::Event(event)) => return Step::Event(event, self.pending_live),
-                Some(Pending::Written(text)) => return Step::Written(text),
+                Some(Pending::Event(event)) => {
+                    return Step::Deliver(Item::Event(Frame { event, live: self.pending_live }));
+                }
+                Some(Pending::Written(text)) => return Step::Deliver(Item::Written(text)),
                 None => {}
             }
             if *self.applied.borrow() < self.next {
