@@ -2,10 +2,12 @@
 //! `recordDecision` to the real server (`graphql::app` over a fresh data directory on 127.0.0.1:0)
 //! and wait for its answer, beside the ledger's own N-writer figure in the same run (window by
 //! window, interleaved), so the HTTP/GraphQL write path is measured against the group commit it
-//! could at best share.
+//! could at best share, and beside a bare HTTP server (axum alone, a fixed answer) driven by the same
+//! clients on the same cores: the ceiling of the transport itself on this machine.
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use graphql::Role;
@@ -28,22 +30,25 @@ pub(crate) fn run(plan: &Plan, dir: &Path, report: &mut Report) -> anyhow::Resul
         r#"mutation { registerBody(input: {body: "vis", name: "VIS", kind: NETWORK, effective: "2022-01-01"}) { position } }"#,
     )?;
     let ledger = Ledger::open(dir.join("ledger-writers"), LedgerConfig::default())?;
+    let bare = Bare::start()?;
     let mut serial = 0u64;
     for &writers in &plan.writers {
-        let (mut http_runs, mut ledger_runs) = (Vec::new(), Vec::new());
+        let (mut http_runs, mut ledger_runs, mut bare_runs) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..plan.rounds_concurrent {
             ledger_runs.push(ledger_group(writers, plan.window, &ledger, &mut serial)?);
-            http_runs.push(http_group(writers, plan, &server, &mut serial)?);
+            http_runs.push(http_group(writers, plan, server.addr, &server, &mut serial)?);
+            bare_runs.push(http_group(writers, plan, bare.addr, &server, &mut serial)?);
         }
         eprintln!(
-            "  {writers} writers: HTTP {:?}, ledger {:?} appends/s; HTTP (appends, commits) {:?}, ledger {:?}",
+            "  {writers} writers: HTTP {:?}, ledger {:?} appends/s, bare HTTP {:?} answers/s; HTTP (appends, commits) {:?}, ledger {:?}",
             http_runs.iter().map(|r| r.rate().round()).collect::<Vec<_>>(),
             ledger_runs.iter().map(|r| r.rate().round()).collect::<Vec<_>>(),
+            bare_runs.iter().map(|r| r.rate().round()).collect::<Vec<_>>(),
             http_runs.iter().map(|r| (r.appends, r.commits)).collect::<Vec<_>>(),
             ledger_runs.iter().map(|r| (r.appends, r.commits)).collect::<Vec<_>>(),
         );
         let pick = Throughput::median_of;
-        let (http, led) = (pick(&http_runs), pick(&ledger_runs));
+        let (http, led, bare_http) = (pick(&http_runs), pick(&ledger_runs), pick(&bare_runs));
         let target = writers == 64;
         report.row(
             "8",
@@ -59,7 +64,20 @@ pub(crate) fn run(plan: &Plan, dir: &Path, report: &mut Report) -> anyhow::Resul
             if target { format!("≥ {TARGET_64}× ledger") } else { String::new() },
             if target { Verdict::of(http.rate() >= TARGET_64 * led.rate()) } else { Verdict::Info },
         );
+        report.row(
+            "8",
+            format!(
+                "{writers} HTTP writers against bare HTTP (axum alone, a fixed answer; p50 {})",
+                us(bare_http.latency.p50())
+            ),
+            rate(http.rate(), "mutations"),
+            format!("bare HTTP {}", rate(bare_http.rate(), "answers")),
+            ratio(http.rate(), bare_http.rate()),
+            String::new(),
+            Verdict::Info,
+        );
     }
+    bare.runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     server.runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     Ok(())
 }
@@ -67,7 +85,14 @@ pub(crate) fn run(plan: &Plan, dir: &Path, report: &mut Report) -> anyhow::Resul
 /// `writers` threads, each with its own keep-alive connection, send `recordDecision` until the
 /// window has passed. Commits are counted as distinct record times (the ledger's writer gives every
 /// event of one group commit the same one).
-fn http_group(writers: usize, plan: &Plan, server: &Server, serial: &mut u64) -> anyhow::Result<Throughput> {
+/// The clients connect to `addr`: the server's, or the bare one's (which ignores the tokens).
+fn http_group(
+    writers: usize,
+    plan: &Plan,
+    addr: std::net::SocketAddr,
+    server: &Server,
+    serial: &mut u64,
+) -> anyhow::Result<Throughput> {
     *serial += 1;
     let base = *serial * 100_000_000;
     // One connection and one token per writer (the server limits requests in flight per token, as
@@ -75,7 +100,7 @@ fn http_group(writers: usize, plan: &Plan, server: &Server, serial: &mut u64) ->
     let clients = (0..writers)
         .map(|w| {
             let token = server.app.tokens().create_ephemeral(Role::Secretariat, &format!("bench-{w}"))?;
-            Ok(Mutex::new(Http::connect(server.addr)?.with_token(token)))
+            Ok(Mutex::new(Http::connect(addr)?.with_token(token)))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let clients = Arc::new(clients);
@@ -94,4 +119,46 @@ fn http_group(writers: usize, plan: &Plan, server: &Server, serial: &mut u64) ->
     })?;
     let commits = times.iter().collect::<HashSet<_>>().len() as u64;
     Ok(Throughput { appends: times.len() as u64, seconds, commits, latency })
+}
+
+/// A bare HTTP server: axum on its own multi-threaded Tokio runtime (as the real server's), one
+/// route that takes the request's body and answers a fixed JSON of the mutation's answer's shape
+/// (a counter for its record time, so that every answer differs as the real ones do) – no
+/// GraphQL, ledger, middleware or limits. What 64 keep-alive clients reach against it is the most
+/// any server could on this machine with these clients.
+struct Bare {
+    runtime: tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+}
+
+impl Bare {
+    fn start() -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let counter = Arc::new(AtomicU64::new(0));
+        let addr = runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let route = axum::routing::post(move |body: axum::body::Bytes| {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                async move {
+                    let answer = format!(
+                        r#"{{"data":{{"recordDecision":{{"position":"{}","recordedAt":"2026-12-07T09:00:00.{n:06}Z"}}}}}}"#,
+                        body.len() as u64 + n
+                    );
+                    ([(axum::http::header::CONTENT_TYPE, "application/json")], answer)
+                }
+            });
+            let router = axum::Router::new().route("/graphql", route);
+            tokio::spawn(async move {
+                use axum::serve::ListenerExt;
+                // TCP_NODELAY, as the real server sets it.
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                let _ = axum::serve(listener, router).await;
+            });
+            Ok::<_, anyhow::Error>(addr)
+        })?;
+        Ok(Self { runtime, addr })
+    }
 }
