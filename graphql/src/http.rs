@@ -107,8 +107,8 @@ impl Default for ServerConfig {
 
 /// The state every route and middleware shares. One `Arc`: axum clones the state into each
 /// request's extractors and layers several times a request, and one reference count is cheaper
-/// than each of the fields' own (`bench --only writers`, session 28: 6 % of the 64 HTTP writers'
-/// CPU went to cloning and dropping the fields).
+/// than each of the fields' own (`bench --only writers`, session 28: about 5 % of the 64 HTTP
+/// writers' CPU went to cloning and dropping the fields).
 #[derive(Clone)]
 struct Shared(Arc<SharedState>);
 
