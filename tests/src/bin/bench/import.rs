@@ -85,7 +85,7 @@ pub(crate) fn run(data: &Dataset, dir: &std::path::Path, report: &mut Report) ->
 
 /// The CPU time (user, system) a process has used so far, from `/proc/<pid>/stat` (in clock ticks
 /// of 1/100 s, Linux's `USER_HZ` on every platform it runs on).
-fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
+pub(crate) fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command's name is in parentheses and may hold spaces: the fields are counted after it.
     let rest = &stat[stat.rfind(')')? + 2..];

@@ -3,7 +3,9 @@
 //! and wait for its answer, beside the ledger's own N-writer figure in the same run (window by
 //! window, interleaved), so the HTTP/GraphQL write path is measured against the group commit it
 //! could at best share, and beside a bare HTTP server (axum alone, a fixed answer) driven by the same
-//! clients on the same cores: the ceiling of the transport itself on this machine.
+//! clients on the same cores: the ceiling of the transport itself on this machine. The process's CPU
+//! time over each window gives each side's CPU an operation (clients included, as they share the
+//! cores), and from the bare server's and the ledger's the most a server could reach here.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -15,6 +17,7 @@ use ledger::{Ledger, LedgerConfig};
 
 use crate::Plan;
 use crate::append::{Throughput, drive, ledger_group};
+use crate::import::cpu_seconds;
 use crate::report::{Report, Verdict, rate, ratio, us};
 use crate::server::{Http, Server};
 
@@ -34,10 +37,12 @@ pub(crate) fn run(plan: &Plan, dir: &Path, report: &mut Report) -> anyhow::Resul
     let mut serial = 0u64;
     for &writers in &plan.writers {
         let (mut http_runs, mut ledger_runs, mut bare_runs) = (Vec::new(), Vec::new(), Vec::new());
+        // The CPU time of each kind of window, all rounds together, and what they did.
+        let (mut http_cpu, mut ledger_cpu, mut bare_cpu) = (Cpu::default(), Cpu::default(), Cpu::default());
         for _ in 0..plan.rounds_concurrent {
-            ledger_runs.push(ledger_group(writers, plan.window, &ledger, &mut serial)?);
-            http_runs.push(http_group(writers, plan, server.addr, &server, &mut serial)?);
-            bare_runs.push(http_group(writers, plan, bare.addr, &server, &mut serial)?);
+            ledger_runs.push(ledger_cpu.measure(|| ledger_group(writers, plan.window, &ledger, &mut serial))?);
+            http_runs.push(http_cpu.measure(|| http_group(writers, plan, server.addr, &server, &mut serial))?);
+            bare_runs.push(bare_cpu.measure(|| http_group(writers, plan, bare.addr, &server, &mut serial))?);
         }
         eprintln!(
             "  {writers} writers: HTTP {:?}, ledger {:?} appends/s, bare HTTP {:?} answers/s; HTTP (appends, commits) {:?}, ledger {:?}",
@@ -76,6 +81,28 @@ pub(crate) fn run(plan: &Plan, dir: &Path, report: &mut Report) -> anyhow::Resul
             String::new(),
             Verdict::Info,
         );
+        let (ours, transport, append) =
+            (http_cpu.per_operation(), bare_cpu.per_operation(), ledger_cpu.per_operation());
+        if let (Some(ours), Some(transport), Some(append)) = (ours, transport, append) {
+            // Were GraphQL, validation, judging and the answer free, a mutation would still cost
+            // the transport's and the append's CPU; on this machine's cores that bounds the rate.
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+            let ceiling = cores / (transport + append);
+            report.row(
+                "8",
+                format!("— {writers} HTTP writers: CPU a mutation, every thread of the process (clients included)"),
+                us(ours * 1e6),
+                format!(
+                    "bare HTTP {} + the ledger's append {}: at most {} on {cores} cores",
+                    us(transport * 1e6),
+                    us(append * 1e6),
+                    rate(ceiling, "mutations")
+                ),
+                format!("ceiling {}", ratio(ceiling, led.rate())),
+                String::new(),
+                Verdict::Info,
+            );
+        }
     }
     bare.runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     server.runtime.shutdown_timeout(std::time::Duration::from_secs(5));
@@ -160,5 +187,32 @@ impl Bare {
             Ok::<_, anyhow::Error>(addr)
         })?;
         Ok(Self { runtime, addr })
+    }
+}
+
+/// The process's CPU time over a kind of window, and the operations done in it.
+#[derive(Default)]
+struct Cpu {
+    seconds: f64,
+    operations: u64,
+}
+
+impl Cpu {
+    /// Runs `window`, adding its CPU time (user and system, every thread of this process) and its
+    /// operations. A reading `/proc` refuses adds nothing.
+    fn measure(&mut self, window: impl FnOnce() -> anyhow::Result<Throughput>) -> anyhow::Result<Throughput> {
+        let total = || cpu_seconds(std::process::id()).map(|(user, system)| user + system);
+        let before = total();
+        let run = window()?;
+        if let (Some(before), Some(after)) = (before, total()) {
+            self.seconds += after - before;
+            self.operations += run.appends;
+        }
+        Ok(run)
+    }
+
+    /// Seconds of CPU an operation, when any was measured.
+    fn per_operation(&self) -> Option<f64> {
+        (self.operations > 0 && self.seconds > 0.0).then(|| self.seconds / self.operations as f64)
     }
 }
