@@ -359,14 +359,9 @@ pub(crate) fn decode(position: Position, record: &[u8]) -> Result<RecordedEvent>
 /// stream): for records checked when they were read ([`check_kept`], or decoded once).
 pub(crate) fn view(position: Position, record: &[u8]) -> Result<crate::EventView<'_>> {
     let (head, schema, _) = read_body(position, record, |head: &HeadRef<'_>| head.position)?;
-    let type_name = EventData::TYPES
-        .iter()
-        .copied()
-        .find(|name| *name == head.event_type)
-        .filter(|name| schema == schema_version(name))
-        .ok_or_else(|| LedgerError::Corrupt {
-            position,
-            reason: format!("no current type {} of schema {schema}", head.event_type),
+    let type_name =
+        EventData::type_named(head.event_type).filter(|name| schema == schema_version(name)).ok_or_else(|| {
+            LedgerError::Corrupt { position, reason: format!("no current type {} of schema {schema}", head.event_type) }
         })?;
     let (prev_hash, hash) = stored_hashes(record);
     Ok(crate::EventView {

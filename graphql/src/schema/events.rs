@@ -107,7 +107,7 @@ impl EventFilter {
             .map(|t| {
                 t.iter()
                     .map(|t| {
-                        EventData::TYPES.iter().copied().find(|k| *k == t.as_str()).ok_or_else(|| {
+                        EventData::type_named(t).ok_or_else(|| {
                             ApiError::invalid(format!(
                                 "unknown event type {t:?}; types are e.g. PartyAdopted, CaseOpened"
                             ))

@@ -672,6 +672,15 @@ macro_rules! catalogue {
             /// Every event type's name, in catalogue order.
             pub const TYPES: &'static [&'static str] = &[$(stringify!($name)),+];
 
+            /// The name of the event type called `name`, as [`EventData::TYPES`] holds it, or
+            /// `None` for a name that is no event type's.
+            pub fn type_named(name: &str) -> Option<&'static str> {
+                match name {
+                    $(stringify!($name) => Some(stringify!($name)),)+
+                    _ => None,
+                }
+            }
+
             /// The event type's name, as in JSON's `type`.
             pub fn type_name(&self) -> &'static str {
                 match self {

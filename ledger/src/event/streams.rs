@@ -387,6 +387,19 @@ mod tests {
         record: String,
     }
 
+    /// Every type's name is found under itself (asked with a name of its own, not the constant);
+    /// other names, near ones included, are no type's.
+    #[test]
+    fn a_type_is_named_by_its_own_name_and_nothing_else() {
+        for name in EventData::TYPES {
+            let asked: String = name.chars().collect();
+            assert_eq!(EventData::type_named(&asked), Some(*name));
+        }
+        for other in ["", "partyregistered", "PartyRegistered ", "Party", "Unknown"] {
+            assert_eq!(EventData::type_named(other), None, "{other:?}");
+        }
+    }
+
     /// The kind of stream a group's events are stored in, as the first part of its name (API.md §1);
     /// a retraction has no stream of its own.
     fn kind(view: ByStream<'_>) -> &'static str {
