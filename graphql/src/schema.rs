@@ -55,7 +55,7 @@ pub struct QueryRoot(
 );
 
 pub use bounds::Pools;
-pub(crate) use bounds::{Executor, RequestBounds};
+pub(crate) use bounds::{Executor, RequestBounds, server_error};
 pub(crate) use checks::Checked;
 pub(crate) use direct::{Direct, SharedHandover};
 pub(crate) use events::SubscriptionRoot;

@@ -965,6 +965,8 @@ async fn a_connection_runs_a_bounded_number_of_subscriptions() {
     subscribe(&mut ws, "one-too-many", json!({})).await;
     let errors = expect_error_message(&mut ws, "one-too-many").await;
     assert_eq!(errors[0]["extensions"]["code"], json!("TOO_MANY_REQUESTS"), "{errors:?}");
+    // Refused before it ran: no place in the document is at fault (a location is 1-based).
+    assert!(errors[0].get("locations").is_none(), "{errors:?}");
     // A query still runs, and once a subscription completes, another one is taken.
     send(&mut ws, json!({"id": "q", "type": "subscribe", "payload": {"query": "{ ledger { position } }"}})).await;
     assert_eq!(recv_json(&mut ws).await["type"], json!("next"));

@@ -49,8 +49,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
-use async_graphql::{Data, Pos};
 use axum::extract::WebSocketUpgrade;
 use axum::extract::ws::{CloseFrame, Message};
 use axum::http::{HeaderMap, header};
@@ -62,7 +62,7 @@ use serde::Deserialize;
 use super::ServerConfig;
 use crate::app::{App, Caller, bearer};
 use crate::error::{ApiError, Code, coded, is_request_error};
-use crate::schema::{Checked, Executor, SharedHandover};
+use crate::schema::{Checked, Executor, SharedHandover, server_error};
 
 /// The longest reason a close frame can carry: 125 bytes of control-frame payload less the code.
 const MAX_CLOSE_REASON: usize = 123;
@@ -276,9 +276,10 @@ impl async_graphql::Executor for Operations {
                             "this connection has {MAX_SUBSCRIPTIONS} subscriptions running, the most it may; \
                              complete one first"
                         );
-                        let error = async_graphql::Error::from(ApiError::new(Code::TooManyRequests, message));
-                        let refused =
-                            async_graphql::Response::from_errors(vec![error.into_server_error(Pos::default())]);
+                        let refused = async_graphql::Response::from_errors(vec![server_error(ApiError::new(
+                            Code::TooManyRequests,
+                            message,
+                        ))]);
                         return futures::stream::once(futures::future::ready(coded(refused))).boxed();
                     }
                 },

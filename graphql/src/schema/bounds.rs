@@ -254,7 +254,7 @@ fn streamed(app: &crate::app::App, response: Response) -> Response {
 }
 
 /// A request-wide error (no location in the document), with its code.
-fn server_error(error: ApiError) -> ServerError {
+pub(crate) fn server_error(error: ApiError) -> ServerError {
     let mut server_error = ServerError::new(error.message, None);
     server_error.extensions.get_or_insert_with(Default::default).set("code", error.code.as_str());
     server_error
